@@ -1,0 +1,364 @@
+//! The routes.yaml schema (version 1), as serde types.
+//!
+//! The doc comments here are the user documentation of each key. Every struct denies unknown
+//! keys, so a typo is an error with its line and column rather than a silently ignored option.
+//! These types hold what the user wrote (strings, durations as text); `build()` steps elsewhere
+//! turn them into runtime objects, so runtime code never sees raw strings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// A secret read from routes.yaml (usually through `${ENV}`). Its `Debug` and `Display`
+/// print `***`, so it never reaches a log line or an error message.
+#[derive(Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret's value. Call this only where the value is used (signing, comparing).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The whole routes.yaml file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The format version; only `1` exists.
+    pub version: u32,
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Where incidents, delivery dedup keys and (with redis) the delivery queue live.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Adapter plugins loaded at start-up.
+    #[serde(default)]
+    pub plugins: Option<PluginsConfig>,
+    /// The monitoring tools that POST alerts; each gets `POST /ingest/{name}`.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Where events are delivered.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+    /// The routing tree, tried in order with Alertmanager semantics.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Endpoints for events that no route matches; omitted or empty: such events are dropped
+    /// (and counted in `switchyard_events_unrouted_total`).
+    #[serde(default)]
+    pub default: Vec<String>,
+}
+
+/// `server:` the HTTP listener and its limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest accepted request body in bytes; larger bodies get 413. Default 1 MiB.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Bearer token for the admin API (`/api/v1/...`); empty or absent turns it off.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            max_body_bytes: default_max_body_bytes(),
+            admin_token: None,
+        }
+    }
+}
+
+/// `store:` the state backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `memory` (default: one process, nothing survives a restart) or `redis`.
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// Redis URL, for `kind: redis`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Prefix of every Redis key. Default `switchyard`.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_key_prefix() -> String {
+    "switchyard".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Memory,
+            url: None,
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Memory,
+    Redis,
+}
+
+/// `plugins:` where adapter plugin libraries are loaded from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory whose every library (`.so`, `.dylib`, `.dll`) is loaded at start-up.
+    pub dir: String,
+}
+
+/// One entry of `sources:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The source's name; its URL is `POST /ingest/{name}`. Letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Which adapter reads its payloads.
+    pub kind: SourceKind,
+    /// How requests prove they come from the tool. Omitted: no authentication.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Labels added to every alert of this source (a payload's own label wins).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Severity used when the payload names none (critical, error, warning, info).
+    /// Default `warning`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// For `kind: generic`: JSON pointers (RFC 6901) into each alert object, by field
+    /// (`title`, `description`, `severity`, `status`, `dedup_key`, `source`); they win over
+    /// the field names switchyard looks for by itself.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+    /// For `kind: plugin`: the name the plugin reports.
+    #[serde(default)]
+    pub plugin: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Alertmanager,
+    Grafana,
+    Sentry,
+    Generic,
+    Plugin,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Alertmanager => "alertmanager",
+            SourceKind::Grafana => "grafana",
+            SourceKind::Sentry => "sentry",
+            SourceKind::Generic => "generic",
+            SourceKind::Plugin => "plugin",
+        }
+    }
+}
+
+/// `auth:` of a source: exactly one of the options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum AuthConfig {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// `Authorization: Basic ...` with these credentials.
+    Basic { username: String, password: Secret },
+    /// An HMAC-SHA256 signature of the body in a header.
+    Hmac(HmacConfig),
+    /// Standard Webhooks signing (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    StandardWebhooks { secret: Secret },
+}
+
+/// `auth: { hmac: {...} }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacConfig {
+    /// The shared secret (its UTF-8 bytes are the key).
+    pub secret: Secret,
+    /// Header holding the signature. Default by kind: sentry `Sentry-Hook-Signature`,
+    /// grafana `X-Grafana-Alerting-Signature` (or `X-Grafana-Alert-Signature`), others
+    /// `X-Signature` or `X-Webhook-Signature`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// `hex` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Text before the signature in the header, e.g. `sha256=`. Default: `sha256=` for
+    /// generic and alertmanager sources, none for sentry and grafana.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Header holding the unix timestamp; when set, the signed message is `<ts>:<body>`.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// How far the timestamp may be from now. Default `5m`.
+    #[serde(default)]
+    pub tolerance: Option<String>,
+}
+
+/// One entry of `endpoints:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The endpoint's name, as routes name it in `to:` and `default:`.
+    pub name: String,
+    /// The service it speaks to.
+    pub kind: EndpointKind,
+    /// Where events are POSTed.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Event types this endpoint receives. Default: every type.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// At most this many requests, as `N/s`, `N/m` or `N/h`.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
+    /// Signing secret (`webhook`): `whsec_<base64>` or any string.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Time limit of one request. Default `10s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// When failed deliveries are tried again.
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+    /// A minijinja template that replaces the body.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// PagerDuty: the integration's routing key.
+    #[serde(default)]
+    pub routing_key: Option<Secret>,
+    /// Opsgenie: the API key (`GenieKey`).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Opsgenie: `us` (default) or `eu`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Jira / ServiceNow: user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Jira: API token; ServiceNow: password.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Jira: project key.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Jira: issue type. Default `Bug`.
+    #[serde(default)]
+    pub issue_type: Option<String>,
+    /// Jira: the transition applied on resolve. Default `Done`.
+    #[serde(default)]
+    pub resolve_transition: Option<String>,
+    /// ServiceNow: incident state on resolve. Default `6` (Resolved).
+    #[serde(default)]
+    pub resolve_state: Option<String>,
+    /// ServiceNow: close code on resolve.
+    #[serde(default)]
+    pub close_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    Slack,
+    Teams,
+    Discord,
+    Pagerduty,
+    Opsgenie,
+    Jira,
+    Servicenow,
+    Webhook,
+}
+
+impl EndpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Slack => "slack",
+            EndpointKind::Teams => "teams",
+            EndpointKind::Discord => "discord",
+            EndpointKind::Pagerduty => "pagerduty",
+            EndpointKind::Opsgenie => "opsgenie",
+            EndpointKind::Jira => "jira",
+            EndpointKind::Servicenow => "servicenow",
+            EndpointKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// `retry:` of an endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Waits before each retry; attempts = 1 + its length. Default `[1m, 5m, 15m, 1h, 1h]`.
+    /// Units: `ms`, `s`, `m`, `h`, `d`.
+    pub schedule: Vec<String>,
+}
+
+/// One node of the routing tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A name for logs and `route-test`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Alertmanager matchers (`label="v"`, `!=`, `=~`, `!~`), all of which must hold.
+    /// Besides labels they address the fields `severity`, `status`, `source`, `kind`,
+    /// `title` and `event`.
+    #[serde(default)]
+    pub matchers: Vec<String>,
+    /// Endpoints for the events this route takes. Children without `to` inherit it.
+    #[serde(default)]
+    pub to: Option<Vec<String>>,
+    /// Keep trying the next sibling after this route matched. Default `false`.
+    #[serde(default, rename = "continue")]
+    pub continue_: bool,
+    /// Children, tried only when this route matches.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}

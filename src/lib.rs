@@ -1,0 +1,12 @@
+//! switchyard: a self-hosted alert router.
+//!
+//! Alerts come in over HTTP (`http`), an adapter per source normalizes them (`sources`), the
+//! incident store folds them into incidents and emits events (`incidents`), the route table
+//! picks endpoints for each event (`router`), and a delivery actor per endpoint sends them,
+//! signed and retried (`delivery`). `config` reads routes.yaml; `app` wires it all together.
+//! See docs/ARCHITECTURE.md for the whole path of one alert.
+
+pub mod config;
+pub mod model;
+pub mod router;
+pub mod sources;

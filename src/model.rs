@@ -1,0 +1,303 @@
+//! The data model every component shares: the normalized [`Alert`] an adapter produces, the
+//! [`Incident`] the store keeps, and the [`Event`] that routes and endpoints see.
+//!
+//! These types are the contract between the actors: adapters only ever produce `Alert`s, the
+//! incident store only ever turns alerts into `Event`s, and delivery only ever sees `Event`s.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A string map with a stable (sorted) order, so that bodies and hashes are deterministic.
+pub type Labels = BTreeMap<String, String>;
+
+/// How bad an alert is, from worst to mildest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+
+    /// Maps the words monitoring tools use for severity onto ours (case-insensitive):
+    /// critical/high/page/fatal/emergency/alert -> critical, error/err/major -> error,
+    /// warning/warn/medium/minor -> warning, info/low/notice/informational/debug/none -> info.
+    pub fn from_word(word: &str) -> Option<Severity> {
+        let w = word.trim().to_ascii_lowercase();
+        Some(match w.as_str() {
+            "critical" | "crit" | "high" | "page" | "fatal" | "emergency" | "emerg" | "alert"
+            | "disaster" | "p1" | "sev1" => Severity::Critical,
+            "error" | "err" | "major" | "p2" | "sev2" => Severity::Error,
+            "warning" | "warn" | "medium" | "minor" | "average" | "p3" | "sev3" => {
+                Severity::Warning
+            }
+            "info" | "information" | "informational" | "low" | "notice" | "debug" | "none"
+            | "ok" | "p4" | "p5" | "sev4" | "sev5" => Severity::Info,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "critical" => Ok(Severity::Critical),
+            "error" => Ok(Severity::Error),
+            "warning" => Ok(Severity::Warning),
+            "info" => Ok(Severity::Info),
+            other => Err(format!(
+                "unknown severity `{other}` (expected critical, error, warning or info)"
+            )),
+        }
+    }
+}
+
+/// What an alert says about its condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+    Acknowledged,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+            AlertStatus::Acknowledged => "acknowledged",
+        }
+    }
+}
+
+/// A link shown with an alert (runbook, dashboard, the alert's page in its tool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// The source an alert came in through: its configured name and its adapter kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub name: Arc<str>,
+    pub kind: Arc<str>,
+}
+
+/// One alert, as an adapter normalized it from a payload (a payload may carry several).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub dedup_key: String,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    pub title: String,
+    pub description: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub links: Vec<Link>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub source: SourceRef,
+}
+
+/// The lifecycle state of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Triggered => "triggered",
+            IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        !matches!(self, IncidentStatus::Resolved)
+    }
+}
+
+/// An incident: every alert with the same (source name, dedup key) folded into one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub dedup_key: String,
+    pub status: IncidentStatus,
+    pub severity: Severity,
+    pub title: String,
+    pub description: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub links: Vec<Link>,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub last_seen_at: DateTime<Utc>,
+    pub occurrences: u64,
+    /// Not part of the public body: who this incident belongs to.
+    #[serde(skip)]
+    pub source: Option<SourceRef>,
+}
+
+/// The type of an event, as routes (`event="..."`) and endpoints (`events: [...]`) name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "incident.created")]
+    Created,
+    #[serde(rename = "incident.updated")]
+    Updated,
+    #[serde(rename = "incident.acknowledged")]
+    Acknowledged,
+    #[serde(rename = "incident.resolved")]
+    Resolved,
+    /// Sent by `POST /api/v1/endpoints/{name}/test`; never produced by an alert.
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::Created,
+        EventType::Updated,
+        EventType::Acknowledged,
+        EventType::Resolved,
+        EventType::Ping,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "incident.created",
+            EventType::Updated => "incident.updated",
+            EventType::Acknowledged => "incident.acknowledged",
+            EventType::Resolved => "incident.resolved",
+            EventType::Ping => "ping",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown event type `{s}` (expected one of {})",
+                    EventType::ALL.map(|t| t.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// One changed field of an `incident.updated` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub from: String,
+    pub to: String,
+}
+
+/// What changed in an `incident.updated` event, by field name.
+pub type Changes = BTreeMap<String, Change>;
+
+/// An event: what a transition of an incident emits, and what endpoints receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_` + a UUIDv7 (time-ordered); the same on every delivery attempt.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub timestamp: DateTime<Utc>,
+    pub source: SourceRef,
+    pub incident: Incident,
+    pub changes: Option<Changes>,
+}
+
+impl Event {
+    /// A fresh event id: `evt_` and a UUIDv7, so ids sort by creation time.
+    pub fn new_id() -> String {
+        format!("evt_{}", uuid::Uuid::now_v7().simple())
+    }
+}
+
+/// A fresh incident id: `inc_` and a UUIDv7.
+pub fn new_incident_id() -> String {
+    format!("inc_{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_words_map_onto_the_four_levels() {
+        assert_eq!(Severity::from_word("High"), Some(Severity::Critical));
+        assert_eq!(Severity::from_word("error"), Some(Severity::Error));
+        assert_eq!(Severity::from_word("medium"), Some(Severity::Warning));
+        assert_eq!(Severity::from_word(" low "), Some(Severity::Info));
+        assert_eq!(Severity::from_word("bogus"), None);
+    }
+
+    #[test]
+    fn event_types_round_trip_through_their_names() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>(), Ok(t));
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::json!(t.as_str())
+            );
+        }
+        assert!("incident.exploded".parse::<EventType>().is_err());
+    }
+
+    #[test]
+    fn ids_are_prefixed_and_time_ordered() {
+        let a = Event::new_id();
+        let b = Event::new_id();
+        assert!(a.starts_with("evt_") && a.len() == 36);
+        assert!(a < b);
+        assert!(new_incident_id().starts_with("inc_"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Routing: Alertmanager-style matchers and the route tree that picks endpoints for events.
+
+pub mod matcher;

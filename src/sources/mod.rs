@@ -1,0 +1,1 @@
+//! Sources: the adapters that turn a monitoring tool's payload into alerts.
