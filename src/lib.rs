@@ -10,3 +10,5 @@ pub mod config;
 pub mod model;
 pub mod router;
 pub mod sources;
+pub mod incidents;
+pub mod store;

@@ -1,3 +1,4 @@
 //! Routing: Alertmanager-style matchers and the route tree that picks endpoints for events.
 
 pub mod matcher;
+pub mod table;

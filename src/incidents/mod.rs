@@ -1,0 +1,4 @@
+//! Incidents: the transition table (`transition`) and the actor that owns recording alerts
+//! (`actor`).
+
+pub mod transition;

@@ -1,0 +1,345 @@
+//! The route table: the compiled routing tree of routes.yaml, and the function that picks the
+//! endpoints of one event with Alertmanager's semantics.
+//!
+//! Routes are tried in order. A route matches when all of its matchers hold. When a matching
+//! route has children, the children are tried the same way; if one of them matches, the
+//! children decide, otherwise the route itself does. A route stops its siblings from being tried
+//! unless it has `continue: true`. Children without `to` inherit their parent's. Events that no
+//! top-level route matches go to `default`. Finally each endpoint's `events:` filter applies.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::config::types::RouteConfig;
+use crate::model::{Event, EventType};
+use crate::router::matcher::{Matcher, MatcherError};
+
+/// Index of an endpoint in the runtime endpoint list.
+pub type EndpointId = usize;
+
+/// Why the route tree could not be built (config validation reports these with locations
+/// first; this is the last line of defence).
+#[derive(Debug, Error)]
+pub enum RouteBuildError {
+    #[error("route {route}: {source}")]
+    Matcher {
+        route: String,
+        #[source]
+        source: MatcherError,
+    },
+    #[error("route {route}: unknown endpoint `{endpoint}`")]
+    UnknownEndpoint { route: String, endpoint: String },
+}
+
+/// What the route table needs to know of each endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointFilter {
+    pub name: Arc<str>,
+    /// The event types this endpoint takes; `None` takes every type.
+    pub events: Option<Vec<EventType>>,
+}
+
+impl EndpointFilter {
+    fn accepts(&self, event: EventType) -> bool {
+        self.events.as_ref().is_none_or(|types| types.contains(&event))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RouteNode {
+    name: Arc<str>,
+    matchers: Vec<Matcher>,
+    /// Own or inherited endpoints.
+    to: Vec<EndpointId>,
+    continue_: bool,
+    children: Vec<RouteNode>,
+}
+
+/// The outcome of routing one event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteDecision {
+    /// Endpoints that receive the event, each once, in first-matched order.
+    pub endpoints: Vec<EndpointId>,
+    /// Names of the routes that decided (empty when `default` applied or nothing matched).
+    pub routes: Vec<Arc<str>>,
+    /// True when no route matched and `default` applied.
+    pub defaulted: bool,
+}
+
+/// The compiled routing tree.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    routes: Vec<RouteNode>,
+    default: Vec<EndpointId>,
+    endpoints: Vec<EndpointFilter>,
+}
+
+impl RouteTable {
+    /// Compiles the `routes:` tree and `default:` against the endpoint list.
+    pub fn build(
+        routes: &[RouteConfig],
+        default: &[String],
+        endpoints: Vec<EndpointFilter>,
+    ) -> Result<RouteTable, RouteBuildError> {
+        let resolve = |route: &str, names: &[String]| -> Result<Vec<EndpointId>, RouteBuildError> {
+            names
+                .iter()
+                .map(|n| {
+                    endpoints
+                        .iter()
+                        .position(|e| &*e.name == n.as_str())
+                        .ok_or_else(|| RouteBuildError::UnknownEndpoint {
+                            route: route.to_string(),
+                            endpoint: n.clone(),
+                        })
+                })
+                .collect()
+        };
+        fn build_level(
+            configs: &[RouteConfig],
+            inherited: &[EndpointId],
+            path: &str,
+            resolve: &dyn Fn(&str, &[String]) -> Result<Vec<EndpointId>, RouteBuildError>,
+        ) -> Result<Vec<RouteNode>, RouteBuildError> {
+            let mut nodes = Vec::with_capacity(configs.len());
+            for (i, cfg) in configs.iter().enumerate() {
+                let name: Arc<str> = match &cfg.name {
+                    Some(n) => n.as_str().into(),
+                    None => format!("{path}{i}").into(),
+                };
+                let matchers = cfg
+                    .matchers
+                    .iter()
+                    .map(|m| Matcher::parse(m))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|source| RouteBuildError::Matcher {
+                        route: name.to_string(),
+                        source,
+                    })?;
+                let to = match &cfg.to {
+                    Some(names) => resolve(&name, names)?,
+                    None => inherited.to_vec(),
+                };
+                let children = build_level(&cfg.routes, &to, &format!("{name}."), resolve)?;
+                nodes.push(RouteNode {
+                    name,
+                    matchers,
+                    to,
+                    continue_: cfg.continue_,
+                    children,
+                });
+            }
+            Ok(nodes)
+        }
+        let routes = build_level(routes, &[], "route#", &resolve)?;
+        let default = resolve("default", default)?;
+        Ok(RouteTable {
+            routes,
+            default,
+            endpoints,
+        })
+    }
+
+    /// The endpoint list this table routes to.
+    pub fn endpoints(&self) -> &[EndpointFilter] {
+        &self.endpoints
+    }
+
+    /// Picks the endpoints of one event.
+    pub fn route(&self, event: &Event) -> RouteDecision {
+        let mut decision = RouteDecision::default();
+        let mut raw = Vec::new();
+        let matched = route_level(&self.routes, event, &mut raw, &mut decision.routes);
+        if !matched {
+            decision.defaulted = !self.default.is_empty();
+            raw.extend_from_slice(&self.default);
+        }
+        for id in raw {
+            if !decision.endpoints.contains(&id)
+                && self.endpoints.get(id).is_some_and(|e| e.accepts(event.kind))
+            {
+                decision.endpoints.push(id);
+            }
+        }
+        decision
+    }
+}
+
+/// Tries one level of siblings; returns whether any matched.
+fn route_level(
+    nodes: &[RouteNode],
+    event: &Event,
+    out: &mut Vec<EndpointId>,
+    names: &mut Vec<Arc<str>>,
+) -> bool {
+    let mut any = false;
+    for node in nodes {
+        if !node.matchers.iter().all(|m| m.matches(field(event, &m.name))) {
+            continue;
+        }
+        any = true;
+        if !route_level(&node.children, event, out, names) {
+            out.extend_from_slice(&node.to);
+            names.push(node.name.clone());
+        }
+        if !node.continue_ {
+            break;
+        }
+    }
+    any
+}
+
+/// The value a matcher name addresses: one of the event's fields, else a label ("" if none).
+pub fn field<'a>(event: &'a Event, name: &str) -> &'a str {
+    let inc = &event.incident;
+    match name {
+        "severity" => inc.severity.as_str(),
+        "status" => inc.status.as_str(),
+        "source" => &event.source.name,
+        "kind" => &event.source.kind,
+        "title" => &inc.title,
+        "event" => event.kind.as_str(),
+        label => inc.labels.get(label).map(String::as_str).unwrap_or(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Incident, IncidentStatus, Labels, Severity, SourceRef};
+    use chrono::Utc;
+
+    fn event(kind: EventType, severity: Severity, labels: &[(&str, &str)]) -> Event {
+        let now = Utc::now();
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Event {
+            id: Event::new_id(),
+            kind,
+            timestamp: now,
+            source: SourceRef {
+                name: "prometheus".into(),
+                kind: "alertmanager".into(),
+            },
+            incident: Incident {
+                id: "inc_1".into(),
+                dedup_key: "k".into(),
+                status: IncidentStatus::Triggered,
+                severity,
+                title: "Disk full".into(),
+                description: String::new(),
+                labels,
+                annotations: Labels::new(),
+                links: vec![],
+                started_at: now,
+                resolved_at: None,
+                last_seen_at: now,
+                occurrences: 1,
+                source: None,
+            },
+            changes: None,
+        }
+    }
+
+    fn routes_json(value: serde_json::Value) -> Vec<RouteConfig> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn endpoints(names: &[&str]) -> Vec<EndpointFilter> {
+        names
+            .iter()
+            .map(|n| EndpointFilter {
+                name: (*n).into(),
+                events: None,
+            })
+            .collect()
+    }
+
+    fn names(table: &RouteTable, d: &RouteDecision) -> Vec<String> {
+        d.endpoints
+            .iter()
+            .map(|&i| table.endpoints()[i].name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn first_match_wins_unless_continue() {
+        let routes = routes_json(serde_json::json!([
+            {"name": "db", "matchers": ["severity=~\"critical|error\"", "service=~\"db-.*\""], "to": ["slack"]},
+            {"name": "all", "matchers": [], "to": ["itsm"]}
+        ]));
+        let table = RouteTable::build(&routes, &[], endpoints(&["slack", "itsm"])).unwrap();
+        let db = event(EventType::Created, Severity::Critical, &[("service", "db-main")]);
+        assert_eq!(names(&table, &table.route(&db)), vec!["slack"]);
+        let web = event(EventType::Created, Severity::Critical, &[("service", "web")]);
+        assert_eq!(names(&table, &table.route(&web)), vec!["itsm"]);
+
+        let mut routes = routes;
+        routes[0].continue_ = true;
+        let table = RouteTable::build(&routes, &[], endpoints(&["slack", "itsm"])).unwrap();
+        assert_eq!(names(&table, &table.route(&db)), vec!["slack", "itsm"]);
+    }
+
+    #[test]
+    fn children_decide_and_inherit_to() {
+        let routes = routes_json(serde_json::json!([
+            {"matchers": ["team=\"ops\""], "to": ["ops"], "routes": [
+                {"matchers": ["severity=\"critical\""], "to": ["pager"]},
+                {"matchers": ["env=\"prod\""]}
+            ]}
+        ]));
+        let table =
+            RouteTable::build(&routes, &["fallback".into()], endpoints(&["ops", "pager", "fallback"]))
+                .unwrap();
+        let crit = event(EventType::Created, Severity::Critical, &[("team", "ops")]);
+        assert_eq!(names(&table, &table.route(&crit)), vec!["pager"]);
+        let prod = event(EventType::Created, Severity::Warning, &[("team", "ops"), ("env", "prod")]);
+        assert_eq!(names(&table, &table.route(&prod)), vec!["ops"], "child inherits `to`");
+        let other = event(EventType::Created, Severity::Info, &[("team", "ops")]);
+        assert_eq!(names(&table, &table.route(&other)), vec!["ops"], "parent decides");
+        let stranger = event(EventType::Created, Severity::Info, &[("team", "web")]);
+        let d = table.route(&stranger);
+        assert!(d.defaulted);
+        assert_eq!(names(&table, &d), vec!["fallback"]);
+    }
+
+    #[test]
+    fn no_default_drops_unmatched_events() {
+        let routes = routes_json(serde_json::json!([{"matchers": ["team=\"ops\""], "to": ["ops"]}]));
+        let table = RouteTable::build(&routes, &[], endpoints(&["ops"])).unwrap();
+        let d = table.route(&event(EventType::Created, Severity::Info, &[]));
+        assert!(d.endpoints.is_empty() && !d.defaulted);
+    }
+
+    #[test]
+    fn fields_address_event_and_source() {
+        let routes = routes_json(serde_json::json!([{"matchers": [
+            "event=\"incident.resolved\"", "source=\"prometheus\"", "kind=\"alertmanager\"",
+            "title=~\"Disk.*\"", "status=\"triggered\""], "to": ["a"]}]));
+        let table = RouteTable::build(&routes, &[], endpoints(&["a"])).unwrap();
+        assert_eq!(table.route(&event(EventType::Resolved, Severity::Info, &[])).endpoints, vec![0]);
+        assert!(table.route(&event(EventType::Created, Severity::Info, &[])).endpoints.is_empty());
+    }
+
+    #[test]
+    fn endpoint_event_filter_and_dedup() {
+        let routes = routes_json(serde_json::json!([{"to": ["a", "b", "a"]}]));
+        let mut eps = endpoints(&["a", "b"]);
+        eps[1].events = Some(vec![EventType::Created]);
+        let table = RouteTable::build(&routes, &[], eps).unwrap();
+        assert_eq!(table.route(&event(EventType::Created, Severity::Info, &[])).endpoints, vec![0, 1]);
+        assert_eq!(table.route(&event(EventType::Resolved, Severity::Info, &[])).endpoints, vec![0]);
+    }
+
+    #[test]
+    fn unknown_endpoint_is_refused() {
+        let routes = routes_json(serde_json::json!([{"to": ["nope"]}]));
+        assert!(matches!(
+            RouteTable::build(&routes, &[], endpoints(&["a"])),
+            Err(RouteBuildError::UnknownEndpoint { .. })
+        ));
+    }
+}
