@@ -7,8 +7,9 @@
 //! See docs/ARCHITECTURE.md for the whole path of one alert.
 
 pub mod config;
+pub mod incidents;
+pub mod metrics;
 pub mod model;
 pub mod router;
 pub mod sources;
-pub mod incidents;
 pub mod store;

@@ -200,7 +200,10 @@ mod tests {
         let created = apply(None, &fire, now);
         assert_eq!(created.outcome, Outcome::Created);
         let inc = stored(&created);
-        assert_eq!((inc.status, inc.occurrences), (IncidentStatus::Triggered, 1));
+        assert_eq!(
+            (inc.status, inc.occurrences),
+            (IncidentStatus::Triggered, 1)
+        );
 
         let repeat = apply(Some(&inc), &fire, now);
         assert_eq!(repeat.outcome, Outcome::Repeat);
@@ -241,8 +244,16 @@ mod tests {
     #[test]
     fn title_change_is_an_update() {
         let now = Utc::now();
-        let inc = stored(&apply(None, &alert(AlertStatus::Firing, Severity::Info, "a"), now));
-        let t = apply(Some(&inc), &alert(AlertStatus::Firing, Severity::Info, "b"), now);
+        let inc = stored(&apply(
+            None,
+            &alert(AlertStatus::Firing, Severity::Info, "a"),
+            now,
+        ));
+        let t = apply(
+            Some(&inc),
+            &alert(AlertStatus::Firing, Severity::Info, "b"),
+            now,
+        );
         assert_eq!(t.outcome, Outcome::Updated);
         assert_eq!(t.changes.unwrap()["title"].to, "b");
     }

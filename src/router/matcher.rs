@@ -65,8 +65,8 @@ impl Matcher {
         if s.is_empty() {
             return Err(MatcherError::Empty);
         }
-        let (name_end, op, op_len) = find_operator(s)
-            .ok_or_else(|| MatcherError::NoOperator(s.to_string()))?;
+        let (name_end, op, op_len) =
+            find_operator(s).ok_or_else(|| MatcherError::NoOperator(s.to_string()))?;
         let name = s[..name_end].trim();
         if name.is_empty() {
             return Err(MatcherError::NoName(s.to_string()));
@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(m(r#"a=~"b""#).op, MatchOp::Regex);
         assert_eq!(m(r#"a!~"b""#).op, MatchOp::NotRegex);
         let bare = m("service = api");
-        assert_eq!((bare.name.as_str(), bare.value.as_str()), ("service", "api"));
+        assert_eq!(
+            (bare.name.as_str(), bare.value.as_str()),
+            ("service", "api")
+        );
     }
 
     #[test]
@@ -229,11 +232,26 @@ mod tests {
     #[test]
     fn bad_matchers_are_refused_with_reasons() {
         assert_eq!(Matcher::parse("  "), Err(MatcherError::Empty));
-        assert!(matches!(Matcher::parse("severity"), Err(MatcherError::NoOperator(_))));
-        assert!(matches!(Matcher::parse(r#"="x""#), Err(MatcherError::NoName(_))));
-        assert!(matches!(Matcher::parse(r#"1a="x""#), Err(MatcherError::BadName(_))));
-        assert!(matches!(Matcher::parse(r#"a="x"#), Err(MatcherError::Unterminated { .. })));
-        assert!(matches!(Matcher::parse(r#"a="x" y"#), Err(MatcherError::TrailingText { .. })));
+        assert!(matches!(
+            Matcher::parse("severity"),
+            Err(MatcherError::NoOperator(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"="x""#),
+            Err(MatcherError::NoName(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"1a="x""#),
+            Err(MatcherError::BadName(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"a="x"#),
+            Err(MatcherError::Unterminated { .. })
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"a="x" y"#),
+            Err(MatcherError::TrailingText { .. })
+        ));
         let err = Matcher::parse(r#"a=~"(unclosed""#).unwrap_err();
         assert!(matches!(err, MatcherError::BadRegex { .. }), "{err}");
     }

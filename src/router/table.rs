@@ -42,7 +42,9 @@ pub struct EndpointFilter {
 
 impl EndpointFilter {
     fn accepts(&self, event: EventType) -> bool {
-        self.events.as_ref().is_none_or(|types| types.contains(&event))
+        self.events
+            .as_ref()
+            .is_none_or(|types| types.contains(&event))
     }
 }
 
@@ -157,7 +159,10 @@ impl RouteTable {
         }
         for id in raw {
             if !decision.endpoints.contains(&id)
-                && self.endpoints.get(id).is_some_and(|e| e.accepts(event.kind))
+                && self
+                    .endpoints
+                    .get(id)
+                    .is_some_and(|e| e.accepts(event.kind))
             {
                 decision.endpoints.push(id);
             }
@@ -175,7 +180,11 @@ fn route_level(
 ) -> bool {
     let mut any = false;
     for node in nodes {
-        if !node.matchers.iter().all(|m| m.matches(field(event, &m.name))) {
+        if !node
+            .matchers
+            .iter()
+            .all(|m| m.matches(field(event, &m.name)))
+        {
             continue;
         }
         any = true;
@@ -272,9 +281,17 @@ mod tests {
             {"name": "all", "matchers": [], "to": ["itsm"]}
         ]));
         let table = RouteTable::build(&routes, &[], endpoints(&["slack", "itsm"])).unwrap();
-        let db = event(EventType::Created, Severity::Critical, &[("service", "db-main")]);
+        let db = event(
+            EventType::Created,
+            Severity::Critical,
+            &[("service", "db-main")],
+        );
         assert_eq!(names(&table, &table.route(&db)), vec!["slack"]);
-        let web = event(EventType::Created, Severity::Critical, &[("service", "web")]);
+        let web = event(
+            EventType::Created,
+            Severity::Critical,
+            &[("service", "web")],
+        );
         assert_eq!(names(&table, &table.route(&web)), vec!["itsm"]);
 
         let mut routes = routes;
@@ -291,15 +308,30 @@ mod tests {
                 {"matchers": ["env=\"prod\""]}
             ]}
         ]));
-        let table =
-            RouteTable::build(&routes, &["fallback".into()], endpoints(&["ops", "pager", "fallback"]))
-                .unwrap();
+        let table = RouteTable::build(
+            &routes,
+            &["fallback".into()],
+            endpoints(&["ops", "pager", "fallback"]),
+        )
+        .unwrap();
         let crit = event(EventType::Created, Severity::Critical, &[("team", "ops")]);
         assert_eq!(names(&table, &table.route(&crit)), vec!["pager"]);
-        let prod = event(EventType::Created, Severity::Warning, &[("team", "ops"), ("env", "prod")]);
-        assert_eq!(names(&table, &table.route(&prod)), vec!["ops"], "child inherits `to`");
+        let prod = event(
+            EventType::Created,
+            Severity::Warning,
+            &[("team", "ops"), ("env", "prod")],
+        );
+        assert_eq!(
+            names(&table, &table.route(&prod)),
+            vec!["ops"],
+            "child inherits `to`"
+        );
         let other = event(EventType::Created, Severity::Info, &[("team", "ops")]);
-        assert_eq!(names(&table, &table.route(&other)), vec!["ops"], "parent decides");
+        assert_eq!(
+            names(&table, &table.route(&other)),
+            vec!["ops"],
+            "parent decides"
+        );
         let stranger = event(EventType::Created, Severity::Info, &[("team", "web")]);
         let d = table.route(&stranger);
         assert!(d.defaulted);
@@ -308,7 +340,8 @@ mod tests {
 
     #[test]
     fn no_default_drops_unmatched_events() {
-        let routes = routes_json(serde_json::json!([{"matchers": ["team=\"ops\""], "to": ["ops"]}]));
+        let routes =
+            routes_json(serde_json::json!([{"matchers": ["team=\"ops\""], "to": ["ops"]}]));
         let table = RouteTable::build(&routes, &[], endpoints(&["ops"])).unwrap();
         let d = table.route(&event(EventType::Created, Severity::Info, &[]));
         assert!(d.endpoints.is_empty() && !d.defaulted);
@@ -320,8 +353,16 @@ mod tests {
             "event=\"incident.resolved\"", "source=\"prometheus\"", "kind=\"alertmanager\"",
             "title=~\"Disk.*\"", "status=\"triggered\""], "to": ["a"]}]));
         let table = RouteTable::build(&routes, &[], endpoints(&["a"])).unwrap();
-        assert_eq!(table.route(&event(EventType::Resolved, Severity::Info, &[])).endpoints, vec![0]);
-        assert!(table.route(&event(EventType::Created, Severity::Info, &[])).endpoints.is_empty());
+        assert_eq!(
+            table
+                .route(&event(EventType::Resolved, Severity::Info, &[]))
+                .endpoints,
+            vec![0]
+        );
+        assert!(table
+            .route(&event(EventType::Created, Severity::Info, &[]))
+            .endpoints
+            .is_empty());
     }
 
     #[test]
@@ -330,8 +371,18 @@ mod tests {
         let mut eps = endpoints(&["a", "b"]);
         eps[1].events = Some(vec![EventType::Created]);
         let table = RouteTable::build(&routes, &[], eps).unwrap();
-        assert_eq!(table.route(&event(EventType::Created, Severity::Info, &[])).endpoints, vec![0, 1]);
-        assert_eq!(table.route(&event(EventType::Resolved, Severity::Info, &[])).endpoints, vec![0]);
+        assert_eq!(
+            table
+                .route(&event(EventType::Created, Severity::Info, &[]))
+                .endpoints,
+            vec![0, 1]
+        );
+        assert_eq!(
+            table
+                .route(&event(EventType::Resolved, Severity::Info, &[]))
+                .endpoints,
+            vec![0]
+        );
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! Wiring: `Runtime::build` turns a loaded routes.yaml into runtime parts (sources, endpoints,
+//! route table, listener) and `serve` starts the actors and the HTTP server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::Semaphore;
+
+use crate::config::load::{LoadedConfig, PathSeg};
+use crate::config::types::{SourceKind, StoreKind};
+use crate::config::ConfigErrors;
+use crate::delivery::actor::DeliveryActor;
+use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
+use crate::delivery::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
+use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
+use crate::incidents::actor::IncidentActor;
+use crate::metrics::Metrics;
+use crate::router::actor::RouterActor;
+use crate::router::table::{EndpointFilter, RouteTable};
+use crate::sources::actor::SourceActor;
+use crate::sources::SourceSpec;
+use crate::store::memory::MemoryStore;
+
+/// Everything `serve` needs, checked and converted.
+pub struct Runtime {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub sources: Vec<Arc<SourceSpec>>,
+    pub endpoints: Vec<Arc<EndpointSpec>>,
+    pub routes: Arc<RouteTable>,
+}
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_string())
+}
+
+impl Runtime {
+    /// Builds every runtime part, reporting each problem at its place in the file.
+    pub fn build(cfg: &LoadedConfig) -> Result<Runtime, ConfigErrors> {
+        let raw = &cfg.raw;
+        let mut errors = ConfigErrors::default();
+        let listen = raw.server.listen.parse::<SocketAddr>().map_err(|e| {
+            cfg.error_at(&[key("server"), key("listen")], format!("invalid listen address: {e}"))
+        });
+        if raw.store.kind == StoreKind::Redis {
+            errors.push(cfg.error_at(
+                &[key("store"), key("kind")],
+                "store kind `redis` is not available in this build yet; use `memory`",
+            ));
+        }
+        if raw.plugins.is_some() {
+            tracing::warn!("`plugins:` is accepted but adapter plugins are not loaded by this build yet");
+        }
+        let mut sources = Vec::new();
+        for (i, s) in raw.sources.iter().enumerate() {
+            let at = [key("sources"), PathSeg::Index(i), key("kind")];
+            match s.kind {
+                SourceKind::Alertmanager | SourceKind::Generic => {}
+                other => {
+                    errors.push(cfg.error_at(
+                        &at,
+                        format!(
+                            "source `{}`: kind `{}` is not available in this build yet (alertmanager and generic are)",
+                            s.name,
+                            other.as_str()
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            match SourceSpec::build(s) {
+                Ok(spec) => sources.push(Arc::new(spec)),
+                Err(e) => errors.push(cfg.error_at(&[key("sources"), PathSeg::Index(i)], e.to_string())),
+            }
+        }
+        let mut endpoints = Vec::new();
+        for (i, e) in raw.endpoints.iter().enumerate() {
+            match EndpointSpec::build(e) {
+                Ok(spec) => endpoints.push(Arc::new(spec)),
+                Err(err) => {
+                    let field = match &err {
+                        EndpointBuildError::UnsupportedKind { .. } => "kind",
+                        EndpointBuildError::MissingUrl { .. } => "name",
+                        EndpointBuildError::Invalid { field, .. } => field.split('.').next().unwrap_or("name"),
+                    };
+                    errors.push(cfg.error_at(&[key("endpoints"), PathSeg::Index(i), key(field)], err.to_string()));
+                }
+            }
+        }
+        let filters = raw
+            .endpoints
+            .iter()
+            .map(|e| EndpointFilter {
+                name: e.name.as_str().into(),
+                events: e
+                    .events
+                    .as_ref()
+                    .map(|list| list.iter().filter_map(|t| t.parse().ok()).collect()),
+            })
+            .collect();
+        let routes = RouteTable::build(&raw.routes, &raw.default, filters)
+            .map_err(|e| cfg.error_at(&[key("routes")], e.to_string()));
+        let (listen, routes) = match (listen, routes) {
+            (Ok(l), Ok(r)) => (l, r),
+            (l, r) => {
+                errors.extend(l.err());
+                errors.extend(r.err());
+                return Err(errors);
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Runtime {
+            listen,
+            max_body_bytes: raw.server.max_body_bytes,
+            sources,
+            endpoints,
+            routes: Arc::new(routes),
+        })
+    }
+}
+
+/// Starts the actors and the HTTP server and runs until stopped (SIGINT/SIGTERM).
+pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
+    let metrics = Metrics::new();
+    let store = Arc::new(MemoryStore::new());
+    let backlog = Arc::new(Backlog::new(DEFAULT_MAX_PENDING_DELIVERIES));
+
+    let deliveries: Vec<_> = runtime
+        .endpoints
+        .iter()
+        .map(|spec| {
+            DeliveryActor::new(spec.clone(), store.clone(), metrics.clone(), backlog.clone()).start()
+        })
+        .collect();
+    let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
+    let incidents = IncidentActor::new(store.clone(), router, metrics.clone()).start();
+    let sources: HashMap<String, Addr<SourceActor>> = runtime
+        .sources
+        .iter()
+        .map(|spec| {
+            let addr = SourceActor::new(spec.clone(), incidents.clone(), metrics.clone()).start();
+            (spec.name.to_string(), addr)
+        })
+        .collect();
+
+    let state = AppState {
+        sources: Arc::new(sources),
+        max_body_bytes: runtime.max_body_bytes,
+        metrics,
+        backlog,
+        inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT_INGEST)),
+        store,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(crate::http::configure)
+    })
+    .bind(runtime.listen)?;
+    for addr in server.addrs() {
+        // A plain line on stdout, for people and for scripts that start us on port 0.
+        println!("switchyard {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+        tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
+    }
+    server.run().await
+}

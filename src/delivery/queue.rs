@@ -1,0 +1,423 @@
+//! One endpoint's delivery queue, as plain data: lanes of deliveries per incident (so the events
+//! of one incident go out in order, one at a time), a ready list, retry timers, and a bounded
+//! log of finished deliveries. The delivery actor drives it; everything here is tested without
+//! a running actor system.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::model::Event;
+
+/// How many finished (delivered or dead) deliveries an endpoint keeps for the admin API. When
+/// full, the oldest finished delivery is forgotten; pending ones are never dropped.
+pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
+
+/// Longest wait a `Retry-After` header can impose; a larger value is cut to this.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// Acknowledged with 2xx by the endpoint.
+    Delivered,
+    /// Failed at least once and waiting for a retry.
+    Failed,
+    /// Out of attempts (or the endpoint is disabled); kept and replayable.
+    Dead,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    /// The first bytes of the response body (lossy UTF-8).
+    pub response: String,
+}
+
+/// One event on its way to one endpoint.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub event: Arc<Event>,
+    /// The serialized body, made once and sent identically on every attempt.
+    pub body: Bytes,
+    pub state: DeliveryState,
+    pub attempts: Vec<Attempt>,
+    next_at: Instant,
+}
+
+/// How an attempt ended, as the actor saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptResult {
+    /// 2xx.
+    Success,
+    /// Already delivered to this endpoint (its dedup key exists): counted as delivered.
+    AlreadyDelivered,
+    /// Anything else that may succeed later; `retry_after` from the response, if any.
+    Retry { retry_after: Option<Duration> },
+    /// 410 Gone: the endpoint is disabled.
+    Gone,
+}
+
+/// What the queue decided after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Delivered,
+    Duplicate,
+    /// Will be retried after this long.
+    RetryIn(Duration),
+    Dead,
+    /// The endpoint answered 410: this delivery and every queued one are dead.
+    Disabled { also_dead: usize },
+}
+
+#[derive(Debug, Default)]
+struct Lane {
+    items: VecDeque<Delivery>,
+    busy: bool,
+}
+
+/// The queue of one endpoint.
+#[derive(Debug)]
+pub struct DeliveryQueue {
+    schedule: Vec<Duration>,
+    lanes: HashMap<Arc<str>, Lane>,
+    ready: VecDeque<Arc<str>>,
+    waiting: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    seq: u64,
+    pending: usize,
+    disabled: bool,
+    log: VecDeque<Delivery>,
+    log_capacity: usize,
+}
+
+impl DeliveryQueue {
+    /// A queue that retries after each of `schedule`'s waits (attempts = 1 + its length).
+    pub fn new(schedule: Vec<Duration>) -> Self {
+        DeliveryQueue {
+            schedule,
+            lanes: HashMap::new(),
+            ready: VecDeque::new(),
+            waiting: BinaryHeap::new(),
+            seq: 0,
+            pending: 0,
+            disabled: false,
+            log: VecDeque::new(),
+            log_capacity: DEFAULT_DELIVERY_LOG_CAPACITY,
+        }
+    }
+
+    /// Deliveries not yet finished (queued, in flight or waiting for a retry).
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// Finished deliveries, oldest first.
+    pub fn log(&self) -> impl Iterator<Item = &Delivery> {
+        self.log.iter()
+    }
+
+    /// Adds an event at the end of its incident's lane. On a disabled endpoint it goes straight
+    /// to the log as dead (returns false).
+    pub fn push(&mut self, event: Arc<Event>, body: Bytes, now: Instant) -> bool {
+        let mut delivery = Delivery {
+            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            event,
+            body,
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            next_at: now,
+        };
+        if self.disabled {
+            delivery.state = DeliveryState::Dead;
+            self.finish(delivery);
+            return false;
+        }
+        let key: Arc<str> = delivery.event.incident.id.as_str().into();
+        let lane = self.lanes.entry(key.clone()).or_default();
+        let was_idle = lane.items.is_empty() && !lane.busy;
+        lane.items.push_back(delivery);
+        self.pending += 1;
+        if was_idle {
+            self.ready.push_back(key);
+        }
+        true
+    }
+
+    /// Takes up to `limit` deliveries that are due (the head of a lane that is not busy),
+    /// marking their lanes busy. Returns (lane key, a copy of the delivery).
+    pub fn take_ready(&mut self, now: Instant, limit: usize) -> Vec<(Arc<str>, Delivery)> {
+        while let Some(Reverse((at, _, _))) = self.waiting.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((_, _, key))) = self.waiting.pop() {
+                self.ready.push_back(key);
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(lane) = self.lanes.get_mut(&key) else {
+                continue;
+            };
+            let Some(head) = lane.items.front() else {
+                continue;
+            };
+            lane.busy = true;
+            out.push((key, head.clone()));
+        }
+        out
+    }
+
+    /// When the next retry falls due, if one waits.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.waiting.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Whether something can be taken now.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Records the attempt made on the head of `lane` and decides what follows.
+    pub fn settle(
+        &mut self,
+        lane_key: &Arc<str>,
+        attempt: Option<Attempt>,
+        result: AttemptResult,
+        now: Instant,
+    ) -> Settled {
+        let Some(lane) = self.lanes.get_mut(lane_key) else {
+            return Settled::Dead;
+        };
+        lane.busy = false;
+        let Some(mut head) = lane.items.pop_front() else {
+            return Settled::Dead;
+        };
+        if let Some(a) = attempt {
+            head.attempts.push(a);
+        }
+        let settled = match result {
+            AttemptResult::Success => {
+                head.state = DeliveryState::Delivered;
+                Settled::Delivered
+            }
+            AttemptResult::AlreadyDelivered => {
+                head.state = DeliveryState::Delivered;
+                Settled::Duplicate
+            }
+            AttemptResult::Gone => {
+                head.state = DeliveryState::Dead;
+                Settled::Disabled { also_dead: 0 }
+            }
+            AttemptResult::Retry { retry_after } => {
+                let made = head.attempts.len().max(1);
+                match self.schedule.get(made - 1) {
+                    Some(&wait) => {
+                        let wait = retry_after
+                            .map(|ra| ra.min(DEFAULT_MAX_RETRY_AFTER).max(wait))
+                            .unwrap_or(wait);
+                        head.state = DeliveryState::Failed;
+                        head.next_at = now + wait;
+                        let at = head.next_at;
+                        lane.items.push_front(head);
+                        self.seq += 1;
+                        self.waiting.push(Reverse((at, self.seq, lane_key.clone())));
+                        return Settled::RetryIn(wait);
+                    }
+                    None => {
+                        head.state = DeliveryState::Dead;
+                        Settled::Dead
+                    }
+                }
+            }
+        };
+        self.pending -= 1;
+        self.finish(head);
+        if let Settled::Disabled { .. } = settled {
+            let also_dead = self.disable();
+            return Settled::Disabled { also_dead };
+        }
+        self.after_head_removed(lane_key);
+        settled
+    }
+
+    fn after_head_removed(&mut self, lane_key: &Arc<str>) {
+        let empty = self.lanes.get(lane_key).is_none_or(|l| l.items.is_empty());
+        if empty {
+            self.lanes.remove(lane_key);
+        } else {
+            self.ready.push_back(lane_key.clone());
+        }
+    }
+
+    /// Disables the endpoint: every queued delivery becomes dead (kept in the log).
+    fn disable(&mut self) -> usize {
+        self.disabled = true;
+        let lanes = std::mem::take(&mut self.lanes);
+        self.ready.clear();
+        self.waiting.clear();
+        let mut n = 0;
+        for (_, lane) in lanes {
+            for mut d in lane.items {
+                d.state = DeliveryState::Dead;
+                self.pending -= 1;
+                n += 1;
+                self.finish(d);
+            }
+        }
+        n
+    }
+
+    fn finish(&mut self, delivery: Delivery) {
+        if self.log.len() >= self.log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(delivery);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
+
+    fn event(incident: &str, kind: EventType) -> Arc<Event> {
+        let now = Utc::now();
+        Arc::new(Event {
+            id: Event::new_id(),
+            kind,
+            timestamp: now,
+            source: SourceRef {
+                name: "s".into(),
+                kind: "generic".into(),
+            },
+            incident: Incident {
+                id: incident.into(),
+                dedup_key: "k".into(),
+                status: IncidentStatus::Triggered,
+                severity: Severity::Info,
+                title: "t".into(),
+                description: String::new(),
+                labels: Labels::new(),
+                annotations: Labels::new(),
+                links: vec![],
+                started_at: now,
+                resolved_at: None,
+                last_seen_at: now,
+                occurrences: 1,
+                source: None,
+            },
+            changes: None,
+        })
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn one_incident_goes_out_in_order_one_at_a_time() {
+        let mut q = DeliveryQueue::new(vec![ms(10)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
+        q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
+        let batch = q.take_ready(t0, 10);
+        let kinds: Vec<_> = batch.iter().map(|(_, d)| (d.event.incident.id.clone(), d.event.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![("inc_a".into(), EventType::Created), ("inc_b".into(), EventType::Created)],
+            "the resolved event waits behind created"
+        );
+        assert!(q.take_ready(t0, 10).is_empty());
+        // created fails: resolved must still wait.
+        let (lane_a, _) = &batch[0];
+        assert_eq!(
+            q.settle(lane_a, None, AttemptResult::Retry { retry_after: None }, t0),
+            Settled::RetryIn(ms(10))
+        );
+        assert!(q.take_ready(t0, 10).is_empty());
+        assert_eq!(q.next_wakeup(), Some(t0 + ms(10)));
+        let retry = q.take_ready(t0 + ms(10), 10);
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].1.event.kind, EventType::Created);
+        assert_eq!(q.settle(lane_a, None, AttemptResult::Success, t0), Settled::Delivered);
+        let next = q.take_ready(t0 + ms(10), 10);
+        assert_eq!(next[0].1.event.kind, EventType::Resolved);
+        assert_eq!(q.pending(), 2);
+    }
+
+    #[test]
+    fn dead_after_the_last_attempt_and_kept_in_the_log() {
+        let mut q = DeliveryQueue::new(vec![ms(1), ms(2)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        let mut now = t0;
+        let mut results = vec![];
+        for _ in 0..3 {
+            let (lane, _) = q.take_ready(now, 1).pop().expect("due");
+            let attempt = Attempt {
+                at: Utc::now(),
+                status: Some(500),
+                duration_ms: 1,
+                error: None,
+                response: String::new(),
+            };
+            results.push(q.settle(&lane, Some(attempt), AttemptResult::Retry { retry_after: None }, now));
+            now += ms(5);
+        }
+        assert_eq!(results, vec![Settled::RetryIn(ms(1)), Settled::RetryIn(ms(2)), Settled::Dead]);
+        assert_eq!(q.pending(), 0);
+        let dead: Vec<_> = q.log().collect();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].state, DeliveryState::Dead);
+        assert_eq!(dead[0].attempts.len(), 3);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_when_longer_than_the_schedule() {
+        let mut q = DeliveryQueue::new(vec![ms(10)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
+        let s = q.settle(&lane, None, AttemptResult::Retry { retry_after: Some(ms(500)) }, t0);
+        assert_eq!(s, Settled::RetryIn(ms(500)));
+    }
+
+    #[test]
+    fn gone_disables_and_kills_the_queue() {
+        let mut q = DeliveryQueue::new(vec![ms(10)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
+        q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
+        let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
+        assert_eq!(q.settle(&lane, None, AttemptResult::Gone, t0), Settled::Disabled { also_dead: 2 });
+        assert!(q.is_disabled());
+        assert_eq!(q.pending(), 0);
+        assert!(!q.push(event("inc_c", EventType::Created), Bytes::new(), t0));
+        assert!(q.log().all(|d| d.state == DeliveryState::Dead));
+        assert_eq!(q.log().count(), 4);
+    }
+}

@@ -1,0 +1,191 @@
+//! `kind: webhook`: the JSON body every webhook endpoint receives, and its signature headers
+//! (Standard Webhooks `webhook-id` / `webhook-timestamp` / `webhook-signature`, plus
+//! `X-Webhook-Event` and `X-Webhook-Signature: sha256=<hex>`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::model::{Changes, Event, Incident, Link};
+use crate::sources::auth::{hmac_sha256_hex, standard_webhooks_signature};
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn rfc3339_secs<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(serialize_with = "rfc3339_secs")]
+    timestamp: &'a DateTime<Utc>,
+    source: SourceBody<'a>,
+    data: Data<'a>,
+}
+
+#[derive(Serialize)]
+struct SourceBody<'a> {
+    name: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct Data<'a> {
+    incident: IncidentBody<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a Changes>,
+}
+
+#[derive(Serialize)]
+struct IncidentBody<'a> {
+    id: &'a str,
+    dedup_key: &'a str,
+    status: &'a str,
+    severity: &'a str,
+    title: &'a str,
+    description: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    links: &'a [Link],
+    #[serde(serialize_with = "rfc3339")]
+    started_at: &'a DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    resolved_at: &'a Option<DateTime<Utc>>,
+    occurrences: u64,
+}
+
+impl<'a> From<&'a Incident> for IncidentBody<'a> {
+    fn from(i: &'a Incident) -> Self {
+        IncidentBody {
+            id: &i.id,
+            dedup_key: &i.dedup_key,
+            status: i.status.as_str(),
+            severity: i.severity.as_str(),
+            title: &i.title,
+            description: &i.description,
+            labels: &i.labels,
+            annotations: &i.annotations,
+            links: &i.links,
+            started_at: &i.started_at,
+            resolved_at: &i.resolved_at,
+            occurrences: i.occurrences,
+        }
+    }
+}
+
+/// The webhook body of an event, exactly as the spec gives it.
+pub fn body(event: &Event) -> Vec<u8> {
+    let body = Body {
+        id: &event.id,
+        kind: event.kind.as_str(),
+        timestamp: &event.timestamp,
+        source: SourceBody {
+            name: &event.source.name,
+            kind: &event.source.kind,
+        },
+        data: Data {
+            incident: IncidentBody::from(&event.incident),
+            changes: event.changes.as_ref(),
+        },
+    };
+    // Serializing plain structs of strings and maps cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The signature headers of one attempt: `webhook-signature` and `X-Webhook-Signature`.
+/// `key` is the endpoint secret's key bytes (a `whsec_` secret base64-decoded).
+pub fn signatures(key: &[u8], event_id: &str, timestamp: i64, body: &[u8]) -> (String, String) {
+    (
+        standard_webhooks_signature(key, event_id, timestamp, body),
+        format!("sha256={}", hmac_sha256_hex(key, body)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Change, EventType, IncidentStatus, Labels, Severity, SourceRef};
+    use crate::sources::auth::standard_webhooks_key;
+
+    fn event() -> Event {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:30:00Z").unwrap().to_utc();
+        let mut changes = Changes::new();
+        changes.insert(
+            "severity".into(),
+            Change {
+                from: "warning".into(),
+                to: "critical".into(),
+            },
+        );
+        Event {
+            id: "evt_1".into(),
+            kind: EventType::Updated,
+            timestamp: t,
+            source: SourceRef {
+                name: "prometheus".into(),
+                kind: "alertmanager".into(),
+            },
+            incident: Incident {
+                id: "inc_1".into(),
+                dedup_key: "abc".into(),
+                status: IncidentStatus::Triggered,
+                severity: Severity::Critical,
+                title: "Disk full".into(),
+                description: "d".into(),
+                labels: Labels::from([("team".to_string(), "ops".to_string())]),
+                annotations: Labels::new(),
+                links: vec![],
+                started_at: t,
+                resolved_at: None,
+                last_seen_at: t,
+                occurrences: 3,
+                source: None,
+            },
+            changes: Some(changes),
+        }
+    }
+
+    #[test]
+    fn body_has_exactly_the_spec_shape() {
+        let v: serde_json::Value = serde_json::from_slice(&body(&event())).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "id": "evt_1", "type": "incident.updated", "timestamp": "2026-11-22T10:30:00Z",
+                "source": {"name": "prometheus", "kind": "alertmanager"},
+                "data": {"incident": {"id": "inc_1", "dedup_key": "abc", "status": "triggered",
+                    "severity": "critical", "title": "Disk full", "description": "d",
+                    "labels": {"team": "ops"}, "annotations": {}, "links": [],
+                    "started_at": "2026-11-22T10:30:00Z", "resolved_at": null, "occurrences": 3},
+                    "changes": {"severity": {"from": "warning", "to": "critical"}}}
+            })
+        );
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The Standard Webhooks specification's published test vector.
+        let key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let (sw, hex) = signatures(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sw, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(hex.starts_with("sha256=") && hex.len() == 7 + 64);
+    }
+}

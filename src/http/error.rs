@@ -1,0 +1,84 @@
+//! The one place where errors become HTTP answers: `{"error": "...", "detail": "..."}` with
+//! the right status (and `Retry-After` on 503).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::sources::actor::IngestError;
+use crate::sources::NormalizeError;
+
+/// Seconds a client is told to wait after a 503.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.insert_header((header::RETRY_AFTER, DEFAULT_RETRY_AFTER_SECS.to_string()));
+        }
+        resp.json(Body {
+            error: self.error,
+            detail: &self.detail,
+        })
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Auth(e) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+            IngestError::Normalize(NormalizeError::Json { line, column, message }) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("line {line} column {column}: {message}"),
+            ),
+            IngestError::Normalize(e @ NormalizeError::Shape(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string())
+            }
+            IngestError::Normalize(e) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "adapter_error", e.to_string())
+            }
+            IngestError::Store(e) => ApiError::unavailable(e.to_string()),
+            IngestError::Pipeline(e) => ApiError::unavailable(e),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `POST /ingest/{source}`: admission, content checks and the size limit here; credentials,
+//! parsing and recording in the source's actor chain. Answers 202 once the alerts are
+//! recorded and their events queued.
+
+use std::time::Instant;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::metrics::{IngestLabels, SourceLabels};
+use crate::sources::actor::Ingest;
+
+#[derive(Serialize)]
+struct Accepted {
+    accepted: usize,
+    events: Vec<EventRef>,
+}
+
+#[derive(Serialize)]
+struct EventRef {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    incident_id: String,
+}
+
+pub async fn ingest(
+    state: web::Data<AppState>,
+    source: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let started = Instant::now();
+    let source = source.into_inner();
+    let known = state.sources.contains_key(&source);
+    let response = match handle(&state, &source, &req, payload).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::warn!(source = %source, status = e.status.as_u16(), error = %e, "ingest refused");
+            } else {
+                tracing::info!(source = %source, status = e.status.as_u16(), error = %e, "ingest refused");
+            }
+            actix_web::ResponseError::error_response(&e)
+        }
+    };
+    // Unknown names are not used as label values (they are chosen by the caller).
+    let label = if known { source } else { String::from("_unknown") };
+    state
+        .metrics
+        .ingest_requests
+        .get_or_create(&IngestLabels {
+            source: label.clone(),
+            code: response.status().as_u16(),
+        })
+        .inc();
+    if known {
+        state
+            .metrics
+            .ingest_duration
+            .get_or_create(&SourceLabels { source: label })
+            .observe(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    source: &str,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let Some(addr) = state.sources.get(source) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named `{source}` is configured"),
+        ));
+    };
+    check_content_type(req)?;
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body larger than {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let Ok(_permit) = state.inflight.try_acquire() else {
+        return Err(ApiError::unavailable("too many ingest requests in flight"));
+    };
+    if state.backlog.is_full() {
+        return Err(ApiError::unavailable("delivery backlog is full"));
+    }
+    state.metrics.ingest_in_flight.inc();
+    let _gauge = GaugeGuard(&state.metrics.ingest_in_flight);
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("reading the body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let recorded = addr
+        .send(Ingest {
+            headers: req.headers().clone(),
+            body: body.freeze(),
+            received_at: Utc::now(),
+        })
+        .await
+        .map_err(|e| ApiError::unavailable(format!("source actor: {e}")))??;
+    let events = recorded
+        .iter()
+        .filter_map(|r| {
+            r.event.as_ref().map(|e| EventRef {
+                kind: e.kind.as_str(),
+                incident_id: e.incident.id.clone(),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Accepted().json(Accepted {
+        accepted: recorded.len(),
+        events,
+    }))
+}
+
+/// JSON bodies only: `application/json`, any `+json` type, `text/plain` (what AWS SNS sends),
+/// or no content type at all.
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") || essence == "text/plain" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("content type `{essence}` is not JSON; send application/json"),
+        ))
+    }
+}
+
+struct GaugeGuard<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

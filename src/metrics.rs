@@ -1,0 +1,192 @@
+//! Prometheus metrics, served on `GET /metrics` (OpenMetrics text).
+//!
+//! One [`Metrics`] value is made at start-up and shared (`Arc`) by the HTTP handlers and the
+//! actors. Label values are the configured source and endpoint names, so cardinality is
+//! bounded by routes.yaml.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngestLabels {
+    pub source: String,
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub endpoint: String,
+    pub outcome: String,
+}
+
+/// A histogram family whose histograms all have the latency buckets.
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~52 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// Every metric switchyard exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `switchyard_ingest_requests_total{source,code}`.
+    pub ingest_requests: Family<IngestLabels, Counter>,
+    /// `switchyard_alerts_received_total{source}`.
+    pub alerts_received: Family<SourceLabels, Counter>,
+    /// `switchyard_alerts_total{outcome}`: created, updated, acknowledged, resolved, repeat, ignored.
+    pub alert_outcomes: Family<OutcomeLabels, Counter>,
+    /// `switchyard_events_emitted_total{type}`.
+    pub events_emitted: Family<EventLabels, Counter>,
+    /// `switchyard_events_unrouted_total`: events no route and no default took.
+    pub events_unrouted: Counter,
+    /// `switchyard_deliveries_total{endpoint,outcome}`: delivered, failed, dead, duplicate.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
+    pub queue_depth: Family<EndpointLabels, Gauge>,
+    /// `switchyard_ingest_in_flight`: ingest requests being processed.
+    pub ingest_in_flight: Gauge,
+    /// `switchyard_ingest_duration_seconds{source}`: from request to 202.
+    pub ingest_duration: HistogramFamily<SourceLabels>,
+    /// `switchyard_delivery_duration_seconds{endpoint}`: one attempt's HTTP round trip.
+    pub delivery_duration: HistogramFamily<EndpointLabels>,
+    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx.
+    pub delivery_latency: HistogramFamily<EndpointLabels>,
+    /// `switchyard_incidents_open`.
+    pub incidents_open: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("switchyard");
+        let ingest_requests = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingest_requests",
+            "Ingest requests by source and HTTP status",
+            ingest_requests.clone(),
+        );
+        let alerts_received = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "alerts_received",
+            "Alerts normalized from accepted payloads",
+            alerts_received.clone(),
+        );
+        let alert_outcomes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "alerts",
+            "What each alert did to its incident",
+            alert_outcomes.clone(),
+        );
+        let events_emitted = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_emitted",
+            "Events emitted by incidents",
+            events_emitted.clone(),
+        );
+        let events_unrouted = Counter::default();
+        registry.register(
+            "events_unrouted",
+            "Events that no route and no default took (dropped)",
+            events_unrouted.clone(),
+        );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts by outcome",
+            deliveries.clone(),
+        );
+        let queue_depth = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "delivery_queue_depth",
+            "Deliveries not yet finished, per endpoint",
+            queue_depth.clone(),
+        );
+        let ingest_in_flight = Gauge::default();
+        registry.register(
+            "ingest_in_flight",
+            "Ingest requests being processed",
+            ingest_in_flight.clone(),
+        );
+        let ingest_duration: HistogramFamily<SourceLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "ingest_duration_seconds",
+            "Time from an ingest request to its answer",
+            ingest_duration.clone(),
+        );
+        let delivery_duration: HistogramFamily<EndpointLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "delivery_duration_seconds",
+            "HTTP round trip of one delivery attempt",
+            delivery_duration.clone(),
+        );
+        let delivery_latency: HistogramFamily<EndpointLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "delivery_latency_seconds",
+            "Time from an event to its successful delivery",
+            delivery_latency.clone(),
+        );
+        let incidents_open = Gauge::default();
+        registry.register("incidents_open", "Open incidents", incidents_open.clone());
+        Arc::new(Metrics {
+            registry,
+            ingest_requests,
+            alerts_received,
+            alert_outcomes,
+            events_emitted,
+            events_unrouted,
+            deliveries,
+            queue_depth,
+            ingest_in_flight,
+            ingest_duration,
+            delivery_duration,
+            delivery_latency,
+            incidents_open,
+        })
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn delivery(&self, endpoint: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                endpoint: endpoint.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+}
