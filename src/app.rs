@@ -28,6 +28,8 @@ use crate::store::memory::MemoryStore;
 pub struct Runtime {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_inflight_requests: usize,
+    pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
     pub routes: Arc<RouteTable>,
@@ -117,6 +119,8 @@ impl Runtime {
         Ok(Runtime {
             listen,
             max_body_bytes: raw.server.max_body_bytes,
+            max_inflight_requests: raw.server.max_inflight_requests.unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST),
+            max_pending_deliveries: raw.server.max_pending_deliveries.unwrap_or(DEFAULT_MAX_PENDING_DELIVERIES),
             sources,
             endpoints,
             routes: Arc::new(routes),
@@ -128,7 +132,7 @@ impl Runtime {
 pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let store = Arc::new(MemoryStore::new());
-    let backlog = Arc::new(Backlog::new(DEFAULT_MAX_PENDING_DELIVERIES));
+    let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
 
     let deliveries: Vec<_> = runtime
         .endpoints
@@ -153,7 +157,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         max_body_bytes: runtime.max_body_bytes,
         metrics,
         backlog,
-        inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT_INGEST)),
+        inflight: Arc::new(Semaphore::new(runtime.max_inflight_requests)),
         store,
     };
     let server = HttpServer::new(move || {

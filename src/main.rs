@@ -1,1 +1,161 @@
-fn main() {}
+//! The `switchyard` command: `serve`, `check` and `route-test`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use switchyard::app::{serve, Runtime};
+use switchyard::cli::route_test;
+use switchyard::config::load::{load_file, LoadedConfig};
+use switchyard::config::ConfigErrors;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "Self-hosted alert router")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SWITCHYARD_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Path of routes.yaml.
+    #[arg(short = 'c', long = "config", env = "SWITCHYARD_CONFIG", default_value = "routes.yaml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ConfigArg),
+    /// Check routes.yaml: exit 0 with a summary, or 1 with every error as file:line:col.
+    Check(ConfigArg),
+    /// Run a payload through a source's adapter and the routes, offline.
+    RouteTest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The source whose adapter reads the payload.
+        #[arg(long)]
+        source: String,
+        /// The endpoints you expect (comma-separated); exit 1 when they differ.
+        #[arg(long, value_delimiter = ',')]
+        expect: Option<Vec<String>>,
+        /// The payload file (JSON).
+        payload: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads and builds the config, printing every error; `None` when there were errors.
+fn load(path: &Path) -> Option<(LoadedConfig, Runtime)> {
+    let print = |errors: ConfigErrors| {
+        for e in errors.iter() {
+            eprintln!("{e}");
+        }
+    };
+    let loaded = match load_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            print(errors);
+            return None;
+        }
+    };
+    match Runtime::build(&loaded) {
+        Ok(rt) => Some((loaded, rt)),
+        Err(errors) => {
+            print(errors);
+            None
+        }
+    }
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check(c) => {
+            let Some((loaded, rt)) = load(&c.config) else {
+                eprintln!("{}: invalid", c.config.display());
+                return Ok(ExitCode::from(1));
+            };
+            println!(
+                "{}: OK: {} sources, {} endpoints, {} routes, default: {}",
+                c.config.display(),
+                rt.sources.len(),
+                rt.endpoints.len(),
+                loaded.raw.routes.len(),
+                if loaded.raw.default.is_empty() {
+                    "(drop)".to_string()
+                } else {
+                    loaded.raw.default.join(", ")
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RouteTest {
+            config,
+            source,
+            expect,
+            payload,
+        } => {
+            let Some((_, rt)) = load(&config.config) else {
+                return Ok(ExitCode::from(1));
+            };
+            let body = std::fs::read(&payload)
+                .with_context(|| format!("cannot read {}", payload.display()))?;
+            match route_test(&rt, &source, &body, expect.as_deref()) {
+                Ok(report) => {
+                    print!("{}", report.text);
+                    Ok(if report.expectation_met {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", payload.display());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Serve(c) => {
+            let Some((_, rt)) = load(&c.config) else {
+                eprintln!("{}: invalid; not starting", c.config.display());
+                return Ok(ExitCode::from(1));
+            };
+            // One TLS crypto provider for every outbound client, installed before any is made.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            run_server(rt)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[actix_web::main]
+async fn run_server(rt: Runtime) -> anyhow::Result<()> {
+    let listen = rt.listen;
+    serve(rt)
+        .await
+        .with_context(|| format!("serving on {listen}"))
+}

@@ -84,6 +84,13 @@ pub struct ServerConfig {
     /// Bearer token for the admin API (`/api/v1/...`); empty or absent turns it off.
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// Ingest requests processed at once; more get 503 with `Retry-After`. Default 512.
+    #[serde(default)]
+    pub max_inflight_requests: Option<usize>,
+    /// Unfinished deliveries (all endpoints together) above which ingest answers 503 with
+    /// `Retry-After` instead of queueing more. Default 1000000.
+    #[serde(default)]
+    pub max_pending_deliveries: Option<usize>,
 }
 
 fn default_listen() -> String {
@@ -100,6 +107,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             max_body_bytes: default_max_body_bytes(),
             admin_token: None,
+            max_inflight_requests: None,
+            max_pending_deliveries: None,
         }
     }
 }

@@ -59,7 +59,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl IncidentStore for MemoryStore {
-    async fn record(&self, alerts: &[Alert], now: DateTime<Utc>) -> Result<Vec<Recorded>, StoreError> {
+    async fn record(
+        &self,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut state = self.incidents();
         let mut out = Vec::with_capacity(alerts.len());
         for alert in alerts {
@@ -110,7 +114,8 @@ impl IncidentStore for MemoryStore {
 impl DeliveryDedup for MemoryStore {
     async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
         let d = self.delivered();
-        Ok(d.keys.contains(&(Arc::from(endpoint), event_id.to_string())))
+        Ok(d.keys
+            .contains(&(Arc::from(endpoint), event_id.to_string())))
     }
 
     async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
@@ -172,7 +177,12 @@ mod tests {
         let outcomes: Vec<_> = r.iter().map(|x| x.outcome).collect();
         assert_eq!(
             outcomes,
-            vec![Outcome::Created, Outcome::Repeat, Outcome::Created, Outcome::Resolved]
+            vec![
+                Outcome::Created,
+                Outcome::Repeat,
+                Outcome::Created,
+                Outcome::Resolved
+            ]
         );
         assert_eq!(r[0].incident_id, r[3].incident_id);
         assert!(r[1].event.is_none());
@@ -188,7 +198,10 @@ mod tests {
         assert!(!store.is_delivered("e2", "evt_1").await.unwrap());
         store.mark_delivered("e1", "evt_2").await.unwrap();
         store.mark_delivered("e1", "evt_3").await.unwrap();
-        assert!(!store.is_delivered("e1", "evt_1").await.unwrap(), "oldest forgotten");
+        assert!(
+            !store.is_delivered("e1", "evt_1").await.unwrap(),
+            "oldest forgotten"
+        );
         assert!(store.is_delivered("e1", "evt_3").await.unwrap());
     }
 }

@@ -32,7 +32,11 @@ pub trait IncidentStore: Send + Sync {
     /// Applies the alerts in order, each atomically (the transition table of
     /// `incidents::transition`), and returns what each did. Either every alert is recorded or,
     /// on error, none is.
-    async fn record(&self, alerts: &[Alert], now: DateTime<Utc>) -> Result<Vec<Recorded>, StoreError>;
+    async fn record(
+        &self,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, StoreError>;
 
     /// Number of open (triggered or acknowledged) incidents.
     async fn open_count(&self) -> Result<usize, StoreError>;

@@ -1,0 +1,78 @@
+//! The CLI: `check` and `route-test` on real files.
+
+use std::path::Path;
+use std::process::Command;
+
+fn switchyard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run switchyard");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_the_example_routes_yaml() {
+    let (code, out, err) = switchyard(&["check", "-c", "routes.yaml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("routes.yaml: OK"), "{out}");
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nendpoints:\n  - name: ops-slack\n    kind: webhook\n    url: http://127.0.0.1:1/x\nroutes:\n  - matchers: ['a=~\"(\"']\n    to: [ops-slak]\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let (code, out, err) = switchyard(&["check", "-c", p]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(&format!("{p}:8:")), "unknown endpoint located on line 8: {err}");
+    assert!(err.contains("did you mean `ops-slack`"), "{err}");
+    assert!(err.contains(&format!("{p}:7:")), "bad regex located on line 7: {err}");
+}
+
+#[test]
+fn route_test_prints_events_and_checks_expectations() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("routes.yaml");
+    std::fs::write(
+        &cfg,
+        r#"version: 1
+sources:
+  - name: prometheus
+    kind: alertmanager
+endpoints:
+  - { name: db-team, kind: webhook, url: "http://127.0.0.1:1/db" }
+  - { name: everyone, kind: webhook, url: "http://127.0.0.1:1/all" }
+routes:
+  - name: db
+    matchers: ['alertname="InstanceDown"']
+    to: [db-team]
+default: [everyone]
+"#,
+    )
+    .unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/payloads/alertmanager-webhook-firing-alertmanager-bot.json");
+    let c = cfg.to_str().unwrap();
+    let f = fixture.to_str().unwrap();
+    let (code, out, err) = switchyard(&["route-test", "-c", c, "--source", "prometheus", "--expect", "db-team", f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("event: incident.created"), "{out}");
+    assert!(out.contains("endpoints: db-team"), "{out}");
+    let (code, out, _) = switchyard(&["route-test", "-c", c, "--source", "prometheus", "--expect", "everyone", f]);
+    assert_eq!(code, 1, "a different expectation fails: {out}");
+    assert!(out.contains("MISMATCH"));
+    let (code, _, err) = switchyard(&["route-test", "-c", c, "--source", "nope", f]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no source named `nope`"), "{err}");
+}

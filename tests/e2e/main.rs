@@ -1,0 +1,42 @@
+//! End-to-end tests: the real `switchyard` binary, real HTTP over loopback, real payloads.
+
+mod cli;
+mod delivery;
+mod ingest;
+mod support;
+
+/// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
+/// (HMAC secret `s3cret`), one webhook endpoint `hook` at `url` with a fast retry schedule.
+pub fn base_config(url: &str, extra_server: &str) -> String {
+    format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:0
+  max_body_bytes: 65536
+{extra_server}
+sources:
+  - name: prometheus
+    kind: alertmanager
+    auth: {{ bearer: t0ken }}
+  - name: custom
+    kind: generic
+    labels: {{ team: platform }}
+    auth: {{ hmac: {{ secret: s3cret }} }}
+    mapping: {{ title: /alert/name, dedup_key: /alert/id }}
+  - name: open
+    kind: generic
+endpoints:
+  - name: hook
+    kind: webhook
+    url: {url}
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    headers: {{ X-Team: ops }}
+    timeout: 2s
+    retry: {{ schedule: [50ms, 100ms] }}
+routes:
+  - name: everything
+    matchers: []
+    to: [hook]
+"#
+    )
+}

@@ -1,0 +1,268 @@
+//! Test support: the real `switchyard` binary started on a free port with a routes.yaml written
+//! by the test, a real HTTP receiver on 127.0.0.1 that records what it gets and answers from a
+//! script, and waiting on conditions with a deadline (never a fixed sleep).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::Bytes;
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The payload fixtures copied from real tools (see tests/fixtures/payloads/SOURCES.md).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/payloads").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Polls `check` until it returns Some or the deadline passes.
+pub async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Awaits `check` until it is true or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A running `switchyard serve`.
+pub struct Switchyard {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Switchyard {
+    /// Writes `routes_yaml` (whose `listen` should be `127.0.0.1:0`) and starts the binary.
+    pub fn start(routes_yaml: &str) -> Switchyard {
+        Self::start_with_env(routes_yaml, &[])
+    }
+
+    pub fn start_with_env(routes_yaml: &str, env: &[(&str, &str)]) -> Switchyard {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("routes.yaml");
+        std::fs::write(&config_path, routes_yaml).expect("write routes.yaml");
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("serve")
+            .arg("-c")
+            .arg(&config_path)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "switchyard=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn switchyard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(DEADLINE) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!("switchyard did not start:\n{log}");
+            }
+        };
+        Switchyard {
+            child,
+            base,
+            _dir: dir,
+            config_path,
+            stderr_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// POSTs a JSON body to `/ingest/{source}` with extra headers; returns (status, body).
+    pub async fn ingest(&self, source: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let client = awc::Client::default();
+        let mut req = client
+            .post(self.url(&format!("/ingest/{source}")))
+            .insert_header(("Content-Type", "application/json"));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut resp = req.send_body(body.to_vec()).await.expect("ingest request");
+        let status = resp.status().as_u16();
+        let bytes = resp.body().limit(1 << 20).await.expect("ingest body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let client = awc::Client::default();
+        let mut resp = client.get(self.url(path)).send().await.expect("GET");
+        let body = resp.body().limit(8 << 20).await.expect("body");
+        (resp.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The value of one metric line (exact name with labels), e.g.
+    /// `switchyard_deliveries_total{endpoint="hook",outcome="delivered"}`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Switchyard {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- switchyard stderr ---\n{}", self.logs());
+        }
+    }
+}
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// The status the receiver answered.
+    pub answered: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("receiver got JSON")
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    got: Vec<Received>,
+    /// Answers to give, in order; after they run out, 200.
+    script: VecDeque<(u16, Vec<(String, String)>)>,
+}
+
+/// A real HTTP receiver on 127.0.0.1:{free port}.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    /// Starts on the current actix system (call from an `#[actix_rt::test]`).
+    pub fn start() -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            let state = shared.clone();
+            App::new().default_service(web::to(move |req: HttpRequest, body: Bytes| {
+                let state = state.clone();
+                async move {
+                    let mut s = state.lock().unwrap();
+                    let (status, headers) = s.script.pop_front().unwrap_or((200, vec![]));
+                    s.got.push(Received {
+                        path: req.path().to_string(),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect(),
+                        body,
+                        answered: status,
+                    });
+                    let mut resp = HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).expect("status"),
+                    );
+                    for (k, v) in headers {
+                        resp.insert_header((k, v));
+                    }
+                    resp.body("ok")
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("bind receiver");
+        let addr = server.addrs()[0];
+        actix_rt::spawn(server.run());
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            state,
+        }
+    }
+
+    /// The next answers, in order (status, headers).
+    pub fn answer(&self, answers: &[(u16, &[(&str, &str)])]) {
+        let mut s = self.state.lock().unwrap();
+        for (status, headers) in answers {
+            s.script.push_back((
+                *status,
+                headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ));
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().got.clone()
+    }
+
+    /// The requests answered with 2xx.
+    pub fn delivered(&self) -> Vec<Received> {
+        self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
+    }
+
+    /// Waits until `n` requests were answered with 2xx, and returns them.
+    pub async fn wait_delivered(&self, n: usize) -> Vec<Received> {
+        wait_for(&format!("{n} deliveries"), || {
+            let d = self.delivered();
+            (d.len() >= n).then_some(d)
+        })
+        .await
+    }
+}
