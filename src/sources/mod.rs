@@ -1,1 +1,279 @@
 //! Sources: the adapters that turn a monitoring tool's payload into alerts.
+//!
+//! A [`SourceSpec`] is built once per configured source ([`SourceSpec::build`]) and answers
+//! two questions about each request, as plain functions the `SourceActor` calls:
+//! [`SourceSpec::authenticate`] (does it come from the tool? see [`auth`]) and
+//! [`SourceSpec::normalize`] (which alerts does its body carry? see [`alertmanager`] and
+//! [`generic`]). Dedup keys of label-based alerts come from [`fingerprint`].
+
+pub mod alertmanager;
+pub mod auth;
+pub mod fingerprint;
+pub mod generic;
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde_json::error::Category;
+use thiserror::Error;
+
+use crate::config::types::{SourceConfig, SourceKind};
+use crate::model::{Alert, Labels, Severity, SourceRef};
+
+use auth::{AuthConfigError, AuthError, Authenticator};
+
+/// Why a configured source cannot be built. Each message starts with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SourceBuildError {
+    #[error("severity: {0}")]
+    Severity(String),
+    #[error("auth.{0}")]
+    Auth(#[from] AuthConfigError),
+    #[error("mapping: {0}")]
+    Mapping(String),
+}
+
+/// Why a payload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NormalizeError {
+    /// The body is not JSON; `line` and `column` are serde_json's (1-based line).
+    #[error("malformed JSON at line {line} column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Valid JSON, but not in this tool's format.
+    #[error("unexpected payload: {0}")]
+    Shape(String),
+    /// This source kind has no built-in adapter in this build yet.
+    #[error("the `{}` adapter is not available in this build yet", .0.as_str())]
+    Unsupported(SourceKind),
+}
+
+impl NormalizeError {
+    /// Sorts a serde_json error: syntax errors are `Json` (with their position), type and
+    /// missing-field errors are `Shape`.
+    pub(crate) fn from_json(e: serde_json::Error) -> Self {
+        match e.classify() {
+            Category::Data => NormalizeError::Shape(e.to_string()),
+            Category::Syntax | Category::Eof | Category::Io => {
+                let (line, column) = (e.line(), e.column());
+                let full = e.to_string();
+                let suffix = format!(" at line {line} column {column}");
+                let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+                NormalizeError::Json {
+                    line,
+                    column,
+                    message,
+                }
+            }
+        }
+    }
+}
+
+/// One configured source, ready to check and normalize requests.
+#[derive(Debug)]
+pub struct SourceSpec {
+    pub name: Arc<str>,
+    pub kind: SourceKind,
+    auth: Option<Authenticator>,
+    /// Added to every alert; a payload's own label of the same name wins.
+    pub labels: Labels,
+    /// Used when the payload names no (known) severity. Config `severity`, default warning.
+    pub default_severity: Severity,
+    /// Generic sources: the JSON-pointer `mapping`.
+    mapping: generic::Mapping,
+    /// `SourceRef { name, kind }`, built once and cloned (two `Arc`s) into each alert.
+    source_ref: SourceRef,
+}
+
+impl SourceSpec {
+    /// Builds the runtime form of one `sources:` entry.
+    pub fn build(cfg: &SourceConfig) -> Result<SourceSpec, SourceBuildError> {
+        let default_severity = match cfg.severity.as_deref() {
+            None => Severity::Warning,
+            Some(s) => s
+                .trim()
+                .to_ascii_lowercase()
+                .parse::<Severity>()
+                .map_err(|_| {
+                    SourceBuildError::Severity(format!(
+                        "unknown severity `{s}` (expected critical, error, warning or info)"
+                    ))
+                })?,
+        };
+        let auth = cfg
+            .auth
+            .as_ref()
+            .map(|a| Authenticator::build(a, cfg.kind))
+            .transpose()?;
+        if !cfg.mapping.is_empty() && cfg.kind != SourceKind::Generic {
+            return Err(SourceBuildError::Mapping(format!(
+                "only `kind: generic` sources use a mapping, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let mapping = generic::Mapping::build(&cfg.mapping).map_err(SourceBuildError::Mapping)?;
+        let name: Arc<str> = cfg.name.as_str().into();
+        let source_ref = SourceRef {
+            name: name.clone(),
+            kind: cfg.kind.as_str().into(),
+        };
+        Ok(SourceSpec {
+            name,
+            kind: cfg.kind,
+            auth,
+            labels: cfg.labels.clone(),
+            default_severity,
+            mapping,
+            source_ref,
+        })
+    }
+
+    /// Whether this source checks credentials at all (`auth:` set).
+    pub fn has_auth(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Checks a request's credentials or signature against the raw `body`. Sources without
+    /// `auth:` accept every request.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        match &self.auth {
+            None => Ok(()),
+            Some(a) => a.verify(headers, body, now),
+        }
+    }
+
+    /// The alerts a body carries (possibly none). `now` decides whether an Alertmanager
+    /// API alert whose `endsAt` has passed is resolved.
+    pub fn normalize(&self, body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, NormalizeError> {
+        match self.kind {
+            SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
+            SourceKind::Generic => generic::normalize(self, body),
+            other @ (SourceKind::Grafana | SourceKind::Sentry | SourceKind::Plugin) => {
+                Err(NormalizeError::Unsupported(other))
+            }
+        }
+    }
+
+    /// The `source` of this source's alerts.
+    pub fn source_ref(&self) -> SourceRef {
+        self.source_ref.clone()
+    }
+
+    /// Adds the source's labels underneath a payload's own labels (the payload's win).
+    pub(crate) fn add_source_labels(&self, labels: &mut Labels) {
+        for (k, v) in &self.labels {
+            if !labels.contains_key(k) {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::{AuthConfig, Secret};
+    use std::collections::BTreeMap;
+
+    pub(crate) fn config(kind: SourceKind) -> SourceConfig {
+        SourceConfig {
+            name: "src".into(),
+            kind,
+            auth: None,
+            labels: BTreeMap::new(),
+            severity: None,
+            mapping: BTreeMap::new(),
+            plugin: None,
+        }
+    }
+
+    #[test]
+    fn build_defaults_and_errors() {
+        let spec = SourceSpec::build(&config(SourceKind::Alertmanager)).unwrap();
+        assert_eq!(spec.default_severity, Severity::Warning);
+        assert_eq!(&*spec.name, "src");
+        assert!(!spec.has_auth());
+        assert_eq!(
+            spec.source_ref(),
+            SourceRef {
+                name: "src".into(),
+                kind: "alertmanager".into()
+            }
+        );
+
+        let mut cfg = config(SourceKind::Generic);
+        cfg.severity = Some("Critical".into());
+        assert_eq!(
+            SourceSpec::build(&cfg).unwrap().default_severity,
+            Severity::Critical
+        );
+        cfg.severity = Some("loud".into());
+        let err = SourceSpec::build(&cfg).unwrap_err();
+        assert!(err.to_string().contains("`loud`"), "{err}");
+
+        let mut cfg = config(SourceKind::Alertmanager);
+        cfg.mapping.insert("title".into(), "/x".into());
+        assert!(matches!(
+            SourceSpec::build(&cfg),
+            Err(SourceBuildError::Mapping(_))
+        ));
+
+        let mut cfg = config(SourceKind::Generic);
+        cfg.auth = Some(AuthConfig::Bearer(Secret::new("")));
+        let err = SourceSpec::build(&cfg).unwrap_err();
+        assert!(err.to_string().starts_with("auth.bearer"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_kinds_build_but_do_not_normalize() {
+        for kind in [SourceKind::Grafana, SourceKind::Sentry, SourceKind::Plugin] {
+            let spec = SourceSpec::build(&config(kind)).unwrap();
+            assert_eq!(
+                spec.normalize(b"{}", Utc::now()),
+                Err(NormalizeError::Unsupported(kind))
+            );
+        }
+    }
+
+    #[test]
+    fn json_errors_carry_their_position_and_shape_errors_do_not() {
+        let spec = SourceSpec::build(&config(SourceKind::Alertmanager)).unwrap();
+        match spec.normalize(b"{\n  \"alerts\": [,]\n}", Utc::now()) {
+            Err(NormalizeError::Json {
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!((line, column), (2, 14));
+                assert!(!message.contains("line"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            spec.normalize(b"", Utc::now()),
+            Err(NormalizeError::Json { .. })
+        ));
+        assert!(matches!(
+            spec.normalize(b"\"hello\"", Utc::now()),
+            Err(NormalizeError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn authenticate_without_auth_accepts_everything() {
+        let spec = SourceSpec::build(&config(SourceKind::Generic)).unwrap();
+        assert_eq!(
+            spec.authenticate(&HeaderMap::new(), b"x", Utc::now()),
+            Ok(())
+        );
+    }
+}
