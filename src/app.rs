@@ -45,7 +45,10 @@ impl Runtime {
         let raw = &cfg.raw;
         let mut errors = ConfigErrors::default();
         let listen = raw.server.listen.parse::<SocketAddr>().map_err(|e| {
-            cfg.error_at(&[key("server"), key("listen")], format!("invalid listen address: {e}"))
+            cfg.error_at(
+                &[key("server"), key("listen")],
+                format!("invalid listen address: {e}"),
+            )
         });
         if raw.store.kind == StoreKind::Redis {
             errors.push(cfg.error_at(
@@ -54,7 +57,9 @@ impl Runtime {
             ));
         }
         if raw.plugins.is_some() {
-            tracing::warn!("`plugins:` is accepted but adapter plugins are not loaded by this build yet");
+            tracing::warn!(
+                "`plugins:` is accepted but adapter plugins are not loaded by this build yet"
+            );
         }
         let mut sources = Vec::new();
         for (i, s) in raw.sources.iter().enumerate() {
@@ -75,7 +80,9 @@ impl Runtime {
             }
             match SourceSpec::build(s) {
                 Ok(spec) => sources.push(Arc::new(spec)),
-                Err(e) => errors.push(cfg.error_at(&[key("sources"), PathSeg::Index(i)], e.to_string())),
+                Err(e) => {
+                    errors.push(cfg.error_at(&[key("sources"), PathSeg::Index(i)], e.to_string()))
+                }
             }
         }
         let mut endpoints = Vec::new();
@@ -86,9 +93,14 @@ impl Runtime {
                     let field = match &err {
                         EndpointBuildError::UnsupportedKind { .. } => "kind",
                         EndpointBuildError::MissingUrl { .. } => "name",
-                        EndpointBuildError::Invalid { field, .. } => field.split('.').next().unwrap_or("name"),
+                        EndpointBuildError::Invalid { field, .. } => {
+                            field.split('.').next().unwrap_or("name")
+                        }
                     };
-                    errors.push(cfg.error_at(&[key("endpoints"), PathSeg::Index(i), key(field)], err.to_string()));
+                    errors.push(cfg.error_at(
+                        &[key("endpoints"), PathSeg::Index(i), key(field)],
+                        err.to_string(),
+                    ));
                 }
             }
         }
@@ -119,8 +131,14 @@ impl Runtime {
         Ok(Runtime {
             listen,
             max_body_bytes: raw.server.max_body_bytes,
-            max_inflight_requests: raw.server.max_inflight_requests.unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST),
-            max_pending_deliveries: raw.server.max_pending_deliveries.unwrap_or(DEFAULT_MAX_PENDING_DELIVERIES),
+            max_inflight_requests: raw
+                .server
+                .max_inflight_requests
+                .unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST),
+            max_pending_deliveries: raw
+                .server
+                .max_pending_deliveries
+                .unwrap_or(DEFAULT_MAX_PENDING_DELIVERIES),
             sources,
             endpoints,
             routes: Arc::new(routes),
@@ -138,7 +156,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .endpoints
         .iter()
         .map(|spec| {
-            DeliveryActor::new(spec.clone(), store.clone(), metrics.clone(), backlog.clone()).start()
+            DeliveryActor::new(
+                spec.clone(),
+                store.clone(),
+                metrics.clone(),
+                backlog.clone(),
+            )
+            .start()
         })
         .collect();
     let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
@@ -168,7 +192,10 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .bind(runtime.listen)?;
     for addr in server.addrs() {
         // A plain line on stdout, for people and for scripts that start us on port 0.
-        println!("switchyard {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "switchyard {} listening on http://{addr}",
+            env!("CARGO_PKG_VERSION")
+        );
         tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
     }
     server.run().await

@@ -53,14 +53,20 @@ pub fn route_test(
         .ok_or_else(|| {
             RouteTestError::UnknownSource(
                 source.to_string(),
-                rt.sources.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", "),
+                rt.sources
+                    .iter()
+                    .map(|s| s.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )
         })?;
     let now = Utc::now();
-    let alerts = spec.normalize(body, now).map_err(|error| RouteTestError::Adapter {
-        source_name: source.to_string(),
-        error,
-    })?;
+    let alerts = spec
+        .normalize(body, now)
+        .map_err(|error| RouteTestError::Adapter {
+            source_name: source.to_string(),
+            error,
+        })?;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let mut text = String::new();
     let mut all = BTreeSet::new();
@@ -76,7 +82,11 @@ pub fn route_test(
             let rec = store.record(std::slice::from_ref(alert), now).await?;
             Ok::<Option<Event>, RouteTestError>(rec.into_iter().next().and_then(|r| r.event))
         })?;
-        let labels: Vec<String> = alert.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let labels: Vec<String> = alert
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
         let _ = writeln!(
             text,
             "\nalert {}: [{}] {} {:?}\n  dedup_key: {}\n  labels: {{{}}}",
@@ -103,19 +113,32 @@ pub fn route_test(
         } else if decision.routes.is_empty() {
             "no route matched, no default: dropped".to_string()
         } else {
-            decision.routes.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+            decision
+                .routes
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let _ = writeln!(text, "  routes: {how}");
         let _ = writeln!(
             text,
             "  endpoints: {}",
-            if names.is_empty() { "(none)".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "(none)".to_string()
+            } else {
+                names.join(", ")
+            }
         );
         all.extend(names);
     }
     let mut expectation_met = true;
     if let Some(expect) = expect {
-        let want: BTreeSet<String> = expect.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let want: BTreeSet<String> = expect
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         expectation_met = want == all;
         let _ = writeln!(
             text,

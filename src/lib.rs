@@ -6,7 +6,11 @@
 //! signed and retried (`delivery`). `config` reads routes.yaml; `app` wires it all together.
 //! See docs/ARCHITECTURE.md for the whole path of one alert.
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod http;
 pub mod incidents;
 pub mod metrics;
 pub mod model;

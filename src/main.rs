@@ -30,7 +30,12 @@ enum LogFormat {
 #[derive(clap::Args)]
 struct ConfigArg {
     /// Path of routes.yaml.
-    #[arg(short = 'c', long = "config", env = "SWITCHYARD_CONFIG", default_value = "routes.yaml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "SWITCHYARD_CONFIG",
+        default_value = "routes.yaml"
+    )]
     config: PathBuf,
 }
 

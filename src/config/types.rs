@@ -210,7 +210,7 @@ impl SourceKind {
 
 /// `auth:` of a source: exactly one of the options.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[serde(try_from = "AuthOptions")]
 pub enum AuthConfig {
     /// `Authorization: Bearer <token>`.
     Bearer(Secret),
@@ -220,6 +220,67 @@ pub enum AuthConfig {
     Hmac(HmacConfig),
     /// Standard Webhooks signing (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     StandardWebhooks { secret: Secret },
+}
+
+/// `auth:` as written: a mapping with exactly one of these keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthOptions {
+    /// `bearer: TOKEN`: the request carries `Authorization: Bearer TOKEN`.
+    #[serde(default)]
+    bearer: Option<Secret>,
+    /// `basic: {username, password}`: the request carries `Authorization: Basic ...`.
+    #[serde(default)]
+    basic: Option<BasicAuth>,
+    /// `hmac: {...}`: an HMAC-SHA256 signature of the body (see below).
+    #[serde(default)]
+    hmac: Option<HmacConfig>,
+    /// `standard_webhooks: {secret}`: Standard Webhooks signing.
+    #[serde(default)]
+    standard_webhooks: Option<StandardWebhooksAuth>,
+}
+
+/// `auth: { basic: {...} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicAuth {
+    username: String,
+    password: Secret,
+}
+
+/// `auth: { standard_webhooks: {...} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StandardWebhooksAuth {
+    /// `whsec_<base64>` or any string.
+    secret: Secret,
+}
+
+impl TryFrom<AuthOptions> for AuthConfig {
+    type Error = String;
+    fn try_from(o: AuthOptions) -> Result<Self, String> {
+        let mut found = Vec::new();
+        if let Some(t) = o.bearer {
+            found.push(AuthConfig::Bearer(t));
+        }
+        if let Some(b) = o.basic {
+            found.push(AuthConfig::Basic {
+                username: b.username,
+                password: b.password,
+            });
+        }
+        if let Some(h) = o.hmac {
+            found.push(AuthConfig::Hmac(h));
+        }
+        if let Some(s) = o.standard_webhooks {
+            found.push(AuthConfig::StandardWebhooks { secret: s.secret });
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err("auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
+            _ => Err("auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
+        }
+    }
 }
 
 /// `auth: { hmac: {...} }`.

@@ -106,10 +106,13 @@ impl DeliveryActor {
                     self.dedup.clone(),
                     delivery,
                 );
-                ctx.spawn(fut.into_actor(self).map(move |(att, result, event), act, ctx| {
-                    act.in_flight -= 1;
-                    act.settle(lane, att, result, event, ctx);
-                }));
+                ctx.spawn(
+                    fut.into_actor(self)
+                        .map(move |(att, result, event), act, ctx| {
+                            act.in_flight -= 1;
+                            act.settle(lane, att, result, event, ctx);
+                        }),
+                );
             }
         }
         self.arm_timer(ctx);
@@ -155,7 +158,9 @@ impl DeliveryActor {
             Settled::Delivered => {
                 self.backlog.done(1);
                 self.metrics.delivery(endpoint, "delivered");
-                let latency = (Utc::now() - event.timestamp).num_microseconds().unwrap_or(0);
+                let latency = (Utc::now() - event.timestamp)
+                    .num_microseconds()
+                    .unwrap_or(0);
                 self.metrics
                     .delivery_latency
                     .get_or_create(&self.labels)
@@ -332,7 +337,10 @@ mod tests {
         let later = (Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
         h.insert(header::RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
     }

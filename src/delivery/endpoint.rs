@@ -28,7 +28,9 @@ pub const DEFAULT_RETRY_SCHEDULE: [Duration; 5] = [
 /// Why an endpoint could not be built.
 #[derive(Debug, Error)]
 pub enum EndpointBuildError {
-    #[error("endpoint `{name}`: kind `{kind}` is not available in this build yet (only `webhook` is)")]
+    #[error(
+        "endpoint `{name}`: kind `{kind}` is not available in this build yet (only `webhook` is)"
+    )]
     UnsupportedKind { name: String, kind: &'static str },
     #[error("endpoint `{name}`: `url` is required")]
     MissingUrl { name: String },

@@ -81,7 +81,9 @@ pub enum Settled {
     RetryIn(Duration),
     Dead,
     /// The endpoint answered 410: this delivery and every queued one are dead.
-    Disabled { also_dead: usize },
+    Disabled {
+        also_dead: usize,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -344,10 +346,16 @@ mod tests {
         q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
         q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
         let batch = q.take_ready(t0, 10);
-        let kinds: Vec<_> = batch.iter().map(|(_, d)| (d.event.incident.id.clone(), d.event.kind)).collect();
+        let kinds: Vec<_> = batch
+            .iter()
+            .map(|(_, d)| (d.event.incident.id.clone(), d.event.kind))
+            .collect();
         assert_eq!(
             kinds,
-            vec![("inc_a".into(), EventType::Created), ("inc_b".into(), EventType::Created)],
+            vec![
+                ("inc_a".into(), EventType::Created),
+                ("inc_b".into(), EventType::Created)
+            ],
             "the resolved event waits behind created"
         );
         assert!(q.take_ready(t0, 10).is_empty());
@@ -362,7 +370,10 @@ mod tests {
         let retry = q.take_ready(t0 + ms(10), 10);
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].1.event.kind, EventType::Created);
-        assert_eq!(q.settle(lane_a, None, AttemptResult::Success, t0), Settled::Delivered);
+        assert_eq!(
+            q.settle(lane_a, None, AttemptResult::Success, t0),
+            Settled::Delivered
+        );
         let next = q.take_ready(t0 + ms(10), 10);
         assert_eq!(next[0].1.event.kind, EventType::Resolved);
         assert_eq!(q.pending(), 2);
@@ -384,10 +395,22 @@ mod tests {
                 error: None,
                 response: String::new(),
             };
-            results.push(q.settle(&lane, Some(attempt), AttemptResult::Retry { retry_after: None }, now));
+            results.push(q.settle(
+                &lane,
+                Some(attempt),
+                AttemptResult::Retry { retry_after: None },
+                now,
+            ));
             now += ms(5);
         }
-        assert_eq!(results, vec![Settled::RetryIn(ms(1)), Settled::RetryIn(ms(2)), Settled::Dead]);
+        assert_eq!(
+            results,
+            vec![
+                Settled::RetryIn(ms(1)),
+                Settled::RetryIn(ms(2)),
+                Settled::Dead
+            ]
+        );
         assert_eq!(q.pending(), 0);
         let dead: Vec<_> = q.log().collect();
         assert_eq!(dead.len(), 1);
@@ -401,7 +424,14 @@ mod tests {
         let t0 = Instant::now();
         q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
-        let s = q.settle(&lane, None, AttemptResult::Retry { retry_after: Some(ms(500)) }, t0);
+        let s = q.settle(
+            &lane,
+            None,
+            AttemptResult::Retry {
+                retry_after: Some(ms(500)),
+            },
+            t0,
+        );
         assert_eq!(s, Settled::RetryIn(ms(500)));
     }
 
@@ -413,7 +443,10 @@ mod tests {
         q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
         q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(q.settle(&lane, None, AttemptResult::Gone, t0), Settled::Disabled { also_dead: 2 });
+        assert_eq!(
+            q.settle(&lane, None, AttemptResult::Gone, t0),
+            Settled::Disabled { also_dead: 2 }
+        );
         assert!(q.is_disabled());
         assert_eq!(q.pending(), 0);
         assert!(!q.push(event("inc_c", EventType::Created), Bytes::new(), t0));

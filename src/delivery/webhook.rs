@@ -121,7 +121,9 @@ mod tests {
     use crate::sources::auth::standard_webhooks_key;
 
     fn event() -> Event {
-        let t = DateTime::parse_from_rfc3339("2026-11-22T10:30:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:30:00Z")
+            .unwrap()
+            .to_utc();
         let mut changes = Changes::new();
         changes.insert(
             "severity".into(),

@@ -65,8 +65,14 @@ impl ResponseError for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Auth(e) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-            IngestError::Normalize(NormalizeError::Json { line, column, message }) => ApiError::new(
+            IngestError::Auth(e) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+            }
+            IngestError::Normalize(NormalizeError::Json {
+                line,
+                column,
+                message,
+            }) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
                 format!("line {line} column {column}: {message}"),
@@ -74,9 +80,11 @@ impl From<IngestError> for ApiError {
             IngestError::Normalize(e @ NormalizeError::Shape(_)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string())
             }
-            IngestError::Normalize(e) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "adapter_error", e.to_string())
-            }
+            IngestError::Normalize(e) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "adapter_error",
+                e.to_string(),
+            ),
             IngestError::Store(e) => ApiError::unavailable(e.to_string()),
             IngestError::Pipeline(e) => ApiError::unavailable(e),
         }

@@ -50,7 +50,11 @@ pub async fn ingest(
         }
     };
     // Unknown names are not used as label values (they are chosen by the caller).
-    let label = if known { source } else { String::from("_unknown") };
+    let label = if known {
+        source
+    } else {
+        String::from("_unknown")
+    };
     state
         .metrics
         .ingest_requests
@@ -110,7 +114,11 @@ async fn handle(
     let mut body = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("reading the body: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("reading the body: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());

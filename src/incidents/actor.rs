@@ -27,7 +27,11 @@ pub struct IncidentActor {
 }
 
 impl IncidentActor {
-    pub fn new(store: Arc<dyn IncidentStore>, router: Addr<RouterActor>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Arc<dyn IncidentStore>,
+        router: Addr<RouterActor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         IncidentActor {
             store,
             router,

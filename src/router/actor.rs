@@ -28,7 +28,11 @@ pub struct RouterActor {
 
 impl RouterActor {
     /// `deliveries[i]` is the actor of `table.endpoints()[i]`.
-    pub fn new(table: Arc<RouteTable>, deliveries: Vec<Addr<DeliveryActor>>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        table: Arc<RouteTable>,
+        deliveries: Vec<Addr<DeliveryActor>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         RouterActor {
             table,
             deliveries,

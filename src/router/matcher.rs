@@ -80,7 +80,14 @@ impl Matcher {
             MatchOp::Regex | MatchOp::NotRegex => Some(
                 Regex::new(&format!("^(?:{value})$")).map_err(|e| MatcherError::BadRegex {
                     matcher: s.to_string(),
-                    reason: e.to_string(),
+                    // regex's message draws the pattern over several lines; keep its last one.
+                    reason: e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .to_string(),
                 })?,
             ),
             _ => None,

@@ -49,7 +49,11 @@ pub struct SourceActor {
 }
 
 impl SourceActor {
-    pub fn new(spec: Arc<SourceSpec>, incidents: Addr<IncidentActor>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        spec: Arc<SourceSpec>,
+        incidents: Addr<IncidentActor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let labels = SourceLabels {
             source: spec.name.to_string(),
         };

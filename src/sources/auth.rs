@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
+use crate::config::duration::parse_duration;
 use crate::config::types::{AuthConfig, HmacConfig, SourceKind};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -293,7 +294,7 @@ fn build_hmac(h: &HmacConfig, kind: SourceKind) -> Result<HmacVerifier, AuthConf
         .map(|n| NamedHeader::new("hmac.timestamp_header", n))
         .transpose()?;
     let tolerance = match &h.tolerance {
-        Some(t) => parse_tolerance(t).map_err(AuthConfigError::Tolerance)?,
+        Some(t) => parse_duration(t).map_err(|e| AuthConfigError::Tolerance(e.to_string()))?,
         None => DEFAULT_TOLERANCE,
     };
     Ok(HmacVerifier {
@@ -531,43 +532,6 @@ pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
     let mut mac = new_mac(key);
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// Parses `hmac.tolerance`: one or more `<integer><unit>` parts (`ms`, `s`, `m`, `h`, `d`),
-/// e.g. `5m`, `90s`, `1m30s`.
-// A local parser, kept tiny and strict, so this module does not depend on config/duration.rs.
-fn parse_tolerance(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    let bad = || format!("`{text}` is not a duration (expected e.g. `30s`, `5m`, `1h`)");
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let millis: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        let part = n.checked_mul(millis).ok_or_else(bad)?;
-        total = total
-            .checked_add(Duration::from_millis(part))
-            .ok_or_else(bad)?;
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -1044,28 +1008,6 @@ mod tests {
             Authenticator::build(&AuthConfig::Hmac(hmac_cfg("")), SourceKind::Generic).unwrap_err(),
             AuthConfigError::EmptySecret("hmac.secret")
         );
-    }
-
-    #[test]
-    fn tolerance_syntax() {
-        assert_eq!(parse_tolerance("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_tolerance("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_tolerance("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_tolerance("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_tolerance("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_tolerance(" 5m "), Ok(Duration::from_secs(300)));
-        for bad in [
-            "",
-            "5",
-            "m",
-            "5x",
-            "-5m",
-            "5 m",
-            "1.5m",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_tolerance(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`SourceSpec::normalize`] (which alerts does its body carry? see [`alertmanager`] and
 //! [`generic`]). Dedup keys of label-based alerts come from [`fingerprint`].
 
+pub mod actor;
 pub mod alertmanager;
 pub mod auth;
 pub mod fingerprint;

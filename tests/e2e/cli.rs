@@ -35,9 +35,15 @@ fn check_reports_every_error_with_file_line_col() {
     let p = path.to_str().unwrap();
     let (code, out, err) = switchyard(&["check", "-c", p]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains(&format!("{p}:8:")), "unknown endpoint located on line 8: {err}");
+    assert!(
+        err.contains(&format!("{p}:8:")),
+        "unknown endpoint located on line 8: {err}"
+    );
     assert!(err.contains("did you mean `ops-slack`"), "{err}");
-    assert!(err.contains(&format!("{p}:7:")), "bad regex located on line 7: {err}");
+    assert!(
+        err.contains(&format!("{p}:7:")),
+        "bad regex located on line 7: {err}"
+    );
 }
 
 #[test]
@@ -55,7 +61,7 @@ endpoints:
   - { name: everyone, kind: webhook, url: "http://127.0.0.1:1/all" }
 routes:
   - name: db
-    matchers: ['alertname="InstanceDown"']
+    matchers: ['alertname="Fire"']
     to: [db-team]
 default: [everyone]
 "#,
@@ -65,11 +71,29 @@ default: [everyone]
         .join("tests/fixtures/payloads/alertmanager-webhook-firing-alertmanager-bot.json");
     let c = cfg.to_str().unwrap();
     let f = fixture.to_str().unwrap();
-    let (code, out, err) = switchyard(&["route-test", "-c", c, "--source", "prometheus", "--expect", "db-team", f]);
+    let (code, out, err) = switchyard(&[
+        "route-test",
+        "-c",
+        c,
+        "--source",
+        "prometheus",
+        "--expect",
+        "db-team",
+        f,
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("event: incident.created"), "{out}");
     assert!(out.contains("endpoints: db-team"), "{out}");
-    let (code, out, _) = switchyard(&["route-test", "-c", c, "--source", "prometheus", "--expect", "everyone", f]);
+    let (code, out, _) = switchyard(&[
+        "route-test",
+        "-c",
+        c,
+        "--source",
+        "prometheus",
+        "--expect",
+        "everyone",
+        f,
+    ]);
     assert_eq!(code, 1, "a different expectation fails: {out}");
     assert!(out.contains("MISMATCH"));
     let (code, _, err) = switchyard(&["route-test", "-c", c, "--source", "nope", f]);

@@ -10,18 +10,37 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (503, &[])]);
     let sy = Switchyard::start(&base_config(&rx.url, ""));
-    let (s, _) = sy.ingest("open", br#"{"title": "Flaky", "id": "f-1"}"#, &[]).await;
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Flaky", "id": "f-1"}"#, &[])
+        .await;
     assert_eq!(s, 202);
     let got = rx.wait_delivered(1).await;
     let all = rx.received();
     assert_eq!(all.len(), 3, "two failures then the success");
-    assert_eq!(all.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![500, 503, 200]);
-    let ids: Vec<_> = all.iter().map(|r| r.header("webhook-id").unwrap().to_string()).collect();
-    assert!(ids.iter().all(|i| *i == ids[0]), "the same webhook-id on every retry");
-    assert!(all.iter().all(|r| r.body == got[0].body), "the same body on every retry");
+    assert_eq!(
+        all.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        vec![500, 503, 200]
+    );
+    let ids: Vec<_> = all
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "the same webhook-id on every retry"
+    );
+    assert!(
+        all.iter().all(|r| r.body == got[0].body),
+        "the same body on every retry"
+    );
     eventually("failed and delivered counted", || async {
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"failed\"}").await == Some(2.0)
-            && sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}").await == Some(1.0)
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"failed\"}")
+            .await
+            == Some(2.0)
+            && sy
+                .metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}")
+                .await
+                == Some(1.0)
     })
     .await;
 }
@@ -31,13 +50,23 @@ async fn retry_after_is_honoured() {
     let rx = Receiver::start();
     rx.answer(&[(429, &[("Retry-After", "1")])]);
     let sy = Switchyard::start(&base_config(&rx.url, ""));
-    let (s, _) = sy.ingest("open", br#"{"title": "Slow down", "id": "r-1"}"#, &[]).await;
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Slow down", "id": "r-1"}"#, &[])
+        .await;
     assert_eq!(s, 202);
     rx.wait_delivered(1).await;
     let all = rx.received();
     assert_eq!(all.len(), 2);
-    let t0 = all[0].header("webhook-timestamp").unwrap().parse::<i64>().unwrap();
-    let t1 = all[1].header("webhook-timestamp").unwrap().parse::<i64>().unwrap();
+    let t0 = all[0]
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    let t1 = all[1]
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
     // The schedule says 50ms; the receiver asked for 1s, so the retry lands in a later second.
     assert!(t1 > t0, "retry waited for Retry-After: {t0} -> {t1}");
 }
@@ -47,12 +76,19 @@ async fn dead_after_the_last_attempt() {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (500, &[]), (500, &[]), (500, &[])]);
     let sy = Switchyard::start(&base_config(&rx.url, ""));
-    sy.ingest("open", br#"{"title": "Doomed", "id": "d-1"}"#, &[]).await;
+    sy.ingest("open", br#"{"title": "Doomed", "id": "d-1"}"#, &[])
+        .await;
     eventually("dead counted", || async {
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}").await == Some(1.0)
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}")
+            .await
+            == Some(1.0)
     })
     .await;
-    assert_eq!(rx.received().len(), 3, "1 + len(schedule) attempts, then dead");
+    assert_eq!(
+        rx.received().len(),
+        3,
+        "1 + len(schedule) attempts, then dead"
+    );
 }
 
 #[actix_rt::test]
@@ -60,19 +96,30 @@ async fn gone_disables_the_endpoint() {
     let rx = Receiver::start();
     rx.answer(&[(410, &[])]);
     let sy = Switchyard::start(&base_config(&rx.url, ""));
-    sy.ingest("open", br#"{"title": "A", "id": "g-1"}"#, &[]).await;
+    sy.ingest("open", br#"{"title": "A", "id": "g-1"}"#, &[])
+        .await;
     wait_for("first request", || (rx.received().len() == 1).then_some(())).await;
     eventually("dead counted", || async {
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}").await == Some(1.0)
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}")
+            .await
+            == Some(1.0)
     })
     .await;
-    let (s, b) = sy.ingest("open", br#"{"title": "B", "id": "g-2"}"#, &[]).await;
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "B", "id": "g-2"}"#, &[])
+        .await;
     assert_eq!(s, 202, "ingest still accepts: {b}");
     eventually("second event marked dead", || async {
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}").await == Some(2.0)
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}")
+            .await
+            == Some(2.0)
     })
     .await;
-    assert_eq!(rx.received().len(), 1, "a disabled endpoint gets no more requests");
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "a disabled endpoint gets no more requests"
+    );
     assert!(sy.logs().contains("410"), "the reason is logged");
 }
 
@@ -82,14 +129,32 @@ async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails() {
     // created fails once and waits 50ms; resolved is queued meanwhile and must wait behind it.
     rx.answer(&[(500, &[])]);
     let sy = Switchyard::start(&base_config(&rx.url, ""));
-    sy.ingest("open", br#"{"title": "Ordered", "id": "o-1", "status": "firing"}"#, &[]).await;
-    wait_for("first attempt", || (!rx.received().is_empty()).then_some(())).await;
+    sy.ingest(
+        "open",
+        br#"{"title": "Ordered", "id": "o-1", "status": "firing"}"#,
+        &[],
+    )
+    .await;
+    wait_for("first attempt", || {
+        (!rx.received().is_empty()).then_some(())
+    })
+    .await;
     let (s, b) = sy
-        .ingest("open", br#"{"title": "Ordered", "id": "o-1", "status": "resolved"}"#, &[])
+        .ingest(
+            "open",
+            br#"{"title": "Ordered", "id": "o-1", "status": "resolved"}"#,
+            &[],
+        )
         .await;
-    assert_eq!((s, b["events"][0]["type"].as_str()), (202, Some("incident.resolved")));
+    assert_eq!(
+        (s, b["events"][0]["type"].as_str()),
+        (202, Some("incident.resolved"))
+    );
     let got = rx.wait_delivered(2).await;
-    let kinds: Vec<_> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<_> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, vec!["incident.created", "incident.resolved"]);
 }
 
@@ -100,14 +165,19 @@ async fn a_hanging_endpoint_times_out_and_is_retried() {
     let url = format!("http://{}/hook", hang.local_addr().unwrap());
     let cfg = base_config(&url, "").replace("timeout: 2s", "timeout: 200ms");
     let sy = Switchyard::start(&cfg);
-    let (s, _) = sy.ingest("open", br#"{"title": "Hang", "id": "h-1"}"#, &[]).await;
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Hang", "id": "h-1"}"#, &[])
+        .await;
     assert_eq!(s, 202);
     eventually("dead after timeouts", || async {
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}").await == Some(1.0)
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"dead\"}")
+            .await
+            == Some(1.0)
     })
     .await;
     assert_eq!(
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"failed\"}").await,
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"failed\"}")
+            .await,
         Some(2.0)
     );
     let _ = Duration::ZERO;

@@ -21,14 +21,19 @@ fn assert_signed(r: &crate::support::Received) {
     mac.update(&r.body);
     let sig = r.header("webhook-signature").expect("webhook-signature");
     let b64 = sig.strip_prefix("v1,").expect("v1, prefix");
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     mac.verify_slice(&raw).expect("webhook-signature verifies");
 
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(&r.body);
-    let hex_sig = r.header("X-Webhook-Signature").expect("X-Webhook-Signature");
+    let hex_sig = r
+        .header("X-Webhook-Signature")
+        .expect("X-Webhook-Signature");
     let raw = hex::decode(hex_sig.strip_prefix("sha256=").expect("sha256= prefix")).unwrap();
-    mac.verify_slice(&raw).expect("X-Webhook-Signature verifies");
+    mac.verify_slice(&raw)
+        .expect("X-Webhook-Signature verifies");
 
     let body = r.json();
     assert_eq!(body["id"].as_str(), Some(id), "webhook-id is the event id");
@@ -37,7 +42,10 @@ fn assert_signed(r: &crate::support::Received) {
     assert!(r.header("User-Agent").unwrap().starts_with("switchyard/"));
     assert_eq!(r.header("X-Team"), Some("ops"));
     let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
-    assert!((0..60).contains(&age), "webhook-timestamp is this attempt's time");
+    assert!(
+        (0..60).contains(&age),
+        "webhook-timestamp is this attempt's time"
+    );
 }
 
 use hmac::Hmac;
@@ -48,21 +56,40 @@ async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_o
     let sy = Switchyard::start(&base_config(&rx.url, ""));
 
     let (status, body) = sy
-        .ingest("prometheus", &fixture("alertmanager-webhook-firing-alertmanager-bot.json"), &[BEARER])
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
+            &[BEARER],
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 1);
     assert_eq!(body["events"][0]["type"], "incident.created");
-    let incident_id = body["events"][0]["incident_id"].as_str().unwrap().to_string();
+    let incident_id = body["events"][0]["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let (status, body) = sy
-        .ingest("prometheus", &fixture("alertmanager-webhook-firing-alertmanager-bot.json"), &[BEARER])
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
+            &[BEARER],
+        )
         .await;
     assert_eq!(status, 202);
-    assert_eq!(body["events"], serde_json::json!([]), "a repeat emits nothing");
+    assert_eq!(
+        body["events"],
+        serde_json::json!([]),
+        "a repeat emits nothing"
+    );
 
     let (status, body) = sy
-        .ingest("prometheus", &fixture("alertmanager-webhook-resolved-alertmanager-bot.json"), &[BEARER])
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-resolved-alertmanager-bot.json"),
+            &[BEARER],
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(body["events"][0]["type"], "incident.resolved");
@@ -72,14 +99,23 @@ async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_o
     for r in &got {
         assert_signed(r);
     }
-    let kinds: Vec<_> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<_> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, vec!["incident.created", "incident.resolved"]);
     let created = got[0].json();
     let inc = &created["data"]["incident"];
     assert_eq!(inc["id"], incident_id.as_str());
     assert_eq!(inc["status"], "triggered");
-    assert_eq!(inc["labels"]["alertname"], "InstanceDown");
-    assert_eq!(created["source"], serde_json::json!({"name": "prometheus", "kind": "alertmanager"}));
+    assert_eq!(inc["labels"]["alertname"], "Fire");
+    assert_eq!(inc["title"], "Fire");
+    assert_eq!(inc["description"], "Something is on fire");
+    assert_eq!(inc["severity"], "critical");
+    assert_eq!(
+        created["source"],
+        serde_json::json!({"name": "prometheus", "kind": "alertmanager"})
+    );
     let resolved = got[1].json();
     assert_eq!(resolved["data"]["incident"]["status"], "resolved");
     assert_eq!(resolved["data"]["incident"]["occurrences"], 2);
@@ -87,12 +123,15 @@ async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_o
 
     // Nothing is left to deliver, so no third request can come.
     eventually("queue drained", || async {
-        sy.metric("switchyard_delivery_queue_depth{endpoint=\"hook\"}").await == Some(0.0)
+        sy.metric("switchyard_delivery_queue_depth{endpoint=\"hook\"}")
+            .await
+            == Some(0.0)
     })
     .await;
     assert_eq!(rx.received().len(), 2, "each event exactly once");
     assert_eq!(
-        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}").await,
+        sy.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}")
+            .await,
         Some(2.0)
     );
 }
@@ -102,15 +141,27 @@ async fn api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert()
     let rx = Receiver::start();
     let sy = Switchyard::start(&base_config(&rx.url, ""));
     let (status, body) = sy
-        .ingest("prometheus", &fixture("alertmanager-api-v2-alerts-official-ha-example.json"), &[BEARER])
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-api-v2-alerts-official-ha-example.json"),
+            &[BEARER],
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let n = body["accepted"].as_u64().unwrap() as usize;
     assert!(n >= 1);
-    assert_eq!(body["events"].as_array().unwrap().len(), n, "every alert of the array is new");
+    assert_eq!(
+        body["events"].as_array().unwrap().len(),
+        n,
+        "every alert of the array is new"
+    );
 
     let (status, body) = sy
-        .ingest("prometheus", &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"), &[BEARER])
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
+            &[BEARER],
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(body["accepted"], 2);
@@ -120,7 +171,12 @@ async fn api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert()
     let got = rx.wait_delivered(n + 2).await;
     let keys: Vec<_> = got
         .iter()
-        .map(|r| r.json()["data"]["incident"]["dedup_key"].as_str().unwrap().to_string())
+        .map(|r| {
+            r.json()["data"]["incident"]["dedup_key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(keys.contains(&"848d4fa77803ce9d".to_string()), "{keys:?}");
     assert!(keys.contains(&"e4a26b1cdb7fcfe4".to_string()), "{keys:?}");
@@ -137,13 +193,20 @@ async fn bad_inputs_get_the_right_status_and_create_nothing() {
 
     let (s, b) = sy.ingest("prometheus", &firing, &[]).await;
     assert_eq!(s, 401, "{b}");
-    let (s, _) = sy.ingest("prometheus", &firing, &[("Authorization", "Bearer wrong")]).await;
+    let (s, _) = sy
+        .ingest("prometheus", &firing, &[("Authorization", "Bearer wrong")])
+        .await;
     assert_eq!(s, 401);
 
-    let (s, b) = sy.ingest("prometheus", b"{\"alerts\": [\n  {\"status\": }", &[BEARER]).await;
+    let (s, b) = sy
+        .ingest("prometheus", b"{\"alerts\": [\n  {\"status\": }", &[BEARER])
+        .await;
     assert_eq!(s, 400);
     assert_eq!(b["error"], "malformed_json");
-    assert!(b["detail"].as_str().unwrap().contains("line 2 column"), "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("line 2 column"),
+        "{b}"
+    );
 
     let (s, b) = sy.ingest("prometheus", b"{\"hello\": 1}", &[BEARER]).await;
     assert_eq!(s, 400, "{b}");
@@ -152,22 +215,42 @@ async fn bad_inputs_get_the_right_status_and_create_nothing() {
     let (s, b) = sy.ingest("prometheus", &huge, &[BEARER]).await;
     assert_eq!((s, b["error"].as_str()), (413, Some("too_large")));
 
-    let (s, b) = sy.ingest("prometheus", &firing, &[BEARER, ("Content-Type", "application/xml")]).await;
-    assert_eq!((s, b["error"].as_str()), (415, Some("unsupported_media_type")));
+    let (s, b) = sy
+        .ingest(
+            "prometheus",
+            &firing,
+            &[BEARER, ("Content-Type", "application/xml")],
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
 
     // A wrong HMAC on the generic source.
     let (s, _) = sy
-        .ingest("custom", br#"{"alert": {"name": "x", "id": "1"}}"#, &[("X-Signature", "sha256=00")])
+        .ingest(
+            "custom",
+            br#"{"alert": {"name": "x", "id": "1"}}"#,
+            &[("X-Signature", "sha256=00")],
+        )
         .await;
     assert_eq!(s, 401);
 
-    assert_eq!(sy.metric("switchyard_alerts_received_total{source=\"prometheus\"}").await, None);
+    assert_eq!(
+        sy.metric("switchyard_alerts_received_total{source=\"prometheus\"}")
+            .await,
+        None
+    );
     assert!(rx.received().is_empty());
 
     // The same server still works for good input.
     let (s, b) = sy.ingest("prometheus", &firing, &[BEARER]).await;
     assert_eq!(s, 202);
-    assert_eq!(b["events"][0]["type"], "incident.created", "nothing was half-recorded before");
+    assert_eq!(
+        b["events"][0]["type"], "incident.created",
+        "nothing was half-recorded before"
+    );
     rx.wait_delivered(1).await;
 }
 
@@ -196,9 +279,14 @@ async fn saturated_backlog_answers_503_with_retry_after_and_records_nothing() {
     rx.answer(&[(500, &[]), (500, &[]), (500, &[])]);
     let cfg = base_config(&rx.url, "  max_pending_deliveries: 1").replace("[50ms, 100ms]", "[1h]");
     let sy = Switchyard::start(&cfg);
-    let (s, _) = sy.ingest("open", br#"{"title": "one", "id": "1"}"#, &[]).await;
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "one", "id": "1"}"#, &[])
+        .await;
     assert_eq!(s, 202);
-    wait_for("first attempt", || (!rx.received().is_empty()).then_some(())).await;
+    wait_for("first attempt", || {
+        (!rx.received().is_empty()).then_some(())
+    })
+    .await;
 
     let client = awc::Client::default();
     let resp = client
@@ -210,7 +298,8 @@ async fn saturated_backlog_answers_503_with_retry_after_and_records_nothing() {
     assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(resp.headers().get("Retry-After").unwrap(), "1");
     assert_eq!(
-        sy.metric("switchyard_alerts_received_total{source=\"open\"}").await,
+        sy.metric("switchyard_alerts_received_total{source=\"open\"}")
+            .await,
         Some(1.0),
         "the refused request recorded nothing"
     );

@@ -16,7 +16,9 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The payload fixtures copied from real tools (see tests/fixtures/payloads/SOURCES.md).
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/payloads").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/payloads")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -111,7 +113,12 @@ impl Switchyard {
     }
 
     /// POSTs a JSON body to `/ingest/{source}` with extra headers; returns (status, body).
-    pub async fn ingest(&self, source: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    pub async fn ingest(
+        &self,
+        source: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
         let client = awc::Client::default();
         let mut req = client
             .post(self.url(&format!("/ingest/{source}")))
@@ -130,15 +137,20 @@ impl Switchyard {
         let client = awc::Client::default();
         let mut resp = client.get(self.url(path)).send().await.expect("GET");
         let body = resp.body().limit(8 << 20).await.expect("body");
-        (resp.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+        (
+            resp.status().as_u16(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     /// The value of one metric line (exact name with labels), e.g.
     /// `switchyard_deliveries_total{endpoint="hook",outcome="delivered"}`.
     pub async fn metric(&self, series: &str) -> Option<f64> {
         let (_, text) = self.get("/metrics").await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
     }
 
     /// Sends SIGKILL.
@@ -243,7 +255,10 @@ impl Receiver {
         for (status, headers) in answers {
             s.script.push_back((
                 *status,
-                headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
             ));
         }
     }
@@ -254,7 +269,10 @@ impl Receiver {
 
     /// The requests answered with 2xx.
     pub fn delivered(&self) -> Vec<Received> {
-        self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .collect()
     }
 
     /// Waits until `n` requests were answered with 2xx, and returns them.
