@@ -127,14 +127,15 @@ impl Positions {
     }
 }
 
+/// Where each node starts, by path: (line, column), both 1-based.
+type NodePlaces = HashMap<Vec<PathSeg>, (usize, usize)>;
+
 /// A problem at (line, column), both 1-based.
 type Located = (usize, usize, String);
 
 /// Parses the YAML document: the typed config, and the place of every node. This is the only
 /// function that parses YAML.
-fn parse_document(
-    text: &str,
-) -> Result<(RawConfig, HashMap<Vec<PathSeg>, (usize, usize)>), Located> {
+fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Located> {
     let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
         let (line, col) = e
             .location()
@@ -156,7 +157,7 @@ fn parse_document(
 
 /// Walks the YAML events and records where each node (by path) starts. Called only on text
 /// that serde already accepted, so a scanner error just ends the walk.
-fn node_positions(text: &str) -> HashMap<Vec<PathSeg>, (usize, usize)> {
+fn node_positions(text: &str) -> NodePlaces {
     enum Frame {
         Map { key: Option<String> },
         Seq { next: usize },

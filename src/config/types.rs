@@ -278,7 +278,9 @@ impl TryFrom<AuthOptions> for AuthConfig {
         match found.len() {
             1 => Ok(found.remove(0)),
             0 => Err("auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
-            _ => Err("auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
+            _ => Err(
+                "auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into(),
+            ),
         }
     }
 }

@@ -77,19 +77,21 @@ impl Matcher {
         let raw_value = s[name_end + op_len..].trim();
         let value = unquote(raw_value, s)?;
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?:{value})$")).map_err(|e| MatcherError::BadRegex {
-                    matcher: s.to_string(),
-                    // regex's message draws the pattern over several lines; keep its last one.
-                    reason: e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim_start_matches("error: ")
-                        .to_string(),
-                })?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    MatcherError::BadRegex {
+                        matcher: s.to_string(),
+                        // regex's message draws the pattern over several lines; keep its last one.
+                        reason: e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
+                            .to_string(),
+                    }
+                })?)
+            }
             _ => None,
         };
         Ok(Matcher {
@@ -189,6 +191,12 @@ fn unquote(raw: &str, matcher: &str) -> Result<String, MatcherError> {
     })
 }
 
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,11 +269,5 @@ mod tests {
         ));
         let err = Matcher::parse(r#"a=~"(unclosed""#).unwrap_err();
         assert!(matches!(err, MatcherError::BadRegex { .. }), "{err}");
-    }
-}
-
-impl PartialEq for Matcher {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.op == other.op && self.value == other.value
     }
 }

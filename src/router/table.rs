@@ -32,6 +32,9 @@ pub enum RouteBuildError {
     UnknownEndpoint { route: String, endpoint: String },
 }
 
+/// Looks endpoint names up for a route (the route's name is for the error).
+type Resolve<'a> = dyn Fn(&str, &[String]) -> Result<Vec<EndpointId>, RouteBuildError> + 'a;
+
 /// What the route table needs to know of each endpoint.
 #[derive(Debug, Clone)]
 pub struct EndpointFilter {
@@ -102,7 +105,7 @@ impl RouteTable {
             configs: &[RouteConfig],
             inherited: &[EndpointId],
             path: &str,
-            resolve: &dyn Fn(&str, &[String]) -> Result<Vec<EndpointId>, RouteBuildError>,
+            resolve: &Resolve<'_>,
         ) -> Result<Vec<RouteNode>, RouteBuildError> {
             let mut nodes = Vec::with_capacity(configs.len());
             for (i, cfg) in configs.iter().enumerate() {

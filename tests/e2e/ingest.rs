@@ -41,6 +41,7 @@ fn assert_signed(r: &crate::support::Received) {
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert!(r.header("User-Agent").unwrap().starts_with("switchyard/"));
     assert_eq!(r.header("X-Team"), Some("ops"));
+    assert_eq!(r.path, "/hook", "delivered to the configured URL's path");
     let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
     assert!(
         (0..60).contains(&age),

@@ -52,7 +52,6 @@ pub struct Switchyard {
     child: Child,
     pub base: String,
     _dir: tempfile::TempDir,
-    pub config_path: PathBuf,
     stderr_path: PathBuf,
 }
 
@@ -99,7 +98,6 @@ impl Switchyard {
             child,
             base,
             _dir: dir,
-            config_path,
             stderr_path,
         }
     }
