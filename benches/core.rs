@@ -1,0 +1,178 @@
+//! Criterion benchmarks of switchyard's per-alert work, each on its own: route matching against
+//! 10, 1,000 and 10,000 rules (with regex matchers), the alertmanager and generic adapters'
+//! normalize on the real fixtures, the incident transition, the webhook body and its signing.
+//! These guide optimisation; the load harness (scripts/bench.sh) measures the whole server.
+//!
+//! Run: `cargo bench --bench core` (figures in docs/PERFORMANCE.md).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use switchyard::config::types::{RouteConfig, SourceConfig};
+use switchyard::delivery::webhook;
+use switchyard::incidents::transition;
+use switchyard::model::{Event, EventType, SourceRef};
+use switchyard::router::table::{EndpointFilter, RouteTable};
+use switchyard::sources::SourceSpec;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/payloads")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+fn source(kind: &str) -> SourceSpec {
+    let cfg: SourceConfig =
+        serde_json::from_value(serde_json::json!({"name": "bench", "kind": kind}))
+            .expect("source config");
+    SourceSpec::build(&cfg).expect("source spec")
+}
+
+/// One event of a firing alert from the multi-alert Alertmanager fixture.
+fn sample_event() -> Event {
+    let spec = source("alertmanager");
+    let now = Utc::now();
+    let alerts = spec
+        .normalize(
+            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
+            now,
+        )
+        .expect("normalize");
+    let t = transition::apply(None, &alerts[0], now);
+    let incident = t.next.expect("a new incident");
+    Event {
+        id: Event::new_id(),
+        kind: EventType::Created,
+        timestamp: now,
+        source: SourceRef {
+            name: "bench".into(),
+            kind: "alertmanager".into(),
+        },
+        incident,
+        changes: None,
+    }
+}
+
+/// `n` routes in the shape real trees have: one team per route, matching on a service regex
+/// and a severity, with the last route being the one that matches the sample event.
+fn route_table(n: usize, event: &Event) -> RouteTable {
+    let instance = event
+        .incident
+        .labels
+        .get("instance")
+        .cloned()
+        .unwrap_or_default();
+    let mut routes: Vec<serde_json::Value> = (0..n.saturating_sub(1))
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("team-{i}"),
+                "matchers": [format!("service=~\"svc-{i}-.*\""), "severity=~\"critical|error\""],
+                "to": ["hook"],
+            })
+        })
+        .collect();
+    routes.push(serde_json::json!({
+        "name": "last",
+        "matchers": [format!("instance=~\"{}\"", regex_escape(&instance)), "event=\"incident.created\""],
+        "to": ["hook"],
+    }));
+    let routes: Vec<RouteConfig> = serde_json::from_value(serde_json::Value::Array(routes))
+        .expect("route configs");
+    let endpoints = vec![EndpointFilter {
+        name: Arc::from("hook"),
+        events: None,
+    }];
+    RouteTable::build(&routes, &[], endpoints).expect("route table")
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+fn routing(c: &mut Criterion) {
+    let event = sample_event();
+    let mut g = c.benchmark_group("route");
+    for n in [10, 1_000, 10_000] {
+        let table = route_table(n, &event);
+        assert_eq!(table.route(&event).endpoints, vec![0], "the last route matches");
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &table, |b, t| {
+            b.iter(|| black_box(t.route(black_box(&event))))
+        });
+    }
+    g.finish();
+}
+
+fn normalize(c: &mut Criterion) {
+    let now = Utc::now();
+    let mut g = c.benchmark_group("normalize");
+    let cases = [
+        ("alertmanager", "alertmanager-webhook-firing-alertmanager-bot.json"),
+        ("alertmanager", "alertmanager-webhook-firing-multi-alert-fingerprint.json"),
+        ("alertmanager", "alertmanager-webhook-firing-nested-route.json"),
+        ("alertmanager", "alertmanager-api-v2-alerts-official-ha-example.json"),
+        ("generic", "pagerduty-events-v2-trigger.json"),
+    ];
+    for (kind, file) in cases {
+        let spec = source(kind);
+        let body = fixture(file);
+        let alerts = spec.normalize(&body, now).expect("fixture normalizes").len() as u64;
+        g.throughput(Throughput::Elements(alerts));
+        g.bench_function(BenchmarkId::new(kind, file.trim_end_matches(".json")), |b| {
+            b.iter(|| black_box(spec.normalize(black_box(&body), now)))
+        });
+    }
+    g.finish();
+}
+
+fn incident_transition(c: &mut Criterion) {
+    let event = sample_event();
+    let spec = source("alertmanager");
+    let now = Utc::now();
+    let alerts = spec
+        .normalize(
+            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
+            now,
+        )
+        .expect("normalize");
+    let mut g = c.benchmark_group("transition");
+    g.bench_function("new_incident", |b| {
+        b.iter(|| black_box(transition::apply(None, black_box(&alerts[0]), now)))
+    });
+    g.bench_function("repeat", |b| {
+        b.iter(|| {
+            black_box(transition::apply(
+                Some(black_box(&event.incident)),
+                &alerts[0],
+                now,
+            ))
+        })
+    });
+    g.finish();
+}
+
+fn signing(c: &mut Criterion) {
+    let event = sample_event();
+    let key = b"0123456789abcdef0123456789abcdef";
+    let body = webhook::body(&event);
+    let mut g = c.benchmark_group("webhook");
+    g.bench_function("body", |b| b.iter(|| black_box(webhook::body(black_box(&event)))));
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("sign", |b| {
+        b.iter(|| black_box(webhook::signatures(key, &event.id, 1_700_000_000, black_box(&body))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, routing, normalize, incident_transition, signing);
+criterion_main!(benches);
