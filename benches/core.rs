@@ -81,8 +81,8 @@ fn route_table(n: usize, event: &Event) -> RouteTable {
         "matchers": [format!("instance=~\"{}\"", regex_escape(&instance)), "event=\"incident.created\""],
         "to": ["hook"],
     }));
-    let routes: Vec<RouteConfig> = serde_json::from_value(serde_json::Value::Array(routes))
-        .expect("route configs");
+    let routes: Vec<RouteConfig> =
+        serde_json::from_value(serde_json::Value::Array(routes)).expect("route configs");
     let endpoints = vec![EndpointFilter {
         name: Arc::from("hook"),
         events: None,
@@ -94,7 +94,10 @@ fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
         })
         .collect()
 }
@@ -104,7 +107,11 @@ fn routing(c: &mut Criterion) {
     let mut g = c.benchmark_group("route");
     for n in [10, 1_000, 10_000] {
         let table = route_table(n, &event);
-        assert_eq!(table.route(&event).endpoints, vec![0], "the last route matches");
+        assert_eq!(
+            table.route(&event).endpoints,
+            vec![0],
+            "the last route matches"
+        );
         g.throughput(Throughput::Elements(1));
         g.bench_with_input(BenchmarkId::from_parameter(n), &table, |b, t| {
             b.iter(|| black_box(t.route(black_box(&event))))
@@ -117,20 +124,36 @@ fn normalize(c: &mut Criterion) {
     let now = Utc::now();
     let mut g = c.benchmark_group("normalize");
     let cases = [
-        ("alertmanager", "alertmanager-webhook-firing-alertmanager-bot.json"),
-        ("alertmanager", "alertmanager-webhook-firing-multi-alert-fingerprint.json"),
-        ("alertmanager", "alertmanager-webhook-firing-nested-route.json"),
-        ("alertmanager", "alertmanager-api-v2-alerts-official-ha-example.json"),
+        (
+            "alertmanager",
+            "alertmanager-webhook-firing-alertmanager-bot.json",
+        ),
+        (
+            "alertmanager",
+            "alertmanager-webhook-firing-multi-alert-fingerprint.json",
+        ),
+        (
+            "alertmanager",
+            "alertmanager-webhook-firing-nested-route.json",
+        ),
+        (
+            "alertmanager",
+            "alertmanager-api-v2-alerts-official-ha-example.json",
+        ),
         ("generic", "pagerduty-events-v2-trigger.json"),
     ];
     for (kind, file) in cases {
         let spec = source(kind);
         let body = fixture(file);
-        let alerts = spec.normalize(&body, now).expect("fixture normalizes").len() as u64;
+        let alerts = spec
+            .normalize(&body, now)
+            .expect("fixture normalizes")
+            .len() as u64;
         g.throughput(Throughput::Elements(alerts));
-        g.bench_function(BenchmarkId::new(kind, file.trim_end_matches(".json")), |b| {
-            b.iter(|| black_box(spec.normalize(black_box(&body), now)))
-        });
+        g.bench_function(
+            BenchmarkId::new(kind, file.trim_end_matches(".json")),
+            |b| b.iter(|| black_box(spec.normalize(black_box(&body), now))),
+        );
     }
     g.finish();
 }
@@ -166,10 +189,19 @@ fn signing(c: &mut Criterion) {
     let key = b"0123456789abcdef0123456789abcdef";
     let body = webhook::body(&event);
     let mut g = c.benchmark_group("webhook");
-    g.bench_function("body", |b| b.iter(|| black_box(webhook::body(black_box(&event)))));
+    g.bench_function("body", |b| {
+        b.iter(|| black_box(webhook::body(black_box(&event))))
+    });
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("sign", |b| {
-        b.iter(|| black_box(webhook::signatures(key, &event.id, 1_700_000_000, black_box(&body))))
+        b.iter(|| {
+            black_box(webhook::signatures(
+                key,
+                &event.id,
+                1_700_000_000,
+                black_box(&body),
+            ))
+        })
     });
     g.finish();
 }

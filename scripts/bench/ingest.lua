@@ -1,4 +1,6 @@
--- wrk script: POST Alertmanager webhook v4 bodies with N alerts each (ALERTS env, default 1),
+-- wrk script: POST Alertmanager webhook v4 bodies (FORMAT=switchyard, to /ingest/SOURCE) or
+-- Alertmanager's own /api/v2/alerts arrays (FORMAT=alertmanager, TARGET_PATH=/api/v2/alerts)
+-- with N alerts each (ALERTS env, default 1),
 -- labels never seen before: every thread is seeded differently and numbers its own alerts,
 -- and each run has its own prefix, so no alert repeats within or across runs.
 local threads = {}
@@ -15,6 +17,8 @@ function init(args)
   prefix = string.format("%x-%d-%x", os.time(), tid, math.random(0, 2147483647))
   per_body = tonumber(os.getenv("ALERTS") or "1")
   source = os.getenv("SOURCE") or "bench"
+  format = os.getenv("FORMAT") or "switchyard"
+  path = os.getenv("TARGET_PATH") or ("/ingest/" .. source)
   n = 0
   headers = { ["Content-Type"] = "application/json" }
   local token = os.getenv("TOKEN")
@@ -25,12 +29,23 @@ function request()
   local alerts = {}
   for i = 1, per_body do
     n = n + 1
-    alerts[i] = string.format(
-      '{"status":"firing","labels":{"alertname":"BenchAlert","instance":"%s-%d","job":"bench","severity":"warning"},' ..
-      '"annotations":{"summary":"bench alert %d"},"startsAt":"2026-11-22T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"}',
-      prefix, n, n)
+    local labels = string.format(
+      '"labels":{"alertname":"BenchAlert","instance":"%s-%d","job":"bench","severity":"warning"},' ..
+      '"annotations":{"summary":"bench alert %d"}', prefix, n, n)
+    if format == "alertmanager" then
+      alerts[i] = '{' .. labels .. ',"generatorURL":"http://bench/graph"}'
+    else
+      alerts[i] = '{"status":"firing",' .. labels ..
+        ',"startsAt":"2026-11-22T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"}'
+    end
   end
-  local body = '{"version":"4","status":"firing","receiver":"switchyard","groupLabels":{},"commonLabels":{},' ..
-    '"commonAnnotations":{},"externalURL":"http://bench","alerts":[' .. table.concat(alerts, ",") .. ']}'
-  return wrk.format("POST", "/ingest/" .. source, headers, body)
+  local body
+  if format == "alertmanager" then
+    -- Alertmanager's own POST /api/v2/alerts body: an array of alerts.
+    body = '[' .. table.concat(alerts, ",") .. ']'
+  else
+    body = '{"version":"4","status":"firing","receiver":"switchyard","groupLabels":{},"commonLabels":{},' ..
+      '"commonAnnotations":{},"externalURL":"http://bench","alerts":[' .. table.concat(alerts, ",") .. ']}'
+  end
+  return wrk.format("POST", path, headers, body)
 end

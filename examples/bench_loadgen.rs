@@ -1,0 +1,245 @@
+//! A fixed-rate load generator for the load harness (scripts/bench.sh): sends new alerts (labels
+//! never seen before) at a steady rate, open loop, and reports what was accepted and the ingest
+//! latency measured from each request's scheduled time (so a stall is not hidden by sending
+//! less: no coordinated omission).
+//!
+//! Every alert carries a `sent_ns` label (nanoseconds since the epoch at sending) so that the
+//! bench receiver can measure end-to-end latency, and an `instance` label unique in the run.
+//!
+//! ```text
+//! bench_loadgen --url http://127.0.0.1:18080/ingest/bench --format switchyard \
+//!     --rate 2000 --seconds 10 [--connections 32] [--alerts-per-body 1] [--token T] [--threads 1]
+//! bench_loadgen --url http://127.0.0.1:9093/api/v2/alerts --format alertmanager ...
+//! ```
+//! `--rate 0` sends as fast as the connections allow. Prints one JSON line of results.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone)]
+struct Args {
+    url: String,
+    format: String,
+    rate: f64,
+    seconds: f64,
+    total: Option<u64>,
+    connections: usize,
+    per_body: usize,
+    token: Option<String>,
+    threads: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        url: "http://127.0.0.1:18080/ingest/bench".into(),
+        format: "switchyard".into(),
+        rate: 2000.0,
+        seconds: 10.0,
+        total: None,
+        connections: 32,
+        per_body: 1,
+        token: None,
+        threads: 1,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.chunks(2);
+    while let Some([k, v]) = it.next() {
+        let num = |v: &str| -> f64 {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{k}: `{v}` is not a number"))
+        };
+        match k.as_str() {
+            "--url" => a.url = v.clone(),
+            "--format" => a.format = v.clone(),
+            "--rate" => a.rate = num(v),
+            "--seconds" => a.seconds = num(v),
+            "--total" => a.total = Some(num(v) as u64),
+            "--connections" => a.connections = num(v) as usize,
+            "--alerts-per-body" => a.per_body = num(v) as usize,
+            "--token" => a.token = Some(v.clone()),
+            "--threads" => a.threads = num(v) as usize,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    a
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn alert(format: &str, prefix: &str, n: u64) -> serde_json::Value {
+    let labels = serde_json::json!({
+        "alertname": "BenchAlert",
+        "instance": format!("{prefix}-{n}"),
+        "job": "bench",
+        "severity": "warning",
+        "sent_ns": now_ns().to_string(),
+    });
+    match format {
+        "alertmanager" => serde_json::json!({
+            "labels": labels,
+            "annotations": {"summary": format!("bench alert {n}")},
+            "generatorURL": "http://bench/graph",
+        }),
+        _ => serde_json::json!({
+            "status": "firing",
+            "labels": labels,
+            "annotations": {"summary": format!("bench alert {n}")},
+            "startsAt": "2026-11-22T10:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+        }),
+    }
+}
+
+fn body(format: &str, alerts: Vec<serde_json::Value>) -> Vec<u8> {
+    let v = match format {
+        "alertmanager" => serde_json::Value::Array(alerts),
+        _ => serde_json::json!({
+            "version": "4", "status": "firing", "receiver": "switchyard",
+            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://bench", "alerts": alerts,
+        }),
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Results {
+    latencies_us: Vec<u64>,
+    codes: std::collections::BTreeMap<u16, u64>,
+    errors: u64,
+}
+
+fn run_thread(
+    args: Args,
+    tid: usize,
+    next: Arc<AtomicU64>,
+    out: Arc<Mutex<Results>>,
+    start: Instant,
+) {
+    let total_requests = match args.total {
+        Some(t) => t.div_ceil(args.per_body as u64),
+        None if args.rate > 0.0 => (args.rate * args.seconds) as u64,
+        None => u64::MAX,
+    };
+    let deadline = start + Duration::from_secs_f64(args.seconds);
+    let prefix = format!("{:x}-{tid}", now_ns());
+    actix_rt::System::new().block_on(async move {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connector(awc::Connector::new().limit(args.connections.max(1)))
+            .finish();
+        let mut tasks = Vec::new();
+        for _ in 0..args.connections.max(1) {
+            let (client, args, next, out, prefix) = (
+                client.clone(),
+                args.clone(),
+                next.clone(),
+                out.clone(),
+                prefix.clone(),
+            );
+            tasks.push(actix_rt::spawn(async move {
+                let mut local = Results::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total_requests {
+                        break;
+                    }
+                    let scheduled = if args.rate > 0.0 {
+                        start + Duration::from_secs_f64(i as f64 / args.rate)
+                    } else {
+                        Instant::now()
+                    };
+                    if args.total.is_none() && scheduled >= deadline {
+                        break;
+                    }
+                    actix_rt::time::sleep_until(scheduled.into()).await;
+                    let alerts = (0..args.per_body as u64)
+                        .map(|k| alert(&args.format, &prefix, i * args.per_body as u64 + k))
+                        .collect();
+                    let mut req = client
+                        .post(&args.url)
+                        .insert_header(("Content-Type", "application/json"));
+                    if let Some(t) = &args.token {
+                        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+                    }
+                    match req.send_body(body(&args.format, alerts)).await {
+                        Ok(mut resp) => {
+                            let _ = resp.body().await;
+                            *local.codes.entry(resp.status().as_u16()).or_default() += 1;
+                            local
+                                .latencies_us
+                                .push(scheduled.elapsed().as_micros() as u64);
+                        }
+                        Err(_) => local.errors += 1,
+                    }
+                }
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                o.latencies_us.extend(local.latencies_us);
+                for (c, n) in local.codes {
+                    *o.codes.entry(c).or_default() += n;
+                }
+                o.errors += local.errors;
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+}
+
+fn main() {
+    let args = parse_args();
+    let next = Arc::new(AtomicU64::new(0));
+    let out = Arc::new(Mutex::new(Results::default()));
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut per_thread = args.clone();
+    per_thread.connections = args.connections.div_ceil(args.threads.max(1));
+    let handles: Vec<_> = (0..args.threads.max(1))
+        .map(|tid| {
+            let (a, n, o) = (per_thread.clone(), next.clone(), out.clone());
+            std::thread::spawn(move || run_thread(a, tid, n, o, start))
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let o = out.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lat = o.latencies_us.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() as f64 - 1.0) * p).round() as usize] as f64 / 1_000.0
+        }
+    };
+    let ok: u64 = o
+        .codes
+        .iter()
+        .filter(|(c, _)| (200..300).contains(*c))
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "{}",
+        serde_json::json!({
+            "requests": lat.len() as u64 + o.errors,
+            "ok_requests": ok,
+            "ok_alerts": ok * args.per_body as u64,
+            "codes": o.codes.iter().map(|(c, n)| (c.to_string(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
+            "errors": o.errors,
+            "seconds": elapsed,
+            "ok_per_s": ok as f64 / elapsed,
+            "alerts_per_s": (ok * args.per_body as u64) as f64 / elapsed,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "max_ms": pct(1.0),
+        })
+    );
+}

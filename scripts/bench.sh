@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Load harness: switchyard against Alertmanager on this machine, in one run.
+#
+#   scripts/bench.sh                 # memory store (and redis when STORES includes it)
+#   RUNS=3 DURATION=10 STORES="memory redis" SUSTAIN_SECONDS=60 scripts/bench.sh
+#
+# For each system, each measurement is taken RUNS times on a fresh process and reported as
+# median and spread (min-max):
+#   1. single-alert ingest: wrk, 32 connections, labels never seen before (scripts/bench/ingest.lua)
+#   2. the same with 100 alerts per body
+#   3. end-to-end latency POST -> receiver at a fixed rate (RATE, default 2000 alerts/s), and
+#      that every event arrived, with duplicates counted at the receiver
+#   4. memory (RSS) and idle CPU with 100,000 open incidents
+#   5. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
+#      and the lag at the end
+# Alertmanager is Debian's prometheus-alertmanager (POST /api/v2/alerts, a webhook receiver,
+# group_wait 0s, every alert its own group). Results: a Markdown table on stdout and in
+# target/bench/results.md. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+RATE=${RATE:-2000}
+STORES=${STORES:-memory}
+SUSTAIN_RATE=${SUSTAIN_RATE:-20000}
+SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-0}
+INCIDENTS=${INCIDENTS:-100000}
+OUT=target/bench
+mkdir -p "$OUT"
+RESULTS="$OUT/raw.tsv"
+: >"$RESULTS"
+
+need() {
+  local cmd=$1 pkg=$2
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "==> installing $pkg (Debian package)" >&2
+      apt-get update -qq >/dev/null && apt-get install -y -qq "$pkg" >/dev/null
+    else
+      echo "error: $cmd is missing: install it with 'sudo apt-get install $pkg'" >&2
+      exit 1
+    fi
+  fi
+}
+need wrk wrk
+need prometheus-alertmanager prometheus-alertmanager
+need python3 python3
+if [[ " $STORES " == *" redis "* ]]; then need redis-server redis-server; fi
+
+echo "==> cargo build --release (switchyard, bench receiver, load generator)" >&2
+cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen
+BIN=target/release/switchyard
+RECV=target/release/examples/bench_receiver
+LOADGEN=target/release/examples/bench_loadgen
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # url
+  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "error: $1 did not answer" >&2; return 1
+}
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; } # system metric value
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+RECV_PORT=$(free_port)
+$RECV "127.0.0.1:$RECV_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$RECV_PORT/stats"
+recv_reset() { curl -fsS -X POST "http://127.0.0.1:$RECV_PORT/reset" >/dev/null; }
+recv_stat() { curl -fsS "http://127.0.0.1:$RECV_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+# Waits until the receiver holds $1 unique alerts or $2 seconds pass.
+wait_unique() {
+  local want=$1 secs=$2 i
+  for i in $(seq 1 $((secs * 20))); do
+    [ "$(recv_stat unique)" -ge "$want" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+REDIS_PID=""
+REDIS_PORT=""
+start_redis() {
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
+  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "error: redis-server did not start" >&2; exit 1
+}
+
+SY_PID=""
+SY_PORT=""
+start_switchyard() { # store
+  local store=$1
+  SY_PORT=$(free_port)
+  local store_yaml="store: { kind: memory }"
+  if [ "$store" = redis ]; then
+    redis-cli -p "$REDIS_PORT" flushall >/dev/null
+    store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
+  fi
+  cat >"$OUT/switchyard.yaml" <<EOF
+version: 1
+server:
+  listen: 127.0.0.1:$SY_PORT
+  max_body_bytes: 16777216
+  max_inflight_requests: 4096
+$store_yaml
+sources:
+  - { name: bench, kind: alertmanager }
+endpoints:
+  - name: hook
+    kind: webhook
+    url: http://127.0.0.1:$RECV_PORT/hook
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    retry: { schedule: [1s, 5s, 30s] }
+default: [hook]
+EOF
+  RUST_LOG=warn $BIN serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
+  SY_PID=$!
+  PIDS+=("$SY_PID")
+  wait_http "http://127.0.0.1:$SY_PORT/readyz"
+}
+stop_switchyard() { kill "$SY_PID" 2>/dev/null || true; wait "$SY_PID" 2>/dev/null || true; }
+
+AM_PID=""
+AM_PORT=""
+start_alertmanager() {
+  AM_PORT=$(free_port)
+  local dir
+  dir=$(mktemp -d)
+  cat >"$dir/am.yml" <<EOF
+route:
+  receiver: hook
+  group_by: ['...']        # every alert its own group
+  group_wait: 0s
+  group_interval: 1m
+  repeat_interval: 1000h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:$RECV_PORT/am
+        send_resolved: true
+EOF
+  prometheus-alertmanager --config.file "$dir/am.yml" --storage.path "$dir" \
+    --web.listen-address "127.0.0.1:$AM_PORT" --cluster.listen-address= \
+    --log.level=warn >/dev/null 2>"$OUT/alertmanager.log" &
+  AM_PID=$!
+  PIDS+=("$AM_PID")
+  wait_http "http://127.0.0.1:$AM_PORT/-/ready"
+}
+stop_alertmanager() { kill "$AM_PID" 2>/dev/null || true; wait "$AM_PID" 2>/dev/null || true; }
+
+# wrk with the ingest script; records requests/s of 2xx answers, p50 and p99 (ms).
+run_wrk() { # system label url path format alerts_per_body
+  local sys=$1 label=$2 url=$3 path=$4 format=$5 per=$6 out
+  out=$(ALERTS=$per FORMAT=$format TARGET_PATH=$path wrk -t2 -c32 -d"${DURATION}s" --latency \
+    -s scripts/bench/ingest.lua "$url" 2>&1)
+  echo "$out" >>"$OUT/wrk.log"
+  echo "$out" >"$OUT/wrk.last"
+  python3 - "$sys" "$label" "$per" "$DURATION" "$OUT/wrk.last" >>"$RESULTS" <<'PY'
+import re, sys
+sys_, label, per, dur = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+out = open(sys.argv[5]).read()
+def ms(s):
+    v, unit = re.match(r"([\d.]+)(us|ms|s)", s).groups()
+    return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+total = int(re.search(r"(\d+) requests in", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+bad = int(bad.group(1)) if bad else 0
+errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+secs = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
+ok = (total - bad) / dur
+print(f"{sys_}\t{label}_ok_req_s\t{ok:.0f}")
+print(f"{sys_}\t{label}_alerts_s\t{ok*per:.0f}")
+p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+print(f"{sys_}\t{label}_p50_ms\t{p50:.2f}")
+print(f"{sys_}\t{label}_p99_ms\t{p99:.2f}")
+print(f"{sys_}\t{label}_refused\t{bad}")
+PY
+}
+
+# Fixed-rate end-to-end latency: every alert must arrive; duplicates counted.
+run_e2e() { # system url format
+  local sys=$1 url=$2 format=$3 res accepted
+  recv_reset
+  res=$($LOADGEN --url "$url" --format "$format" --rate "$RATE" --seconds "$DURATION" --connections 32)
+  accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
+  wait_unique "$accepted" 30 || true
+  record "$sys" e2e_accepted "$accepted"
+  record "$sys" e2e_arrived "$(recv_stat unique)"
+  record "$sys" e2e_duplicates "$(recv_stat duplicates)"
+  record "$sys" e2e_p50_ms "$(recv_stat p50_ms)"
+  record "$sys" e2e_p99_ms "$(recv_stat p99_ms)"
+  record "$sys" ingest_at_rate_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
+}
+
+# Memory and idle CPU with INCIDENTS open incidents.
+run_memory() { # system pid url format
+  local sys=$1 pid=$2 url=$3 format=$4 base after t0 t1 hz
+  base=$(rss_kib "$pid")
+  recv_reset
+  $LOADGEN --url "$url" --format "$format" --rate 0 --total "$INCIDENTS" --connections 32 \
+    --alerts-per-body 100 >/dev/null
+  wait_unique "$INCIDENTS" 120 || true
+  sleep 2
+  after=$(rss_kib "$pid")
+  record "$sys" rss_baseline_mib "$(python3 -c "print(round($base/1024,1))")"
+  record "$sys" rss_open_mib "$(python3 -c "print(round($after/1024,1))")"
+  record "$sys" bytes_per_incident "$(python3 -c "print(round(($after-$base)*1024/$INCIDENTS))")"
+  hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks "$pid"); sleep 10; t1=$(cpu_ticks "$pid")
+  record "$sys" idle_cpu_cores "$(python3 -c "print(round(($t1-$t0)/$hz/10,3))")"
+  record "$sys" mem_arrived "$(recv_stat unique)"
+}
+
+for store in $STORES; do
+  sys="switchyard-$store"
+  [ "$store" = redis ] && start_redis
+  for run in $(seq 1 "$RUNS"); do
+    echo "==> $sys run $run/$RUNS" >&2
+    start_switchyard "$store"; recv_reset
+    run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+    stop_switchyard
+    start_switchyard "$store"; recv_reset
+    run_wrk "$sys" batch100 "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 100
+    stop_switchyard
+    start_switchyard "$store"
+    run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
+    stop_switchyard
+    start_switchyard "$store"
+    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
+    stop_switchyard
+  done
+  if [ "$SUSTAIN_SECONDS" -gt 0 ]; then
+    echo "==> $sys sustained $SUSTAIN_RATE alerts/s for ${SUSTAIN_SECONDS}s" >&2
+    start_switchyard "$store"; recv_reset
+    res=$($LOADGEN --url "http://127.0.0.1:$SY_PORT/ingest/bench" --format switchyard \
+      --rate "$SUSTAIN_RATE" --seconds "$SUSTAIN_SECONDS" --connections 64 --threads 2)
+    accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
+    arrived_at_end=$(recv_stat unique)
+    wait_unique "$accepted" 60 || true
+    record "$sys" sustain_accepted "$accepted"
+    record "$sys" sustain_arrived_at_end "$arrived_at_end"
+    record "$sys" sustain_arrived "$(recv_stat unique)"
+    record "$sys" sustain_p99_e2e_ms "$(recv_stat p99_ms)"
+    record "$sys" sustain_max_e2e_ms "$(recv_stat max_ms)"
+    record "$sys" sustain_duplicates "$(recv_stat duplicates)"
+    stop_switchyard
+  fi
+done
+
+sys=alertmanager
+for run in $(seq 1 "$RUNS"); do
+  echo "==> $sys run $run/$RUNS" >&2
+  start_alertmanager; recv_reset
+  run_wrk "$sys" single "http://127.0.0.1:$AM_PORT" /api/v2/alerts alertmanager 1
+  sleep 1; record "$sys" wrk_duplicates "$(recv_stat duplicates)"
+  stop_alertmanager
+  start_alertmanager; recv_reset
+  run_wrk "$sys" batch100 "http://127.0.0.1:$AM_PORT" /api/v2/alerts alertmanager 100
+  stop_alertmanager
+  start_alertmanager
+  run_e2e "$sys" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager
+  stop_alertmanager
+  start_alertmanager
+  run_memory "$sys" "$AM_PID" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager
+  stop_alertmanager
+done
+
+python3 scripts/bench/summarize.py "$RESULTS" | tee "$OUT/results.md"
