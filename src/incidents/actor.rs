@@ -73,7 +73,7 @@ impl Handler<RecordAlerts> for IncidentActor {
                                 r#type: e.kind.as_str().to_string(),
                             })
                             .inc();
-                        tracing::info!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
+                        tracing::debug!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
                         events.push(e.clone());
                     }
                 }

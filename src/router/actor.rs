@@ -58,7 +58,7 @@ impl Handler<RouteEvents> for RouterActor {
             let decision = self.table.route(&event);
             if decision.endpoints.is_empty() {
                 self.metrics.events_unrouted.inc();
-                tracing::info!(event_id = %event.id, event_type = %event.kind, incident_id = %event.incident.id, "no route and no default took the event; dropped");
+                tracing::debug!(event_id = %event.id, event_type = %event.kind, incident_id = %event.incident.id, "no route and no default took the event; dropped");
                 continue;
             }
             tracing::debug!(event_id = %event.id, event_type = %event.kind, routes = ?decision.routes, endpoints = decision.endpoints.len(), "routed");
