@@ -14,6 +14,7 @@ use crate::config::types::{SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::delivery::actor::DeliveryActor;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
+use crate::delivery::refs::{ExternalRefs, MemoryRefs};
 use crate::delivery::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
 use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
 use crate::incidents::actor::IncidentActor;
@@ -151,6 +152,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let store = Arc::new(MemoryStore::new());
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
+    let refs: Arc<dyn ExternalRefs> = Arc::new(MemoryRefs::default());
 
     let deliveries: Vec<_> = runtime
         .endpoints
@@ -159,6 +161,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             DeliveryActor::new(
                 spec.clone(),
                 store.clone(),
+                refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
             )

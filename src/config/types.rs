@@ -373,6 +373,23 @@ pub struct EndpointConfig {
     /// ServiceNow: close code on resolve.
     #[serde(default)]
     pub close_code: Option<String>,
+    /// Pause the endpoint after repeated failures. Default `{failures: 5, open_for: 30s}`.
+    #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+/// `circuit_breaker:` of an endpoint: after `failures` failed attempts in a row no attempt is
+/// made for `open_for`; then one probe is sent: success resumes delivery (in order), failure
+/// waits twice as long (at most 10m). Deliveries keep queueing meanwhile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failed attempts that open the circuit. Default 5.
+    #[serde(default)]
+    pub failures: Option<u32>,
+    /// How long it stays open before a probe. Default `30s`.
+    #[serde(default)]
+    pub open_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
