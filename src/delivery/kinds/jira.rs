@@ -4,10 +4,12 @@
 //!
 //! created: `POST /rest/api/3/issue` (summary cut to 255, an Atlassian Document Format
 //! description, labels `switchyard` and `switchyard-<dedup key>`); the answer's issue `key` is
-//! remembered for the incident. updated and acknowledged: a comment on that issue.
+//! remembered for the incident (when it is not, e.g. after a restart with the memory store, it
+//! is found with `GET /rest/api/3/search/jql` by project and dedup label). updated and
+//! acknowledged: a comment on that issue.
 //! resolved: `GET .../transitions`, then `POST .../transitions` with the id of the one named
 //! `resolve_transition` (default `Done`, compared without case, by transition or target
-//! status name). When no issue is remembered for the incident, nothing is sent (said in the
+//! status name). When no issue is found for the incident, nothing is sent (said in the
 //! attempt). A `ping` reads `GET /rest/api/3/myself` (checks the credentials, creates nothing).
 
 use actix_web::http::header::{HeaderValue, ACCEPT, AUTHORIZATION};
@@ -110,6 +112,19 @@ pub fn create_body(spec: &JiraSpec, event: &Event) -> Value {
     })
 }
 
+/// `GET /rest/api/3/search/jql`: the newest issue of the project carrying the dedup label.
+pub fn search_url(site: &str, jira: &JiraSpec, event: &Event) -> String {
+    let jql = format!(
+        "project = \"{}\" AND labels = \"{}\" ORDER BY created DESC",
+        jira.project.replace('"', "\\\""),
+        dedup_label(&event.incident.dedup_key).replace('"', "\\\"")
+    );
+    format!(
+        "{site}/rest/api/3/search/jql?jql={}&fields=summary&maxResults=1",
+        encode_component(&jql)
+    )
+}
+
 /// A comment body (ADF).
 pub fn comment_body(message: &str) -> Value {
     json!({"body": {"type": "doc", "version": 1, "content": [paragraph(vec![text(message)])]}})
@@ -173,10 +188,23 @@ pub(crate) async fn deliver(
         let key = match refs.get(&spec.name, &event.incident.id).await {
             Ok(Some(k)) => k,
             Ok(None) => {
-                return Ok(Some(format!(
-                    "no Jira issue is known for incident {}; nothing sent",
-                    event.incident.id
-                )))
+                // Not remembered (e.g. a restart with the memory store): find it by its label.
+                let resp = steps
+                    .send(authed(jira, OutboundRequest::get(search_url(site, jira, event))))
+                    .await?;
+                let found: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                match found["issues"][0]["key"].as_str() {
+                    Some(k) => {
+                        let _ = refs.put(&spec.name, &event.incident.id, k).await;
+                        k.to_string()
+                    }
+                    None => {
+                        return Ok(Some(format!(
+                            "no Jira issue found for incident {}; nothing sent",
+                            event.incident.id
+                        )))
+                    }
+                }
             }
             Err(e) => {
                 return Err(Outcome {
@@ -355,6 +383,25 @@ mod tests {
             auth.1.to_str().unwrap(),
             "Basic b3BzQGV4YW1wbGUuY29tOnQwaw=="
         );
+    }
+
+    #[actix_rt::test]
+    async fn an_unremembered_issue_is_found_by_its_label() {
+        let mut endpoint = EndpointSpec::for_tests("https://acme.atlassian.net");
+        endpoint.kind_spec = KindSpec::Jira(spec());
+        let refs = MemoryRefs::default();
+        let t = Script::answering(&[(200, r#"{"issues":[{"id":"10001","key":"OPS-9"}]}"#)]);
+        let e = event(EventType::Acknowledged);
+        let body = bytes::Bytes::new();
+        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs, transport: &t, timestamp: 0 }).await;
+        assert_eq!(o.verdict, Verdict::Success, "{o:?}");
+        let sent = t.sent.borrow();
+        assert_eq!(
+            sent[0].url,
+            "https://acme.atlassian.net/rest/api/3/search/jql?jql=project%20%3D%20%22OPS%22%20AND%20labels%20%3D%20%22switchyard-fp-abc%22%20ORDER%20BY%20created%20DESC&fields=summary&maxResults=1"
+        );
+        assert_eq!(sent[1].url, "https://acme.atlassian.net/rest/api/3/issue/OPS-9/comment");
+        assert_eq!(refs.get("test", "inc_1").await.unwrap().as_deref(), Some("OPS-9"));
     }
 
     #[actix_rt::test]

@@ -132,7 +132,8 @@ pub(crate) async fn deliver(
     event: &Event,
 ) -> Result<(), Outcome> {
     for mut req in requests(&spec.url, api_key, event) {
-        if spec.template.is_some() {
+        // A template replaces the create call's body only.
+        if spec.template.is_some() && req.url.ends_with("/v2/alerts") {
             req.body = Some(
                 body_or_template(spec, event, || Value::Null)
                     .map_err(|e| Outcome::fatal(e, None, 0))?,

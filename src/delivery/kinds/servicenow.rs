@@ -7,7 +7,9 @@
 //! updated: `PATCH /api/now/table/incident/{sys_id}` (short description, impact, urgency, a
 //! work note). acknowledged: `state` 2 (In Progress). resolved: `state` = `resolve_state`
 //! (default 6, Resolved), `close_code` (default `Solution provided`) and `close_notes`.
-//! When no `sys_id` is remembered, nothing is sent (said in the attempt).
+//! When no `sys_id` is remembered (e.g. after a restart with the memory store), the newest
+//! incident with our `correlation_id` is looked up; when there is none, nothing is sent (said
+//! in the attempt).
 //! A `ping` reads one incident (`GET ...?sysparm_limit=1`): it checks the credentials.
 
 use actix_web::http::header::{HeaderValue, ACCEPT, AUTHORIZATION};
@@ -97,6 +99,18 @@ pub fn update_body(spec: &ServicenowSpec, event: &Event) -> Value {
     }
 }
 
+/// `GET .../incident?sysparm_query=correlation_id=<key>^ORDERBYDESCsys_created_on`.
+pub fn lookup_url(table: &str, event: &Event) -> String {
+    let query = format!(
+        "correlation_id={}^ORDERBYDESCsys_created_on",
+        bounded_key(&event.incident.dedup_key, 100)
+    );
+    format!(
+        "{table}?sysparm_query={}&sysparm_fields=sys_id&sysparm_limit=1",
+        encode_component(&query)
+    )
+}
+
 fn authed(spec: &ServicenowSpec, req: OutboundRequest) -> OutboundRequest {
     req.header(AUTHORIZATION, basic_auth(&spec.username, &spec.password))
         .header(ACCEPT, HeaderValue::from_static("application/json"))
@@ -142,10 +156,25 @@ pub(crate) async fn deliver(
                 let sys_id = match refs.get(&spec.name, &event.incident.id).await {
                     Ok(Some(s)) => s,
                     Ok(None) => {
-                        return Ok(Some(format!(
-                            "no ServiceNow incident is known for incident {}; nothing sent",
-                            event.incident.id
-                        )))
+                        // Not remembered (e.g. a restart with the memory store): find the
+                        // newest record with our correlation_id.
+                        let resp = steps
+                            .send(authed(snow, OutboundRequest::get(lookup_url(&table, event))))
+                            .await?;
+                        let found: Value =
+                            serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                        match found["result"][0]["sys_id"].as_str() {
+                            Some(id) => {
+                                let _ = refs.put(&spec.name, &event.incident.id, id).await;
+                                id.to_string()
+                            }
+                            None => {
+                                return Ok(Some(format!(
+                                    "no ServiceNow incident found for incident {}; nothing sent",
+                                    event.incident.id
+                                )))
+                            }
+                        }
                     }
                     Err(e) => {
                         return Err(Outcome {
@@ -207,6 +236,30 @@ mod tests {
             create_body(&e)["correlation_id"].as_str().unwrap().len(),
             100
         );
+    }
+
+    #[actix_rt::test]
+    async fn an_unremembered_record_is_found_by_correlation_id() {
+        let mut endpoint = EndpointSpec::for_tests("https://acme.service-now.com");
+        endpoint.kind_spec = KindSpec::Servicenow(spec());
+        let refs = MemoryRefs::default();
+        let t = Script::answering(&[(200, r#"{"result":[{"sys_id":"s9"}]}"#)]);
+        let e = event(EventType::Resolved);
+        let body = bytes::Bytes::new();
+        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs, transport: &t, timestamp: 0 }).await;
+        assert_eq!(o.verdict, Verdict::Success, "{o:?}");
+        let sent = t.sent.borrow();
+        assert_eq!(
+            sent[0].url,
+            "https://acme.service-now.com/api/now/table/incident?sysparm_query=correlation_id%3Dfp-abc%5EORDERBYDESCsys_created_on&sysparm_fields=sys_id&sysparm_limit=1"
+        );
+        assert_eq!(sent[1].url, "https://acme.service-now.com/api/now/table/incident/s9");
+        let none = Script::answering(&[(200, r#"{"result":[]}"#)]);
+        let refs2 = MemoryRefs::default();
+        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs2, transport: &none, timestamp: 0 }).await;
+        assert_eq!(o.verdict, Verdict::Success);
+        assert!(o.error.unwrap().contains("nothing sent"));
+        assert_eq!(none.sent.borrow().len(), 1);
     }
 
     #[actix_rt::test]
