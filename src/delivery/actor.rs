@@ -267,7 +267,9 @@ impl DeliveryActor {
                     "circuit opened after repeated failures; attempts paused"
                 );
             }
-            _ => {}
+            // Nothing learnt about the service (or a failure that did not open the circuit):
+            // a half-open circuit may probe again.
+            _ => self.breaker.release(),
         }
         let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         match settled {

@@ -120,6 +120,12 @@ impl CircuitBreaker {
         }
     }
 
+    /// An attempt ended without saying anything about the service (already delivered, a
+    /// template error, 410): a half-open circuit may send its probe again.
+    pub fn release(&mut self) {
+        self.probing = false;
+    }
+
     /// When an open circuit allows its probe.
     pub fn reopens_at(&self) -> Option<Instant> {
         match self.state {
@@ -219,6 +225,13 @@ mod tests {
         assert!(c.record(false, t0 + ms(110)), "a failed probe reopens");
         assert_eq!(c.reopens_at(), Some(t0 + ms(310)), "for twice as long");
         assert_eq!(c.allowance(t0 + ms(310)), 1);
+        c.started(1);
+        c.release();
+        assert_eq!(
+            c.allowance(t0 + ms(315)),
+            1,
+            "a probe that said nothing is retried"
+        );
         c.started(1);
         c.record(true, t0 + ms(320));
         assert_eq!(c.state(), CircuitState::Closed);

@@ -204,11 +204,14 @@ impl Received {
     }
 }
 
+/// (status, headers, body): one scripted answer.
+type ScriptedAnswer = (u16, Vec<(String, String)>, Option<String>);
+
 #[derive(Default)]
 struct ReceiverState {
     got: Vec<Received>,
     /// Answers to give, in order (status, headers, body); after they run out, 200 "ok".
-    script: VecDeque<(u16, Vec<(String, String)>, Option<String>)>,
+    script: VecDeque<ScriptedAnswer>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.

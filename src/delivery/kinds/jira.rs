@@ -190,7 +190,10 @@ pub(crate) async fn deliver(
             Ok(None) => {
                 // Not remembered (e.g. a restart with the memory store): find it by its label.
                 let resp = steps
-                    .send(authed(jira, OutboundRequest::get(search_url(site, jira, event))))
+                    .send(authed(
+                        jira,
+                        OutboundRequest::get(search_url(site, jira, event)),
+                    ))
                     .await?;
                 let found: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
                 match found["issues"][0]["key"].as_str() {
@@ -354,7 +357,7 @@ mod tests {
             .await;
             assert_eq!(o.verdict, Verdict::Success, "{o:?}");
         }
-        let sent = t.sent.borrow();
+        let sent = t.sent.borrow().clone();
         let urls: Vec<_> = sent
             .iter()
             .map(|r| (r.method.as_str(), r.url.as_str()))
@@ -393,15 +396,29 @@ mod tests {
         let t = Script::answering(&[(200, r#"{"issues":[{"id":"10001","key":"OPS-9"}]}"#)]);
         let e = event(EventType::Acknowledged);
         let body = bytes::Bytes::new();
-        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs, transport: &t, timestamp: 0 }).await;
+        let o = run(Attempt {
+            spec: &endpoint,
+            event: &e,
+            webhook_body: &body,
+            refs: &refs,
+            transport: &t,
+            timestamp: 0,
+        })
+        .await;
         assert_eq!(o.verdict, Verdict::Success, "{o:?}");
-        let sent = t.sent.borrow();
+        let sent = t.sent.borrow().clone();
         assert_eq!(
             sent[0].url,
             "https://acme.atlassian.net/rest/api/3/search/jql?jql=project%20%3D%20%22OPS%22%20AND%20labels%20%3D%20%22switchyard-fp-abc%22%20ORDER%20BY%20created%20DESC&fields=summary&maxResults=1"
         );
-        assert_eq!(sent[1].url, "https://acme.atlassian.net/rest/api/3/issue/OPS-9/comment");
-        assert_eq!(refs.get("test", "inc_1").await.unwrap().as_deref(), Some("OPS-9"));
+        assert_eq!(
+            sent[1].url,
+            "https://acme.atlassian.net/rest/api/3/issue/OPS-9/comment"
+        );
+        assert_eq!(
+            refs.get("test", "inc_1").await.unwrap().as_deref(),
+            Some("OPS-9")
+        );
     }
 
     #[actix_rt::test]

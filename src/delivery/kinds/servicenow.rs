@@ -159,7 +159,10 @@ pub(crate) async fn deliver(
                         // Not remembered (e.g. a restart with the memory store): find the
                         // newest record with our correlation_id.
                         let resp = steps
-                            .send(authed(snow, OutboundRequest::get(lookup_url(&table, event))))
+                            .send(authed(
+                                snow,
+                                OutboundRequest::get(lookup_url(&table, event)),
+                            ))
                             .await?;
                         let found: Value =
                             serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -246,17 +249,36 @@ mod tests {
         let t = Script::answering(&[(200, r#"{"result":[{"sys_id":"s9"}]}"#)]);
         let e = event(EventType::Resolved);
         let body = bytes::Bytes::new();
-        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs, transport: &t, timestamp: 0 }).await;
+        let o = run(Attempt {
+            spec: &endpoint,
+            event: &e,
+            webhook_body: &body,
+            refs: &refs,
+            transport: &t,
+            timestamp: 0,
+        })
+        .await;
         assert_eq!(o.verdict, Verdict::Success, "{o:?}");
-        let sent = t.sent.borrow();
+        let sent = t.sent.borrow().clone();
         assert_eq!(
             sent[0].url,
             "https://acme.service-now.com/api/now/table/incident?sysparm_query=correlation_id%3Dfp-abc%5EORDERBYDESCsys_created_on&sysparm_fields=sys_id&sysparm_limit=1"
         );
-        assert_eq!(sent[1].url, "https://acme.service-now.com/api/now/table/incident/s9");
+        assert_eq!(
+            sent[1].url,
+            "https://acme.service-now.com/api/now/table/incident/s9"
+        );
         let none = Script::answering(&[(200, r#"{"result":[]}"#)]);
         let refs2 = MemoryRefs::default();
-        let o = run(Attempt { spec: &endpoint, event: &e, webhook_body: &body, refs: &refs2, transport: &none, timestamp: 0 }).await;
+        let o = run(Attempt {
+            spec: &endpoint,
+            event: &e,
+            webhook_body: &body,
+            refs: &refs2,
+            transport: &none,
+            timestamp: 0,
+        })
+        .await;
         assert_eq!(o.verdict, Verdict::Success);
         assert!(o.error.unwrap().contains("nothing sent"));
         assert_eq!(none.sent.borrow().len(), 1);
@@ -290,7 +312,7 @@ mod tests {
             assert_eq!(o.verdict, Verdict::Success, "{o:?}");
             assert_eq!(o.error, None);
         }
-        let sent = t.sent.borrow();
+        let sent = t.sent.borrow().clone();
         assert_eq!(
             sent[0].url,
             "https://acme.service-now.com/api/now/table/incident"
