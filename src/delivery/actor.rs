@@ -165,6 +165,10 @@ impl DeliveryActor {
             .queue_depth
             .get_or_create(&self.labels)
             .set(self.queue.pending() as i64);
+        self.metrics
+            .circuit_open
+            .get_or_create(&self.labels)
+            .set(i64::from(self.breaker.state() != CircuitState::Closed));
     }
 
     /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,

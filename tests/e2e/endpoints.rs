@@ -546,6 +546,12 @@ async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_ord
     )));
     alert(&sy, json!({"title": "Flappy", "id": "cb-1"})).await;
     crate::support::wait_for("two failures", || (rx.received().len() >= 2).then_some(())).await;
+    crate::support::eventually("the circuit is reported open", || async {
+        sy.metric("switchyard_endpoint_circuit_open{endpoint=\"ep\"}")
+            .await
+            == Some(1.0)
+    })
+    .await;
     // The circuit is open: these wait in the queue.
     alert(
         &sy,
@@ -577,4 +583,9 @@ async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_ord
         .map(|(_, t)| t)
         .collect();
     assert_eq!(order, ["incident.created", "incident.resolved"]);
+    assert_eq!(
+        sy.metric("switchyard_endpoint_circuit_open{endpoint=\"ep\"}")
+            .await,
+        Some(0.0)
+    );
 }
