@@ -420,10 +420,16 @@ mod tests {
             !d.contains("SECRETTOKEN") && d.contains("https://acme.atlassian.net/…"),
             "{d}"
         );
-        let slack = EndpointSpec::build(&cfg(
-            "{name: s, kind: slack, url: 'https://hooks.slack.com/services/T0/B0/SECRETPATH'}",
-        ))
-        .unwrap();
-        assert!(!format!("{slack:?}").contains("SECRETPATH"));
+        let slack_cfg = cfg(
+            "{name: s, kind: slack, url: 'https://hooks.slack.com/services/T0/B0/SECRETPATH', headers: {Authorization: 'Bearer SECRETHEADER'}}",
+        );
+        let slack = EndpointSpec::build(&slack_cfg).unwrap();
+        for d in [format!("{slack:?}"), format!("{slack_cfg:?}")] {
+            assert!(
+                !d.contains("SECRETPATH") && !d.contains("SECRETHEADER"),
+                "{d}"
+            );
+            assert!(d.contains("https://hooks.slack.com/…"), "{d}");
+        }
     }
 }
