@@ -152,14 +152,17 @@ async fn teams_sends_an_adaptive_card_and_retries_5xx() {
         "    kind: teams\n    url: {}\n    retry: {{ schedule: [50ms] }}",
         rx.url
     )));
-    alert(&sy, json!({"title": "API slow", "id": "t-1", "severity": "warning", "url": "https://grafana.example.com/d/1"})).await;
-    alert(
-        &sy,
-        json!({"title": "API slow", "id": "t-1", "status": "resolved"}),
-    )
-    .await;
+    let id = alert(&sy, json!({"title": "API slow", "id": "t-1", "severity": "warning", "url": "https://grafana.example.com/d/1"})).await.unwrap();
+    rx.wait_delivered(1).await;
+    let resolve = format!("/api/v1/incidents/{id}/resolve");
+    assert_eq!(admin_call(&sy, "POST", &resolve, Some(ADMIN)).await.0, 200);
     let got = rx.wait_delivered(2).await;
     assert_eq!(rx.received().len(), 3);
+    assert_eq!(
+        got[1].json()["attachments"][0]["content"]["body"][0]["text"],
+        "[RESOLVED] API slow",
+        "resolved through the admin API"
+    );
     let card = got[0].json();
     assert_eq!(card["type"], "message");
     let att = &card["attachments"][0];
@@ -215,13 +218,27 @@ async fn discord_sends_an_embed_without_mentions_and_retries_5xx() {
         "    kind: discord\n    url: {}\n    retry: {{ schedule: [50ms] }}",
         rx.url
     )));
-    alert(
+    let id = alert(
         &sy,
         json!({"title": "@everyone DB down", "id": "d-1", "severity": "critical"}),
     )
+    .await
+    .unwrap();
+    rx.wait_delivered(1).await;
+    let ack = format!("/api/v1/incidents/{id}/acknowledge");
+    assert_eq!(admin_call(&sy, "POST", &ack, Some(ADMIN)).await.0, 200);
+    rx.wait_delivered(2).await;
+    alert(
+        &sy,
+        json!({"id": "d-1", "title": "@everyone DB down", "status": "resolved"}),
+    )
     .await;
-    let got = rx.wait_delivered(1).await;
-    assert_eq!(rx.received().len(), 2);
+    let got = rx.wait_delivered(3).await;
+    assert_eq!(rx.received().len(), 4);
+    let acked = &got[1].json()["embeds"][0];
+    assert_eq!(acked["title"], "[ACKNOWLEDGED] @everyone DB down");
+    assert_eq!(acked["color"], 0x95A5A6);
+    assert_eq!(got[2].json()["embeds"][0]["color"], 0x2EB67D);
     let b = got[0].json();
     assert_eq!(b["allowed_mentions"], json!({"parse": []}));
     let e = &b["embeds"][0];
@@ -291,7 +308,7 @@ async fn pagerduty_triggers_acknowledges_and_resolves_with_the_dedup_key() {
 }
 
 #[actix_rt::test]
-async fn opsgenie_creates_with_alias_and_closes_on_resolve() {
+async fn opsgenie_creates_updates_acknowledges_and_closes_by_alias() {
     let rx = Receiver::start();
     rx.answer(&[(502, &[])]);
     let sy = Switchyard::start_with_env(
@@ -301,31 +318,55 @@ async fn opsgenie_creates_with_alias_and_closes_on_resolve() {
         )),
         &[("OG_KEY", "og-key-123")],
     );
-    alert(&sy, json!({"title": "Queue backlog", "id": "og 1", "severity": "warning", "labels": {"team": "ops"}})).await;
+    let first = json!({"title": "Queue backlog", "id": "og 1", "severity": "warning", "labels": {"team": "ops"}});
+    let id = alert(&sy, first).await.unwrap();
+    rx.wait_delivered(1).await;
+    let worse = json!({"title": "Queue backlog", "id": "og 1", "severity": "critical", "labels": {"team": "ops"}});
+    alert(&sy, worse).await;
+    rx.wait_delivered(3).await;
+    let ack = format!("/api/v1/incidents/{id}/acknowledge");
+    assert_eq!(admin_call(&sy, "POST", &ack, Some(ADMIN)).await.0, 200);
+    rx.wait_delivered(4).await;
     alert(
         &sy,
         json!({"title": "Queue backlog", "id": "og 1", "status": "resolved"}),
     )
     .await;
-    let got = rx.wait_delivered(2).await;
-    assert_eq!(rx.received().len(), 3);
+    let got = rx.wait_delivered(5).await;
+    assert_eq!(rx.received().len(), 6, "one 502 retried");
+    let calls: Vec<_> = got
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_str()))
+        .collect();
     assert_eq!(
-        (got[0].method.as_str(), got[0].path.as_str()),
-        ("POST", "/v2/alerts")
+        calls,
+        [
+            ("POST", "/v2/alerts", ""),
+            ("PUT", "/v2/alerts/og%201/priority", "identifierType=alias"),
+            ("POST", "/v2/alerts/og%201/notes", "identifierType=alias"),
+            (
+                "POST",
+                "/v2/alerts/og%201/acknowledge",
+                "identifierType=alias"
+            ),
+            ("POST", "/v2/alerts/og%201/close", "identifierType=alias"),
+        ]
     );
-    assert_eq!(got[0].header("authorization"), Some("GenieKey og-key-123"));
+    assert!(got
+        .iter()
+        .all(|r| r.header("authorization") == Some("GenieKey og-key-123")));
     let b = got[0].json();
     assert_eq!(b["message"], "Queue backlog");
     assert_eq!(b["alias"], "og 1");
     assert_eq!(b["priority"], "P3");
     assert_eq!(b["tags"], json!(["team:ops"]));
+    assert_eq!(b["source"], "switchyard/open");
+    assert_eq!(got[1].json(), json!({"priority": "P1"}));
     assert_eq!(
-        (got[1].method.as_str(), got[1].path.as_str()),
-        ("POST", "/v2/alerts/og%201/close")
+        got[2].json()["note"],
+        "Updated: severity: warning → critical"
     );
-    assert_eq!(got[1].query, "identifierType=alias");
-    assert_eq!(got[1].header("authorization"), Some("GenieKey og-key-123"));
-    assert_eq!(got[1].json()["source"], "switchyard");
+    assert_eq!(got[4].json()["source"], "switchyard");
 }
 
 #[actix_rt::test]
@@ -334,6 +375,7 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
     rx.answer_json(&[
         (503, "{}"),
         (201, r#"{"id": "10001", "key": "OPS-42", "self": "x"}"#),
+        (201, r#"{"id": "100"}"#),
         (200, r#"{"transitions": [{"id": "11", "name": "In Progress"}, {"id": "31", "name": "Close", "to": {"name": "Closed"}}]}"#),
         (204, ""),
     ]);
@@ -344,14 +386,17 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
         )),
         &[("JIRA_TOKEN", "jira-t0ken")],
     );
-    alert(&sy, json!({"title": "Payments failing", "id": "j-1", "severity": "critical", "description": "5xx from psp"})).await;
+    let id = alert(&sy, json!({"title": "Payments failing", "id": "j-1", "severity": "critical", "description": "5xx from psp"})).await.unwrap();
     rx.wait_delivered(1).await;
+    let ack = format!("/api/v1/incidents/{id}/acknowledge");
+    assert_eq!(admin_call(&sy, "POST", &ack, Some(ADMIN)).await.0, 200);
+    rx.wait_delivered(2).await;
     alert(
         &sy,
         json!({"title": "Payments failing", "id": "j-1", "status": "resolved"}),
     )
     .await;
-    let got = rx.wait_delivered(3).await;
+    let got = rx.wait_delivered(4).await;
     let all = rx.received();
     let calls: Vec<_> = all
         .iter()
@@ -362,6 +407,7 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
         [
             ("POST", "/rest/api/3/issue", 503),
             ("POST", "/rest/api/3/issue", 201),
+            ("POST", "/rest/api/3/issue/OPS-42/comment", 201),
             ("GET", "/rest/api/3/issue/OPS-42/transitions", 200),
             ("POST", "/rest/api/3/issue/OPS-42/transitions", 204),
         ]
@@ -380,7 +426,13 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
         f["description"]["content"][0]["content"][0]["text"],
         "5xx from psp"
     );
-    assert_eq!(got[2].json(), json!({"transition": {"id": "31"}}));
+    let comment = got[1].json();
+    assert_eq!(comment["body"]["type"], "doc");
+    assert_eq!(
+        comment["body"]["content"][0]["content"][0]["text"],
+        "switchyard: acknowledged"
+    );
+    assert_eq!(got[3].json(), json!({"transition": {"id": "31"}}));
 }
 
 #[actix_rt::test]
