@@ -503,6 +503,77 @@ pub(crate) mod tests {
         }
     }
 
+    async fn run_once(spec: &EndpointSpec, e: &Event, t: &Script) -> Outcome {
+        let refs = crate::delivery::refs::MemoryRefs::default();
+        let body = Bytes::new();
+        deliver(Attempt {
+            spec,
+            event: e,
+            webhook_body: &body,
+            refs: &refs,
+            transport: t,
+            timestamp: 0,
+        })
+        .await
+    }
+
+    #[actix_rt::test]
+    async fn a_template_replaces_the_body_of_any_kind() {
+        let mut spec = EndpointSpec::for_tests("https://hooks.slack.com/services/x");
+        spec.kind_spec = KindSpec::Slack;
+        spec.template = Some(
+            crate::delivery::template::BodyTemplate::compile(
+                r#"{"text": "{{ incident.title }} ({{ type }})"}"#,
+            )
+            .unwrap(),
+        );
+        let t = Script::default();
+        let o = run_once(&spec, &event(EventType::Created), &t).await;
+        assert_eq!(o.verdict, Verdict::Success);
+        assert_eq!(
+            t.sent.borrow()[0].body_json(),
+            serde_json::json!({"text": "Disk full on db-1 (incident.created)"})
+        );
+    }
+
+    #[actix_rt::test]
+    async fn pagerduty_ping_triggers_then_resolves_its_own_key() {
+        let mut spec = EndpointSpec::for_tests("https://events.pagerduty.com/v2/enqueue");
+        spec.kind_spec = KindSpec::Pagerduty {
+            routing_key: Secret::new("k"),
+        };
+        let t = Script::default();
+        let o = run_once(&spec, &event(EventType::Ping), &t).await;
+        assert_eq!((o.verdict, o.requests), (Verdict::Success, 2));
+        let sent = t.sent.borrow().clone();
+        assert_eq!(sent[0].body_json()["event_action"], "trigger");
+        assert_eq!(sent[1].body_json()["event_action"], "resolve");
+        assert_eq!(
+            sent[0].body_json()["dedup_key"],
+            sent[1].body_json()["dedup_key"]
+        );
+        assert!(sent[0].body_json()["dedup_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("switchyard-ping-"));
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_step_stops_the_attempt_with_its_status() {
+        let mut spec = EndpointSpec::for_tests("https://api.opsgenie.com");
+        spec.kind_spec = KindSpec::Opsgenie {
+            api_key: Secret::new("k"),
+        };
+        let t = Script::answering(&[(202, "{}"), (503, "busy")]);
+        let o = run_once(&spec, &event(EventType::Updated), &t).await;
+        assert_eq!(o.verdict, Verdict::Retry { retry_after: None });
+        assert_eq!(o.requests, 2);
+        assert_eq!(o.error.as_deref(), Some("HTTP 503"));
+        let gone = Script::answering(&[(410, "")]);
+        let o = run_once(&spec, &event(EventType::Created), &gone).await;
+        assert_eq!(o.verdict, Verdict::Gone);
+    }
+
     #[test]
     fn bounded_keys_keep_short_ones_and_hash_long_ones() {
         assert_eq!(bounded_key("abc", 255), "abc");
