@@ -138,6 +138,10 @@ async fn slack_sends_text_and_blocks_retries_429_and_paces_one_per_second() {
     );
     // 1/s per webhook: the retry came after Retry-After (1s), and resolved a token later.
     let gap = all[2].at - all[1].at;
+    eprintln!(
+        "measured: slack retry after 429 waited {:?}; next message {gap:?} later",
+        all[1].at - all[0].at
+    );
     assert!(
         gap >= Duration::from_millis(900),
         "resolved waited for the rate limit: {gap:?}"
@@ -615,6 +619,10 @@ async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_ord
     let all = rx.received();
     assert_eq!(all.len(), 5, "two failures, one probe, then the rest");
     let paused = all[2].at - all[1].at;
+    eprintln!(
+        "measured: circuit open for {paused:?} (open_for 700ms); drained 3 in {:?}",
+        all[4].at - all[2].at
+    );
     assert!(
         paused >= Duration::from_millis(600),
         "no attempt while open: {paused:?}"
