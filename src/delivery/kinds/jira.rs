@@ -422,6 +422,32 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn ping_only_reads_myself() {
+        let mut endpoint = EndpointSpec::for_tests("https://acme.atlassian.net");
+        endpoint.kind_spec = KindSpec::Jira(spec());
+        let refs = MemoryRefs::default();
+        let t = Script::default();
+        let e = event(EventType::Ping);
+        let body = bytes::Bytes::new();
+        let o = run(Attempt {
+            spec: &endpoint,
+            event: &e,
+            webhook_body: &body,
+            refs: &refs,
+            transport: &t,
+            timestamp: 0,
+        })
+        .await;
+        assert_eq!(o.verdict, Verdict::Success);
+        let sent = t.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].method.as_str(), sent[0].url.as_str()),
+            ("GET", "https://acme.atlassian.net/rest/api/3/myself")
+        );
+    }
+
+    #[actix_rt::test]
     async fn a_missing_transition_is_fatal_with_the_names() {
         let mut endpoint = EndpointSpec::for_tests("https://acme.atlassian.net");
         endpoint.kind_spec = KindSpec::Jira(spec());

@@ -285,6 +285,32 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn ping_only_reads_one_incident() {
+        let mut endpoint = EndpointSpec::for_tests("https://acme.service-now.com/");
+        endpoint.kind_spec = KindSpec::Servicenow(spec());
+        let refs = MemoryRefs::default();
+        let t = Script::default();
+        let e = event(EventType::Ping);
+        let body = bytes::Bytes::new();
+        let o = run(Attempt {
+            spec: &endpoint,
+            event: &e,
+            webhook_body: &body,
+            refs: &refs,
+            transport: &t,
+            timestamp: 0,
+        })
+        .await;
+        assert_eq!(o.verdict, Verdict::Success);
+        let sent = t.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].method.as_str(), sent[0].url.as_str()),
+            ("GET", "https://acme.service-now.com/api/now/table/incident?sysparm_limit=1&sysparm_fields=sys_id")
+        );
+    }
+
+    #[actix_rt::test]
     async fn created_then_acknowledged_then_resolved() {
         let mut endpoint = EndpointSpec::for_tests("https://acme.service-now.com");
         endpoint.kind_spec = KindSpec::Servicenow(spec());
