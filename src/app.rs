@@ -10,11 +10,14 @@ use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{SourceKind, StoreKind};
+use crate::config::types::{Secret, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
+use crate::control::{ControlActor, Reload, SourceDirectory};
 use crate::delivery::actor::DeliveryActor;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
+use crate::delivery::refs::{ExternalRefs, MemoryRefs};
 use crate::delivery::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
+use crate::http::admin::AdminState;
 use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
@@ -33,6 +36,10 @@ pub struct Runtime {
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
     pub routes: Arc<RouteTable>,
+    /// The config file, re-read on reload.
+    pub config_file: std::path::PathBuf,
+    /// The admin API's bearer token; None turns the admin API off.
+    pub admin_token: Option<Secret>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -142,6 +149,8 @@ impl Runtime {
             sources,
             endpoints,
             routes: Arc::new(routes),
+            config_file: cfg.file.clone().into(),
+            admin_token: raw.server.admin_token.clone().filter(|t| !t.is_empty()),
         })
     }
 }
@@ -151,38 +160,77 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let store = Arc::new(MemoryStore::new());
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
+    let refs: Arc<dyn ExternalRefs> = Arc::new(MemoryRefs::default());
 
-    let deliveries: Vec<_> = runtime
-        .endpoints
-        .iter()
-        .map(|spec| {
+    let start_delivery = {
+        let (store, refs, metrics, backlog) = (
+            store.clone(),
+            refs.clone(),
+            metrics.clone(),
+            backlog.clone(),
+        );
+        move |spec: Arc<EndpointSpec>| {
             DeliveryActor::new(
-                spec.clone(),
+                spec,
                 store.clone(),
+                refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
             )
             .start()
-        })
-        .collect();
-    let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
-    let incidents = IncidentActor::new(store.clone(), router, metrics.clone()).start();
-    let sources: HashMap<String, Addr<SourceActor>> = runtime
-        .sources
+        }
+    };
+    let endpoints: Vec<_> = runtime
+        .endpoints
         .iter()
-        .map(|spec| {
-            let addr = SourceActor::new(spec.clone(), incidents.clone(), metrics.clone()).start();
-            (spec.name.to_string(), addr)
-        })
+        .map(|spec| (spec.clone(), start_delivery(spec.clone())))
         .collect();
+    let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
+    let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
+    let incidents = IncidentActor::new(store.clone(), router.clone(), metrics.clone())
+        .with_query(store.clone())
+        .start();
+    let start_sources = {
+        let (incidents, metrics) = (incidents.clone(), metrics.clone());
+        move |specs: &[Arc<SourceSpec>]| -> HashMap<String, Addr<SourceActor>> {
+            specs
+                .iter()
+                .map(|spec| {
+                    let addr =
+                        SourceActor::new(spec.clone(), incidents.clone(), metrics.clone()).start();
+                    (spec.name.to_string(), addr)
+                })
+                .collect()
+        }
+    };
+    let sources = Arc::new(SourceDirectory::new(start_sources(&runtime.sources)));
+    let control = ControlActor::new(
+        runtime.config_file.clone(),
+        endpoints,
+        sources.clone(),
+        router,
+        Box::new(start_sources),
+        Box::new(start_delivery),
+    )
+    .start();
+    reload_on_sighup(control.clone());
+    let admin = runtime.admin_token.clone().map(|token| {
+        Arc::new(AdminState {
+            token,
+            control,
+            incidents,
+            query: store.clone(),
+        })
+    });
 
     let state = AppState {
-        sources: Arc::new(sources),
+        sources,
         max_body_bytes: runtime.max_body_bytes,
         metrics,
         backlog,
         inflight: Arc::new(Semaphore::new(runtime.max_inflight_requests)),
         store,
+        admin,
     };
     let server = HttpServer::new(move || {
         App::new()
@@ -199,4 +247,33 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
     }
     server.run().await
+}
+
+/// Reloads the config on SIGHUP (as `POST /api/v1/reload` does).
+fn reload_on_sighup(control: Addr<ControlActor>) {
+    #[cfg(unix)]
+    actix_rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin API only");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            match control.send(Reload).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(errors)) => {
+                    for e in errors.iter() {
+                        tracing::error!(error = %e, "reload refused");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed: control actor unavailable"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = control;
 }

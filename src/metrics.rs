@@ -70,6 +70,9 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
     pub queue_depth: Family<EndpointLabels, Gauge>,
+    /// `switchyard_endpoint_circuit_open{endpoint}`: 1 while the circuit breaker holds
+    /// attempts back (open or half-open), else 0.
+    pub circuit_open: Family<EndpointLabels, Gauge>,
     /// `switchyard_ingest_in_flight`: ingest requests being processed.
     pub ingest_in_flight: Gauge,
     /// `switchyard_ingest_duration_seconds{source}`: from request to 202.
@@ -127,6 +130,12 @@ impl Metrics {
             "Deliveries not yet finished, per endpoint",
             queue_depth.clone(),
         );
+        let circuit_open = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "endpoint_circuit_open",
+            "1 while the endpoint's circuit breaker holds attempts back",
+            circuit_open.clone(),
+        );
         let ingest_in_flight = Gauge::default();
         registry.register(
             "ingest_in_flight",
@@ -165,6 +174,7 @@ impl Metrics {
             events_unrouted,
             deliveries,
             queue_depth,
+            circuit_open,
             ingest_in_flight,
             ingest_duration,
             delivery_duration,

@@ -311,8 +311,9 @@ pub struct HmacConfig {
     pub tolerance: Option<String>,
 }
 
-/// One entry of `endpoints:`.
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `endpoints:`. Its `Debug` shows only the URL's host and the header names
+/// (a chat webhook URL or an `Authorization` header is a credential).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// The endpoint's name, as routes name it in `to:` and `default:`.
@@ -373,6 +374,54 @@ pub struct EndpointConfig {
     /// ServiceNow: close code on resolve.
     #[serde(default)]
     pub close_code: Option<String>,
+    /// Pause the endpoint after repeated failures. Default `{failures: 5, open_for: 30s}`.
+    #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+impl fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.url.as_deref().map(|u| match u.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+                format!("{scheme}://{}/…", host.rsplit('@').next().unwrap_or(host))
+            }
+            None => "…".to_string(),
+        });
+        f.debug_struct("EndpointConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &url)
+            .field("events", &self.events)
+            .field("rate_limit", &self.rate_limit)
+            .field("secret", &self.secret)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("template", &self.template.is_some())
+            .field("routing_key", &self.routing_key)
+            .field("api_key", &self.api_key)
+            .field("region", &self.region)
+            .field("username", &self.username)
+            .field("token", &self.token)
+            .field("project", &self.project)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `circuit_breaker:` of an endpoint: after `failures` failed attempts in a row no attempt is
+/// made for `open_for`; then one probe is sent: success resumes delivery (in order), failure
+/// waits twice as long (at most 10m). Deliveries keep queueing meanwhile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failed attempts that open the circuit. Default 5.
+    #[serde(default)]
+    pub failures: Option<u32>,
+    /// How long it stays open before a probe. Default `30s`.
+    #[serde(default)]
+    pub open_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,31 +1,43 @@
-//! `DeliveryActor`: one per endpoint. It owns the endpoint's queue, retry timers and HTTP
-//! client, and runs attempts concurrently across incidents (one at a time per incident, so an
-//! incident's events arrive in order). The decisions live in `queue`; this is the thin actor
-//! layer around it.
+//! `DeliveryActor`: one per endpoint. It owns the endpoint's queue, retry timers, rate
+//! limiter, circuit breaker and HTTP client, and runs attempts concurrently across incidents
+//! (one at a time per incident, so an incident's events arrive in order). The decisions live
+//! in `queue`, `pacing` and `kinds`; this is the thin actor layer around them. It also answers
+//! the admin API: the delivery log, replays, test pings and config reloads.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::http::header::{self, HeaderMap};
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
+use serde::Serialize;
 use tokio::time::Instant;
 
 use super::endpoint::EndpointSpec;
-use super::queue::{Attempt, AttemptResult, Delivery, DeliveryQueue, Settled};
+use super::kinds::{self, OutboundRequest, Outcome, Response, Transport, Verdict};
+use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
+use super::queue::{
+    Attempt, AttemptResult, Delivery, DeliveryQueue, DeliveryState, ReplayError, Settled,
+};
+use super::refs::ExternalRefs;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointLabels, Metrics};
-use crate::model::Event;
+use crate::model::{Event, EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
 use crate::store::DeliveryDedup;
 
 /// How many requests one endpoint has in flight at once (each for a different incident).
 /// When reached, due deliveries wait in the queue until an attempt finishes.
 pub const DEFAULT_ENDPOINT_CONCURRENCY: usize = 16;
 
-/// How much of a response body is kept with an attempt; the rest is not read.
+/// How much of a response body is kept with an attempt (the delivery log).
 pub const DEFAULT_RESPONSE_CAPTURE_BYTES: usize = 1024;
+
+/// How much of a response body is read (to find a created Jira issue key or ServiceNow
+/// `sys_id`); the rest is not read.
+pub const DEFAULT_RESPONSE_READ_BYTES: usize = 64 * 1024;
 
 /// Mailbox size of a delivery actor. Senders wait (backpressure) when it is full.
 pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
@@ -35,12 +47,70 @@ pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
 #[rtype(result = "()")]
 pub struct Enqueue(pub Vec<Arc<Event>>);
 
+/// One attempt of a delivery, as the admin API shows it.
+pub type AttemptView = Attempt;
+
+/// One delivery, as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    pub endpoint: String,
+    pub event_id: String,
+    pub event_type: &'static str,
+    pub incident_id: String,
+    pub state: DeliveryState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// The delivery log of this endpoint (unfinished first, then finished, oldest first).
+#[derive(Message)]
+#[rtype(result = "EndpointDeliveries")]
+pub struct ListDeliveries;
+
+/// An endpoint's deliveries and its pacing state.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointDeliveries {
+    pub endpoint: String,
+    pub circuit: CircuitState,
+    pub disabled: bool,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// Sends a finished delivery's event again.
+#[derive(Message)]
+#[rtype(result = "Result<String, ReplayError>")]
+pub struct Replay(pub String);
+
+/// Sends a `ping` event now (outside the queue, rate limit and circuit) and reports.
+#[derive(Message)]
+#[rtype(result = "PingReport")]
+pub struct Ping;
+
+/// What a test ping got.
+#[derive(Debug, Clone, Serialize)]
+pub struct PingReport {
+    pub endpoint: String,
+    pub ok: bool,
+    pub requests: usize,
+    pub attempt: Attempt,
+}
+
+/// A new spec for this endpoint (config reload). Queued work is kept.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateSpec(pub Arc<EndpointSpec>);
+
 /// One endpoint's delivery actor.
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
     client: Option<awc::Client>,
     dedup: Arc<dyn DeliveryDedup>,
+    refs: Arc<dyn ExternalRefs>,
     queue: DeliveryQueue,
+    limiter: Option<RateLimiter>,
+    breaker: CircuitBreaker,
     metrics: Arc<Metrics>,
     backlog: Arc<Backlog>,
     in_flight: usize,
@@ -52,6 +122,7 @@ impl DeliveryActor {
     pub fn new(
         spec: Arc<EndpointSpec>,
         dedup: Arc<dyn DeliveryDedup>,
+        refs: Arc<dyn ExternalRefs>,
         metrics: Arc<Metrics>,
         backlog: Arc<Backlog>,
     ) -> Self {
@@ -60,9 +131,12 @@ impl DeliveryActor {
         };
         DeliveryActor {
             queue: DeliveryQueue::new(spec.schedule.clone()),
+            limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
+            breaker: CircuitBreaker::new(spec.circuit),
             spec,
             client: None,
             dedup,
+            refs,
             metrics,
             backlog,
             in_flight: 0,
@@ -91,19 +165,34 @@ impl DeliveryActor {
             .queue_depth
             .get_or_create(&self.labels)
             .set(self.queue.pending() as i64);
+        self.metrics
+            .circuit_open
+            .get_or_create(&self.labels)
+            .set(i64::from(self.breaker.state() != CircuitState::Closed));
     }
 
-    /// Starts every due attempt the concurrency limit allows, and arms the retry timer.
+    /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,
+    /// and arms the timer for the next retry, token or probe.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(self.in_flight);
+        let mut room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(self.in_flight);
+        room = room.min(self.breaker.allowance(now));
+        if let Some(l) = &mut self.limiter {
+            room = room.min(l.available(now));
+        }
         if room > 0 {
-            for (lane, delivery) in self.queue.take_ready(now, room) {
+            let batch = self.queue.take_ready(now, room);
+            self.breaker.started(batch.len());
+            if let Some(l) = &mut self.limiter {
+                l.take(batch.len(), now);
+            }
+            for (lane, delivery) in batch {
                 self.in_flight += 1;
                 let fut = attempt(
                     self.client(),
                     self.spec.clone(),
                     self.dedup.clone(),
+                    self.refs.clone(),
                     delivery,
                 );
                 ctx.spawn(
@@ -119,7 +208,23 @@ impl DeliveryActor {
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
-        let Some(at) = self.queue.next_wakeup() else {
+        let now = Instant::now();
+        let mut next = self.queue.next_wakeup();
+        if self.queue.has_ready() && self.in_flight < DEFAULT_ENDPOINT_CONCURRENCY {
+            // Something is due but held back: wake when the circuit probes or a token comes.
+            let held = match self.breaker.reopens_at() {
+                Some(at) => Some(at),
+                None => match (&mut self.limiter, self.breaker.state()) {
+                    (Some(l), CircuitState::Closed) => Some(l.next_token_at(now)),
+                    _ => None,
+                },
+            };
+            next = match (next, held) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let Some(at) = next else {
             return;
         };
         if let Some((armed_at, handle)) = self.timer {
@@ -128,7 +233,7 @@ impl DeliveryActor {
             }
             ctx.cancel_future(handle);
         }
-        let wait = at.saturating_duration_since(Instant::now());
+        let wait = at.saturating_duration_since(now);
         let handle = ctx.run_later(wait, |act, ctx| {
             act.timer = None;
             act.pump(ctx);
@@ -152,8 +257,25 @@ impl DeliveryActor {
                 .get_or_create(&self.labels)
                 .observe(a.duration_ms as f64 / 1000.0);
         }
-        let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         let endpoint = &*self.spec.name;
+        // The circuit counts what the service did: failures to reach it or non-2xx answers.
+        match &result {
+            AttemptResult::Success => {
+                self.breaker.record(true, Instant::now());
+            }
+            AttemptResult::Retry { .. }
+                if attempt.is_some() && self.breaker.record(false, Instant::now()) =>
+            {
+                tracing::warn!(
+                    endpoint,
+                    "circuit opened after repeated failures; attempts paused"
+                );
+            }
+            // Nothing learnt about the service (or a failure that did not open the circuit):
+            // a half-open circuit may probe again.
+            _ => self.breaker.release(),
+        }
+        let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         match settled {
             Settled::Delivered => {
                 self.backlog.done(1);
@@ -179,7 +301,7 @@ impl DeliveryActor {
             Settled::Dead => {
                 self.backlog.done(1);
                 self.metrics.delivery(endpoint, "dead");
-                tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead after its last attempt");
+                tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
             Settled::Disabled { also_dead } => {
                 self.backlog.done(1 + also_dead);
@@ -220,96 +342,253 @@ impl Handler<Enqueue> for DeliveryActor {
     }
 }
 
-/// One attempt: skip if already delivered, else POST, classify the answer, and record the
-/// dedup key on success. Returns the attempt (None when nothing was sent) and its result.
+fn view(endpoint: &str, d: &Delivery) -> DeliveryView {
+    DeliveryView {
+        id: d.id.clone(),
+        endpoint: endpoint.to_string(),
+        event_id: d.event.id.clone(),
+        event_type: d.event.kind.as_str(),
+        incident_id: d.event.incident.id.clone(),
+        state: d.state,
+        replay_of: d.replay_of.clone(),
+        attempts: d.attempts.clone(),
+    }
+}
+
+impl Handler<ListDeliveries> for DeliveryActor {
+    type Result = MessageResult<ListDeliveries>;
+
+    fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
+        MessageResult(EndpointDeliveries {
+            endpoint: self.spec.name.to_string(),
+            circuit: self.breaker.state(),
+            disabled: self.queue.is_disabled(),
+            deliveries: self.queue.all().map(|d| view(&self.spec.name, d)).collect(),
+        })
+    }
+}
+
+impl Handler<Replay> for DeliveryActor {
+    type Result = Result<String, ReplayError>;
+
+    fn handle(&mut self, msg: Replay, ctx: &mut Self::Context) -> Self::Result {
+        let id = self.queue.replay(&msg.0, Instant::now())?;
+        self.backlog.add(1);
+        tracing::info!(endpoint = &*self.spec.name, delivery = %msg.0, replay = %id, "replay queued");
+        self.update_depth();
+        self.pump(ctx);
+        Ok(id)
+    }
+}
+
+impl Handler<UpdateSpec> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateSpec, ctx: &mut Self::Context) {
+        let spec = msg.0;
+        self.queue.set_schedule(spec.schedule.clone());
+        if spec.rate_limit != self.spec.rate_limit {
+            self.limiter = spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now()));
+        }
+        if spec.circuit != self.spec.circuit {
+            self.breaker = CircuitBreaker::new(spec.circuit);
+        }
+        self.client = None;
+        self.spec = spec;
+        self.pump(ctx);
+    }
+}
+
+/// The event a test ping sends: an info-level test incident of its own.
+pub fn ping_event() -> Event {
+    let now = Utc::now();
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    Event {
+        id: Event::new_id(),
+        kind: EventType::Ping,
+        timestamp: now,
+        source: SourceRef {
+            name: "switchyard".into(),
+            kind: "ping".into(),
+        },
+        incident: Incident {
+            id: format!("inc_ping_{id}"),
+            dedup_key: format!("switchyard-ping-{id}"),
+            status: IncidentStatus::Triggered,
+            severity: Severity::Info,
+            title: "switchyard test event".into(),
+            description: "A test event sent by the switchyard admin API; no action needed.".into(),
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: now,
+            resolved_at: None,
+            last_seen_at: now,
+            occurrences: 1,
+            source: None,
+        },
+        changes: None,
+    }
+}
+
+impl Handler<Ping> for DeliveryActor {
+    type Result = ResponseFuture<PingReport>;
+
+    fn handle(&mut self, _: Ping, _: &mut Self::Context) -> Self::Result {
+        let client = self.client();
+        let spec = self.spec.clone();
+        let refs = self.refs.clone();
+        Box::pin(async move {
+            let event = ping_event();
+            let body = Bytes::from(webhook::body(&event));
+            let (attempt, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
+            tracing::info!(
+                endpoint = &*spec.name,
+                ok = outcome.verdict == Verdict::Success,
+                status = attempt.status,
+                "test ping sent"
+            );
+            PingReport {
+                endpoint: spec.name.to_string(),
+                ok: outcome.verdict == Verdict::Success,
+                requests: outcome.requests,
+                attempt,
+            }
+        })
+    }
+}
+
+/// awc as a [`Transport`]: the endpoint's time limit covers the request and reading up to
+/// `DEFAULT_RESPONSE_READ_BYTES` of the answer.
+struct AwcTransport {
+    client: awc::Client,
+    timeout: Duration,
+}
+
+#[async_trait(?Send)]
+impl Transport for AwcTransport {
+    async fn send(&self, req: OutboundRequest) -> Result<Response, String> {
+        let started = std::time::Instant::now();
+        let mut r = self.client.request(req.method, &req.url);
+        let mut has_type = false;
+        for (k, v) in req.headers {
+            has_type |= k == header::CONTENT_TYPE;
+            r = r.insert_header((k, v));
+        }
+        let sent = match req.body {
+            Some(body) => {
+                if !has_type {
+                    r = r.insert_header((header::CONTENT_TYPE, "application/json"));
+                }
+                r.send_body(body).await
+            }
+            None => r.send().await,
+        };
+        let mut resp = sent.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let retry_after = retry_after(resp.headers());
+        let remaining = self.timeout.saturating_sub(started.elapsed());
+        let mut captured = Vec::new();
+        let _ = tokio::time::timeout(remaining, async {
+            while let Some(chunk) = resp.next().await {
+                let Ok(chunk) = chunk else { break };
+                let room = DEFAULT_RESPONSE_READ_BYTES - captured.len();
+                captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if captured.len() >= DEFAULT_RESPONSE_READ_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok(Response {
+            status,
+            retry_after,
+            body: Bytes::from(captured),
+        })
+    }
+}
+
+/// Sends one event as the endpoint's kind does; returns the attempt record and the outcome.
+async fn send_event(
+    client: awc::Client,
+    spec: &EndpointSpec,
+    refs: &dyn ExternalRefs,
+    event: &Event,
+    webhook_body: &Bytes,
+) -> (Attempt, Outcome) {
+    let at = Utc::now();
+    let started = std::time::Instant::now();
+    let transport = AwcTransport {
+        client,
+        timeout: spec.timeout,
+    };
+    let outcome = kinds::deliver(kinds::Attempt {
+        spec,
+        event,
+        webhook_body,
+        refs,
+        transport: &transport,
+        timestamp: at.timestamp(),
+    })
+    .await;
+    let response = outcome
+        .response
+        .as_ref()
+        .map(|r| {
+            String::from_utf8_lossy(&r.body[..r.body.len().min(DEFAULT_RESPONSE_CAPTURE_BYTES)])
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let attempt = Attempt {
+        at,
+        status: outcome.response.as_ref().map(|r| r.status),
+        duration_ms: started.elapsed().as_millis() as u64,
+        error: outcome.error.clone(),
+        response,
+    };
+    (attempt, outcome)
+}
+
+/// One attempt: skip if already delivered, else send as the kind does, classify the answer,
+/// and record the dedup key on success. Returns the attempt (None when nothing was sent) and
+/// its result.
 async fn attempt(
     client: awc::Client,
     spec: Arc<EndpointSpec>,
     dedup: Arc<dyn DeliveryDedup>,
+    refs: Arc<dyn ExternalRefs>,
     delivery: Delivery,
 ) -> (Option<Attempt>, AttemptResult, Arc<Event>) {
     let event = delivery.event.clone();
-    match dedup.is_delivered(&spec.name, &event.id).await {
-        Ok(true) => return (None, AttemptResult::AlreadyDelivered, event),
-        Ok(false) => {}
-        Err(e) => {
-            // Without the dedup key we cannot promise "once": retry later instead of risking a
-            // second delivery.
-            let att = Attempt {
-                at: Utc::now(),
-                status: None,
-                duration_ms: 0,
-                error: Some(format!("dedup check failed: {e}")),
-                response: String::new(),
-            };
-            return (Some(att), AttemptResult::Retry { retry_after: None }, event);
+    if delivery.replay_of.is_none() {
+        match dedup.is_delivered(&spec.name, &event.id).await {
+            Ok(true) => return (None, AttemptResult::AlreadyDelivered, event),
+            Ok(false) => {}
+            Err(e) => {
+                // Without the dedup key we cannot promise "once": retry later instead of
+                // risking a second delivery.
+                let att = Attempt {
+                    at: Utc::now(),
+                    status: None,
+                    duration_ms: 0,
+                    error: Some(format!("dedup check failed: {e}")),
+                    response: String::new(),
+                };
+                return (Some(att), AttemptResult::Retry { retry_after: None }, event);
+            }
         }
     }
-    let at = Utc::now();
-    let started = std::time::Instant::now();
-    let ts = at.timestamp();
-    let mut req = client
-        .post(&spec.url)
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .insert_header(("webhook-id", event.id.as_str()))
-        .insert_header(("webhook-timestamp", ts.to_string()))
-        .insert_header(("X-Webhook-Event", event.kind.as_str()));
-    if let Some(key) = &spec.signing_key {
-        let (sw, hex) = webhook::signatures(key.bytes(), &event.id, ts, &delivery.body);
-        req = req
-            .insert_header(("webhook-signature", sw))
-            .insert_header(("X-Webhook-Signature", hex));
-    }
-    for (k, v) in &spec.headers {
-        req = req.insert_header((k.clone(), v.clone()));
-    }
-    let sent = req.send_body(delivery.body.clone()).await;
-    let (status, error, response, retry_after) = match sent {
-        Ok(mut resp) => {
-            let status = resp.status();
-            let retry_after = retry_after(resp.headers());
-            let remaining = spec.timeout.saturating_sub(started.elapsed());
-            let mut captured = Vec::new();
-            let _ = tokio::time::timeout(remaining, async {
-                while let Some(chunk) = resp.next().await {
-                    let Ok(chunk) = chunk else { break };
-                    let room = DEFAULT_RESPONSE_CAPTURE_BYTES - captured.len();
-                    captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if captured.len() >= DEFAULT_RESPONSE_CAPTURE_BYTES {
-                        break;
-                    }
-                }
-            })
-            .await;
-            (
-                Some(status),
-                None,
-                String::from_utf8_lossy(&captured).into_owned(),
-                retry_after,
-            )
-        }
-        Err(e) => (None, Some(e.to_string()), String::new(), None),
-    };
-    let att = Attempt {
-        at,
-        status: status.map(|s| s.as_u16()),
-        duration_ms: started.elapsed().as_millis() as u64,
-        error: error.or_else(|| {
-            status
-                .filter(|s| !s.is_success())
-                .map(|s| format!("HTTP {}", s.as_u16()))
-        }),
-        response,
-    };
-    let result = match status {
-        Some(s) if s.is_success() => {
+    let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &delivery.body).await;
+    let result = match outcome.verdict {
+        Verdict::Success => {
             if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
                 tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
             }
             AttemptResult::Success
         }
-        Some(s) if s.as_u16() == 410 => AttemptResult::Gone,
-        _ => AttemptResult::Retry { retry_after },
+        Verdict::Gone => AttemptResult::Gone,
+        Verdict::Fatal => AttemptResult::Fatal,
+        Verdict::Retry { retry_after } => AttemptResult::Retry { retry_after },
     };
     (Some(att), result, event)
 }

@@ -1,9 +1,16 @@
 //! Delivery: one `DeliveryActor` per endpoint (`actor`) driving a per-endpoint queue of lanes
-//! (`queue`), the webhook body and signatures (`webhook`), and the runtime endpoint (`endpoint`).
+//! (`queue`), the webhook body and signatures (`webhook`), the runtime endpoint (`endpoint`),
+//! the per-kind request formats (`kinds`), body templates (`template`), what an endpoint
+//! remembers about an incident on the far side (`refs`), and the rate limiter and circuit
+//! breaker (`pacing`).
 
 pub mod actor;
 pub mod endpoint;
+pub mod kinds;
+pub mod pacing;
 pub mod queue;
+pub mod refs;
+pub mod template;
 pub mod webhook;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -56,7 +56,17 @@ pub struct Delivery {
     pub body: Bytes,
     pub state: DeliveryState,
     pub attempts: Vec<Attempt>,
+    /// For a replay: the delivery it repeats. A replay is sent even when the event's dedup
+    /// key says it was delivered (that is the point of replaying).
+    pub replay_of: Option<String>,
     next_at: Instant,
+}
+
+/// Why a delivery could not be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no finished (delivered or dead) delivery with this id")]
+    NotFound,
 }
 
 /// How an attempt ended, as the actor saw it.
@@ -70,6 +80,8 @@ pub enum AttemptResult {
     Retry { retry_after: Option<Duration> },
     /// 410 Gone: the endpoint is disabled.
     Gone,
+    /// Can never succeed as configured (a template that does not render): dead at once.
+    Fatal,
 }
 
 /// What the queue decided after an attempt.
@@ -139,14 +151,56 @@ impl DeliveryQueue {
     /// Adds an event at the end of its incident's lane. On a disabled endpoint it goes straight
     /// to the log as dead (returns false).
     pub fn push(&mut self, event: Arc<Event>, body: Bytes, now: Instant) -> bool {
-        let mut delivery = Delivery {
+        let delivery = Delivery {
             id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
             event,
             body,
             state: DeliveryState::Pending,
             attempts: Vec::new(),
+            replay_of: None,
             next_at: now,
         };
+        self.enqueue(delivery)
+    }
+
+    /// Puts a dead or delivered delivery's event back in its lane as a new delivery (sent even
+    /// if its dedup key exists), re-enabling a disabled endpoint. Returns the new id.
+    pub fn replay(&mut self, id: &str, now: Instant) -> Result<String, ReplayError> {
+        let old = self
+            .log
+            .iter()
+            .find(|d| d.id == id)
+            .ok_or(ReplayError::NotFound)?;
+        let delivery = Delivery {
+            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            event: old.event.clone(),
+            body: old.body.clone(),
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            replay_of: Some(old.id.clone()),
+            next_at: now,
+        };
+        let new_id = delivery.id.clone();
+        self.disabled = false;
+        self.enqueue(delivery);
+        Ok(new_id)
+    }
+
+    /// Every delivery this endpoint knows: unfinished ones (in lane order), then finished ones
+    /// (oldest first).
+    pub fn all(&self) -> impl Iterator<Item = &Delivery> {
+        self.lanes
+            .values()
+            .flat_map(|l| l.items.iter())
+            .chain(self.log.iter())
+    }
+
+    /// Replaces the retry schedule (config reload); queued deliveries keep their attempts.
+    pub fn set_schedule(&mut self, schedule: Vec<Duration>) {
+        self.schedule = schedule;
+    }
+
+    fn enqueue(&mut self, mut delivery: Delivery) -> bool {
         if self.disabled {
             delivery.state = DeliveryState::Dead;
             self.finish(delivery);
@@ -231,6 +285,10 @@ impl DeliveryQueue {
             AttemptResult::Gone => {
                 head.state = DeliveryState::Dead;
                 Settled::Disabled { also_dead: 0 }
+            }
+            AttemptResult::Fatal => {
+                head.state = DeliveryState::Dead;
+                Settled::Dead
             }
             AttemptResult::Retry { retry_after } => {
                 let made = head.attempts.len().max(1);
@@ -433,6 +491,38 @@ mod tests {
             t0,
         );
         assert_eq!(s, Settled::RetryIn(ms(500)));
+    }
+
+    #[test]
+    fn replay_requeues_a_finished_delivery_and_reenables() {
+        let mut q = DeliveryQueue::new(vec![]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        let (lane, d) = q.take_ready(t0, 1).pop().unwrap();
+        assert_eq!(
+            q.settle(&lane, None, AttemptResult::Gone, t0),
+            Settled::Disabled { also_dead: 0 }
+        );
+        assert_eq!(q.replay("dlv_nope", t0), Err(ReplayError::NotFound));
+        let new_id = q.replay(&d.id, t0).unwrap();
+        assert!(!q.is_disabled());
+        let (_, again) = q.take_ready(t0, 1).pop().unwrap();
+        assert_eq!(again.id, new_id);
+        assert_eq!(again.replay_of.as_deref(), Some(d.id.as_str()));
+        assert_eq!(q.all().count(), 2);
+    }
+
+    #[test]
+    fn fatal_is_dead_at_once() {
+        let mut q = DeliveryQueue::new(vec![ms(1), ms(1)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
+        assert_eq!(
+            q.settle(&lane, None, AttemptResult::Fatal, t0),
+            Settled::Dead
+        );
+        assert_eq!(q.pending(), 0);
     }
 
     #[test]

@@ -7,6 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+
+use super::endpoint::EndpointSpec;
+use super::kinds::OutboundRequest;
 use crate::model::{Changes, Event, Incident, Link};
 use crate::sources::auth::{hmac_sha256_hex, standard_webhooks_signature};
 
@@ -103,6 +108,39 @@ pub fn body(event: &Event) -> Vec<u8> {
     };
     // Serializing plain structs of strings and maps cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The request of one attempt: `body` POSTed with the Standard Webhooks headers (and both
+/// signatures when the endpoint has a secret). `timestamp` is this attempt's, in unix seconds.
+pub fn request(
+    spec: &EndpointSpec,
+    event: &Event,
+    body: bytes::Bytes,
+    timestamp: i64,
+) -> OutboundRequest {
+    let h = |v: &str| HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let mut headers = vec![
+        (HeaderName::from_static("webhook-id"), h(&event.id)),
+        (
+            HeaderName::from_static("webhook-timestamp"),
+            h(&timestamp.to_string()),
+        ),
+        (
+            HeaderName::from_static("x-webhook-event"),
+            h(event.kind.as_str()),
+        ),
+    ];
+    if let Some(key) = &spec.signing_key {
+        let (sw, hex) = signatures(key.bytes(), &event.id, timestamp, &body);
+        headers.push((HeaderName::from_static("webhook-signature"), h(&sw)));
+        headers.push((HeaderName::from_static("x-webhook-signature"), h(&hex)));
+    }
+    OutboundRequest {
+        method: Method::POST,
+        url: spec.url.clone(),
+        headers,
+        body: Some(body),
+    }
 }
 
 /// The signature headers of one attempt: `webhook-signature` and `X-Webhook-Signature`.

@@ -5,6 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::admin::AdminError;
 use crate::sources::actor::IngestError;
 use crate::sources::NormalizeError;
 
@@ -87,6 +88,27 @@ impl From<IngestError> for ApiError {
             ),
             IngestError::Store(e) => ApiError::unavailable(e.to_string()),
             IngestError::Pipeline(e) => ApiError::unavailable(e),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AdminError::Off => ApiError::new(StatusCode::NOT_FOUND, "not_found", detail),
+            AdminError::Unauthorized => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+            }
+            AdminError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", detail),
+            AdminError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            AdminError::BadRequest(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+            }
+            AdminError::InvalidConfig(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", detail)
+            }
+            AdminError::Unavailable(_) => ApiError::unavailable(detail),
         }
     }
 }

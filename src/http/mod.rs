@@ -1,19 +1,21 @@
-//! The HTTP side: ingest (`POST /ingest/{source}`), health, readiness and metrics, and the
-//! mapping of errors to answers (`error`).
+//! The HTTP side: ingest (`POST /ingest/{source}`), health, readiness and metrics, the admin
+//! API (`admin`) and its OpenAPI document (`openapi`), and the mapping of errors to answers
+//! (`error`). Every route is listed once in [`ROUTES`]; `configure` registers exactly those,
+//! and a test holds the OpenAPI document to the same list.
 
+pub mod admin;
 pub mod error;
 pub mod ingest;
+pub mod openapi;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::Addr;
 use actix_web::{web, HttpResponse};
 use tokio::sync::Semaphore;
 
+use crate::control::SourceDirectory;
 use crate::delivery::Backlog;
 use crate::metrics::Metrics;
-use crate::sources::actor::SourceActor;
 use crate::store::IncidentStore;
 
 /// How many ingest requests are processed at once; more get 503 with `Retry-After`.
@@ -22,20 +24,60 @@ pub const DEFAULT_MAX_INFLIGHT_INGEST: usize = 512;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub sources: Arc<HashMap<String, Addr<SourceActor>>>,
+    pub sources: Arc<SourceDirectory>,
     pub max_body_bytes: usize,
     pub metrics: Arc<Metrics>,
     pub backlog: Arc<Backlog>,
     pub inflight: Arc<Semaphore>,
     pub store: Arc<dyn IncidentStore>,
+    /// The admin API; None (no `admin_token`) turns it off: its routes answer 404.
+    pub admin: Option<Arc<admin::AdminState>>,
 }
 
-/// Registers every route.
+/// Every route of the HTTP API: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/ingest/{source}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/{id}"),
+    ("POST", "/api/v1/incidents/{id}/acknowledge"),
+    ("POST", "/api/v1/incidents/{id}/resolve"),
+    ("GET", "/api/v1/deliveries"),
+    ("POST", "/api/v1/deliveries/{id}/replay"),
+    ("POST", "/api/v1/endpoints/{name}/test"),
+    ("POST", "/api/v1/reload"),
+];
+
+/// The handler of one entry of [`ROUTES`].
+fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
+    Some(match (method, path) {
+        ("POST", "/ingest/{source}") => web::post().to(ingest::ingest),
+        ("GET", "/healthz") => web::get().to(healthz),
+        ("GET", "/readyz") => web::get().to(readyz),
+        ("GET", "/metrics") => web::get().to(metrics),
+        ("GET", "/api/v1/openapi.json") => web::get().to(openapi::serve),
+        ("GET", "/api/v1/incidents") => web::get().to(admin::list_incidents),
+        ("GET", "/api/v1/incidents/{id}") => web::get().to(admin::get_incident),
+        ("POST", "/api/v1/incidents/{id}/acknowledge") => web::post().to(admin::acknowledge),
+        ("POST", "/api/v1/incidents/{id}/resolve") => web::post().to(admin::resolve),
+        ("GET", "/api/v1/deliveries") => web::get().to(admin::list_deliveries),
+        ("POST", "/api/v1/deliveries/{id}/replay") => web::post().to(admin::replay),
+        ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
+        ("POST", "/api/v1/reload") => web::post().to(admin::reload),
+        _ => return None,
+    })
+}
+
+/// Registers every route of [`ROUTES`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ingest/{source}", web::post().to(ingest::ingest))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+    for (method, path) in ROUTES {
+        if let Some(route) = handler(method, path) {
+            cfg.route(path, route);
+        }
+    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -55,4 +97,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_has_a_handler() {
+        for (m, p) in ROUTES {
+            assert!(handler(m, p).is_some(), "{m} {p} has no handler");
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Incidents: the transition table (`transition`) and the actor that owns recording alerts
-//! (`actor`).
+//! Incidents: the transition table (`transition`), the actor that owns recording alerts
+//! (`actor`), and reading incidents for the admin API (`query`).
 
 pub mod actor;
+pub mod query;
 pub mod transition;

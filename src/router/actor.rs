@@ -49,6 +49,25 @@ impl Actor for RouterActor {
     }
 }
 
+/// Replaces the route table and the delivery actors it addresses (config reload). Batches
+/// already being handed over finish with the old table.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRoutes {
+    pub table: Arc<RouteTable>,
+    /// `deliveries[i]` is the actor of `table.endpoints()[i]`.
+    pub deliveries: Vec<Addr<DeliveryActor>>,
+}
+
+impl Handler<SetRoutes> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetRoutes, _ctx: &mut Self::Context) {
+        self.table = msg.table;
+        self.deliveries = msg.deliveries;
+    }
+}
+
 impl Handler<RouteEvents> for RouterActor {
     type Result = AtomicResponse<Self, ()>;
 

@@ -133,6 +133,35 @@ impl DeliveryDedup for MemoryStore {
     }
 }
 
+// Admin API reads. A scan: the memory store serves one process and its admin use.
+#[async_trait]
+impl crate::incidents::query::IncidentQuery for MemoryStore {
+    async fn list_incidents(
+        &self,
+        filter: &crate::incidents::query::IncidentFilter,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let state = self.incidents();
+        let mut out: Vec<Incident> = state
+            .by_key
+            .values()
+            .filter(|i| filter.matches(i))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    async fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        Ok(self
+            .incidents()
+            .by_key
+            .values()
+            .find(|i| i.id == id)
+            .cloned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `switchyard` binary, real HTTP over loopback, real payloads.
 
+mod admin;
 mod cli;
 mod delivery;
+mod endpoints;
 mod ingest;
 mod support;
 

@@ -102,6 +102,15 @@ impl Switchyard {
         }
     }
 
+    /// The routes.yaml it runs (rewrite it, then reload).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("routes.yaml")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -170,7 +179,12 @@ impl Drop for Switchyard {
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
     pub path: String,
+    /// The query string (without `?`).
+    pub query: String,
+    /// When it arrived.
+    pub at: Instant,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     /// The status the receiver answered.
@@ -190,11 +204,14 @@ impl Received {
     }
 }
 
+/// (status, headers, body): one scripted answer.
+type ScriptedAnswer = (u16, Vec<(String, String)>, Option<String>);
+
 #[derive(Default)]
 struct ReceiverState {
     got: Vec<Received>,
-    /// Answers to give, in order; after they run out, 200.
-    script: VecDeque<(u16, Vec<(String, String)>)>,
+    /// Answers to give, in order (status, headers, body); after they run out, 200 "ok".
+    script: VecDeque<ScriptedAnswer>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -215,9 +232,13 @@ impl Receiver {
                 let state = state.clone();
                 async move {
                     let mut s = state.lock().unwrap();
-                    let (status, headers) = s.script.pop_front().unwrap_or((200, vec![]));
+                    let (status, headers, body_out) =
+                        s.script.pop_front().unwrap_or((200, vec![], None));
                     s.got.push(Received {
+                        method: req.method().to_string(),
                         path: req.path().to_string(),
+                        query: req.query_string().to_string(),
+                        at: Instant::now(),
                         headers: req
                             .headers()
                             .iter()
@@ -232,7 +253,10 @@ impl Receiver {
                     for (k, v) in headers {
                         resp.insert_header((k, v));
                     }
-                    resp.body("ok")
+                    match body_out {
+                        Some(b) => resp.content_type("application/json").body(b),
+                        None => resp.body("ok"),
+                    }
                 }
             }))
         })
@@ -257,7 +281,17 @@ impl Receiver {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                None,
             ));
+        }
+    }
+
+    /// The next answers, in order, each a status and a JSON body.
+    pub fn answer_json(&self, answers: &[(u16, &str)]) {
+        let mut s = self.state.lock().unwrap();
+        for (status, body) in answers {
+            s.script
+                .push_back((*status, vec![], Some(body.to_string())));
         }
     }
 

@@ -1,0 +1,185 @@
+//! The control plane: `ControlActor` owns the running configuration's moving parts (which
+//! delivery actor serves which endpoint, the source directory ingest reads, the router's
+//! table) and reloads routes.yaml on `POST /api/v1/reload` or SIGHUP. An invalid file changes
+//! nothing and its errors are returned; a valid one is swapped in while queued work is kept:
+//! an endpoint that stays keeps its actor and queue (with its new settings), a new endpoint
+//! gets a new actor, and a removed endpoint's actor keeps draining what it holds.
+//!
+//! Not reloaded (they need a restart): `server:` (listen address, limits, admin token) and
+//! `store:`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::app::Runtime;
+use crate::config::load::load_file;
+use crate::config::ConfigErrors;
+use crate::delivery::actor::{DeliveryActor, UpdateSpec};
+use crate::delivery::endpoint::EndpointSpec;
+use crate::router::actor::{RouterActor, SetRoutes};
+use crate::sources::actor::SourceActor;
+use crate::sources::SourceSpec;
+
+type SourceMap = HashMap<String, Addr<SourceActor>>;
+
+/// The source actors by name, as ingest looks them up; swapped whole on reload.
+pub struct SourceDirectory(RwLock<Arc<SourceMap>>);
+
+impl SourceDirectory {
+    pub fn new(map: SourceMap) -> Self {
+        SourceDirectory(RwLock::new(Arc::new(map)))
+    }
+
+    fn current(&self) -> Arc<SourceMap> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Addr<SourceActor>> {
+        self.current().get(name).cloned()
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.current().contains_key(name)
+    }
+
+    pub fn replace(&self, map: SourceMap) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+    }
+}
+
+/// Starts the actors of these sources (made in `app::serve`, where the actors' other
+/// dependencies are).
+pub type StartSources = Box<dyn Fn(&[Arc<SourceSpec>]) -> SourceMap>;
+/// Starts the delivery actor of one endpoint.
+pub type StartDelivery = Box<dyn Fn(Arc<EndpointSpec>) -> Addr<DeliveryActor>>;
+
+/// Reloads the config file.
+#[derive(Message)]
+#[rtype(result = "Result<ReloadSummary, ConfigErrors>")]
+pub struct Reload;
+
+/// What a reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadSummary {
+    pub config: String,
+    pub sources: usize,
+    pub endpoints: usize,
+    /// Endpoints no longer in the file; their actors finish what they hold.
+    pub retired_endpoints: Vec<String>,
+}
+
+/// Every delivery actor (current, then retired), by endpoint name.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Addr<DeliveryActor>)>")]
+pub struct ListEndpoints;
+
+pub struct ControlActor {
+    config_file: PathBuf,
+    endpoints: Vec<(Arc<EndpointSpec>, Addr<DeliveryActor>)>,
+    retired: Vec<(String, Addr<DeliveryActor>)>,
+    sources: Arc<SourceDirectory>,
+    router: Addr<RouterActor>,
+    start_sources: StartSources,
+    start_delivery: StartDelivery,
+}
+
+impl ControlActor {
+    pub fn new(
+        config_file: PathBuf,
+        endpoints: Vec<(Arc<EndpointSpec>, Addr<DeliveryActor>)>,
+        sources: Arc<SourceDirectory>,
+        router: Addr<RouterActor>,
+        start_sources: StartSources,
+        start_delivery: StartDelivery,
+    ) -> Self {
+        ControlActor {
+            config_file,
+            endpoints,
+            retired: Vec::new(),
+            sources,
+            router,
+            start_sources,
+            start_delivery,
+        }
+    }
+}
+
+impl Actor for ControlActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<ListEndpoints> for ControlActor {
+    type Result = MessageResult<ListEndpoints>;
+
+    fn handle(&mut self, _: ListEndpoints, _: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            self.endpoints
+                .iter()
+                .map(|(s, a)| (s.name.to_string(), a.clone()))
+                .chain(self.retired.iter().cloned())
+                .collect(),
+        )
+    }
+}
+
+impl Handler<Reload> for ControlActor {
+    type Result = AtomicResponse<Self, Result<ReloadSummary, ConfigErrors>>;
+
+    fn handle(&mut self, _: Reload, _: &mut Self::Context) -> Self::Result {
+        let file = self.config_file.display().to_string();
+        let built = load_file(&self.config_file).and_then(|loaded| Runtime::build(&loaded));
+        let rt = match built {
+            Ok(rt) => rt,
+            Err(errors) => {
+                tracing::warn!(config = %file, errors = errors.len(), "reload refused: the config is invalid; keeping the running one");
+                return AtomicResponse::new(Box::pin(fut::ready(Err(errors))));
+            }
+        };
+        // Delivery actors: keep the ones whose endpoint stays (or comes back), start new ones.
+        let mut old: HashMap<String, Addr<DeliveryActor>> = self
+            .endpoints
+            .drain(..)
+            .map(|(s, a)| (s.name.to_string(), a))
+            .chain(self.retired.drain(..))
+            .collect();
+        let mut updates = Vec::new();
+        for spec in &rt.endpoints {
+            let addr = match old.remove(&*spec.name) {
+                Some(addr) => {
+                    updates.push(addr.send(UpdateSpec(spec.clone())));
+                    addr
+                }
+                None => (self.start_delivery)(spec.clone()),
+            };
+            self.endpoints.push((spec.clone(), addr));
+        }
+        self.retired = old.into_iter().collect();
+        self.retired.sort_by(|a, b| a.0.cmp(&b.0));
+        self.sources.replace((self.start_sources)(&rt.sources));
+        let set_routes = self.router.send(SetRoutes {
+            table: rt.routes.clone(),
+            deliveries: self.endpoints.iter().map(|(_, a)| a.clone()).collect(),
+        });
+        let summary = ReloadSummary {
+            config: file,
+            sources: rt.sources.len(),
+            endpoints: rt.endpoints.len(),
+            retired_endpoints: self.retired.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        AtomicResponse::new(Box::pin(
+            async move {
+                for u in updates {
+                    let _ = u.await;
+                }
+                let _ = set_routes.await;
+                tracing::info!(config = %summary.config, sources = summary.sources, endpoints = summary.endpoints, retired = ?summary.retired_endpoints, "config reloaded");
+                Ok(summary)
+            }
+            .into_actor(self),
+        ))
+    }
+}
