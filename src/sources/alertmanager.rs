@@ -217,6 +217,7 @@ mod tests {
             severity: Some("error".into()),
             mapping: BTreeMap::new(),
             plugin: None,
+            config: None,
         })
         .unwrap()
     }
