@@ -10,8 +10,8 @@ use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
-use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::duration::parse_duration;
+use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::types::{SourceConfig, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::delivery::actor::DeliveryActor;

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use libloading::Library;
 use switchyard_adapter_sdk::{
-    Buffer, PluginInfo, ABI_VERSION, SYMBOL_ABI_VERSION, SYMBOL_FREE, SYMBOL_INFO,
-    SYMBOL_NORMALIZE,
+    Buffer, PluginInfo, ABI_VERSION, SYMBOL_ABI_VERSION, SYMBOL_FREE, SYMBOL_INFO, SYMBOL_NORMALIZE,
 };
 
 use super::PluginLoadError;

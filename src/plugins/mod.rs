@@ -287,7 +287,9 @@ impl PluginAdapter {
         if a.dedup_key.trim().is_empty() {
             return Err(self.failed(format!("alert {index} has an empty dedup_key")));
         }
-        let time = |t: Option<String>, field: &str| -> Result<Option<DateTime<Utc>>, NormalizeError> {
+        let time = |t: Option<String>,
+                    field: &str|
+         -> Result<Option<DateTime<Utc>>, NormalizeError> {
             t.map(|t| {
                 DateTime::parse_from_rfc3339(&t)
                     .map(|t| t.to_utc())

@@ -82,7 +82,9 @@ pub(crate) fn string_map(obj: &Map<String, Value>, key: &str) -> Labels {
     let Some(Value::Object(m)) = obj.get(key) else {
         return Labels::new();
     };
-    m.keys().filter_map(|k| Some((k.clone(), scalar(m, k)?))).collect()
+    m.keys()
+        .filter_map(|k| Some((k.clone(), scalar(m, k)?)))
+        .collect()
 }
 
 /// RFC 3339; Go's zero time (`0001-01-01T00:00:00Z`) and unreadable values give `None`.
@@ -185,9 +187,8 @@ fn unified(spec: &SourceSpec, index: usize, a: &Value) -> Result<Alert, Normaliz
 }
 
 fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, NormalizeError> {
-    let state = text(obj, "state").ok_or_else(|| {
-        NormalizeError::Shape("legacy Grafana alert without `state`".to_string())
-    })?;
+    let state = text(obj, "state")
+        .ok_or_else(|| NormalizeError::Shape("legacy Grafana alert without `state`".to_string()))?;
     let status = match state.to_ascii_lowercase().as_str() {
         "alerting" | "no_data" => AlertStatus::Firing,
         "ok" | "paused" => AlertStatus::Resolved,
@@ -252,4 +253,259 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
         ended_at: None,
         source: spec.source_ref(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::{SourceConfig, SourceKind};
+    use std::collections::BTreeMap;
+
+    fn spec() -> SourceSpec {
+        SourceSpec::build(&SourceConfig {
+            name: "grafana".into(),
+            kind: SourceKind::Grafana,
+            auth: None,
+            labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+            severity: Some("error".into()),
+            mapping: BTreeMap::new(),
+            plugin: None,
+            config: None,
+        })
+        .unwrap()
+    }
+
+    fn run(name: &str) -> Vec<Alert> {
+        let path = format!(
+            "{}/tests/fixtures/payloads/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        spec()
+            .normalize(&std::fs::read(path).unwrap(), Utc::now())
+            .unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn link(label: &str, url: &str) -> Link {
+        Link {
+            label: label.into(),
+            url: url.into(),
+        }
+    }
+
+    /// Every grafana-*.json fixture has a test below.
+    const COVERED: [&str; 6] = [
+        "grafana-legacy-alerting.json",
+        "grafana-legacy-ok.json",
+        "grafana-unified-firing-docs.json",
+        "grafana-unified-firing-values-v11.json",
+        "grafana-unified-mixed-firing-resolved.json",
+        "grafana-unified-resolved.json",
+    ];
+
+    #[test]
+    fn every_grafana_fixture_is_covered() {
+        let dir = format!("{}/tests/fixtures/payloads", env!("CARGO_MANIFEST_DIR"));
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("grafana-") && n.ends_with(".json"))
+            .collect();
+        found.sort();
+        assert_eq!(found, COVERED);
+    }
+
+    #[test]
+    fn unified_firing_docs_gives_two_alerts_keyed_by_fingerprint() {
+        let alerts = run("grafana-unified-firing-docs.json");
+        assert_eq!(alerts.len(), 2);
+        let a = &alerts[0];
+        assert_eq!(a.dedup_key, "c6eadffa33fcdf37");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(
+            a.severity,
+            Severity::Error,
+            "no severity label: the default"
+        );
+        assert_eq!(a.title, "This alert was triggered for zone us-1");
+        assert_eq!(a.description, "The system has high memory usage");
+        assert_eq!(a.labels["alertname"], "High memory usage");
+        assert_eq!(a.labels["zone"], "us-1");
+        assert_eq!(a.labels["env"], "prod", "the source's labels are added");
+        assert_eq!(a.annotations["values"], "B=44.23943737541908, C=1");
+        assert_eq!(a.started_at, Some(t("2021-10-12T09:51:03.157076+02:00")));
+        assert_eq!(a.ended_at, None, "Go's zero time is no time");
+        assert_eq!(
+            a.links,
+            vec![
+                link("Source", "https://play.grafana.org/alerting/1afz29v7z/edit"),
+                link("Silence", "https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT2%2Cteam%3Dblue%2Czone%3Dus-1"),
+                link("Runbook", "https://myrunbook.com/runbook/1234"),
+            ]
+        );
+        assert_eq!(&*a.source.kind, "grafana");
+        let b = &alerts[1];
+        assert_eq!(b.dedup_key, "bc97ff14869b13e3");
+        assert_eq!(b.title, "This alert was triggered for zone eu-1");
+        assert_eq!(b.labels["alertname"], "High CPU usage");
+    }
+
+    #[test]
+    fn unified_values_v11_has_every_link_and_the_values() {
+        let alerts = run("grafana-unified-firing-values-v11.json");
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(a.dedup_key, "e6349a25f5ef0e9e");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.title, "High memory usage");
+        assert_eq!(a.labels["grafana_folder"], "device");
+        assert_eq!(a.annotations["values"], "A=2473545728, B=0, C=1, minute=9");
+        assert!(a.annotations["value_string"]
+            .starts_with("[ var='A' labels={instance=node_exporter:9100"));
+        let labels: Vec<&str> = a.links.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["Source", "Dashboard", "Panel", "Silence", "Image"]);
+        assert_eq!(
+            a.links[2].url,
+            "https://play.grafana.org/d/ece9fb32-7f71-4be9-bd94-2f23608ae5b9?orgId=1&viewPanel=2",
+            "the \\u0026 escapes are decoded"
+        );
+        assert_eq!(
+            a.links[4].url,
+            "https://grafana.com/assets/img/blog/mixed_styles.png"
+        );
+        assert_eq!(a.started_at, Some(t("2024-03-01T02:09:00Z")));
+    }
+
+    #[test]
+    fn unified_mixed_group_reads_each_alerts_own_status() {
+        let alerts = run("grafana-unified-mixed-firing-resolved.json");
+        let got: Vec<(&str, AlertStatus)> = alerts
+            .iter()
+            .map(|a| (a.dedup_key.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("aaafafe0953f0962", AlertStatus::Resolved),
+                ("fb31814ac93dbe7d", AlertStatus::Resolved),
+                ("6f9cd313db421ef1", AlertStatus::Firing),
+            ],
+            "the group's top-level status is firing, yet two alerts are resolved"
+        );
+        assert_eq!(
+            alerts[0].title,
+            "This is a summary field, failure on badhost.example.com"
+        );
+        assert_eq!(
+            alerts[0].ended_at,
+            Some(t("2022-06-17T01:08:28.652747827Z"))
+        );
+        assert_eq!(alerts[0].labels["instance"], "badhost.example.com");
+        assert_eq!(alerts[2].title, "Testing **another** failing alert");
+        assert_eq!(alerts[2].ended_at, None);
+    }
+
+    #[test]
+    fn unified_resolved() {
+        let alerts = run("grafana-unified-resolved.json");
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(a.dedup_key, "d8a21484c9c25a60");
+        assert_eq!(a.status, AlertStatus::Resolved);
+        assert_eq!(a.title, "This is a summary field, failure on <no value>");
+        assert_eq!(a.ended_at, Some(t("2022-06-17T00:51:24.067337833Z")));
+        assert_eq!(
+            a.links.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(),
+            ["Source", "Silence", "Runbook"],
+            "empty dashboardURL and panelURL are no links"
+        );
+    }
+
+    #[test]
+    fn legacy_alerting_and_ok_share_the_rule_key() {
+        let firing = run("grafana-legacy-alerting.json");
+        assert_eq!(firing.len(), 1);
+        let a = &firing[0];
+        assert_eq!(a.dedup_key, "legacy:0:0");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(a.title, "Test rule");
+        assert_eq!(
+            a.description,
+            "Someone is testing the alert notification within grafana."
+        );
+        assert_eq!(a.labels["alertname"], "Test rule");
+        assert_eq!(
+            a.annotations["eval_matches"],
+            "High value=100, Higher Value=200"
+        );
+        assert_eq!(a.annotations["state"], "alerting");
+        assert_eq!(
+            a.links,
+            vec![
+                link("Rule", "http://localhost:3000/"),
+                link(
+                    "Image",
+                    "https://grafana.com/assets/img/blog/mixed_styles.png"
+                ),
+            ]
+        );
+        let ok = run("grafana-legacy-ok.json");
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].dedup_key, a.dedup_key);
+        assert_eq!(ok[0].status, AlertStatus::Resolved);
+        assert_eq!(ok[0].title, "Test rule");
+    }
+
+    #[test]
+    fn legacy_states_severity_labels_and_bad_bodies() {
+        let s = spec();
+        let body = |state: &str| {
+            format!(
+                r#"{{"ruleId":7,"orgId":2,"ruleName":"r","state":"{state}","tags":{{"severity":"critical"}}}}"#
+            )
+        };
+        let one = |state: &str| s.normalize(body(state).as_bytes(), Utc::now()).unwrap();
+        assert_eq!(one("no_data")[0].status, AlertStatus::Firing);
+        assert_eq!(one("no_data")[0].severity, Severity::Critical);
+        assert_eq!(one("no_data")[0].dedup_key, "legacy:2:7");
+        assert_eq!(one("paused")[0].status, AlertStatus::Resolved);
+        assert_eq!(one("pending"), vec![], "pending is not an alert yet");
+        assert!(matches!(
+            s.normalize(body("weird").as_bytes(), Utc::now()),
+            Err(NormalizeError::Shape(m)) if m.contains("weird")
+        ));
+        // A severity label is read; no fingerprint: the labels' fingerprint.
+        let a = &s
+            .normalize(
+                br#"{"alerts":[{"status":"firing","labels":{"alertname":"x","severity":"warning"}}]}"#,
+                Utc::now(),
+            )
+            .unwrap()[0];
+        assert_eq!(a.severity, Severity::Warning);
+        let own = BTreeMap::from([
+            ("alertname".to_string(), "x".to_string()),
+            ("severity".to_string(), "warning".to_string()),
+        ]);
+        assert_eq!(a.dedup_key, fingerprint::fingerprint_hex(&own));
+        assert!(matches!(
+            s.normalize(b"[]", Utc::now()),
+            Err(NormalizeError::Shape(_))
+        ));
+        assert!(matches!(
+            s.normalize(br#"{"foo":1}"#, Utc::now()),
+            Err(NormalizeError::Shape(_))
+        ));
+        assert!(matches!(
+            s.normalize(br#"{"alerts":[{"status":"weird"}]}"#, Utc::now()),
+            Err(NormalizeError::Shape(_))
+        ));
+        assert!(matches!(
+            s.normalize(b"{", Utc::now()),
+            Err(NormalizeError::Json { .. })
+        ));
+    }
 }

@@ -72,7 +72,9 @@ fn infer_resource(obj: &Map<String, Value>, data: Option<&Map<String, Value>>) -
         Some(d) if d.contains_key("issue") => "issue",
         Some(d) if d.contains_key("event") => "event_alert",
         Some(_) => "unknown",
-        None if obj.contains_key("id") && (obj.contains_key("url") || obj.contains_key("event")) => {
+        None if obj.contains_key("id")
+            && (obj.contains_key("url") || obj.contains_key("event")) =>
+        {
             "legacy"
         }
         None => "unknown",
@@ -84,7 +86,9 @@ fn need_data<'v>(
     resource: &str,
 ) -> Result<&'v Map<String, Value>, NormalizeError> {
     data.ok_or_else(|| {
-        NormalizeError::Shape(format!("a Sentry `{resource}` webhook needs a `data` object"))
+        NormalizeError::Shape(format!(
+            "a Sentry `{resource}` webhook needs a `data` object"
+        ))
     })
 }
 
@@ -128,7 +132,11 @@ fn issue_link(issue_id: &str, candidates: &[Option<&str>]) -> Link {
 
 fn base_labels(level: Option<&str>, project: Option<&str>, platform: Option<&str>) -> Labels {
     let mut labels = Labels::new();
-    for (k, v) in [("level", level), ("project", project), ("platform", platform)] {
+    for (k, v) in [
+        ("level", level),
+        ("project", project),
+        ("platform", platform),
+    ] {
         if let Some(v) = v {
             labels.insert(k.into(), v.to_string());
         }
