@@ -409,3 +409,249 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
         source: spec.source_ref(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::{SourceConfig, SourceKind};
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use std::collections::BTreeMap;
+
+    fn spec() -> SourceSpec {
+        SourceSpec::build(&SourceConfig {
+            name: "sentry".into(),
+            kind: SourceKind::Sentry,
+            auth: None,
+            labels: BTreeMap::from([("team".to_string(), "web".to_string())]),
+            severity: None,
+            mapping: BTreeMap::new(),
+            plugin: None,
+            config: None,
+        })
+        .unwrap()
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/payloads/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    /// Normalizes a fixture as Sentry sends it: with its `Sentry-Hook-Resource` header.
+    fn run(name: &str, resource: Option<&'static str>) -> Vec<Alert> {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = resource {
+            headers.insert(
+                HeaderName::from_static(RESOURCE_HEADER),
+                HeaderValue::from_static(r),
+            );
+        }
+        spec()
+            .normalize_request(&headers, &fixture(name), Utc::now())
+            .unwrap()
+    }
+
+    fn one(name: &str, resource: Option<&'static str>) -> Alert {
+        let mut alerts = run(name, resource);
+        assert_eq!(alerts.len(), 1, "{name}");
+        alerts.remove(0)
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// Every sentry-*.json fixture has a test below.
+    const COVERED: [&str; 7] = [
+        "sentry-event-alert-triggered-docs.json",
+        "sentry-issue-assigned.json",
+        "sentry-issue-created-docs.json",
+        "sentry-issue-ignored.json",
+        "sentry-issue-resolved.json",
+        "sentry-legacy-plugin-webhook.json",
+        "sentry-metric-alert-resolved-docs.json",
+    ];
+
+    #[test]
+    fn every_sentry_fixture_is_covered() {
+        let dir = format!("{}/tests/fixtures/payloads", env!("CARGO_MANIFEST_DIR"));
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("sentry-") && n.ends_with(".json"))
+            .collect();
+        found.sort();
+        assert_eq!(found, COVERED);
+    }
+
+    #[test]
+    fn issue_created() {
+        let a = one("sentry-issue-created-docs.json", Some("issue"));
+        assert_eq!(a.dedup_key, "1170820242");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(a.title, "ReferenceError: blooopy is not defined");
+        assert_eq!(a.description, "?(runner)");
+        assert_eq!(a.labels["project"], "front-end");
+        assert_eq!(a.labels["platform"], "javascript");
+        assert_eq!(a.labels["level"], "error");
+        assert_eq!(a.labels["team"], "web");
+        assert_eq!(a.annotations["short_id"], "FRONT-END-9");
+        assert_eq!(a.annotations["substatus"], "escalating");
+        assert_eq!(
+            a.links,
+            vec![link("Sentry issue", "https://sentry.io/issues/1170820242/")]
+        );
+        assert_eq!(a.started_at, Some(t("2019-08-19T20:58:37.391000Z")));
+        assert_eq!(&*a.source.kind, "sentry");
+    }
+
+    #[test]
+    fn issue_resolved_and_ignored_resolve_the_same_key() {
+        let r = one("sentry-issue-resolved.json", Some("issue"));
+        assert_eq!(r.dedup_key, "1638821441");
+        assert_eq!(r.status, AlertStatus::Resolved);
+        assert_eq!(r.title, "Exception: program has entered an invalid state.");
+        assert_eq!(r.annotations["resolution_type"], "now");
+        let i = one("sentry-issue-ignored.json", Some("issue"));
+        assert_eq!(i.dedup_key, "1638821441");
+        assert_eq!(i.status, AlertStatus::Resolved);
+        assert_eq!(i.annotations["resolution"], "archived");
+        assert_eq!(i.annotations["action"], "ignored");
+    }
+
+    #[test]
+    fn issue_assigned_acknowledges() {
+        let a = one("sentry-issue-assigned.json", Some("issue"));
+        assert_eq!(a.dedup_key, "1638844654");
+        assert_eq!(a.status, AlertStatus::Acknowledged);
+        assert_eq!(a.severity, Severity::Info, "level info");
+        assert_eq!(a.title, "A test message event from golang.");
+        assert_eq!(a.annotations["assignee"], "Hemanth V. Alluri");
+        assert_eq!(a.labels["project"], "zulip-integration-testing");
+    }
+
+    #[test]
+    fn event_alert_triggered_folds_into_the_issue() {
+        let a = one(
+            "sentry-event-alert-triggered-docs.json",
+            Some("event_alert"),
+        );
+        assert_eq!(a.dedup_key, "1117540176", "data.event.issue_id");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(a.title, "ReferenceError: heck is not defined");
+        assert_eq!(a.annotations["rule"], "Very Important Alert Rule!");
+        assert_eq!(
+            a.annotations["event_id"],
+            "e4874d664c3540c1a32eab185f12c5ab"
+        );
+        assert_eq!(
+            a.links,
+            vec![
+                link("Sentry issue", "https://sentry.io/organizations/test-org/issues/1117540176/"),
+                link("Sentry event", "https://sentry.io/organizations/test-org/issues/1117540176/events/e4874d664c3540c1a32eab185f12c5ab/"),
+            ]
+        );
+        assert_eq!(a.started_at, Some(t("2019-08-19T21:06:17.677000Z")));
+    }
+
+    #[test]
+    fn metric_alert_resolved_and_its_firing_actions() {
+        let a = one(
+            "sentry-metric-alert-resolved-docs.json",
+            Some("metric_alert"),
+        );
+        assert_eq!(a.dedup_key, "4", "data.metric_alert.id");
+        assert_eq!(a.status, AlertStatus::Resolved);
+        assert_eq!(a.title, "Too many errors");
+        assert_eq!(
+            a.description,
+            "1000 events in the last 10 minutes\\nFilter: level:error"
+        );
+        assert_eq!(a.labels["alert_rule_id"], "7");
+        assert_eq!(a.labels["project"], "bar");
+        assert_eq!(a.annotations["query"], "level:error");
+        assert_eq!(
+            a.links,
+            vec![link(
+                "Sentry alert",
+                "https://sentry.io/organizations/baz/alerts/1/"
+            )]
+        );
+        // critical and warning have the same shape with another action.
+        let body = String::from_utf8(fixture("sentry-metric-alert-resolved-docs.json")).unwrap();
+        for (action, severity) in [
+            ("critical", Severity::Critical),
+            ("warning", Severity::Warning),
+        ] {
+            let b = body.replace(
+                "\"action\": \"resolved\"",
+                &format!("\"action\": \"{action}\""),
+            );
+            assert_ne!(b, body);
+            let a = &spec().normalize(b.as_bytes(), Utc::now()).unwrap()[0];
+            assert_eq!((a.status, a.severity), (AlertStatus::Firing, severity));
+            assert_eq!(a.dedup_key, "4");
+        }
+    }
+
+    #[test]
+    fn legacy_plugin_body() {
+        let a = one("sentry-legacy-plugin-webhook.json", None);
+        assert_eq!(a.dedup_key, "4218258981");
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(a.title, "This is an example Python exception");
+        assert_eq!(a.description, "raven.scripts.runner in main");
+        assert_eq!(a.labels["project"], "python");
+        assert_eq!(a.labels["environment"], "prod");
+        assert_eq!(
+            a.links,
+            vec![link(
+                "Sentry issue",
+                "https://nitk-46.sentry.io/issues/4218258981/?referrer=webhooks_plugin"
+            )]
+        );
+    }
+
+    #[test]
+    fn resource_is_read_from_the_body_without_the_header() {
+        for (name, key) in [
+            ("sentry-issue-created-docs.json", "1170820242"),
+            ("sentry-event-alert-triggered-docs.json", "1117540176"),
+            ("sentry-metric-alert-resolved-docs.json", "4"),
+        ] {
+            assert_eq!(one(name, None).dedup_key, key, "{name}");
+        }
+    }
+
+    #[test]
+    fn other_resources_carry_no_alerts_and_bad_bodies_are_refused() {
+        assert_eq!(
+            run("sentry-issue-created-docs.json", Some("installation")),
+            vec![]
+        );
+        let s = spec();
+        let bad_action = br#"{"action":"exploded","data":{"issue":{"id":"1"}}}"#;
+        assert!(matches!(
+            s.normalize(bad_action, Utc::now()),
+            Err(NormalizeError::Shape(m)) if m.contains("exploded")
+        ));
+        let no_id = br#"{"action":"created","data":{"issue":{"title":"x"}}}"#;
+        assert!(matches!(
+            s.normalize(no_id, Utc::now()),
+            Err(NormalizeError::Shape(m)) if m.contains("data.issue.id")
+        ));
+        assert!(matches!(
+            s.normalize(b"[1]", Utc::now()),
+            Err(NormalizeError::Shape(_))
+        ));
+        assert!(matches!(
+            s.normalize(b"{,", Utc::now()),
+            Err(NormalizeError::Json { .. })
+        ));
+    }
+}
