@@ -388,3 +388,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod other_tools_tests;
