@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `switchyard` binary, real HTTP over loopback, real payloads.
 
+mod adapters;
 mod cli;
 mod delivery;
 mod ingest;
