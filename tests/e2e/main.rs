@@ -4,6 +4,7 @@ mod adapters;
 mod cli;
 mod delivery;
 mod ingest;
+mod plugins;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
