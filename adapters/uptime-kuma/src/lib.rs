@@ -88,7 +88,7 @@ fn id_text(v: &Value) -> Option<String> {
 /// Uptime Kuma's `YYYY-MM-DD HH:MM:SS.mmm` (UTC) as RFC 3339.
 fn rfc3339(time: &str) -> Option<String> {
     let (date, clock) = time.trim().split_once(' ')?;
-    let ok = date.len() == 10 && clock.len() >= 8 && date.bytes().nth(4) == Some(b'-');
+    let ok = date.len() == 10 && clock.len() >= 8 && date.as_bytes().get(4) == Some(&b'-');
     ok.then(|| format!("{date}T{clock}Z"))
 }
 
