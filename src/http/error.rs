@@ -91,6 +91,9 @@ impl From<IngestError> for ApiError {
             IngestError::Normalize(e @ NormalizeError::PluginTimeout { .. }) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "plugin_timeout", e.to_string())
             }
+            IngestError::Normalize(e @ NormalizeError::PluginBusy { .. }) => {
+                ApiError::unavailable(e.to_string())
+            }
             IngestError::Normalize(e) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "adapter_error",

@@ -28,12 +28,12 @@ use crate::sources::{NormalizeError, SourceSpec};
 pub use loader::LoadedPlugin;
 
 /// Plugin calls running at once, all plugins together. A call waits for a free slot up to
-/// its time limit, then the request gets 503 with `Retry-After`.
+/// its time limit; when none frees up, the request gets 503 with `Retry-After`.
 pub const DEFAULT_PLUGIN_CONCURRENCY: usize = 4;
 
-/// Time limit of one plugin call (waiting for a slot included), unless `plugins.timeout`
-/// says otherwise. A call over it answers 504; the plugin's thread finishes on its own and
-/// keeps its slot until then, so a stuck plugin can hold at most the whole pool.
+/// Time limit of one plugin call, unless `plugins.timeout` says otherwise. A call over it
+/// answers 504; the plugin's thread finishes on its own and keeps its slot until then, so a
+/// stuck plugin can hold at most the whole pool (and later calls get 503).
 pub const DEFAULT_PLUGIN_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a plugin library was refused. Every message names the file.
@@ -226,27 +226,32 @@ impl PluginAdapter {
     ) -> Result<Vec<Alert>, NormalizeError> {
         let input = self.request(&spec.name, headers, body)?;
         let plugin = self.plugin.clone();
-        let slots = self.slots.clone();
-        let started = tokio::time::Instant::now();
-        let call = async move {
-            let permit = slots.acquire_owned().await;
-            tokio::task::spawn_blocking(move || {
-                // Held until the plugin returns, even after the caller gave up.
-                let _permit = permit;
-                plugin.call(&input)
-            })
+        let name = &self.plugin.name;
+        let permit = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned())
             .await
-        };
+            .map_err(|_| NormalizeError::PluginBusy {
+                plugin: name.clone(),
+            })?
+            .map_err(|_| self.failed("the plugin pool is closed".into()))?;
+        let started = tokio::time::Instant::now();
+        let call = tokio::task::spawn_blocking(move || {
+            // Held until the plugin returns, even after the caller gave up.
+            let _permit = permit;
+            plugin.call(&input)
+        });
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(output)) => {
-                tracing::debug!(plugin = %self.plugin.name, elapsed_us = started.elapsed().as_micros() as u64, "plugin call");
+                tracing::debug!(plugin = %name, elapsed_us = started.elapsed().as_micros() as u64, "plugin call");
                 self.alerts(spec, &output)
             }
             Ok(Err(join)) => Err(self.failed(format!("the plugin call did not finish: {join}"))),
-            Err(_) => Err(NormalizeError::PluginTimeout {
-                plugin: self.plugin.name.clone(),
-                limit_ms: self.timeout.as_millis() as u64,
-            }),
+            Err(_) => {
+                tracing::warn!(plugin = %name, limit_ms = self.timeout.as_millis() as u64, "plugin call over its time limit");
+                Err(NormalizeError::PluginTimeout {
+                    plugin: name.clone(),
+                    limit_ms: self.timeout.as_millis() as u64,
+                })
+            }
         }
     }
 

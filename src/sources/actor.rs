@@ -13,7 +13,7 @@ use thiserror::Error;
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts};
-use crate::metrics::{Metrics, SourceLabels};
+use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
 use crate::store::{Recorded, StoreError};
 
 /// Mailbox size of a source actor; ingest admission keeps fewer requests than this in flight.
@@ -88,12 +88,27 @@ impl Handler<Ingest> for SourceActor {
             if let Some(id) = &delivery_id {
                 if spec.is_redelivery(id) {
                     tracing::info!(source = %spec.name, delivery_id = %id, "redelivered request dropped");
+                    metrics.redeliveries_dropped.get_or_create(&labels).inc();
                     return Ok(Vec::new());
                 }
             }
             let alerts = match spec.plugin() {
                 // Plugins run on the blocking pool, with a time limit.
-                Some(plugin) => plugin.normalize(&spec, &msg.headers, &msg.body).await?,
+                Some(plugin) => {
+                    let result = plugin.normalize(&spec, &msg.headers, &msg.body).await;
+                    let outcome = match &result {
+                        Ok(_) => "ok",
+                        Err(e) => e.plugin_outcome().unwrap_or("rejected"),
+                    };
+                    metrics
+                        .plugin_calls
+                        .get_or_create(&PluginCallLabels {
+                            plugin: plugin.plugin_name().to_string(),
+                            outcome: outcome.to_string(),
+                        })
+                        .inc();
+                    result?
+                }
                 None => spec.normalize_request(&msg.headers, &msg.body, msg.received_at)?,
             };
             metrics

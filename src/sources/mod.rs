@@ -72,6 +72,23 @@ pub enum NormalizeError {
     /// The plugin call took longer than its time limit (504).
     #[error("plugin `{plugin}` did not answer within {limit_ms} ms")]
     PluginTimeout { plugin: String, limit_ms: u64 },
+    /// Every plugin call slot stayed taken for the whole time limit (503).
+    #[error("plugin `{plugin}`: every plugin call slot is busy; retry later")]
+    PluginBusy { plugin: String },
+}
+
+impl NormalizeError {
+    /// A short word for metrics: how a plugin call ended (`None` for non-plugin errors).
+    pub fn plugin_outcome(&self) -> Option<&'static str> {
+        Some(match self {
+            NormalizeError::PluginRejected { .. } => "rejected",
+            NormalizeError::PluginFailed { .. } => "failed",
+            NormalizeError::PluginPanicked { .. } => "panicked",
+            NormalizeError::PluginTimeout { .. } => "timeout",
+            NormalizeError::PluginBusy { .. } => "busy",
+            _ => return None,
+        })
+    }
 }
 
 impl NormalizeError {

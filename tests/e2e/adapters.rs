@@ -275,6 +275,11 @@ async fn sentry_fixtures_signed_as_sentry_signs_make_the_expected_events() {
     // The same delivery again (Sentry retried it): dropped, nothing recorded.
     let (s, b) = post_sentry(&sy, "issue", "req-1", &created).await;
     assert_eq!((s, b["accepted"].as_u64()), (202, Some(0)), "{b}");
+    assert_eq!(
+        sy.metric("switchyard_redeliveries_dropped_total{source=\"sentry\"}")
+            .await,
+        Some(1.0)
+    );
 
     // An issue alert for an issue: its own incident, keyed by the issue id.
     let (s, b) = post_sentry(

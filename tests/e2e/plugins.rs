@@ -188,7 +188,8 @@ async fn a_panicking_plugin_gets_500_and_switchyard_keeps_running() {
     rx.wait_delivered(2).await;
 
     // A call over the time limit is a 504, and the process stays up.
-    let (s, b) = sy.ingest("panicky", br#"{"sleep_ms": 3000}"#, &[]).await;
+    let slow = br#"{"sleep_ms": 5000}"#;
+    let (s, b) = sy.ingest("panicky", slow, &[]).await;
     assert_eq!(
         (s, b["error"].as_str()),
         (504, Some("plugin_timeout")),
@@ -196,6 +197,25 @@ async fn a_panicking_plugin_gets_500_and_switchyard_keeps_running() {
     );
     let (s, _) = sy.get("/healthz").await;
     assert_eq!(s, 200);
+
+    // The timed-out call still holds one of the 4 slots: of 5 more slow calls, 3 run (504)
+    // and 2 find no slot within the time limit (503).
+    let calls = (0..5).map(|_| sy.ingest("panicky", slow, &[]));
+    let mut codes: Vec<u16> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    codes.sort();
+    assert_eq!(codes, [503, 503, 504, 504, 504]);
+
+    let calls = |outcome: &str| {
+        format!("switchyard_plugin_calls_total{{plugin=\"test-panic\",outcome=\"{outcome}\"}}")
+    };
+    assert_eq!(sy.metric(&calls("panicked")).await, Some(3.0));
+    assert_eq!(sy.metric(&calls("ok")).await, Some(1.0));
+    assert_eq!(sy.metric(&calls("timeout")).await, Some(4.0));
+    assert_eq!(sy.metric(&calls("busy")).await, Some(2.0));
 }
 
 #[test]
