@@ -338,3 +338,40 @@ impl PluginAdapter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_platforms_libraries_are_loaded() {
+        let ext = std::env::consts::DLL_EXTENSION;
+        assert!(is_library(Path::new(&format!("lib/libx.{ext}"))));
+        assert!(!is_library(Path::new("lib/README.md")));
+        assert!(!is_library(Path::new("lib/libx")));
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_naming_it() {
+        let (reg, errors) = PluginRegistry::load_dir(
+            Path::new("/nonexistent/plugins"),
+            DEFAULT_PLUGIN_CALL_TIMEOUT,
+        );
+        assert_eq!(reg.iter().count(), 0);
+        assert_eq!(errors.len(), 1);
+        let msg = errors[0].to_string();
+        assert!(
+            msg.starts_with("cannot read the plugins directory /nonexistent/plugins"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_libraries_loads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let (reg, errors) = PluginRegistry::load_dir(dir.path(), DEFAULT_PLUGIN_CALL_TIMEOUT);
+        assert!(errors.is_empty());
+        assert!(reg.names().is_empty());
+    }
+}

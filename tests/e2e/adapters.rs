@@ -482,3 +482,27 @@ async fn sentry_wrong_or_missing_signature_is_401_and_records_nothing() {
     rx.wait_delivered(1).await;
     assert_eq!(rx.received().len(), 1);
 }
+
+#[test]
+fn route_test_runs_grafana_and_sentry_fixtures_through_the_example_config() {
+    let run = |source: &str, fixture: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["route-test", "-c", "routes.yaml", "--source", source])
+            .arg(format!("tests/fixtures/payloads/{fixture}"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run("sentry", "sentry-issue-created-docs.json");
+    assert!(
+        out.contains(r#"[firing] error "ReferenceError: blooopy is not defined""#),
+        "{out}"
+    );
+    assert!(out.contains("dedup_key: 1170820242"), "{out}");
+    let out = run("grafana", "grafana-unified-mixed-firing-resolved.json");
+    assert!(out.starts_with("3 alert(s) from source `grafana`"), "{out}");
+    assert!(out.contains("[resolved]"), "{out}");
+    assert!(out.contains("[firing]"), "{out}");
+}
