@@ -132,16 +132,12 @@ fn unified(spec: &SourceSpec, index: usize, a: &Value) -> Result<Alert, Normaliz
         .get("severity")
         .and_then(|s| Severity::from_word(s))
         .unwrap_or(spec.default_severity);
-    let title = annotations
-        .get("summary")
-        .or_else(|| labels.get("alertname"))
-        .filter(|s| !s.is_empty())
-        .cloned()
+    let non_empty = |m: &Labels, k: &str| m.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let title = non_empty(&annotations, "summary")
+        .or_else(|| non_empty(&labels, "alertname"))
         .unwrap_or_else(|| "Grafana alert".to_string());
-    let description = annotations
-        .get("description")
-        .or_else(|| annotations.get("message"))
-        .cloned()
+    let description = non_empty(&annotations, "description")
+        .or_else(|| non_empty(&annotations, "message"))
         .unwrap_or_default();
 
     if let Some(Value::Object(values)) = a.get("values") {
@@ -507,5 +503,13 @@ mod tests {
             s.normalize(b"{", Utc::now()),
             Err(NormalizeError::Json { .. })
         ));
+        // An empty summary falls back to the alertname.
+        let a = &s
+            .normalize(
+                br#"{"alerts":[{"labels":{"alertname":"Disk"},"annotations":{"summary":""}}]}"#,
+                Utc::now(),
+            )
+            .unwrap()[0];
+        assert_eq!((a.title.as_str(), a.status), ("Disk", AlertStatus::Firing));
     }
 }
