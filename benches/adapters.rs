@@ -6,6 +6,8 @@
 //!   FFI call (the plugin parses it, normalizes, answers JSON), output parsed and converted.
 //! - `plugin/uptime-kuma/pool`: the same through the path requests take: a slot of the
 //!   bounded pool, `spawn_blocking`, the time limit.
+//! - `plugin/uptime-kuma/in-process`: the plugin's own Rust function linked in (its rlib), no
+//!   ABI and no JSON round trip: `direct` minus this is the ABI's cost.
 //! - `builtin/generic-uptime-kuma`: the same Uptime Kuma body through `kind: generic` with a
 //!   mapping, the closest built-in equivalent.
 
@@ -111,6 +113,18 @@ fn bench(c: &mut Criterion) {
     c.bench_function("plugin/uptime-kuma/direct", |b| {
         b.iter(|| {
             kuma.normalize_request(&headers, &kuma_body, now)
+                .expect("alerts")
+        })
+    });
+
+    let req = switchyard_adapter_sdk::Request {
+        source: "kuma".into(),
+        body: String::from_utf8(kuma_body.clone()).expect("UTF-8"),
+        ..Default::default()
+    };
+    c.bench_function("plugin/uptime-kuma/in-process", |b| {
+        b.iter(|| {
+            <switchyard_uptime_kuma::UptimeKuma as switchyard_adapter_sdk::Adapter>::normalize(&req)
                 .expect("alerts")
         })
     });
