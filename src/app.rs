@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
+use crate::config::duration::parse_duration;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, SourceKind, StoreKind};
+use crate::config::types::{Secret, SourceConfig, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::control::{ControlActor, Reload, SourceDirectory};
 use crate::delivery::actor::DeliveryActor;
@@ -21,6 +23,7 @@ use crate::http::admin::AdminState;
 use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
+use crate::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::router::actor::RouterActor;
 use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::actor::SourceActor;
@@ -40,6 +43,8 @@ pub struct Runtime {
     pub config_file: std::path::PathBuf,
     /// The admin API's bearer token; None turns the admin API off.
     pub admin_token: Option<Secret>,
+    /// The adapter plugins loaded from `plugins.dir` (empty without `plugins:`).
+    pub plugins: Arc<PluginRegistry>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -63,30 +68,25 @@ impl Runtime {
                 "store kind `redis` is not available in this build yet; use `memory`",
             ));
         }
-        if raw.plugins.is_some() {
-            tracing::warn!(
-                "`plugins:` is accepted but adapter plugins are not loaded by this build yet"
-            );
-        }
+        let plugins = load_plugins(cfg, &mut errors);
         let mut sources = Vec::new();
         for (i, s) in raw.sources.iter().enumerate() {
-            let at = [key("sources"), PathSeg::Index(i), key("kind")];
-            match s.kind {
-                SourceKind::Alertmanager | SourceKind::Generic => {}
-                other => {
-                    errors.push(cfg.error_at(
-                        &at,
-                        format!(
-                            "source `{}`: kind `{}` is not available in this build yet (alertmanager and generic are)",
-                            s.name,
-                            other.as_str()
-                        ),
-                    ));
-                    continue;
-                }
-            }
             match SourceSpec::build(s) {
-                Ok(spec) => sources.push(Arc::new(spec)),
+                Ok(mut spec) => {
+                    if s.kind == SourceKind::Plugin {
+                        match attach_plugin(&mut spec, s, raw.plugins.is_some(), &plugins) {
+                            Ok(()) => {}
+                            Err(msg) => {
+                                errors.push(cfg.error_at(
+                                    &[key("sources"), PathSeg::Index(i), key("plugin")],
+                                    msg,
+                                ));
+                                continue;
+                            }
+                        }
+                    }
+                    sources.push(Arc::new(spec))
+                }
                 Err(e) => {
                     errors.push(cfg.error_at(&[key("sources"), PathSeg::Index(i)], e.to_string()))
                 }
@@ -151,8 +151,76 @@ impl Runtime {
             routes: Arc::new(routes),
             config_file: cfg.file.clone().into(),
             admin_token: raw.server.admin_token.clone().filter(|t| !t.is_empty()),
+            plugins: Arc::new(plugins),
         })
     }
+}
+
+/// Loads `plugins.dir` (relative to the config file's directory); each refused library is an
+/// error at `plugins.dir` naming the file.
+fn load_plugins(cfg: &LoadedConfig, errors: &mut ConfigErrors) -> PluginRegistry {
+    let Some(p) = &cfg.raw.plugins else {
+        return PluginRegistry::new(DEFAULT_PLUGIN_CALL_TIMEOUT);
+    };
+    let timeout = match p.timeout.as_deref().map(parse_duration) {
+        None => DEFAULT_PLUGIN_CALL_TIMEOUT,
+        Some(Ok(t)) if !t.is_zero() => t,
+        Some(Ok(_)) => {
+            errors.push(cfg.error_at(
+                &[key("plugins"), key("timeout")],
+                "timeout must be more than 0",
+            ));
+            DEFAULT_PLUGIN_CALL_TIMEOUT
+        }
+        Some(Err(e)) => {
+            errors.push(cfg.error_at(&[key("plugins"), key("timeout")], e.to_string()));
+            DEFAULT_PLUGIN_CALL_TIMEOUT
+        }
+    };
+    let dir = Path::new(&p.dir);
+    let dir = if dir.is_relative() {
+        Path::new(&cfg.file)
+            .parent()
+            .map(|base| base.join(dir))
+            .unwrap_or_else(|| dir.to_path_buf())
+    } else {
+        dir.to_path_buf()
+    };
+    let (registry, refused) = PluginRegistry::load_dir(&dir, timeout);
+    for e in refused {
+        errors.push(cfg.error_at(&[key("plugins"), key("dir")], e.to_string()));
+    }
+    registry
+}
+
+/// Connects a `kind: plugin` source to the plugin it names.
+fn attach_plugin(
+    spec: &mut SourceSpec,
+    cfg: &SourceConfig,
+    plugins_configured: bool,
+    plugins: &PluginRegistry,
+) -> Result<(), String> {
+    let name = cfg.plugin.as_deref().unwrap_or_default();
+    if !plugins_configured {
+        return Err(format!(
+            "source `{}` uses plugin `{name}`, but no `plugins: {{ dir: ... }}` is configured",
+            cfg.name
+        ));
+    }
+    let plugin = plugins.get(name).ok_or_else(|| {
+        let loaded = plugins.names();
+        format!(
+            "source `{}`: no loaded plugin is named `{name}` (loaded: {})",
+            cfg.name,
+            if loaded.is_empty() {
+                "none".to_string()
+            } else {
+                loaded.join(", ")
+            }
+        )
+    })?;
+    spec.attach_plugin(plugins.adapter(plugin.clone(), spec.plugin_config.clone()));
+    Ok(())
 }
 
 /// Starts the actors and the HTTP server and runs until stopped (SIGINT/SIGTERM).

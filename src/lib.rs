@@ -15,6 +15,7 @@ pub mod http;
 pub mod incidents;
 pub mod metrics;
 pub mod model;
+pub mod plugins;
 pub mod router;
 pub mod sources;
 pub mod store;

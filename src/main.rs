@@ -45,6 +45,8 @@ enum Command {
     Serve(ConfigArg),
     /// Check routes.yaml: exit 0 with a summary, or 1 with every error as file:line:col.
     Check(ConfigArg),
+    /// List the adapter plugins loaded from `plugins.dir`: name, version and file.
+    Plugins(ConfigArg),
     /// Run a payload through a source's adapter and the routes, offline.
     RouteTest {
         #[command(flatten)]
@@ -105,17 +107,37 @@ fn main() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             };
             println!(
-                "{}: OK: {} sources, {} endpoints, {} routes, default: {}",
+                "{}: OK: {} sources, {} endpoints, {} routes, {} plugins, default: {}",
                 c.config.display(),
                 rt.sources.len(),
                 rt.endpoints.len(),
                 loaded.raw.routes.len(),
+                rt.plugins.iter().count(),
                 if loaded.raw.default.is_empty() {
                     "(drop)".to_string()
                 } else {
                     loaded.raw.default.join(", ")
                 }
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins(c) => {
+            let Some((loaded, rt)) = load(&c.config) else {
+                eprintln!("{}: invalid", c.config.display());
+                return Ok(ExitCode::from(1));
+            };
+            match &loaded.raw.plugins {
+                None => println!("no plugins: `plugins.dir` is not set"),
+                Some(p) if rt.plugins.iter().next().is_none() => {
+                    println!("no plugins in {}", p.dir)
+                }
+                Some(_) => {
+                    println!("{:<24} {:<12} FILE", "NAME", "VERSION");
+                    for p in rt.plugins.iter() {
+                        println!("{:<24} {:<12} {}", p.name, p.version, p.file.display());
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::RouteTest {

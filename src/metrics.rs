@@ -45,6 +45,12 @@ pub struct DeliveryLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginCallLabels {
+    pub plugin: String,
+    pub outcome: String,
+}
+
 /// A histogram family whose histograms all have the latency buckets.
 pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -83,6 +89,12 @@ pub struct Metrics {
     pub delivery_latency: HistogramFamily<EndpointLabels>,
     /// `switchyard_incidents_open`.
     pub incidents_open: Gauge,
+    /// `switchyard_plugin_calls_total{plugin,outcome}`: ok, rejected, failed, panicked,
+    /// timeout, busy.
+    pub plugin_calls: Family<PluginCallLabels, Counter>,
+    /// `switchyard_redeliveries_dropped_total{source}`: requests whose delivery id (Sentry
+    /// `Request-ID`) was already recorded.
+    pub redeliveries_dropped: Family<SourceLabels, Counter>,
 }
 
 impl Metrics {
@@ -165,6 +177,18 @@ impl Metrics {
         );
         let incidents_open = Gauge::default();
         registry.register("incidents_open", "Open incidents", incidents_open.clone());
+        let plugin_calls = Family::<PluginCallLabels, Counter>::default();
+        registry.register(
+            "plugin_calls",
+            "Adapter plugin calls by outcome",
+            plugin_calls.clone(),
+        );
+        let redeliveries_dropped = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "redeliveries_dropped",
+            "Redelivered requests dropped (their delivery id was already recorded)",
+            redeliveries_dropped.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ingest_requests,
@@ -180,6 +204,8 @@ impl Metrics {
             delivery_duration,
             delivery_latency,
             incidents_open,
+            plugin_calls,
+            redeliveries_dropped,
         })
     }
 

@@ -154,8 +154,12 @@ pub enum StoreKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
-    /// Directory whose every library (`.so`, `.dylib`, `.dll`) is loaded at start-up.
+    /// Directory whose every library (`.so`, `.dylib`, `.dll`) is loaded at start-up;
+    /// relative paths are relative to this file's directory.
     pub dir: String,
+    /// Time limit of one plugin call; over it the request gets 504. Default `5s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// One entry of `sources:`.
@@ -184,6 +188,10 @@ pub struct SourceConfig {
     /// For `kind: plugin`: the name the plugin reports.
     #[serde(default)]
     pub plugin: Option<String>,
+    /// For `kind: plugin`: settings given to the plugin with each request (any mapping; the
+    /// plugin's documentation says which keys it reads).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -78,8 +78,22 @@ impl From<IngestError> for ApiError {
                 "malformed_json",
                 format!("line {line} column {column}: {message}"),
             ),
-            IngestError::Normalize(e @ NormalizeError::Shape(_)) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string())
+            IngestError::Normalize(
+                e @ (NormalizeError::Shape(_) | NormalizeError::PluginRejected { .. }),
+            ) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()),
+            IngestError::Normalize(e @ NormalizeError::PluginFailed { .. }) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "plugin_failed", e.to_string())
+            }
+            IngestError::Normalize(e @ NormalizeError::PluginPanicked { .. }) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin_panicked",
+                e.to_string(),
+            ),
+            IngestError::Normalize(e @ NormalizeError::PluginTimeout { .. }) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "plugin_timeout", e.to_string())
+            }
+            IngestError::Normalize(e @ NormalizeError::PluginBusy { .. }) => {
+                ApiError::unavailable(e.to_string())
             }
             IngestError::Normalize(e) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

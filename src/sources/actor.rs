@@ -13,7 +13,7 @@ use thiserror::Error;
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts};
-use crate::metrics::{Metrics, SourceLabels};
+use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
 use crate::store::{Recorded, StoreError};
 
 /// Mailbox size of a source actor; ingest admission keeps fewer requests than this in flight.
@@ -78,20 +78,39 @@ impl Handler<Ingest> for SourceActor {
     type Result = ResponseFuture<Result<Vec<Recorded>, IngestError>>;
 
     fn handle(&mut self, msg: Ingest, _ctx: &mut Self::Context) -> Self::Result {
-        let checked = self
-            .spec
-            .authenticate(&msg.headers, &msg.body, msg.received_at)
-            .map_err(IngestError::from)
-            .and_then(|()| {
-                self.spec
-                    .normalize(&msg.body, msg.received_at)
-                    .map_err(IngestError::from)
-            });
+        let spec = self.spec.clone();
         let incidents = self.incidents.clone();
         let metrics = self.metrics.clone();
         let labels = self.labels.clone();
         Box::pin(async move {
-            let alerts = checked?;
+            spec.authenticate(&msg.headers, &msg.body, msg.received_at)?;
+            let delivery_id = spec.delivery_id(&msg.headers);
+            if let Some(id) = &delivery_id {
+                if spec.is_redelivery(id) {
+                    tracing::info!(source = %spec.name, delivery_id = %id, "redelivered request dropped");
+                    metrics.redeliveries_dropped.get_or_create(&labels).inc();
+                    return Ok(Vec::new());
+                }
+            }
+            let alerts = match spec.plugin() {
+                // Plugins run on the blocking pool, with a time limit.
+                Some(plugin) => {
+                    let result = plugin.normalize(&spec, &msg.headers, &msg.body).await;
+                    let outcome = match &result {
+                        Ok(_) => "ok",
+                        Err(e) => e.plugin_outcome().unwrap_or("rejected"),
+                    };
+                    metrics
+                        .plugin_calls
+                        .get_or_create(&PluginCallLabels {
+                            plugin: plugin.plugin_name().to_string(),
+                            outcome: outcome.to_string(),
+                        })
+                        .inc();
+                    result?
+                }
+                None => spec.normalize_request(&msg.headers, &msg.body, msg.received_at)?,
+            };
             metrics
                 .alerts_received
                 .get_or_create(&labels)
@@ -99,11 +118,15 @@ impl Handler<Ingest> for SourceActor {
             if alerts.is_empty() {
                 return Ok(Vec::new());
             }
-            incidents
+            let recorded = incidents
                 .send(RecordAlerts(alerts))
                 .await
                 .map_err(|e| IngestError::Pipeline(e.to_string()))?
-                .map_err(IngestError::from)
+                .map_err(IngestError::from)?;
+            if let Some(id) = &delivery_id {
+                spec.remember_delivery(id);
+            }
+            Ok(recorded)
         })
     }
 }

@@ -33,11 +33,14 @@ impl Str<'_> {
     }
 }
 
-/// The webhook receiver body; every field but `alerts` is ignored.
+/// The webhook receiver body; every field but `alerts` and `truncatedAlerts` is ignored.
 #[derive(Debug, Deserialize)]
 struct Webhook<'a> {
     #[serde(borrow)]
     alerts: Vec<AmAlert<'a>>,
+    /// Alerts Alertmanager left out of this body (`max_alerts`); they cannot be recovered.
+    #[serde(default, rename = "truncatedAlerts")]
+    truncated_alerts: Option<u64>,
 }
 
 /// One alert, of either body.
@@ -106,7 +109,16 @@ pub fn normalize(
 ) -> Result<Vec<Alert>, NormalizeError> {
     let body: Body<'_> = serde_json::from_slice(body).map_err(NormalizeError::from_json)?;
     let alerts = match body {
-        Body::Webhook(w) => w.alerts,
+        Body::Webhook(w) => {
+            if let Some(n) = w.truncated_alerts.filter(|n| *n > 0) {
+                tracing::warn!(
+                    source = %spec.name,
+                    truncated = n,
+                    "Alertmanager truncated this group: {n} alert(s) were not sent (raise max_alerts on the webhook_config)"
+                );
+            }
+            w.alerts
+        }
         Body::Alerts(a) => a,
     };
     alerts
@@ -217,6 +229,7 @@ mod tests {
             severity: Some("error".into()),
             mapping: BTreeMap::new(),
             plugin: None,
+            config: None,
         })
         .unwrap()
     }
@@ -651,5 +664,19 @@ mod tests {
             panic!()
         };
         assert!(msg.contains("missing field `alerts`"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_groups_still_give_the_alerts_they_carry() {
+        let body = br#"{"version":"4","status":"firing","truncatedAlerts":3,
+            "alerts":[{"status":"firing","labels":{"alertname":"A"},"fingerprint":"00aa"}]}"#;
+        let alerts = spec().normalize(body, now()).unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].dedup_key, "00aa");
+        let bad = br#"{"truncatedAlerts":"many","alerts":[]}"#;
+        assert!(matches!(
+            spec().normalize(bad, now()),
+            Err(NormalizeError::Shape(_))
+        ));
     }
 }

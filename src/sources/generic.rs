@@ -380,6 +380,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             plugin: None,
+            config: None,
         })
         .unwrap()
     }
@@ -594,6 +595,7 @@ mod tests {
             severity: None,
             mapping: BTreeMap::new(),
             plugin: None,
+            config: None,
         })
         .unwrap();
         assert_eq!(

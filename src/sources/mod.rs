@@ -3,26 +3,33 @@
 //! A [`SourceSpec`] is built once per configured source ([`SourceSpec::build`]) and answers
 //! two questions about each request, as plain functions the `SourceActor` calls:
 //! [`SourceSpec::authenticate`] (does it come from the tool? see [`auth`]) and
-//! [`SourceSpec::normalize`] (which alerts does its body carry? see [`alertmanager`] and
-//! [`generic`]). Dedup keys of label-based alerts come from [`fingerprint`].
+//! [`SourceSpec::normalize_request`] (which alerts does its body carry? see [`alertmanager`],
+//! [`grafana`], [`sentry`], [`generic`], and `kind: plugin` sources in [`crate::plugins`]).
+//! Dedup keys of label-based alerts come from [`fingerprint`]; tools that redeliver a request
+//! with the same id (Sentry's `Request-ID`) are filtered through [`redelivery`].
 
 pub mod actor;
 pub mod alertmanager;
 pub mod auth;
 pub mod fingerprint;
 pub mod generic;
+pub mod grafana;
+pub mod redelivery;
+pub mod sentry;
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName};
 use chrono::{DateTime, Utc};
 use serde_json::error::Category;
 use thiserror::Error;
 
 use crate::config::types::{SourceConfig, SourceKind};
 use crate::model::{Alert, Labels, Severity, SourceRef};
+use crate::plugins::PluginAdapter;
 
 use auth::{AuthConfigError, AuthError, Authenticator};
+use redelivery::{MemoryRedeliveryFilter, RedeliveryFilter};
 
 /// Why a configured source cannot be built. Each message starts with the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -33,6 +40,8 @@ pub enum SourceBuildError {
     Auth(#[from] AuthConfigError),
     #[error("mapping: {0}")]
     Mapping(String),
+    #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
+    Config(&'static str),
 }
 
 /// Why a payload was refused.
@@ -51,6 +60,35 @@ pub enum NormalizeError {
     /// This source kind has no built-in adapter in this build yet.
     #[error("the `{}` adapter is not available in this build yet", .0.as_str())]
     Unsupported(SourceKind),
+    /// The plugin says the body is not in its tool's format (400).
+    #[error("plugin `{plugin}` refused the payload: {message}")]
+    PluginRejected { plugin: String, message: String },
+    /// The plugin failed, or answered something switchyard cannot read (502).
+    #[error("plugin `{plugin}` failed: {message}")]
+    PluginFailed { plugin: String, message: String },
+    /// The plugin panicked; the panic was caught and switchyard kept running (500).
+    #[error("plugin `{plugin}` panicked: {message}")]
+    PluginPanicked { plugin: String, message: String },
+    /// The plugin call took longer than its time limit (504).
+    #[error("plugin `{plugin}` did not answer within {limit_ms} ms")]
+    PluginTimeout { plugin: String, limit_ms: u64 },
+    /// Every plugin call slot stayed taken for the whole time limit (503).
+    #[error("plugin `{plugin}`: every plugin call slot is busy; retry later")]
+    PluginBusy { plugin: String },
+}
+
+impl NormalizeError {
+    /// A short word for metrics: how a plugin call ended (`None` for non-plugin errors).
+    pub fn plugin_outcome(&self) -> Option<&'static str> {
+        Some(match self {
+            NormalizeError::PluginRejected { .. } => "rejected",
+            NormalizeError::PluginFailed { .. } => "failed",
+            NormalizeError::PluginPanicked { .. } => "panicked",
+            NormalizeError::PluginTimeout { .. } => "timeout",
+            NormalizeError::PluginBusy { .. } => "busy",
+            _ => return None,
+        })
+    }
 }
 
 impl NormalizeError {
@@ -88,6 +126,13 @@ pub struct SourceSpec {
     mapping: generic::Mapping,
     /// `SourceRef { name, kind }`, built once and cloned (two `Arc`s) into each alert.
     source_ref: SourceRef,
+    /// `kind: plugin`: the plugin, attached by `Runtime::build` once plugins are loaded.
+    plugin: Option<PluginAdapter>,
+    /// `kind: plugin`: the source's `config:`, given to the plugin with each request.
+    pub plugin_config: serde_json::Value,
+    /// Sources whose tool sends a per-delivery id (sentry: `Request-ID`): the ids already
+    /// recorded, so that a redelivery is dropped.
+    redelivery: Option<(HeaderName, Arc<dyn RedeliveryFilter>)>,
 }
 
 impl SourceSpec {
@@ -117,6 +162,13 @@ impl SourceSpec {
             )));
         }
         let mapping = generic::Mapping::build(&cfg.mapping).map_err(SourceBuildError::Mapping)?;
+        if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
+            return Err(SourceBuildError::Config(cfg.kind.as_str()));
+        }
+        let redelivery = (cfg.kind == SourceKind::Sentry).then(|| {
+            let filter: Arc<dyn RedeliveryFilter> = Arc::new(MemoryRedeliveryFilter::default());
+            (HeaderName::from_static(sentry::REQUEST_ID_HEADER), filter)
+        });
         let name: Arc<str> = cfg.name.as_str().into();
         let source_ref = SourceRef {
             name: name.clone(),
@@ -130,7 +182,39 @@ impl SourceSpec {
             default_severity,
             mapping,
             source_ref,
+            plugin: None,
+            plugin_config: cfg.config.clone().unwrap_or(serde_json::Value::Null),
+            redelivery,
         })
+    }
+
+    /// Connects a `kind: plugin` source to its loaded plugin.
+    pub fn attach_plugin(&mut self, adapter: PluginAdapter) {
+        self.plugin = Some(adapter);
+    }
+
+    /// The plugin of a `kind: plugin` source, once attached.
+    pub fn plugin(&self) -> Option<&PluginAdapter> {
+        self.plugin.as_ref()
+    }
+
+    /// The request's delivery id, for sources that drop redeliveries (sentry `Request-ID`).
+    pub fn delivery_id(&self, headers: &HeaderMap) -> Option<String> {
+        let (name, _) = self.redelivery.as_ref()?;
+        let id = headers.get(name)?.to_str().ok()?.trim();
+        (!id.is_empty()).then(|| id.to_string())
+    }
+
+    /// Whether the request with this delivery id was already recorded.
+    pub fn is_redelivery(&self, id: &str) -> bool {
+        self.redelivery.as_ref().is_some_and(|(_, f)| f.seen(id))
+    }
+
+    /// Notes that the request with this delivery id was recorded.
+    pub fn remember_delivery(&self, id: &str) {
+        if let Some((_, f)) = &self.redelivery {
+            f.remember(id);
+        }
     }
 
     /// Whether this source checks credentials at all (`auth:` set).
@@ -152,15 +236,35 @@ impl SourceSpec {
         }
     }
 
-    /// The alerts a body carries (possibly none). `now` decides whether an Alertmanager
-    /// API alert whose `endsAt` has passed is resolved.
+    /// The alerts a body carries (possibly none), for a request without headers.
     pub fn normalize(&self, body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, NormalizeError> {
+        self.normalize_request(&HeaderMap::new(), body, now)
+    }
+
+    /// The alerts a request carries (possibly none). `now` decides whether an Alertmanager
+    /// API alert whose `endsAt` has passed is resolved; sentry reads `Sentry-Hook-Resource`.
+    /// A plugin is called on this thread: the `SourceActor` uses [`PluginAdapter::normalize`]
+    /// on the blocking pool instead.
+    pub fn normalize_request(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, NormalizeError> {
         match self.kind {
             SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
             SourceKind::Generic => generic::normalize(self, body),
-            other @ (SourceKind::Grafana | SourceKind::Sentry | SourceKind::Plugin) => {
-                Err(NormalizeError::Unsupported(other))
+            SourceKind::Grafana => grafana::normalize(self, body),
+            SourceKind::Sentry => {
+                let resource = headers
+                    .get(sentry::RESOURCE_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                sentry::normalize(self, resource, body)
             }
+            SourceKind::Plugin => match &self.plugin {
+                Some(p) => p.normalize_blocking(self, headers, body),
+                None => Err(NormalizeError::Unsupported(SourceKind::Plugin)),
+            },
         }
     }
 
@@ -194,6 +298,7 @@ mod tests {
             severity: None,
             mapping: BTreeMap::new(),
             plugin: None,
+            config: None,
         }
     }
 
@@ -235,14 +340,36 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_kinds_build_but_do_not_normalize() {
-        for kind in [SourceKind::Grafana, SourceKind::Sentry, SourceKind::Plugin] {
-            let spec = SourceSpec::build(&config(kind)).unwrap();
-            assert_eq!(
-                spec.normalize(b"{}", Utc::now()),
-                Err(NormalizeError::Unsupported(kind))
-            );
-        }
+    fn plugin_sources_without_their_plugin_do_not_normalize() {
+        let spec = SourceSpec::build(&config(SourceKind::Plugin)).unwrap();
+        assert_eq!(
+            spec.normalize(b"{}", Utc::now()),
+            Err(NormalizeError::Unsupported(SourceKind::Plugin))
+        );
+        let mut cfg = config(SourceKind::Generic);
+        cfg.config = Some(serde_json::json!({"a": 1}));
+        assert_eq!(
+            SourceSpec::build(&cfg).unwrap_err(),
+            SourceBuildError::Config("generic")
+        );
+    }
+
+    #[test]
+    fn sentry_sources_drop_redelivered_request_ids() {
+        let spec = SourceSpec::build(&config(SourceKind::Sentry)).unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(spec.delivery_id(&headers), None);
+        headers.insert(
+            HeaderName::from_static("request-id"),
+            actix_web::http::header::HeaderValue::from_static("abc123"),
+        );
+        assert_eq!(spec.delivery_id(&headers).as_deref(), Some("abc123"));
+        assert!(!spec.is_redelivery("abc123"));
+        spec.remember_delivery("abc123");
+        assert!(spec.is_redelivery("abc123"));
+        // Other kinds do not read the header.
+        let am = SourceSpec::build(&config(SourceKind::Alertmanager)).unwrap();
+        assert_eq!(am.delivery_id(&headers), None);
     }
 
     #[test]
@@ -278,3 +405,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod other_tools_tests;

@@ -1,10 +1,12 @@
 //! End-to-end tests: the real `switchyard` binary, real HTTP over loopback, real payloads.
 
+mod adapters;
 mod admin;
 mod cli;
 mod delivery;
 mod endpoints;
 mod ingest;
+mod plugins;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
