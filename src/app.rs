@@ -10,7 +10,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{SourceKind, StoreKind};
+use crate::config::types::SourceKind;
 use crate::config::ConfigErrors;
 use crate::delivery::actor::DeliveryActor;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
@@ -23,6 +23,8 @@ use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::actor::SourceActor;
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
+use crate::store::redis::{RedisSpec, RedisStore};
+use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
 /// Everything `serve` needs, checked and converted.
 pub struct Runtime {
@@ -33,6 +35,8 @@ pub struct Runtime {
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
     pub routes: Arc<RouteTable>,
+    /// `store: {kind: redis}`; None: the memory store.
+    pub redis: Option<RedisSpec>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -50,12 +54,18 @@ impl Runtime {
                 format!("invalid listen address: {e}"),
             )
         });
-        if raw.store.kind == StoreKind::Redis {
-            errors.push(cfg.error_at(
-                &[key("store"), key("kind")],
-                "store kind `redis` is not available in this build yet; use `memory`",
-            ));
-        }
+        let redis = match RedisSpec::build(&raw.store) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let field = if raw.store.url.is_none() {
+                    "kind"
+                } else {
+                    "url"
+                };
+                errors.push(cfg.error_at(&[key("store"), key(field)], e.to_string()));
+                None
+            }
+        };
         if raw.plugins.is_some() {
             tracing::warn!(
                 "`plugins:` is accepted but adapter plugins are not loaded by this build yet"
@@ -142,6 +152,46 @@ impl Runtime {
             sources,
             endpoints,
             routes: Arc::new(routes),
+            redis,
+        })
+    }
+}
+
+/// The store's parts, as the actors see them.
+struct Stores {
+    incidents: Arc<dyn IncidentStore>,
+    dedup: Arc<dyn DeliveryDedup>,
+    /// The durable delivery queue (redis); None: each delivery actor keeps its own.
+    queue: Option<Arc<dyn DeliveryQueueStore>>,
+    /// With a durable queue, the delivery actors count only what they hold; the shared
+    /// backlog follows the store's count of every instance's pending deliveries.
+    actor_backlog: Option<Arc<Backlog>>,
+}
+
+impl Stores {
+    fn build(runtime: &Runtime, backlog: &Arc<Backlog>) -> std::io::Result<Stores> {
+        let Some(spec) = &runtime.redis else {
+            let store = Arc::new(MemoryStore::new());
+            return Ok(Stores {
+                incidents: store.clone(),
+                dedup: store,
+                queue: None,
+                actor_backlog: None,
+            });
+        };
+        let pool = spec.pool().map_err(std::io::Error::other)?;
+        let store = Arc::new(RedisStore::new(
+            pool,
+            &spec.key_prefix,
+            runtime.routes.clone(),
+            backlog.clone(),
+        ));
+        tracing::info!(key_prefix = %spec.key_prefix, "redis store");
+        Ok(Stores {
+            incidents: store.clone(),
+            dedup: store.clone(),
+            queue: Some(store),
+            actor_backlog: Some(Arc::new(Backlog::new(usize::MAX))),
         })
     }
 }
@@ -149,23 +199,30 @@ impl Runtime {
 /// Starts the actors and the HTTP server and runs until stopped (SIGINT/SIGTERM).
 pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
-    let store = Arc::new(MemoryStore::new());
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
+    let stores = Stores::build(&runtime, &backlog)?;
 
     let deliveries: Vec<_> = runtime
         .endpoints
         .iter()
         .map(|spec| {
-            DeliveryActor::new(
+            let actor = DeliveryActor::new(
                 spec.clone(),
-                store.clone(),
+                stores.dedup.clone(),
                 metrics.clone(),
-                backlog.clone(),
-            )
-            .start()
+                stores
+                    .actor_backlog
+                    .clone()
+                    .unwrap_or_else(|| backlog.clone()),
+            );
+            match &stores.queue {
+                Some(queue) => actor.with_durable_queue(queue.clone()).start(),
+                None => actor.start(),
+            }
         })
         .collect();
     let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
+    let store = stores.incidents;
     let incidents = IncidentActor::new(store.clone(), router, metrics.clone()).start();
     let sources: HashMap<String, Addr<SourceActor>> = runtime
         .sources

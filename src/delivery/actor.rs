@@ -1,7 +1,10 @@
 //! `DeliveryActor`: one per endpoint. It owns the endpoint's queue, retry timers and HTTP
 //! client, and runs attempts concurrently across incidents (one at a time per incident, so an
 //! incident's events arrive in order). The decisions live in `queue`; this is the thin actor
-//! layer around it.
+//! layer around it. With the redis store the actor takes its work from the shared durable
+//! queue instead (`durable`).
+
+mod durable;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,9 @@ use super::queue::{Attempt, AttemptResult, Delivery, DeliveryQueue, Settled};
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointLabels, Metrics};
 use crate::model::Event;
-use crate::store::DeliveryDedup;
+use crate::store::{DeliveryDedup, DeliveryQueueStore};
+
+pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
 
 /// How many requests one endpoint has in flight at once (each for a different incident).
 /// When reached, due deliveries wait in the queue until an attempt finishes.
@@ -46,6 +51,8 @@ pub struct DeliveryActor {
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     labels: EndpointLabels,
+    /// Set with the redis store: work is claimed from the shared durable queue.
+    durable: Option<durable::Durable>,
 }
 
 impl DeliveryActor {
@@ -68,7 +75,20 @@ impl DeliveryActor {
             in_flight: 0,
             timer: None,
             labels,
+            durable: None,
         }
+    }
+
+    /// Takes work from `queue` (shared by every instance, kept across restarts) instead of
+    /// from `Enqueue` messages, which then only say that new work is there.
+    pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
+        self.durable = Some(durable::Durable::new(queue));
+        self
+    }
+
+    /// The request body of an event for this endpoint, made once per delivery.
+    fn render(&self, event: &Event) -> Bytes {
+        Bytes::from(webhook::body(event))
     }
 
     fn client(&mut self) -> awc::Client {
@@ -152,6 +172,11 @@ impl DeliveryActor {
                 .get_or_create(&self.labels)
                 .observe(a.duration_ms as f64 / 1000.0);
         }
+        let durable_attempt = if self.durable.is_some() {
+            attempt.clone()
+        } else {
+            None
+        };
         let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         let endpoint = &*self.spec.name;
         match settled {
@@ -187,6 +212,9 @@ impl DeliveryActor {
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
+        if self.durable.is_some() {
+            durable::settled(self, &lane, durable_attempt, settled, ctx);
+        }
         self.update_depth();
         self.pump(ctx);
     }
@@ -198,6 +226,7 @@ impl Actor for DeliveryActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(DEFAULT_DELIVERY_MAILBOX);
         self.update_depth();
+        durable::claim(self, ctx);
     }
 }
 
@@ -205,9 +234,14 @@ impl Handler<Enqueue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
+        if self.durable.is_some() {
+            // The events are in the durable queue already (written with their transition).
+            durable::claim(self, ctx);
+            return;
+        }
         let now = Instant::now();
         for event in msg.0 {
-            let body = Bytes::from(webhook::body(&event));
+            let body = self.render(&event);
             if self.queue.push(event.clone(), body, now) {
                 self.backlog.add(1);
             } else {
