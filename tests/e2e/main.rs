@@ -3,6 +3,7 @@
 mod cli;
 mod delivery;
 mod ingest;
+mod redis_store;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source

@@ -287,16 +287,32 @@ impl Receiver {
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// With persistence: the directory of its append-only file.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
     /// Starts a throwaway server on a free port and waits until it answers.
     pub fn start() -> RedisServer {
+        Self::start_in(None)
+    }
+
+    /// Like `start`, but every write is in an append-only file (fsync always), so that a
+    /// `stop` (SIGKILL) and `restart` keep the data.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_in(Some(tempfile::tempdir().expect("tempdir")))
+    }
+
+    fn start_in(dir: Option<tempfile::TempDir>) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
         server.restart();
         server
     }
@@ -307,15 +323,36 @@ impl RedisServer {
 
     /// Starts it again on the same port (after `stop`).
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""]);
+        match &self.dir {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir.path()),
+            None => cmd.args(["--appendonly", "no"]),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is needed for the redis tests (scripts/test.sh installs it)");
         self.child = Some(child);
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            // Answers PING only once its data is loaded.
+            let ready = std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .and_then(|mut s| {
+                    use std::io::{Read, Write};
+                    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                    s.write_all(b"PING\r\n")?;
+                    let mut buf = [0u8; 7];
+                    s.read_exact(&mut buf)?;
+                    Ok(&buf == b"+PONG\r\n")
+                })
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
             assert!(start.elapsed() < DEADLINE, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -1,0 +1,338 @@
+//! The redis store's promises, with real `redis-server`s and real `switchyard` processes:
+//! a `kill -9` loses nothing, several instances share one Redis without sending an event
+//! twice, and a Redis outage is answered with 503 and recovered from.
+
+use std::collections::HashMap;
+
+use deadpool_redis::redis::AsyncCommands;
+
+use crate::config_for;
+use crate::support::{
+    eventually, wait_for, Received, Receiver, RedisServer, Switchyard, TestStore,
+};
+
+/// `config_for` with a slower retry schedule (8 retries, 300ms apart) and a second endpoint,
+/// `doomed` at `doomed_url` (4 retries, 200ms apart), that gets every event too.
+fn crash_config(store: &TestStore, url: &str, doomed_url: &str) -> String {
+    config_for(store, url, "")
+        .replace(
+            "[50ms, 100ms]",
+            "[300ms, 300ms, 300ms, 300ms, 300ms, 300ms, 300ms, 300ms]",
+        )
+        .replace(
+            "routes:\n",
+            &format!(
+                "  - name: doomed\n    kind: webhook\n    url: {doomed_url}\n    timeout: 2s\n    retry: {{ schedule: [200ms, 200ms, 200ms, 200ms] }}\nroutes:\n"
+            ),
+        )
+        .replace("to: [hook]", "to: [hook, doomed]")
+}
+
+const NO_HEADERS: &[(&str, &str)] = &[];
+
+fn kind(r: &Received) -> String {
+    r.json()["type"].as_str().unwrap_or_default().to_string()
+}
+
+fn incident(r: &Received) -> String {
+    r.json()["data"]["incident"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every event was delivered (2xx) exactly once, and per incident `created` came first.
+fn assert_once_and_in_order(delivered: &[Received]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in delivered {
+        *seen
+            .entry(r.header("webhook-id").unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "an event was delivered twice: {seen:?}"
+    );
+    let mut per_incident: HashMap<String, Vec<String>> = HashMap::new();
+    for r in delivered {
+        per_incident.entry(incident(r)).or_default().push(kind(r));
+    }
+    for (inc, kinds) in per_incident {
+        assert_eq!(kinds[0], "incident.created", "{inc}: {kinds:?}");
+        if kinds.len() > 1 {
+            assert_eq!(kinds[1..], ["incident.resolved"], "{inc}: {kinds:?}");
+        }
+    }
+}
+
+async fn pending(store: &TestStore) -> i64 {
+    let mut conn = store.redis_conn().await;
+    let n: Option<i64> = conn
+        .get(format!("{}:pending", store.key_prefix))
+        .await
+        .unwrap();
+    n.unwrap_or(0)
+}
+
+/// The attempt counts of an endpoint's deliveries, as stored in Redis.
+async fn stored_attempts(store: &TestStore, endpoint: &str) -> Vec<usize> {
+    let mut conn = store.redis_conn().await;
+    let keys: Vec<String> = conn
+        .keys(format!("{}:q:{endpoint}:d:*", store.key_prefix))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let a: Option<String> = conn.hget(&k, "attempts").await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&a.unwrap_or_default()).unwrap();
+        out.push(v.as_array().map_or(0, Vec::len));
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn kill_9_while_retries_wait_loses_nothing_and_attempt_counts_resume() {
+    let store = TestStore::redis();
+    let rx = Receiver::start();
+    let doomed = Receiver::start();
+    // The receiver fails the first 8 requests: every event waits for retries.
+    rx.answer(&[(500, NO_HEADERS); 8]);
+    doomed.answer(&[(500, NO_HEADERS); 50]);
+    let cfg = crash_config(&store, &rx.url, &doomed.url);
+    let mut sy = Switchyard::start(&cfg);
+
+    for id in ["k-1", "k-2", "k-3"] {
+        let body = format!(r#"{{"title": "Crash {id}", "id": "{id}", "status": "firing"}}"#);
+        let (s, b) = sy.ingest("open", body.as_bytes(), &[]).await;
+        assert_eq!(s, 202, "{b}");
+    }
+    for id in ["k-1", "k-2"] {
+        let body = format!(r#"{{"title": "Crash {id}", "id": "{id}", "status": "resolved"}}"#);
+        let (s, b) = sy.ingest("open", body.as_bytes(), &[]).await;
+        assert_eq!(
+            (s, b["events"][0]["type"].as_str()),
+            (202, Some("incident.resolved"))
+        );
+    }
+    // Wait until `doomed` has two failed attempts stored for its first event, then kill -9:
+    // its third attempt is 200ms away, the receivers' retries are pending.
+    eventually("two stored attempts at doomed", || async {
+        stored_attempts(&store, "doomed").await.contains(&2)
+    })
+    .await;
+    sy.kill();
+    assert!(pending(&store).await > 0, "deliveries wait in Redis");
+
+    let sy = Switchyard::start(&cfg);
+    let got = rx.wait_delivered(5).await;
+    assert_once_and_in_order(&got);
+    eventually("doomed's deliveries dead", || async {
+        pending(&store).await == 0
+    })
+    .await;
+    assert_eq!(rx.delivered().len(), 5, "no event twice");
+    // Every doomed delivery got exactly 1 + 4 attempts across both processes.
+    let mut per_event: HashMap<String, usize> = HashMap::new();
+    for r in doomed.received() {
+        *per_event
+            .entry(r.header("webhook-id").unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_event.len(), 5);
+    let first = doomed.received()[0]
+        .header("webhook-id")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        per_event[&first], 5,
+        "the schedule went on from the stored attempts: {per_event:?}"
+    );
+    assert!(per_event.values().all(|n| *n <= 6), "{per_event:?}");
+    assert!(
+        stored_attempts(&store, "doomed")
+            .await
+            .iter()
+            .all(|n| *n >= 5),
+        "attempts are kept with the dead deliveries"
+    );
+    drop(sy);
+}
+
+#[actix_rt::test]
+async fn two_instances_on_one_redis_create_once_and_deliver_each_event_once() {
+    let store = TestStore::redis();
+    let rx = Receiver::start();
+    let cfg = config_for(&store, &rx.url, "");
+    let a = Switchyard::start(&cfg);
+    let b = Switchyard::start(&cfg);
+
+    // The same alert to both at once, several times over.
+    let mut created = 0;
+    for round in 0..5 {
+        let body = format!(r#"{{"title": "Shared {round}", "id": "shared-{round}"}}"#);
+        let (ra, rb) = futures_util::join!(
+            a.ingest("open", body.as_bytes(), &[]),
+            b.ingest("open", body.as_bytes(), &[])
+        );
+        for (s, body) in [ra, rb] {
+            assert_eq!(s, 202, "{body}");
+            created += body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "incident.created")
+                .count();
+        }
+    }
+    assert_eq!(created, 5, "one incident.created per shared alert");
+    // Different alerts to each, then their resolution through the other instance.
+    for i in 0..10 {
+        let (first, second) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let fire = format!(r#"{{"title": "Own {i}", "id": "own-{i}"}}"#);
+        assert_eq!(first.ingest("open", fire.as_bytes(), &[]).await.0, 202);
+        let resolve = format!(r#"{{"title": "Own {i}", "id": "own-{i}", "status": "resolved"}}"#);
+        let (s, body) = second.ingest("open", resolve.as_bytes(), &[]).await;
+        assert_eq!(
+            (s, body["events"][0]["type"].as_str()),
+            (202, Some("incident.resolved"))
+        );
+    }
+    let got = rx.wait_delivered(25).await;
+    eventually("both queues drained", || async {
+        pending(&store).await == 0
+    })
+    .await;
+    assert_eq!(rx.received().len(), 25, "each event once at the receiver");
+    assert_once_and_in_order(&got);
+    let delivered = |sy: &Switchyard| {
+        let sy = sy.base.clone();
+        async move {
+            let text = awc::Client::default()
+                .get(format!("{sy}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .body()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&text)
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}",
+                    )
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                })
+                .unwrap_or(0.0)
+        }
+    };
+    assert_eq!(delivered(&a).await + delivered(&b).await, 25.0);
+}
+
+#[actix_rt::test]
+async fn a_killed_instances_deliveries_are_finished_by_the_other() {
+    let store = TestStore::redis();
+    let rx = Receiver::start();
+    rx.answer(&[(500, NO_HEADERS); 3]);
+    let cfg = config_for(&store, &rx.url, "").replace("[50ms, 100ms]", "[300ms, 300ms, 300ms]");
+    let mut a = Switchyard::start(&cfg);
+    for i in 0..3 {
+        let body = format!(r#"{{"title": "Orphan {i}", "id": "orphan-{i}"}}"#);
+        assert_eq!(a.ingest("open", body.as_bytes(), &[]).await.0, 202);
+    }
+    wait_for("three failed attempts", || {
+        (rx.received().len() >= 3).then_some(())
+    })
+    .await;
+    a.kill();
+    let b = Switchyard::start(&cfg);
+    let got = rx.wait_delivered(3).await;
+    assert_once_and_in_order(&got);
+    eventually("b delivered them", || async {
+        b.metric("switchyard_deliveries_total{endpoint=\"hook\",outcome=\"delivered\"}")
+            .await
+            == Some(3.0)
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_redis_outage_answers_503_records_nothing_and_recovers() {
+    let mut server = RedisServer::start_persistent();
+    let store = TestStore::on(&server);
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    let (s, _) = sy.get("/readyz").await;
+    assert_eq!(s, 200);
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "Before", "id": "before"}"#, &[])
+        .await;
+    assert_eq!(s, 202, "{b}");
+    rx.wait_delivered(1).await;
+
+    server.stop();
+    for i in 0..5 {
+        let body = format!(r#"{{"title": "During {i}", "id": "during-{i}"}}"#);
+        let client = awc::Client::default();
+        let resp = client
+            .post(sy.url("/ingest/open"))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body)
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 503, "while redis is down");
+        assert_eq!(resp.headers().get("Retry-After").unwrap(), "1");
+    }
+    let (s, _) = sy.get("/readyz").await;
+    assert_eq!(s, 503, "not ready without redis");
+    let (s, _) = sy
+        .ingest(
+            "open",
+            br#"{"title": "Before", "id": "before", "status": "resolved"}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 503);
+
+    server.restart();
+    eventually("ready again", || async { sy.get("/readyz").await.0 == 200 }).await;
+    // Nothing of the refused requests was recorded: each alert is new now.
+    for i in 0..5 {
+        let body = format!(r#"{{"title": "During {i}", "id": "during-{i}"}}"#);
+        let (s, b) = sy.ingest("open", body.as_bytes(), &[]).await;
+        assert_eq!(
+            (s, b["events"][0]["type"].as_str()),
+            (202, Some("incident.created")),
+            "{b}"
+        );
+    }
+    // What was recorded before the outage is still there.
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "Before", "id": "before"}"#, &[])
+        .await;
+    assert_eq!((s, b["events"].as_array().map(Vec::len)), (202, Some(0)));
+    let got = rx.wait_delivered(6).await;
+    assert_once_and_in_order(&got);
+    eventually("queue drained", || async { pending(&store).await == 0 }).await;
+    assert_eq!(rx.received().len(), 6);
+}
+
+#[test]
+fn check_reports_a_bad_redis_url_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nstore:\n  kind: redis\n  url: http://nope\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", "-c", p])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{p}:4:")), "{err}");
+    assert!(err.contains("redis URL"), "{err}");
+}
