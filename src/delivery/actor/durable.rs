@@ -39,6 +39,8 @@ pub(super) struct Durable {
     claimed: HashMap<Arc<str>, Claimed>,
     claiming: bool,
     claim_again: bool,
+    /// The last claim failed (logged once, until a claim succeeds again).
+    failing: bool,
     poll: Option<(Instant, SpawnHandle)>,
 }
 
@@ -49,6 +51,7 @@ impl Durable {
             claimed: HashMap::new(),
             claiming: false,
             claim_again: false,
+            failing: false,
             poll: None,
         }
     }
@@ -77,12 +80,17 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
         let next = match res {
             Ok(claim) => {
+                if act.durable.as_mut().is_some_and(|d| std::mem::take(&mut d.failing)) {
+                    tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
+                }
                 let next = claim.next_due_in;
                 take(act, claim, ctx);
                 next
             }
             Err(e) => {
-                tracing::warn!(endpoint = &*act.spec.name, error = %e, "cannot claim deliveries; trying again");
+                if act.durable.as_mut().is_some_and(|d| !std::mem::replace(&mut d.failing, true)) {
+                    tracing::warn!(endpoint = &*act.spec.name, error = %e, "cannot claim deliveries; trying again every poll");
+                }
                 None
             }
         };
