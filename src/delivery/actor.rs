@@ -86,6 +86,14 @@ impl DeliveryActor {
         self
     }
 
+    /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.
+    fn depth(&self) -> usize {
+        self.durable
+            .as_ref()
+            .and_then(|d| d.depth)
+            .unwrap_or_else(|| self.queue.pending())
+    }
+
     /// The request body of an event for this endpoint, made once per delivery.
     fn render(&self, event: &Event) -> Bytes {
         Bytes::from(webhook::body(event))
@@ -110,7 +118,7 @@ impl DeliveryActor {
         self.metrics
             .queue_depth
             .get_or_create(&self.labels)
-            .set(self.queue.pending() as i64);
+            .set(self.depth() as i64);
     }
 
     /// Starts every due attempt the concurrency limit allows, and arms the retry timer.

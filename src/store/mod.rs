@@ -86,6 +86,8 @@ pub struct Claim {
     pub disabled: bool,
     /// When the next lane falls due (a retry, or a lease running out), if any waits.
     pub next_due_in: Option<Duration>,
+    /// The endpoint's unfinished deliveries, across every instance.
+    pub depth: usize,
 }
 
 /// How a claimed delivery ended this time.

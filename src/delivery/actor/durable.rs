@@ -41,6 +41,8 @@ pub(super) struct Durable {
     claim_again: bool,
     /// The last claim failed (logged once, until a claim succeeds again).
     failing: bool,
+    /// The endpoint's unfinished deliveries in the store, as of the last claim.
+    pub(super) depth: Option<usize>,
     poll: Option<(Instant, SpawnHandle)>,
 }
 
@@ -52,6 +54,7 @@ impl Durable {
             claiming: false,
             claim_again: false,
             failing: false,
+            depth: None,
             poll: None,
         }
     }
@@ -84,6 +87,9 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                     tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
                 }
                 let next = claim.next_due_in;
+                if let Some(d) = act.durable.as_mut() {
+                    d.depth = Some(claim.depth);
+                }
                 take(act, claim, ctx);
                 next
             }

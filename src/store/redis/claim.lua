@@ -33,6 +33,7 @@ if limit > 0 then
       -- A delivery without its record cannot be sent; drop it from the lane.
       redis.call('LPOP', lk)
       redis.call('DECR', ARGV[5])
+      redis.call('DECR', q .. ':pending')
       head = redis.call('LINDEX', lk, 0)
     end
   end
@@ -50,4 +51,5 @@ if l[2] then
   end
 end
 local pending = tonumber(redis.call('GET', ARGV[5]) or '0')
-return {out, next_in, redis.call('EXISTS', q .. ':disabled'), pending}
+local depth = tonumber(redis.call('GET', q .. ':pending') or '0')
+return {out, next_in, redis.call('EXISTS', q .. ':disabled'), pending, depth}

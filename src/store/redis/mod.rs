@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, Script};
 use deadpool_redis::{Manager, Pool, Runtime};
 use serde::Serialize;
@@ -27,11 +28,13 @@ use super::{
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DEFAULT_DELIVERY_LOG_CAPACITY};
 use crate::delivery::Backlog;
+use crate::incidents::transition::Outcome;
 use crate::model::{Alert, Event, Incident, IncidentStatus};
 use crate::router::table::RouteTable;
 
-/// Most Redis connections one instance opens. When all are busy, a request waits up to
-/// [`DEFAULT_REDIS_WAIT_TIMEOUT`] for one, then fails with 503.
+/// Most Redis connections one instance opens. Calls share one multiplexed connection taken
+/// from the pool; when it fails, the next call takes a checked one, waiting up to
+/// [`DEFAULT_REDIS_WAIT_TIMEOUT`] when all are busy, then failing with 503.
 pub const DEFAULT_REDIS_POOL_SIZE: usize = 16;
 /// How long a request waits for a free pooled connection before it fails (503).
 pub const DEFAULT_REDIS_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -127,6 +130,7 @@ impl RedisSpec {
 /// Incidents, dedup keys and delivery queues in Redis, under `key_prefix`.
 pub struct RedisStore {
     pool: Pool,
+    shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     prefix: String,
     routes: RwLock<Arc<RouteTable>>,
     backlog: Arc<Backlog>,
@@ -206,6 +210,7 @@ impl RedisStore {
     ) -> RedisStore {
         RedisStore {
             pool,
+            shared: std::sync::Mutex::new(None),
             prefix: key_prefix.to_string(),
             routes: RwLock::new(routes),
             backlog,
@@ -223,8 +228,27 @@ impl RedisStore {
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        self.pool.get().await.map_err(unavailable)
+    /// The shared connection: one multiplexed connection pipelines every concurrent call on
+    /// one socket, so it is taken from the pool once (checked with a PING) and kept until a
+    /// call fails, instead of a checkout (and its PING round trip) per call.
+    async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = self.shared_conn().clone() {
+            return Ok(conn);
+        }
+        let pooled = self.pool.get().await.map_err(unavailable)?;
+        let conn: MultiplexedConnection = (*pooled).clone();
+        *self.shared_conn() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn shared_conn(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A call failed: the next one gets a checked connection from the pool.
+    fn broken(&self, e: impl std::fmt::Display) -> StoreError {
+        *self.shared_conn() = None;
+        unavailable(e)
     }
 
     fn incident_key(&self, alert: &Alert) -> String {
@@ -285,7 +309,7 @@ impl RedisStore {
                     v: version.to_string(),
                     j: serde_json::to_string(&next).map_err(unavailable)?,
                     id: next.id.clone(),
-                    new: r.outcome == crate::incidents::transition::Outcome::Created,
+                    new: r.outcome == Outcome::Created,
                     open: i64::from(is_open) - i64::from(was_open),
                     ttl: (next.status == IncidentStatus::Resolved)
                         .then(|| DEFAULT_RESOLVED_INCIDENT_TTL.as_millis() as u64),
@@ -301,7 +325,7 @@ impl RedisStore {
                             timestamp: event.timestamp,
                             changes: event.changes.as_ref(),
                         })
-                        .map_err(unavailable)?,
+                        .map_err(|e| self.broken(e))?,
                     );
                     let endpoints = routes.endpoints();
                     let dlv: Vec<_> = routes
@@ -369,7 +393,7 @@ impl IncidentStore for RedisStore {
                 pipe.cmd("HMGET").arg(k.as_str()).arg("v").arg("j");
             }
             let rows: Vec<(Option<u64>, Option<String>)> =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+                pipe.query_async(&mut conn).await.map_err(|e| self.broken(e))?;
             let mut read = Vec::with_capacity(rows.len());
             for (k, (v, j)) in unique.iter().zip(rows) {
                 let inc = match j {
@@ -388,7 +412,7 @@ impl IncidentStore for RedisStore {
                 .arg(batch)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.broken(e))?;
             if status == "ok" {
                 self.set_backlog(pending);
                 self.open.store(open, Ordering::Relaxed);
@@ -415,7 +439,7 @@ impl IncidentStore for RedisStore {
             .arg(format!("{}:open", self.prefix))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.broken(e))?;
         let n = n.unwrap_or(0).max(0);
         self.open.store(n, Ordering::Relaxed);
         Ok(n as usize)
@@ -426,7 +450,7 @@ impl IncidentStore for RedisStore {
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.broken(e))?;
         Ok(())
     }
 }
@@ -439,7 +463,7 @@ impl DeliveryDedup for RedisStore {
             .arg(self.dedup_key(endpoint, event_id))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.broken(e))
     }
 
     async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
@@ -452,7 +476,7 @@ impl DeliveryDedup for RedisStore {
             .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.broken(e))?;
         Ok(())
     }
 }
@@ -472,7 +496,7 @@ impl DeliveryQueueStore for RedisStore {
         );
         let mut conn = self.conn().await?;
         type Row = (String, String, String, String);
-        let (rows, next_in, disabled, pending): (Vec<Row>, i64, i64, i64) = self
+        let (rows, next_in, disabled, pending, depth): (Vec<Row>, i64, i64, i64, i64) = self
             .claim_script
             .arg(self.queue_prefix(endpoint))
             .arg(limit)
@@ -481,7 +505,7 @@ impl DeliveryQueueStore for RedisStore {
             .arg(self.pending_key())
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         let mut deliveries = Vec::with_capacity(rows.len());
         for (lane, delivery_id, event, attempts) in rows {
@@ -501,6 +525,7 @@ impl DeliveryQueueStore for RedisStore {
             deliveries,
             disabled: disabled != 0,
             next_due_in: u64::try_from(next_in).ok().map(Duration::from_millis),
+            depth: depth.max(0) as usize,
         })
     }
 
@@ -535,7 +560,7 @@ impl DeliveryQueueStore for RedisStore {
             .arg(self.pending_key())
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         if status == "stale" {
             tracing::warn!(

@@ -42,6 +42,7 @@ for _, w in ipairs(b.writes) do
       local q = p .. ':q:' .. d[1]
       redis.call('HSET', q .. ':d:' .. d[2], 'event', w.e, 'lane', w.id, 'attempts', '[]',
         'state', 'pending')
+      redis.call('INCR', q .. ':pending')
       if redis.call('RPUSH', q .. ':lane:' .. w.id, d[2]) == 1 then
         redis.call('ZADD', q .. ':due', now, w.id)
       end

@@ -42,4 +42,5 @@ while redis.call('LLEN', q .. ':log') > cap do
   local old = redis.call('LPOP', q .. ':log')
   redis.call('DEL', q .. ':d:' .. old)
 end
+redis.call('DECR', q .. ':pending')
 return {'done', redis.call('DECR', ARGV[12])}

@@ -5,7 +5,6 @@
 use std::process::{Child, Command, Stdio};
 
 use super::*;
-use crate::incidents::transition::Outcome;
 use crate::model::{AlertStatus, Labels, Severity, SourceRef};
 use crate::router::table::EndpointFilter;
 
@@ -333,16 +332,14 @@ async fn gone_disables_the_endpoint_for_every_instance() {
     .unwrap();
     let c = a.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
     assert!(!c.disabled);
+    assert_eq!(c.depth, 1, "the endpoint's unfinished deliveries");
     a.settle("hook", &c.deliveries[0], &[], Settlement::Gone)
         .await
         .unwrap();
     let b = redis.store(&p, &["hook"]);
-    assert!(
-        b.claim("hook", 1, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .disabled
-    );
+    let after = b.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
+    assert!(after.disabled);
+    assert_eq!(after.depth, 0);
     assert_eq!(b.backlog.pending(), 0);
 }
 
