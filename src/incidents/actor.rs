@@ -1,11 +1,14 @@
-//! `IncidentActor`: owns recording alerts into the incident store. It handles one batch at a
-//! time (atomically), so the events of an incident leave it in the order they were decided,
-//! and hands them to the router before answering.
+//! `IncidentActor`: owns recording alerts into the incident store. It records one group of
+//! requests at a time (the requests that waited while the previous group was recorded: one
+//! store call, one Redis script, for all of them), so the events of an incident leave it in
+//! the order they were decided, and hands them to the router before answering.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::Utc;
+use tokio::sync::oneshot;
 
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::Alert;
@@ -20,10 +23,25 @@ pub const DEFAULT_INCIDENT_MAILBOX: usize = 1024;
 #[rtype(result = "Result<Vec<Recorded>, StoreError>")]
 pub struct RecordAlerts(pub Vec<Alert>);
 
+/// Most alerts recorded in one store call. Requests that arrive while a call runs wait and are
+/// then recorded together (with redis: one script for all of them), up to this many alerts;
+/// the rest wait for the next call. The waiting requests are bounded by ingest admission
+/// (`server.max_inflight_requests`): each holds one permit until it is answered.
+pub const DEFAULT_RECORD_GROUP_ALERTS: usize = 1024;
+
+/// One request waiting to be recorded.
+struct Waiting {
+    alerts: Vec<Alert>,
+    reply: oneshot::Sender<Result<Vec<Recorded>, StoreError>>,
+}
+
 pub struct IncidentActor {
     store: Arc<dyn IncidentStore>,
     router: Addr<RouterActor>,
     metrics: Arc<Metrics>,
+    waiting: VecDeque<Waiting>,
+    /// A group is being recorded and routed; the next waits for it (order).
+    busy: bool,
 }
 
 impl IncidentActor {
@@ -36,8 +54,75 @@ impl IncidentActor {
             store,
             router,
             metrics,
+            waiting: VecDeque::new(),
+            busy: false,
         }
     }
+
+    /// Records every waiting request (up to [`DEFAULT_RECORD_GROUP_ALERTS`] alerts) in one
+    /// store call, routes their events, then answers each request with its part.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.waiting.is_empty() {
+            return;
+        }
+        let group = take_group(&mut self.waiting, DEFAULT_RECORD_GROUP_ALERTS);
+        self.busy = true;
+        let mut sizes = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut alerts = Vec::new();
+        for w in group {
+            sizes.push(w.alerts.len());
+            replies.push(w.reply);
+            alerts.extend(w.alerts);
+        }
+        let fut = record_and_route(
+            self.store.clone(),
+            self.router.clone(),
+            self.metrics.clone(),
+            alerts,
+        );
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            match result {
+                Ok(recorded) => {
+                    for (part, reply) in split(recorded, &sizes).into_iter().zip(replies) {
+                        let _ = reply.send(Ok(part));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                    }
+                }
+            }
+            act.busy = false;
+            act.flush(ctx);
+        }));
+    }
+}
+
+/// The next group: whole requests, oldest first, up to `max_alerts` alerts (at least one).
+fn take_group(waiting: &mut VecDeque<Waiting>, max_alerts: usize) -> Vec<Waiting> {
+    let mut group = Vec::new();
+    let mut n = 0;
+    while let Some(next) = waiting.front() {
+        if !group.is_empty() && n + next.alerts.len() > max_alerts {
+            break;
+        }
+        n += next.alerts.len();
+        group.extend(waiting.pop_front());
+    }
+    group
+}
+
+/// Cuts a group's results back into one part per request.
+fn split<T>(mut all: Vec<T>, sizes: &[usize]) -> Vec<Vec<T>> {
+    let mut parts = Vec::with_capacity(sizes.len());
+    for &n in sizes {
+        let rest = all.split_off(n.min(all.len()));
+        parts.push(std::mem::replace(&mut all, rest));
+    }
+    parts
 }
 
 impl Actor for IncidentActor {
@@ -49,46 +134,110 @@ impl Actor for IncidentActor {
 }
 
 impl Handler<RecordAlerts> for IncidentActor {
-    type Result = AtomicResponse<Self, Result<Vec<Recorded>, StoreError>>;
+    type Result = ResponseFuture<Result<Vec<Recorded>, StoreError>>;
 
-    fn handle(&mut self, msg: RecordAlerts, _ctx: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
-        let router = self.router.clone();
-        let metrics = self.metrics.clone();
-        AtomicResponse::new(Box::pin(
-            async move {
-                let recorded = store.record(&msg.0, Utc::now()).await?;
-                let mut events = Vec::new();
-                for r in &recorded {
-                    metrics
-                        .alert_outcomes
-                        .get_or_create(&OutcomeLabels {
-                            outcome: r.outcome.as_str().to_string(),
-                        })
-                        .inc();
-                    if let Some(e) = &r.event {
-                        metrics
-                            .events_emitted
-                            .get_or_create(&EventLabels {
-                                r#type: e.kind.as_str().to_string(),
-                            })
-                            .inc();
-                        tracing::info!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
-                        events.push(e.clone());
-                    }
-                }
-                if let Ok(open) = store.open_count().await {
-                    metrics.incidents_open.set(open as i64);
-                }
-                if !events.is_empty() {
-                    router
-                        .send(RouteEvents(events))
-                        .await
-                        .map_err(|e| StoreError::Unavailable(format!("router: {e}")))?;
-                }
-                Ok(recorded)
-            }
-            .into_actor(self),
-        ))
+    fn handle(&mut self, msg: RecordAlerts, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.waiting.push_back(Waiting {
+            alerts: msg.0,
+            reply,
+        });
+        self.flush(ctx);
+        Box::pin(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("incident actor stopped".into())))
+        })
+    }
+}
+
+/// Records one group in the store and hands its events to the router (awaited, so groups
+/// reach the delivery actors in the order they were decided).
+async fn record_and_route(
+    store: Arc<dyn IncidentStore>,
+    router: Addr<RouterActor>,
+    metrics: Arc<Metrics>,
+    alerts: Vec<Alert>,
+) -> Result<Vec<Recorded>, StoreError> {
+    let recorded = store.record(&alerts, Utc::now()).await?;
+    let mut events = Vec::new();
+    for r in &recorded {
+        metrics
+            .alert_outcomes
+            .get_or_create(&OutcomeLabels {
+                outcome: r.outcome.as_str().to_string(),
+            })
+            .inc();
+        if let Some(e) = &r.event {
+            metrics
+                .events_emitted
+                .get_or_create(&EventLabels {
+                    r#type: e.kind.as_str().to_string(),
+                })
+                .inc();
+            tracing::info!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
+            events.push(e.clone());
+        }
+    }
+    if let Ok(open) = store.open_count().await {
+        metrics.incidents_open.set(open as i64);
+    }
+    if !events.is_empty() {
+        router
+            .send(RouteEvents(events))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("router: {e}")))?;
+    }
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_take_whole_requests_in_order_and_results_split_back() {
+        let mut waiting = VecDeque::new();
+        let mut answers = Vec::new();
+        for n in [2, 3, 1] {
+            let (reply, rx) = oneshot::channel();
+            answers.push(rx);
+            waiting.push_back(Waiting {
+                alerts: std::iter::repeat_n(alert(), n).collect(),
+                reply,
+            });
+        }
+        let group = take_group(&mut waiting, 5);
+        assert_eq!(
+            group.iter().map(|w| w.alerts.len()).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(waiting.len(), 1);
+        // A request larger than the limit still goes, alone.
+        assert_eq!(take_group(&mut waiting, 0).len(), 1);
+        assert_eq!(
+            split(vec![1, 2, 3, 4, 5], &[2, 3]),
+            vec![vec![1, 2], vec![3, 4, 5]]
+        );
+    }
+
+    fn alert() -> Alert {
+        use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+        Alert {
+            dedup_key: "k".into(),
+            status: AlertStatus::Firing,
+            severity: Severity::Info,
+            title: "t".into(),
+            description: String::new(),
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: None,
+            ended_at: None,
+            source: SourceRef {
+                name: "s".into(),
+                kind: "generic".into(),
+            },
+        }
     }
 }

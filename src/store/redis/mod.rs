@@ -392,8 +392,10 @@ impl IncidentStore for RedisStore {
             for k in &unique {
                 pipe.cmd("HMGET").arg(k.as_str()).arg("v").arg("j");
             }
-            let rows: Vec<(Option<u64>, Option<String>)> =
-                pipe.query_async(&mut conn).await.map_err(|e| self.broken(e))?;
+            let rows: Vec<(Option<u64>, Option<String>)> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
             let mut read = Vec::with_capacity(rows.len());
             for (k, (v, j)) in unique.iter().zip(rows) {
                 let inc = match j {
