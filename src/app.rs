@@ -221,7 +221,11 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             }
         })
         .collect();
-    let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
+    let mut router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone());
+    if stores.queue.is_some() {
+        router = router.with_durable_queue();
+    }
+    let router = router.start();
     let store = stores.incidents;
     let incidents = IncidentActor::new(store.clone(), router, metrics.clone()).start();
     let sources: HashMap<String, Addr<SourceActor>> = runtime

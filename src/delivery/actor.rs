@@ -40,6 +40,13 @@ pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
 #[rtype(result = "()")]
 pub struct Enqueue(pub Vec<Arc<Event>>);
 
+/// Tells an actor with a durable queue that new work is in the store: it claims at once
+/// (else it would notice at its next poll). The router sends it instead of `Enqueue` when
+/// the store wrote the deliveries with their events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClaimDue;
+
 /// One endpoint's delivery actor.
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
@@ -221,7 +228,7 @@ impl DeliveryActor {
             }
         }
         if self.durable.is_some() {
-            durable::settled(self, &lane, durable_attempt, settled, ctx);
+            durable::settled(self, &lane, &event.id, durable_attempt, settled, ctx);
         }
         self.update_depth();
         self.pump(ctx);
@@ -242,11 +249,6 @@ impl Handler<Enqueue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
-        if self.durable.is_some() {
-            // The events are in the durable queue already (written with their transition).
-            durable::claim(self, ctx);
-            return;
-        }
         let now = Instant::now();
         for event in msg.0 {
             let body = self.render(&event);
@@ -259,6 +261,14 @@ impl Handler<Enqueue> for DeliveryActor {
         }
         self.update_depth();
         self.pump(ctx);
+    }
+}
+
+impl Handler<ClaimDue> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ClaimDue, ctx: &mut Self::Context) {
+        durable::claim(self, ctx);
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`DeliveryQueueStore`] (under a lease), runs them through its own `DeliveryQueue` like any
 //! delivery, and settles each result back into the store, which schedules retries and moves
 //! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
-//! out and let any instance take the lanes over.
+//! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
+//! only: for events that are not in the store, such as an endpoint test.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -175,6 +176,7 @@ fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Dur
 pub(super) fn settled(
     act: &mut DeliveryActor,
     lane: &Arc<str>,
+    event_id: &str,
     attempt: Option<Attempt>,
     settled: Settled,
     ctx: &mut Context<DeliveryActor>,
@@ -182,6 +184,10 @@ pub(super) fn settled(
     let Some(d) = act.durable.as_mut() else {
         return;
     };
+    if d.claimed.get(lane).is_none_or(|c| c.event.id != event_id) {
+        // A delivery enqueued from memory that shares the lane: nothing durable to settle.
+        return;
+    }
     let Some(claimed) = d.claimed.remove(lane) else {
         return;
     };
