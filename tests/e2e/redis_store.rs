@@ -336,3 +336,73 @@ fn check_reports_a_bad_redis_url_at_its_line() {
     assert!(err.contains(&format!("{p}:4:")), "{err}");
     assert!(err.contains("redis URL"), "{err}");
 }
+
+#[actix_rt::test]
+async fn ingest_racing_a_redis_kill_is_all_or_nothing_per_request() {
+    use std::sync::{Arc, Mutex};
+    let mut server = RedisServer::start_persistent();
+    let store = TestStore::on(&server);
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    const N: usize = 160;
+    let answers: Arc<Mutex<Vec<(usize, u16)>>> = Arc::default();
+    // 8 clients POST distinct alerts while redis is killed and started again.
+    for worker in 0..8 {
+        let answers = answers.clone();
+        let url = sy.url("/ingest/open");
+        actix_rt::spawn(async move {
+            let client = awc::Client::default();
+            for i in (worker..N).step_by(8) {
+                let body = format!(r#"{{"title": "Race {i}", "id": "race-{i}"}}"#);
+                let status = match client
+                    .post(&url)
+                    .insert_header(("Content-Type", "application/json"))
+                    .send_body(body)
+                    .await
+                {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(_) => 0,
+                };
+                answers.lock().unwrap().push((i, status));
+                // Paced, so that the kill lands in the middle of the stream.
+                actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+    }
+    let answered = || answers.lock().unwrap().len();
+    wait_for("a third answered", || (answered() >= N / 3).then_some(())).await;
+    server.stop();
+    wait_for("two thirds answered", || {
+        (answered() >= 2 * N / 3).then_some(())
+    })
+    .await;
+    server.restart();
+    wait_for("all answered", || (answered() == N).then_some(())).await;
+    let answers = answers.lock().unwrap().clone();
+    assert!(
+        answers.iter().all(|(_, s)| *s == 202 || *s == 503),
+        "{answers:?}"
+    );
+    let refused = answers.iter().filter(|(_, s)| *s == 503).count();
+    assert!(refused > 0, "some requests met the outage");
+    assert!(refused < N, "some were accepted");
+
+    eventually("ready again", || async { sy.get("/readyz").await.0 == 200 }).await;
+    // A 202 was recorded whole (the same alert again is a repeat); a 503 left nothing (the
+    // same alert again creates the incident).
+    for (i, status) in &answers {
+        let body = format!(r#"{{"title": "Race {i}", "id": "race-{i}"}}"#);
+        let (s, b) = sy.ingest("open", body.as_bytes(), &[]).await;
+        assert_eq!(s, 202, "{b}");
+        let events = b["events"].as_array().unwrap().len();
+        if *status == 202 {
+            assert_eq!(events, 0, "race-{i} was accepted before: a repeat");
+        } else {
+            assert_eq!(events, 1, "race-{i} was refused before: nothing recorded");
+        }
+    }
+    let got = rx.wait_delivered(N).await;
+    assert_once_and_in_order(&got);
+    eventually("queue drained", || async { pending(&store).await == 0 }).await;
+    assert_eq!(rx.delivered().len(), N, "one incident.created per alert");
+}
