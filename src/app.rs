@@ -23,7 +23,7 @@ use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::actor::SourceActor;
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
-use crate::store::redis::{RedisSpec, RedisStore};
+use crate::store::redis::{DedupInScripts, RedisSpec, RedisStore};
 use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
 /// Everything `serve` needs, checked and converted.
@@ -189,7 +189,7 @@ impl Stores {
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
             incidents: store.clone(),
-            dedup: store.clone(),
+            dedup: Arc::new(DedupInScripts),
             queue: Some(store),
             actor_backlog: Some(Arc::new(Backlog::new(usize::MAX))),
         })

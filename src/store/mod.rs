@@ -88,6 +88,8 @@ pub struct Claim {
     pub next_due_in: Option<Duration>,
     /// The endpoint's unfinished deliveries, across every instance.
     pub depth: usize,
+    /// Due heads found delivered already (their dedup key exists): finished without a request.
+    pub duplicates: usize,
 }
 
 /// How a claimed delivery ended this time.

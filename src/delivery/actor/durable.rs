@@ -91,6 +91,9 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 if let Some(d) = act.durable.as_mut() {
                     d.depth = Some(claim.depth);
                 }
+                for _ in 0..claim.duplicates {
+                    act.metrics.delivery(&act.spec.name, "duplicate");
+                }
                 take(act, claim, ctx);
                 next
             }

@@ -184,6 +184,9 @@ struct Write {
     /// The event, when it has deliveries.
     #[serde(skip_serializing_if = "Option::is_none")]
     e: Option<String>,
+    /// The event's id, when it has deliveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eid: Option<String>,
     /// (endpoint, delivery id) pairs.
     #[serde(skip_serializing_if = "Option::is_none")]
     dlv: Option<Vec<(Arc<str>, String)>>,
@@ -315,6 +318,7 @@ impl RedisStore {
                         .then(|| DEFAULT_RESOLVED_INCIDENT_TTL.as_millis() as u64),
                     h: None,
                     e: None,
+                    eid: None,
                     dlv: None,
                 };
                 if let Some(event) = &r.event {
@@ -342,6 +346,7 @@ impl RedisStore {
                         .collect();
                     if !dlv.is_empty() {
                         write.e = Some(serde_json::to_string(event).map_err(unavailable)?);
+                        write.eid = Some(event.id.clone());
                         write.dlv = Some(dlv);
                     }
                 }
@@ -498,13 +503,16 @@ impl DeliveryQueueStore for RedisStore {
         );
         let mut conn = self.conn().await?;
         type Row = (String, String, String, String);
-        let (rows, next_in, disabled, pending, depth): (Vec<Row>, i64, i64, i64, i64) = self
+        type Answer = (Vec<Row>, i64, i64, i64, i64, i64);
+        let (rows, next_in, disabled, pending, depth, duplicates): Answer = self
             .claim_script
             .arg(self.queue_prefix(endpoint))
             .arg(limit)
             .arg(lease.as_millis() as u64)
             .arg(&token)
             .arg(self.pending_key())
+            .arg(self.dedup_key(endpoint, ""))
+            .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
@@ -528,6 +536,7 @@ impl DeliveryQueueStore for RedisStore {
             disabled: disabled != 0,
             next_due_in: u64::try_from(next_in).ok().map(Duration::from_millis),
             depth: depth.max(0) as usize,
+            duplicates: duplicates.max(0) as usize,
         })
     }
 
@@ -571,6 +580,22 @@ impl DeliveryQueueStore for RedisStore {
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
+        Ok(())
+    }
+}
+
+/// The dedup keys as a durable delivery actor sees them: `claim.lua` checks them before it
+/// hands a delivery out, and `settle.lua` writes them, so an attempt needs no round trip of
+/// its own for them.
+pub struct DedupInScripts;
+
+#[async_trait]
+impl DeliveryDedup for DedupInScripts {
+    async fn is_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn mark_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<(), StoreError> {
         Ok(())
     }
 }

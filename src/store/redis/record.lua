@@ -40,8 +40,8 @@ for _, w in ipairs(b.writes) do
   if w.dlv then
     for _, d in ipairs(w.dlv) do
       local q = p .. ':q:' .. d[1]
-      redis.call('HSET', q .. ':d:' .. d[2], 'event', w.e, 'lane', w.id, 'attempts', '[]',
-        'state', 'pending')
+      redis.call('HSET', q .. ':d:' .. d[2], 'event', w.e, 'eid', w.eid, 'lane', w.id,
+        'attempts', '[]', 'state', 'pending')
       redis.call('INCR', q .. ':pending')
       if redis.call('RPUSH', q .. ':lane:' .. w.id, d[2]) == 1 then
         redis.call('ZADD', q .. ':due', now, w.id)

@@ -344,6 +344,33 @@ async fn gone_disables_the_endpoint_for_every_instance() {
 }
 
 #[actix_rt::test]
+async fn a_head_delivered_already_is_finished_by_the_claim_not_handed_out() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let r = a
+        .record(
+            &[
+                alert("d", AlertStatus::Firing, Severity::Info),
+                alert("d", AlertStatus::Resolved, Severity::Info),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let created = r[0].event.as_ref().unwrap();
+    a.mark_delivered("hook", &created.id).await.unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(c.duplicates, 1);
+    assert_eq!(c.deliveries.len(), 1, "the lane moved on to the next head");
+    assert_eq!(
+        c.deliveries[0].event.kind,
+        crate::model::EventType::Resolved
+    );
+    assert_eq!((c.depth, a.backlog.pending()), (1, 1));
+}
+
+#[actix_rt::test]
 async fn dedup_keys_are_per_endpoint() {
     let redis = TestRedis::get();
     let store = redis.store(&prefix(), &["hook"]);
