@@ -86,8 +86,9 @@ impl DeliveryActor {
         }
     }
 
-    /// Takes work from `queue` (shared by every instance, kept across restarts) instead of
-    /// from `Enqueue` messages, which then only say that new work is there.
+    /// Takes its work from `queue` (shared by every instance, kept across restarts): it claims
+    /// due deliveries at start, on `ClaimDue`, after each settle and at each poll. `Enqueue`
+    /// still delivers from memory (events that are not in the store).
     pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
         self.durable = Some(durable::Durable::new(queue));
         self

@@ -1,8 +1,8 @@
 //! The redis store: incidents, delivery dedup keys and the delivery queue in Redis, so that
 //! nothing accepted is lost on a crash and several switchyard instances share one Redis.
 //!
-//! Every alert batch costs two round trips: one pipelined read of the batch's incidents, and
-//! one Lua script (`record.lua`) that checks their versions and writes the transitions, the
+//! Every batch of alerts (the incident actor groups waiting requests into one) costs two round
+//! trips: one pipelined read of the batch's incidents, and one Lua script (`record.lua`) that checks their versions and writes the transitions, the
 //! event history and every routed delivery at once (compare-and-set: on a conflict with
 //! another instance nothing is written and the batch is decided again). Delivery actors
 //! `claim.lua` due lane heads under a lease and `settle.lua` them. The key layout and the
