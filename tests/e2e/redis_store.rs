@@ -74,18 +74,44 @@ async fn pending(store: &TestStore) -> i64 {
     n.unwrap_or(0)
 }
 
-/// The attempt counts of an endpoint's deliveries, as stored in Redis.
-async fn stored_attempts(store: &TestStore, endpoint: &str) -> Vec<usize> {
+/// The attempt counts of an endpoint's deliveries by event id, as stored in Redis (the
+/// deliveries in its lanes and in its log).
+async fn stored_attempts(store: &TestStore, endpoint: &str) -> HashMap<String, usize> {
     let mut conn = store.redis_conn().await;
-    let keys: Vec<String> = conn
-        .keys(format!("{}:q:{endpoint}:d:*", store.key_prefix))
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for k in keys {
-        let a: Option<String> = conn.hget(&k, "attempts").await.unwrap();
-        let v: serde_json::Value = serde_json::from_str(&a.unwrap_or_default()).unwrap();
-        out.push(v.as_array().map_or(0, Vec::len));
+    let q = format!("{}:q:{endpoint}", store.key_prefix);
+    let mut lanes: Vec<String> = conn.zrange(format!("{q}:due"), 0, -1).await.unwrap();
+    let leased: Vec<String> = conn.zrange(format!("{q}:leases"), 0, -1).await.unwrap();
+    lanes.extend(leased);
+    let mut ids: Vec<String> = conn.lrange(format!("{q}:log"), 0, -1).await.unwrap();
+    for lane in lanes {
+        let in_lane: Vec<String> = conn
+            .lrange(format!("{q}:lane:{lane}"), 0, -1)
+            .await
+            .unwrap();
+        ids.extend(in_lane);
+    }
+    let mut out = HashMap::new();
+    for id in ids {
+        let (eid, attempts): (Option<String>, Option<String>) = deadpool_redis::redis::cmd("HMGET")
+            .arg(format!("{q}:d:{id}"))
+            .arg("eid")
+            .arg("attempts")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&attempts.unwrap_or_else(|| "[]".into())).unwrap();
+        out.insert(eid.unwrap_or_default(), v.as_array().map_or(0, Vec::len));
+    }
+    out
+}
+
+/// How many requests each event got at a receiver.
+fn requests_per_event(rx: &Receiver) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for r in rx.received() {
+        *out.entry(r.header("webhook-id").unwrap().to_string())
+            .or_default() += 1;
     }
     out
 }
@@ -117,11 +143,21 @@ async fn kill_9_while_retries_wait_loses_nothing_and_attempt_counts_resume() {
     // Wait until `doomed` has two failed attempts stored for its first event, then kill -9:
     // its third attempt is 200ms away, the receivers' retries are pending.
     eventually("two stored attempts at doomed", || async {
-        stored_attempts(&store, "doomed").await.contains(&2)
+        stored_attempts(&store, "doomed")
+            .await
+            .values()
+            .any(|n| *n == 2)
     })
     .await;
     sy.kill();
     assert!(pending(&store).await > 0, "deliveries wait in Redis");
+    // Requests sent but not yet stored when the process died are attempts lost with it.
+    let stored_at_kill = stored_attempts(&store, "doomed").await;
+    let seen_at_kill = requests_per_event(&doomed);
+    assert!(
+        stored_at_kill.values().any(|n| *n >= 2),
+        "{stored_at_kill:?}"
+    );
 
     let sy = Switchyard::start(&cfg);
     let got = rx.wait_delivered(5).await;
@@ -131,28 +167,20 @@ async fn kill_9_while_retries_wait_loses_nothing_and_attempt_counts_resume() {
     })
     .await;
     assert_eq!(rx.delivered().len(), 5, "no event twice");
-    // Every doomed delivery got exactly 1 + 4 attempts across both processes.
-    let mut per_event: HashMap<String, usize> = HashMap::new();
-    for r in doomed.received() {
-        *per_event
-            .entry(r.header("webhook-id").unwrap().to_string())
-            .or_default() += 1;
-    }
+    // Every doomed delivery got 1 + 4 stored attempts across both processes: the schedule
+    // went on from the stored count (plus any request in flight at the kill, not stored).
+    let per_event = requests_per_event(&doomed);
     assert_eq!(per_event.len(), 5);
-    let first = doomed.received()[0]
-        .header("webhook-id")
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        per_event[&first], 5,
-        "the schedule went on from the stored attempts: {per_event:?}"
-    );
-    assert!(per_event.values().all(|n| *n <= 6), "{per_event:?}");
+    for (event, n) in &per_event {
+        let stored = stored_at_kill.get(event).copied().unwrap_or(0);
+        let lost = seen_at_kill.get(event).copied().unwrap_or(0) - stored;
+        assert_eq!(*n, 5 + lost, "{event}: {per_event:?} {stored_at_kill:?}");
+    }
     assert!(
         stored_attempts(&store, "doomed")
             .await
-            .iter()
-            .all(|n| *n >= 5),
+            .values()
+            .all(|n| *n == 5),
         "attempts are kept with the dead deliveries"
     );
     drop(sy);
@@ -317,6 +345,48 @@ async fn a_redis_outage_answers_503_records_nothing_and_recovers() {
     assert_eq!(rx.received().len(), 6);
 }
 
+#[actix_rt::test]
+async fn a_frozen_redis_is_answered_within_the_timeouts_and_recovered_from() {
+    let server = RedisServer::start();
+    let store = TestStore::on(&server);
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Warm", "id": "warm"}"#, &[])
+        .await;
+    assert_eq!(s, 202);
+    rx.wait_delivered(1).await;
+
+    // Connections stay open but nothing answers: only the timeouts end the wait.
+    server.freeze(true);
+    let started = std::time::Instant::now();
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "Frozen", "id": "frozen"}"#, &[])
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered within the timeouts: {:?}",
+        started.elapsed()
+    );
+    let (s, _) = sy.get("/readyz").await;
+    assert_eq!(s, 503);
+
+    server.freeze(false);
+    eventually("ready again", || async { sy.get("/readyz").await.0 == 200 }).await;
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "Thawed", "id": "thawed"}"#, &[])
+        .await;
+    assert_eq!(
+        (s, b["events"][0]["type"].as_str()),
+        (202, Some("incident.created"))
+    );
+    let got = rx.wait_delivered(2).await;
+    assert!(got
+        .iter()
+        .any(|r| r.json()["data"]["incident"]["dedup_key"] == "thawed"));
+}
+
 #[test]
 fn check_reports_a_bad_redis_url_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -398,7 +468,10 @@ async fn ingest_racing_a_redis_kill_is_all_or_nothing_per_request() {
         if *status == 202 {
             assert_eq!(events, 0, "race-{i} was accepted before: a repeat");
         } else {
-            assert_eq!(events, 1, "race-{i} was refused before: nothing recorded");
+            // Refused: recorded not at all (a new incident now), or wholly, when Redis died
+            // after committing the script but before answering (then its event was queued
+            // with it: the receiver count below proves it).
+            assert!(events <= 1, "race-{i}: {b}");
         }
     }
     let got = rx.wait_delivered(N).await;

@@ -358,9 +358,24 @@ impl RedisServer {
         }
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, answers stop.
+    pub fn freeze(&self, frozen: bool) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let status = Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// Kills the server (SIGKILL): every connection to it breaks at once.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A frozen process dies on SIGKILL too; thaw it anyway so nothing lingers.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -154,6 +154,57 @@ async fn records_the_transition_table_and_counts_open_incidents() {
 }
 
 #[actix_rt::test]
+async fn keeps_each_incidents_history_and_an_index_by_id() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let store = redis.store(&p, &["hook"]);
+    let r = store
+        .record(
+            &[
+                alert("h", AlertStatus::Firing, Severity::Warning),
+                alert("h", AlertStatus::Firing, Severity::Critical),
+                alert("h", AlertStatus::Resolved, Severity::Critical),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let id = r[0].incident_id.clone().unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let history: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{p}:hist:{id}"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = history
+        .iter()
+        .map(|h| serde_json::from_str::<serde_json::Value>(h).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "\"incident.created\"",
+            "\"incident.updated\"",
+            "\"incident.resolved\""
+        ]
+    );
+    let key: String = redis::cmd("GET")
+        .arg(format!("{p}:incid:{id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(key, format!("{p}:inc:s:h"));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "a resolved incident expires");
+}
+
+#[actix_rt::test]
 async fn two_instances_racing_on_one_alert_create_one_incident() {
     let redis = TestRedis::get();
     let p = prefix();
