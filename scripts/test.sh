@@ -1,14 +1,77 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and end-to-end tests.
-# Usage: scripts/test.sh   (needs only a Rust toolchain; installs nothing else yet)
+# Usage: scripts/test.sh
+# Needs a Rust toolchain and redis-server (installed here with apt-get when missing and run as
+# root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
+# when nothing answers there, else on a free port; its URL is exported as
+# SWITCHYARD_TEST_REDIS_URL and it is stopped at the end. Set SWITCHYARD_TEST_REDIS_URL
+# yourself to use an existing server instead (tests use random key prefixes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+port_answers() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start_test_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing redis-server (apt-get)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      echo "error: redis-server is needed for the redis store tests and is not installed." >&2
+      echo "       Install it (Debian/Ubuntu: sudo apt-get install -y redis-server), or set" >&2
+      echo "       SWITCHYARD_TEST_REDIS_URL=redis://HOST:PORT to use a running server." >&2
+      exit 1
+    fi
+  fi
+  REDIS_DIR="$(mktemp -d)"
+  trap stop_test_redis EXIT
+  local port=6379 started=
+  for _ in 1 2 3 4 5; do
+    while port_answers "$port"; do
+      port=$((20000 + RANDOM % 40000))
+    done
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+      --dir "$REDIS_DIR" || true
+    for _ in $(seq 1 50); do
+      if [ -s "$REDIS_DIR/redis.pid" ] && port_answers "$port"; then
+        started=1
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$started" ] && break
+    # Someone took the port in between: try another one.
+    port=$((20000 + RANDOM % 40000))
+  done
+  if [ -z "$started" ]; then
+    echo "error: could not start redis-server; see $REDIS_DIR/redis.log" >&2
+    cat "$REDIS_DIR/redis.log" >&2 || true
+    exit 1
+  fi
+  export SWITCHYARD_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  echo "==> test redis-server on $SWITCHYARD_TEST_REDIS_URL"
+}
+
+stop_test_redis() {
+  if [ -s "$REDIS_DIR/redis.pid" ]; then
+    kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+  fi
+  rm -rf "$REDIS_DIR"
+}
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [ -z "${SWITCHYARD_TEST_REDIS_URL:-}" ]; then
+  start_test_redis
+fi
 
 echo "==> cargo test"
 log=$(mktemp)

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::duration::parse_duration;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, SourceConfig, SourceKind, StoreKind};
+use crate::config::types::{Secret, SourceConfig, SourceKind};
 use crate::config::ConfigErrors;
 use crate::control::{ControlActor, Reload, SourceDirectory};
 use crate::delivery::actor::DeliveryActor;
@@ -22,6 +22,7 @@ use crate::delivery::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
 use crate::http::admin::AdminState;
 use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
 use crate::incidents::actor::IncidentActor;
+use crate::incidents::query::IncidentQuery;
 use crate::metrics::Metrics;
 use crate::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::router::actor::RouterActor;
@@ -29,6 +30,8 @@ use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::actor::SourceActor;
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
+use crate::store::redis::{DedupInScripts, RedisSpec, RedisStore, SourceKinds};
+use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
 /// Everything `serve` needs, checked and converted.
 pub struct Runtime {
@@ -45,6 +48,8 @@ pub struct Runtime {
     pub admin_token: Option<Secret>,
     /// The adapter plugins loaded from `plugins.dir` (empty without `plugins:`).
     pub plugins: Arc<PluginRegistry>,
+    /// `store: {kind: redis}`; None: the memory store.
+    pub redis: Option<RedisSpec>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -62,12 +67,18 @@ impl Runtime {
                 format!("invalid listen address: {e}"),
             )
         });
-        if raw.store.kind == StoreKind::Redis {
-            errors.push(cfg.error_at(
-                &[key("store"), key("kind")],
-                "store kind `redis` is not available in this build yet; use `memory`",
-            ));
-        }
+        let redis = match RedisSpec::build(&raw.store) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let field = if raw.store.url.is_none() {
+                    "kind"
+                } else {
+                    "url"
+                };
+                errors.push(cfg.error_at(&[key("store"), key(field)], e.to_string()));
+                None
+            }
+        };
         let plugins = load_plugins(cfg, &mut errors);
         let mut sources = Vec::new();
         for (i, s) in raw.sources.iter().enumerate() {
@@ -152,8 +163,69 @@ impl Runtime {
             config_file: cfg.file.clone().into(),
             admin_token: raw.server.admin_token.clone().filter(|t| !t.is_empty()),
             plugins: Arc::new(plugins),
+            redis,
         })
     }
+}
+
+/// The store's parts, as the actors see them.
+struct Stores {
+    incidents: Arc<dyn IncidentStore>,
+    dedup: Arc<dyn DeliveryDedup>,
+    /// The durable delivery queue (redis); None: each delivery actor keeps its own.
+    queue: Option<Arc<dyn DeliveryQueueStore>>,
+    /// With a durable queue, the delivery actors count only what they hold; the shared
+    /// backlog follows the store's count of every instance's pending deliveries.
+    actor_backlog: Option<Arc<Backlog>>,
+    /// Incident reads for the admin API.
+    query: Arc<dyn IncidentQuery>,
+    /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
+    refs: Arc<dyn ExternalRefs>,
+    /// The redis store, told of new routes and sources on reload.
+    redis: Option<Arc<RedisStore>>,
+}
+
+impl Stores {
+    fn build(runtime: &Runtime, backlog: &Arc<Backlog>) -> std::io::Result<Stores> {
+        let Some(spec) = &runtime.redis else {
+            let store = Arc::new(MemoryStore::new());
+            return Ok(Stores {
+                incidents: store.clone(),
+                dedup: store.clone(),
+                queue: None,
+                actor_backlog: None,
+                query: store,
+                refs: Arc::new(MemoryRefs::default()),
+                redis: None,
+            });
+        };
+        let pool = spec.pool().map_err(std::io::Error::other)?;
+        let store = Arc::new(RedisStore::new(
+            pool,
+            &spec.key_prefix,
+            runtime.routes.clone(),
+            backlog.clone(),
+        ));
+        store.set_source_kinds(source_kinds(&runtime.sources));
+        tracing::info!(key_prefix = %spec.key_prefix, "redis store");
+        Ok(Stores {
+            incidents: store.clone(),
+            dedup: Arc::new(DedupInScripts),
+            queue: Some(store.clone()),
+            actor_backlog: Some(Arc::new(Backlog::new(usize::MAX))),
+            query: store.clone(),
+            refs: store.clone(),
+            redis: Some(store),
+        })
+    }
+}
+
+/// Each source's kind by name (the redis store labels incidents it reads back with it).
+fn source_kinds(sources: &[Arc<SourceSpec>]) -> SourceKinds {
+    sources
+        .iter()
+        .map(|s| (s.name.to_string(), Arc::from(s.kind.as_str())))
+        .collect()
 }
 
 /// Loads `plugins.dir` (relative to the config file's directory); each refused library is an
@@ -226,26 +298,32 @@ fn attach_plugin(
 /// Starts the actors and the HTTP server and runs until stopped (SIGINT/SIGTERM).
 pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
-    let store = Arc::new(MemoryStore::new());
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
-    let refs: Arc<dyn ExternalRefs> = Arc::new(MemoryRefs::default());
+    let stores = Stores::build(&runtime, &backlog)?;
 
     let start_delivery = {
-        let (store, refs, metrics, backlog) = (
-            store.clone(),
-            refs.clone(),
+        let (dedup, refs, metrics, backlog, queue) = (
+            stores.dedup.clone(),
+            stores.refs.clone(),
             metrics.clone(),
-            backlog.clone(),
+            stores
+                .actor_backlog
+                .clone()
+                .unwrap_or_else(|| backlog.clone()),
+            stores.queue.clone(),
         );
         move |spec: Arc<EndpointSpec>| {
-            DeliveryActor::new(
+            let actor = DeliveryActor::new(
                 spec,
-                store.clone(),
+                dedup.clone(),
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
-            )
-            .start()
+            );
+            match &queue {
+                Some(queue) => actor.with_durable_queue(queue.clone()).start(),
+                None => actor.start(),
+            }
         }
     };
     let endpoints: Vec<_> = runtime
@@ -254,9 +332,14 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .map(|spec| (spec.clone(), start_delivery(spec.clone())))
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
-    let router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone()).start();
+    let mut router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone());
+    if stores.queue.is_some() {
+        router = router.with_durable_queue();
+    }
+    let router = router.start();
+    let store = stores.incidents.clone();
     let incidents = IncidentActor::new(store.clone(), router.clone(), metrics.clone())
-        .with_query(store.clone())
+        .with_query(stores.query.clone())
         .start();
     let start_sources = {
         let (incidents, metrics) = (incidents.clone(), metrics.clone());
@@ -279,7 +362,14 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router,
         Box::new(start_sources),
         Box::new(start_delivery),
-    )
+    );
+    let control = match stores.redis.clone() {
+        Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
+            redis.set_routes(rt.routes.clone());
+            redis.set_source_kinds(source_kinds(&rt.sources));
+        })),
+        None => control,
+    }
     .start();
     reload_on_sighup(control.clone());
     let admin = runtime.admin_token.clone().map(|token| {
@@ -287,7 +377,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             token,
             control,
             incidents,
-            query: store.clone(),
+            query: stores.query.clone(),
         })
     });
 

@@ -85,7 +85,12 @@ pub struct ControlActor {
     router: Addr<RouterActor>,
     start_sources: StartSources,
     start_delivery: StartDelivery,
+    on_reload: Option<OnReload>,
 }
+
+/// Called with each newly built runtime, before the router switches to it (the redis store
+/// routes events itself and learns the new routes and sources here).
+pub type OnReload = Box<dyn Fn(&Runtime)>;
 
 impl ControlActor {
     pub fn new(
@@ -104,7 +109,14 @@ impl ControlActor {
             router,
             start_sources,
             start_delivery,
+            on_reload: None,
         }
+    }
+
+    /// Adds a hook run with each newly built runtime (see [`OnReload`]).
+    pub fn with_on_reload(mut self, hook: OnReload) -> Self {
+        self.on_reload = Some(hook);
+        self
     }
 }
 
@@ -159,6 +171,9 @@ impl Handler<Reload> for ControlActor {
         }
         self.retired = old.into_iter().collect();
         self.retired.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(hook) = &self.on_reload {
+            hook(&rt);
+        }
         self.sources.replace((self.start_sources)(&rt.sources));
         let set_routes = self.router.send(SetRoutes {
             table: rt.routes.clone(),

@@ -2,7 +2,10 @@
 //! limiter, circuit breaker and HTTP client, and runs attempts concurrently across incidents
 //! (one at a time per incident, so an incident's events arrive in order). The decisions live
 //! in `queue`, `pacing` and `kinds`; this is the thin actor layer around them. It also answers
-//! the admin API: the delivery log, replays, test pings and config reloads.
+//! the admin API: the delivery log, replays, test pings and config reloads. With the redis
+//! store the actor takes its work from the shared durable queue instead (`durable`).
+
+mod durable;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,9 @@ use super::refs::ExternalRefs;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointLabels, Metrics};
 use crate::model::{Event, EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
-use crate::store::DeliveryDedup;
+use crate::store::{DeliveryDedup, DeliveryQueueStore};
+
+pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
 
 /// How many requests one endpoint has in flight at once (each for a different incident).
 /// When reached, due deliveries wait in the queue until an attempt finishes.
@@ -102,6 +107,13 @@ pub struct PingReport {
 #[rtype(result = "()")]
 pub struct UpdateSpec(pub Arc<EndpointSpec>);
 
+/// Tells an actor with a durable queue that new work is in the store: it claims at once
+/// (else it would notice at its next poll). The router sends it instead of `Enqueue` when
+/// the store wrote the deliveries with their events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClaimDue;
+
 /// One endpoint's delivery actor.
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
@@ -116,6 +128,8 @@ pub struct DeliveryActor {
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     labels: EndpointLabels,
+    /// Set with the redis store: work is claimed from the shared durable queue.
+    durable: Option<durable::Durable>,
 }
 
 impl DeliveryActor {
@@ -142,7 +156,29 @@ impl DeliveryActor {
             in_flight: 0,
             timer: None,
             labels,
+            durable: None,
         }
+    }
+
+    /// Takes its work from `queue` (shared by every instance, kept across restarts): it claims
+    /// due deliveries at start, on `ClaimDue`, after each settle and at each poll. `Enqueue`
+    /// still delivers from memory (events that are not in the store).
+    pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
+        self.durable = Some(durable::Durable::new(queue));
+        self
+    }
+
+    /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.
+    fn depth(&self) -> usize {
+        self.durable
+            .as_ref()
+            .and_then(|d| d.depth)
+            .unwrap_or_else(|| self.queue.pending())
+    }
+
+    /// The stored body of an event for this endpoint, made once per delivery.
+    fn render(&self, event: &Event) -> Bytes {
+        Bytes::from(webhook::body(event))
     }
 
     fn client(&mut self) -> awc::Client {
@@ -164,7 +200,7 @@ impl DeliveryActor {
         self.metrics
             .queue_depth
             .get_or_create(&self.labels)
-            .set(self.queue.pending() as i64);
+            .set(self.depth() as i64);
         self.metrics
             .circuit_open
             .get_or_create(&self.labels)
@@ -275,6 +311,11 @@ impl DeliveryActor {
             // a half-open circuit may probe again.
             _ => self.breaker.release(),
         }
+        let durable_attempt = if self.durable.is_some() {
+            attempt.clone()
+        } else {
+            None
+        };
         let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         match settled {
             Settled::Delivered => {
@@ -309,6 +350,9 @@ impl DeliveryActor {
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
+        if self.durable.is_some() {
+            durable::settled(self, &lane, &event.id, durable_attempt, settled, ctx);
+        }
         self.update_depth();
         self.pump(ctx);
     }
@@ -320,6 +364,7 @@ impl Actor for DeliveryActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(DEFAULT_DELIVERY_MAILBOX);
         self.update_depth();
+        durable::claim(self, ctx);
     }
 }
 
@@ -329,7 +374,7 @@ impl Handler<Enqueue> for DeliveryActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
         let now = Instant::now();
         for event in msg.0 {
-            let body = Bytes::from(webhook::body(&event));
+            let body = self.render(&event);
             if self.queue.push(event.clone(), body, now) {
                 self.backlog.add(1);
             } else {
@@ -339,6 +384,14 @@ impl Handler<Enqueue> for DeliveryActor {
         }
         self.update_depth();
         self.pump(ctx);
+    }
+}
+
+impl Handler<ClaimDue> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ClaimDue, ctx: &mut Self::Context) {
+        durable::claim(self, ctx);
     }
 }
 

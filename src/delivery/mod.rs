@@ -43,6 +43,11 @@ impl Backlog {
         self.pending.fetch_sub(n, Ordering::Relaxed);
     }
 
+    /// Replaces the count with one read elsewhere (the redis store's shared counter).
+    pub fn set(&self, n: usize) {
+        self.pending.store(n, Ordering::Relaxed);
+    }
+
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::model::Event;
@@ -37,7 +37,7 @@ pub enum DeliveryState {
 }
 
 /// One attempt to deliver.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub at: DateTime<Utc>,
     pub status: Option<u16>,
@@ -151,12 +151,31 @@ impl DeliveryQueue {
     /// Adds an event at the end of its incident's lane. On a disabled endpoint it goes straight
     /// to the log as dead (returns false).
     pub fn push(&mut self, event: Arc<Event>, body: Bytes, now: Instant) -> bool {
+        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        self.push_resumed(id, event, body, Vec::new(), now)
+    }
+
+    /// Like [`push`](Self::push), for a delivery that already has an id and attempts (taken
+    /// from a durable queue): the retry schedule goes on from its attempt count.
+    pub fn push_resumed(
+        &mut self,
+        id: String,
+        event: Arc<Event>,
+        body: Bytes,
+        attempts: Vec<Attempt>,
+        now: Instant,
+    ) -> bool {
+        let state = if attempts.is_empty() {
+            DeliveryState::Pending
+        } else {
+            DeliveryState::Failed
+        };
         let delivery = Delivery {
-            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            id,
             event,
             body,
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
+            state,
+            attempts,
             replay_of: None,
             next_at: now,
         };
@@ -239,6 +258,10 @@ impl DeliveryQueue {
             let Some(head) = lane.items.front() else {
                 continue;
             };
+            if lane.busy {
+                // A lane key can be listed twice after `release`; its head is already out.
+                continue;
+            }
             lane.busy = true;
             out.push((key, head.clone()));
         }
@@ -320,6 +343,14 @@ impl DeliveryQueue {
         }
         self.after_head_removed(lane_key);
         settled
+    }
+
+    /// Drops a lane and its deliveries from this queue (they live on elsewhere: a durable
+    /// queue took the retry over). Returns how many were dropped.
+    pub fn release(&mut self, lane_key: &Arc<str>) -> usize {
+        let n = self.lanes.remove(lane_key).map_or(0, |l| l.items.len());
+        self.pending -= n;
+        n
     }
 
     fn after_head_removed(&mut self, lane_key: &Arc<str>) {
@@ -523,6 +554,52 @@ mod tests {
             Settled::Dead
         );
         assert_eq!(q.pending(), 0);
+    }
+
+    #[test]
+    fn resumed_deliveries_go_on_with_their_schedule_and_released_lanes_stay_out() {
+        let mut q = DeliveryQueue::new(vec![ms(1), ms(2)]);
+        let t0 = Instant::now();
+        let failed = Attempt {
+            at: Utc::now(),
+            status: Some(500),
+            duration_ms: 1,
+            error: None,
+            response: String::new(),
+        };
+        let ev = event("inc_a", EventType::Created);
+        q.push_resumed(
+            "dlv_1".into(),
+            ev.clone(),
+            Bytes::new(),
+            vec![failed.clone()],
+            t0,
+        );
+        let (lane, d) = q.take_ready(t0, 10).pop().unwrap();
+        assert_eq!((d.id.as_str(), d.state), ("dlv_1", DeliveryState::Failed));
+        let s = q.settle(
+            &lane,
+            Some(failed.clone()),
+            AttemptResult::Retry { retry_after: None },
+            t0,
+        );
+        assert_eq!(
+            s,
+            Settled::RetryIn(ms(2)),
+            "the second wait of the schedule"
+        );
+        assert_eq!(q.release(&lane), 1);
+        assert_eq!(q.pending(), 0);
+        // Claimed again before the stale timer fires: only one copy goes out.
+        q.push_resumed(
+            "dlv_1".into(),
+            ev,
+            Bytes::new(),
+            vec![failed.clone(), failed],
+            t0,
+        );
+        assert_eq!(q.take_ready(t0 + ms(5), 10).len(), 1);
+        assert!(q.take_ready(t0 + ms(5), 10).is_empty());
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! `IncidentActor`: owns recording alerts into the incident store. It handles one batch at a
-//! time (atomically), so the events of an incident leave it in the order they were decided,
-//! and hands them to the router before answering.
+//! `IncidentActor`: owns recording alerts into the incident store. It records one group of
+//! requests at a time (the requests that waited while the previous group was recorded: one
+//! store call, one Redis script, for all of them), so the events of an incident leave it in
+//! the order they were decided, and hands them to the router before answering.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use chrono::Utc;
-
-use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use thiserror::Error;
+use tokio::sync::oneshot;
 
 use super::query::IncidentQuery;
+use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{RouteEvents, RouterActor};
 use crate::store::{IncidentStore, Recorded, StoreError};
@@ -24,10 +25,25 @@ pub const DEFAULT_INCIDENT_MAILBOX: usize = 1024;
 #[rtype(result = "Result<Vec<Recorded>, StoreError>")]
 pub struct RecordAlerts(pub Vec<Alert>);
 
+/// Most alerts recorded in one store call. Requests that arrive while a call runs wait and are
+/// then recorded together (with redis: one script for all of them), up to this many alerts;
+/// the rest wait for the next call. The waiting requests are bounded by ingest admission
+/// (`server.max_inflight_requests`): each holds one permit until it is answered.
+pub const DEFAULT_RECORD_GROUP_ALERTS: usize = 1024;
+
+/// One request waiting to be recorded.
+struct Waiting {
+    alerts: Vec<Alert>,
+    reply: oneshot::Sender<Result<Vec<Recorded>, StoreError>>,
+}
+
 pub struct IncidentActor {
     store: Arc<dyn IncidentStore>,
     router: Addr<RouterActor>,
     metrics: Arc<Metrics>,
+    waiting: VecDeque<Waiting>,
+    /// A group is being recorded and routed; the next waits for it (order).
+    busy: bool,
     query: Option<Arc<dyn IncidentQuery>>,
 }
 
@@ -86,6 +102,8 @@ impl IncidentActor {
             store,
             router,
             metrics,
+            waiting: VecDeque::new(),
+            busy: false,
             query: None,
         }
     }
@@ -95,9 +113,146 @@ impl IncidentActor {
         self.query = Some(query);
         self
     }
+
+    /// Records every waiting request (up to [`DEFAULT_RECORD_GROUP_ALERTS`] alerts) in one
+    /// store call, routes their events, then answers each request with its part.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.waiting.is_empty() {
+            return;
+        }
+        let group = take_group(&mut self.waiting, DEFAULT_RECORD_GROUP_ALERTS);
+        self.busy = true;
+        let mut sizes = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut alerts = Vec::new();
+        for w in group {
+            sizes.push(w.alerts.len());
+            replies.push(w.reply);
+            alerts.extend(w.alerts);
+        }
+        let fut = record_and_route(
+            self.store.clone(),
+            self.router.clone(),
+            self.metrics.clone(),
+            alerts,
+        );
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            match result {
+                Ok(recorded) => {
+                    for (part, reply) in split(recorded, &sizes).into_iter().zip(replies) {
+                        let _ = reply.send(Ok(part));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                    }
+                }
+            }
+            act.busy = false;
+            act.flush(ctx);
+        }));
+    }
 }
 
-/// Records alerts, counts their outcomes, and routes their events (awaited).
+/// The next group: whole requests, oldest first, up to `max_alerts` alerts (at least one).
+fn take_group(waiting: &mut VecDeque<Waiting>, max_alerts: usize) -> Vec<Waiting> {
+    let mut group = Vec::new();
+    let mut n = 0;
+    while let Some(next) = waiting.front() {
+        if !group.is_empty() && n + next.alerts.len() > max_alerts {
+            break;
+        }
+        n += next.alerts.len();
+        group.extend(waiting.pop_front());
+    }
+    group
+}
+
+/// Cuts a group's results back into one part per request.
+fn split<T>(mut all: Vec<T>, sizes: &[usize]) -> Vec<Vec<T>> {
+    let mut parts = Vec::with_capacity(sizes.len());
+    for &n in sizes {
+        let rest = all.split_off(n.min(all.len()));
+        parts.push(std::mem::replace(&mut all, rest));
+    }
+    parts
+}
+
+impl Actor for IncidentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(DEFAULT_INCIDENT_MAILBOX);
+    }
+}
+
+impl Handler<RecordAlerts> for IncidentActor {
+    type Result = ResponseFuture<Result<Vec<Recorded>, StoreError>>;
+
+    fn handle(&mut self, msg: RecordAlerts, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.waiting.push_back(Waiting {
+            alerts: msg.0,
+            reply,
+        });
+        self.flush(ctx);
+        Box::pin(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("incident actor stopped".into())))
+        })
+    }
+}
+
+impl Handler<ChangeIncident> for IncidentActor {
+    type Result = ResponseFuture<Result<Incident, ChangeError>>;
+
+    /// Reads the incident, then records the admin's alert through `RecordAlerts` like any
+    /// other, so it is ordered with the alerts being recorded.
+    fn handle(&mut self, msg: ChangeIncident, ctx: &mut Self::Context) -> Self::Result {
+        let query = self.query.clone();
+        let me = ctx.address();
+        Box::pin(async move {
+            let query = query.ok_or(ChangeError::Unsupported)?;
+            let incident = query
+                .get_incident(&msg.id)
+                .await?
+                .ok_or_else(|| ChangeError::NotFound(msg.id.clone()))?;
+            let wanted = msg.to.as_str();
+            let allowed = match msg.to {
+                AlertStatus::Acknowledged => incident.status == IncidentStatus::Triggered,
+                AlertStatus::Resolved => incident.status.is_open(),
+                AlertStatus::Firing => false,
+            };
+            let conflict = || ChangeError::Conflict {
+                id: incident.id.clone(),
+                status: incident.status.as_str(),
+                wanted,
+            };
+            if !allowed {
+                return Err(conflict());
+            }
+            let alert = admin_alert(&incident, msg.to, Utc::now()).ok_or_else(conflict)?;
+            let recorded = me
+                .send(RecordAlerts(vec![alert]))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("incident actor: {e}")))??;
+            let event = recorded
+                .into_iter()
+                .next()
+                .and_then(|r| r.event)
+                .filter(|e| e.incident.id == incident.id)
+                .ok_or_else(conflict)?;
+            tracing::info!(incident_id = %incident.id, status = wanted, "incident changed through the admin API");
+            Ok(event.incident)
+        })
+    }
+}
+
+/// Records one group in the store and hands its events to the router (awaited, so groups
+/// reach the delivery actors in the order they were decided).
 async fn record_and_route(
     store: Arc<dyn IncidentStore>,
     router: Addr<RouterActor>,
@@ -136,68 +291,53 @@ async fn record_and_route(
     Ok(recorded)
 }
 
-impl Handler<ChangeIncident> for IncidentActor {
-    type Result = AtomicResponse<Self, Result<Incident, ChangeError>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn handle(&mut self, msg: ChangeIncident, _ctx: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
-        let router = self.router.clone();
-        let metrics = self.metrics.clone();
-        let query = self.query.clone();
-        AtomicResponse::new(Box::pin(
-            async move {
-                let query = query.ok_or(ChangeError::Unsupported)?;
-                let incident = query
-                    .get_incident(&msg.id)
-                    .await?
-                    .ok_or_else(|| ChangeError::NotFound(msg.id.clone()))?;
-                let wanted = msg.to.as_str();
-                let allowed = match msg.to {
-                    AlertStatus::Acknowledged => incident.status == IncidentStatus::Triggered,
-                    AlertStatus::Resolved => incident.status.is_open(),
-                    AlertStatus::Firing => false,
-                };
-                let conflict = || ChangeError::Conflict {
-                    id: incident.id.clone(),
-                    status: incident.status.as_str(),
-                    wanted,
-                };
-                if !allowed {
-                    return Err(conflict());
-                }
-                let alert = admin_alert(&incident, msg.to, Utc::now()).ok_or_else(conflict)?;
-                let recorded = record_and_route(store, router, metrics, vec![alert]).await?;
-                let event = recorded
-                    .into_iter()
-                    .next()
-                    .and_then(|r| r.event)
-                    .filter(|e| e.incident.id == incident.id)
-                    .ok_or_else(conflict)?;
-                tracing::info!(incident_id = %incident.id, status = wanted, "incident changed through the admin API");
-                Ok(event.incident)
-            }
-            .into_actor(self),
-        ))
+    #[test]
+    fn groups_take_whole_requests_in_order_and_results_split_back() {
+        let mut waiting = VecDeque::new();
+        let mut answers = Vec::new();
+        for n in [2, 3, 1] {
+            let (reply, rx) = oneshot::channel();
+            answers.push(rx);
+            waiting.push_back(Waiting {
+                alerts: std::iter::repeat_n(alert(), n).collect(),
+                reply,
+            });
+        }
+        let group = take_group(&mut waiting, 5);
+        assert_eq!(
+            group.iter().map(|w| w.alerts.len()).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(waiting.len(), 1);
+        // A request larger than the limit still goes, alone.
+        assert_eq!(take_group(&mut waiting, 0).len(), 1);
+        assert_eq!(
+            split(vec![1, 2, 3, 4, 5], &[2, 3]),
+            vec![vec![1, 2], vec![3, 4, 5]]
+        );
     }
-}
 
-impl Actor for IncidentActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(DEFAULT_INCIDENT_MAILBOX);
-    }
-}
-
-impl Handler<RecordAlerts> for IncidentActor {
-    type Result = AtomicResponse<Self, Result<Vec<Recorded>, StoreError>>;
-
-    fn handle(&mut self, msg: RecordAlerts, _ctx: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
-        let router = self.router.clone();
-        let metrics = self.metrics.clone();
-        AtomicResponse::new(Box::pin(
-            record_and_route(store, router, metrics, msg.0).into_actor(self),
-        ))
+    fn alert() -> Alert {
+        use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+        Alert {
+            dedup_key: "k".into(),
+            status: AlertStatus::Firing,
+            severity: Severity::Info,
+            title: "t".into(),
+            description: String::new(),
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: None,
+            ended_at: None,
+            source: SourceRef {
+                name: "s".into(),
+                kind: "generic".into(),
+            },
+        }
     }
 }

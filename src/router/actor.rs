@@ -8,12 +8,14 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::table::RouteTable;
-use crate::delivery::actor::{DeliveryActor, Enqueue};
+use crate::delivery::actor::{ClaimDue, DeliveryActor, Enqueue};
 use crate::metrics::Metrics;
 use crate::model::Event;
 
 /// Mailbox size of the router; the incident actor waits when it is full.
 pub const DEFAULT_ROUTER_MAILBOX: usize = 1024;
+
+type SendFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), MailboxError>>>>;
 
 /// Routes these events (in order) and answers once every endpoint queued them.
 #[derive(Message)]
@@ -24,6 +26,8 @@ pub struct RouterActor {
     table: Arc<RouteTable>,
     deliveries: Vec<Addr<DeliveryActor>>,
     metrics: Arc<Metrics>,
+    /// The store wrote each event's deliveries already: wake the actors instead of enqueueing.
+    durable: bool,
 }
 
 impl RouterActor {
@@ -37,7 +41,15 @@ impl RouterActor {
             table,
             deliveries,
             metrics,
+            durable: false,
         }
+    }
+
+    /// With a durable delivery queue: events are not handed over, the actors that have new
+    /// work are told to claim it (`ClaimDue`).
+    pub fn with_durable_queue(mut self) -> Self {
+        self.durable = true;
+        self
     }
 }
 
@@ -88,11 +100,18 @@ impl Handler<RouteEvents> for RouterActor {
                 }
             }
         }
+        let durable = self.durable;
         let sends: Vec<_> = batches
             .into_iter()
             .zip(self.deliveries.iter())
             .filter(|(batch, _)| !batch.is_empty())
-            .map(|(batch, addr)| addr.send(Enqueue(batch)))
+            .map(|(batch, addr)| {
+                if durable {
+                    Box::pin(addr.send(ClaimDue)) as SendFuture
+                } else {
+                    Box::pin(addr.send(Enqueue(batch)))
+                }
+            })
             .collect();
         // Waiting here (atomically) keeps the order of batches per endpoint and bounds memory:
         // a full delivery mailbox slows routing instead of growing.

@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeliveryDedup, IncidentStore, Recorded, StoreError};
-use crate::incidents::transition;
-use crate::model::{Alert, Event, Incident};
+use super::{decide, DeliveryDedup, IncidentStore, Recorded, StoreError};
+use crate::model::{Alert, Incident};
 
 /// How many delivered (endpoint, event id) keys the memory store remembers. When full, the
 /// oldest key is forgotten; in one process an event is only enqueued once, so the keys only
@@ -70,25 +69,9 @@ impl IncidentStore for MemoryStore {
             let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.clone());
             let current = state.by_key.get(&key);
             let was_open = current.is_some_and(|i| i.status.is_open());
-            let t = transition::apply(current, alert, now);
-            let mut recorded = Recorded {
-                outcome: t.outcome,
-                incident_id: current.map(|i| i.id.clone()),
-                event: None,
-            };
-            if let Some(next) = t.next {
+            let (recorded, next) = decide(current, alert, now);
+            if let Some(next) = next {
                 let is_open = next.status.is_open();
-                recorded.incident_id = Some(next.id.clone());
-                if let Some(kind) = t.outcome.event() {
-                    recorded.event = Some(Event {
-                        id: Event::new_id(),
-                        kind,
-                        timestamp: now,
-                        source: alert.source.clone(),
-                        incident: next.clone(),
-                        changes: t.changes,
-                    });
-                }
                 state.by_key.insert(key, next);
                 match (was_open, is_open) {
                     (false, true) => state.open += 1,

@@ -1,14 +1,23 @@
-//! The state backends: one pair of traits, several implementations (`memory` now, `redis`
-//! later). The incident actor and the delivery actors only see these traits.
+//! The state backends: one set of traits, several implementations (`memory` and `redis`).
+//! The incident actor and the delivery actors only see these traits.
+//!
+//! - [`IncidentStore`]: incidents by (source, dedup key) and their transitions.
+//! - [`DeliveryDedup`]: the (endpoint, event id) keys of successful deliveries.
+//! - [`DeliveryQueueStore`]: a durable, shared delivery queue (redis only; the memory store
+//!   keeps each endpoint's queue inside its delivery actor).
 
 pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::incidents::transition::Outcome;
-use crate::model::{Alert, Event};
+use crate::delivery::queue::Attempt;
+use crate::incidents::transition::{self, Outcome};
+use crate::model::{Alert, Event, Incident};
 
 /// A store that could not do what was asked; ingest answers 503 and changes nothing.
 #[derive(Debug, Error)]
@@ -52,4 +61,98 @@ pub trait DeliveryDedup: Send + Sync {
     async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError>;
     /// Records a successful delivery.
     async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError>;
+}
+
+/// One delivery taken from a durable queue: the head of one incident's lane at one endpoint,
+/// leased to this instance until it is settled or the lease runs out.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The delivery's id (`dlv_...`), the same across restarts and instances.
+    pub delivery_id: String,
+    /// The lane: the incident id. One head per lane is out at a time, across all instances.
+    pub lane: String,
+    pub event: Event,
+    /// The attempts made so far (by any instance), oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Proves the lease when settling; a settle with an outdated lease changes nothing.
+    pub lease: String,
+}
+
+/// What one claim brought.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub deliveries: Vec<Claimed>,
+    /// The endpoint answered 410 once (on any instance): deliveries are settled dead.
+    pub disabled: bool,
+    /// When the next lane falls due (a retry, or a lease running out), if any waits.
+    pub next_due_in: Option<Duration>,
+    /// The endpoint's unfinished deliveries, across every instance.
+    pub depth: usize,
+    /// Due heads found delivered already (their dedup key exists): finished without a request.
+    pub duplicates: usize,
+}
+
+/// How a claimed delivery ended this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delivered (or found already delivered): the dedup key is stored, the lane moves on.
+    Delivered,
+    /// Failed; the lane waits this long, then the delivery is attempted again.
+    Retry(Duration),
+    /// Out of attempts: kept in the endpoint's log, the lane moves on.
+    Dead,
+    /// The endpoint answered 410: dead, and the endpoint is disabled for every instance.
+    Gone,
+}
+
+/// A delivery queue shared by every instance and kept across restarts. Deliveries are written
+/// by [`IncidentStore::record`] in the same atomic step as the transition that made their
+/// event; delivery actors claim due lane heads, attempt them and settle them.
+#[async_trait]
+pub trait DeliveryQueueStore: Send + Sync {
+    /// Leases up to `limit` due lane heads of `endpoint` for `lease`.
+    async fn claim(
+        &self,
+        endpoint: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// Records the attempts of a claimed delivery and what follows, releasing its lease.
+    async fn settle(
+        &self,
+        endpoint: &str,
+        claimed: &Claimed,
+        attempts: &[Attempt],
+        settlement: Settlement,
+    ) -> Result<(), StoreError>;
+}
+
+/// Applies one alert to the stored incident: what it did, and the incident's next state to
+/// store (None: leave it). Shared by every backend so they apply exactly the same table.
+pub(crate) fn decide(
+    current: Option<&Incident>,
+    alert: &Alert,
+    now: DateTime<Utc>,
+) -> (Recorded, Option<Incident>) {
+    let t = transition::apply(current, alert, now);
+    let mut recorded = Recorded {
+        outcome: t.outcome,
+        incident_id: current.map(|i| i.id.clone()),
+        event: None,
+    };
+    if let Some(next) = &t.next {
+        recorded.incident_id = Some(next.id.clone());
+        if let Some(kind) = t.outcome.event() {
+            recorded.event = Some(Event {
+                id: Event::new_id(),
+                kind,
+                timestamp: now,
+                source: alert.source.clone(),
+                incident: next.clone(),
+                changes: t.changes,
+            });
+        }
+    }
+    (recorded, t.next)
 }

@@ -2,14 +2,15 @@
 
 use std::time::Duration;
 
-use crate::base_config;
+use crate::support::TestStore;
 use crate::support::{eventually, wait_for, Receiver, Switchyard};
+use crate::{both_stores, config_for};
 
-#[actix_rt::test]
-async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
+both_stores!(a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt);
+async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (503, &[])]);
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     let (s, _) = sy
         .ingest("open", br#"{"title": "Flaky", "id": "f-1"}"#, &[])
         .await;
@@ -45,11 +46,11 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
     .await;
 }
 
-#[actix_rt::test]
-async fn retry_after_is_honoured() {
+both_stores!(retry_after_is_honoured);
+async fn retry_after_is_honoured(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(429, &[("Retry-After", "1")])]);
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     let (s, _) = sy
         .ingest("open", br#"{"title": "Slow down", "id": "r-1"}"#, &[])
         .await;
@@ -71,11 +72,11 @@ async fn retry_after_is_honoured() {
     assert!(t1 > t0, "retry waited for Retry-After: {t0} -> {t1}");
 }
 
-#[actix_rt::test]
-async fn dead_after_the_last_attempt() {
+both_stores!(dead_after_the_last_attempt);
+async fn dead_after_the_last_attempt(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (500, &[]), (500, &[]), (500, &[])]);
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     sy.ingest("open", br#"{"title": "Doomed", "id": "d-1"}"#, &[])
         .await;
     eventually("dead counted", || async {
@@ -91,11 +92,11 @@ async fn dead_after_the_last_attempt() {
     );
 }
 
-#[actix_rt::test]
-async fn gone_disables_the_endpoint() {
+both_stores!(gone_disables_the_endpoint);
+async fn gone_disables_the_endpoint(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(410, &[])]);
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     sy.ingest("open", br#"{"title": "A", "id": "g-1"}"#, &[])
         .await;
     wait_for("first request", || (rx.received().len() == 1).then_some(())).await;
@@ -123,12 +124,12 @@ async fn gone_disables_the_endpoint() {
     assert!(sy.logs().contains("410"), "the reason is logged");
 }
 
-#[actix_rt::test]
-async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails() {
+both_stores!(events_of_one_incident_arrive_in_order_even_when_the_first_fails);
+async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails(store: TestStore) {
     let rx = Receiver::start();
     // created fails once and waits 50ms; resolved is queued meanwhile and must wait behind it.
     rx.answer(&[(500, &[])]);
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     sy.ingest(
         "open",
         br#"{"title": "Ordered", "id": "o-1", "status": "firing"}"#,
@@ -158,12 +159,12 @@ async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails() {
     assert_eq!(kinds, vec!["incident.created", "incident.resolved"]);
 }
 
-#[actix_rt::test]
-async fn a_hanging_endpoint_times_out_and_is_retried() {
+both_stores!(a_hanging_endpoint_times_out_and_is_retried);
+async fn a_hanging_endpoint_times_out_and_is_retried(store: TestStore) {
     // A TCP listener that accepts and never answers.
     let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", hang.local_addr().unwrap());
-    let cfg = base_config(&url, "").replace("timeout: 2s", "timeout: 200ms");
+    let cfg = config_for(&store, &url, "").replace("timeout: 2s", "timeout: 200ms");
     let sy = Switchyard::start(&cfg);
     let (s, _) = sy
         .ingest("open", br#"{"title": "Hang", "id": "h-1"}"#, &[])

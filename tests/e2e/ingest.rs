@@ -4,8 +4,9 @@ use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::base_config;
+use crate::support::TestStore;
 use crate::support::{eventually, fixture, wait_for, Receiver, Switchyard};
+use crate::{both_stores, config_for};
 
 const BEARER: (&str, &str) = ("Authorization", "Bearer t0ken");
 
@@ -51,10 +52,12 @@ fn assert_signed(r: &crate::support::Received) {
 
 use hmac::Hmac;
 
-#[actix_rt::test]
-async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_once() {
+both_stores!(alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_once);
+async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_once(
+    store: TestStore,
+) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
 
     let (status, body) = sy
         .ingest(
@@ -137,10 +140,10 @@ async fn alertmanager_created_then_repeat_then_resolved_arrive_signed_in_order_o
     );
 }
 
-#[actix_rt::test]
-async fn api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert() {
+both_stores!(api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert);
+async fn api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert(store: TestStore) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     let (status, body) = sy
         .ingest(
             "prometheus",
@@ -183,10 +186,10 @@ async fn api_v2_array_body_and_multi_alert_webhook_make_one_incident_per_alert()
     assert!(keys.contains(&"e4a26b1cdb7fcfe4".to_string()), "{keys:?}");
 }
 
-#[actix_rt::test]
-async fn bad_inputs_get_the_right_status_and_create_nothing() {
+both_stores!(bad_inputs_get_the_right_status_and_create_nothing);
+async fn bad_inputs_get_the_right_status_and_create_nothing(store: TestStore) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     let firing = fixture("alertmanager-webhook-firing-alertmanager-bot.json");
 
     let (s, b) = sy.ingest("nope", &firing, &[BEARER]).await;
@@ -255,10 +258,10 @@ async fn bad_inputs_get_the_right_status_and_create_nothing() {
     rx.wait_delivered(1).await;
 }
 
-#[actix_rt::test]
-async fn generic_source_with_hmac_mapping_and_labels() {
+both_stores!(generic_source_with_hmac_mapping_and_labels);
+async fn generic_source_with_hmac_mapping_and_labels(store: TestStore) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&base_config(&rx.url, ""));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
     let body = br#"{"alert": {"name": "Queue stuck", "id": "q-7"}, "severity": "high", "status": "firing"}"#;
     let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
     mac.update(body);
@@ -273,12 +276,13 @@ async fn generic_source_with_hmac_mapping_and_labels() {
     assert_eq!(inc["labels"]["team"], "platform");
 }
 
-#[actix_rt::test]
-async fn saturated_backlog_answers_503_with_retry_after_and_records_nothing() {
+both_stores!(saturated_backlog_answers_503_with_retry_after_and_records_nothing);
+async fn saturated_backlog_answers_503_with_retry_after_and_records_nothing(store: TestStore) {
     let rx = Receiver::start();
     // Every attempt fails, with a long retry: the one accepted delivery stays pending.
     rx.answer(&[(500, &[]), (500, &[]), (500, &[])]);
-    let cfg = base_config(&rx.url, "  max_pending_deliveries: 1").replace("[50ms, 100ms]", "[1h]");
+    let cfg =
+        config_for(&store, &rx.url, "  max_pending_deliveries: 1").replace("[50ms, 100ms]", "[1h]");
     let sy = Switchyard::start(&cfg);
     let (s, _) = sy
         .ingest("open", br#"{"title": "one", "id": "1"}"#, &[])

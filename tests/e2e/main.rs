@@ -7,11 +7,19 @@ mod delivery;
 mod endpoints;
 mod ingest;
 mod plugins;
+mod redis_store;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
 /// (HMAC secret `s3cret`), one webhook endpoint `hook` at `url` with a fast retry schedule.
+#[allow(dead_code)] // for tests that only need the memory store
 pub fn base_config(url: &str, extra_server: &str) -> String {
+    config_for(&support::TestStore::memory(), url, extra_server)
+}
+
+/// [`base_config`] with the `store:` section of `store`.
+pub fn config_for(store: &support::TestStore, url: &str, extra_server: &str) -> String {
+    let store = store.section();
     format!(
         r#"version: 1
 server:
@@ -41,6 +49,6 @@ routes:
   - name: everything
     matchers: []
     to: [hook]
-"#
+{store}"#
     )
 }

@@ -316,3 +316,193 @@ impl Receiver {
         .await
     }
 }
+
+/// A `redis-server` started by a test, on a free port, without persistence; stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    /// With persistence: the directory of its append-only file.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl RedisServer {
+    /// Starts a throwaway server on a free port and waits until it answers.
+    pub fn start() -> RedisServer {
+        Self::start_in(None)
+    }
+
+    /// Like `start`, but every write is in an append-only file (fsync always), so that a
+    /// `stop` (SIGKILL) and `restart` keep the data.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_in(Some(tempfile::tempdir().expect("tempdir")))
+    }
+
+    fn start_in(dir: Option<tempfile::TempDir>) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port (after `stop`).
+    pub fn restart(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""]);
+        match &self.dir {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir.path()),
+            None => cmd.args(["--appendonly", "no"]),
+        };
+        let child = cmd
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for the redis tests (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            // Answers PING only once its data is loaded.
+            let ready = std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .and_then(|mut s| {
+                    use std::io::{Read, Write};
+                    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                    s.write_all(b"PING\r\n")?;
+                    let mut buf = [0u8; 7];
+                    s.read_exact(&mut buf)?;
+                    Ok(&buf == b"+PONG\r\n")
+                })
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
+            assert!(start.elapsed() < DEADLINE, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, answers stop.
+    pub fn freeze(&self, frozen: bool) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let status = Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Kills the server (SIGKILL): every connection to it breaks at once.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A frozen process dies on SIGKILL too; thaw it anyway so nothing lingers.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The store a test runs against: memory, or redis under a random key prefix (on the server in
+/// `SWITCHYARD_TEST_REDIS_URL`, which scripts/test.sh starts, else on one of its own).
+pub struct TestStore {
+    pub redis_url: Option<String>,
+    pub key_prefix: String,
+    _own: Option<RedisServer>,
+}
+
+impl TestStore {
+    pub fn memory() -> TestStore {
+        TestStore {
+            redis_url: None,
+            key_prefix: String::new(),
+            _own: None,
+        }
+    }
+
+    pub fn redis() -> TestStore {
+        let key_prefix = format!("sytest-{}", uuid::Uuid::now_v7().simple());
+        match std::env::var("SWITCHYARD_TEST_REDIS_URL") {
+            Ok(url) if !url.is_empty() => TestStore {
+                redis_url: Some(url),
+                key_prefix,
+                _own: None,
+            },
+            _ => {
+                let own = RedisServer::start();
+                TestStore {
+                    redis_url: Some(own.url()),
+                    key_prefix,
+                    _own: Some(own),
+                }
+            }
+        }
+    }
+
+    /// On an existing server (a test that stops and restarts it).
+    pub fn on(server: &RedisServer) -> TestStore {
+        TestStore {
+            redis_url: Some(server.url()),
+            key_prefix: format!("sytest-{}", uuid::Uuid::now_v7().simple()),
+            _own: None,
+        }
+    }
+
+    /// The `store:` section of routes.yaml.
+    pub fn section(&self) -> String {
+        match &self.redis_url {
+            None => "store:\n  kind: memory\n".to_string(),
+            Some(url) => format!(
+                "store:\n  kind: redis\n  url: {url}\n  key_prefix: {}\n",
+                self.key_prefix
+            ),
+        }
+    }
+
+    /// A connection to the test's Redis, for looking at what the store wrote.
+    pub async fn redis_conn(&self) -> deadpool_redis::redis::aio::MultiplexedConnection {
+        let url = self.redis_url.as_deref().expect("a redis store");
+        deadpool_redis::redis::Client::open(url)
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis")
+    }
+}
+
+/// Runs a test body once per store: `both_stores!(name);` after `async fn name(store: TestStore)`
+/// makes the tests `name::memory` and `name::redis`.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[actix_rt::test]
+            async fn memory() {
+                super::$name($crate::support::TestStore::memory()).await
+            }
+            #[actix_rt::test]
+            async fn redis() {
+                super::$name($crate::support::TestStore::redis()).await
+            }
+        }
+    };
+}

@@ -1,0 +1,256 @@
+//! The durable side of a delivery actor, used with the redis store: instead of receiving its
+//! work in `Enqueue` messages, the actor claims due lane heads from the shared
+//! [`DeliveryQueueStore`] (under a lease), runs them through its own `DeliveryQueue` like any
+//! delivery, and settles each result back into the store, which schedules retries and moves
+//! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
+//! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
+//! only: for events that are not in the store, such as an endpoint test.)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::time::Instant;
+
+use super::{DeliveryActor, DEFAULT_ENDPOINT_CONCURRENCY};
+use crate::delivery::queue::{Attempt, Settled};
+use crate::model::Event;
+use crate::store::{Claim, Claimed, DeliveryQueueStore, Settlement};
+
+/// Longest time between two claims of an endpoint's queue: how late this instance notices
+/// work accepted by another instance (its own is claimed at once) or a retry falling due
+/// (those arm an exact timer when known).
+pub const DEFAULT_QUEUE_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A claimed lane stays leased for the endpoint's `timeout` plus this. A crashed instance's
+/// lanes are taken over by another instance after at most that long.
+pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// How often storing an attempt's result is tried while Redis is unreachable (half a second
+/// apart); after that the lease runs out and the delivery is attempted again.
+pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
+
+const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// The actor's durable state: the store and the lanes it holds leases on.
+pub(super) struct Durable {
+    store: Arc<dyn DeliveryQueueStore>,
+    /// Claimed lane heads by lane (incident id), until settled.
+    claimed: HashMap<Arc<str>, Claimed>,
+    claiming: bool,
+    claim_again: bool,
+    /// The last claim failed (logged once, until a claim succeeds again).
+    failing: bool,
+    /// The endpoint's unfinished deliveries in the store, as of the last claim.
+    pub(super) depth: Option<usize>,
+    poll: Option<(Instant, SpawnHandle)>,
+}
+
+impl Durable {
+    pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
+        Durable {
+            store,
+            claimed: HashMap::new(),
+            claiming: false,
+            claim_again: false,
+            failing: false,
+            depth: None,
+            poll: None,
+        }
+    }
+}
+
+/// Claims as many due lane heads as there is room for; one claim at a time.
+pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(act.queue.pending());
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    if d.claiming {
+        d.claim_again = true;
+        return;
+    }
+    if room == 0 {
+        // Every slot is busy; the next settle claims again.
+        return;
+    }
+    d.claiming = true;
+    d.claim_again = false;
+    let store = d.store.clone();
+    let endpoint = act.spec.name.clone();
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    let fut = async move { store.claim(&endpoint, room, lease).await };
+    ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
+        let next = match res {
+            Ok(claim) => {
+                if act.durable.as_mut().is_some_and(|d| std::mem::take(&mut d.failing)) {
+                    tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
+                }
+                let next = claim.next_due_in;
+                if let Some(d) = act.durable.as_mut() {
+                    d.depth = Some(claim.depth);
+                }
+                for _ in 0..claim.duplicates {
+                    act.metrics.delivery(&act.spec.name, "duplicate");
+                }
+                take(act, claim, ctx);
+                next
+            }
+            Err(e) => {
+                if act.durable.as_mut().is_some_and(|d| !std::mem::replace(&mut d.failing, true)) {
+                    tracing::warn!(endpoint = &*act.spec.name, error = %e, "cannot claim deliveries; trying again every poll");
+                }
+                None
+            }
+        };
+        let again = act.durable.as_mut().is_some_and(|d| {
+            d.claiming = false;
+            d.claim_again
+        });
+        let wait = next.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |n| {
+            n.min(DEFAULT_QUEUE_POLL_INTERVAL)
+        });
+        arm_poll(act, ctx, wait);
+        act.update_depth();
+        act.pump(ctx);
+        if again {
+            claim(act, ctx);
+        }
+    }));
+}
+
+/// Puts claimed heads into the actor's queue (or settles them dead on a disabled endpoint).
+fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>) {
+    let now = Instant::now();
+    for c in claim.deliveries {
+        let lane: Arc<str> = c.lane.as_str().into();
+        if claim.disabled || act.queue.is_disabled() {
+            act.metrics.delivery(&act.spec.name, "dead");
+            tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
+            let attempts = c.attempts.clone();
+            store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            continue;
+        }
+        let Some(d) = act.durable.as_mut() else {
+            return;
+        };
+        if let Some(held) = d.claimed.get_mut(&lane) {
+            // Our own lease ran out and we got the lane again while still holding its head:
+            // keep the one copy, under the new lease.
+            *held = c;
+            continue;
+        }
+        let event: Arc<Event> = Arc::new(c.event.clone());
+        let body = act.render(&event);
+        if act
+            .queue
+            .push_resumed(c.delivery_id.clone(), event, body, c.attempts.clone(), now)
+        {
+            act.backlog.add(1);
+            if let Some(d) = act.durable.as_mut() {
+                d.claimed.insert(lane, c);
+            }
+        }
+    }
+}
+
+fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Duration) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    let at = Instant::now() + wait;
+    if let Some((armed_at, handle)) = d.poll {
+        if armed_at <= at {
+            return;
+        }
+        ctx.cancel_future(handle);
+    }
+    let handle = ctx.run_later(wait, |act, ctx| {
+        if let Some(d) = act.durable.as_mut() {
+            d.poll = None;
+        }
+        claim(act, ctx);
+    });
+    d.poll = Some((at, handle));
+}
+
+/// After the actor's queue settled an attempt: store the result and what follows.
+pub(super) fn settled(
+    act: &mut DeliveryActor,
+    lane: &Arc<str>,
+    event_id: &str,
+    attempt: Option<Attempt>,
+    settled: Settled,
+    ctx: &mut Context<DeliveryActor>,
+) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    if d.claimed.get(lane).is_none_or(|c| c.event.id != event_id) {
+        // A delivery enqueued from memory that shares the lane: nothing durable to settle.
+        return;
+    }
+    let Some(claimed) = d.claimed.remove(lane) else {
+        return;
+    };
+    let mut attempts = claimed.attempts.clone();
+    attempts.extend(attempt);
+    let settlement = match settled {
+        Settled::Delivered | Settled::Duplicate => Settlement::Delivered,
+        Settled::RetryIn(wait) => {
+            // The store keeps the retry's time; the lane leaves this instance until then.
+            let n = act.queue.release(lane);
+            act.backlog.done(n);
+            Settlement::Retry(wait)
+        }
+        Settled::Dead => Settlement::Dead,
+        Settled::Disabled { .. } => {
+            // The queue dropped every other lane it held: settle them dead too.
+            let others: Vec<Claimed> = d.claimed.drain().map(|(_, c)| c).collect();
+            for c in others {
+                let attempts = c.attempts.clone();
+                store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            }
+            Settlement::Gone
+        }
+    };
+    store_settlement(act, ctx, claimed, attempts, settlement, 1);
+}
+
+fn store_settlement(
+    act: &mut DeliveryActor,
+    ctx: &mut Context<DeliveryActor>,
+    claimed: Claimed,
+    attempts: Vec<Attempt>,
+    settlement: Settlement,
+    try_no: u32,
+) {
+    let Some(d) = act.durable.as_ref() else {
+        return;
+    };
+    let store = d.store.clone();
+    let endpoint = act.spec.name.clone();
+    let fut = async move {
+        let res = store
+            .settle(&endpoint, &claimed, &attempts, settlement)
+            .await;
+        (res, claimed, attempts)
+    };
+    ctx.spawn(
+        fut.into_actor(act)
+            .map(move |(res, claimed, attempts), act, ctx| match res {
+                Ok(()) => claim(act, ctx),
+                Err(e) if try_no < DEFAULT_SETTLE_ATTEMPTS => {
+                    tracing::warn!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result yet; trying again");
+                    ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
+                        store_settlement(act, ctx, claimed, attempts, settlement, try_no + 1);
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
+                    claim(act, ctx);
+                }
+            }),
+    );
+}

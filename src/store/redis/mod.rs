@@ -1,0 +1,625 @@
+//! The redis store: incidents, delivery dedup keys and the delivery queue in Redis, so that
+//! nothing accepted is lost on a crash and several switchyard instances share one Redis.
+//!
+//! Every batch of alerts (the incident actor groups waiting requests into one) costs two round
+//! trips: one pipelined read of the batch's incidents, and one Lua script (`record.lua`) that checks their versions and writes the transitions, the
+//! event history and every routed delivery at once (compare-and-set: on a conflict with
+//! another instance nothing is written and the batch is decided again). Delivery actors
+//! `claim.lua` due lane heads under a lease and `settle.lua` them. The key layout and the
+//! consistency argument are in docs/ARCHITECTURE.md ("Redis store").
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, AsyncConnectionConfig, Script};
+use deadpool_redis::{Manager, Pool, Runtime};
+use serde::Serialize;
+use thiserror::Error;
+
+use super::{
+    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settlement,
+    StoreError,
+};
+use crate::config::types::{StoreConfig, StoreKind};
+use crate::delivery::queue::{Attempt, DEFAULT_DELIVERY_LOG_CAPACITY};
+use crate::delivery::Backlog;
+use crate::incidents::transition::Outcome;
+use crate::model::{Alert, Event, Incident, IncidentStatus};
+use crate::router::table::RouteTable;
+
+/// Most Redis connections one instance opens. Calls share one multiplexed connection taken
+/// from the pool; when it fails, the next call takes a checked one, waiting up to
+/// [`DEFAULT_REDIS_WAIT_TIMEOUT`] when all are busy, then failing with 503.
+pub const DEFAULT_REDIS_POOL_SIZE: usize = 16;
+/// How long a request waits for a free pooled connection before it fails (503).
+pub const DEFAULT_REDIS_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting to Redis may take before the request fails (503).
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one Redis command or script may take before the request fails (503).
+pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a batch is decided again when another instance changed one of its incidents
+/// in between; after that the request fails with 503 (the client retries).
+pub const DEFAULT_RECORD_CAS_ATTEMPTS: usize = 16;
+/// How many events each incident's history keeps; older ones are trimmed.
+pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
+/// How long a resolved incident (and its history) is kept; firing again before then reopens
+/// nothing (a new incident is created either way), so this only bounds Redis memory.
+pub const DEFAULT_RESOLVED_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a delivery dedup key lives: an event is not delivered twice within this time.
+pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+mod query;
+
+pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
+
+const RECORD_LUA: &str = include_str!("record.lua");
+const CLAIM_LUA: &str = include_str!("claim.lua");
+const SETTLE_LUA: &str = include_str!("settle.lua");
+
+/// The `store:` section for `kind: redis`, checked.
+#[derive(Clone)]
+pub struct RedisSpec {
+    url: String,
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("RedisSpec")
+            .field("url", &"***")
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// Why the redis store could not be built.
+#[derive(Debug, Error)]
+pub enum RedisBuildError {
+    #[error("invalid redis URL: {0}")]
+    Url(String),
+    #[error("`key_prefix` must not be empty")]
+    EmptyPrefix,
+    #[error("redis pool: {0}")]
+    Pool(String),
+}
+
+impl RedisSpec {
+    /// `Some` for `kind: redis` (the URL parsed, nothing connected yet), `None` for memory.
+    pub fn build(cfg: &StoreConfig) -> Result<Option<RedisSpec>, RedisBuildError> {
+        if cfg.kind != StoreKind::Redis {
+            return Ok(None);
+        }
+        let url = cfg.url.clone().unwrap_or_default();
+        redis::Client::open(url.as_str()).map_err(|e| RedisBuildError::Url(e.to_string()))?;
+        if cfg.key_prefix.is_empty() {
+            return Err(RedisBuildError::EmptyPrefix);
+        }
+        Ok(Some(RedisSpec {
+            url,
+            key_prefix: cfg.key_prefix.clone(),
+        }))
+    }
+
+    pub fn new(url: &str, key_prefix: &str) -> RedisSpec {
+        RedisSpec {
+            url: url.into(),
+            key_prefix: key_prefix.into(),
+        }
+    }
+
+    /// A pool with every timeout set (deadpool's default is none); connects lazily.
+    pub fn pool(&self) -> Result<Pool, RedisBuildError> {
+        let conn = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(DEFAULT_REDIS_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(DEFAULT_REDIS_RESPONSE_TIMEOUT));
+        let manager = Manager::new_with_config(self.url.as_str(), conn)
+            .map_err(|e| RedisBuildError::Url(e.to_string()))?;
+        Pool::builder(manager)
+            .max_size(DEFAULT_REDIS_POOL_SIZE)
+            .wait_timeout(Some(DEFAULT_REDIS_WAIT_TIMEOUT))
+            .create_timeout(Some(DEFAULT_REDIS_CONNECT_TIMEOUT))
+            .recycle_timeout(Some(DEFAULT_REDIS_RESPONSE_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| RedisBuildError::Pool(e.to_string()))
+    }
+}
+
+/// Incidents, dedup keys and delivery queues in Redis, under `key_prefix`.
+pub struct RedisStore {
+    pool: Pool,
+    shared: std::sync::Mutex<Option<MultiplexedConnection>>,
+    prefix: String,
+    routes: RwLock<Arc<RouteTable>>,
+    backlog: Arc<Backlog>,
+    /// The open count as of the last recorded batch (-1: not known yet).
+    open: AtomicI64,
+    /// This process's id, the base of its lease tokens.
+    instance: String,
+    claims: AtomicU64,
+    record_script: Script,
+    claim_script: Script,
+    settle_script: Script,
+    /// Source kinds by name, for incidents read back (`query`).
+    source_kinds: RwLock<query::SourceKinds>,
+}
+
+/// A random wait of up to `attempt` milliseconds.
+fn conflict_backoff(attempt: usize) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_micros(random % (attempt as u64 * 1000).max(1))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// One batch for `record.lua`.
+#[derive(Serialize)]
+struct RecordBatch<'a> {
+    /// (incident key, the version read): every one must still hold.
+    checks: Vec<(&'a str, String)>,
+    writes: Vec<Write>,
+    hist_cap: usize,
+}
+
+/// One incident write of a batch.
+#[derive(Serialize)]
+struct Write {
+    k: String,
+    v: String,
+    j: String,
+    id: String,
+    new: bool,
+    open: i64,
+    /// Expiry in ms (resolved incidents), else the key persists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u64>,
+    /// The history entry, when an event was emitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h: Option<String>,
+    /// The event, when it has deliveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
+    /// The event's id, when it has deliveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eid: Option<String>,
+    /// (endpoint, delivery id) pairs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dlv: Option<Vec<(Arc<str>, String)>>,
+}
+
+#[derive(Serialize)]
+struct HistoryEntry<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    timestamp: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a crate::model::Changes>,
+}
+
+impl RedisStore {
+    /// A store on `pool`; `routes` picks each event's endpoints, whose deliveries are written
+    /// with the event; `backlog` is kept equal to the shared count of unfinished deliveries.
+    pub fn new(
+        pool: Pool,
+        key_prefix: &str,
+        routes: Arc<RouteTable>,
+        backlog: Arc<Backlog>,
+    ) -> RedisStore {
+        RedisStore {
+            pool,
+            shared: std::sync::Mutex::new(None),
+            prefix: key_prefix.to_string(),
+            routes: RwLock::new(routes),
+            backlog,
+            open: AtomicI64::new(-1),
+            instance: uuid::Uuid::now_v7().simple().to_string(),
+            claims: AtomicU64::new(0),
+            record_script: Script::new(RECORD_LUA),
+            claim_script: Script::new(CLAIM_LUA),
+            settle_script: Script::new(SETTLE_LUA),
+            source_kinds: RwLock::new(query::SourceKinds::new()),
+        }
+    }
+
+    /// The configured sources' kinds (at start and on reload), for incidents read back.
+    pub fn set_source_kinds(&self, kinds: query::SourceKinds) {
+        *self.source_kinds.write().unwrap_or_else(|e| e.into_inner()) = kinds;
+    }
+
+    fn source_kind(&self, source: &str) -> Arc<str> {
+        self.source_kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("unknown"))
+    }
+
+    /// Replaces the route table (a reload): later events are routed by it.
+    pub fn set_routes(&self, routes: Arc<RouteTable>) {
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+
+    /// The shared connection: one multiplexed connection pipelines every concurrent call on
+    /// one socket, so it is taken from the pool once (checked with a PING) and kept until a
+    /// call fails, instead of a checkout (and its PING round trip) per call.
+    async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = self.shared_conn().clone() {
+            return Ok(conn);
+        }
+        let pooled = self.pool.get().await.map_err(unavailable)?;
+        let conn: MultiplexedConnection = (*pooled).clone();
+        *self.shared_conn() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn shared_conn(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A call failed: the next one gets a checked connection from the pool.
+    fn broken(&self, e: impl std::fmt::Display) -> StoreError {
+        *self.shared_conn() = None;
+        unavailable(e)
+    }
+
+    fn incident_key(&self, alert: &Alert) -> String {
+        format!(
+            "{}:inc:{}:{}",
+            self.prefix, alert.source.name, alert.dedup_key
+        )
+    }
+
+    fn queue_prefix(&self, endpoint: &str) -> String {
+        format!("{}:q:{endpoint}", self.prefix)
+    }
+
+    fn pending_key(&self) -> String {
+        format!("{}:pending", self.prefix)
+    }
+
+    fn dedup_key(&self, endpoint: &str, event_id: &str) -> String {
+        format!("{}:dedup:{endpoint}:{event_id}", self.prefix)
+    }
+
+    fn set_backlog(&self, pending: i64) {
+        self.backlog.set(pending.max(0) as usize);
+    }
+
+    /// Decides a batch against the incidents as read: what each alert did and the script's
+    /// input. Alerts for the same incident see each other's result, in order.
+    fn plan<'k>(
+        &self,
+        alerts: &[Alert],
+        keys: &[String],
+        read: &'k [(String, u64, Option<Incident>)],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Recorded>, RecordBatch<'k>), StoreError> {
+        let routes = self
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut state: HashMap<&str, (u64, Option<Incident>)> = read
+            .iter()
+            .map(|(k, v, inc)| (k.as_str(), (*v, inc.clone())))
+            .collect();
+        let mut recorded = Vec::with_capacity(alerts.len());
+        let mut writes = Vec::new();
+        for (alert, key) in alerts.iter().zip(keys) {
+            let Some((version, current)) = state.get_mut(key.as_str()) else {
+                return Err(unavailable("incident read missing from the batch"));
+            };
+            let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
+            let (r, next) = decide(current.as_ref(), alert, now);
+            if let Some(mut next) = next {
+                next.source = Some(alert.source.clone());
+                *version += 1;
+                let is_open = next.status.is_open();
+                let mut write = Write {
+                    k: key.clone(),
+                    v: version.to_string(),
+                    j: serde_json::to_string(&next).map_err(unavailable)?,
+                    id: next.id.clone(),
+                    new: r.outcome == Outcome::Created,
+                    open: i64::from(is_open) - i64::from(was_open),
+                    ttl: (next.status == IncidentStatus::Resolved)
+                        .then(|| DEFAULT_RESOLVED_INCIDENT_TTL.as_millis() as u64),
+                    h: None,
+                    e: None,
+                    eid: None,
+                    dlv: None,
+                };
+                if let Some(event) = &r.event {
+                    write.h = Some(
+                        serde_json::to_string(&HistoryEntry {
+                            id: &event.id,
+                            kind: event.kind.as_str(),
+                            timestamp: event.timestamp,
+                            changes: event.changes.as_ref(),
+                        })
+                        .map_err(|e| self.broken(e))?,
+                    );
+                    let endpoints = routes.endpoints();
+                    let dlv: Vec<_> = routes
+                        .route(event)
+                        .endpoints
+                        .into_iter()
+                        .filter_map(|id| endpoints.get(id))
+                        .map(|e| {
+                            (
+                                e.name.clone(),
+                                format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                            )
+                        })
+                        .collect();
+                    if !dlv.is_empty() {
+                        write.e = Some(serde_json::to_string(event).map_err(unavailable)?);
+                        write.eid = Some(event.id.clone());
+                        write.dlv = Some(dlv);
+                    }
+                }
+                *current = Some(next);
+                writes.push(write);
+            }
+            recorded.push(r);
+        }
+        let checks = read
+            .iter()
+            .map(|(k, v, _)| (k.as_str(), v.to_string()))
+            .collect();
+        Ok((
+            recorded,
+            RecordBatch {
+                checks,
+                writes,
+                hist_cap: DEFAULT_INCIDENT_HISTORY,
+            },
+        ))
+    }
+}
+
+#[async_trait]
+impl IncidentStore for RedisStore {
+    async fn record(
+        &self,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = alerts.iter().map(|a| self.incident_key(a)).collect();
+        let mut unique: Vec<&String> = Vec::new();
+        for k in &keys {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        let mut conn = self.conn().await?;
+        for attempt in 0..DEFAULT_RECORD_CAS_ATTEMPTS {
+            if attempt > 0 {
+                // Back off a little, at random, so racing instances stop colliding.
+                tokio::time::sleep(conflict_backoff(attempt)).await;
+            }
+            let mut pipe = redis::pipe();
+            for k in &unique {
+                pipe.cmd("HMGET").arg(k.as_str()).arg("v").arg("j");
+            }
+            let rows: Vec<(Option<u64>, Option<String>)> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
+            let mut read = Vec::with_capacity(rows.len());
+            for (k, (v, j)) in unique.iter().zip(rows) {
+                let inc = match j {
+                    Some(j) => Some(serde_json::from_str::<Incident>(&j).map_err(|e| {
+                        unavailable(format!("incident {k} in redis is unreadable: {e}"))
+                    })?),
+                    None => None,
+                };
+                read.push(((*k).clone(), v.unwrap_or(0), inc));
+            }
+            let (recorded, batch) = self.plan(alerts, &keys, &read, now)?;
+            let batch = serde_json::to_string(&batch).map_err(unavailable)?;
+            let (status, pending, open): (String, i64, i64) = self
+                .record_script
+                .arg(&self.prefix)
+                .arg(batch)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
+            if status == "ok" {
+                self.set_backlog(pending);
+                self.open.store(open, Ordering::Relaxed);
+                return Ok(recorded);
+            }
+            tracing::debug!(
+                "another instance changed an incident of this batch; deciding it again"
+            );
+        }
+        Err(unavailable(
+            "incidents of this batch kept changing under other instances; retry",
+        ))
+    }
+
+    async fn open_count(&self) -> Result<usize, StoreError> {
+        // The count as of the last batch this instance recorded (no round trip); read once
+        // before that.
+        let cached = self.open.load(Ordering::Relaxed);
+        if cached >= 0 {
+            return Ok(cached as usize);
+        }
+        let mut conn = self.conn().await?;
+        let n: Option<i64> = redis::cmd("GET")
+            .arg(format!("{}:open", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        let n = n.unwrap_or(0).max(0);
+        self.open.store(n, Ordering::Relaxed);
+        Ok(n as usize)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryDedup for RedisStore {
+    async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        redis::cmd("EXISTS")
+            .arg(self.dedup_key(endpoint, event_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))
+    }
+
+    async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.dedup_key(endpoint, event_id))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueueStore for RedisStore {
+    async fn claim(
+        &self,
+        endpoint: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let token = format!(
+            "{}:{}",
+            self.instance,
+            self.claims.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = self.conn().await?;
+        type Row = (String, String, String, String);
+        type Answer = (Vec<Row>, i64, i64, i64, i64, i64);
+        let (rows, next_in, disabled, pending, depth, duplicates): Answer = self
+            .claim_script
+            .arg(self.queue_prefix(endpoint))
+            .arg(limit)
+            .arg(lease.as_millis() as u64)
+            .arg(&token)
+            .arg(self.pending_key())
+            .arg(self.dedup_key(endpoint, ""))
+            .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        self.set_backlog(pending);
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for (lane, delivery_id, event, attempts) in rows {
+            let mut event: Event = serde_json::from_str(&event)
+                .map_err(|e| unavailable(format!("delivery {delivery_id} unreadable: {e}")))?;
+            event.incident.source = Some(event.source.clone());
+            let attempts: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
+            deliveries.push(Claimed {
+                delivery_id,
+                lane,
+                event,
+                attempts,
+                lease: token.clone(),
+            });
+        }
+        Ok(Claim {
+            deliveries,
+            disabled: disabled != 0,
+            next_due_in: u64::try_from(next_in).ok().map(Duration::from_millis),
+            depth: depth.max(0) as usize,
+            duplicates: duplicates.max(0) as usize,
+        })
+    }
+
+    async fn settle(
+        &self,
+        endpoint: &str,
+        claimed: &Claimed,
+        attempts: &[Attempt],
+        settlement: Settlement,
+    ) -> Result<(), StoreError> {
+        let (action, wait, state) = match settlement {
+            Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
+            Settlement::Retry(wait) => ("retry", wait, "failed"),
+            Settlement::Dead => ("dead", Duration::ZERO, "dead"),
+            Settlement::Gone => ("gone", Duration::ZERO, "dead"),
+        };
+        let attempts = serde_json::to_string(attempts).map_err(unavailable)?;
+        let mut conn = self.conn().await?;
+        let (status, pending): (String, i64) = self
+            .settle_script
+            .arg(self.queue_prefix(endpoint))
+            .arg(&claimed.lane)
+            .arg(&claimed.delivery_id)
+            .arg(&claimed.lease)
+            .arg(action)
+            .arg(wait.as_millis() as u64)
+            .arg(attempts)
+            .arg(state)
+            .arg(self.dedup_key(endpoint, &claimed.event.id))
+            .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
+            .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
+            .arg(self.pending_key())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        self.set_backlog(pending);
+        if status == "stale" {
+            tracing::warn!(
+                endpoint,
+                delivery_id = %claimed.delivery_id,
+                "the lease ran out before the delivery was settled; another attempt owns it"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The dedup keys as a durable delivery actor sees them: `claim.lua` checks them before it
+/// hands a delivery out, and `settle.lua` writes them, so an attempt needs no round trip of
+/// its own for them.
+pub struct DedupInScripts;
+
+#[async_trait]
+impl DeliveryDedup for DedupInScripts {
+    async fn is_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn mark_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

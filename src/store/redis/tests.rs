@@ -1,0 +1,457 @@
+//! The redis store against a real `redis-server`: the one in `SWITCHYARD_TEST_REDIS_URL`
+//! (scripts/test.sh starts it), else one started here for the test. Each test uses its own
+//! random key prefix, so they run in parallel on one server.
+
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+use crate::router::table::EndpointFilter;
+
+/// A Redis for one test: the shared one, or a throwaway `redis-server` owned by the test.
+struct TestRedis {
+    url: String,
+    child: Option<Child>,
+}
+
+impl TestRedis {
+    fn get() -> TestRedis {
+        if let Ok(url) = std::env::var("SWITCHYARD_TEST_REDIS_URL") {
+            return TestRedis { url, child: None };
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for these tests (scripts/test.sh installs it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestRedis {
+            url: format!("redis://127.0.0.1:{port}"),
+            child: Some(child),
+        }
+    }
+
+    fn store(&self, prefix: &str, endpoints: &[&str]) -> RedisStore {
+        let filters = endpoints
+            .iter()
+            .map(|n| EndpointFilter {
+                name: (*n).into(),
+                events: None,
+            })
+            .collect();
+        let default: Vec<String> = endpoints.iter().map(|s| s.to_string()).collect();
+        let routes = RouteTable::build(&[], &default, filters).expect("routes");
+        let pool = RedisSpec::new(&self.url, prefix).pool().expect("pool");
+        RedisStore::new(
+            pool,
+            prefix,
+            Arc::new(routes),
+            Arc::new(Backlog::new(usize::MAX)),
+        )
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn prefix() -> String {
+    format!("sytest:{}", uuid::Uuid::now_v7().simple())
+}
+
+fn alert(key: &str, status: AlertStatus, severity: Severity) -> Alert {
+    Alert {
+        dedup_key: key.into(),
+        status,
+        severity,
+        title: "t".into(),
+        description: String::new(),
+        labels: Labels::new(),
+        annotations: Labels::new(),
+        links: vec![],
+        started_at: None,
+        ended_at: None,
+        source: SourceRef {
+            name: "s".into(),
+            kind: "generic".into(),
+        },
+    }
+}
+
+fn outcomes(r: &[Recorded]) -> Vec<Outcome> {
+    r.iter().map(|x| x.outcome).collect()
+}
+
+#[actix_rt::test]
+async fn records_the_transition_table_and_counts_open_incidents() {
+    let redis = TestRedis::get();
+    let store = redis.store(&prefix(), &["hook"]);
+    let now = Utc::now();
+    let r = store
+        .record(
+            &[
+                alert("a", AlertStatus::Firing, Severity::Warning),
+                alert("a", AlertStatus::Firing, Severity::Warning),
+                alert("b", AlertStatus::Firing, Severity::Warning),
+                alert("a", AlertStatus::Firing, Severity::Critical),
+                alert("a", AlertStatus::Resolved, Severity::Warning),
+                alert("c", AlertStatus::Resolved, Severity::Warning),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            Outcome::Created,
+            Outcome::Repeat,
+            Outcome::Created,
+            Outcome::Updated,
+            Outcome::Resolved,
+            Outcome::Ignored
+        ]
+    );
+    assert_eq!(r[0].incident_id, r[4].incident_id);
+    let resolved = r[4].event.as_ref().unwrap();
+    assert_eq!(resolved.incident.occurrences, 3);
+    assert_eq!(resolved.incident.severity, Severity::Critical);
+    assert_eq!(store.open_count().await.unwrap(), 1);
+
+    // A second batch reads what the first stored.
+    let r = store
+        .record(&[alert("b", AlertStatus::Firing, Severity::Warning)], now)
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&r), vec![Outcome::Repeat]);
+    let r = store
+        .record(&[alert("a", AlertStatus::Firing, Severity::Warning)], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&r),
+        vec![Outcome::Created],
+        "a resolved incident reopens anew"
+    );
+    assert_eq!(store.open_count().await.unwrap(), 2);
+}
+
+#[actix_rt::test]
+async fn keeps_each_incidents_history_and_an_index_by_id() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let store = redis.store(&p, &["hook"]);
+    let r = store
+        .record(
+            &[
+                alert("h", AlertStatus::Firing, Severity::Warning),
+                alert("h", AlertStatus::Firing, Severity::Critical),
+                alert("h", AlertStatus::Resolved, Severity::Critical),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let id = r[0].incident_id.clone().unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let history: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{p}:hist:{id}"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = history
+        .iter()
+        .map(|h| serde_json::from_str::<serde_json::Value>(h).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "\"incident.created\"",
+            "\"incident.updated\"",
+            "\"incident.resolved\""
+        ]
+    );
+    let key: String = redis::cmd("GET")
+        .arg(format!("{p}:incid:{id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(key, format!("{p}:inc:s:h"));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "a resolved incident expires");
+}
+
+#[actix_rt::test]
+async fn two_instances_racing_on_one_alert_create_one_incident() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = Arc::new(redis.store(&p, &["hook"]));
+    let b = Arc::new(redis.store(&p, &["hook"]));
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(actix_rt::spawn(async move {
+            store
+                .record(
+                    &[alert("same", AlertStatus::Firing, Severity::Warning)],
+                    Utc::now(),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let created = all.iter().filter(|r| r.outcome == Outcome::Created).count();
+    let repeats = all.iter().filter(|r| r.outcome == Outcome::Repeat).count();
+    assert_eq!((created, repeats), (1, 39));
+    let r = a
+        .record(
+            &[alert("same", AlertStatus::Resolved, Severity::Warning)],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r[0].event.as_ref().unwrap().incident.occurrences, 40);
+}
+
+#[actix_rt::test]
+async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_time() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook", "other"]);
+    let b = redis.store(&p, &["hook", "other"]);
+    let now = Utc::now();
+    let r = a
+        .record(
+            &[
+                alert("x", AlertStatus::Firing, Severity::Warning),
+                alert("y", AlertStatus::Firing, Severity::Warning),
+                alert("x", AlertStatus::Resolved, Severity::Warning),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.backlog.pending(), 6, "3 events x 2 endpoints");
+    let lease = Duration::from_secs(30);
+    let first = a.claim("hook", 10, lease).await.unwrap();
+    let kinds: Vec<_> = first
+        .deliveries
+        .iter()
+        .map(|c| (c.lane.clone(), c.event.kind))
+        .collect();
+    assert_eq!(kinds.len(), 2, "one head per incident lane: {kinds:?}");
+    assert!(kinds.contains(&(r[0].incident_id.clone().unwrap(), EVENT_CREATED)));
+    assert!(
+        b.claim("hook", 10, lease)
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty(),
+        "leased lanes are not handed to another instance"
+    );
+
+    // x's created fails: its lane waits, with the attempt kept.
+    let x = first
+        .deliveries
+        .iter()
+        .find(|c| c.lane == *r[0].incident_id.as_ref().unwrap())
+        .unwrap();
+    let failed = Attempt {
+        at: Utc::now(),
+        status: Some(500),
+        duration_ms: 3,
+        error: Some("HTTP 500".into()),
+        response: "nope".into(),
+    };
+    a.settle(
+        "hook",
+        x,
+        std::slice::from_ref(&failed),
+        Settlement::Retry(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let c = b.claim("hook", 10, lease).await.unwrap();
+    assert!(c.deliveries.is_empty(), "not due yet");
+    assert!(c
+        .next_due_in
+        .is_some_and(|d| d <= Duration::from_millis(200)));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let again = b.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(again.deliveries.len(), 1);
+    let x2 = &again.deliveries[0];
+    assert_eq!(
+        (x2.delivery_id.as_str(), x2.event.kind),
+        (x.delivery_id.as_str(), EVENT_CREATED)
+    );
+    assert_eq!(
+        x2.attempts,
+        vec![failed.clone()],
+        "attempts survive the hand-over"
+    );
+    // A settle under the old lease changes nothing.
+    a.settle("hook", x, &[], Settlement::Dead).await.unwrap();
+    assert!(b
+        .claim("hook", 10, lease)
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+    b.settle("hook", x2, &[failed], Settlement::Delivered)
+        .await
+        .unwrap();
+    assert!(b.is_delivered("hook", &x2.event.id).await.unwrap());
+    let next = b.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(next.deliveries.len(), 1);
+    assert_eq!(
+        next.deliveries[0].event.kind,
+        crate::model::EventType::Resolved
+    );
+    assert_eq!(b.backlog.pending(), 5);
+}
+
+#[actix_rt::test]
+async fn a_crashed_holders_lease_runs_out_and_another_instance_takes_the_lane() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    a.record(
+        &[alert("z", AlertStatus::Firing, Severity::Info)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let got = a
+        .claim("hook", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(got.deliveries.len(), 1);
+    // `a` "crashes": it never settles.
+    assert!(b
+        .claim("hook", 10, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let taken = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(taken.deliveries.len(), 1);
+    assert_eq!(
+        taken.deliveries[0].delivery_id,
+        got.deliveries[0].delivery_id
+    );
+}
+
+#[actix_rt::test]
+async fn gone_disables_the_endpoint_for_every_instance() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    a.record(
+        &[alert("g", AlertStatus::Firing, Severity::Info)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let c = a.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
+    assert!(!c.disabled);
+    assert_eq!(c.depth, 1, "the endpoint's unfinished deliveries");
+    a.settle("hook", &c.deliveries[0], &[], Settlement::Gone)
+        .await
+        .unwrap();
+    let b = redis.store(&p, &["hook"]);
+    let after = b.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
+    assert!(after.disabled);
+    assert_eq!(after.depth, 0);
+    assert_eq!(b.backlog.pending(), 0);
+}
+
+#[actix_rt::test]
+async fn a_head_delivered_already_is_finished_by_the_claim_not_handed_out() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let r = a
+        .record(
+            &[
+                alert("d", AlertStatus::Firing, Severity::Info),
+                alert("d", AlertStatus::Resolved, Severity::Info),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let created = r[0].event.as_ref().unwrap();
+    a.mark_delivered("hook", &created.id).await.unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(c.duplicates, 1);
+    assert_eq!(c.deliveries.len(), 1, "the lane moved on to the next head");
+    assert_eq!(
+        c.deliveries[0].event.kind,
+        crate::model::EventType::Resolved
+    );
+    assert_eq!((c.depth, a.backlog.pending()), (1, 1));
+}
+
+#[actix_rt::test]
+async fn dedup_keys_are_per_endpoint() {
+    let redis = TestRedis::get();
+    let store = redis.store(&prefix(), &["hook"]);
+    store.mark_delivered("e1", "evt_1").await.unwrap();
+    assert!(store.is_delivered("e1", "evt_1").await.unwrap());
+    assert!(!store.is_delivered("e2", "evt_1").await.unwrap());
+}
+
+#[actix_rt::test]
+async fn an_unreachable_redis_is_an_error_not_a_hang() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = TestRedis {
+        url: format!("redis://127.0.0.1:{port}"),
+        child: None,
+    };
+    let store = redis.store(&prefix(), &["hook"]);
+    let started = std::time::Instant::now();
+    assert!(store.ping().await.is_err());
+    assert!(store
+        .record(
+            &[alert("a", AlertStatus::Firing, Severity::Info)],
+            Utc::now()
+        )
+        .await
+        .is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+const EVENT_CREATED: crate::model::EventType = crate::model::EventType::Created;
