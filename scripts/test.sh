@@ -75,7 +75,8 @@ fi
 
 echo "==> cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# One EXIT trap for both: the test log, and the throwaway redis-server when we started one.
+trap 'rm -f "$log"; if [ -n "${REDIS_DIR:-}" ]; then stop_test_redis; fi' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # One closing line for the whole run (cargo prints one per test binary, the last of which is
 # often a target with no tests).
