@@ -1,32 +1,116 @@
 //! The memory store: incidents and delivery dedup keys in this process only. The default;
 //! nothing survives a restart, and it serves one instance.
+//!
+//! Memory per incident is kept small: an incident is stored as its JSON (one allocation,
+//! decoded only when an alert for it arrives or the admin API reads it) beside the few fields
+//! the store itself needs; a delivered (endpoint, event id) pair is a 128-bit hash. Resolved
+//! incidents are forgotten after [`DEFAULT_MEMORY_RESOLVED_RETENTION`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{decide, DeliveryDedup, IncidentStore, Recorded, StoreError};
-use crate::model::{Alert, Incident};
+use crate::model::{Alert, Incident, IncidentStatus, SourceRef};
 
 /// How many delivered (endpoint, event id) keys the memory store remembers. When full, the
 /// oldest key is forgotten; in one process an event is only enqueued once, so the keys only
 /// guard replays of recent events.
 pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
 
-type IncidentKey = (Arc<str>, String);
+/// How long a resolved incident is kept (for the admin API and its history) before it is
+/// forgotten; an alert for it after that starts a new incident, as it would anyway. The same
+/// as the redis store's.
+pub const DEFAULT_MEMORY_RESOLVED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+type IncidentKey = (Arc<str>, Box<str>);
+
+/// One incident as kept: its JSON and what is read without decoding it.
+struct Stored {
+    /// `serde_json` of the incident (its `source` is kept beside it).
+    json: Box<[u8]>,
+    source: SourceRef,
+    /// The id's UUID (`inc_<32 hex>`), for lookups by id without decoding.
+    id: u128,
+    status: IncidentStatus,
+    started_at: i64,
+}
+
+impl Stored {
+    fn new(incident: &Incident, source: SourceRef) -> Result<Stored, StoreError> {
+        Ok(Stored {
+            json: serde_json::to_vec(incident)
+                .map_err(|e| StoreError::Unavailable(format!("encoding an incident: {e}")))?
+                .into_boxed_slice(),
+            source,
+            id: id_bits(&incident.id).unwrap_or(0),
+            status: incident.status,
+            started_at: incident.started_at.timestamp_millis(),
+        })
+    }
+
+    fn incident(&self) -> Option<Incident> {
+        let mut incident: Incident = serde_json::from_slice(&self.json).ok()?;
+        incident.source = Some(self.source.clone());
+        Some(incident)
+    }
+}
+
+/// The 128 bits of an `inc_<32 hex>` id.
+fn id_bits(id: &str) -> Option<u128> {
+    u128::from_str_radix(id.strip_prefix("inc_")?, 16).ok()
+}
 
 #[derive(Default)]
 struct Incidents {
-    by_key: HashMap<IncidentKey, Incident>,
+    by_key: HashMap<IncidentKey, Stored>,
     open: usize,
+    /// Resolved incidents in the order they were resolved: (when, key, id).
+    resolved: VecDeque<(DateTime<Utc>, IncidentKey, u128)>,
+}
+
+impl Incidents {
+    /// Forgets incidents resolved more than `retention` ago (unless reopened since).
+    fn forget_resolved(&mut self, now: DateTime<Utc>, retention: Duration) {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        while let Some((at, _, _)) = self.resolved.front() {
+            if now - *at < retention {
+                break;
+            }
+            let Some((_, key, id)) = self.resolved.pop_front() else {
+                break;
+            };
+            if self
+                .by_key
+                .get(&key)
+                .is_some_and(|s| s.id == id && s.status == IncidentStatus::Resolved)
+            {
+                self.by_key.remove(&key);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
 struct Delivered {
-    keys: HashSet<(Arc<str>, String)>,
-    order: VecDeque<(Arc<str>, String)>,
+    keys: HashSet<u128>,
+    order: VecDeque<u128>,
+}
+
+/// A 128-bit hash of (endpoint, event id): two independent 64-bit hashes.
+fn dedup_hash(endpoint: &str, event_id: &str) -> u128 {
+    let half = |seed: u64| {
+        #[allow(deprecated)] // SipHasher: fixed keys, stable within the process
+        let mut h = std::hash::SipHasher::new_with_keys(seed, !seed);
+        endpoint.hash(&mut h);
+        event_id.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x5357_4954_4348_5944)) << 64) | u128::from(half(0x4445_4455_5000_0001))
 }
 
 /// Incidents and dedup keys in memory.
@@ -35,12 +119,14 @@ pub struct MemoryStore {
     incidents: Mutex<Incidents>,
     delivered: Mutex<Delivered>,
     dedup_capacity: usize,
+    resolved_retention: Duration,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             dedup_capacity: DEFAULT_MEMORY_DEDUP_CAPACITY,
+            resolved_retention: DEFAULT_MEMORY_RESOLVED_RETENTION,
             ..Default::default()
         }
     }
@@ -64,15 +150,20 @@ impl IncidentStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut state = self.incidents();
+        state.forget_resolved(now, self.resolved_retention);
         let mut out = Vec::with_capacity(alerts.len());
         for alert in alerts {
-            let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.clone());
-            let current = state.by_key.get(&key);
-            let was_open = current.is_some_and(|i| i.status.is_open());
-            let (recorded, next) = decide(current, alert, now);
+            let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.as_str().into());
+            let current = state.by_key.get(&key).and_then(Stored::incident);
+            let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
+            let (recorded, next) = decide(current.as_ref(), alert, now);
             if let Some(next) = next {
                 let is_open = next.status.is_open();
-                state.by_key.insert(key, next);
+                let stored = Stored::new(&next, alert.source.clone())?;
+                if !is_open {
+                    state.resolved.push_back((now, key.clone(), stored.id));
+                }
+                state.by_key.insert(key, stored);
                 match (was_open, is_open) {
                     (false, true) => state.open += 1,
                     (true, false) => state.open -= 1,
@@ -96,15 +187,16 @@ impl IncidentStore for MemoryStore {
 #[async_trait]
 impl DeliveryDedup for MemoryStore {
     async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
-        let d = self.delivered();
-        Ok(d.keys
-            .contains(&(Arc::from(endpoint), event_id.to_string())))
+        Ok(self
+            .delivered()
+            .keys
+            .contains(&dedup_hash(endpoint, event_id)))
     }
 
     async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
         let mut d = self.delivered();
-        let key = (Arc::from(endpoint), event_id.to_string());
-        if d.keys.insert(key.clone()) {
+        let key = dedup_hash(endpoint, event_id);
+        if d.keys.insert(key) {
             d.order.push_back(key);
             while d.order.len() > self.dedup_capacity.max(1) {
                 if let Some(old) = d.order.pop_front() {
@@ -116,7 +208,7 @@ impl DeliveryDedup for MemoryStore {
     }
 }
 
-// Admin API reads. A scan: the memory store serves one process and its admin use.
+// Admin API reads. A scan over the few undecoded fields; only matches are decoded.
 #[async_trait]
 impl crate::incidents::query::IncidentQuery for MemoryStore {
     async fn list_incidents(
@@ -124,24 +216,35 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
         filter: &crate::incidents::query::IncidentFilter,
     ) -> Result<Vec<Incident>, StoreError> {
         let state = self.incidents();
-        let mut out: Vec<Incident> = state
+        let mut matching: Vec<&Stored> = state
             .by_key
             .values()
-            .filter(|i| filter.matches(i))
-            .cloned()
+            .filter(|s| filter.status.is_none_or(|st| st == s.status))
+            .filter(|s| {
+                filter
+                    .source
+                    .as_deref()
+                    .is_none_or(|want| &*s.source.name == want)
+            })
             .collect();
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
-        out.truncate(filter.limit);
-        Ok(out)
+        matching.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        Ok(matching
+            .into_iter()
+            .take(filter.limit)
+            .filter_map(Stored::incident)
+            .collect())
     }
 
     async fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let Some(bits) = id_bits(id) else {
+            return Ok(None);
+        };
         Ok(self
             .incidents()
             .by_key
             .values()
-            .find(|i| i.id == id)
-            .cloned())
+            .find(|s| s.id == bits)
+            .and_then(Stored::incident))
     }
 }
 
@@ -215,5 +318,65 @@ mod tests {
             "oldest forgotten"
         );
         assert!(store.is_delivered("e1", "evt_3").await.unwrap());
+    }
+
+    #[actix_rt::test]
+    async fn resolved_incidents_are_forgotten_after_the_retention_and_open_ones_kept() {
+        let mut store = MemoryStore::new();
+        store.resolved_retention = Duration::from_secs(60);
+        let t0 = Utc::now();
+        store
+            .record(
+                &[
+                    alert("gone", AlertStatus::Firing),
+                    alert("gone", AlertStatus::Resolved),
+                    alert("open", AlertStatus::Firing),
+                ],
+                t0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.incidents().by_key.len(), 2);
+        // Within the retention the resolved incident is still there...
+        store
+            .record(&[], t0 + chrono::Duration::seconds(30))
+            .await
+            .unwrap();
+        assert_eq!(store.incidents().by_key.len(), 2);
+        // ...after it, only the open one is.
+        store
+            .record(&[], t0 + chrono::Duration::seconds(61))
+            .await
+            .unwrap();
+        let state = store.incidents();
+        assert_eq!(state.by_key.len(), 1);
+        assert!(state.by_key.keys().all(|(_, k)| &**k == "open"));
+        assert_eq!(state.open, 1);
+    }
+
+    #[actix_rt::test]
+    async fn an_incident_reads_back_as_it_was_recorded() {
+        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        let store = MemoryStore::new();
+        let mut a = alert("k", AlertStatus::Firing);
+        a.labels.insert("service".into(), "db".into());
+        let r = store.record(&[a], Utc::now()).await.unwrap();
+        let created = r[0].event.as_ref().unwrap().incident.clone();
+        let got = store.get_incident(&created.id).await.unwrap().unwrap();
+        assert_eq!(got.labels, created.labels);
+        assert_eq!(got.title, created.title);
+        assert_eq!(got.started_at, created.started_at);
+        assert_eq!(got.source.as_ref().map(|s| &*s.name), Some("s"));
+        assert!(store.get_incident("inc_nope").await.unwrap().is_none());
+        let listed = store
+            .list_incidents(&IncidentFilter {
+                status: Some(IncidentStatus::Triggered),
+                source: Some("s".into()),
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, created.id);
     }
 }
