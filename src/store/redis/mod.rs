@@ -655,7 +655,12 @@ impl DeliveryQueueStore for RedisStore {
         let mut seen = std::collections::HashSet::new();
         ids.retain(|id| seen.insert(id.clone()));
         let mut deliveries = Vec::with_capacity(ids.len());
-        type Row = (Option<String>, Option<String>, Option<String>, Option<String>);
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         for chunk in ids.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
             let mut pipe = redis::pipe();
             for id in chunk {
