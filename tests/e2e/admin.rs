@@ -313,3 +313,41 @@ async fn reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_
     assert!(titles.contains(&"Still served".to_string()));
     assert!(!titles.contains(&"Only second".to_string()));
 }
+
+both_stores!(a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts);
+async fn a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts(store: TestStore) {
+    let rx = Receiver::start();
+    // The retry waits 2s (Retry-After): long enough to look at the log in between.
+    rx.answer(&[(503, &[("Retry-After", "2")])]);
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
+    alert(&sy, json!({"title": "Later", "id": "rt-1"})).await;
+    let failed = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=failed",
+        "the delivery to wait for its retry",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let d = &failed["deliveries"][0];
+    assert_eq!(d["event_type"], "incident.created");
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(d["attempts"][0]["status"], 503);
+    assert!(rx.delivered().is_empty(), "still waiting: {d}");
+    rx.wait_delivered(1).await;
+    let delivered = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=delivered",
+        "the retry to be delivered",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let d2 = &delivered["deliveries"][0];
+    assert_eq!(d2["id"], d["id"], "the same delivery");
+    let statuses: Vec<_> = d2["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [Some(503), Some(200)]);
+}
