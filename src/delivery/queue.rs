@@ -146,6 +146,11 @@ impl DeliveryQueue {
         self.disabled
     }
 
+    /// Whether the head of `lane_key` is out (being attempted).
+    pub fn is_busy(&self, lane_key: &str) -> bool {
+        self.lanes.get(lane_key).is_some_and(|l| l.busy)
+    }
+
     /// Takes deliveries again after a 410 (a durable queue's replay re-enabled the endpoint).
     pub fn enable(&mut self) {
         self.disabled = false;

@@ -103,6 +103,9 @@ pub enum Settlement {
     Dead,
     /// The endpoint answered 410: dead, and the endpoint is disabled for every instance.
     Gone,
+    /// Not attempted (the rate limit or the circuit held it back): the lease is given up and
+    /// the lane is due again at once, for any instance.
+    Release,
 }
 
 /// One delivery as a durable queue holds it (the admin delivery log).

@@ -194,6 +194,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         arm_poll(act, ctx, wait);
         act.update_depth();
         act.pump(ctx);
+        release_held(act, ctx);
         if again {
             claim(act, ctx);
         }
@@ -236,6 +237,32 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
                 d.claimed.insert(lane, c);
             }
         }
+    }
+}
+
+/// Hands back claimed heads the pump did not start (the circuit opened or tokens were spent
+/// while the claim was under way): they go back to the store at once instead of waiting here
+/// while their leases run out.
+fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    let queue = &act.queue;
+    let held: Vec<Arc<str>> = d
+        .claimed
+        .keys()
+        .filter(|lane| !queue.is_busy(lane))
+        .cloned()
+        .collect();
+    for lane in held {
+        let Some(claimed) = act.durable.as_mut().and_then(|d| d.claimed.remove(&lane)) else {
+            continue;
+        };
+        let n = act.queue.release(&lane);
+        act.backlog.done(n);
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
+        let attempts = claimed.attempts.clone();
+        store_settlement(act, ctx, claimed, attempts, Settlement::Release, 1);
     }
 }
 

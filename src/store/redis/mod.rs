@@ -579,6 +579,10 @@ impl DeliveryQueueStore for RedisStore {
             Settlement::Retry(wait) => ("retry", wait, "failed"),
             Settlement::Dead => ("dead", Duration::ZERO, "dead"),
             Settlement::Gone => ("gone", Duration::ZERO, "dead"),
+            Settlement::Release if claimed.attempts.is_empty() => {
+                ("release", Duration::ZERO, "pending")
+            }
+            Settlement::Release => ("release", Duration::ZERO, "failed"),
         };
         let attempts = serde_json::to_string(attempts).map_err(unavailable)?;
         let mut conn = self.conn().await?;
