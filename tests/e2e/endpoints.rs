@@ -455,6 +455,21 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it(store: TestS
         "switchyard: acknowledged"
     );
     assert_eq!(got[3].json(), json!({"transition": {"id": "31"}}));
+    assert_remembered(&store, &id, "OPS-42").await;
+}
+
+/// On redis, the remembered record of `ep` for the incident is in the store.
+async fn assert_remembered(store: &TestStore, incident_id: &str, want: &str) {
+    if store.redis_url.is_none() {
+        return;
+    }
+    use deadpool_redis::redis::AsyncCommands;
+    let mut conn = store.redis_conn().await;
+    let got: Option<String> = conn
+        .get(format!("{}:ref:ep:{incident_id}", store.key_prefix))
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(want), "remembered in redis");
 }
 
 both_stores!(servicenow_creates_updates_on_acknowledge_and_resolves);
@@ -535,6 +550,7 @@ async fn servicenow_creates_updates_on_acknowledge_and_resolves(store: TestStore
         (Some("6"), Some("Resolved by request"))
     );
     assert!(r["close_notes"].is_string());
+    assert_remembered(&store, &id, "9d385017c611228701d22104cc95c371").await;
 }
 
 both_stores!(templates_replace_the_body_and_a_render_failure_is_dead_with_its_message);
