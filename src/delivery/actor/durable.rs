@@ -4,7 +4,9 @@
 //! delivery, and settles each result back into the store, which schedules retries and moves
 //! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
 //! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
-//! only: for events that are not in the store, such as an endpoint test.)
+//! only: for events that are not in the store, such as an endpoint test.) It claims only what
+//! its rate limit and circuit let it start at once, so no claimed head waits here past its
+//! lease; the admin delivery log and replays go to the store too.
 
 use std::collections::HashMap;
 use std::sync::Arc;

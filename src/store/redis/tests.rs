@@ -513,13 +513,13 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
         .await
         .unwrap();
     let log = a.deliveries("hook").await.unwrap();
-    let delivered: Vec<_> = log
+    let delivered: Vec<&str> = log
         .deliveries
         .iter()
         .filter(|d| d.state == DeliveryState::Delivered)
-        .map(|d| d.id.clone())
+        .map(|d| d.id.as_str())
         .collect();
-    assert_eq!(delivered, [y.delivery_id.clone()]);
+    assert_eq!(delivered, [y.delivery_id.as_str()]);
 
     // Pending ones cannot be replayed; a delivered one is sent again despite its dedup key.
     assert_eq!(a.replay("hook", &x.delivery_id).await.unwrap(), None);
