@@ -29,7 +29,7 @@ use super::refs::ExternalRefs;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointLabels, Metrics};
 use crate::model::{Event, EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
-use crate::store::{DeliveryDedup, DeliveryQueueStore};
+use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
 pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
 
@@ -69,9 +69,11 @@ pub struct DeliveryView {
     pub attempts: Vec<AttemptView>,
 }
 
-/// The delivery log of this endpoint (unfinished first, then finished, oldest first).
+/// The delivery log of this endpoint (unfinished first, then finished, oldest first). With a
+/// durable queue: the store's deliveries (every instance's), then any this instance holds
+/// only in memory.
 #[derive(Message)]
-#[rtype(result = "EndpointDeliveries")]
+#[rtype(result = "Result<EndpointDeliveries, StoreError>")]
 pub struct ListDeliveries;
 
 /// An endpoint's deliveries and its pacing state.
@@ -409,25 +411,68 @@ fn view(endpoint: &str, d: &Delivery) -> DeliveryView {
 }
 
 impl Handler<ListDeliveries> for DeliveryActor {
-    type Result = MessageResult<ListDeliveries>;
+    type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
 
     fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        MessageResult(EndpointDeliveries {
-            endpoint: self.spec.name.to_string(),
-            circuit: self.breaker.state(),
-            disabled: self.queue.is_disabled(),
-            deliveries: self.queue.all().map(|d| view(&self.spec.name, d)).collect(),
-        })
+        let Some(store) = self.durable.as_ref().map(|d| d.store()) else {
+            let list = EndpointDeliveries {
+                endpoint: self.spec.name.to_string(),
+                circuit: self.breaker.state(),
+                disabled: self.queue.is_disabled(),
+                deliveries: self.queue.all().map(|d| view(&self.spec.name, d)).collect(),
+            };
+            return Box::pin(actix::fut::ready(Ok(list)));
+        };
+        let endpoint = self.spec.name.clone();
+        Box::pin(
+            async move { store.deliveries(&endpoint).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    let stored = res?;
+                    Ok(durable::merged_view(act, stored))
+                }),
+        )
     }
 }
 
 impl Handler<Replay> for DeliveryActor {
-    type Result = Result<String, ReplayError>;
+    type Result = ResponseActFuture<Self, Result<String, ReplayError>>;
 
     fn handle(&mut self, msg: Replay, ctx: &mut Self::Context) -> Self::Result {
-        let id = self.queue.replay(&msg.0, Instant::now())?;
+        let Some(store) = self.durable.as_ref().map(|d| d.store()) else {
+            return Box::pin(actix::fut::ready(self.replay_in_memory(&msg.0, ctx)));
+        };
+        // Durable: the replay is written into the store's queue, so any instance delivers
+        // it and it survives a restart. A delivery only this instance knows (enqueued from
+        // memory) is replayed from memory.
+        let endpoint = self.spec.name.clone();
+        let old = msg.0.clone();
+        Box::pin(
+            async move { store.replay(&endpoint, &old).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| match res {
+                    Ok(Some(id)) => {
+                        act.queue.enable();
+                        tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued in the store");
+                        durable::claim(act, ctx);
+                        Ok(id)
+                    }
+                    Ok(None) => act.replay_in_memory(&msg.0, ctx),
+                    Err(e) => Err(ReplayError::Unavailable(e.to_string())),
+                }),
+        )
+    }
+}
+
+impl DeliveryActor {
+    fn replay_in_memory(
+        &mut self,
+        delivery_id: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<String, ReplayError> {
+        let id = self.queue.replay(delivery_id, Instant::now())?;
         self.backlog.add(1);
-        tracing::info!(endpoint = &*self.spec.name, delivery = %msg.0, replay = %id, "replay queued");
+        tracing::info!(endpoint = &*self.spec.name, delivery = %delivery_id, replay = %id, "replay queued");
         self.update_depth();
         self.pump(ctx);
         Ok(id)

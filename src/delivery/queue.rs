@@ -63,10 +63,13 @@ pub struct Delivery {
 }
 
 /// Why a delivery could not be replayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     #[error("no finished (delivered or dead) delivery with this id")]
     NotFound,
+    /// The durable queue could not be read or written.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How an attempt ended, as the actor saw it.
@@ -141,6 +144,16 @@ impl DeliveryQueue {
 
     pub fn is_disabled(&self) -> bool {
         self.disabled
+    }
+
+    /// Whether the head of `lane_key` is out (being attempted).
+    pub fn is_busy(&self, lane_key: &str) -> bool {
+        self.lanes.get(lane_key).is_some_and(|l| l.busy)
+    }
+
+    /// Takes deliveries again after a 410 (a durable queue's replay re-enabled the endpoint).
+    pub fn enable(&mut self) {
+        self.disabled = false;
     }
 
     /// Finished deliveries, oldest first.

@@ -19,7 +19,7 @@ use super::AppState;
 use crate::config::types::Secret;
 use crate::control::{ControlActor, ListEndpoints, Reload};
 use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Replay};
-use crate::delivery::queue::DeliveryState;
+use crate::delivery::queue::{DeliveryState, ReplayError};
 use crate::incidents::actor::{ChangeError, ChangeIncident, IncidentActor};
 use crate::incidents::query::{
     IncidentFilter, IncidentQuery, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT,
@@ -236,7 +236,11 @@ pub async fn list_deliveries(
     let mut deliveries: Vec<DeliveryView> = Vec::new();
     let mut endpoints = Vec::new();
     for (_, addr) in actors {
-        let list = addr.send(ListDeliveries).await.map_err(mailbox)?;
+        let list = addr
+            .send(ListDeliveries)
+            .await
+            .map_err(mailbox)?
+            .map_err(|e| AdminError::Unavailable(e.to_string()))?;
         endpoints.push(EndpointStatus {
             name: list.endpoint,
             circuit: list.circuit,
@@ -261,10 +265,14 @@ pub async fn replay(
     let admin = authorize(&req, &state)?;
     let actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
     for (name, addr) in actors {
-        if let Ok(new_id) = addr.send(Replay(id.to_string())).await.map_err(mailbox)? {
-            return Ok(HttpResponse::Accepted().json(serde_json::json!({
-                "replay_of": id.as_str(), "delivery_id": new_id, "endpoint": name,
-            })));
+        match addr.send(Replay(id.to_string())).await.map_err(mailbox)? {
+            Ok(new_id) => {
+                return Ok(HttpResponse::Accepted().json(serde_json::json!({
+                    "replay_of": id.as_str(), "delivery_id": new_id, "endpoint": name,
+                })));
+            }
+            Err(ReplayError::Unavailable(e)) => return Err(AdminError::Unavailable(e).into()),
+            Err(ReplayError::NotFound) => {}
         }
     }
     Err(AdminError::NotFound(format!(

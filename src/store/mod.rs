@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::delivery::queue::Attempt;
+use crate::delivery::queue::{Attempt, DeliveryState};
 use crate::incidents::transition::{self, Outcome};
 use crate::model::{Alert, Event, Incident};
 
@@ -103,6 +103,32 @@ pub enum Settlement {
     Dead,
     /// The endpoint answered 410: dead, and the endpoint is disabled for every instance.
     Gone,
+    /// Not attempted (the rate limit or the circuit held it back): the lease is given up and
+    /// the lane is due again at once, for any instance.
+    Release,
+}
+
+/// One delivery as a durable queue holds it (the admin delivery log).
+#[derive(Debug, Clone)]
+pub struct StoredDelivery {
+    pub id: String,
+    pub event: Event,
+    /// Pending (never attempted, or leased right now), failed (waiting for its retry),
+    /// delivered or dead.
+    pub state: DeliveryState,
+    /// Every attempt settled so far, by any instance, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// For a replay: the delivery it repeats.
+    pub replay_of: Option<String>,
+}
+
+/// An endpoint's deliveries in a durable queue.
+#[derive(Debug, Clone, Default)]
+pub struct StoredDeliveries {
+    /// Unfinished ones (lane by lane, in lane order), then finished ones, oldest first.
+    pub deliveries: Vec<StoredDelivery>,
+    /// The endpoint answered 410 (on any instance) and was not re-enabled by a replay since.
+    pub disabled: bool,
 }
 
 /// A delivery queue shared by every instance and kept across restarts. Deliveries are written
@@ -126,6 +152,17 @@ pub trait DeliveryQueueStore: Send + Sync {
         attempts: &[Attempt],
         settlement: Settlement,
     ) -> Result<(), StoreError>;
+
+    /// Every delivery of `endpoint` the store holds (whichever instance holds its lease, or
+    /// none): the admin delivery log.
+    async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError>;
+
+    /// Queues a finished (delivered or dead) delivery's event again as a new delivery at the
+    /// tail of its incident's lane, sent even though its dedup key exists, and re-enables a
+    /// disabled endpoint. Returns the new delivery id; None when no finished delivery has
+    /// this id.
+    async fn replay(&self, endpoint: &str, delivery_id: &str)
+        -> Result<Option<String>, StoreError>;
 }
 
 /// Applies one alert to the stored incident: what it did, and the incident's next state to

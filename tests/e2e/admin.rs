@@ -5,18 +5,18 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::base_config;
 use crate::endpoints::{admin_call, admin_until, alert, ADMIN};
-use crate::support::{eventually, Receiver, Switchyard};
+use crate::support::{eventually, Receiver, Switchyard, TestStore};
+use crate::{both_stores, config_for};
 
-fn with_admin(url: &str) -> String {
-    base_config(url, &format!("  admin_token: {ADMIN}"))
+fn with_admin(store: &TestStore, url: &str) -> String {
+    config_for(store, url, &format!("  admin_token: {ADMIN}"))
 }
 
-#[actix_rt::test]
-async fn wrong_or_missing_token_is_401_and_no_token_configured_is_404() {
+both_stores!(wrong_or_missing_token_is_401_and_no_token_configured_is_404);
+async fn wrong_or_missing_token_is_401_and_no_token_configured_is_404(store: TestStore) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&with_admin(&rx.url));
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
     assert_eq!(
         admin_call(&sy, "GET", "/api/v1/incidents", Some("nope"))
             .await
@@ -30,7 +30,7 @@ async fn wrong_or_missing_token_is_401_and_no_token_configured_is_404() {
     let (s, body) = admin_call(&sy, "POST", "/api/v1/reload", Some("nope")).await;
     assert_eq!(s, 401);
     assert_eq!(body["error"], "unauthorized");
-    let off = Switchyard::start(&base_config(&rx.url, ""));
+    let off = Switchyard::start(&config_for(&store, &rx.url, ""));
     assert_eq!(
         admin_call(&off, "GET", "/api/v1/incidents", Some(ADMIN))
             .await
@@ -47,10 +47,10 @@ async fn wrong_or_missing_token_is_401_and_no_token_configured_is_404() {
     assert!(doc["paths"]["/api/v1/deliveries/{id}/replay"]["post"].is_object());
 }
 
-#[actix_rt::test]
-async fn incidents_are_listed_filtered_acknowledged_and_resolved_with_events() {
+both_stores!(incidents_are_listed_filtered_acknowledged_and_resolved_with_events);
+async fn incidents_are_listed_filtered_acknowledged_and_resolved_with_events(store: TestStore) {
     let rx = Receiver::start();
-    let sy = Switchyard::start(&with_admin(&rx.url));
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
     let a = alert(
         &sy,
         json!({"title": "A", "id": "i-1", "severity": "critical"}),
@@ -147,11 +147,11 @@ async fn incidents_are_listed_filtered_acknowledged_and_resolved_with_events() {
     assert_eq!(open["incidents"].as_array().unwrap().len(), 1);
 }
 
-#[actix_rt::test]
-async fn the_delivery_log_shows_failed_attempts_replay_delivers_and_ping_works() {
+both_stores!(the_delivery_log_shows_failed_attempts_replay_delivers_and_ping_works);
+async fn the_delivery_log_shows_failed_attempts_replay_delivers_and_ping_works(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (500, &[]), (500, &[])]);
-    let sy = Switchyard::start(&with_admin(&rx.url));
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
     alert(&sy, json!({"title": "Doomed", "id": "dl-1"})).await;
     let dead = admin_until(
         &sy,
@@ -233,13 +233,15 @@ async fn the_delivery_log_shows_failed_attempts_replay_delivers_and_ping_works()
     );
 }
 
-#[actix_rt::test]
-async fn reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_sighup() {
+both_stores!(reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_sighup);
+async fn reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_sighup(
+    store: TestStore,
+) {
     let rx = Receiver::start();
     let rx2 = Receiver::start();
     // A delivery waits for its retry across both reloads; it must not be lost.
     rx.answer(&[(503, &[("Retry-After", "2")])]);
-    let sy = Switchyard::start(&with_admin(&rx.url));
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
     alert(&sy, json!({"title": "Before", "id": "rl-1"})).await;
     crate::support::wait_for("first attempt", || {
         (!rx.received().is_empty()).then_some(())
@@ -262,7 +264,7 @@ async fn reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_
     alert(&sy, json!({"title": "Still served", "id": "rl-2"})).await;
 
     // A good file: a second endpoint takes everything too.
-    let good = with_admin(&rx.url).replace(
+    let good = with_admin(&store, &rx.url).replace(
         "routes:\n  - name: everything\n    matchers: []\n    to: [hook]",
         &format!("  - name: second\n    kind: webhook\n    url: {}\nroutes:\n  - name: everything\n    matchers: []\n    to: [hook, second]", rx2.url),
     );
@@ -310,4 +312,42 @@ async fn reload_with_a_broken_file_keeps_serving_and_a_good_one_applies_also_on_
     );
     assert!(titles.contains(&"Still served".to_string()));
     assert!(!titles.contains(&"Only second".to_string()));
+}
+
+both_stores!(a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts);
+async fn a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts(store: TestStore) {
+    let rx = Receiver::start();
+    // The retry waits 2s (Retry-After): long enough to look at the log in between.
+    rx.answer(&[(503, &[("Retry-After", "2")])]);
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
+    alert(&sy, json!({"title": "Later", "id": "rt-1"})).await;
+    let failed = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=failed",
+        "the delivery to wait for its retry",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let d = &failed["deliveries"][0];
+    assert_eq!(d["event_type"], "incident.created");
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(d["attempts"][0]["status"], 503);
+    assert!(rx.delivered().is_empty(), "still waiting: {d}");
+    rx.wait_delivered(1).await;
+    let delivered = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=delivered",
+        "the retry to be delivered",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let d2 = &delivered["deliveries"][0];
+    assert_eq!(d2["id"], d["id"], "the same delivery");
+    let statuses: Vec<_> = d2["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [Some(503), Some(200)]);
 }

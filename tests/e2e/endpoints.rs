@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{Received, Receiver, Switchyard};
+use crate::both_stores;
+use crate::support::{Received, Receiver, Switchyard, TestStore};
 
 pub const ADMIN: &str = "adm1n";
 
-/// A config with the generic source `open` (no auth), the admin token `adm1n`, and one
-/// endpoint `ep` (its kind-specific lines given, indented by four spaces) taking everything.
-pub fn config(endpoint: &str) -> String {
+/// A config with the generic source `open` (no auth), the admin token `adm1n`, one endpoint
+/// `ep` (its kind-specific lines given, indented by four spaces) taking everything, and the
+/// `store:` section of `store`.
+pub fn config(store: &TestStore, endpoint: &str) -> String {
+    let store = store.section();
     format!(
         r#"version: 1
 server:
@@ -30,7 +33,7 @@ endpoints:
 routes:
   - matchers: []
     to: [ep]
-"#
+{store}"#
     )
 }
 
@@ -93,14 +96,17 @@ fn ua_ok(r: &Received) -> bool {
         .is_some_and(|u| u.starts_with("switchyard/"))
 }
 
-#[actix_rt::test]
-async fn slack_sends_text_and_blocks_retries_429_and_paces_one_per_second() {
+both_stores!(slack_sends_text_and_blocks_retries_429_and_paces_one_per_second);
+async fn slack_sends_text_and_blocks_retries_429_and_paces_one_per_second(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(429, &[("Retry-After", "1")])]);
-    let sy = Switchyard::start(&config(&format!(
-        "    kind: slack\n    url: {}\n    retry: {{ schedule: [50ms, 50ms] }}",
-        rx.url
-    )));
+    let sy = Switchyard::start(&config(
+        &store,
+        &format!(
+            "    kind: slack\n    url: {}\n    retry: {{ schedule: [50ms, 50ms] }}",
+            rx.url
+        ),
+    ));
     alert(&sy, json!({"title": "Disk full", "id": "s-1", "severity": "critical", "description": "a <b> & c"})).await;
     alert(
         &sy,
@@ -148,14 +154,17 @@ async fn slack_sends_text_and_blocks_retries_429_and_paces_one_per_second() {
     );
 }
 
-#[actix_rt::test]
-async fn teams_sends_an_adaptive_card_and_retries_5xx() {
+both_stores!(teams_sends_an_adaptive_card_and_retries_5xx);
+async fn teams_sends_an_adaptive_card_and_retries_5xx(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(500, &[])]);
-    let sy = Switchyard::start(&config(&format!(
-        "    kind: teams\n    url: {}\n    retry: {{ schedule: [50ms] }}",
-        rx.url
-    )));
+    let sy = Switchyard::start(&config(
+        &store,
+        &format!(
+            "    kind: teams\n    url: {}\n    retry: {{ schedule: [50ms] }}",
+            rx.url
+        ),
+    ));
     let id = alert(&sy, json!({"title": "API slow", "id": "t-1", "severity": "warning", "url": "https://grafana.example.com/d/1"})).await.unwrap();
     rx.wait_delivered(1).await;
     let resolve = format!("/api/v1/incidents/{id}/resolve");
@@ -198,7 +207,7 @@ fn check_refuses_retired_teams_connector_urls() {
     let path = dir.path().join("routes.yaml");
     std::fs::write(
         &path,
-        config("    kind: teams\n    url: https://contoso.webhook.office.com/webhookb2/x@y/IncomingWebhook/a/b"),
+        config(&TestStore::memory(), "    kind: teams\n    url: https://contoso.webhook.office.com/webhookb2/x@y/IncomingWebhook/a/b"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -214,14 +223,17 @@ fn check_refuses_retired_teams_connector_urls() {
     assert!(err.contains("Office 365 connector"), "{err}");
 }
 
-#[actix_rt::test]
-async fn discord_sends_an_embed_without_mentions_and_retries_5xx() {
+both_stores!(discord_sends_an_embed_without_mentions_and_retries_5xx);
+async fn discord_sends_an_embed_without_mentions_and_retries_5xx(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(503, &[])]);
-    let sy = Switchyard::start(&config(&format!(
-        "    kind: discord\n    url: {}\n    retry: {{ schedule: [50ms] }}",
-        rx.url
-    )));
+    let sy = Switchyard::start(&config(
+        &store,
+        &format!(
+            "    kind: discord\n    url: {}\n    retry: {{ schedule: [50ms] }}",
+            rx.url
+        ),
+    ));
     let id = alert(
         &sy,
         json!({"title": "@everyone DB down", "id": "d-1", "severity": "critical"}),
@@ -254,12 +266,14 @@ async fn discord_sends_an_embed_without_mentions_and_retries_5xx() {
     );
 }
 
-#[actix_rt::test]
-async fn pagerduty_triggers_acknowledges_and_resolves_with_the_dedup_key() {
+both_stores!(pagerduty_triggers_acknowledges_and_resolves_with_the_dedup_key);
+async fn pagerduty_triggers_acknowledges_and_resolves_with_the_dedup_key(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(429, &[])]);
     let sy = Switchyard::start_with_env(
-        &config(&format!(
+        &config(
+        &store,
+        &format!(
             "    kind: pagerduty\n    url: {}\n    routing_key: ${{PD_KEY}}\n    retry: {{ schedule: [50ms] }}",
             rx.url
         )),
@@ -311,12 +325,14 @@ async fn pagerduty_triggers_acknowledges_and_resolves_with_the_dedup_key() {
     );
 }
 
-#[actix_rt::test]
-async fn opsgenie_creates_updates_acknowledges_and_closes_by_alias() {
+both_stores!(opsgenie_creates_updates_acknowledges_and_closes_by_alias);
+async fn opsgenie_creates_updates_acknowledges_and_closes_by_alias(store: TestStore) {
     let rx = Receiver::start();
     rx.answer(&[(502, &[])]);
     let sy = Switchyard::start_with_env(
-        &config(&format!(
+        &config(
+        &store,
+        &format!(
             "    kind: opsgenie\n    url: {}\n    api_key: ${{OG_KEY}}\n    retry: {{ schedule: [50ms] }}",
             base(&rx)
         )),
@@ -373,8 +389,8 @@ async fn opsgenie_creates_updates_acknowledges_and_closes_by_alias() {
     assert_eq!(got[4].json()["source"], "switchyard");
 }
 
-#[actix_rt::test]
-async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
+both_stores!(jira_creates_an_issue_remembers_its_key_and_transitions_it);
+async fn jira_creates_an_issue_remembers_its_key_and_transitions_it(store: TestStore) {
     let rx = Receiver::start();
     rx.answer_json(&[
         (503, "{}"),
@@ -384,7 +400,9 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
         (204, ""),
     ]);
     let sy = Switchyard::start_with_env(
-        &config(&format!(
+        &config(
+        &store,
+        &format!(
             "    kind: jira\n    url: {}\n    username: ops@example.com\n    token: ${{JIRA_TOKEN}}\n    project: OPS\n    issue_type: Incident\n    resolve_transition: close\n    retry: {{ schedule: [50ms] }}",
             base(&rx)
         )),
@@ -437,10 +455,25 @@ async fn jira_creates_an_issue_remembers_its_key_and_transitions_it() {
         "switchyard: acknowledged"
     );
     assert_eq!(got[3].json(), json!({"transition": {"id": "31"}}));
+    assert_remembered(&store, &id, "OPS-42").await;
 }
 
-#[actix_rt::test]
-async fn servicenow_creates_updates_on_acknowledge_and_resolves() {
+/// On redis, the remembered record of `ep` for the incident is in the store.
+async fn assert_remembered(store: &TestStore, incident_id: &str, want: &str) {
+    if store.redis_url.is_none() {
+        return;
+    }
+    use deadpool_redis::redis::AsyncCommands;
+    let mut conn = store.redis_conn().await;
+    let got: Option<String> = conn
+        .get(format!("{}:ref:ep:{incident_id}", store.key_prefix))
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(want), "remembered in redis");
+}
+
+both_stores!(servicenow_creates_updates_on_acknowledge_and_resolves);
+async fn servicenow_creates_updates_on_acknowledge_and_resolves(store: TestStore) {
     let rx = Receiver::start();
     rx.answer_json(&[
         (
@@ -450,7 +483,9 @@ async fn servicenow_creates_updates_on_acknowledge_and_resolves() {
         (500, "{}"),
     ]);
     let sy = Switchyard::start_with_env(
-        &config(&format!(
+        &config(
+        &store,
+        &format!(
             "    kind: servicenow\n    url: {}\n    username: svc\n    token: ${{SNOW_PW}}\n    close_code: Resolved by request\n    retry: {{ schedule: [50ms] }}",
             base(&rx)
         )),
@@ -515,10 +550,13 @@ async fn servicenow_creates_updates_on_acknowledge_and_resolves() {
         (Some("6"), Some("Resolved by request"))
     );
     assert!(r["close_notes"].is_string());
+    assert_remembered(&store, &id, "9d385017c611228701d22104cc95c371").await;
 }
 
-#[actix_rt::test]
-async fn templates_replace_the_body_and_a_render_failure_is_dead_with_its_message() {
+both_stores!(templates_replace_the_body_and_a_render_failure_is_dead_with_its_message);
+async fn templates_replace_the_body_and_a_render_failure_is_dead_with_its_message(
+    store: TestStore,
+) {
     let rx = Receiver::start();
     let yaml = format!(
         r#"version: 1
@@ -541,8 +579,9 @@ endpoints:
 routes:
   - matchers: []
     to: [good, typo]
-"#,
-        url = rx.url
+{store}"#,
+        url = rx.url,
+        store = store.section()
     );
     let sy = Switchyard::start(&yaml);
     alert(&sy, json!({"title": "Cache cold", "id": "tp-1"})).await;
@@ -579,7 +618,7 @@ fn check_reports_template_syntax_errors_with_line_and_column() {
     let path = dir.path().join("routes.yaml");
     std::fs::write(
         &path,
-        config("    kind: webhook\n    url: http://127.0.0.1:9/x\n    template: |\n      {\"a\": 1,\n       \"b\": {{ incident.title }\n      }"),
+        config(&TestStore::memory(), "    kind: webhook\n    url: http://127.0.0.1:9/x\n    template: |\n      {\"a\": 1,\n       \"b\": {{ incident.title }\n      }"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -592,11 +631,15 @@ fn check_reports_template_syntax_errors_with_line_and_column() {
     assert!(err.contains("template line 2 column"), "{err}");
 }
 
-#[actix_rt::test]
-async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_order() {
+both_stores!(the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_order);
+async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_order(
+    store: TestStore,
+) {
     let rx = Receiver::start();
     rx.answer(&[(500, &[]), (500, &[])]);
-    let sy = Switchyard::start(&config(&format!(
+    let sy = Switchyard::start(&config(
+        &store,
+        &format!(
         "    kind: webhook\n    url: {}\n    retry: {{ schedule: [50ms, 50ms, 50ms, 50ms, 50ms, 50ms] }}\n    circuit_breaker: {{ failures: 2, open_for: 700ms }}",
         rx.url
     )));

@@ -7,6 +7,7 @@ mod delivery;
 mod endpoints;
 mod ingest;
 mod plugins;
+mod redis_admin;
 mod redis_store;
 mod support;
 

@@ -4,7 +4,9 @@
 //! delivery, and settles each result back into the store, which schedules retries and moves
 //! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
 //! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
-//! only: for events that are not in the store, such as an endpoint test.)
+//! only: for events that are not in the store, such as an endpoint test.) It claims only what
+//! its rate limit and circuit let it start at once, so no claimed head waits here past its
+//! lease; the admin delivery log and replays go to the store too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +15,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::{DeliveryActor, DEFAULT_ENDPOINT_CONCURRENCY};
+use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries, DEFAULT_ENDPOINT_CONCURRENCY};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
-use crate::store::{Claim, Claimed, DeliveryQueueStore, Settlement};
+use crate::store::{Claim, Claimed, DeliveryQueueStore, Settlement, StoredDeliveries};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -59,11 +61,86 @@ impl Durable {
             poll: None,
         }
     }
+
+    pub(super) fn store(&self) -> Arc<dyn DeliveryQueueStore> {
+        self.store.clone()
+    }
 }
 
-/// Claims as many due lane heads as there is room for; one claim at a time.
+/// The admin delivery log with a durable queue: the store's deliveries, then those this
+/// instance holds only in memory (enqueued from memory, not in the store).
+pub(super) fn merged_view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDeliveries {
+    let endpoint = &*act.spec.name;
+    let mut deliveries: Vec<DeliveryView> = stored
+        .deliveries
+        .into_iter()
+        .map(|d| DeliveryView {
+            endpoint: endpoint.to_string(),
+            event_id: d.event.id,
+            event_type: d.event.kind.as_str(),
+            incident_id: d.event.incident.id,
+            state: d.state,
+            replay_of: d.replay_of,
+            attempts: d.attempts,
+            id: d.id,
+        })
+        .collect();
+    let known: std::collections::HashSet<String> =
+        deliveries.iter().map(|d| d.id.clone()).collect();
+    let claimed: std::collections::HashSet<&str> = act
+        .durable
+        .as_ref()
+        .map(|d| d.claimed.values().map(|c| c.delivery_id.as_str()).collect())
+        .unwrap_or_default();
+    deliveries.extend(
+        act.queue
+            .all()
+            .filter(|d| !known.contains(&d.id) && !claimed.contains(d.id.as_str()))
+            .map(|d| view(endpoint, d)),
+    );
+    EndpointDeliveries {
+        endpoint: endpoint.to_string(),
+        circuit: act.breaker.state(),
+        disabled: stored.disabled,
+        deliveries,
+    }
+}
+
+/// How many lane heads may be claimed now: no more than can start at once, so that nothing
+/// claimed waits in this instance for a token or a closed circuit while its lease runs out
+/// (another instance would then claim it and send it a second time). Held-back work stays in
+/// the store. Also returns when to look again if pacing allows nothing now.
+fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
+    let now = Instant::now();
+    let pending = act.queue.pending();
+    // Taken from the store (or enqueued from memory) and not started yet.
+    let held = pending.saturating_sub(act.in_flight);
+    let mut pace = act.breaker.allowance(now);
+    let mut wake = act
+        .breaker
+        .reopens_at()
+        .map(|at| at.saturating_duration_since(now));
+    if let Some(l) = &mut act.limiter {
+        let tokens = l.available(now);
+        if tokens == 0 {
+            let next = l.next_token_at(now).saturating_duration_since(now);
+            wake = Some(wake.map_or(next, |w| w.min(next)));
+        }
+        pace = pace.min(tokens);
+    }
+    let room = DEFAULT_ENDPOINT_CONCURRENCY
+        .saturating_sub(pending)
+        .min(pace.saturating_sub(held));
+    (room, wake)
+}
+
+/// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
+/// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(act.queue.pending());
+    if act.durable.is_none() {
+        return;
+    }
+    let (room, wake) = claim_room(act);
     let Some(d) = act.durable.as_mut() else {
         return;
     };
@@ -72,7 +149,12 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         return;
     }
     if room == 0 {
-        // Every slot is busy; the next settle claims again.
+        // Every slot is busy (the next settle claims again), or the rate limit or the
+        // circuit holds work back: look again when they allow it (at the latest at the poll).
+        let wait = wake.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |w| {
+            w.clamp(Duration::from_millis(1), DEFAULT_QUEUE_POLL_INTERVAL)
+        });
+        arm_poll(act, ctx, wait);
         return;
     }
     d.claiming = true;
@@ -114,6 +196,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         arm_poll(act, ctx, wait);
         act.update_depth();
         act.pump(ctx);
+        release_held(act, ctx);
         if again {
             claim(act, ctx);
         }
@@ -123,6 +206,10 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
 /// Puts claimed heads into the actor's queue (or settles them dead on a disabled endpoint).
 fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>) {
     let now = Instant::now();
+    if !claim.disabled && act.queue.is_disabled() {
+        // A replay re-enabled the endpoint (on this instance or another one).
+        act.queue.enable();
+    }
     for c in claim.deliveries {
         let lane: Arc<str> = c.lane.as_str().into();
         if claim.disabled || act.queue.is_disabled() {
@@ -152,6 +239,32 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
                 d.claimed.insert(lane, c);
             }
         }
+    }
+}
+
+/// Hands back claimed heads the pump did not start (the circuit opened or tokens were spent
+/// while the claim was under way): they go back to the store at once instead of waiting here
+/// while their leases run out.
+fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    let queue = &act.queue;
+    let held: Vec<Arc<str>> = d
+        .claimed
+        .keys()
+        .filter(|lane| !queue.is_busy(lane))
+        .cloned()
+        .collect();
+    for lane in held {
+        let Some(claimed) = act.durable.as_mut().and_then(|d| d.claimed.remove(&lane)) else {
+            continue;
+        };
+        let n = act.queue.release(&lane);
+        act.backlog.done(n);
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
+        let attempts = claimed.attempts.clone();
+        store_settlement(act, ctx, claimed, attempts, Settlement::Release, 1);
     }
 }
 

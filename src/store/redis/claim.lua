@@ -5,7 +5,7 @@
 -- ARGV[4] lease token, ARGV[5] the pending counter key, ARGV[6] the endpoint's dedup key
 -- prefix (<prefix>:dedup:<endpoint>:), ARGV[7] the log capacity.
 -- A head whose event was delivered already (its dedup key exists) is finished here, without
--- another request, and counted in the answer.
+-- another request, and counted in the answer; a replay (`replay_of` set) is sent anyway.
 local q = ARGV[1]
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -27,8 +27,8 @@ if limit > 0 then
     local lk = q .. ':lane:' .. lane
     local head = redis.call('LINDEX', lk, 0)
     while head do
-      local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid')
-      if d[1] and d[3] and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
+      local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
+      if d[1] and d[3] and not d[4] and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
         redis.call('HSET', q .. ':d:' .. head, 'state', 'delivered')
         redis.call('LPOP', lk)
         redis.call('RPUSH', q .. ':log', head)

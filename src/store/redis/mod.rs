@@ -23,10 +23,10 @@ use thiserror::Error;
 
 use super::{
     decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settlement,
-    StoreError,
+    StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
-use crate::delivery::queue::{Attempt, DEFAULT_DELIVERY_LOG_CAPACITY};
+use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
 use crate::delivery::Backlog;
 use crate::incidents::transition::Outcome;
 use crate::model::{Alert, Event, Incident, IncidentStatus};
@@ -52,6 +52,9 @@ pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
 pub const DEFAULT_RESOLVED_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a delivery dedup key lives: an event is not delivered twice within this time.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many delivery records one round trip of the admin delivery log reads; a longer log
+/// takes several (pipelined reads, so other clients are served in between).
+pub const DEFAULT_DELIVERY_READ_CHUNK: usize = 500;
 
 mod query;
 
@@ -60,6 +63,7 @@ pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
 const RECORD_LUA: &str = include_str!("record.lua");
 const CLAIM_LUA: &str = include_str!("claim.lua");
 const SETTLE_LUA: &str = include_str!("settle.lua");
+const REPLAY_LUA: &str = include_str!("replay.lua");
 
 /// The `store:` section for `kind: redis`, checked.
 #[derive(Clone)]
@@ -146,6 +150,7 @@ pub struct RedisStore {
     record_script: Script,
     claim_script: Script,
     settle_script: Script,
+    replay_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
 }
@@ -229,6 +234,7 @@ impl RedisStore {
             record_script: Script::new(RECORD_LUA),
             claim_script: Script::new(CLAIM_LUA),
             settle_script: Script::new(SETTLE_LUA),
+            replay_script: Script::new(REPLAY_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
         }
     }
@@ -573,6 +579,10 @@ impl DeliveryQueueStore for RedisStore {
             Settlement::Retry(wait) => ("retry", wait, "failed"),
             Settlement::Dead => ("dead", Duration::ZERO, "dead"),
             Settlement::Gone => ("gone", Duration::ZERO, "dead"),
+            Settlement::Release if claimed.attempts.is_empty() => {
+                ("release", Duration::ZERO, "pending")
+            }
+            Settlement::Release => ("release", Duration::ZERO, "failed"),
         };
         let attempts = serde_json::to_string(attempts).map_err(unavailable)?;
         let mut conn = self.conn().await?;
@@ -602,6 +612,124 @@ impl DeliveryQueueStore for RedisStore {
             );
         }
         Ok(())
+    }
+
+    async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {
+        // Read, not locked: a delivery that moves on in between is shown once, where it was
+        // first seen (lanes are read before the log).
+        let q = self.queue_prefix(endpoint);
+        let mut conn = self.conn().await?;
+        let (due, leased, log, disabled): (Vec<String>, Vec<String>, Vec<String>, bool) =
+            redis::pipe()
+                .cmd("ZRANGE")
+                .arg(format!("{q}:due"))
+                .arg(0)
+                .arg(-1)
+                .cmd("ZRANGE")
+                .arg(format!("{q}:leases"))
+                .arg(0)
+                .arg(-1)
+                .cmd("LRANGE")
+                .arg(format!("{q}:log"))
+                .arg(0)
+                .arg(-1)
+                .cmd("EXISTS")
+                .arg(format!("{q}:disabled"))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
+        let mut lanes: Vec<String> = leased;
+        lanes.extend(due);
+        let mut ids: Vec<String> = Vec::new();
+        if !lanes.is_empty() {
+            let mut pipe = redis::pipe();
+            for lane in &lanes {
+                pipe.cmd("LRANGE")
+                    .arg(format!("{q}:lane:{lane}"))
+                    .arg(0)
+                    .arg(-1);
+            }
+            let heads: Vec<Vec<String>> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
+            ids.extend(heads.into_iter().flatten());
+        }
+        ids.extend(log);
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        let mut deliveries = Vec::with_capacity(ids.len());
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        for chunk in ids.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.cmd("HMGET")
+                    .arg(format!("{q}:d:{id}"))
+                    .arg("event")
+                    .arg("state")
+                    .arg("attempts")
+                    .arg("replay_of");
+            }
+            let rows: Vec<Row> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.broken(e))?;
+            for (id, (event, state, attempts, replay_of)) in chunk.iter().zip(rows) {
+                // Trimmed from the log in between: gone.
+                let Some(event) = event else { continue };
+                let mut event: Event = serde_json::from_str(&event)
+                    .map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
+                event.incident.source = Some(event.source.clone());
+                deliveries.push(StoredDelivery {
+                    id: id.clone(),
+                    event,
+                    state: stored_state(state.as_deref().unwrap_or("pending")),
+                    attempts: attempts
+                        .and_then(|a| serde_json::from_str(&a).ok())
+                        .unwrap_or_default(),
+                    replay_of,
+                });
+            }
+        }
+        Ok(StoredDeliveries {
+            deliveries,
+            disabled,
+        })
+    }
+
+    async fn replay(
+        &self,
+        endpoint: &str,
+        delivery_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let new_id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = self.conn().await?;
+        let (done, pending): (i64, i64) = self
+            .replay_script
+            .arg(self.queue_prefix(endpoint))
+            .arg(delivery_id)
+            .arg(&new_id)
+            .arg(self.pending_key())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        self.set_backlog(pending);
+        Ok((done == 1).then_some(new_id))
+    }
+}
+
+/// A delivery's `state` field as stored by the scripts.
+fn stored_state(s: &str) -> DeliveryState {
+    match s {
+        "failed" => DeliveryState::Failed,
+        "delivered" => DeliveryState::Delivered,
+        "dead" => DeliveryState::Dead,
+        _ => DeliveryState::Pending,
     }
 }
 

@@ -1,7 +1,8 @@
 -- Settles a claimed delivery: stores its attempts and, if the lease is still this claim's,
 -- either schedules the lane's retry or finishes the delivery (logged), moving the lane on.
 -- ARGV[1] queue prefix, ARGV[2] lane, ARGV[3] delivery id, ARGV[4] lease token,
--- ARGV[5] action (delivered | retry | dead | gone), ARGV[6] retry wait ms,
+-- ARGV[5] action (delivered | retry | dead | gone | release: not attempted, due again now),
+-- ARGV[6] retry wait ms,
 -- ARGV[7] attempts JSON, ARGV[8] state, ARGV[9] dedup key, ARGV[10] dedup TTL ms,
 -- ARGV[11] log capacity, ARGV[12] the pending counter key.
 local q = ARGV[1]
@@ -20,9 +21,11 @@ local dk = q .. ':d:' .. id
 redis.call('HSET', dk, 'attempts', ARGV[7], 'state', ARGV[8])
 redis.call('ZREM', q .. ':leases', lane)
 redis.call('HDEL', q .. ':owner', lane)
-if action == 'retry' then
+if action == 'retry' or action == 'release' then
   local at = now + tonumber(ARGV[6])
-  redis.call('HSET', dk, 'next_at', at)
+  if action == 'retry' then
+    redis.call('HSET', dk, 'next_at', at)
+  end
   redis.call('ZADD', q .. ':due', at, lane)
   return {'retry', tonumber(redis.call('GET', ARGV[12]) or '0')}
 end

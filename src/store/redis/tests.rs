@@ -455,3 +455,83 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
 }
 
 const EVENT_CREATED: crate::model::EventType = crate::model::EventType::Created;
+
+#[actix_rt::test]
+async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_passes_dedup() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    a.record(
+        &[
+            alert("x", AlertStatus::Firing, Severity::Warning),
+            alert("y", AlertStatus::Firing, Severity::Warning),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries.len(), 2);
+    let (x, y) = (&c.deliveries[0], &c.deliveries[1]);
+    let failed = Attempt {
+        at: Utc::now(),
+        status: Some(503),
+        duration_ms: 1,
+        error: Some("HTTP 503".into()),
+        response: String::new(),
+    };
+    a.settle(
+        "hook",
+        x,
+        std::slice::from_ref(&failed),
+        Settlement::Retry(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    // Another instance sees x failed (waiting for its retry, held by no one) and y pending.
+    let log = b.deliveries("hook").await.unwrap();
+    let state = |id: &str| {
+        log.deliveries
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| (d.state, d.attempts.len()))
+    };
+    assert_eq!(state(&x.delivery_id), Some((DeliveryState::Failed, 1)));
+    assert_eq!(state(&y.delivery_id), Some((DeliveryState::Pending, 0)));
+    assert!(!log.disabled);
+
+    // y released unattempted: due again at once for anyone, still pending.
+    a.settle("hook", y, &[], Settlement::Release).await.unwrap();
+    let again = b.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(again.deliveries.len(), 1);
+    let y2 = &again.deliveries[0];
+    assert_eq!(y2.delivery_id, y.delivery_id);
+    assert!(y2.attempts.is_empty());
+    b.settle("hook", y2, &[], Settlement::Delivered)
+        .await
+        .unwrap();
+    let log = a.deliveries("hook").await.unwrap();
+    let delivered: Vec<&str> = log
+        .deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Delivered)
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(delivered, [y.delivery_id.as_str()]);
+
+    // Pending ones cannot be replayed; a delivered one is sent again despite its dedup key.
+    assert_eq!(a.replay("hook", &x.delivery_id).await.unwrap(), None);
+    assert_eq!(a.replay("hook", "dlv_nope").await.unwrap(), None);
+    let new_id = a.replay("hook", &y.delivery_id).await.unwrap().unwrap();
+    let c = b.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.duplicates, 0, "a replay is not skipped as a duplicate");
+    assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].delivery_id, new_id);
+    assert_eq!(c.deliveries[0].event.id, y.event.id);
+    let log = b.deliveries("hook").await.unwrap();
+    let replay = log.deliveries.iter().find(|d| d.id == new_id).unwrap();
+    assert_eq!(replay.replay_of.as_deref(), Some(y.delivery_id.as_str()));
+    assert_eq!(replay.state, DeliveryState::Pending);
+}
