@@ -168,8 +168,11 @@ import re, sys
 sys_, label, per, dur = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 out = open(sys.argv[5]).read()
 def ms(s):
-    v, unit = re.match(r"([\d.]+)(us|ms|s)", s).groups()
-    return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    m = re.match(r"([\d.]+)(us|ms|s|m|h)$", s)
+    if not m:
+        return float("nan")
+    v, unit = m.groups()
+    return float(v) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000, "h": 3600000}[unit]
 total = int(re.search(r"(\d+) requests in", out).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 bad = int(bad.group(1)) if bad else 0
@@ -178,8 +181,9 @@ secs = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
 ok = (total - bad) / dur
 print(f"{sys_}\t{label}_ok_req_s\t{ok:.0f}")
 print(f"{sys_}\t{label}_alerts_s\t{ok*per:.0f}")
-p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+# The latency distribution's lines (a bare "50%" also ends wrk's "+/- Stdev" column).
+p50 = ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
 print(f"{sys_}\t{label}_p50_ms\t{p50:.2f}")
 print(f"{sys_}\t{label}_p99_ms\t{p99:.2f}")
 print(f"{sys_}\t{label}_refused\t{bad}")
