@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 RATE=${RATE:-2000}
-STORES=${STORES:-memory}
+STORES=${STORES-memory}   # empty: Alertmanager only
 SUSTAIN_RATE=${SUSTAIN_RATE:-20000}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-0}
 INCIDENTS=${INCIDENTS:-100000}
@@ -182,8 +182,8 @@ ok = (total - bad) / dur
 print(f"{sys_}\t{label}_ok_req_s\t{ok:.0f}")
 print(f"{sys_}\t{label}_alerts_s\t{ok*per:.0f}")
 # The latency distribution's lines (a bare "50%" also ends wrk's "+/- Stdev" column).
-p50 = ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))
 print(f"{sys_}\t{label}_p50_ms\t{p50:.2f}")
 print(f"{sys_}\t{label}_p99_ms\t{p99:.2f}")
 print(f"{sys_}\t{label}_refused\t{bad}")
