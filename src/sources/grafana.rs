@@ -304,14 +304,10 @@ mod tests {
 
     #[test]
     fn every_grafana_fixture_is_covered() {
-        let dir = format!("{}/tests/fixtures/payloads", env!("CARGO_MANIFEST_DIR"));
-        let mut found: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("grafana-") && n.ends_with(".json"))
-            .collect();
-        found.sort();
-        assert_eq!(found, COVERED);
+        assert_eq!(
+            crate::sources::test_fixtures::fixture_names("grafana-"),
+            COVERED
+        );
     }
 
     #[test]

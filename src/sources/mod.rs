@@ -16,6 +16,8 @@ pub mod generic;
 pub mod grafana;
 pub mod redelivery;
 pub mod sentry;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 
 use std::sync::Arc;
 
