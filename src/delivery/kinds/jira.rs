@@ -284,8 +284,8 @@ pub(crate) async fn deliver(
 mod tests {
     use super::*;
     use crate::delivery::endpoint::{EndpointSpec, KindSpec};
-    use crate::delivery::kinds::tests::{event, Script};
-    use crate::delivery::kinds::{deliver as run, Attempt, Verdict};
+    use crate::delivery::kinds::tests::{attempt, event, Script};
+    use crate::delivery::kinds::{deliver as run, Verdict};
     use crate::delivery::refs::MemoryRefs;
 
     fn spec() -> JiraSpec {
@@ -343,18 +343,9 @@ mod tests {
             ),
             (204, ""),
         ]);
-        let body = bytes::Bytes::new();
         for kind in [EventType::Created, EventType::Resolved] {
             let e = event(kind);
-            let o = run(Attempt {
-                spec: &endpoint,
-                event: &e,
-                webhook_body: &body,
-                refs: &refs,
-                transport: &t,
-                timestamp: 0,
-            })
-            .await;
+            let o = run(attempt(&endpoint, &e, &refs, &t)).await;
             assert_eq!(o.verdict, Verdict::Success, "{o:?}");
         }
         let sent = t.sent.borrow().clone();
@@ -395,16 +386,7 @@ mod tests {
         let refs = MemoryRefs::default();
         let t = Script::answering(&[(200, r#"{"issues":[{"id":"10001","key":"OPS-9"}]}"#)]);
         let e = event(EventType::Acknowledged);
-        let body = bytes::Bytes::new();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: &t,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs, &t)).await;
         assert_eq!(o.verdict, Verdict::Success, "{o:?}");
         let sent = t.sent.borrow().clone();
         assert_eq!(
@@ -428,16 +410,7 @@ mod tests {
         let refs = MemoryRefs::default();
         let t = Script::default();
         let e = event(EventType::Ping);
-        let body = bytes::Bytes::new();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: &t,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs, &t)).await;
         assert_eq!(o.verdict, Verdict::Success);
         let sent = t.sent.borrow().clone();
         assert_eq!(sent.len(), 1);
@@ -455,16 +428,7 @@ mod tests {
         refs.put(&endpoint.name, "inc_1", "OPS-7").await.unwrap();
         let t = Script::answering(&[(200, r#"{"transitions":[{"id":"5","name":"Start"}]}"#)]);
         let e = event(EventType::Resolved);
-        let body = bytes::Bytes::new();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: &t,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs, &t)).await;
         assert_eq!(o.verdict, Verdict::Fatal);
         assert!(o.error.unwrap().contains("available: Start"));
     }

@@ -475,6 +475,26 @@ pub(crate) mod tests {
         }
     }
 
+    /// An empty webhook body, for attempts whose kind does not send it.
+    static NO_BODY: Bytes = Bytes::new();
+
+    /// The attempt of `event` at `spec` with an empty webhook body, at time 0.
+    pub(crate) fn attempt<'a>(
+        spec: &'a EndpointSpec,
+        event: &'a Event,
+        refs: &'a dyn ExternalRefs,
+        transport: &'a dyn Transport,
+    ) -> Attempt<'a> {
+        Attempt {
+            spec,
+            event,
+            webhook_body: &NO_BODY,
+            refs,
+            transport,
+            timestamp: 0,
+        }
+    }
+
     /// A transport that records requests and answers from a script (then 200 `{}`).
     #[derive(Default)]
     pub(crate) struct Script {
@@ -505,16 +525,7 @@ pub(crate) mod tests {
 
     async fn run_once(spec: &EndpointSpec, e: &Event, t: &Script) -> Outcome {
         let refs = crate::delivery::refs::MemoryRefs::default();
-        let body = Bytes::new();
-        deliver(Attempt {
-            spec,
-            event: e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: t,
-            timestamp: 0,
-        })
-        .await
+        deliver(attempt(spec, e, &refs, t)).await
     }
 
     #[actix_rt::test]

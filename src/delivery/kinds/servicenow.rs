@@ -212,8 +212,8 @@ pub(crate) async fn deliver(
 mod tests {
     use super::*;
     use crate::delivery::endpoint::KindSpec;
-    use crate::delivery::kinds::tests::{event, Script};
-    use crate::delivery::kinds::{deliver as run, Attempt};
+    use crate::delivery::kinds::deliver as run;
+    use crate::delivery::kinds::tests::{attempt, event, Script};
     use crate::delivery::refs::MemoryRefs;
 
     fn spec() -> ServicenowSpec {
@@ -248,16 +248,7 @@ mod tests {
         let refs = MemoryRefs::default();
         let t = Script::answering(&[(200, r#"{"result":[{"sys_id":"s9"}]}"#)]);
         let e = event(EventType::Resolved);
-        let body = bytes::Bytes::new();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: &t,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs, &t)).await;
         assert_eq!(o.verdict, Verdict::Success, "{o:?}");
         let sent = t.sent.borrow().clone();
         assert_eq!(
@@ -270,15 +261,7 @@ mod tests {
         );
         let none = Script::answering(&[(200, r#"{"result":[]}"#)]);
         let refs2 = MemoryRefs::default();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs2,
-            transport: &none,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs2, &none)).await;
         assert_eq!(o.verdict, Verdict::Success);
         assert!(o.error.unwrap().contains("nothing sent"));
         assert_eq!(none.sent.borrow().len(), 1);
@@ -291,16 +274,7 @@ mod tests {
         let refs = MemoryRefs::default();
         let t = Script::default();
         let e = event(EventType::Ping);
-        let body = bytes::Bytes::new();
-        let o = run(Attempt {
-            spec: &endpoint,
-            event: &e,
-            webhook_body: &body,
-            refs: &refs,
-            transport: &t,
-            timestamp: 0,
-        })
-        .await;
+        let o = run(attempt(&endpoint, &e, &refs, &t)).await;
         assert_eq!(o.verdict, Verdict::Success);
         let sent = t.sent.borrow().clone();
         assert_eq!(sent.len(), 1);
@@ -319,22 +293,13 @@ mod tests {
             201,
             r#"{"result":{"sys_id":"abc123","number":"INC0010001"}}"#,
         )]);
-        let body = bytes::Bytes::new();
         for kind in [
             EventType::Created,
             EventType::Acknowledged,
             EventType::Resolved,
         ] {
             let e = event(kind);
-            let o = run(Attempt {
-                spec: &endpoint,
-                event: &e,
-                webhook_body: &body,
-                refs: &refs,
-                transport: &t,
-                timestamp: 0,
-            })
-            .await;
+            let o = run(attempt(&endpoint, &e, &refs, &t)).await;
             assert_eq!(o.verdict, Verdict::Success, "{o:?}");
             assert_eq!(o.error, None);
         }
