@@ -141,15 +141,10 @@ fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Located> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((1, 1));
-        let full = e.to_string();
-        let message = match full.find(&format!(" at line {line} column {col}")) {
-            Some(i) => format!(
-                "{}{}",
-                &full[..i],
-                &full[i + format!(" at line {line} column {col}").len()..]
-            ),
-            None => full,
-        };
+        // The place goes in front as file:line:col; drop serde's own copy of it.
+        let message = e
+            .to_string()
+            .replacen(&format!(" at line {line} column {col}"), "", 1);
         (line, col, message)
     })?;
     Ok((raw, node_positions(text)))

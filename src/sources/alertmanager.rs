@@ -215,21 +215,17 @@ fn convert(
 mod tests {
     use super::*;
     use crate::config::types::{SourceConfig, SourceKind};
+    use crate::sources::test_fixtures::{fixture, source_config};
     use std::collections::BTreeMap;
 
     fn spec() -> SourceSpec {
         SourceSpec::build(&SourceConfig {
-            name: "prometheus".into(),
-            kind: SourceKind::Alertmanager,
-            auth: None,
             labels: BTreeMap::from([
                 ("team".to_string(), "platform".to_string()),
                 ("severity".to_string(), "info".to_string()),
             ]),
             severity: Some("error".into()),
-            mapping: BTreeMap::new(),
-            plugin: None,
-            config: None,
+            ..source_config("prometheus", SourceKind::Alertmanager)
         })
         .unwrap()
     }
@@ -240,14 +236,6 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         t("2026-11-22T10:30:00Z")
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/payloads/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap()
     }
 
     fn run(name: &str) -> Vec<Alert> {

@@ -87,12 +87,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> serde_json::Value {
-        let path = format!(
-            "{}/tests/fixtures/payloads/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap();
-        serde_json::from_str(&text).unwrap()
+        serde_json::from_slice(&crate::sources::test_fixtures::fixture(name)).unwrap()
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn convert(spec: &SourceSpec, item: &Value, index: Option<usize>) -> Result<Aler
 mod tests {
     use super::*;
     use crate::config::types::{SourceConfig, SourceKind};
+    use crate::sources::test_fixtures::fixture;
     use chrono::Utc;
     use serde_json::json;
 
@@ -394,14 +395,6 @@ mod tests {
         let mut v = run(spec, &body);
         assert_eq!(v.len(), 1);
         v.remove(0)
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/payloads/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap()
     }
 
     fn run_fixture(spec: &SourceSpec, name: &str) -> Alert {

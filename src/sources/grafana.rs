@@ -255,30 +255,20 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
 mod tests {
     use super::*;
     use crate::config::types::{SourceConfig, SourceKind};
+    use crate::sources::test_fixtures::{fixture, source_config};
     use std::collections::BTreeMap;
 
     fn spec() -> SourceSpec {
         SourceSpec::build(&SourceConfig {
-            name: "grafana".into(),
-            kind: SourceKind::Grafana,
-            auth: None,
             labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
             severity: Some("error".into()),
-            mapping: BTreeMap::new(),
-            plugin: None,
-            config: None,
+            ..source_config("grafana", SourceKind::Grafana)
         })
         .unwrap()
     }
 
     fn run(name: &str) -> Vec<Alert> {
-        let path = format!(
-            "{}/tests/fixtures/payloads/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        spec()
-            .normalize(&std::fs::read(path).unwrap(), Utc::now())
-            .unwrap()
+        spec().normalize(&fixture(name), Utc::now()).unwrap()
     }
 
     fn t(s: &str) -> DateTime<Utc> {

@@ -289,19 +289,9 @@ impl SourceSpec {
 mod tests {
     use super::*;
     use crate::config::types::{AuthConfig, Secret};
-    use std::collections::BTreeMap;
 
     pub(crate) fn config(kind: SourceKind) -> SourceConfig {
-        SourceConfig {
-            name: "src".into(),
-            kind,
-            auth: None,
-            labels: BTreeMap::new(),
-            severity: None,
-            mapping: BTreeMap::new(),
-            plugin: None,
-            config: None,
-        }
+        crate::sources::test_fixtures::source_config("src", kind)
     }
 
     #[test]

@@ -3,38 +3,27 @@
 //! SNS is not here: its alarm is a JSON *string* inside the envelope, which a JSON pointer
 //! cannot reach (a plugin's job).
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 
-use super::SourceSpec;
+use super::{test_fixtures, SourceSpec};
 use crate::config::types::{SourceConfig, SourceKind};
 use crate::model::{Alert, AlertStatus, Link, Severity};
+use test_fixtures::source_config;
 
 fn spec(mapping: &[(&str, &str)]) -> SourceSpec {
     SourceSpec::build(&SourceConfig {
-        name: "tool".into(),
-        kind: SourceKind::Generic,
-        auth: None,
-        labels: BTreeMap::new(),
-        severity: None,
         mapping: mapping
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        plugin: None,
-        config: None,
+        ..source_config("tool", SourceKind::Generic)
     })
     .unwrap()
 }
 
 fn one(spec: &SourceSpec, fixture: &str) -> Alert {
-    let path = format!(
-        "{}/tests/fixtures/payloads/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
     let mut alerts = spec
-        .normalize(&std::fs::read(path).unwrap(), Utc::now())
+        .normalize(&test_fixtures::fixture(fixture), Utc::now())
         .unwrap();
     assert_eq!(alerts.len(), 1, "{fixture}");
     alerts.remove(0)

@@ -414,29 +414,16 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
 mod tests {
     use super::*;
     use crate::config::types::{SourceConfig, SourceKind};
+    use crate::sources::test_fixtures::{fixture, source_config};
     use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
     use std::collections::BTreeMap;
 
     fn spec() -> SourceSpec {
         SourceSpec::build(&SourceConfig {
-            name: "sentry".into(),
-            kind: SourceKind::Sentry,
-            auth: None,
             labels: BTreeMap::from([("team".to_string(), "web".to_string())]),
-            severity: None,
-            mapping: BTreeMap::new(),
-            plugin: None,
-            config: None,
+            ..source_config("sentry", SourceKind::Sentry)
         })
         .unwrap()
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/payloads/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(path).unwrap()
     }
 
     /// Normalizes a fixture as Sentry sends it: with its `Sentry-Hook-Resource` header.

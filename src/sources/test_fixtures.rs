@@ -1,5 +1,32 @@
-//! Test support for the adapters' fixture tests: the real payloads in
-//! tests/fixtures/payloads/ (see its SOURCES.md).
+//! Test support for the adapters' tests: the real payloads in tests/fixtures/payloads/ (see
+//! its SOURCES.md) and a source config with every option at its default.
+
+use std::collections::BTreeMap;
+
+use crate::config::types::{SourceConfig, SourceKind};
+
+/// The bytes of one fixture.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/payloads/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// A source `name` of `kind` with every other option at its default.
+pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
+    SourceConfig {
+        name: name.into(),
+        kind,
+        auth: None,
+        labels: BTreeMap::new(),
+        severity: None,
+        mapping: BTreeMap::new(),
+        plugin: None,
+        config: None,
+    }
+}
 
 /// The names of the fixtures whose file name starts with `prefix`, sorted: each adapter's
 /// tests compare them with the list they cover, so a new fixture cannot go untested.

@@ -270,14 +270,8 @@ pub(crate) async fn deliver(
         }
         Ok(None)
     };
-    match run.await {
-        Ok(None) => steps.done(),
-        Ok(Some(why)) => steps.nothing(why),
-        Err(mut o) => {
-            o.requests = o.requests.max(steps.sent);
-            o
-        }
-    }
+    let result = run.await;
+    steps.finish(result)
 }
 
 #[cfg(test)]

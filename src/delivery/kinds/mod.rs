@@ -224,6 +224,19 @@ impl<'a> Steps<'a> {
         o.error = Some(why);
         o
     }
+
+    /// The outcome of a kind's sequence of steps: done, nothing to send (with the reason), or
+    /// the step that ended it (counting every request sent before it).
+    pub(crate) fn finish(self, result: Result<Option<String>, Outcome>) -> Outcome {
+        match result {
+            Ok(None) => self.done(),
+            Ok(Some(why)) => self.nothing(why),
+            Err(mut o) => {
+                o.requests = o.requests.max(self.sent);
+                o
+            }
+        }
+    }
 }
 
 /// The body of a kind's main request: the endpoint's template if it has one, else `default`.
