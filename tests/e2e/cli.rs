@@ -1,20 +1,8 @@
 //! The CLI: `check` and `route-test` on real files.
 
 use std::path::Path;
-use std::process::Command;
 
-fn switchyard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run switchyard");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{check_yaml, run_cli as switchyard};
 
 #[test]
 fn check_accepts_the_example_routes_yaml() {
@@ -25,15 +13,10 @@ fn check_accepts_the_example_routes_yaml() {
 
 #[test]
 fn check_reports_every_error_with_file_line_col() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
+    let c = check_yaml(
         "version: 1\nendpoints:\n  - name: ops-slack\n    kind: webhook\n    url: http://127.0.0.1:1/x\nroutes:\n  - matchers: ['a=~\"(\"']\n    to: [ops-slak]\n",
-    )
-    .unwrap();
-    let p = path.to_str().unwrap();
-    let (code, out, err) = switchyard(&["check", "-c", p]);
+    );
+    let (p, code, out, err) = (c.path.as_str(), c.code, &c.out, &c.err);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains(&format!("{p}:8:")),

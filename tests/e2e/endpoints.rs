@@ -3,7 +3,7 @@
 //! headers, JSON body), the acknowledge / resolve flow, and the retry on 429 / 5xx. Also body
 //! templates, the rate limit and the circuit breaker.
 
-use std::process::Command;
+use crate::support::check_yaml;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -203,21 +203,11 @@ async fn teams_sends_an_adaptive_card_and_retries_5xx(store: TestStore) {
 
 #[test]
 fn check_refuses_retired_teams_connector_urls() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("routes.yaml");
-    std::fs::write(
-        &path,
-        config(&TestStore::memory(), "    kind: teams\n    url: https://contoso.webhook.office.com/webhookb2/x@y/IncomingWebhook/a/b"),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check", "-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let c = check_yaml(&config(&TestStore::memory(), "    kind: teams\n    url: https://contoso.webhook.office.com/webhookb2/x@y/IncomingWebhook/a/b"));
+    let (path, err) = (&c.path, &c.err);
+    assert_eq!(c.code, 1, "{err}");
     assert!(
-        err.contains(&format!("{}:11:", path.display())),
+        err.contains(&format!("{}:11:", path)),
         "located at the url: {err}"
     );
     assert!(err.contains("Office 365 connector"), "{err}");
@@ -614,20 +604,10 @@ routes:
 
 #[test]
 fn check_reports_template_syntax_errors_with_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("routes.yaml");
-    std::fs::write(
-        &path,
-        config(&TestStore::memory(), "    kind: webhook\n    url: http://127.0.0.1:9/x\n    template: |\n      {\"a\": 1,\n       \"b\": {{ incident.title }\n      }"),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check", "-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("{}:13:", path.display())), "{err}");
+    let c = check_yaml(&config(&TestStore::memory(), "    kind: webhook\n    url: http://127.0.0.1:9/x\n    template: |\n      {\"a\": 1,\n       \"b\": {{ incident.title }\n      }"));
+    let (path, err) = (&c.path, &c.err);
+    assert_eq!(c.code, 1, "{err}");
+    assert!(err.contains(&format!("{}:13:", path)), "{err}");
     assert!(err.contains("template line 2 column"), "{err}");
 }
 

@@ -3,7 +3,6 @@
 //! into a temporary plugins directory and loaded by the real binary.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::{fixture, Receiver, Switchyard};
 
@@ -72,17 +71,7 @@ routes:
     )
 }
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .output()
-        .expect("run switchyard");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::run_cli as run;
 
 #[actix_rt::test]
 async fn uptime_kuma_plugin_down_then_up_reaches_the_receiver() {

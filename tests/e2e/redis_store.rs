@@ -394,20 +394,9 @@ async fn a_frozen_redis_is_answered_within_the_timeouts_and_recovered_from() {
 
 #[test]
 fn check_reports_a_bad_redis_url_at_its_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
-        "version: 1\nstore:\n  kind: redis\n  url: http://nope\n",
-    )
-    .unwrap();
-    let p = path.to_str().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check", "-c", p])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let c = crate::support::check_yaml("version: 1\nstore:\n  kind: redis\n  url: http://nope\n");
+    let (p, err) = (&c.path, &c.err);
+    assert_eq!(c.code, 1, "{err}");
     assert!(err.contains(&format!("{p}:4:")), "{err}");
     assert!(err.contains("redis URL"), "{err}");
 }

@@ -22,6 +22,46 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// Runs the `switchyard` command in the crate's folder; returns (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run switchyard");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What `switchyard check` said of a config file written by the test.
+pub struct Checked {
+    _dir: tempfile::TempDir,
+    /// The file's path, as errors name it.
+    pub path: String,
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+/// Writes `yaml` to a temporary routes.yaml and runs `switchyard check -c` on it.
+pub fn check_yaml(yaml: &str) -> Checked {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, yaml).expect("write routes.yaml");
+    let path = path.to_string_lossy().into_owned();
+    let (code, out, err) = run_cli(&["check", "-c", &path]);
+    Checked {
+        _dir: dir,
+        path,
+        code,
+        out,
+        err,
+    }
+}
+
 /// Polls `check` until it returns Some or the deadline passes.
 pub async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
