@@ -129,22 +129,21 @@ fn run_thread(
     };
     let deadline = start + Duration::from_secs_f64(args.seconds);
     let prefix = format!("{:x}-{tid}", now_ns());
+    let (host, path) = split_url(&args.url);
     actix_rt::System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connector(awc::Connector::new().limit(args.connections.max(1)))
-            .finish();
         let mut tasks = Vec::new();
         for _ in 0..args.connections.max(1) {
-            let (client, args, next, out, prefix) = (
-                client.clone(),
+            let (args, next, out, prefix, host, path) = (
                 args.clone(),
                 next.clone(),
                 out.clone(),
                 prefix.clone(),
+                host.clone(),
+                path.clone(),
             );
             tasks.push(actix_rt::spawn(async move {
                 let mut local = Results::default();
+                let mut conn: Option<Conn> = None;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total_requests {
@@ -162,19 +161,34 @@ fn run_thread(
                     let alerts = (0..args.per_body as u64)
                         .map(|k| alert(&args.format, &prefix, i * args.per_body as u64 + k))
                         .collect();
-                    let mut req = client
-                        .post(&args.url)
-                        .insert_header(("Content-Type", "application/json"));
+                    let body = body(&args.format, alerts);
+                    let mut request = format!(
+                        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                        body.len()
+                    );
                     if let Some(t) = &args.token {
-                        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+                        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
                     }
-                    match req.send_body(body(&args.format, alerts)).await {
-                        Ok(mut resp) => {
-                            let _ = resp.body().await;
-                            *local.codes.entry(resp.status().as_u16()).or_default() += 1;
+                    request.push_str("\r\n");
+                    let mut request = request.into_bytes();
+                    request.extend_from_slice(&body);
+                    let c = match conn.take() {
+                        Some(c) => c,
+                        None => match Conn::open(&host).await {
+                            Ok(c) => c,
+                            Err(_) => {
+                                local.errors += 1;
+                                continue;
+                            }
+                        },
+                    };
+                    match c.exchange(&request).await {
+                        Ok((c, status)) => {
+                            *local.codes.entry(status).or_default() += 1;
                             local
                                 .latencies_us
                                 .push(scheduled.elapsed().as_micros() as u64);
+                            conn = c;
                         }
                         Err(_) => local.errors += 1,
                     }
@@ -191,6 +205,78 @@ fn run_thread(
             let _ = t.await;
         }
     });
+}
+
+/// `http://host:port/path` -> ("host:port", "/path").
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+        None => (rest.to_string(), "/".to_string()),
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection, spoken by hand (as wrk does) so that the load tool
+/// costs the shared cores as little as possible: one write per request, and reads until the
+/// answer's `Content-Length` is in.
+struct Conn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(host: &str) -> std::io::Result<Conn> {
+        let stream = tokio::net::TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Sends one request and reads its answer; gives the connection back unless the server
+    /// closes it.
+    async fn exchange(mut self, request: &[u8]) -> std::io::Result<(Option<Conn>, u16)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+        self.stream.write_all(request).await?;
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end]).map_err(|_| bad("head"))?;
+                let status: u16 = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| bad("status"))?;
+                let lower = head.to_ascii_lowercase();
+                let length: usize = lower
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| bad("content-length"))?;
+                let close = lower.contains("connection: close");
+                while self.buf.len() < end + 4 + length {
+                    let n = self.stream.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Err(bad("closed"));
+                    }
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                return Ok(((!close).then_some(self), status));
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(bad("closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn main() {

@@ -312,18 +312,25 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
                 .unwrap_or_else(|| backlog.clone()),
             stores.queue.clone(),
         );
+        // The delivery actors run on a thread of their own, beside the one that runs the
+        // sources, incidents and router: sending and reading every delivery's HTTP exchange
+        // is about as much work as taking the alert in, and the two then use both cores.
+        let arbiter = Arbiter::new().handle();
         move |spec: Arc<EndpointSpec>| {
-            let actor = DeliveryActor::new(
-                spec,
+            let (dedup, refs, metrics, backlog, queue) = (
                 dedup.clone(),
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
+                queue.clone(),
             );
-            match &queue {
-                Some(queue) => actor.with_durable_queue(queue.clone()).start(),
-                None => actor.start(),
-            }
+            DeliveryActor::start_in_arbiter(&arbiter, move |_| {
+                let actor = DeliveryActor::new(spec, dedup, refs, metrics, backlog);
+                match queue {
+                    Some(queue) => actor.with_durable_queue(queue),
+                    None => actor,
+                }
+            })
         }
     };
     let endpoints: Vec<_> = runtime
@@ -332,7 +339,12 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .map(|spec| (spec.clone(), start_delivery(spec.clone())))
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
-    let mut router = RouterActor::new(runtime.routes.clone(), deliveries, metrics.clone());
+    let mut router = RouterActor::new(
+        runtime.routes.clone(),
+        deliveries,
+        metrics.clone(),
+        backlog.clone(),
+    );
     if stores.queue.is_some() {
         router = router.with_durable_queue();
     }

@@ -80,7 +80,9 @@ pub fn route_test(
                 store.record(&[firing], now).await?;
             }
             let rec = store.record(std::slice::from_ref(alert), now).await?;
-            Ok::<Option<Event>, RouteTestError>(rec.into_iter().next().and_then(|r| r.event))
+            Ok::<Option<std::sync::Arc<Event>>, RouteTestError>(
+                rec.into_iter().next().and_then(|r| r.event),
+            )
         })?;
         let labels: Vec<String> = alert
             .labels

@@ -11,6 +11,9 @@ use switchyard::cli::route_test;
 use switchyard::config::load::{load_file, LoadedConfig};
 use switchyard::config::ConfigErrors;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "switchyard", version, about = "Self-hosted alert router")]
 struct Cli {

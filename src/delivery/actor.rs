@@ -35,7 +35,7 @@ pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SET
 
 /// How many requests one endpoint has in flight at once (each for a different incident).
 /// When reached, due deliveries wait in the queue until an attempt finishes.
-pub const DEFAULT_ENDPOINT_CONCURRENCY: usize = 16;
+pub const DEFAULT_ENDPOINT_CONCURRENCY: usize = 256;
 
 /// How much of a response body is kept with an attempt (the delivery log).
 pub const DEFAULT_RESPONSE_CAPTURE_BYTES: usize = 1024;
@@ -47,7 +47,7 @@ pub const DEFAULT_RESPONSE_READ_BYTES: usize = 64 * 1024;
 /// Mailbox size of a delivery actor. Senders wait (backpressure) when it is full.
 pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
 
-/// Hands events to the endpoint's queue. Answered once they are queued.
+/// Hands events to the endpoint's queue. The sender has counted them in the backlog.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Enqueue(pub Vec<Arc<Event>>);
@@ -132,6 +132,23 @@ pub struct DeliveryActor {
     labels: EndpointLabels,
     /// Set with the redis store: work is claimed from the shared durable queue.
     durable: Option<durable::Durable>,
+    /// Where finished attempts report back. Each attempt runs as its own task (an actix
+    /// context polls every future it holds on every wake-up, which costs O(in flight) per
+    /// completion); the channel holds at most `DEFAULT_ENDPOINT_CONCURRENCY` results, since
+    /// that many attempts run at once.
+    finished: tokio::sync::mpsc::Sender<Finished>,
+    finished_rx: Option<tokio::sync::mpsc::Receiver<Finished>>,
+}
+
+/// Attempts that finished since the actor last looked.
+struct FinishedBatch(Vec<Finished>);
+
+/// An attempt that has finished, on its way back to its actor.
+struct Finished {
+    lane: Arc<str>,
+    attempt: Option<Attempt>,
+    result: AttemptResult,
+    event: Arc<Event>,
 }
 
 impl DeliveryActor {
@@ -145,7 +162,10 @@ impl DeliveryActor {
         let labels = EndpointLabels {
             endpoint: spec.name.to_string(),
         };
+        let (finished, finished_rx) = tokio::sync::mpsc::channel(DEFAULT_ENDPOINT_CONCURRENCY);
         DeliveryActor {
+            finished,
+            finished_rx: Some(finished_rx),
             queue: DeliveryQueue::new(spec.schedule.clone()),
             limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
             breaker: CircuitBreaker::new(spec.circuit),
@@ -187,6 +207,7 @@ impl DeliveryActor {
         self.client
             .get_or_insert_with(|| {
                 awc::Client::builder()
+                    .connector(awc::Connector::new().limit(DEFAULT_ENDPOINT_CONCURRENCY))
                     .disable_redirects()
                     .timeout(self.spec.timeout)
                     .add_default_header((
@@ -233,13 +254,19 @@ impl DeliveryActor {
                     self.refs.clone(),
                     delivery,
                 );
-                ctx.spawn(
-                    fut.into_actor(self)
-                        .map(move |(att, result, event), act, ctx| {
-                            act.in_flight -= 1;
-                            act.settle(lane, att, result, event, ctx);
-                        }),
-                );
+                let finished = self.finished.clone();
+                actix_rt::spawn(async move {
+                    let (attempt, result, event) = fut.await;
+                    // Never waits: at most DEFAULT_ENDPOINT_CONCURRENCY attempts run at once.
+                    let _ = finished
+                        .send(Finished {
+                            lane,
+                            attempt,
+                            result,
+                            event,
+                        })
+                        .await;
+                });
             }
         }
         self.arm_timer(ctx);
@@ -360,11 +387,32 @@ impl DeliveryActor {
     }
 }
 
+impl StreamHandler<FinishedBatch> for DeliveryActor {
+    fn handle(&mut self, batch: FinishedBatch, ctx: &mut Self::Context) {
+        for f in batch.0 {
+            self.in_flight -= 1;
+            self.settle(f.lane, f.attempt, f.result, f.event, ctx);
+        }
+    }
+
+    /// The actor holds a sender, so the stream ends only when the actor is gone.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
+
 impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(DEFAULT_DELIVERY_MAILBOX);
+        if let Some(rx) = self.finished_rx.take() {
+            // Every finished attempt waiting at a wake-up is handled in that one poll (actix
+            // handles 16 stream items per poll, then waits its turn behind every other task).
+            ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                let mut batch = Vec::new();
+                let n = rx.recv_many(&mut batch, DEFAULT_ENDPOINT_CONCURRENCY).await;
+                (n > 0).then_some((FinishedBatch(batch), rx))
+            }));
+        }
         self.update_depth();
         durable::claim(self, ctx);
     }
@@ -377,9 +425,9 @@ impl Handler<Enqueue> for DeliveryActor {
         let now = Instant::now();
         for event in msg.0 {
             let body = self.render(&event);
-            if self.queue.push(event.clone(), body, now) {
-                self.backlog.add(1);
-            } else {
+            // The router counted this delivery in the backlog when it queued it.
+            if !self.queue.push(event.clone(), body, now) {
+                self.backlog.done(1);
                 self.metrics.delivery(&self.spec.name, "dead");
                 tracing::warn!(endpoint = &*self.spec.name, event_id = %event.id, "endpoint disabled (410 Gone): event marked dead");
             }

@@ -125,14 +125,17 @@ async fn handle(
         }
         body.extend_from_slice(&chunk);
     }
-    let recorded = addr
-        .send(Ingest {
-            headers: req.headers().clone(),
-            body: body.freeze(),
-            received_at: Utc::now(),
-        })
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    // Bounded: this request holds an ingest permit (`_permit`) until it is answered.
+    addr.do_send(Ingest {
+        headers: req.headers().clone(),
+        body: body.freeze(),
+        received_at: Utc::now(),
+        reply,
+    });
+    let recorded = answer
         .await
-        .map_err(|e| ApiError::unavailable(format!("source actor: {e}")))??;
+        .map_err(|_| ApiError::unavailable("the source's actor stopped; try again"))??;
     let events = recorded
         .iter()
         .filter_map(|r| {

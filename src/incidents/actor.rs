@@ -1,7 +1,9 @@
 //! `IncidentActor`: owns recording alerts into the incident store. It records one group of
 //! requests at a time (the requests that waited while the previous group was recorded: one
 //! store call, one Redis script, for all of them), so the events of an incident leave it in
-//! the order they were decided, and hands them to the router before answering.
+//! the order they were decided. It hands each group's events to the router with the group's
+//! answers, which the router gives once the events are queued for delivery; the next group is
+//! recorded meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,16 +16,26 @@ use tokio::sync::oneshot;
 use super::query::IncidentQuery;
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
-use crate::router::actor::{RouteEvents, RouterActor};
+use crate::router::actor::{AfterRouting, RouteEvents, RouterActor};
 use crate::store::{IncidentStore, Recorded, StoreError};
 
-/// Mailbox size of the incident actor; adapters wait when it is full.
+/// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
+/// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
+/// carries a request that holds one until it is answered.
 pub const DEFAULT_INCIDENT_MAILBOX: usize = 1024;
 
 /// Records alerts; answers with what each did once their events are queued for delivery.
+/// Where the outcome of recording one request's alerts goes (called once).
+pub type RecordReply = Box<dyn FnOnce(Result<Vec<Recorded>, StoreError>) + Send>;
+
+/// Records these alerts (one request's) and calls `reply` once their events are queued for
+/// delivery, or with the store's error.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<Recorded>, StoreError>")]
-pub struct RecordAlerts(pub Vec<Alert>);
+#[rtype(result = "()")]
+pub struct RecordAlerts {
+    pub alerts: Vec<Alert>,
+    pub reply: RecordReply,
+}
 
 /// Most alerts recorded in one store call. Requests that arrive while a call runs wait and are
 /// then recorded together (with redis: one script for all of them), up to this many alerts;
@@ -34,7 +46,7 @@ pub const DEFAULT_RECORD_GROUP_ALERTS: usize = 1024;
 /// One request waiting to be recorded.
 struct Waiting {
     alerts: Vec<Alert>,
-    reply: oneshot::Sender<Result<Vec<Recorded>, StoreError>>,
+    reply: RecordReply,
 }
 
 pub struct IncidentActor {
@@ -130,23 +142,31 @@ impl IncidentActor {
             replies.push(w.reply);
             alerts.extend(w.alerts);
         }
-        let fut = record_and_route(
-            self.store.clone(),
-            self.router.clone(),
-            self.metrics.clone(),
-            alerts,
-        );
+        let fut = record(self.store.clone(), self.metrics.clone(), alerts);
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             match result {
-                Ok(recorded) => {
-                    for (part, reply) in split(recorded, &sizes).into_iter().zip(replies) {
-                        let _ = reply.send(Ok(part));
+                Ok((recorded, events)) => {
+                    let parts = split(recorded, &sizes);
+                    let answer: AfterRouting = Box::new(move || {
+                        for (part, reply) in parts.into_iter().zip(replies) {
+                            reply(Ok(part));
+                        }
+                    });
+                    if events.is_empty() {
+                        answer();
+                    } else {
+                        // Bounded: the message holds requests that each hold an ingest
+                        // permit until `answer` runs (see the router's module docs).
+                        act.router.do_send(RouteEvents {
+                            events,
+                            after: Some(answer),
+                        });
                     }
                 }
                 Err(e) => {
                     let msg = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                        reply(Err(StoreError::Unavailable(msg.clone())));
                     }
                 }
             }
@@ -156,7 +176,6 @@ impl IncidentActor {
     }
 }
 
-/// The next group: whole requests, oldest first, up to `max_alerts` alerts (at least one).
 fn take_group(waiting: &mut VecDeque<Waiting>, max_alerts: usize) -> Vec<Waiting> {
     let mut group = Vec::new();
     let mut n = 0;
@@ -189,20 +208,14 @@ impl Actor for IncidentActor {
 }
 
 impl Handler<RecordAlerts> for IncidentActor {
-    type Result = ResponseFuture<Result<Vec<Recorded>, StoreError>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: RecordAlerts, ctx: &mut Self::Context) -> Self::Result {
-        let (reply, answer) = oneshot::channel();
+    fn handle(&mut self, msg: RecordAlerts, ctx: &mut Self::Context) {
         self.waiting.push_back(Waiting {
-            alerts: msg.0,
-            reply,
+            alerts: msg.alerts,
+            reply: msg.reply,
         });
         self.flush(ctx);
-        Box::pin(async move {
-            answer
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Unavailable("incident actor stopped".into())))
-        })
     }
 }
 
@@ -235,10 +248,16 @@ impl Handler<ChangeIncident> for IncidentActor {
                 return Err(conflict());
             }
             let alert = admin_alert(&incident, msg.to, Utc::now()).ok_or_else(conflict)?;
-            let recorded = me
-                .send(RecordAlerts(vec![alert]))
+            let (tx, rx) = oneshot::channel();
+            me.do_send(RecordAlerts {
+                alerts: vec![alert],
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            });
+            let recorded = rx
                 .await
-                .map_err(|e| StoreError::Unavailable(format!("incident actor: {e}")))??;
+                .map_err(|_| StoreError::Unavailable("incident actor stopped".into()))??;
             let event = recorded
                 .into_iter()
                 .next()
@@ -246,19 +265,17 @@ impl Handler<ChangeIncident> for IncidentActor {
                 .filter(|e| e.incident.id == incident.id)
                 .ok_or_else(conflict)?;
             tracing::info!(incident_id = %incident.id, status = wanted, "incident changed through the admin API");
-            Ok(event.incident)
+            Ok(event.incident.clone())
         })
     }
 }
 
-/// Records one group in the store and hands its events to the router (awaited, so groups
-/// reach the delivery actors in the order they were decided).
-async fn record_and_route(
+/// Records one group in the store; returns what each alert did and the events to route.
+async fn record(
     store: Arc<dyn IncidentStore>,
-    router: Addr<RouterActor>,
     metrics: Arc<Metrics>,
     alerts: Vec<Alert>,
-) -> Result<Vec<Recorded>, StoreError> {
+) -> Result<(Vec<Recorded>, Vec<Arc<crate::model::Event>>), StoreError> {
     let recorded = store.record(&alerts, Utc::now()).await?;
     let mut events = Vec::new();
     for r in &recorded {
@@ -282,13 +299,7 @@ async fn record_and_route(
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);
     }
-    if !events.is_empty() {
-        router
-            .send(RouteEvents(events))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("router: {e}")))?;
-    }
-    Ok(recorded)
+    Ok((recorded, events))
 }
 
 #[cfg(test)]
@@ -300,11 +311,13 @@ mod tests {
         let mut waiting = VecDeque::new();
         let mut answers = Vec::new();
         for n in [2, 3, 1] {
-            let (reply, rx) = oneshot::channel();
+            let (tx, rx) = oneshot::channel();
             answers.push(rx);
             waiting.push_back(Waiting {
                 alerts: std::iter::repeat_n(alert(), n).collect(),
-                reply,
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
             });
         }
         let group = take_group(&mut waiting, 5);

@@ -1,31 +1,41 @@
 //! `RouterActor`: the one actor that routes events. It receives the events of each recorded
-//! batch in order, picks their endpoints with the [`RouteTable`] and hands them to the delivery
-//! actors, waiting for each to accept (so the chain stays bounded and in order).
+//! group in order, picks their endpoints with the [`RouteTable`] and puts them in the delivery
+//! actors' mailboxes, then runs the group's `after` (which answers the group's requests). It
+//! never waits on a delivery actor, so a busy endpoint does not hold up ingest.
+//!
+//! Every mailbox on this path is bounded by what sits behind it, not by its own size: a
+//! `RouteEvents` carries the requests it answers, and each holds one of
+//! `server.max_inflight_requests` permits until it is answered; an `Enqueue` carries
+//! deliveries already counted in the [`Backlog`], and ingest answers 503 while the backlog is
+//! full.
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
 
 use super::table::RouteTable;
 use crate::delivery::actor::{ClaimDue, DeliveryActor, Enqueue};
+use crate::delivery::Backlog;
 use crate::metrics::Metrics;
 use crate::model::Event;
 
-/// Mailbox size of the router; the incident actor waits when it is full.
-pub const DEFAULT_ROUTER_MAILBOX: usize = 1024;
+/// Runs once a group's events are in the delivery actors' mailboxes.
+pub type AfterRouting = Box<dyn FnOnce() + Send>;
 
-type SendFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), MailboxError>>>>;
-
-/// Routes these events (in order) and answers once every endpoint queued them.
+/// Routes these events (in order), then runs `after`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RouteEvents(pub Vec<Event>);
+pub struct RouteEvents {
+    pub events: Vec<Arc<Event>>,
+    pub after: Option<AfterRouting>,
+}
 
 pub struct RouterActor {
     table: Arc<RouteTable>,
     deliveries: Vec<Addr<DeliveryActor>>,
     metrics: Arc<Metrics>,
+    /// Deliveries handed to the delivery actors and not finished yet (memory queue).
+    backlog: Arc<Backlog>,
     /// The store wrote each event's deliveries already: wake the actors instead of enqueueing.
     durable: bool,
 }
@@ -36,11 +46,13 @@ impl RouterActor {
         table: Arc<RouteTable>,
         deliveries: Vec<Addr<DeliveryActor>>,
         metrics: Arc<Metrics>,
+        backlog: Arc<Backlog>,
     ) -> Self {
         RouterActor {
             table,
             deliveries,
             metrics,
+            backlog,
             durable: false,
         }
     }
@@ -55,10 +67,6 @@ impl RouterActor {
 
 impl Actor for RouterActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(DEFAULT_ROUTER_MAILBOX);
-    }
 }
 
 /// Replaces the route table and the delivery actors it addresses (config reload). Batches
@@ -81,11 +89,11 @@ impl Handler<SetRoutes> for RouterActor {
 }
 
 impl Handler<RouteEvents> for RouterActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: RouteEvents, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: RouteEvents, _ctx: &mut Self::Context) {
         let mut batches: Vec<Vec<Arc<Event>>> = vec![Vec::new(); self.deliveries.len()];
-        for event in msg.0 {
+        for event in msg.events {
             let decision = self.table.route(&event);
             if decision.endpoints.is_empty() {
                 self.metrics.events_unrouted.inc();
@@ -93,37 +101,27 @@ impl Handler<RouteEvents> for RouterActor {
                 continue;
             }
             tracing::debug!(event_id = %event.id, event_type = %event.kind, routes = ?decision.routes, endpoints = decision.endpoints.len(), "routed");
-            let event = Arc::new(event);
             for id in decision.endpoints {
                 if let Some(batch) = batches.get_mut(id) {
                     batch.push(event.clone());
                 }
             }
         }
-        let durable = self.durable;
-        let sends: Vec<_> = batches
-            .into_iter()
-            .zip(self.deliveries.iter())
-            .filter(|(batch, _)| !batch.is_empty())
-            .map(|(batch, addr)| {
-                if durable {
-                    Box::pin(addr.send(ClaimDue)) as SendFuture
-                } else {
-                    Box::pin(addr.send(Enqueue(batch)))
-                }
-            })
-            .collect();
-        // Waiting here (atomically) keeps the order of batches per endpoint and bounds memory:
-        // a full delivery mailbox slows routing instead of growing.
-        AtomicResponse::new(Box::pin(
-            async move {
-                for r in join_all(sends).await {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "a delivery actor is gone; events for it are lost");
-                    }
-                }
+        for (batch, addr) in batches.into_iter().zip(self.deliveries.iter()) {
+            if batch.is_empty() {
+                continue;
             }
-            .into_actor(self),
-        ))
+            if self.durable {
+                // A nudge: the deliveries are in the store. A full mailbox already holds one.
+                let _ = addr.try_send(ClaimDue);
+            } else {
+                // Bounded by the backlog (see the module docs), counted before it is queued.
+                self.backlog.add(batch.len());
+                addr.do_send(Enqueue(batch));
+            }
+        }
+        if let Some(after) = msg.after {
+            after();
+        }
     }
 }

@@ -9,14 +9,17 @@ use actix_web::http::header::HeaderMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
+use tokio::sync::oneshot;
 
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts};
 use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
+use crate::model::Alert;
 use crate::store::{Recorded, StoreError};
 
-/// Mailbox size of a source actor; ingest admission keeps fewer requests than this in flight.
+/// Mailbox size of a source actor for callers that wait. Ingest's `Ingest` messages are
+/// bounded by the ingest permits instead: each request holds one until it is answered.
 pub const DEFAULT_SOURCE_MAILBOX: usize = 1024;
 
 /// Why a request was refused; `http::error` maps each to its status.
@@ -33,12 +36,18 @@ pub enum IngestError {
 }
 
 /// One request to a source.
+/// Where the outcome of one request goes: what each alert did, or why nothing was recorded.
+pub type IngestReply = oneshot::Sender<Result<Vec<Recorded>, IngestError>>;
+
+/// One request's body for this source. The answer goes to `reply` once the alerts' events
+/// are queued for delivery.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<Recorded>, IngestError>")]
+#[rtype(result = "()")]
 pub struct Ingest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub received_at: DateTime<Utc>,
+    pub reply: IngestReply,
 }
 
 pub struct SourceActor {
@@ -75,27 +84,47 @@ impl Actor for SourceActor {
 }
 
 impl Handler<Ingest> for SourceActor {
-    type Result = ResponseFuture<Result<Vec<Recorded>, IngestError>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Ingest, _ctx: &mut Self::Context) -> Self::Result {
-        let spec = self.spec.clone();
-        let incidents = self.incidents.clone();
-        let metrics = self.metrics.clone();
-        let labels = self.labels.clone();
-        Box::pin(async move {
-            spec.authenticate(&msg.headers, &msg.body, msg.received_at)?;
-            let delivery_id = spec.delivery_id(&msg.headers);
-            if let Some(id) = &delivery_id {
-                if spec.is_redelivery(id) {
-                    tracing::info!(source = %spec.name, delivery_id = %id, "redelivered request dropped");
-                    metrics.redeliveries_dropped.get_or_create(&labels).inc();
-                    return Ok(Vec::new());
-                }
+    /// Authenticates and normalizes at once (a plugin runs on its bounded pool, in a task of
+    /// its own) and hands the alerts to the incident actor with the request's answer.
+    fn handle(&mut self, msg: Ingest, _ctx: &mut Self::Context) {
+        let Ingest {
+            headers,
+            body,
+            received_at,
+            reply,
+        } = msg;
+        if let Err(e) = self.spec.authenticate(&headers, &body, received_at) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        let delivery_id = self.spec.delivery_id(&headers);
+        if let Some(id) = &delivery_id {
+            if self.spec.is_redelivery(id) {
+                tracing::info!(source = %self.spec.name, delivery_id = %id, "redelivered request dropped");
+                self.metrics
+                    .redeliveries_dropped
+                    .get_or_create(&self.labels)
+                    .inc();
+                let _ = reply.send(Ok(Vec::new()));
+                return;
             }
-            let alerts = match spec.plugin() {
-                // Plugins run on the blocking pool, with a time limit.
-                Some(plugin) => {
-                    let result = plugin.normalize(&spec, &msg.headers, &msg.body).await;
+        }
+        let forward = Forward {
+            spec: self.spec.clone(),
+            incidents: self.incidents.clone(),
+            metrics: self.metrics.clone(),
+            labels: self.labels.clone(),
+            delivery_id,
+            reply,
+        };
+        match self.spec.plugin().cloned() {
+            Some(plugin) => {
+                let spec = self.spec.clone();
+                let metrics = self.metrics.clone();
+                actix_rt::spawn(async move {
+                    let result = plugin.normalize(&spec, &headers, &body).await;
                     let outcome = match &result {
                         Ok(_) => "ok",
                         Err(e) => e.plugin_outcome().unwrap_or("rejected"),
@@ -107,26 +136,54 @@ impl Handler<Ingest> for SourceActor {
                             outcome: outcome.to_string(),
                         })
                         .inc();
-                    result?
+                    forward.send(result);
+                });
+            }
+            None => {
+                let result = self.spec.normalize_request(&headers, &body, received_at);
+                forward.send(result);
+            }
+        }
+    }
+}
+
+/// What a normalized request still needs: the incident actor, and its answer.
+struct Forward {
+    spec: Arc<SourceSpec>,
+    incidents: Addr<IncidentActor>,
+    metrics: Arc<Metrics>,
+    labels: SourceLabels,
+    delivery_id: Option<String>,
+    reply: IngestReply,
+}
+
+impl Forward {
+    fn send(self, normalized: Result<Vec<Alert>, NormalizeError>) {
+        let alerts = match normalized {
+            Ok(alerts) => alerts,
+            Err(e) => {
+                let _ = self.reply.send(Err(e.into()));
+                return;
+            }
+        };
+        self.metrics
+            .alerts_received
+            .get_or_create(&self.labels)
+            .inc_by(alerts.len() as u64);
+        if alerts.is_empty() {
+            let _ = self.reply.send(Ok(Vec::new()));
+            return;
+        }
+        let (spec, delivery_id, reply) = (self.spec, self.delivery_id, self.reply);
+        // Bounded: the request holds an ingest permit until it is answered.
+        self.incidents.do_send(RecordAlerts {
+            alerts,
+            reply: Box::new(move |recorded| {
+                if let (Ok(_), Some(id)) = (&recorded, &delivery_id) {
+                    spec.remember_delivery(id);
                 }
-                None => spec.normalize_request(&msg.headers, &msg.body, msg.received_at)?,
-            };
-            metrics
-                .alerts_received
-                .get_or_create(&labels)
-                .inc_by(alerts.len() as u64);
-            if alerts.is_empty() {
-                return Ok(Vec::new());
-            }
-            let recorded = incidents
-                .send(RecordAlerts(alerts))
-                .await
-                .map_err(|e| IngestError::Pipeline(e.to_string()))?
-                .map_err(IngestError::from)?;
-            if let Some(id) = &delivery_id {
-                spec.remember_delivery(id);
-            }
-            Ok(recorded)
-        })
+                let _ = reply.send(recorded.map_err(IngestError::from));
+            }),
+        });
     }
 }

@@ -9,6 +9,7 @@
 pub mod memory;
 pub mod redis;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,8 +32,8 @@ pub enum StoreError {
 pub struct Recorded {
     pub outcome: Outcome,
     pub incident_id: Option<String>,
-    /// The event it emitted, if any.
-    pub event: Option<Event>,
+    /// The event it emitted, if any (shared with the router and the delivery queues).
+    pub event: Option<Arc<Event>>,
 }
 
 /// Incidents by (source name, dedup key).
@@ -181,14 +182,14 @@ pub(crate) fn decide(
     if let Some(next) = &t.next {
         recorded.incident_id = Some(next.id.clone());
         if let Some(kind) = t.outcome.event() {
-            recorded.event = Some(Event {
+            recorded.event = Some(Arc::new(Event {
                 id: Event::new_id(),
                 kind,
                 timestamp: now,
                 source: alert.source.clone(),
                 incident: next.clone(),
                 changes: t.changes,
-            });
+            }));
         }
     }
     (recorded, t.next)
