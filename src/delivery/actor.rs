@@ -198,11 +198,6 @@ impl DeliveryActor {
             .unwrap_or_else(|| self.queue.pending())
     }
 
-    /// The stored body of an event for this endpoint, made once per delivery.
-    fn render(&self, event: &Event) -> Bytes {
-        Bytes::from(webhook::body(event))
-    }
-
     fn client(&mut self) -> awc::Client {
         self.client
             .get_or_insert_with(|| {
@@ -424,9 +419,8 @@ impl Handler<Enqueue> for DeliveryActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
         let now = Instant::now();
         for event in msg.0 {
-            let body = self.render(&event);
             // The router counted this delivery in the backlog when it queued it.
-            if !self.queue.push(event.clone(), body, now) {
+            if !self.queue.push(event.clone(), now) {
                 self.backlog.done(1);
                 self.metrics.delivery(&self.spec.name, "dead");
                 tracing::warn!(endpoint = &*self.spec.name, event_id = %event.id, "endpoint disabled (410 Gone): event marked dead");
@@ -724,7 +718,11 @@ async fn attempt(
             }
         }
     }
-    let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &delivery.body).await;
+    // Rendered at each attempt rather than kept with the delivery: the body is a pure
+    // function of the event (the same bytes every time), and a queue or log of events alone
+    // takes half the memory.
+    let body = Bytes::from(webhook::body(&event));
+    let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
     let result = match outcome.verdict {
         Verdict::Success => {
             if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {

@@ -8,16 +8,24 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::model::Event;
 
-/// How many finished (delivered or dead) deliveries an endpoint keeps for the admin API. When
-/// full, the oldest finished delivery is forgotten; pending ones are never dropped.
+/// How many finished (delivered or dead) deliveries the redis store keeps per endpoint, in
+/// Redis, for the admin API. When full, the oldest finished delivery is forgotten.
 pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
+
+/// How many delivered deliveries an endpoint keeps in memory for the admin API (and replay). When full,
+/// the oldest delivered one is forgotten; pending ones are never dropped.
+pub const DEFAULT_DELIVERED_LOG_CAPACITY: usize = 1_000;
+
+/// How many dead deliveries an endpoint keeps, replayable, apart from the delivered ones so
+/// that a burst of successes never pushes out a failure someone has to look at. When full,
+/// the oldest dead one is forgotten.
+pub const DEFAULT_DEAD_LOG_CAPACITY: usize = 10_000;
 
 /// Longest wait a `Retry-After` header can impose; a larger value is cut to this.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -52,8 +60,6 @@ pub struct Attempt {
 pub struct Delivery {
     pub id: String,
     pub event: Arc<Event>,
-    /// The serialized body, made once and sent identically on every attempt.
-    pub body: Bytes,
     pub state: DeliveryState,
     pub attempts: Vec<Attempt>,
     /// For a replay: the delivery it repeats. A replay is sent even when the event's dedup
@@ -117,8 +123,11 @@ pub struct DeliveryQueue {
     seq: u64,
     pending: usize,
     disabled: bool,
-    log: VecDeque<Delivery>,
-    log_capacity: usize,
+    /// Finished deliveries, oldest first: delivered, and (apart) dead.
+    delivered_log: VecDeque<Delivery>,
+    dead_log: VecDeque<Delivery>,
+    delivered_log_capacity: usize,
+    dead_log_capacity: usize,
 }
 
 impl DeliveryQueue {
@@ -132,8 +141,10 @@ impl DeliveryQueue {
             seq: 0,
             pending: 0,
             disabled: false,
-            log: VecDeque::new(),
-            log_capacity: DEFAULT_DELIVERY_LOG_CAPACITY,
+            delivered_log: VecDeque::new(),
+            dead_log: VecDeque::new(),
+            delivered_log_capacity: DEFAULT_DELIVERED_LOG_CAPACITY,
+            dead_log_capacity: DEFAULT_DEAD_LOG_CAPACITY,
         }
     }
 
@@ -156,16 +167,16 @@ impl DeliveryQueue {
         self.disabled = false;
     }
 
-    /// Finished deliveries, oldest first.
+    /// Finished deliveries: the dead ones, then the delivered ones, each oldest first.
     pub fn log(&self) -> impl Iterator<Item = &Delivery> {
-        self.log.iter()
+        self.dead_log.iter().chain(self.delivered_log.iter())
     }
 
     /// Adds an event at the end of its incident's lane. On a disabled endpoint it goes straight
     /// to the log as dead (returns false).
-    pub fn push(&mut self, event: Arc<Event>, body: Bytes, now: Instant) -> bool {
+    pub fn push(&mut self, event: Arc<Event>, now: Instant) -> bool {
         let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-        self.push_resumed(id, event, body, Vec::new(), now)
+        self.push_resumed(id, event, Vec::new(), now)
     }
 
     /// Like [`push`](Self::push), for a delivery that already has an id and attempts (taken
@@ -174,7 +185,6 @@ impl DeliveryQueue {
         &mut self,
         id: String,
         event: Arc<Event>,
-        body: Bytes,
         attempts: Vec<Attempt>,
         now: Instant,
     ) -> bool {
@@ -186,7 +196,6 @@ impl DeliveryQueue {
         let delivery = Delivery {
             id,
             event,
-            body,
             state,
             attempts,
             replay_of: None,
@@ -199,14 +208,12 @@ impl DeliveryQueue {
     /// if its dedup key exists), re-enabling a disabled endpoint. Returns the new id.
     pub fn replay(&mut self, id: &str, now: Instant) -> Result<String, ReplayError> {
         let old = self
-            .log
-            .iter()
+            .log()
             .find(|d| d.id == id)
             .ok_or(ReplayError::NotFound)?;
         let delivery = Delivery {
             id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
             event: old.event.clone(),
-            body: old.body.clone(),
             state: DeliveryState::Pending,
             attempts: Vec::new(),
             replay_of: Some(old.id.clone()),
@@ -224,7 +231,7 @@ impl DeliveryQueue {
         self.lanes
             .values()
             .flat_map(|l| l.items.iter())
-            .chain(self.log.iter())
+            .chain(self.log())
     }
 
     /// Replaces the retry schedule (config reload); queued deliveries keep their attempts.
@@ -394,10 +401,15 @@ impl DeliveryQueue {
     }
 
     fn finish(&mut self, delivery: Delivery) {
-        if self.log.len() >= self.log_capacity {
-            self.log.pop_front();
+        let (log, capacity) = if delivery.state == DeliveryState::Dead {
+            (&mut self.dead_log, self.dead_log_capacity)
+        } else {
+            (&mut self.delivered_log, self.delivered_log_capacity)
+        };
+        if log.len() >= capacity {
+            log.pop_front();
         }
-        self.log.push_back(delivery);
+        log.push_back(delivery);
     }
 }
 
@@ -444,9 +456,9 @@ mod tests {
     fn one_incident_goes_out_in_order_one_at_a_time() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
-        q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
-        q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
+        q.push(event("inc_a", EventType::Resolved), t0);
+        q.push(event("inc_b", EventType::Created), t0);
         let batch = q.take_ready(t0, 10);
         let kinds: Vec<_> = batch
             .iter()
@@ -485,7 +497,7 @@ mod tests {
     fn dead_after_the_last_attempt_and_kept_in_the_log() {
         let mut q = DeliveryQueue::new(vec![ms(1), ms(2)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
         let mut now = t0;
         let mut results = vec![];
         for _ in 0..3 {
@@ -521,10 +533,32 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_delivery_outlives_a_burst_of_delivered_ones() {
+        let mut q = DeliveryQueue::new(vec![]);
+        let t0 = Instant::now();
+        q.push(event("inc_dead", EventType::Created), t0);
+        let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
+        assert_eq!(q.settle(&lane, None, AttemptResult::Fatal, t0), Settled::Dead);
+        let dead_id = q.log().next().map(|d| d.id.clone()).expect("logged");
+        for i in 0..DEFAULT_DELIVERED_LOG_CAPACITY + 5 {
+            q.push(event(&format!("inc_{i}"), EventType::Created), t0);
+            let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
+            q.settle(&lane, None, AttemptResult::Success, t0);
+        }
+        let delivered = q
+            .log()
+            .filter(|d| d.state == DeliveryState::Delivered)
+            .count();
+        assert_eq!(delivered, DEFAULT_DELIVERED_LOG_CAPACITY);
+        assert!(q.log().any(|d| d.id == dead_id), "the dead one is still there");
+        assert!(q.replay(&dead_id, t0).is_ok(), "and can be replayed");
+    }
+
+    #[test]
     fn retry_after_is_honoured_when_longer_than_the_schedule() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         let s = q.settle(
             &lane,
@@ -541,7 +575,7 @@ mod tests {
     fn replay_requeues_a_finished_delivery_and_reenables() {
         let mut q = DeliveryQueue::new(vec![]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
         let (lane, d) = q.take_ready(t0, 1).pop().unwrap();
         assert_eq!(
             q.settle(&lane, None, AttemptResult::Gone, t0),
@@ -560,7 +594,7 @@ mod tests {
     fn fatal_is_dead_at_once() {
         let mut q = DeliveryQueue::new(vec![ms(1), ms(1)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         assert_eq!(
             q.settle(&lane, None, AttemptResult::Fatal, t0),
@@ -581,13 +615,7 @@ mod tests {
             response: String::new(),
         };
         let ev = event("inc_a", EventType::Created);
-        q.push_resumed(
-            "dlv_1".into(),
-            ev.clone(),
-            Bytes::new(),
-            vec![failed.clone()],
-            t0,
-        );
+        q.push_resumed("dlv_1".into(), ev.clone(), vec![failed.clone()], t0);
         let (lane, d) = q.take_ready(t0, 10).pop().unwrap();
         assert_eq!((d.id.as_str(), d.state), ("dlv_1", DeliveryState::Failed));
         let s = q.settle(
@@ -604,13 +632,7 @@ mod tests {
         assert_eq!(q.release(&lane), 1);
         assert_eq!(q.pending(), 0);
         // Claimed again before the stale timer fires: only one copy goes out.
-        q.push_resumed(
-            "dlv_1".into(),
-            ev,
-            Bytes::new(),
-            vec![failed.clone(), failed],
-            t0,
-        );
+        q.push_resumed("dlv_1".into(), ev, vec![failed.clone(), failed], t0);
         assert_eq!(q.take_ready(t0 + ms(5), 10).len(), 1);
         assert!(q.take_ready(t0 + ms(5), 10).is_empty());
     }
@@ -619,9 +641,9 @@ mod tests {
     fn gone_disables_and_kills_the_queue() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), Bytes::new(), t0);
-        q.push(event("inc_a", EventType::Resolved), Bytes::new(), t0);
-        q.push(event("inc_b", EventType::Created), Bytes::new(), t0);
+        q.push(event("inc_a", EventType::Created), t0);
+        q.push(event("inc_a", EventType::Resolved), t0);
+        q.push(event("inc_b", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         assert_eq!(
             q.settle(&lane, None, AttemptResult::Gone, t0),
@@ -629,7 +651,7 @@ mod tests {
         );
         assert!(q.is_disabled());
         assert_eq!(q.pending(), 0);
-        assert!(!q.push(event("inc_c", EventType::Created), Bytes::new(), t0));
+        assert!(!q.push(event("inc_c", EventType::Created), t0));
         assert!(q.log().all(|d| d.state == DeliveryState::Dead));
         assert_eq!(q.log().count(), 4);
     }

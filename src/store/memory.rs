@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{decide, DeliveryDedup, IncidentStore, Recorded, StoreError};
-use crate::model::{Alert, Incident, IncidentStatus, SourceRef};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
 
 /// How many delivered (endpoint, event id) keys the memory store remembers. When full, the
 /// oldest key is forgotten; in one process an event is only enqueued once, so the keys only
@@ -29,34 +31,100 @@ pub const DEFAULT_MEMORY_RESOLVED_RETENTION: Duration = Duration::from_secs(7 * 
 
 type IncidentKey = (Arc<str>, Box<str>);
 
-/// One incident as kept: its JSON and what is read without decoding it.
+/// One incident as kept: what is read without decoding it, and the JSON of the rest. The
+/// id, dedup key (in the map's key), status and start time are not repeated in the JSON.
 struct Stored {
-    /// `serde_json` of the incident (its `source` is kept beside it).
+    /// `serde_json` of [`StoredFields`].
     json: Box<[u8]>,
     source: SourceRef,
     /// The id's UUID (`inc_<32 hex>`), for lookups by id without decoding.
     id: u128,
     status: IncidentStatus,
+    /// Nanoseconds since the epoch.
     started_at: i64,
+}
+
+/// The fields of an incident that live in its JSON.
+#[derive(Serialize)]
+struct StoredFieldsRef<'a> {
+    severity: Severity,
+    title: &'a str,
+    description: &'a str,
+    labels: &'a Labels,
+    annotations: &'a Labels,
+    links: &'a [Link],
+    resolved_at: Option<DateTime<Utc>>,
+    last_seen_at: DateTime<Utc>,
+    occurrences: u64,
+    /// Only for an id that is not `inc_<32 hex>` (never made here; kept whole if seen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct StoredFields {
+    severity: Severity,
+    title: String,
+    description: String,
+    labels: Labels,
+    annotations: Labels,
+    links: Vec<Link>,
+    resolved_at: Option<DateTime<Utc>>,
+    last_seen_at: DateTime<Utc>,
+    occurrences: u64,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 impl Stored {
     fn new(incident: &Incident, source: SourceRef) -> Result<Stored, StoreError> {
+        let bits = id_bits(&incident.id);
+        let started_at = incident
+            .started_at
+            .timestamp_nanos_opt()
+            .ok_or_else(|| StoreError::Unavailable("start time out of range".into()))?;
+        let fields = StoredFieldsRef {
+            severity: incident.severity,
+            title: &incident.title,
+            description: &incident.description,
+            labels: &incident.labels,
+            annotations: &incident.annotations,
+            links: &incident.links,
+            resolved_at: incident.resolved_at,
+            last_seen_at: incident.last_seen_at,
+            occurrences: incident.occurrences,
+            id: bits.is_none().then_some(incident.id.as_str()),
+        };
         Ok(Stored {
-            json: serde_json::to_vec(incident)
+            json: serde_json::to_vec(&fields)
                 .map_err(|e| StoreError::Unavailable(format!("encoding an incident: {e}")))?
                 .into_boxed_slice(),
             source,
-            id: id_bits(&incident.id).unwrap_or(0),
+            id: bits.unwrap_or(0),
             status: incident.status,
-            started_at: incident.started_at.timestamp_millis(),
+            started_at,
         })
     }
 
-    fn incident(&self) -> Option<Incident> {
-        let mut incident: Incident = serde_json::from_slice(&self.json).ok()?;
-        incident.source = Some(self.source.clone());
-        Some(incident)
+    /// The incident, whose dedup key is `dedup_key` (the map's key).
+    fn incident(&self, dedup_key: &str) -> Option<Incident> {
+        let f: StoredFields = serde_json::from_slice(&self.json).ok()?;
+        Some(Incident {
+            id: f.id.unwrap_or_else(|| format!("inc_{:032x}", self.id)),
+            dedup_key: dedup_key.to_string(),
+            status: self.status,
+            severity: f.severity,
+            title: f.title,
+            description: f.description,
+            labels: f.labels,
+            annotations: f.annotations,
+            links: f.links,
+            started_at: DateTime::from_timestamp_nanos(self.started_at),
+            resolved_at: f.resolved_at,
+            last_seen_at: f.last_seen_at,
+            occurrences: f.occurrences,
+            source: Some(self.source.clone()),
+        })
     }
 }
 
@@ -154,7 +222,7 @@ impl IncidentStore for MemoryStore {
         let mut out = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.as_str().into());
-            let current = state.by_key.get(&key).and_then(Stored::incident);
+            let current = state.by_key.get(&key).and_then(|s| s.incident(&key.1));
             let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
             let (recorded, next) = decide(current.as_ref(), alert, now);
             if let Some(next) = next {
@@ -216,22 +284,22 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
         filter: &crate::incidents::query::IncidentFilter,
     ) -> Result<Vec<Incident>, StoreError> {
         let state = self.incidents();
-        let mut matching: Vec<&Stored> = state
+        let mut matching: Vec<(&IncidentKey, &Stored)> = state
             .by_key
-            .values()
-            .filter(|s| filter.status.is_none_or(|st| st == s.status))
-            .filter(|s| {
+            .iter()
+            .filter(|(_, s)| filter.status.is_none_or(|st| st == s.status))
+            .filter(|(_, s)| {
                 filter
                     .source
                     .as_deref()
                     .is_none_or(|want| &*s.source.name == want)
             })
             .collect();
-        matching.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        matching.sort_by(|(_, a), (_, b)| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         Ok(matching
             .into_iter()
             .take(filter.limit)
-            .filter_map(Stored::incident)
+            .filter_map(|(key, s)| s.incident(&key.1))
             .collect())
     }
 
@@ -242,9 +310,9 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
         Ok(self
             .incidents()
             .by_key
-            .values()
-            .find(|s| s.id == bits)
-            .and_then(Stored::incident))
+            .iter()
+            .find(|(_, s)| s.id == bits)
+            .and_then(|(key, s)| s.incident(&key.1)))
     }
 }
 

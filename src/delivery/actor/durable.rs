@@ -229,10 +229,9 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             continue;
         }
         let event: Arc<Event> = Arc::new(c.event.clone());
-        let body = act.render(&event);
         if act
             .queue
-            .push_resumed(c.delivery_id.clone(), event, body, c.attempts.clone(), now)
+            .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
         {
             act.backlog.add(1);
             if let Some(d) = act.durable.as_mut() {
