@@ -10,7 +10,9 @@
 #   2. the same with 100 alerts per body
 #   3. end-to-end latency POST -> receiver at a fixed rate (RATE, default 2000 alerts/s), and
 #      that every event arrived, with duplicates counted at the receiver
-#   4. memory (RSS) and idle CPU with 100,000 open incidents
+#   4. memory (RSS) and idle CPU with 100,000 open incidents, created at MEM_RATE alerts/s
+#      (default 10,000, in 100-alert bodies: the steady state), and again as fast as possible
+#      (what a burst leaves behind once delivered)
 #   5. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
 # Alertmanager is Debian's prometheus-alertmanager (POST /api/v2/alerts, a webhook receiver,
@@ -26,6 +28,7 @@ STORES=${STORES-memory}   # empty: Alertmanager only
 SUSTAIN_RATE=${SUSTAIN_RATE:-20000}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-0}
 INCIDENTS=${INCIDENTS:-100000}
+MEM_RATE=${MEM_RATE:-10000}   # alerts/s for the memory measurement (0: as fast as possible)
 OUT=target/bench
 mkdir -p "$OUT"
 RESULTS="$OUT/raw.tsv"
@@ -205,23 +208,24 @@ run_e2e() { # system url format
   record "$sys" ingest_at_rate_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
 }
 
-# Memory and idle CPU with INCIDENTS open incidents.
-run_memory() { # system pid url format
-  local sys=$1 pid=$2 url=$3 format=$4 base after t0 t1 hz
+# Memory and idle CPU with INCIDENTS open incidents, posted at RATE alerts/s (0: at once).
+run_memory() { # system pid url format rate suffix
+  local sys=$1 pid=$2 url=$3 format=$4 rate=$5 suffix=$6 base after t0 t1 hz
   base=$(rss_kib "$pid")
   recv_reset
-  $LOADGEN --url "$url" --format "$format" --rate 0 --total "$INCIDENTS" --connections 32 \
-    --alerts-per-body 100 >/dev/null
+  $LOADGEN --url "$url" --format "$format" --rate "$(python3 -c "print($rate/100)")" \
+    --total "$INCIDENTS" --connections 32 --alerts-per-body 100 >/dev/null
   wait_unique "$INCIDENTS" 120 || true
   sleep 2
   after=$(rss_kib "$pid")
-  record "$sys" rss_baseline_mib "$(python3 -c "print(round($base/1024,1))")"
-  record "$sys" rss_open_mib "$(python3 -c "print(round($after/1024,1))")"
-  record "$sys" bytes_per_incident "$(python3 -c "print(round(($after-$base)*1024/$INCIDENTS))")"
+  record "$sys" "rss_baseline_mib$suffix" "$(python3 -c "print(round($base/1024,1))")"
+  record "$sys" "rss_open_mib$suffix" "$(python3 -c "print(round($after/1024,1))")"
+  record "$sys" "bytes_per_incident$suffix" "$(python3 -c "print(round(($after-$base)*1024/$INCIDENTS))")"
+  record "$sys" "mem_arrived$suffix" "$(recv_stat unique)"
+  [ -n "$suffix" ] && return 0
   hz=$(getconf CLK_TCK)
   t0=$(cpu_ticks "$pid"); sleep 10; t1=$(cpu_ticks "$pid")
   record "$sys" idle_cpu_cores "$(python3 -c "print(round(($t1-$t0)/$hz/10,3))")"
-  record "$sys" mem_arrived "$(recv_stat unique)"
 }
 
 for store in $STORES; do
@@ -239,14 +243,17 @@ for store in $STORES; do
     run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
     stop_switchyard
     start_switchyard "$store"
-    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
+    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard "$MEM_RATE" ""
+    stop_switchyard
+    start_switchyard "$store"
+    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
     stop_switchyard
   done
   if [ "$SUSTAIN_SECONDS" -gt 0 ]; then
     echo "==> $sys sustained $SUSTAIN_RATE alerts/s for ${SUSTAIN_SECONDS}s" >&2
     start_switchyard "$store"; recv_reset
     res=$($LOADGEN --url "http://127.0.0.1:$SY_PORT/ingest/bench" --format switchyard \
-      --rate "$SUSTAIN_RATE" --seconds "$SUSTAIN_SECONDS" --connections 64 --threads 2)
+      --rate "$SUSTAIN_RATE" --seconds "$SUSTAIN_SECONDS" --connections 256 --threads 2)
     accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
     arrived_at_end=$(recv_stat unique)
     wait_unique "$accepted" 60 || true
@@ -274,7 +281,10 @@ for run in $(seq 1 "$RUNS"); do
   run_e2e "$sys" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager
   stop_alertmanager
   start_alertmanager
-  run_memory "$sys" "$AM_PID" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager
+  run_memory "$sys" "$AM_PID" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager "$MEM_RATE" ""
+  stop_alertmanager
+  start_alertmanager
+  run_memory "$sys" "$AM_PID" "http://127.0.0.1:$AM_PORT/api/v2/alerts" alertmanager 0 _burst
   stop_alertmanager
 done
 

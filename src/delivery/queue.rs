@@ -538,7 +538,10 @@ mod tests {
         let t0 = Instant::now();
         q.push(event("inc_dead", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
-        assert_eq!(q.settle(&lane, None, AttemptResult::Fatal, t0), Settled::Dead);
+        assert_eq!(
+            q.settle(&lane, None, AttemptResult::Fatal, t0),
+            Settled::Dead
+        );
         let dead_id = q.log().next().map(|d| d.id.clone()).expect("logged");
         for i in 0..DEFAULT_DELIVERED_LOG_CAPACITY + 5 {
             q.push(event(&format!("inc_{i}"), EventType::Created), t0);
@@ -550,7 +553,10 @@ mod tests {
             .filter(|d| d.state == DeliveryState::Delivered)
             .count();
         assert_eq!(delivered, DEFAULT_DELIVERED_LOG_CAPACITY);
-        assert!(q.log().any(|d| d.id == dead_id), "the dead one is still there");
+        assert!(
+            q.log().any(|d| d.id == dead_id),
+            "the dead one is still there"
+        );
         assert!(q.replay(&dead_id, t0).is_ok(), "and can be replayed");
     }
 

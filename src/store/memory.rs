@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{decide, DeliveryDedup, IncidentStore, Recorded, StoreError};
+use super::{decide_once, DeliveryDedup, IncidentStore, Recorded, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
@@ -224,10 +224,10 @@ impl IncidentStore for MemoryStore {
             let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.as_str().into());
             let current = state.by_key.get(&key).and_then(|s| s.incident(&key.1));
             let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
-            let (recorded, next) = decide(current.as_ref(), alert, now);
-            if let Some(next) = next {
+            let (recorded, next) = decide_once(current.as_ref(), alert, now);
+            if let Some(next) = next.get(&recorded) {
                 let is_open = next.status.is_open();
-                let stored = Stored::new(&next, alert.source.clone())?;
+                let stored = Stored::new(next, alert.source.clone())?;
                 if !is_open {
                     state.resolved.push_back((now, key.clone(), stored.id));
                 }

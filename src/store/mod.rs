@@ -173,24 +173,63 @@ pub(crate) fn decide(
     alert: &Alert,
     now: DateTime<Utc>,
 ) -> (Recorded, Option<Incident>) {
+    let (recorded, next) = decide_once(current, alert, now);
+    let next = match next {
+        Next::Unchanged => None,
+        Next::Incident(i) => Some(*i),
+        Next::InEvent => recorded.event.as_ref().map(|e| e.incident.clone()),
+    };
+    (recorded, next)
+}
+
+/// The incident's next state, as [`decide_once`] hands it over.
+pub(crate) enum Next {
+    /// Leave the stored incident as it is.
+    Unchanged,
+    /// Store this (no event was emitted).
+    Incident(Box<Incident>),
+    /// Store the emitted event's incident (not copied out of it).
+    InEvent,
+}
+
+impl Next {
+    /// The incident to store, if any.
+    pub(crate) fn get<'a>(&'a self, recorded: &'a Recorded) -> Option<&'a Incident> {
+        match self {
+            Next::Unchanged => None,
+            Next::Incident(i) => Some(i),
+            Next::InEvent => recorded.event.as_ref().map(|e| &e.incident),
+        }
+    }
+}
+
+/// [`decide`] without a second copy of the incident when it emits an event: the event
+/// carries the next state.
+pub(crate) fn decide_once(
+    current: Option<&Incident>,
+    alert: &Alert,
+    now: DateTime<Utc>,
+) -> (Recorded, Next) {
     let t = transition::apply(current, alert, now);
     let mut recorded = Recorded {
         outcome: t.outcome,
         incident_id: current.map(|i| i.id.clone()),
         event: None,
     };
-    if let Some(next) = &t.next {
-        recorded.incident_id = Some(next.id.clone());
-        if let Some(kind) = t.outcome.event() {
-            recorded.event = Some(Arc::new(Event {
-                id: Event::new_id(),
-                kind,
-                timestamp: now,
-                source: alert.source.clone(),
-                incident: next.clone(),
-                changes: t.changes,
-            }));
-        }
-    }
-    (recorded, t.next)
+    let Some(next) = t.next else {
+        return (recorded, Next::Unchanged);
+    };
+    recorded.incident_id = Some(next.id.clone());
+    let Some(kind) = t.outcome.event() else {
+        return (recorded, Next::Incident(Box::new(next)));
+    };
+    recorded.event = Some(Arc::new(Event {
+        id: Event::new_id(),
+        kind,
+        timestamp: now,
+        source: alert.source.clone(),
+        incident: next,
+        changes: t.changes,
+    }));
+    (recorded, Next::InEvent)
 }
