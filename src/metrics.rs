@@ -217,6 +217,31 @@ impl Metrics {
         out
     }
 
+    /// One endpoint's metrics, looked up once (a lookup hashes and allocates its labels).
+    pub fn endpoint(&self, endpoint: &str) -> EndpointMetrics {
+        let labels = EndpointLabels {
+            endpoint: endpoint.to_string(),
+        };
+        let outcome = |o: &str| {
+            self.deliveries
+                .get_or_create(&DeliveryLabels {
+                    endpoint: endpoint.to_string(),
+                    outcome: o.to_string(),
+                })
+                .clone()
+        };
+        EndpointMetrics {
+            delivered: outcome("delivered"),
+            failed: outcome("failed"),
+            dead: outcome("dead"),
+            duplicate: outcome("duplicate"),
+            queue_depth: self.queue_depth.get_or_create(&labels).clone(),
+            circuit_open: self.circuit_open.get_or_create(&labels).clone(),
+            duration: self.delivery_duration.get_or_create(&labels).clone(),
+            latency: self.delivery_latency.get_or_create(&labels).clone(),
+        }
+    }
+
     pub fn delivery(&self, endpoint: &str, outcome: &str) {
         self.deliveries
             .get_or_create(&DeliveryLabels {
@@ -225,4 +250,18 @@ impl Metrics {
             })
             .inc();
     }
+}
+
+/// The metrics of one endpoint, as its delivery actor updates them (handles to the same series
+/// `/metrics` shows).
+#[derive(Clone)]
+pub struct EndpointMetrics {
+    pub delivered: Counter,
+    pub failed: Counter,
+    pub dead: Counter,
+    pub duplicate: Counter,
+    pub queue_depth: Gauge,
+    pub circuit_open: Gauge,
+    pub duration: Histogram,
+    pub latency: Histogram,
 }

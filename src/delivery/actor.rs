@@ -27,7 +27,7 @@ use super::queue::{
 };
 use super::refs::ExternalRefs;
 use super::{webhook, Backlog};
-use crate::metrics::{EndpointLabels, Metrics};
+use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::{Event, EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
@@ -129,7 +129,8 @@ pub struct DeliveryActor {
     backlog: Arc<Backlog>,
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
-    labels: EndpointLabels,
+    /// This endpoint's series, looked up once.
+    counters: EndpointMetrics,
     /// Set with the redis store: work is claimed from the shared durable queue.
     durable: Option<durable::Durable>,
     /// Where finished attempts report back. Each attempt runs as its own task (an actix
@@ -159,9 +160,7 @@ impl DeliveryActor {
         metrics: Arc<Metrics>,
         backlog: Arc<Backlog>,
     ) -> Self {
-        let labels = EndpointLabels {
-            endpoint: spec.name.to_string(),
-        };
+        let counters = metrics.endpoint(&spec.name);
         let (finished, finished_rx) = tokio::sync::mpsc::channel(DEFAULT_ENDPOINT_CONCURRENCY);
         DeliveryActor {
             finished,
@@ -177,7 +176,7 @@ impl DeliveryActor {
             backlog,
             in_flight: 0,
             timer: None,
-            labels,
+            counters,
             durable: None,
         }
     }
@@ -215,13 +214,9 @@ impl DeliveryActor {
     }
 
     fn update_depth(&self) {
-        self.metrics
-            .queue_depth
-            .get_or_create(&self.labels)
-            .set(self.depth() as i64);
-        self.metrics
+        self.counters.queue_depth.set(self.depth() as i64);
+        self.counters
             .circuit_open
-            .get_or_create(&self.labels)
             .set(i64::from(self.breaker.state() != CircuitState::Closed));
     }
 
@@ -312,9 +307,8 @@ impl DeliveryActor {
         let status = attempt.as_ref().and_then(|a| a.status);
         let error = attempt.as_ref().and_then(|a| a.error.clone());
         if let Some(a) = &attempt {
-            self.metrics
-                .delivery_duration
-                .get_or_create(&self.labels)
+            self.counters
+                .duration
                 .observe(a.duration_ms as f64 / 1000.0);
         }
         let endpoint = &*self.spec.name;
@@ -344,33 +338,30 @@ impl DeliveryActor {
         match settled {
             Settled::Delivered => {
                 self.backlog.done(1);
-                self.metrics.delivery(endpoint, "delivered");
+                self.counters.delivered.inc();
                 let latency = (Utc::now() - event.timestamp)
                     .num_microseconds()
                     .unwrap_or(0);
-                self.metrics
-                    .delivery_latency
-                    .get_or_create(&self.labels)
-                    .observe(latency.max(0) as f64 / 1e6);
+                self.counters.latency.observe(latency.max(0) as f64 / 1e6);
                 tracing::debug!(endpoint, event_id = %event.id, event_type = %event.kind, "delivered");
             }
             Settled::Duplicate => {
                 self.backlog.done(1);
-                self.metrics.delivery(endpoint, "duplicate");
+                self.counters.duplicate.inc();
                 tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
             }
             Settled::RetryIn(wait) => {
-                self.metrics.delivery(endpoint, "failed");
+                self.counters.failed.inc();
                 tracing::warn!(endpoint, event_id = %event.id, status, error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
             }
             Settled::Dead => {
                 self.backlog.done(1);
-                self.metrics.delivery(endpoint, "dead");
+                self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
             Settled::Disabled { also_dead } => {
                 self.backlog.done(1 + also_dead);
-                self.metrics.delivery(endpoint, "dead");
+                self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
@@ -422,7 +413,7 @@ impl Handler<Enqueue> for DeliveryActor {
             // The router counted this delivery in the backlog when it queued it.
             if !self.queue.push(event.clone(), now) {
                 self.backlog.done(1);
-                self.metrics.delivery(&self.spec.name, "dead");
+                self.counters.dead.inc();
                 tracing::warn!(endpoint = &*self.spec.name, event_id = %event.id, "endpoint disabled (410 Gone): event marked dead");
             }
         }

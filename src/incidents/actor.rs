@@ -278,23 +278,39 @@ async fn record(
 ) -> Result<(Vec<Recorded>, Vec<Arc<crate::model::Event>>), StoreError> {
     let recorded = store.record(&alerts, Utc::now()).await?;
     let mut events = Vec::new();
+    // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
+    let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
+    let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+    let tally = |counts: &mut Vec<(&'static str, u64)>, name: &'static str| match counts
+        .iter_mut()
+        .find(|(n, _)| *n == name)
+    {
+        Some((_, c)) => *c += 1,
+        None => counts.push((name, 1)),
+    };
     for r in &recorded {
-        metrics
-            .alert_outcomes
-            .get_or_create(&OutcomeLabels {
-                outcome: r.outcome.as_str().to_string(),
-            })
-            .inc();
+        tally(&mut outcomes, r.outcome.as_str());
         if let Some(e) = &r.event {
-            metrics
-                .events_emitted
-                .get_or_create(&EventLabels {
-                    r#type: e.kind.as_str().to_string(),
-                })
-                .inc();
+            tally(&mut kinds, e.kind.as_str());
             tracing::debug!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
             events.push(e.clone());
         }
+    }
+    for (outcome, n) in outcomes {
+        metrics
+            .alert_outcomes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc_by(n);
+    }
+    for (kind, n) in kinds {
+        metrics
+            .events_emitted
+            .get_or_create(&EventLabels {
+                r#type: kind.to_string(),
+            })
+            .inc_by(n);
     }
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);

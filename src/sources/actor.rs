@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts};
+use prometheus_client::metrics::counter::Counter;
+
 use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
 use crate::model::Alert;
 use crate::store::{Recorded, StoreError};
@@ -55,6 +57,8 @@ pub struct SourceActor {
     incidents: Addr<IncidentActor>,
     metrics: Arc<Metrics>,
     labels: SourceLabels,
+    /// `alerts_received` for this source, looked up once.
+    received: Counter,
 }
 
 impl SourceActor {
@@ -66,9 +70,11 @@ impl SourceActor {
         let labels = SourceLabels {
             source: spec.name.to_string(),
         };
+        let received = metrics.alerts_received.get_or_create(&labels).clone();
         SourceActor {
             spec,
             incidents,
+            received,
             metrics,
             labels,
         }
@@ -114,8 +120,7 @@ impl Handler<Ingest> for SourceActor {
         let forward = Forward {
             spec: self.spec.clone(),
             incidents: self.incidents.clone(),
-            metrics: self.metrics.clone(),
-            labels: self.labels.clone(),
+            received: self.received.clone(),
             delivery_id,
             reply,
         };
@@ -151,8 +156,7 @@ impl Handler<Ingest> for SourceActor {
 struct Forward {
     spec: Arc<SourceSpec>,
     incidents: Addr<IncidentActor>,
-    metrics: Arc<Metrics>,
-    labels: SourceLabels,
+    received: Counter,
     delivery_id: Option<String>,
     reply: IngestReply,
 }
@@ -166,10 +170,7 @@ impl Forward {
                 return;
             }
         };
-        self.metrics
-            .alerts_received
-            .get_or_create(&self.labels)
-            .inc_by(alerts.len() as u64);
+        self.received.inc_by(alerts.len() as u64);
         if alerts.is_empty() {
             let _ = self.reply.send(Ok(Vec::new()));
             return;
