@@ -3,8 +3,9 @@
 //! latency measured from each request's scheduled time (so a stall is not hidden by sending
 //! less: no coordinated omission).
 //!
-//! Every alert carries a `sent_ns` label (nanoseconds since the epoch at sending) so that the
-//! bench receiver can measure end-to-end latency, and an `instance` label unique in the run.
+//! Every alert carries a `sent_ns` label (nanoseconds since the epoch at its scheduled sending
+//! time, so a late send is not hidden either) so that the bench receiver can measure
+//! end-to-end latency, and an `instance` label unique in the run.
 //!
 //! ```text
 //! bench_loadgen --url http://127.0.0.1:18080/ingest/bench --format switchyard \
@@ -72,13 +73,13 @@ fn now_ns() -> u128 {
         .unwrap_or(0)
 }
 
-fn alert(format: &str, prefix: &str, n: u64) -> serde_json::Value {
+fn alert(format: &str, prefix: &str, n: u64, sent_ns: u128) -> serde_json::Value {
     let labels = serde_json::json!({
         "alertname": "BenchAlert",
         "instance": format!("{prefix}-{n}"),
         "job": "bench",
         "severity": "warning",
-        "sent_ns": now_ns().to_string(),
+        "sent_ns": sent_ns.to_string(),
     });
     match format {
         "alertmanager" => serde_json::json!({
@@ -129,6 +130,8 @@ fn run_thread(
     };
     let deadline = start + Duration::from_secs_f64(args.seconds);
     let prefix = format!("{:x}-{tid}", now_ns());
+    // `start` is a moment just ahead: the epoch time then.
+    let epoch_ns_at_start = now_ns() + start.saturating_duration_since(Instant::now()).as_nanos();
     let (host, path) = split_url(&args.url);
     actix_rt::System::new().block_on(async move {
         let mut tasks = Vec::new();
@@ -158,8 +161,14 @@ fn run_thread(
                         break;
                     }
                     actix_rt::time::sleep_until(scheduled.into()).await;
+                    // The scheduled time, not the time it went out: a late send (every
+                    // connection busy) counts as end-to-end latency too.
+                    let sent_ns = epoch_ns_at_start
+                        + scheduled.saturating_duration_since(start).as_nanos();
                     let alerts = (0..args.per_body as u64)
-                        .map(|k| alert(&args.format, &prefix, i * args.per_body as u64 + k))
+                        .map(|k| {
+                            alert(&args.format, &prefix, i * args.per_body as u64 + k, sent_ns)
+                        })
                         .collect();
                     let body = body(&args.format, alerts);
                     let mut request = format!(

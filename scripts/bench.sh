@@ -258,6 +258,8 @@ for store in $STORES; do
     arrived_at_end=$(recv_stat unique)
     wait_unique "$accepted" 60 || true
     record "$sys" sustain_accepted "$accepted"
+    record "$sys" sustain_accepted_per_s "$(echo "$res" | python3 -c "import json,sys; print(round(json.load(sys.stdin)['ok_per_s']))")"
+    record "$sys" sustain_ingest_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
     record "$sys" sustain_arrived_at_end "$arrived_at_end"
     record "$sys" sustain_arrived "$(recv_stat unique)"
     record "$sys" sustain_p99_e2e_ms "$(recv_stat p99_ms)"
