@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries, DEFAULT_ENDPOINT_CONCURRENCY};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
-use crate::store::{Claim, Claimed, DeliveryQueueStore, Settlement, StoredDeliveries};
+use crate::store::{Claim, Claimed, DeliveryQueueStore, Settle, Settlement, StoredDeliveries};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -35,6 +35,17 @@ pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
+/// Most finished deliveries stored by one `settle_many` call (one script run). Results that
+/// come in while a call is under way wait for it and go together in the next call; beyond
+/// this many they wait for the call after.
+pub const DEFAULT_SETTLE_BATCH: usize = 64;
+
+/// A result waiting to be stored, and how many times storing it was tried.
+struct ToSettle {
+    settle: Settle,
+    try_no: u32,
+}
+
 /// The actor's durable state: the store and the lanes it holds leases on.
 pub(super) struct Durable {
     store: Arc<dyn DeliveryQueueStore>,
@@ -47,6 +58,10 @@ pub(super) struct Durable {
     /// The endpoint's unfinished deliveries in the store, as of the last claim.
     pub(super) depth: Option<usize>,
     poll: Option<(Instant, SpawnHandle)>,
+    /// Results waiting for the next `settle_many` call, oldest first.
+    to_settle: Vec<ToSettle>,
+    /// A `settle_many` call is under way.
+    settling: bool,
 }
 
 impl Durable {
@@ -59,6 +74,8 @@ impl Durable {
             failing: false,
             depth: None,
             poll: None,
+            to_settle: Vec::new(),
+            settling: false,
         }
     }
 
@@ -331,6 +348,8 @@ pub(super) fn settled(
     store_settlement(act, ctx, claimed, attempts, settlement, 1);
 }
 
+/// Queues a claimed delivery's result for the store; it goes in the next `settle_many` call
+/// (at once when none is under way).
 fn store_settlement(
     act: &mut DeliveryActor,
     ctx: &mut Context<DeliveryActor>,
@@ -339,31 +358,66 @@ fn store_settlement(
     settlement: Settlement,
     try_no: u32,
 ) {
-    let Some(d) = act.durable.as_ref() else {
+    let Some(d) = act.durable.as_mut() else {
         return;
     };
+    d.to_settle.push(ToSettle {
+        settle: Settle {
+            claimed,
+            attempts,
+            settlement,
+        },
+        try_no,
+    });
+    flush_settles(act, ctx);
+}
+
+/// Stores up to [`DEFAULT_SETTLE_BATCH`] waiting results in one call, unless one is under
+/// way (its completion sends what gathered meanwhile). A failed call is tried again for each
+/// of its results, up to [`DEFAULT_SETTLE_ATTEMPTS`] times; then their leases run out.
+fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    if d.settling || d.to_settle.is_empty() {
+        return;
+    }
+    d.settling = true;
+    let n = d.to_settle.len().min(DEFAULT_SETTLE_BATCH);
+    let batch: Vec<ToSettle> = d.to_settle.drain(..n).collect();
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
     let fut = async move {
-        let res = store
-            .settle(&endpoint, &claimed, &attempts, settlement)
-            .await;
-        (res, claimed, attempts)
+        let settles: Vec<Settle> = batch.iter().map(|t| t.settle.clone()).collect();
+        let res = store.settle_many(&endpoint, &settles).await;
+        (res, batch)
     };
-    ctx.spawn(
-        fut.into_actor(act)
-            .map(move |(res, claimed, attempts), act, ctx| match res {
-                Ok(()) => claim(act, ctx),
-                Err(e) if try_no < DEFAULT_SETTLE_ATTEMPTS => {
-                    tracing::warn!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result yet; trying again");
-                    ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
-                        store_settlement(act, ctx, claimed, attempts, settlement, try_no + 1);
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
-                    claim(act, ctx);
-                }
-            }),
-    );
+    ctx.spawn(fut.into_actor(act).map(move |(res, batch), act, ctx| {
+        if let Some(d) = act.durable.as_mut() {
+            d.settling = false;
+        }
+        if let Err(e) = res {
+            let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = batch
+                .into_iter()
+                .partition(|t| t.try_no < DEFAULT_SETTLE_ATTEMPTS);
+            for t in &given_up {
+                tracing::error!(endpoint = &*act.spec.name, delivery_id = %t.settle.claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
+            }
+            if !again.is_empty() {
+                tracing::warn!(endpoint = &*act.spec.name, deliveries = again.len(), error = %e, "cannot store the deliveries' results yet; trying again");
+                ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
+                    for t in again {
+                        let Settle {
+                            claimed,
+                            attempts,
+                            settlement,
+                        } = t.settle;
+                        store_settlement(act, ctx, claimed, attempts, settlement, t.try_no + 1);
+                    }
+                });
+            }
+        }
+        claim(act, ctx);
+        flush_settles(act, ctx);
+    }));
 }

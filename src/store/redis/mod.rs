@@ -22,7 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{
-    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settlement,
+    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle, Settlement,
     StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
@@ -168,39 +168,24 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// One batch for `record.lua`.
-#[derive(Serialize)]
-struct RecordBatch<'a> {
-    /// (incident key, the version read): every one must still hold.
-    checks: Vec<(&'a str, String)>,
-    writes: Vec<Write>,
-    hist_cap: usize,
+/// One batch for `record.lua`, as the script's flat arguments (strings are passed to Lua as
+/// they are: no JSON for the script to decode). The layout is in record.lua's header.
+struct RecordBatch {
+    args: Vec<String>,
 }
 
-/// One incident write of a batch.
-#[derive(Serialize)]
-struct Write {
-    k: String,
-    v: String,
-    j: String,
-    id: String,
-    new: bool,
-    open: i64,
-    /// Expiry in ms (resolved incidents), else the key persists.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u64>,
-    /// The history entry, when an event was emitted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    h: Option<String>,
-    /// The event, when it has deliveries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    e: Option<String>,
-    /// The event's id, when it has deliveries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    eid: Option<String>,
-    /// (endpoint, delivery id) pairs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dlv: Option<Vec<(Arc<str>, String)>>,
+impl RecordBatch {
+    fn new(prefix: &str, checks: &[(String, u64, Option<Incident>)]) -> RecordBatch {
+        let mut args = Vec::with_capacity(3 + 2 * checks.len() + 16 * checks.len());
+        args.push(prefix.to_string());
+        args.push(DEFAULT_INCIDENT_HISTORY.to_string());
+        args.push(checks.len().to_string());
+        for (k, v, _) in checks {
+            args.push(k.clone());
+            args.push(v.to_string());
+        }
+        RecordBatch { args }
+    }
 }
 
 #[derive(Serialize)]
@@ -306,13 +291,13 @@ impl RedisStore {
 
     /// Decides a batch against the incidents as read: what each alert did and the script's
     /// input. Alerts for the same incident see each other's result, in order.
-    fn plan<'k>(
+    fn plan(
         &self,
         alerts: &[Alert],
         keys: &[String],
-        read: &'k [(String, u64, Option<Incident>)],
+        read: &[(String, u64, Option<Incident>)],
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Recorded>, RecordBatch<'k>), StoreError> {
+    ) -> Result<(Vec<Recorded>, RecordBatch), StoreError> {
         let routes = self
             .routes
             .read()
@@ -323,77 +308,86 @@ impl RedisStore {
             .map(|(k, v, inc)| (k.as_str(), (*v, inc.clone())))
             .collect();
         let mut recorded = Vec::with_capacity(alerts.len());
-        let mut writes = Vec::new();
+        let mut batch = RecordBatch::new(&self.prefix, read);
         for (alert, key) in alerts.iter().zip(keys) {
             let Some((version, current)) = state.get_mut(key.as_str()) else {
                 return Err(unavailable("incident read missing from the batch"));
             };
             let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
+            let was_resolved = current
+                .as_ref()
+                .is_some_and(|i| i.status == IncidentStatus::Resolved);
             let (r, next) = decide(current.as_ref(), alert, now);
             if let Some(mut next) = next {
                 next.source = Some(alert.source.clone());
                 *version += 1;
                 let is_open = next.status.is_open();
-                let mut write = Write {
-                    k: key.clone(),
-                    v: version.to_string(),
-                    j: serde_json::to_string(&next).map_err(unavailable)?,
-                    id: next.id.clone(),
-                    new: r.outcome == Outcome::Created,
-                    open: i64::from(is_open) - i64::from(was_open),
-                    ttl: (next.status == IncidentStatus::Resolved)
-                        .then(|| DEFAULT_RESOLVED_INCIDENT_TTL.as_millis() as u64),
-                    h: None,
-                    e: None,
-                    eid: None,
-                    dlv: None,
+                // A resolved incident expires (its keys get a TTL); one that leaves the
+                // resolved state persists again; otherwise the TTLs stay as they are.
+                let expiry = if next.status == IncidentStatus::Resolved {
+                    DEFAULT_RESOLVED_INCIDENT_TTL.as_millis().to_string()
+                } else if was_resolved {
+                    "p".to_string()
+                } else {
+                    String::new()
                 };
-                if let Some(event) = &r.event {
-                    write.h = Some(
-                        serde_json::to_string(&HistoryEntry {
-                            id: &event.id,
-                            kind: event.kind.as_str(),
-                            timestamp: event.timestamp,
-                            changes: event.changes.as_ref(),
-                        })
-                        .map_err(|e| self.broken(e))?,
-                    );
-                    let endpoints = routes.endpoints();
-                    let dlv: Vec<_> = routes
-                        .route(event)
-                        .endpoints
-                        .into_iter()
-                        .filter_map(|id| endpoints.get(id))
-                        .map(|e| {
-                            (
-                                e.name.clone(),
-                                format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-                            )
-                        })
-                        .collect();
-                    if !dlv.is_empty() {
-                        write.e = Some(serde_json::to_string(event).map_err(unavailable)?);
-                        write.eid = Some(event.id.clone());
-                        write.dlv = Some(dlv);
+                let args = &mut batch.args;
+                args.push(key.clone());
+                args.push(version.to_string());
+                args.push(serde_json::to_string(&next).map_err(unavailable)?);
+                args.push(next.id.clone());
+                args.push(if r.outcome == Outcome::Created { "1" } else { "0" }.into());
+                args.push((i64::from(is_open) - i64::from(was_open)).to_string());
+                args.push(expiry);
+                let mut dlv = Vec::new();
+                match &r.event {
+                    Some(event) => {
+                        args.push(
+                            serde_json::to_string(&HistoryEntry {
+                                id: &event.id,
+                                kind: event.kind.as_str(),
+                                timestamp: event.timestamp,
+                                changes: event.changes.as_ref(),
+                            })
+                            .map_err(unavailable)?,
+                        );
+                        let endpoints = routes.endpoints();
+                        dlv = routes
+                            .route(event)
+                            .endpoints
+                            .into_iter()
+                            .filter_map(|id| endpoints.get(id))
+                            .map(|e| {
+                                (
+                                    e.name.clone(),
+                                    format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                                )
+                            })
+                            .collect();
+                        if dlv.is_empty() {
+                            args.push(String::new());
+                            args.push(String::new());
+                        } else {
+                            args.push(serde_json::to_string(event).map_err(unavailable)?);
+                            args.push(event.id.clone());
+                        }
+                    }
+                    None => {
+                        args.push(String::new());
+                        args.push(String::new());
+                        args.push(String::new());
                     }
                 }
+                args.push(dlv.len().to_string());
+                for (endpoint, id) in dlv {
+                    args.push(endpoint.to_string());
+                    args.push(id);
+                }
                 *current = Some(next);
-                writes.push(write);
             }
             recorded.push(r);
         }
-        let checks = read
-            .iter()
-            .map(|(k, v, _)| (k.as_str(), v.to_string()))
-            .collect();
-        Ok((
-            recorded,
-            RecordBatch {
-                checks,
-                writes,
-                hist_cap: DEFAULT_INCIDENT_HISTORY,
-            },
-        ))
+        Ok((recorded, batch))
     }
 }
 
@@ -439,11 +433,11 @@ impl IncidentStore for RedisStore {
                 read.push(((*k).clone(), v.unwrap_or(0), inc));
             }
             let (recorded, batch) = self.plan(alerts, &keys, &read, now)?;
-            let batch = serde_json::to_string(&batch).map_err(unavailable)?;
-            let (status, pending, open): (String, i64, i64) = self
-                .record_script
-                .arg(&self.prefix)
-                .arg(batch)
+            let mut invocation = self.record_script.prepare_invoke();
+            for arg in &batch.args {
+                invocation.arg(arg);
+            }
+            let (status, pending, open): (String, i64, i64) = invocation
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
@@ -567,47 +561,49 @@ impl DeliveryQueueStore for RedisStore {
         })
     }
 
-    async fn settle(
-        &self,
-        endpoint: &str,
-        claimed: &Claimed,
-        attempts: &[Attempt],
-        settlement: Settlement,
-    ) -> Result<(), StoreError> {
-        let (action, wait, state) = match settlement {
-            Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
-            Settlement::Retry(wait) => ("retry", wait, "failed"),
-            Settlement::Dead => ("dead", Duration::ZERO, "dead"),
-            Settlement::Gone => ("gone", Duration::ZERO, "dead"),
-            Settlement::Release if claimed.attempts.is_empty() => {
-                ("release", Duration::ZERO, "pending")
-            }
-            Settlement::Release => ("release", Duration::ZERO, "failed"),
-        };
-        let attempts = serde_json::to_string(attempts).map_err(unavailable)?;
-        let mut conn = self.conn().await?;
-        let (status, pending): (String, i64) = self
-            .settle_script
+    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError> {
+        if settles.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.settle_script.prepare_invoke();
+        invocation
             .arg(self.queue_prefix(endpoint))
-            .arg(&claimed.lane)
-            .arg(&claimed.delivery_id)
-            .arg(&claimed.lease)
-            .arg(action)
-            .arg(wait.as_millis() as u64)
-            .arg(attempts)
-            .arg(state)
-            .arg(self.dedup_key(endpoint, &claimed.event.id))
             .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
             .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
             .arg(self.pending_key())
+            .arg(self.dedup_key(endpoint, ""));
+        for s in settles {
+            let (action, wait, state) = match s.settlement {
+                Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
+                Settlement::Retry(wait) => ("retry", wait, "failed"),
+                Settlement::Dead => ("dead", Duration::ZERO, "dead"),
+                Settlement::Gone => ("gone", Duration::ZERO, "dead"),
+                Settlement::Release if s.claimed.attempts.is_empty() => {
+                    ("release", Duration::ZERO, "pending")
+                }
+                Settlement::Release => ("release", Duration::ZERO, "failed"),
+            };
+            let attempts = serde_json::to_string(&s.attempts).map_err(unavailable)?;
+            invocation
+                .arg(&s.claimed.lane)
+                .arg(&s.claimed.delivery_id)
+                .arg(&s.claimed.lease)
+                .arg(action)
+                .arg(wait.as_millis() as u64)
+                .arg(attempts)
+                .arg(state)
+                .arg(&s.claimed.event.id);
+        }
+        let mut conn = self.conn().await?;
+        let (pending, stale): (i64, Vec<String>) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
-        if status == "stale" {
+        for delivery_id in stale {
             tracing::warn!(
                 endpoint,
-                delivery_id = %claimed.delivery_id,
+                %delivery_id,
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
