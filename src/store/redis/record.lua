@@ -25,6 +25,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local added = 0
 local open = 0
 local per_endpoint = {}
+-- New lanes per endpoint queue, as ZADD arguments (one call per queue at the end).
+local new_lanes = {}
 local last = #ARGV
 while i <= last do
   local k, id, ttl, h = ARGV[i], ARGV[i + 3], ARGV[i + 6], ARGV[i + 7]
@@ -57,11 +59,25 @@ while i <= last do
     local d = ARGV[i + 1]
     redis.call('HSET', q .. ':d:' .. d, 'event', e, 'eid', eid, 'lane', id)
     if redis.call('RPUSH', q .. ':lane:' .. id, d) == 1 then
-      redis.call('ZADD', q .. ':due', now, id)
+      local l = new_lanes[q]
+      if not l then
+        l = {}
+        new_lanes[q] = l
+      end
+      table.insert(l, now)
+      table.insert(l, id)
     end
     per_endpoint[q] = (per_endpoint[q] or 0) + 1
     added = added + 1
     i = i + 2
+  end
+end
+for q, l in pairs(new_lanes) do
+  local a = 1
+  while a <= #l do
+    local b = math.min(#l, a + 999)
+    redis.call('ZADD', q .. ':due', unpack(l, a, b))
+    a = b + 1
   end
 end
 for q, c in pairs(per_endpoint) do
