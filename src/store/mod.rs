@@ -166,8 +166,7 @@ pub trait DeliveryQueueStore: Send + Sync {
             attempts: attempts.to_vec(),
             settlement,
         };
-        self.settle_many(endpoint, std::slice::from_ref(&one))
-            .await
+        self.settle_many(endpoint, std::slice::from_ref(&one)).await
     }
 
     /// [`settle`](Self::settle) for several claimed deliveries of `endpoint` in one step, all

@@ -22,8 +22,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{
-    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle, Settlement,
-    StoreError, StoredDeliveries, StoredDelivery,
+    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle,
+    Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
@@ -336,7 +336,14 @@ impl RedisStore {
                 args.push(version.to_string());
                 args.push(serde_json::to_string(&next).map_err(unavailable)?);
                 args.push(next.id.clone());
-                args.push(if r.outcome == Outcome::Created { "1" } else { "0" }.into());
+                args.push(
+                    if r.outcome == Outcome::Created {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                    .into(),
+                );
                 args.push((i64::from(is_open) - i64::from(was_open)).to_string());
                 args.push(expiry);
                 let mut dlv = Vec::new();

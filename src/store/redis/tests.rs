@@ -598,15 +598,27 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     for k in ["ok1", "ok2"] {
         assert!(a.is_delivered("hook", &by_key(k).event.id).await.unwrap());
     }
-    assert!(!a.is_delivered("hook", &by_key("fails").event.id).await.unwrap());
+    assert!(!a
+        .is_delivered("hook", &by_key("fails").event.id)
+        .await
+        .unwrap());
     let log = a.deliveries("hook").await.unwrap().deliveries;
     let state = |id: &str| {
         let d = log.iter().find(|d| d.id == id).unwrap();
         (d.state, d.attempts.len())
     };
-    assert_eq!(state(&by_key("ok1").delivery_id), (DeliveryState::Delivered, 1));
-    assert_eq!(state(&by_key("ok2").delivery_id), (DeliveryState::Delivered, 1));
-    assert_eq!(state(&by_key("fails").delivery_id), (DeliveryState::Failed, 1));
+    assert_eq!(
+        state(&by_key("ok1").delivery_id),
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        state(&by_key("ok2").delivery_id),
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        state(&by_key("fails").delivery_id),
+        (DeliveryState::Failed, 1)
+    );
     assert_eq!(state(&stale.delivery_id), (DeliveryState::Pending, 0));
     // Only ok1's next event is due now; `stale` and `more` are still leased to `a`.
     let next = b.claim("hook", 10, lease).await.unwrap();
@@ -626,8 +638,13 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
     assert_eq!(retry.deliveries[0].attempts.len(), 1);
     // `stale`'s real lease still holds: its own settle finishes it.
-    a.settle("hook", &by_key("stale"), &[attempt(200)], Settlement::Delivered)
-        .await
-        .unwrap();
+    a.settle(
+        "hook",
+        &by_key("stale"),
+        &[attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
     assert_eq!(a.backlog.pending(), 3);
 }
