@@ -12,6 +12,9 @@ local lease = tonumber(ARGV[3])
 local token = ARGV[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Times as strings, formatted once (a number argument to redis.call is formatted per use).
+local now_s = string.format('%d', now)
+local until_s = string.format('%d', now + lease)
 -- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
 local function each_chunk(cmd, key, items)
   local n = #items
@@ -22,11 +25,11 @@ local function each_chunk(cmd, key, items)
     i = j + 1
   end
 end
-local expired = redis.call('ZRANGEBYSCORE', q .. ':leases', '-inf', now, 'LIMIT', 0, 1000)
+local expired = redis.call('ZRANGEBYSCORE', q .. ':leases', '-inf', now_s, 'LIMIT', 0, 1000)
 if #expired > 0 then
   local again = {}
   for _, lane in ipairs(expired) do
-    table.insert(again, now)
+    table.insert(again, now_s)
     table.insert(again, lane)
   end
   each_chunk('ZREM', q .. ':leases', expired)
@@ -40,7 +43,7 @@ local leased = {}
 local owned = {}
 local logged = {}
 if limit > 0 then
-  local lanes = redis.call('ZRANGEBYSCORE', q .. ':due', '-inf', now, 'LIMIT', 0, limit)
+  local lanes = redis.call('ZRANGEBYSCORE', q .. ':due', '-inf', now_s, 'LIMIT', 0, limit)
   if #lanes > 0 then
     each_chunk('ZREM', q .. ':due', lanes)
   end
@@ -57,7 +60,7 @@ if limit > 0 then
         dups = dups + 1
         head = redis.call('LINDEX', lk, 0)
       elseif d[1] then
-        table.insert(leased, now + lease)
+        table.insert(leased, until_s)
         table.insert(leased, lane)
         table.insert(owned, lane)
         table.insert(owned, token)

@@ -21,7 +21,7 @@ for _ = 1, n do
   i = i + 2
 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local added = 0
 local open = 0
 local per_endpoint = {}

@@ -16,6 +16,8 @@ local dedup = ARGV[5]
 local owner = q .. ':owner'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Formatted once (a number argument to redis.call is formatted per use).
+local now_s = string.format('%d', now)
 local seen = {}
 local released = {}
 local due = {}
@@ -50,13 +52,13 @@ while i <= last do
     table.insert(released, lane)
     local dk = q .. ':d:' .. id
     if action == 'retry' then
-      local at = now + tonumber(wait)
+      local at = string.format('%d', now + tonumber(wait))
       redis.call('HSET', dk, 'attempts', attempts, 'state', state, 'next_at', at)
       table.insert(due, at)
       table.insert(due, lane)
     elseif action == 'release' then
       redis.call('HSET', dk, 'attempts', attempts, 'state', state)
-      table.insert(due, now)
+      table.insert(due, now_s)
       table.insert(due, lane)
     else
       redis.call('HSET', dk, 'attempts', attempts, 'state', state)
@@ -70,7 +72,7 @@ while i <= last do
         disable = true
       end
       if redis.call('LLEN', lk) > 0 then
-        table.insert(due, now)
+        table.insert(due, now_s)
         table.insert(due, lane)
       end
       table.insert(logged, id)
