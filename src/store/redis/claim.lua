@@ -47,12 +47,34 @@ if limit > 0 then
   if #lanes > 0 then
     each_chunk('ZREM', q .. ':due', lanes)
   end
-  for _, lane in ipairs(lanes) do
+  -- First each lane's head and its record; then one EXISTS over the heads' dedup keys: when
+  -- none exists (the common case) no head needs a check of its own.
+  local heads = {}
+  local dedup_keys = {}
+  for i, lane in ipairs(lanes) do
     local lk = q .. ':lane:' .. lane
     local head = redis.call('LINDEX', lk, 0)
+    local d = nil
+    if head then
+      d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
+      if d[1] and d[3] and not d[4] then
+        table.insert(dedup_keys, ARGV[6] .. d[3])
+      end
+    end
+    heads[i] = {lane, lk, head, d}
+  end
+  local any_delivered = false
+  local k = 1
+  while k <= #dedup_keys and not any_delivered do
+    local j = math.min(#dedup_keys, k + 999)
+    any_delivered = redis.call('EXISTS', unpack(dedup_keys, k, j)) > 0
+    k = j + 1
+  end
+  for _, h in ipairs(heads) do
+    local lane, lk, head, d = h[1], h[2], h[3], h[4]
+    local check = any_delivered
     while head do
-      local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
-      if d[1] and d[3] and not d[4] and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
+      if d[1] and d[3] and not d[4] and check and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
         redis.call('HSET', q .. ':d:' .. head, 'state', 'delivered')
         redis.call('LPOP', lk)
         table.insert(logged, head)
@@ -71,6 +93,11 @@ if limit > 0 then
         redis.call('LPOP', lk)
         finished = finished + 1
         head = redis.call('LINDEX', lk, 0)
+      end
+      if head then
+        -- The next head of this lane was not in the first look: read and check it alone.
+        d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
+        check = true
       end
     end
   end

@@ -36,16 +36,35 @@ local function each_chunk(cmd, key, items)
   end
 end
 
+-- The lease tokens of the batch's lanes, in one read.
+local lanes = {}
 local i = 6
 local last = #ARGV
 while i <= last do
+  table.insert(lanes, ARGV[i])
+  i = i + 8
+end
+local owners = {}
+local a = 1
+while a <= #lanes do
+  local b = math.min(#lanes, a + 999)
+  local got = redis.call('HMGET', owner, unpack(lanes, a, b))
+  for j = a, b do
+    owners[j] = got[j - a + 1]
+  end
+  a = b + 1
+end
+local n = 0
+i = 6
+while i <= last do
+  n = n + 1
   local lane, id, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local wait, attempts, state, eid = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   i = i + 8
   if action == 'delivered' then
     redis.call('SET', dedup .. eid, '1', 'PX', dedup_ttl)
   end
-  if seen[lane] or redis.call('HGET', owner, lane) ~= token then
+  if seen[lane] or owners[n] ~= token then
     table.insert(stale, id)
   else
     seen[lane] = true
