@@ -6,6 +6,8 @@
 -- prefix (<prefix>:dedup:<endpoint>:), ARGV[7] the log capacity.
 -- A head whose event was delivered already (its dedup key exists) is finished here, without
 -- another request, and counted in the answer; a replay (`replay_of` set) is sent anyway.
+-- Each head comes back as {lane, delivery id, event JSON or '' (records written before
+-- `inc`/`env`), attempts JSON, incident JSON, the event without its incident}.
 local q = ARGV[1]
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -56,8 +58,8 @@ if limit > 0 then
     local head = redis.call('LINDEX', lk, 0)
     local d = nil
     if head then
-      d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
-      if d[1] and d[3] and not d[4] then
+      d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
+      if (d[1] or d[5]) and d[3] and not d[4] then
         table.insert(dedup_keys, ARGV[6] .. d[3])
       end
     end
@@ -74,19 +76,19 @@ if limit > 0 then
     local lane, lk, head, d = h[1], h[2], h[3], h[4]
     local check = any_delivered
     while head do
-      if d[1] and d[3] and not d[4] and check and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
+      if (d[1] or d[5]) and d[3] and not d[4] and check and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
         redis.call('HSET', q .. ':d:' .. head, 'state', 'delivered')
         redis.call('LPOP', lk)
         table.insert(logged, head)
         finished = finished + 1
         dups = dups + 1
         head = redis.call('LINDEX', lk, 0)
-      elseif d[1] then
+      elseif d[1] or d[5] then
         table.insert(leased, until_s)
         table.insert(leased, lane)
         table.insert(owned, lane)
         table.insert(owned, token)
-        table.insert(out, {lane, head, d[1], d[2] or '[]'})
+        table.insert(out, {lane, head, d[1] or '', d[2] or '[]', d[5] or '', d[6] or ''})
         break
       else
         -- A delivery without its record cannot be sent; drop it from the lane.
@@ -96,7 +98,7 @@ if limit > 0 then
       end
       if head then
         -- The next head of this lane was not in the first look: read and check it alone.
-        d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
+        d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
         check = true
       end
     end

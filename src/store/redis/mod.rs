@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, Script};
 use deadpool_redis::{Manager, Pool, Runtime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
@@ -29,7 +29,7 @@ use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
 use crate::delivery::Backlog;
 use crate::incidents::transition::Outcome;
-use crate::model::{Alert, Event, Incident, IncidentStatus};
+use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
 use crate::router::table::RouteTable;
 
 /// Most Redis connections one instance opens. Calls share one multiplexed connection taken
@@ -186,6 +186,57 @@ impl RecordBatch {
         }
         RecordBatch { args }
     }
+}
+
+/// An event without its incident: a delivery record keeps this (`env`) beside the incident's
+/// JSON (`inc`), which is the same string `record.lua` writes to the incident, so the batch
+/// carries the incident once per alert instead of twice.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: EventType,
+    timestamp: DateTime<Utc>,
+    source: &'a SourceRef,
+    changes: Option<&'a crate::model::Changes>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    kind: EventType,
+    timestamp: DateTime<Utc>,
+    source: SourceRef,
+    changes: Option<crate::model::Changes>,
+}
+
+/// A delivery record's event: `event` (records written before `inc`/`env`), else built
+/// from the incident JSON and the envelope. None when the record has neither.
+fn stored_event(
+    event: Option<&str>,
+    inc: Option<&str>,
+    env: Option<&str>,
+) -> Option<Result<Event, serde_json::Error>> {
+    let parsed = match (event, inc, env) {
+        (Some(e), _, _) if !e.is_empty() => serde_json::from_str::<Event>(e),
+        (_, Some(inc), Some(env)) if !inc.is_empty() => serde_json::from_str::<Envelope>(env)
+            .and_then(|env| {
+                serde_json::from_str::<Incident>(inc).map(|incident| Event {
+                    id: env.id,
+                    kind: env.kind,
+                    timestamp: env.timestamp,
+                    source: env.source,
+                    incident,
+                    changes: env.changes,
+                })
+            }),
+        _ => return None,
+    };
+    Some(parsed.map(|mut event| {
+        event.incident.source = Some(event.source.clone());
+        event
+    }))
 }
 
 #[derive(Serialize)]
@@ -375,7 +426,16 @@ impl RedisStore {
                             args.push(String::new());
                             args.push(String::new());
                         } else {
-                            args.push(serde_json::to_string(event).map_err(unavailable)?);
+                            args.push(
+                                serde_json::to_string(&EnvelopeRef {
+                                    id: &event.id,
+                                    kind: event.kind,
+                                    timestamp: event.timestamp,
+                                    source: &event.source,
+                                    changes: event.changes.as_ref(),
+                                })
+                                .map_err(unavailable)?,
+                            );
                             args.push(event.id.clone());
                         }
                     }
@@ -530,7 +590,7 @@ impl DeliveryQueueStore for RedisStore {
             self.claims.fetch_add(1, Ordering::Relaxed)
         );
         let mut conn = self.conn().await?;
-        type Row = (String, String, String, String);
+        type Row = (String, String, String, String, String, String);
         type Answer = (Vec<Row>, i64, i64, i64, i64, i64);
         let (rows, next_in, disabled, pending, depth, duplicates): Answer = self
             .claim_script
@@ -546,10 +606,16 @@ impl DeliveryQueueStore for RedisStore {
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         let mut deliveries = Vec::with_capacity(rows.len());
-        for (lane, delivery_id, event, attempts) in rows {
-            let mut event: Event = serde_json::from_str(&event)
-                .map_err(|e| unavailable(format!("delivery {delivery_id} unreadable: {e}")))?;
-            event.incident.source = Some(event.source.clone());
+        for (lane, delivery_id, event, attempts, inc, env) in rows {
+            let event = match stored_event(Some(&event), Some(&inc), Some(&env)) {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    return Err(unavailable(format!(
+                        "delivery {delivery_id} unreadable: {e}"
+                    )))
+                }
+                None => return Err(unavailable(format!("delivery {delivery_id} has no event"))),
+            };
             let attempts: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
             deliveries.push(Claimed {
                 delivery_id,
@@ -667,6 +733,8 @@ impl DeliveryQueueStore for RedisStore {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
+            Option<String>,
         );
         for chunk in ids.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
             let mut pipe = redis::pipe();
@@ -676,18 +744,22 @@ impl DeliveryQueueStore for RedisStore {
                     .arg("event")
                     .arg("state")
                     .arg("attempts")
-                    .arg("replay_of");
+                    .arg("replay_of")
+                    .arg("inc")
+                    .arg("env");
             }
             let rows: Vec<Row> = pipe
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
-            for (id, (event, state, attempts, replay_of)) in chunk.iter().zip(rows) {
+            for (id, (event, state, attempts, replay_of, inc, env)) in chunk.iter().zip(rows) {
                 // Trimmed from the log in between: gone.
-                let Some(event) = event else { continue };
-                let mut event: Event = serde_json::from_str(&event)
-                    .map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
-                event.incident.source = Some(event.source.clone());
+                let Some(event) = stored_event(event.as_deref(), inc.as_deref(), env.as_deref())
+                else {
+                    continue;
+                };
+                let event =
+                    event.map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
                 deliveries.push(StoredDelivery {
                     id: id.clone(),
                     event,

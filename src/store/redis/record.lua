@@ -7,8 +7,9 @@
 -- ARGV[1] key prefix, ARGV[2] history cap, ARGV[3] number of checks n,
 -- then n pairs (incident key, version read),
 -- then per write: key, version, incident JSON, incident id, new (1/0), open delta,
--- expiry ('' keep, 'p' persist, else ms), history entry ('' none), event JSON, event id,
--- number of deliveries m, then m pairs (endpoint, delivery id).
+-- expiry ('' keep, 'p' persist, else ms), history entry ('' none), the event without its
+-- incident (JSON), event id, number of deliveries m, then m pairs (endpoint, delivery id).
+-- A delivery record keeps the incident JSON (`inc`) and the rest of the event (`env`).
 local p = ARGV[1]
 local cap = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
@@ -29,9 +30,9 @@ local per_endpoint = {}
 local new_lanes = {}
 local last = #ARGV
 while i <= last do
-  local k, id, ttl, h = ARGV[i], ARGV[i + 3], ARGV[i + 6], ARGV[i + 7]
+  local k, j, id, ttl, h = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 6], ARGV[i + 7]
   local e, eid, m = ARGV[i + 8], ARGV[i + 9], tonumber(ARGV[i + 10])
-  redis.call('HSET', k, 'v', ARGV[i + 1], 'j', ARGV[i + 2])
+  redis.call('HSET', k, 'v', ARGV[i + 1], 'j', j)
   local idk = p .. ':incid:' .. id
   local hk = p .. ':hist:' .. id
   if ARGV[i + 4] == '1' then
@@ -57,7 +58,7 @@ while i <= last do
     local ep = ARGV[i]
     local q = p .. ':q:' .. ep
     local d = ARGV[i + 1]
-    redis.call('HSET', q .. ':d:' .. d, 'event', e, 'eid', eid, 'lane', id)
+    redis.call('HSET', q .. ':d:' .. d, 'inc', j, 'env', e, 'eid', eid, 'lane', id)
     if redis.call('RPUSH', q .. ':lane:' .. id, d) == 1 then
       local l = new_lanes[q]
       if not l then

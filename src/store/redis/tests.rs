@@ -648,3 +648,92 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     .unwrap();
     assert_eq!(a.backlog.pending(), 3);
 }
+
+#[actix_rt::test]
+async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_replayed() {
+    // Records written before the incident JSON and the envelope were kept apart (`inc`,
+    // `env`) hold the whole event in `event`: a queue written then must still drain.
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let r = a
+        .record(
+            &[alert("old", AlertStatus::Firing, Severity::Critical)],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let event = r[0].event.clone().unwrap();
+    let q = format!("{p}:q:hook");
+    let mut conn = a.conn().await.unwrap();
+    let id: String = redis::cmd("LINDEX")
+        .arg(format!("{q}:lane:{}", event.incident.id))
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::pipe()
+        .cmd("HDEL")
+        .arg(format!("{q}:d:{id}"))
+        .arg("inc")
+        .arg("env")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{q}:d:{id}"))
+        .arg("event")
+        .arg(serde_json::to_string(&event).unwrap())
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    let mut expected = event.clone();
+    expected.incident.source = Some(expected.source.clone());
+    assert_eq!(c.deliveries[0].event, expected);
+    a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
+        .await
+        .unwrap();
+    let log = a.deliveries("hook").await.unwrap().deliveries;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].event.id.as_str(), log[0].state),
+        (event.id.as_str(), DeliveryState::Delivered)
+    );
+    let again = a.replay("hook", &id).await.unwrap().expect("replayed");
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        (c.deliveries.len(), c.deliveries[0].delivery_id.as_str()),
+        (1, again.as_str())
+    );
+    assert_eq!(c.deliveries[0].event, expected);
+}
+
+#[actix_rt::test]
+async fn a_claimed_event_is_the_recorded_one() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let now = Utc::now();
+    let r = a
+        .record(
+            &[
+                alert("same", AlertStatus::Firing, Severity::Warning),
+                alert("same", AlertStatus::Firing, Severity::Critical),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    for rec in &r {
+        let c = a.claim("hook", 10, lease).await.unwrap();
+        assert_eq!(c.deliveries.len(), 1);
+        let mut expected = rec.event.clone().unwrap();
+        expected.incident.source = Some(expected.source.clone());
+        assert_eq!(c.deliveries[0].event, expected, "incident, changes and all");
+        a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
+            .await
+            .unwrap();
+    }
+}
