@@ -1,9 +1,11 @@
 //! The durable side of a delivery actor, used with the redis store: instead of receiving its
 //! work in `Enqueue` messages, the actor claims due lane heads from the shared
 //! [`DeliveryQueueStore`] (under a lease), runs them through its own `DeliveryQueue` like any
-//! delivery, and settles each result back into the store, which schedules retries and moves
-//! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
-//! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
+//! delivery, and settles the results back into the store (in batches: one `settle_many` call
+//! carries what finished while the previous call was under way), which schedules retries and
+//! moves the lane on. No work is held only in memory: a crash loses at most the leases (and
+//! the results not stored yet: those deliveries are sent again), which run out and let any
+//! instance take the lanes over. (`Enqueue` still works beside it, from memory
 //! only: for events that are not in the store, such as an endpoint test.) It claims only what
 //! its rate limit and circuit let it start at once, so no claimed head waits here past its
 //! lease; the admin delivery log and replays go to the store too.
@@ -384,21 +386,23 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }
     d.settling = true;
     let n = d.to_settle.len().min(DEFAULT_SETTLE_BATCH);
-    let batch: Vec<ToSettle> = d.to_settle.drain(..n).collect();
+    let (settles, tries): (Vec<Settle>, Vec<u32>) =
+        d.to_settle.drain(..n).map(|t| (t.settle, t.try_no)).unzip();
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
     let fut = async move {
-        let settles: Vec<Settle> = batch.iter().map(|t| t.settle.clone()).collect();
         let res = store.settle_many(&endpoint, &settles).await;
-        (res, batch)
+        (res, settles, tries)
     };
-    ctx.spawn(fut.into_actor(act).map(move |(res, batch), act, ctx| {
+    ctx.spawn(fut.into_actor(act).map(move |(res, settles, tries), act, ctx| {
         if let Some(d) = act.durable.as_mut() {
             d.settling = false;
         }
         if let Err(e) = res {
-            let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = batch
+            let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = settles
                 .into_iter()
+                .zip(tries)
+                .map(|(settle, try_no)| ToSettle { settle, try_no })
                 .partition(|t| t.try_no < DEFAULT_SETTLE_ATTEMPTS);
             for t in &given_up {
                 tracing::error!(endpoint = &*act.spec.name, delivery_id = %t.settle.claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");

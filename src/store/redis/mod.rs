@@ -5,7 +5,7 @@
 //! trips: one pipelined read of the batch's incidents, and one Lua script (`record.lua`) that checks their versions and writes the transitions, the
 //! event history and every routed delivery at once (compare-and-set: on a conflict with
 //! another instance nothing is written and the batch is decided again). Delivery actors
-//! `claim.lua` due lane heads under a lease and `settle.lua` them. The key layout and the
+//! `claim.lua` due lane heads under a lease and `settle.lua` them, many per script run. The key layout and the
 //! consistency argument are in docs/ARCHITECTURE.md ("Redis store").
 
 use std::collections::HashMap;
