@@ -109,6 +109,15 @@ pub enum Settlement {
     Release,
 }
 
+/// One claimed delivery's result, for [`DeliveryQueueStore::settle_many`].
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub claimed: Claimed,
+    /// Every attempt so far, the one just made included.
+    pub attempts: Vec<Attempt>,
+    pub settlement: Settlement,
+}
+
 /// One delivery as a durable queue holds it (the admin delivery log).
 #[derive(Debug, Clone)]
 pub struct StoredDelivery {
@@ -152,7 +161,19 @@ pub trait DeliveryQueueStore: Send + Sync {
         claimed: &Claimed,
         attempts: &[Attempt],
         settlement: Settlement,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let one = Settle {
+            claimed: claimed.clone(),
+            attempts: attempts.to_vec(),
+            settlement,
+        };
+        self.settle_many(endpoint, std::slice::from_ref(&one)).await
+    }
+
+    /// [`settle`](Self::settle) for several claimed deliveries of `endpoint` in one step, all
+    /// or none (an error settles none); each is judged on its own (a stale lease or a retry
+    /// of one changes nothing for the others).
+    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError>;
 
     /// Every delivery of `endpoint` the store holds (whichever instance holds its lease, or
     /// none): the admin delivery log.

@@ -1,9 +1,11 @@
 //! The durable side of a delivery actor, used with the redis store: instead of receiving its
 //! work in `Enqueue` messages, the actor claims due lane heads from the shared
 //! [`DeliveryQueueStore`] (under a lease), runs them through its own `DeliveryQueue` like any
-//! delivery, and settles each result back into the store, which schedules retries and moves
-//! the lane on. Nothing is held only in memory: a crash loses at most the leases, which run
-//! out and let any instance take the lanes over. (`Enqueue` still works beside it, from memory
+//! delivery, and settles the results back into the store (in batches: one `settle_many` call
+//! carries what finished while the previous call was under way), which schedules retries and
+//! moves the lane on. No work is held only in memory: a crash loses at most the leases (and
+//! the results not stored yet: those deliveries are sent again), which run out and let any
+//! instance take the lanes over. (`Enqueue` still works beside it, from memory
 //! only: for events that are not in the store, such as an endpoint test.) It claims only what
 //! its rate limit and circuit let it start at once, so no claimed head waits here past its
 //! lease; the admin delivery log and replays go to the store too.
@@ -18,7 +20,7 @@ use tokio::time::Instant;
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries, DEFAULT_ENDPOINT_CONCURRENCY};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
-use crate::store::{Claim, Claimed, DeliveryQueueStore, Settlement, StoredDeliveries};
+use crate::store::{Claim, Claimed, DeliveryQueueStore, Settle, Settlement, StoredDeliveries};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -35,6 +37,17 @@ pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
+/// Most finished deliveries stored by one `settle_many` call (one script run). Results that
+/// come in while a call is under way wait for it and go together in the next call; beyond
+/// this many they wait for the call after.
+pub const DEFAULT_SETTLE_BATCH: usize = 64;
+
+/// A result waiting to be stored, and how many times storing it was tried.
+struct ToSettle {
+    settle: Settle,
+    try_no: u32,
+}
+
 /// The actor's durable state: the store and the lanes it holds leases on.
 pub(super) struct Durable {
     store: Arc<dyn DeliveryQueueStore>,
@@ -47,6 +60,10 @@ pub(super) struct Durable {
     /// The endpoint's unfinished deliveries in the store, as of the last claim.
     pub(super) depth: Option<usize>,
     poll: Option<(Instant, SpawnHandle)>,
+    /// Results waiting for the next `settle_many` call, oldest first.
+    to_settle: Vec<ToSettle>,
+    /// A `settle_many` call is under way.
+    settling: bool,
 }
 
 impl Durable {
@@ -59,6 +76,8 @@ impl Durable {
             failing: false,
             depth: None,
             poll: None,
+            to_settle: Vec::new(),
+            settling: false,
         }
     }
 
@@ -330,6 +349,8 @@ pub(super) fn settled(
     store_settlement(act, ctx, claimed, attempts, settlement, 1);
 }
 
+/// Queues a claimed delivery's result for the store; it goes in the next `settle_many` call
+/// (at once when none is under way).
 fn store_settlement(
     act: &mut DeliveryActor,
     ctx: &mut Context<DeliveryActor>,
@@ -338,31 +359,68 @@ fn store_settlement(
     settlement: Settlement,
     try_no: u32,
 ) {
-    let Some(d) = act.durable.as_ref() else {
+    let Some(d) = act.durable.as_mut() else {
         return;
     };
+    d.to_settle.push(ToSettle {
+        settle: Settle {
+            claimed,
+            attempts,
+            settlement,
+        },
+        try_no,
+    });
+    flush_settles(act, ctx);
+}
+
+/// Stores up to [`DEFAULT_SETTLE_BATCH`] waiting results in one call, unless one is under
+/// way (its completion sends what gathered meanwhile). A failed call is tried again for each
+/// of its results, up to [`DEFAULT_SETTLE_ATTEMPTS`] times; then their leases run out.
+fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    if d.settling || d.to_settle.is_empty() {
+        return;
+    }
+    d.settling = true;
+    let n = d.to_settle.len().min(DEFAULT_SETTLE_BATCH);
+    let (settles, tries): (Vec<Settle>, Vec<u32>) =
+        d.to_settle.drain(..n).map(|t| (t.settle, t.try_no)).unzip();
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
     let fut = async move {
-        let res = store
-            .settle(&endpoint, &claimed, &attempts, settlement)
-            .await;
-        (res, claimed, attempts)
+        let res = store.settle_many(&endpoint, &settles).await;
+        (res, settles, tries)
     };
-    ctx.spawn(
-        fut.into_actor(act)
-            .map(move |(res, claimed, attempts), act, ctx| match res {
-                Ok(()) => claim(act, ctx),
-                Err(e) if try_no < DEFAULT_SETTLE_ATTEMPTS => {
-                    tracing::warn!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result yet; trying again");
-                    ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
-                        store_settlement(act, ctx, claimed, attempts, settlement, try_no + 1);
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
-                    claim(act, ctx);
-                }
-            }),
-    );
+    ctx.spawn(fut.into_actor(act).map(move |(res, settles, tries), act, ctx| {
+        if let Some(d) = act.durable.as_mut() {
+            d.settling = false;
+        }
+        if let Err(e) = res {
+            let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = settles
+                .into_iter()
+                .zip(tries)
+                .map(|(settle, try_no)| ToSettle { settle, try_no })
+                .partition(|t| t.try_no < DEFAULT_SETTLE_ATTEMPTS);
+            for t in &given_up {
+                tracing::error!(endpoint = &*act.spec.name, delivery_id = %t.settle.claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
+            }
+            if !again.is_empty() {
+                tracing::warn!(endpoint = &*act.spec.name, deliveries = again.len(), error = %e, "cannot store the deliveries' results yet; trying again");
+                ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
+                    for t in again {
+                        let Settle {
+                            claimed,
+                            attempts,
+                            settlement,
+                        } = t.settle;
+                        store_settlement(act, ctx, claimed, attempts, settlement, t.try_no + 1);
+                    }
+                });
+            }
+        }
+        claim(act, ctx);
+        flush_settles(act, ctx);
+    }));
 }

@@ -6,54 +6,136 @@
 -- prefix (<prefix>:dedup:<endpoint>:), ARGV[7] the log capacity.
 -- A head whose event was delivered already (its dedup key exists) is finished here, without
 -- another request, and counted in the answer; a replay (`replay_of` set) is sent anyway.
+-- Each head comes back as {lane, delivery id, event JSON or '' (records written before
+-- `inc`/`env`), attempts JSON, incident JSON, the event without its incident}.
 local q = ARGV[1]
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local token = ARGV[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', q .. ':leases', '-inf', now, 'LIMIT', 0, 1000)
-for _, lane in ipairs(expired) do
-  redis.call('ZREM', q .. ':leases', lane)
-  redis.call('HDEL', q .. ':owner', lane)
-  redis.call('ZADD', q .. ':due', now, lane)
+-- Times as strings, formatted once (a number argument to redis.call is formatted per use).
+local now_s = string.format('%d', now)
+local until_s = string.format('%d', now + lease)
+-- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
+local function each_chunk(cmd, key, items)
+  local n = #items
+  local i = 1
+  while i <= n do
+    local j = math.min(n, i + 999)
+    redis.call(cmd, key, unpack(items, i, j))
+    i = j + 1
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', q .. ':leases', '-inf', now_s, 'LIMIT', 0, 1000)
+if #expired > 0 then
+  local again = {}
+  for _, lane in ipairs(expired) do
+    table.insert(again, now_s)
+    table.insert(again, lane)
+  end
+  each_chunk('ZREM', q .. ':leases', expired)
+  each_chunk('HDEL', q .. ':owner', expired)
+  each_chunk('ZADD', q .. ':due', again)
 end
 local out = {}
 local dups = 0
+local finished = 0
+local leased = {}
+local owned = {}
+local logged = {}
 if limit > 0 then
-  local lanes = redis.call('ZRANGEBYSCORE', q .. ':due', '-inf', now, 'LIMIT', 0, limit)
-  for _, lane in ipairs(lanes) do
-    redis.call('ZREM', q .. ':due', lane)
+  local lanes = redis.call('ZRANGEBYSCORE', q .. ':due', '-inf', now_s, 'LIMIT', 0, limit)
+  if #lanes > 0 then
+    each_chunk('ZREM', q .. ':due', lanes)
+  end
+  -- First each lane's head and its record; then one EXISTS over the heads' dedup keys: when
+  -- none exists (the common case) no head needs a check of its own.
+  local heads = {}
+  local dedup_keys = {}
+  for i, lane in ipairs(lanes) do
     local lk = q .. ':lane:' .. lane
     local head = redis.call('LINDEX', lk, 0)
+    local d = nil
+    if head then
+      d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
+      if (d[1] or d[5]) and d[3] and not d[4] then
+        table.insert(dedup_keys, ARGV[6] .. d[3])
+      end
+    end
+    heads[i] = {lane, lk, head, d}
+  end
+  local any_delivered = false
+  local k = 1
+  while k <= #dedup_keys and not any_delivered do
+    local j = math.min(#dedup_keys, k + 999)
+    any_delivered = redis.call('EXISTS', unpack(dedup_keys, k, j)) > 0
+    k = j + 1
+  end
+  for _, h in ipairs(heads) do
+    local lane, lk, head, d = h[1], h[2], h[3], h[4]
+    local check = any_delivered
     while head do
-      local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of')
-      if d[1] and d[3] and not d[4] and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
+      if (d[1] or d[5]) and d[3] and not d[4] and check and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
         redis.call('HSET', q .. ':d:' .. head, 'state', 'delivered')
         redis.call('LPOP', lk)
-        redis.call('RPUSH', q .. ':log', head)
-        while redis.call('LLEN', q .. ':log') > tonumber(ARGV[7]) do
-          local old = redis.call('LPOP', q .. ':log')
-          redis.call('DEL', q .. ':d:' .. old)
-        end
-        redis.call('DECR', ARGV[5])
-        redis.call('DECR', q .. ':pending')
+        table.insert(logged, head)
+        finished = finished + 1
         dups = dups + 1
         head = redis.call('LINDEX', lk, 0)
-      elseif d[1] then
-        redis.call('ZADD', q .. ':leases', now + lease, lane)
-        redis.call('HSET', q .. ':owner', lane, token)
-        table.insert(out, {lane, head, d[1], d[2] or '[]'})
+      elseif d[1] or d[5] then
+        table.insert(leased, until_s)
+        table.insert(leased, lane)
+        table.insert(owned, lane)
+        table.insert(owned, token)
+        table.insert(out, {lane, head, d[1] or '', d[2] or '[]', d[5] or '', d[6] or ''})
         break
       else
         -- A delivery without its record cannot be sent; drop it from the lane.
         redis.call('LPOP', lk)
-        redis.call('DECR', ARGV[5])
-        redis.call('DECR', q .. ':pending')
+        finished = finished + 1
         head = redis.call('LINDEX', lk, 0)
+      end
+      if head then
+        -- The next head of this lane was not in the first look: read and check it alone.
+        d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
+        check = true
       end
     end
   end
+end
+if #leased > 0 then
+  each_chunk('ZADD', q .. ':leases', leased)
+  each_chunk('HSET', q .. ':owner', owned)
+end
+if #logged > 0 then
+  local len = 0
+  local n = #logged
+  local j = 1
+  while j <= n do
+    local k = math.min(n, j + 999)
+    len = redis.call('RPUSH', q .. ':log', unpack(logged, j, k))
+    j = k + 1
+  end
+  local cap = tonumber(ARGV[7])
+  if len > cap then
+    local old = redis.call('LPOP', q .. ':log', len - cap)
+    local keys = {}
+    for _, o in ipairs(old) do
+      table.insert(keys, q .. ':d:' .. o)
+    end
+    local m = #keys
+    local a = 1
+    while a <= m do
+      local b = math.min(m, a + 999)
+      redis.call('DEL', unpack(keys, a, b))
+      a = b + 1
+    end
+  end
+end
+if finished > 0 then
+  redis.call('DECRBY', ARGV[5], finished)
+  redis.call('DECRBY', q .. ':pending', finished)
 end
 local next_in = -1
 local d = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')

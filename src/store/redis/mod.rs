@@ -5,7 +5,7 @@
 //! trips: one pipelined read of the batch's incidents, and one Lua script (`record.lua`) that checks their versions and writes the transitions, the
 //! event history and every routed delivery at once (compare-and-set: on a conflict with
 //! another instance nothing is written and the batch is decided again). Delivery actors
-//! `claim.lua` due lane heads under a lease and `settle.lua` them. The key layout and the
+//! `claim.lua` due lane heads under a lease and `settle.lua` them, many per script run. The key layout and the
 //! consistency argument are in docs/ARCHITECTURE.md ("Redis store").
 
 use std::collections::HashMap;
@@ -18,18 +18,18 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, Script};
 use deadpool_redis::{Manager, Pool, Runtime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settlement,
-    StoreError, StoredDeliveries, StoredDelivery,
+    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle,
+    Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
 use crate::delivery::Backlog;
 use crate::incidents::transition::Outcome;
-use crate::model::{Alert, Event, Incident, IncidentStatus};
+use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
 use crate::router::table::RouteTable;
 
 /// Most Redis connections one instance opens. Calls share one multiplexed connection taken
@@ -168,39 +168,75 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// One batch for `record.lua`.
-#[derive(Serialize)]
-struct RecordBatch<'a> {
-    /// (incident key, the version read): every one must still hold.
-    checks: Vec<(&'a str, String)>,
-    writes: Vec<Write>,
-    hist_cap: usize,
+/// One batch for `record.lua`, as the script's flat arguments (strings are passed to Lua as
+/// they are: no JSON for the script to decode). The layout is in record.lua's header.
+struct RecordBatch {
+    args: Vec<String>,
 }
 
-/// One incident write of a batch.
+impl RecordBatch {
+    fn new(prefix: &str, checks: &[(String, u64, Option<Incident>)]) -> RecordBatch {
+        let mut args = Vec::with_capacity(3 + 2 * checks.len() + 16 * checks.len());
+        args.push(prefix.to_string());
+        args.push(DEFAULT_INCIDENT_HISTORY.to_string());
+        args.push(checks.len().to_string());
+        for (k, v, _) in checks {
+            args.push(k.clone());
+            args.push(v.to_string());
+        }
+        RecordBatch { args }
+    }
+}
+
+/// An event without its incident: a delivery record keeps this (`env`) beside the incident's
+/// JSON (`inc`), which is the same string `record.lua` writes to the incident, so the batch
+/// carries the incident once per alert instead of twice.
 #[derive(Serialize)]
-struct Write {
-    k: String,
-    v: String,
-    j: String,
+struct EnvelopeRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: EventType,
+    timestamp: DateTime<Utc>,
+    source: &'a SourceRef,
+    changes: Option<&'a crate::model::Changes>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
     id: String,
-    new: bool,
-    open: i64,
-    /// Expiry in ms (resolved incidents), else the key persists.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u64>,
-    /// The history entry, when an event was emitted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    h: Option<String>,
-    /// The event, when it has deliveries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    e: Option<String>,
-    /// The event's id, when it has deliveries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    eid: Option<String>,
-    /// (endpoint, delivery id) pairs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dlv: Option<Vec<(Arc<str>, String)>>,
+    #[serde(rename = "type")]
+    kind: EventType,
+    timestamp: DateTime<Utc>,
+    source: SourceRef,
+    changes: Option<crate::model::Changes>,
+}
+
+/// A delivery record's event: `event` (records written before `inc`/`env`), else built
+/// from the incident JSON and the envelope. None when the record has neither.
+fn stored_event(
+    event: Option<&str>,
+    inc: Option<&str>,
+    env: Option<&str>,
+) -> Option<Result<Event, serde_json::Error>> {
+    let parsed = match (event, inc, env) {
+        (Some(e), _, _) if !e.is_empty() => serde_json::from_str::<Event>(e),
+        (_, Some(inc), Some(env)) if !inc.is_empty() => serde_json::from_str::<Envelope>(env)
+            .and_then(|env| {
+                serde_json::from_str::<Incident>(inc).map(|incident| Event {
+                    id: env.id,
+                    kind: env.kind,
+                    timestamp: env.timestamp,
+                    source: env.source,
+                    incident,
+                    changes: env.changes,
+                })
+            }),
+        _ => return None,
+    };
+    Some(parsed.map(|mut event| {
+        event.incident.source = Some(event.source.clone());
+        event
+    }))
 }
 
 #[derive(Serialize)]
@@ -306,13 +342,13 @@ impl RedisStore {
 
     /// Decides a batch against the incidents as read: what each alert did and the script's
     /// input. Alerts for the same incident see each other's result, in order.
-    fn plan<'k>(
+    fn plan(
         &self,
         alerts: &[Alert],
         keys: &[String],
-        read: &'k [(String, u64, Option<Incident>)],
+        read: &[(String, u64, Option<Incident>)],
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Recorded>, RecordBatch<'k>), StoreError> {
+    ) -> Result<(Vec<Recorded>, RecordBatch), StoreError> {
         let routes = self
             .routes
             .read()
@@ -323,77 +359,102 @@ impl RedisStore {
             .map(|(k, v, inc)| (k.as_str(), (*v, inc.clone())))
             .collect();
         let mut recorded = Vec::with_capacity(alerts.len());
-        let mut writes = Vec::new();
+        let mut batch = RecordBatch::new(&self.prefix, read);
         for (alert, key) in alerts.iter().zip(keys) {
             let Some((version, current)) = state.get_mut(key.as_str()) else {
                 return Err(unavailable("incident read missing from the batch"));
             };
             let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
+            let was_resolved = current
+                .as_ref()
+                .is_some_and(|i| i.status == IncidentStatus::Resolved);
             let (r, next) = decide(current.as_ref(), alert, now);
             if let Some(mut next) = next {
                 next.source = Some(alert.source.clone());
                 *version += 1;
                 let is_open = next.status.is_open();
-                let mut write = Write {
-                    k: key.clone(),
-                    v: version.to_string(),
-                    j: serde_json::to_string(&next).map_err(unavailable)?,
-                    id: next.id.clone(),
-                    new: r.outcome == Outcome::Created,
-                    open: i64::from(is_open) - i64::from(was_open),
-                    ttl: (next.status == IncidentStatus::Resolved)
-                        .then(|| DEFAULT_RESOLVED_INCIDENT_TTL.as_millis() as u64),
-                    h: None,
-                    e: None,
-                    eid: None,
-                    dlv: None,
+                // A resolved incident expires (its keys get a TTL); one that leaves the
+                // resolved state persists again; otherwise the TTLs stay as they are.
+                let expiry = if next.status == IncidentStatus::Resolved {
+                    DEFAULT_RESOLVED_INCIDENT_TTL.as_millis().to_string()
+                } else if was_resolved {
+                    "p".to_string()
+                } else {
+                    String::new()
                 };
-                if let Some(event) = &r.event {
-                    write.h = Some(
-                        serde_json::to_string(&HistoryEntry {
-                            id: &event.id,
-                            kind: event.kind.as_str(),
-                            timestamp: event.timestamp,
-                            changes: event.changes.as_ref(),
-                        })
-                        .map_err(|e| self.broken(e))?,
-                    );
-                    let endpoints = routes.endpoints();
-                    let dlv: Vec<_> = routes
-                        .route(event)
-                        .endpoints
-                        .into_iter()
-                        .filter_map(|id| endpoints.get(id))
-                        .map(|e| {
-                            (
-                                e.name.clone(),
-                                format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-                            )
-                        })
-                        .collect();
-                    if !dlv.is_empty() {
-                        write.e = Some(serde_json::to_string(event).map_err(unavailable)?);
-                        write.eid = Some(event.id.clone());
-                        write.dlv = Some(dlv);
+                let args = &mut batch.args;
+                args.push(key.clone());
+                args.push(version.to_string());
+                args.push(serde_json::to_string(&next).map_err(unavailable)?);
+                args.push(next.id.clone());
+                args.push(
+                    if r.outcome == Outcome::Created {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                    .into(),
+                );
+                args.push((i64::from(is_open) - i64::from(was_open)).to_string());
+                args.push(expiry);
+                let mut dlv = Vec::new();
+                match &r.event {
+                    Some(event) => {
+                        args.push(
+                            serde_json::to_string(&HistoryEntry {
+                                id: &event.id,
+                                kind: event.kind.as_str(),
+                                timestamp: event.timestamp,
+                                changes: event.changes.as_ref(),
+                            })
+                            .map_err(unavailable)?,
+                        );
+                        let endpoints = routes.endpoints();
+                        dlv = routes
+                            .route(event)
+                            .endpoints
+                            .into_iter()
+                            .filter_map(|id| endpoints.get(id))
+                            .map(|e| {
+                                (
+                                    e.name.clone(),
+                                    format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                                )
+                            })
+                            .collect();
+                        if dlv.is_empty() {
+                            args.push(String::new());
+                            args.push(String::new());
+                        } else {
+                            args.push(
+                                serde_json::to_string(&EnvelopeRef {
+                                    id: &event.id,
+                                    kind: event.kind,
+                                    timestamp: event.timestamp,
+                                    source: &event.source,
+                                    changes: event.changes.as_ref(),
+                                })
+                                .map_err(unavailable)?,
+                            );
+                            args.push(event.id.clone());
+                        }
+                    }
+                    None => {
+                        args.push(String::new());
+                        args.push(String::new());
+                        args.push(String::new());
                     }
                 }
+                args.push(dlv.len().to_string());
+                for (endpoint, id) in dlv {
+                    args.push(endpoint.to_string());
+                    args.push(id);
+                }
                 *current = Some(next);
-                writes.push(write);
             }
             recorded.push(r);
         }
-        let checks = read
-            .iter()
-            .map(|(k, v, _)| (k.as_str(), v.to_string()))
-            .collect();
-        Ok((
-            recorded,
-            RecordBatch {
-                checks,
-                writes,
-                hist_cap: DEFAULT_INCIDENT_HISTORY,
-            },
-        ))
+        Ok((recorded, batch))
     }
 }
 
@@ -439,11 +500,11 @@ impl IncidentStore for RedisStore {
                 read.push(((*k).clone(), v.unwrap_or(0), inc));
             }
             let (recorded, batch) = self.plan(alerts, &keys, &read, now)?;
-            let batch = serde_json::to_string(&batch).map_err(unavailable)?;
-            let (status, pending, open): (String, i64, i64) = self
-                .record_script
-                .arg(&self.prefix)
-                .arg(batch)
+            let mut invocation = self.record_script.prepare_invoke();
+            for arg in &batch.args {
+                invocation.arg(arg);
+            }
+            let (status, pending, open): (String, i64, i64) = invocation
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
@@ -529,7 +590,7 @@ impl DeliveryQueueStore for RedisStore {
             self.claims.fetch_add(1, Ordering::Relaxed)
         );
         let mut conn = self.conn().await?;
-        type Row = (String, String, String, String);
+        type Row = (String, String, String, String, String, String);
         type Answer = (Vec<Row>, i64, i64, i64, i64, i64);
         let (rows, next_in, disabled, pending, depth, duplicates): Answer = self
             .claim_script
@@ -545,10 +606,16 @@ impl DeliveryQueueStore for RedisStore {
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         let mut deliveries = Vec::with_capacity(rows.len());
-        for (lane, delivery_id, event, attempts) in rows {
-            let mut event: Event = serde_json::from_str(&event)
-                .map_err(|e| unavailable(format!("delivery {delivery_id} unreadable: {e}")))?;
-            event.incident.source = Some(event.source.clone());
+        for (lane, delivery_id, event, attempts, inc, env) in rows {
+            let event = match stored_event(Some(&event), Some(&inc), Some(&env)) {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    return Err(unavailable(format!(
+                        "delivery {delivery_id} unreadable: {e}"
+                    )))
+                }
+                None => return Err(unavailable(format!("delivery {delivery_id} has no event"))),
+            };
             let attempts: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
             deliveries.push(Claimed {
                 delivery_id,
@@ -567,47 +634,49 @@ impl DeliveryQueueStore for RedisStore {
         })
     }
 
-    async fn settle(
-        &self,
-        endpoint: &str,
-        claimed: &Claimed,
-        attempts: &[Attempt],
-        settlement: Settlement,
-    ) -> Result<(), StoreError> {
-        let (action, wait, state) = match settlement {
-            Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
-            Settlement::Retry(wait) => ("retry", wait, "failed"),
-            Settlement::Dead => ("dead", Duration::ZERO, "dead"),
-            Settlement::Gone => ("gone", Duration::ZERO, "dead"),
-            Settlement::Release if claimed.attempts.is_empty() => {
-                ("release", Duration::ZERO, "pending")
-            }
-            Settlement::Release => ("release", Duration::ZERO, "failed"),
-        };
-        let attempts = serde_json::to_string(attempts).map_err(unavailable)?;
-        let mut conn = self.conn().await?;
-        let (status, pending): (String, i64) = self
-            .settle_script
+    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError> {
+        if settles.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.settle_script.prepare_invoke();
+        invocation
             .arg(self.queue_prefix(endpoint))
-            .arg(&claimed.lane)
-            .arg(&claimed.delivery_id)
-            .arg(&claimed.lease)
-            .arg(action)
-            .arg(wait.as_millis() as u64)
-            .arg(attempts)
-            .arg(state)
-            .arg(self.dedup_key(endpoint, &claimed.event.id))
             .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
             .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
             .arg(self.pending_key())
+            .arg(self.dedup_key(endpoint, ""));
+        for s in settles {
+            let (action, wait, state) = match s.settlement {
+                Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
+                Settlement::Retry(wait) => ("retry", wait, "failed"),
+                Settlement::Dead => ("dead", Duration::ZERO, "dead"),
+                Settlement::Gone => ("gone", Duration::ZERO, "dead"),
+                Settlement::Release if s.claimed.attempts.is_empty() => {
+                    ("release", Duration::ZERO, "pending")
+                }
+                Settlement::Release => ("release", Duration::ZERO, "failed"),
+            };
+            let attempts = serde_json::to_string(&s.attempts).map_err(unavailable)?;
+            invocation
+                .arg(&s.claimed.lane)
+                .arg(&s.claimed.delivery_id)
+                .arg(&s.claimed.lease)
+                .arg(action)
+                .arg(wait.as_millis() as u64)
+                .arg(attempts)
+                .arg(state)
+                .arg(&s.claimed.event.id);
+        }
+        let mut conn = self.conn().await?;
+        let (pending, stale): (i64, Vec<String>) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
-        if status == "stale" {
+        for delivery_id in stale {
             tracing::warn!(
                 endpoint,
-                delivery_id = %claimed.delivery_id,
+                %delivery_id,
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
@@ -664,6 +733,8 @@ impl DeliveryQueueStore for RedisStore {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
+            Option<String>,
         );
         for chunk in ids.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
             let mut pipe = redis::pipe();
@@ -673,18 +744,22 @@ impl DeliveryQueueStore for RedisStore {
                     .arg("event")
                     .arg("state")
                     .arg("attempts")
-                    .arg("replay_of");
+                    .arg("replay_of")
+                    .arg("inc")
+                    .arg("env");
             }
             let rows: Vec<Row> = pipe
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
-            for (id, (event, state, attempts, replay_of)) in chunk.iter().zip(rows) {
+            for (id, (event, state, attempts, replay_of, inc, env)) in chunk.iter().zip(rows) {
                 // Trimmed from the log in between: gone.
-                let Some(event) = event else { continue };
-                let mut event: Event = serde_json::from_str(&event)
-                    .map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
-                event.incident.source = Some(event.source.clone());
+                let Some(event) = stored_event(event.as_deref(), inc.as_deref(), env.as_deref())
+                else {
+                    continue;
+                };
+                let event =
+                    event.map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
                 deliveries.push(StoredDelivery {
                     id: id.clone(),
                     event,

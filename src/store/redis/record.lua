@@ -2,54 +2,93 @@
 -- still at the version it read (else nothing is written and 'conflict' is returned), then
 -- writes each incident's next state, its event history, and one delivery per routed endpoint
 -- at the tail of the incident's lane.
--- ARGV[1] key prefix, ARGV[2] the batch (JSON, see `RecordBatch` in redis/mod.rs).
+-- The batch comes as flat arguments (no JSON to decode here; see `RecordBatch` in
+-- redis/mod.rs):
+-- ARGV[1] key prefix, ARGV[2] history cap, ARGV[3] number of checks n,
+-- then n pairs (incident key, version read),
+-- then per write: key, version, incident JSON, incident id, new (1/0), open delta,
+-- expiry ('' keep, 'p' persist, else ms), history entry ('' none), the event without its
+-- incident (JSON), event id, number of deliveries m, then m pairs (endpoint, delivery id).
+-- A delivery record keeps the incident JSON (`inc`) and the rest of the event (`env`).
 local p = ARGV[1]
-local b = cjson.decode(ARGV[2])
-for _, c in ipairs(b.checks) do
-  local v = redis.call('HGET', c[1], 'v') or '0'
-  if v ~= c[2] then
+local cap = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local i = 4
+for _ = 1, n do
+  local v = redis.call('HGET', ARGV[i], 'v') or '0'
+  if v ~= ARGV[i + 1] then
     return {'conflict', 0, 0}
   end
+  i = i + 2
 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local added = 0
-for _, w in ipairs(b.writes) do
-  redis.call('HSET', w.k, 'v', w.v, 'j', w.j)
-  local idk = p .. ':incid:' .. w.id
-  local hk = p .. ':hist:' .. w.id
-  if w.new then
-    redis.call('SET', idk, w.k)
+local open = 0
+local per_endpoint = {}
+-- New lanes per endpoint queue, as ZADD arguments (one call per queue at the end).
+local new_lanes = {}
+local last = #ARGV
+while i <= last do
+  local k, j, id, ttl, h = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 6], ARGV[i + 7]
+  local e, eid, m = ARGV[i + 8], ARGV[i + 9], tonumber(ARGV[i + 10])
+  redis.call('HSET', k, 'v', ARGV[i + 1], 'j', j)
+  local idk = p .. ':incid:' .. id
+  local hk = p .. ':hist:' .. id
+  if ARGV[i + 4] == '1' then
+    redis.call('SET', idk, k)
   end
-  if w.open ~= 0 then
-    redis.call('INCRBY', p .. ':open', w.open)
-  end
-  if w.h then
-    redis.call('RPUSH', hk, w.h)
-    redis.call('LTRIM', hk, -b.hist_cap, -1)
-  end
-  if w.ttl then
-    redis.call('PEXPIRE', w.k, w.ttl)
-    redis.call('PEXPIRE', idk, w.ttl)
-    redis.call('PEXPIRE', hk, w.ttl)
-  else
-    redis.call('PERSIST', w.k)
-    redis.call('PERSIST', idk)
-    redis.call('PERSIST', hk)
-  end
-  if w.dlv then
-    for _, d in ipairs(w.dlv) do
-      local q = p .. ':q:' .. d[1]
-      redis.call('HSET', q .. ':d:' .. d[2], 'event', w.e, 'eid', w.eid, 'lane', w.id,
-        'attempts', '[]', 'state', 'pending')
-      redis.call('INCR', q .. ':pending')
-      if redis.call('RPUSH', q .. ':lane:' .. w.id, d[2]) == 1 then
-        redis.call('ZADD', q .. ':due', now, w.id)
-      end
-      added = added + 1
+  open = open + tonumber(ARGV[i + 5])
+  if h ~= '' then
+    if redis.call('RPUSH', hk, h) > cap then
+      redis.call('LTRIM', hk, -cap, -1)
     end
   end
+  if ttl == 'p' then
+    redis.call('PERSIST', k)
+    redis.call('PERSIST', idk)
+    redis.call('PERSIST', hk)
+  elseif ttl ~= '' then
+    redis.call('PEXPIRE', k, ttl)
+    redis.call('PEXPIRE', idk, ttl)
+    redis.call('PEXPIRE', hk, ttl)
+  end
+  i = i + 11
+  for _ = 1, m do
+    local ep = ARGV[i]
+    local q = p .. ':q:' .. ep
+    local d = ARGV[i + 1]
+    redis.call('HSET', q .. ':d:' .. d, 'inc', j, 'env', e, 'eid', eid, 'lane', id)
+    if redis.call('RPUSH', q .. ':lane:' .. id, d) == 1 then
+      local l = new_lanes[q]
+      if not l then
+        l = {}
+        new_lanes[q] = l
+      end
+      table.insert(l, now)
+      table.insert(l, id)
+    end
+    per_endpoint[q] = (per_endpoint[q] or 0) + 1
+    added = added + 1
+    i = i + 2
+  end
+end
+for q, l in pairs(new_lanes) do
+  local a = 1
+  while a <= #l do
+    local b = math.min(#l, a + 999)
+    redis.call('ZADD', q .. ':due', unpack(l, a, b))
+    a = b + 1
+  end
+end
+for q, c in pairs(per_endpoint) do
+  redis.call('INCRBY', q .. ':pending', c)
 end
 local pending = redis.call('INCRBY', p .. ':pending', added)
-local open = tonumber(redis.call('GET', p .. ':open') or '0')
-return {'ok', pending, open}
+local total = open
+if open ~= 0 then
+  total = redis.call('INCRBY', p .. ':open', open)
+else
+  total = tonumber(redis.call('GET', p .. ':open') or '0')
+end
+return {'ok', pending, total}

@@ -1,49 +1,140 @@
--- Settles a claimed delivery: stores its attempts and, if the lease is still this claim's,
--- either schedules the lane's retry or finishes the delivery (logged), moving the lane on.
--- ARGV[1] queue prefix, ARGV[2] lane, ARGV[3] delivery id, ARGV[4] lease token,
--- ARGV[5] action (delivered | retry | dead | gone | release: not attempted, due again now),
--- ARGV[6] retry wait ms,
--- ARGV[7] attempts JSON, ARGV[8] state, ARGV[9] dedup key, ARGV[10] dedup TTL ms,
--- ARGV[11] log capacity, ARGV[12] the pending counter key.
+-- Settles a batch of claimed deliveries of one endpoint (each one as `settle` did alone):
+-- stores each one's attempts and, if its lease is still that claim's, either schedules the
+-- lane's retry or finishes the delivery (logged), moving the lane on. Each delivery is judged
+-- on its own: a stale lease or a retry of one leaves the others as they are.
+-- ARGV[1] queue prefix, ARGV[2] dedup TTL ms, ARGV[3] log capacity, ARGV[4] the pending
+-- counter key, ARGV[5] the endpoint's dedup key prefix (<prefix>:dedup:<endpoint>:),
+-- then per delivery 8 arguments: lane, delivery id, lease token,
+-- action (delivered | retry | dead | gone | release: not attempted, due again now),
+-- retry wait ms, attempts JSON, state, event id.
+-- Returns {pending, {delivery ids whose lease was no longer theirs}}.
 local q = ARGV[1]
-local lane = ARGV[2]
-local id = ARGV[3]
-local action = ARGV[5]
-if action == 'delivered' then
-  redis.call('SET', ARGV[9], '1', 'PX', ARGV[10])
-end
-if redis.call('HGET', q .. ':owner', lane) ~= ARGV[4] then
-  return {'stale', tonumber(redis.call('GET', ARGV[12]) or '0')}
-end
+local dedup_ttl = ARGV[2]
+local cap = tonumber(ARGV[3])
+local pending_key = ARGV[4]
+local dedup = ARGV[5]
+local owner = q .. ':owner'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dk = q .. ':d:' .. id
-redis.call('HSET', dk, 'attempts', ARGV[7], 'state', ARGV[8])
-redis.call('ZREM', q .. ':leases', lane)
-redis.call('HDEL', q .. ':owner', lane)
-if action == 'retry' or action == 'release' then
-  local at = now + tonumber(ARGV[6])
-  if action == 'retry' then
-    redis.call('HSET', dk, 'next_at', at)
+-- Formatted once (a number argument to redis.call is formatted per use).
+local now_s = string.format('%d', now)
+local seen = {}
+local released = {}
+local due = {}
+local logged = {}
+local stale = {}
+local disable = false
+
+-- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
+local function each_chunk(cmd, key, items)
+  local n = #items
+  local i = 1
+  while i <= n do
+    local j = math.min(n, i + 999)
+    redis.call(cmd, key, unpack(items, i, j))
+    i = j + 1
   end
-  redis.call('ZADD', q .. ':due', at, lane)
-  return {'retry', tonumber(redis.call('GET', ARGV[12]) or '0')}
 end
-local lk = q .. ':lane:' .. lane
-if redis.call('LINDEX', lk, 0) == id then
-  redis.call('LPOP', lk)
+
+-- The lease tokens of the batch's lanes, in one read.
+local lanes = {}
+local i = 6
+local last = #ARGV
+while i <= last do
+  table.insert(lanes, ARGV[i])
+  i = i + 8
 end
-if action == 'gone' then
+local owners = {}
+local a = 1
+while a <= #lanes do
+  local b = math.min(#lanes, a + 999)
+  local got = redis.call('HMGET', owner, unpack(lanes, a, b))
+  for j = a, b do
+    owners[j] = got[j - a + 1]
+  end
+  a = b + 1
+end
+local n = 0
+i = 6
+while i <= last do
+  n = n + 1
+  local lane, id, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local wait, attempts, state, eid = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  i = i + 8
+  if action == 'delivered' then
+    redis.call('SET', dedup .. eid, '1', 'PX', dedup_ttl)
+  end
+  if seen[lane] or owners[n] ~= token then
+    table.insert(stale, id)
+  else
+    seen[lane] = true
+    table.insert(released, lane)
+    local dk = q .. ':d:' .. id
+    if action == 'retry' then
+      local at = string.format('%d', now + tonumber(wait))
+      redis.call('HSET', dk, 'attempts', attempts, 'state', state, 'next_at', at)
+      table.insert(due, at)
+      table.insert(due, lane)
+    elseif action == 'release' then
+      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
+      table.insert(due, now_s)
+      table.insert(due, lane)
+    else
+      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
+      local lk = q .. ':lane:' .. lane
+      local head = redis.call('LPOP', lk)
+      if head and head ~= id then
+        -- Not this delivery's lane head (cannot happen under a valid lease): put it back.
+        redis.call('LPUSH', lk, head)
+      end
+      if action == 'gone' then
+        disable = true
+      end
+      if redis.call('LLEN', lk) > 0 then
+        table.insert(due, now_s)
+        table.insert(due, lane)
+      end
+      table.insert(logged, id)
+    end
+  end
+end
+if #released > 0 then
+  each_chunk('ZREM', q .. ':leases', released)
+  each_chunk('HDEL', owner, released)
+end
+if #due > 0 then
+  each_chunk('ZADD', q .. ':due', due)
+end
+if disable then
   redis.call('SET', q .. ':disabled', '1')
 end
-if redis.call('LLEN', lk) > 0 then
-  redis.call('ZADD', q .. ':due', now, lane)
+local pending
+if #logged > 0 then
+  local len = 0
+  local n = #logged
+  local j = 1
+  while j <= n do
+    local k = math.min(n, j + 999)
+    len = redis.call('RPUSH', q .. ':log', unpack(logged, j, k))
+    j = k + 1
+  end
+  if len > cap then
+    local old = redis.call('LPOP', q .. ':log', len - cap)
+    local keys = {}
+    for _, o in ipairs(old) do
+      table.insert(keys, q .. ':d:' .. o)
+    end
+    local m = #keys
+    local a = 1
+    while a <= m do
+      local b = math.min(m, a + 999)
+      redis.call('DEL', unpack(keys, a, b))
+      a = b + 1
+    end
+  end
+  redis.call('DECRBY', q .. ':pending', #logged)
+  pending = redis.call('DECRBY', pending_key, #logged)
+else
+  pending = tonumber(redis.call('GET', pending_key) or '0')
 end
-redis.call('RPUSH', q .. ':log', id)
-local cap = tonumber(ARGV[11])
-while redis.call('LLEN', q .. ':log') > cap do
-  local old = redis.call('LPOP', q .. ':log')
-  redis.call('DEL', q .. ':d:' .. old)
-end
-redis.call('DECR', q .. ':pending')
-return {'done', redis.call('DECR', ARGV[12])}
+return {pending, stale}

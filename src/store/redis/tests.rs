@@ -535,3 +535,205 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
     assert_eq!(replay.replay_of.as_deref(), Some(y.delivery_id.as_str()));
     assert_eq!(replay.state, DeliveryState::Pending);
 }
+
+#[actix_rt::test]
+async fn a_batch_settle_judges_each_delivery_on_its_own() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    let keys = ["ok1", "fails", "ok2", "stale", "more"];
+    let mut alerts: Vec<Alert> = keys
+        .iter()
+        .map(|k| alert(k, AlertStatus::Firing, Severity::Warning))
+        .collect();
+    // A second event waits behind ok1's head in its lane.
+    alerts.push(alert("ok1", AlertStatus::Resolved, Severity::Warning));
+    a.record(&alerts, Utc::now()).await.unwrap();
+    assert_eq!(a.backlog.pending(), 6);
+    let lease = Duration::from_secs(30);
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries.len(), 5, "one head per lane");
+    let by_key = |k: &str| {
+        c.deliveries
+            .iter()
+            .find(|d| d.event.incident.dedup_key == k)
+            .unwrap()
+            .clone()
+    };
+    let attempt = |status: u16| Attempt {
+        at: Utc::now(),
+        status: Some(status),
+        duration_ms: 1,
+        error: None,
+        response: String::new(),
+    };
+    let mut stale = by_key("stale");
+    stale.lease = "someone-else:1".into();
+    let settles = vec![
+        Settle {
+            claimed: by_key("ok1"),
+            attempts: vec![attempt(200)],
+            settlement: Settlement::Delivered,
+        },
+        Settle {
+            claimed: by_key("fails"),
+            attempts: vec![attempt(500)],
+            settlement: Settlement::Retry(Duration::from_millis(300)),
+        },
+        Settle {
+            claimed: by_key("ok2"),
+            attempts: vec![attempt(200)],
+            settlement: Settlement::Delivered,
+        },
+        Settle {
+            claimed: stale.clone(),
+            attempts: vec![attempt(200)],
+            settlement: Settlement::Dead,
+        },
+    ];
+    a.settle_many("hook", &settles).await.unwrap();
+    // Two finished; `fails` waits for its retry, `stale` changed nothing, `more` is still out.
+    assert_eq!(a.backlog.pending(), 4);
+    for k in ["ok1", "ok2"] {
+        assert!(a.is_delivered("hook", &by_key(k).event.id).await.unwrap());
+    }
+    assert!(!a
+        .is_delivered("hook", &by_key("fails").event.id)
+        .await
+        .unwrap());
+    let log = a.deliveries("hook").await.unwrap().deliveries;
+    let state = |id: &str| {
+        let d = log.iter().find(|d| d.id == id).unwrap();
+        (d.state, d.attempts.len())
+    };
+    assert_eq!(
+        state(&by_key("ok1").delivery_id),
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        state(&by_key("ok2").delivery_id),
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        state(&by_key("fails").delivery_id),
+        (DeliveryState::Failed, 1)
+    );
+    assert_eq!(state(&stale.delivery_id), (DeliveryState::Pending, 0));
+    // Only ok1's next event is due now; `stale` and `more` are still leased to `a`.
+    let next = b.claim("hook", 10, lease).await.unwrap();
+    let kinds: Vec<_> = next
+        .deliveries
+        .iter()
+        .map(|d| (d.event.incident.dedup_key.clone(), d.event.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("ok1".to_string(), crate::model::EventType::Resolved)]
+    );
+    // The failed one, and only it, comes back after its wait, with its attempt.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let retry = b.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(retry.deliveries.len(), 1);
+    assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
+    assert_eq!(retry.deliveries[0].attempts.len(), 1);
+    // `stale`'s real lease still holds: its own settle finishes it.
+    a.settle(
+        "hook",
+        &by_key("stale"),
+        &[attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.backlog.pending(), 3);
+}
+
+#[actix_rt::test]
+async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_replayed() {
+    // Records written before the incident JSON and the envelope were kept apart (`inc`,
+    // `env`) hold the whole event in `event`: a queue written then must still drain.
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let r = a
+        .record(
+            &[alert("old", AlertStatus::Firing, Severity::Critical)],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let event = r[0].event.clone().unwrap();
+    let q = format!("{p}:q:hook");
+    let mut conn = a.conn().await.unwrap();
+    let id: String = redis::cmd("LINDEX")
+        .arg(format!("{q}:lane:{}", event.incident.id))
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::pipe()
+        .cmd("HDEL")
+        .arg(format!("{q}:d:{id}"))
+        .arg("inc")
+        .arg("env")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{q}:d:{id}"))
+        .arg("event")
+        .arg(serde_json::to_string(&event).unwrap())
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    let mut expected = event.clone();
+    expected.incident.source = Some(expected.source.clone());
+    assert_eq!(c.deliveries[0].event, expected);
+    a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
+        .await
+        .unwrap();
+    let log = a.deliveries("hook").await.unwrap().deliveries;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].event.id.as_str(), log[0].state),
+        (event.id.as_str(), DeliveryState::Delivered)
+    );
+    let again = a.replay("hook", &id).await.unwrap().expect("replayed");
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        (c.deliveries.len(), c.deliveries[0].delivery_id.as_str()),
+        (1, again.as_str())
+    );
+    assert_eq!(c.deliveries[0].event, expected);
+}
+
+#[actix_rt::test]
+async fn a_claimed_event_is_the_recorded_one() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let now = Utc::now();
+    let r = a
+        .record(
+            &[
+                alert("same", AlertStatus::Firing, Severity::Warning),
+                alert("same", AlertStatus::Firing, Severity::Critical),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    for rec in &r {
+        let c = a.claim("hook", 10, lease).await.unwrap();
+        assert_eq!(c.deliveries.len(), 1);
+        let mut expected = rec.event.clone().unwrap();
+        expected.incident.source = Some(expected.source.clone());
+        assert_eq!(c.deliveries[0].event, expected, "incident, changes and all");
+        a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
+            .await
+            .unwrap();
+    }
+}
