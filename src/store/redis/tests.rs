@@ -688,7 +688,7 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
         .unwrap();
     let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(c.deliveries.len(), 1);
-    let mut expected = event.clone();
+    let mut expected = (*event).clone();
     expected.incident.source = Some(expected.source.clone());
     assert_eq!(c.deliveries[0].event, expected);
     a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
@@ -729,7 +729,7 @@ async fn a_claimed_event_is_the_recorded_one() {
     for rec in &r {
         let c = a.claim("hook", 10, lease).await.unwrap();
         assert_eq!(c.deliveries.len(), 1);
-        let mut expected = rec.event.clone().unwrap();
+        let mut expected = (*rec.event.clone().unwrap()).clone();
         expected.incident.source = Some(expected.source.clone());
         assert_eq!(c.deliveries[0].event, expected, "incident, changes and all");
         a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
