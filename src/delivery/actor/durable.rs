@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries, DEFAULT_ENDPOINT_CONCURRENCY};
+use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
 use crate::store::{Claim, Claimed, DeliveryQueueStore, Settle, Settlement, StoredDeliveries};
@@ -37,10 +37,17 @@ pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
+/// How many claimed deliveries one endpoint has in flight at once with a durable queue (the
+/// memory queue allows `DEFAULT_ENDPOINT_CONCURRENCY`). Each is exposed to the kill -9 window
+/// (answered 2xx, result not stored yet: sent again by the instance that takes the lane over),
+/// so this stays small; Redis, not this, bounds the redis store's rate.
+pub const DEFAULT_DURABLE_CONCURRENCY: usize = 32;
+
 /// Most finished deliveries stored by one `settle_many` call (one script run). Results that
 /// come in while a call is under way wait for it and go together in the next call; beyond
-/// this many they wait for the call after.
-pub const DEFAULT_SETTLE_BATCH: usize = 64;
+/// this many they wait for the call after. Larger than what can be in flight, so storing
+/// results never falls behind claiming.
+pub const DEFAULT_SETTLE_BATCH: usize = 4 * DEFAULT_DURABLE_CONCURRENCY;
 
 /// A result waiting to be stored, and how many times storing it was tried.
 struct ToSettle {
@@ -147,7 +154,7 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
         }
         pace = pace.min(tokens);
     }
-    let room = DEFAULT_ENDPOINT_CONCURRENCY
+    let room = DEFAULT_DURABLE_CONCURRENCY
         .saturating_sub(pending)
         .min(pace.saturating_sub(held));
     (room, wake)
@@ -245,6 +252,16 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             // Our own lease ran out and we got the lane again while still holding its head:
             // keep the one copy, under the new lease.
             *held = c;
+            continue;
+        }
+        if let Some(waiting) = d
+            .to_settle
+            .iter_mut()
+            .find(|t| t.settle.claimed.delivery_id == c.delivery_id)
+        {
+            // Attempted already, its result not stored yet when the lease ran out: store that
+            // result under the new lease rather than send it again.
+            waiting.settle.claimed = c;
             continue;
         }
         let event: Arc<Event> = Arc::new(c.event.clone());
