@@ -254,16 +254,9 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             *held = c;
             continue;
         }
-        if let Some(waiting) = d
-            .to_settle
-            .iter_mut()
-            .find(|t| t.settle.claimed.delivery_id == c.delivery_id)
-        {
-            // Attempted already, its result not stored yet when the lease ran out: store that
-            // result under the new lease rather than send it again.
-            waiting.settle.claimed = c;
+        let Some(c) = adopt_reclaimed(&mut d.to_settle, c) else {
             continue;
-        }
+        };
         let event: Arc<Event> = Arc::new(c.event.clone());
         if act
             .queue
@@ -274,6 +267,22 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
                 d.claimed.insert(lane, c);
             }
         }
+    }
+}
+
+/// A head claimed again after its lease ran out while its result still waits to be stored
+/// (attempted already): that result is stored under the new lease, and the head is not sent
+/// again (None). Any other head is given back to be taken.
+fn adopt_reclaimed(to_settle: &mut [ToSettle], c: Claimed) -> Option<Claimed> {
+    match to_settle
+        .iter_mut()
+        .find(|t| t.settle.claimed.delivery_id == c.delivery_id)
+    {
+        Some(waiting) => {
+            waiting.settle.claimed = c;
+            None
+        }
+        None => Some(c),
     }
 }
 
@@ -440,4 +449,69 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         claim(act, ctx);
         flush_settles(act, ctx);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
+
+    fn claimed(id: &str, lease: &str) -> Claimed {
+        let now = chrono::Utc::now();
+        Claimed {
+            delivery_id: id.into(),
+            lane: "inc_1".into(),
+            event: Event {
+                id: "evt_1".into(),
+                kind: EventType::Created,
+                timestamp: now,
+                source: SourceRef {
+                    name: "s".into(),
+                    kind: "generic".into(),
+                },
+                incident: Incident {
+                    id: "inc_1".into(),
+                    dedup_key: "k".into(),
+                    status: IncidentStatus::Triggered,
+                    severity: Severity::Info,
+                    title: "t".into(),
+                    description: String::new(),
+                    labels: Labels::new(),
+                    annotations: Labels::new(),
+                    links: vec![],
+                    started_at: now,
+                    resolved_at: None,
+                    last_seen_at: now,
+                    occurrences: 1,
+                    source: None,
+                },
+                changes: None,
+            },
+            attempts: vec![],
+            lease: lease.into(),
+        }
+    }
+
+    /// Regression: under a long overload, results waited behind one settle call after
+    /// another past their leases; the heads were claimed again and sent again (534,983 events
+    /// twice in a 60 s run at 20,000 alerts/s).
+    #[test]
+    fn a_head_claimed_again_while_its_result_waits_is_not_sent_again() {
+        let mut waiting = vec![ToSettle {
+            settle: Settle {
+                claimed: claimed("dlv_a", "lease-1"),
+                attempts: vec![],
+                settlement: Settlement::Delivered,
+            },
+            try_no: 1,
+        }];
+        assert!(adopt_reclaimed(&mut waiting, claimed("dlv_a", "lease-2")).is_none());
+        assert_eq!(
+            waiting[0].settle.claimed.lease, "lease-2",
+            "the result is stored under the lease that is valid now"
+        );
+        assert_eq!(waiting[0].settle.settlement, Settlement::Delivered);
+        let other = adopt_reclaimed(&mut waiting, claimed("dlv_b", "lease-3"));
+        assert_eq!(other.map(|c| c.delivery_id), Some("dlv_b".to_string()));
+    }
 }
