@@ -267,6 +267,39 @@ pub fn new_incident_id() -> String {
     format!("inc_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A minimal event for tests: `kind` for a new incident with the id `incident`, from source
+/// `s` (generic).
+#[cfg(test)]
+pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
+    let now = Utc::now();
+    Event {
+        id: Event::new_id(),
+        kind,
+        timestamp: now,
+        source: SourceRef {
+            name: "s".into(),
+            kind: "generic".into(),
+        },
+        incident: Incident {
+            id: incident.into(),
+            dedup_key: "k".into(),
+            status: IncidentStatus::Triggered,
+            severity: Severity::Info,
+            title: "t".into(),
+            description: String::new(),
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: now,
+            resolved_at: None,
+            last_seen_at: now,
+            occurrences: 1,
+            source: None,
+        },
+        changes: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -416,36 +416,10 @@ impl DeliveryQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
+    use crate::model::EventType;
 
     fn event(incident: &str, kind: EventType) -> Arc<Event> {
-        let now = Utc::now();
-        Arc::new(Event {
-            id: Event::new_id(),
-            kind,
-            timestamp: now,
-            source: SourceRef {
-                name: "s".into(),
-                kind: "generic".into(),
-            },
-            incident: Incident {
-                id: incident.into(),
-                dedup_key: "k".into(),
-                status: IncidentStatus::Triggered,
-                severity: Severity::Info,
-                title: "t".into(),
-                description: String::new(),
-                labels: Labels::new(),
-                annotations: Labels::new(),
-                links: vec![],
-                started_at: now,
-                resolved_at: None,
-                last_seen_at: now,
-                occurrences: 1,
-                source: None,
-            },
-            changes: None,
-        })
+        Arc::new(crate::model::test_event(incident, kind))
     }
 
     fn ms(n: u64) -> Duration {

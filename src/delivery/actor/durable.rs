@@ -454,39 +454,13 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
+    use crate::model::EventType;
 
     fn claimed(id: &str, lease: &str) -> Claimed {
-        let now = chrono::Utc::now();
         Claimed {
             delivery_id: id.into(),
             lane: "inc_1".into(),
-            event: Event {
-                id: "evt_1".into(),
-                kind: EventType::Created,
-                timestamp: now,
-                source: SourceRef {
-                    name: "s".into(),
-                    kind: "generic".into(),
-                },
-                incident: Incident {
-                    id: "inc_1".into(),
-                    dedup_key: "k".into(),
-                    status: IncidentStatus::Triggered,
-                    severity: Severity::Info,
-                    title: "t".into(),
-                    description: String::new(),
-                    labels: Labels::new(),
-                    annotations: Labels::new(),
-                    links: vec![],
-                    started_at: now,
-                    resolved_at: None,
-                    last_seen_at: now,
-                    occurrences: 1,
-                    source: None,
-                },
-                changes: None,
-            },
+            event: crate::model::test_event("inc_1", EventType::Created),
             attempts: vec![],
             lease: lease.into(),
         }
