@@ -57,11 +57,8 @@ BIN=target/release/switchyard
 RECV=target/release/examples/bench_receiver
 LOADGEN=target/release/examples/bench_loadgen
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "error: $1 did not answer" >&2; return 1
-}
+# shellcheck source=scripts/bench/common.sh
+. scripts/bench/common.sh
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; } # system metric value
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -107,23 +104,7 @@ start_switchyard() { # store
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
     store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
   fi
-  cat >"$OUT/switchyard.yaml" <<EOF
-version: 1
-server:
-  listen: 127.0.0.1:$SY_PORT
-  max_body_bytes: 16777216
-  max_inflight_requests: 4096
-$store_yaml
-sources:
-  - { name: bench, kind: alertmanager }
-endpoints:
-  - name: hook
-    kind: webhook
-    url: http://127.0.0.1:$RECV_PORT/hook
-    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-    retry: { schedule: [1s, 5s, 30s] }
-default: [hook]
-EOF
+  bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" >"$OUT/switchyard.yaml"
   RUST_LOG=warn $BIN serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
   SY_PID=$!
   PIDS+=("$SY_PID")

@@ -241,15 +241,6 @@ impl Metrics {
             latency: self.delivery_latency.get_or_create(&labels).clone(),
         }
     }
-
-    pub fn delivery(&self, endpoint: &str, outcome: &str) {
-        self.deliveries
-            .get_or_create(&DeliveryLabels {
-                endpoint: endpoint.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
-    }
 }
 
 /// The metrics of one endpoint, as its delivery actor updates them (handles to the same series

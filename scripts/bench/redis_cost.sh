@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOTAL=${1:-50000}
 PER_BODY=${2:-1}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer at $1" >&2; exit 1; }
+# shellcheck source=scripts/bench/common.sh
+. scripts/bench/common.sh
 nice -n 19 cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen
 T=${CARGO_TARGET_DIR:-target}/release
 OUT=$(mktemp -d)
@@ -28,23 +28,7 @@ RECV_PORT=$(free_port)
 PIDS+=($!)
 wait_http "http://127.0.0.1:$RECV_PORT/stats"
 SY_PORT=$(free_port)
-cat >"$OUT/switchyard.yaml" <<Y
-version: 1
-server:
-  listen: 127.0.0.1:$SY_PORT
-  max_body_bytes: 16777216
-  max_inflight_requests: 4096
-store: { kind: redis, url: "redis://127.0.0.1:$REDIS_PORT", key_prefix: bench }
-sources:
-  - { name: bench, kind: alertmanager }
-endpoints:
-  - name: hook
-    kind: webhook
-    url: http://127.0.0.1:$RECV_PORT/hook
-    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-    retry: { schedule: [1s, 5s, 30s] }
-default: [hook]
-Y
+bench_config "$SY_PORT" "store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }" "$RECV_PORT" >"$OUT/switchyard.yaml"
 RUST_LOG=warn "$T/switchyard" serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$SY_PORT/readyz"

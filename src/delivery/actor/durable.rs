@@ -199,9 +199,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 if let Some(d) = act.durable.as_mut() {
                     d.depth = Some(claim.depth);
                 }
-                for _ in 0..claim.duplicates {
-                    act.metrics.delivery(&act.spec.name, "duplicate");
-                }
+                act.counters.duplicate.inc_by(claim.duplicates as u64);
                 take(act, claim, ctx);
                 next
             }
@@ -239,7 +237,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
     for c in claim.deliveries {
         let lane: Arc<str> = c.lane.as_str().into();
         if claim.disabled || act.queue.is_disabled() {
-            act.metrics.delivery(&act.spec.name, "dead");
+            act.counters.dead.inc();
             tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
             let attempts = c.attempts.clone();
             store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);

@@ -17,16 +17,6 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Times as strings, formatted once (a number argument to redis.call is formatted per use).
 local now_s = string.format('%d', now)
 local until_s = string.format('%d', now + lease)
--- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
-local function each_chunk(cmd, key, items)
-  local n = #items
-  local i = 1
-  while i <= n do
-    local j = math.min(n, i + 999)
-    redis.call(cmd, key, unpack(items, i, j))
-    i = j + 1
-  end
-end
 local expired = redis.call('ZRANGEBYSCORE', q .. ':leases', '-inf', now_s, 'LIMIT', 0, 1000)
 if #expired > 0 then
   local again = {}
@@ -109,29 +99,7 @@ if #leased > 0 then
   each_chunk('HSET', q .. ':owner', owned)
 end
 if #logged > 0 then
-  local len = 0
-  local n = #logged
-  local j = 1
-  while j <= n do
-    local k = math.min(n, j + 999)
-    len = redis.call('RPUSH', q .. ':log', unpack(logged, j, k))
-    j = k + 1
-  end
-  local cap = tonumber(ARGV[7])
-  if len > cap then
-    local old = redis.call('LPOP', q .. ':log', len - cap)
-    local keys = {}
-    for _, o in ipairs(old) do
-      table.insert(keys, q .. ':d:' .. o)
-    end
-    local m = #keys
-    local a = 1
-    while a <= m do
-      local b = math.min(m, a + 999)
-      redis.call('DEL', unpack(keys, a, b))
-      a = b + 1
-    end
-  end
+  append_to_log(q, logged, tonumber(ARGV[7]))
 end
 if finished > 0 then
   redis.call('DECRBY', ARGV[5], finished)

@@ -61,8 +61,9 @@ mod query;
 pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
 
 const RECORD_LUA: &str = include_str!("record.lua");
-const CLAIM_LUA: &str = include_str!("claim.lua");
-const SETTLE_LUA: &str = include_str!("settle.lua");
+/// The delivery-queue scripts begin with the helpers they share (`common.lua`).
+const CLAIM_LUA: &str = concat!(include_str!("common.lua"), include_str!("claim.lua"));
+const SETTLE_LUA: &str = concat!(include_str!("common.lua"), include_str!("settle.lua"));
 const REPLAY_LUA: &str = include_str!("replay.lua");
 
 /// The `store:` section for `kind: redis`, checked.

@@ -25,17 +25,6 @@ local logged = {}
 local stale = {}
 local disable = false
 
--- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
-local function each_chunk(cmd, key, items)
-  local n = #items
-  local i = 1
-  while i <= n do
-    local j = math.min(n, i + 999)
-    redis.call(cmd, key, unpack(items, i, j))
-    i = j + 1
-  end
-end
-
 -- The lease tokens of the batch's lanes, in one read.
 local lanes = {}
 local i = 6
@@ -110,28 +99,7 @@ if disable then
 end
 local pending
 if #logged > 0 then
-  local len = 0
-  local n = #logged
-  local j = 1
-  while j <= n do
-    local k = math.min(n, j + 999)
-    len = redis.call('RPUSH', q .. ':log', unpack(logged, j, k))
-    j = k + 1
-  end
-  if len > cap then
-    local old = redis.call('LPOP', q .. ':log', len - cap)
-    local keys = {}
-    for _, o in ipairs(old) do
-      table.insert(keys, q .. ':d:' .. o)
-    end
-    local m = #keys
-    local a = 1
-    while a <= m do
-      local b = math.min(m, a + 999)
-      redis.call('DEL', unpack(keys, a, b))
-      a = b + 1
-    end
-  end
+  append_to_log(q, logged, cap)
   redis.call('DECRBY', q .. ':pending', #logged)
   pending = redis.call('DECRBY', pending_key, #logged)
 else
