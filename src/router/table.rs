@@ -219,41 +219,21 @@ pub fn field<'a>(event: &'a Event, name: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Incident, IncidentStatus, Labels, Severity, SourceRef};
-    use chrono::Utc;
+    use crate::model::{Severity, SourceRef};
 
     fn event(kind: EventType, severity: Severity, labels: &[(&str, &str)]) -> Event {
-        let now = Utc::now();
-        let labels: Labels = labels
+        let mut e = crate::model::test_event("inc_1", kind);
+        e.source = SourceRef {
+            name: "prometheus".into(),
+            kind: "alertmanager".into(),
+        };
+        e.incident.severity = severity;
+        e.incident.title = "Disk full".into();
+        e.incident.labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Event {
-            id: Event::new_id(),
-            kind,
-            timestamp: now,
-            source: SourceRef {
-                name: "prometheus".into(),
-                kind: "alertmanager".into(),
-            },
-            incident: Incident {
-                id: "inc_1".into(),
-                dedup_key: "k".into(),
-                status: IncidentStatus::Triggered,
-                severity,
-                title: "Disk full".into(),
-                description: String::new(),
-                labels,
-                annotations: Labels::new(),
-                links: vec![],
-                started_at: now,
-                resolved_at: None,
-                last_seen_at: now,
-                occurrences: 1,
-                source: None,
-            },
-            changes: None,
-        }
+        e
     }
 
     fn routes_json(value: serde_json::Value) -> Vec<RouteConfig> {
