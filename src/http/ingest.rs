@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::BytesMut;
 use chrono::Utc;
@@ -31,12 +31,19 @@ struct EventRef {
 
 pub async fn ingest(
     state: web::Data<AppState>,
-    source: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    let source = source.into_inner();
+    let Some(source) = source_name(req.match_info().unprocessed()) else {
+        return HttpResponse::NotFound().finish();
+    };
+    if req.method() != Method::POST {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "POST"))
+            .finish();
+    }
+    let source = source.to_string();
     let known = state.sources.contains_key(&source);
     let response = match handle(&state, &source, &req, payload).await {
         Ok(r) => r,
@@ -71,6 +78,15 @@ pub async fn ingest(
             .observe(started.elapsed().as_secs_f64());
     }
     response
+}
+
+/// The source's name from the path after `/ingest`: exactly one non-empty segment, as a
+/// `{source}` pattern would match (`/bench`, not `/`, `/a/b` or an empty rest). The name is
+/// taken as sent: source names are letters, digits, `-`, `_` and `.` (checked at config load), so a
+/// percent-encoded one names no source and gets 404.
+fn source_name(rest: &str) -> Option<&str> {
+    let name = rest.strip_prefix('/')?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
 async fn handle(
@@ -175,5 +191,19 @@ struct GaugeGuard<'a>(&'a prometheus_client::metrics::gauge::Gauge);
 impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_name;
+
+    #[test]
+    fn the_source_name_is_the_one_segment_after_the_prefix() {
+        assert_eq!(source_name("/prometheus"), Some("prometheus"));
+        assert_eq!(source_name("/grafana.prod-1"), Some("grafana.prod-1"));
+        for rest in ["", "/", "prometheus", "/a/b", "//a", "/a/"] {
+            assert_eq!(source_name(rest), None, "{rest:?}");
+        }
     }
 }

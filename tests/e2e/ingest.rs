@@ -194,6 +194,14 @@ async fn bad_inputs_get_the_right_status_and_create_nothing(store: TestStore) {
 
     let (s, b) = sy.ingest("nope", &firing, &[BEARER]).await;
     assert_eq!((s, b["error"].as_str()), (404, Some("unknown_source")));
+    // The path holds exactly one source name (regression: ingest is served under a static
+    // prefix, not a `{source}` pattern); other methods than POST get 405.
+    for path in ["", "prometheus/extra", "/prometheus"] {
+        let (s, _) = sy.ingest(path, &firing, &[BEARER]).await;
+        assert_eq!(s, 404, "/ingest/{path}");
+    }
+    let (s, _) = sy.get("/ingest/prometheus").await;
+    assert_eq!(s, 405);
 
     let (s, b) = sy.ingest("prometheus", &firing, &[]).await;
     assert_eq!(s, 401, "{b}");
