@@ -1,10 +1,11 @@
 //! A fixed-rate load generator for the load harness (scripts/bench.sh): sends new alerts (labels
 //! never seen before) at a steady rate, open loop, and reports what was accepted and the ingest
-//! latency measured from each request's scheduled time (so a stall is not hidden by sending
-//! less: no coordinated omission).
+//! latency measured from each request's scheduled time whenever its connection was still busy
+//! then (so a stall is not hidden by sending less: no coordinated omission), else from when it
+//! went out (the timer's up-to-1-ms lateness is the load tool's own).
 //!
-//! Every alert carries a `sent_ns` label (nanoseconds since the epoch at its scheduled sending
-//! time, so a late send is not hidden either) so that the bench receiver can measure
+//! Every alert carries a `sent_ns` label (nanoseconds since the epoch at the same moment its
+//! latency counts from, so a late send is not hidden either) so that the bench receiver can measure
 //! end-to-end latency, and an `instance` label unique in the run.
 //!
 //! ```text
@@ -151,11 +152,21 @@ fn run_thread(
                     if args.total.is_none() && scheduled >= deadline {
                         break;
                     }
+                    // Where its latency counts from. A request whose connection was still
+                    // busy when it was due counts from when it was due, so that a stall is not
+                    // hidden (no coordinated omission). One whose connection was free counts
+                    // from when it went out: the runtime's timer wakes on whole milliseconds,
+                    // up to 1 ms after the due time, and that wait is the load tool's, not
+                    // the system's.
+                    let free_before_due = Instant::now() < scheduled;
                     actix_rt::time::sleep_until(scheduled.into()).await;
-                    // The scheduled time, not the time it went out: a late send (every
-                    // connection busy) counts as end-to-end latency too.
-                    let sent_ns = epoch_ns_at_start
-                        + scheduled.saturating_duration_since(start).as_nanos();
+                    let origin = if free_before_due {
+                        Instant::now()
+                    } else {
+                        scheduled
+                    };
+                    let sent_ns =
+                        epoch_ns_at_start + origin.saturating_duration_since(start).as_nanos();
                     let alerts = (0..args.per_body as u64)
                         .map(|k| {
                             alert(&args.format, &prefix, i * args.per_body as u64 + k, sent_ns)
@@ -187,7 +198,7 @@ fn run_thread(
                             *local.codes.entry(status).or_default() += 1;
                             local
                                 .latencies_us
-                                .push(scheduled.elapsed().as_micros() as u64);
+                                .push(origin.elapsed().as_micros() as u64);
                             conn = c;
                         }
                         Err(_) => local.errors += 1,

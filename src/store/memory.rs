@@ -6,7 +6,7 @@
 //! the store itself needs; a delivered (endpoint, event id) pair is a 128-bit hash. Resolved
 //! incidents are forgotten after [`DEFAULT_MEMORY_RESOLVED_RETENTION`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::sharded::{PreHashedState, ShardedMap};
 use super::{decide_once, DeliveryDedup, IncidentStore, Recorded, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +136,8 @@ fn id_bits(id: &str) -> Option<u128> {
 
 #[derive(Default)]
 struct Incidents {
-    by_key: HashMap<IncidentKey, Stored>,
+    /// Sharded, so that growing it never pauses recording for long (`store::sharded`).
+    by_key: ShardedMap<IncidentKey, Stored>,
     open: usize,
     /// Resolved incidents in the order they were resolved: (when, key, id).
     resolved: VecDeque<(DateTime<Utc>, IncidentKey, u128)>,
@@ -165,7 +167,8 @@ impl Incidents {
 
 #[derive(Default)]
 struct Delivered {
-    keys: HashSet<u128>,
+    /// The keys are hashes already: not hashed again.
+    keys: HashSet<u128, PreHashedState>,
     order: VecDeque<u128>,
 }
 

@@ -8,6 +8,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod sharded;
 
 use std::sync::Arc;
 use std::time::Duration;
