@@ -13,7 +13,12 @@
 #   4. memory (RSS) and idle CPU with 100,000 open incidents, created at MEM_RATE alerts/s
 #      (default 10,000, in 100-alert bodies: the steady state), and again as fast as possible
 #      (what a burst leaves behind once delivered)
-#   5. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
+#   5. (switchyard) SUSTAIN_RATE (default 20,000) alerts/s for DURATION seconds over 256
+#      connections: ingest p50/p99, delivered by the end of the load, end-to-end p99 and max
+#      (`rate_*`)
+#   6. (switchyard) single-alert ingest as in 1 with no route (nothing to deliver): what
+#      ingest alone takes on these cores (`noroute_*`)
+#   7. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
 # Alertmanager is Debian's prometheus-alertmanager (POST /api/v2/alerts, a webhook receiver,
 # group_wait 0s, every alert its own group). Results: a Markdown table on stdout and in
@@ -96,15 +101,15 @@ start_redis() {
 
 SY_PID=""
 SY_PORT=""
-start_switchyard() { # store
-  local store=$1
+start_switchyard() { # store [routes: the `default:` list, [hook] unless given]
+  local store=$1 routes=${2:-[hook]}
   SY_PORT=$(free_port)
   local store_yaml="store: { kind: memory }"
   if [ "$store" = redis ]; then
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
     store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
   fi
-  bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" >"$OUT/switchyard.yaml"
+  bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" "$routes" >"$OUT/switchyard.yaml"
   RUST_LOG=warn $BIN serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
   SY_PID=$!
   PIDS+=("$SY_PID")
@@ -189,6 +194,34 @@ run_e2e() { # system url format
   record "$sys" ingest_at_rate_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
 }
 
+# SUSTAIN_RATE alerts/s for DURATION s (switchyard): the ingest latency at that rate, and
+# whether delivery kept pace.
+run_at_rate() { # system url
+  local sys=$1 url=$2 res accepted
+  recv_reset
+  res=$($LOADGEN --url "$url" --format switchyard --rate "$SUSTAIN_RATE" --seconds "$DURATION" \
+    --connections 256 --threads 2)
+  record "$sys" rate_arrived_at_end "$(recv_stat unique)"
+  accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
+  wait_unique "$accepted" 60 || true
+  record "$sys" rate_accepted "$accepted"
+  record "$sys" rate_ingest_p50_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p50_ms'])")"
+  record "$sys" rate_ingest_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
+  # The same p99 as switchyard measures it (from reading the request to answering it), which
+  # leaves out the time the load tool waited for a core: the upper bound of the histogram
+  # bucket (powers of two from 0.1 ms) that holds it.
+  record "$sys" rate_server_p99_ms_at_most "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
+import re, sys
+text = sys.stdin.read()
+b = sorted((float(le), float(n)) for le, n in re.findall(r'^switchyard_ingest_duration_seconds_bucket\{le=\"([0-9.e+-]+)\",source=\"bench\"\} (\S+)', text, re.M))
+total = float(re.search(r'^switchyard_ingest_duration_seconds_count\{source=\"bench\"\} (\S+)', text, re.M).group(1))
+print(next((round(le * 1000, 1) for le, n in b if n >= 0.99 * total), 'nan'))")"
+  record "$sys" rate_arrived "$(recv_stat unique)"
+  record "$sys" rate_e2e_p99_ms "$(recv_stat p99_ms)"
+  record "$sys" rate_max_e2e_ms "$(recv_stat max_ms)"
+  record "$sys" rate_duplicates "$(recv_stat duplicates)"
+}
+
 # Memory and idle CPU with INCIDENTS open incidents, posted at RATE alerts/s (0: at once).
 run_memory() { # system pid url format rate suffix
   local sys=$1 pid=$2 url=$3 format=$4 rate=$5 suffix=$6 base after t0 t1 hz
@@ -228,6 +261,12 @@ for store in $STORES; do
     stop_switchyard
     start_switchyard "$store"
     run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
+    stop_switchyard
+    start_switchyard "$store"
+    run_at_rate "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench"
+    stop_switchyard
+    start_switchyard "$store" "[]"; recv_reset
+    run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
     stop_switchyard
   done
   if [ "$SUSTAIN_SECONDS" -gt 0 ]; then

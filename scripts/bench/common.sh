@@ -10,8 +10,8 @@ wait_http() { # url
 }
 
 # The bench config: one alertmanager source, every alert routed to one signed webhook at
-# the bench receiver.
-bench_config() { # listen_port store_yaml receiver_port
+# the bench receiver (unless the `default:` list is given: `[]` routes nothing).
+bench_config() { # listen_port store_yaml receiver_port [default_list]
   cat <<Y
 version: 1
 server:
@@ -27,6 +27,6 @@ endpoints:
     url: http://127.0.0.1:$3/hook
     secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
     retry: { schedule: [1s, 5s, 30s] }
-default: [hook]
+default: ${4:-[hook]}
 Y
 }
