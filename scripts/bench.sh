@@ -26,6 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# STEPS picks measurements (default all): single batch e2e memory rate noroute sustain am
+# ("am": Alertmanager's 1-4), e.g. STEPS="rate sustain" SUSTAIN_SECONDS=60 scripts/bench.sh.
+STEPS=${STEPS:-all}
+want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 RATE=${RATE:-2000}
@@ -58,7 +62,7 @@ if [[ " $STORES " == *" redis "* ]]; then need redis-server redis-server; fi
 
 echo "==> cargo build --release (switchyard, bench receiver, load generator)" >&2
 cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen
-BIN=target/release/switchyard
+BIN=${BIN:-target/release/switchyard}   # another build to compare: BIN=/path/to/switchyard
 RECV=target/release/examples/bench_receiver
 LOADGEN=target/release/examples/bench_loadgen
 
@@ -247,29 +251,41 @@ for store in $STORES; do
   [ "$store" = redis ] && start_redis
   for run in $(seq 1 "$RUNS"); do
     echo "==> $sys run $run/$RUNS" >&2
-    start_switchyard "$store"; recv_reset
-    run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
-    stop_switchyard
-    start_switchyard "$store"; recv_reset
-    run_wrk "$sys" batch100 "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 100
-    stop_switchyard
-    start_switchyard "$store"
-    run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
-    stop_switchyard
-    start_switchyard "$store"
-    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard "$MEM_RATE" ""
-    stop_switchyard
-    start_switchyard "$store"
-    run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
-    stop_switchyard
-    start_switchyard "$store"
-    run_at_rate "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench"
-    stop_switchyard
-    start_switchyard "$store" "[]"; recv_reset
-    run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
-    stop_switchyard
+    if want single; then
+      start_switchyard "$store"; recv_reset
+      run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+      stop_switchyard
+    fi
+    if want batch; then
+      start_switchyard "$store"; recv_reset
+      run_wrk "$sys" batch100 "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 100
+      stop_switchyard
+    fi
+    if want e2e; then
+      start_switchyard "$store"
+      run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
+      stop_switchyard
+    fi
+    if want memory; then
+      start_switchyard "$store"
+      run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard "$MEM_RATE" ""
+      stop_switchyard
+      start_switchyard "$store"
+      run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
+      stop_switchyard
+    fi
+    if want rate; then
+      start_switchyard "$store"
+      run_at_rate "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench"
+      stop_switchyard
+    fi
+    if want noroute; then
+      start_switchyard "$store" "[]"; recv_reset
+      run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+      stop_switchyard
+    fi
   done
-  if [ "$SUSTAIN_SECONDS" -gt 0 ]; then
+  if [ "$SUSTAIN_SECONDS" -gt 0 ] && want sustain; then
     echo "==> $sys sustained $SUSTAIN_RATE alerts/s for ${SUSTAIN_SECONDS}s" >&2
     start_switchyard "$store"; recv_reset
     res=$($LOADGEN --url "http://127.0.0.1:$SY_PORT/ingest/bench" --format switchyard \
@@ -290,6 +306,7 @@ for store in $STORES; do
 done
 
 sys=alertmanager
+want am || RUNS=0
 for run in $(seq 1 "$RUNS"); do
   echo "==> $sys run $run/$RUNS" >&2
   start_alertmanager; recv_reset
