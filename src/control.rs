@@ -42,10 +42,6 @@ impl SourceDirectory {
         self.current().get(name).cloned()
     }
 
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.current().contains_key(name)
-    }
-
     pub fn replace(&self, map: SourceMap) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
     }

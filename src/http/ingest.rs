@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::AppState;
 use crate::metrics::{IngestLabels, SourceLabels};
-use crate::sources::actor::Ingest;
+use crate::sources::actor::{Ingest, SourceActor};
+use actix::Addr;
 
 #[derive(Serialize)]
 struct Accepted {
@@ -44,8 +45,10 @@ pub async fn ingest(
             .finish();
     }
     let source = source.to_string();
-    let known = state.sources.contains_key(&source);
-    let response = match handle(&state, &source, &req, payload).await {
+    // One lookup: the address is taken now, so a reload in between changes nothing here.
+    let addr = state.sources.get(&source);
+    let known = addr.is_some();
+    let response = match handle(&state, &source, addr, &req, payload).await {
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() {
@@ -92,10 +95,11 @@ fn source_name(rest: &str) -> Option<&str> {
 async fn handle(
     state: &AppState,
     source: &str,
+    addr: Option<Addr<SourceActor>>,
     req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(addr) = state.sources.get(source) else {
+    let Some(addr) = addr else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
