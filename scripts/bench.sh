@@ -32,7 +32,7 @@ STEPS=${STEPS:-all}
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
 # Seconds to wait after a system under test exits, before the next measurement: a run that
 # started right after a process holding a million alerts had exited had its p99 at 2,000/s
-# go from about 1 ms to 260-550 ms in one run of four (the kernel reclaiming its memory).
+# go from about 1 ms to 260-550 ms in one run of four (likely the kernel reclaiming its memory).
 SETTLE=${SETTLE:-2}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
