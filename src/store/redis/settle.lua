@@ -58,21 +58,36 @@ while i <= last do
   else
     seen[lane] = true
     table.insert(released, lane)
-    local dk = q .. ':d:' .. id
-    if action == 'retry' then
-      local at = string.format('%d', now + tonumber(wait))
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state, 'next_at', at)
+    local lk = q .. ':lane:' .. lane
+    if action == 'retry' or action == 'release' then
+      local at = now_s
+      if action == 'retry' then
+        at = string.format('%d', now + tonumber(wait))
+      end
+      local head = redis.call('LINDEX', lk, 0)
+      if head and is_entry(head) then
+        local f, rest = entry_fields(head, 6)
+        if f and f[1] == id then
+          redis.call('LSET', lk, 0, make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest)))
+        end
+      elseif head == id then
+        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
+      end
       table.insert(due, at)
       table.insert(due, lane)
-    elseif action == 'release' then
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
-      table.insert(due, now_s)
-      table.insert(due, lane)
     else
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
-      local lk = q .. ':lane:' .. lane
       local head = redis.call('LPOP', lk)
-      if head and head ~= id then
+      local done = nil
+      if head and is_entry(head) then
+        local f, rest = entry_fields(head, 6)
+        if f and f[1] == id then
+          done = make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest))
+        end
+      elseif head == id then
+        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
+        done = id
+      end
+      if head and not done then
         -- Not this delivery's lane head (cannot happen under a valid lease): put it back.
         redis.call('LPUSH', lk, head)
       end
@@ -83,7 +98,9 @@ while i <= last do
         table.insert(due, now_s)
         table.insert(due, lane)
       end
-      table.insert(logged, id)
+      if done then
+        table.insert(logged, done)
+      end
     end
   end
 end
