@@ -23,7 +23,7 @@ use thiserror::Error;
 
 use super::{
     decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle,
-    Settlement, StoreError, StoredDeliveries, StoredDelivery,
+    SettleOutcome, Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
@@ -692,9 +692,13 @@ impl DeliveryQueueStore for RedisStore {
         })
     }
 
-    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError> {
+    async fn settle_many(
+        &self,
+        endpoint: &str,
+        settles: &[Settle],
+    ) -> Result<SettleOutcome, StoreError> {
         if settles.is_empty() {
-            return Ok(());
+            return Ok(SettleOutcome::default());
         }
         let mut invocation = self.settle_script.prepare_invoke();
         invocation
@@ -726,7 +730,7 @@ impl DeliveryQueueStore for RedisStore {
                 .arg(&s.claimed.event.id);
         }
         let mut conn = self.conn().await?;
-        let (pending, stale): (i64, Vec<String>) = invocation
+        let (pending, stale, next_in): (i64, Vec<String>, i64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
@@ -738,7 +742,9 @@ impl DeliveryQueueStore for RedisStore {
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
-        Ok(())
+        Ok(SettleOutcome {
+            next_claimable_in: u64::try_from(next_in).ok().map(Duration::from_millis),
+        })
     }
 
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {

@@ -7,7 +7,8 @@
 -- then per delivery 8 arguments: lane, delivery id, lease token,
 -- action (delivered | retry | dead | gone | release: not attempted, due again now),
 -- retry wait ms, attempts JSON, state, event id.
--- Returns {pending, {delivery ids whose lease was no longer theirs}}.
+-- Returns {pending, {delivery ids whose lease was no longer theirs}, ms until a lane can be
+-- claimed (0 now, -1 none waits)}.
 local q = ARGV[1]
 local dedup_ttl = ARGV[2]
 local cap = tonumber(ARGV[3])
@@ -122,4 +123,20 @@ if #logged > 0 then
 else
   pending = tonumber(redis.call('GET', pending_key) or '0')
 end
-return {pending, stale}
+-- When a lane can be claimed next (ms from now; 0: now, a head due or a lease run out; -1:
+-- none waits): the caller claims again only when it is now, else it looks then.
+local next_in = -1
+local first_due = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')
+if first_due[2] then
+  next_in = math.max(0, tonumber(first_due[2]) - now)
+end
+if next_in ~= 0 then
+  local first_lease = redis.call('ZRANGE', q .. ':leases', 0, 0, 'WITHSCORES')
+  if first_lease[2] then
+    local li = math.max(0, tonumber(first_lease[2]) - now)
+    if next_in < 0 or li < next_in then
+      next_in = li
+    end
+  end
+end
+return {pending, stale, next_in}

@@ -895,3 +895,87 @@ async fn a_claimed_event_is_the_recorded_one() {
             .unwrap();
     }
 }
+
+#[actix_rt::test]
+async fn a_settle_says_when_a_lane_can_be_claimed_next() {
+    // The durable actor claims after a settle only when this says "now" (else it looks when
+    // it says): a next head in the lane, a retry's due time, nothing left.
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    a.record(
+        &[
+            alert("n", AlertStatus::Firing, Severity::Warning),
+            alert("n", AlertStatus::Resolved, Severity::Warning),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| Settle {
+        claimed: c.deliveries[0].clone(),
+        attempts,
+        settlement,
+    };
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[settle(&c, vec![attempt(200)], Settlement::Delivered)],
+        )
+        .await
+        .unwrap();
+    assert!(out.claimable_now(), "the next head of the lane: {out:?}");
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[settle(
+                &c,
+                vec![attempt(500)],
+                Settlement::Retry(Duration::from_secs(20)),
+            )],
+        )
+        .await
+        .unwrap();
+    let next = out.next_claimable_in.expect("the retry waits");
+    assert!(
+        next > Duration::from_secs(15) && next <= Duration::from_secs(20),
+        "{next:?}"
+    );
+    assert!(!out.claimable_now());
+    // Nothing due now: a claim hands out nothing (the actor would not have claimed).
+    assert!(a
+        .claim("hook", 10, lease)
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+}
+
+#[actix_rt::test]
+async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    a.record(
+        &[alert("last", AlertStatus::Firing, Severity::Warning)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[Settle {
+                claimed: c.deliveries[0].clone(),
+                attempts: vec![attempt(200)],
+                settlement: Settlement::Delivered,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.next_claimable_in, None);
+}
