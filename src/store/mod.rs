@@ -119,6 +119,21 @@ pub struct Settle {
     pub settlement: Settlement,
 }
 
+/// What a [`DeliveryQueueStore::settle_many`] call left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettleOutcome {
+    /// When a lane of the endpoint can be claimed next (its head falls due, or its lease
+    /// runs out); zero: now, so the caller claims again at once; None: no lane waits.
+    pub next_claimable_in: Option<Duration>,
+}
+
+impl SettleOutcome {
+    /// Whether the caller should claim again at once.
+    pub fn claimable_now(&self) -> bool {
+        self.next_claimable_in == Some(Duration::ZERO)
+    }
+}
+
 /// One delivery as a durable queue holds it (the admin delivery log).
 #[derive(Debug, Clone)]
 pub struct StoredDelivery {
@@ -168,13 +183,19 @@ pub trait DeliveryQueueStore: Send + Sync {
             attempts: attempts.to_vec(),
             settlement,
         };
-        self.settle_many(endpoint, std::slice::from_ref(&one)).await
+        self.settle_many(endpoint, std::slice::from_ref(&one))
+            .await
+            .map(|_| ())
     }
 
     /// [`settle`](Self::settle) for several claimed deliveries of `endpoint` in one step, all
     /// or none (an error settles none); each is judged on its own (a stale lease or a retry
-    /// of one changes nothing for the others).
-    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError>;
+    /// of one changes nothing for the others). Says whether a lane can be claimed now.
+    async fn settle_many(
+        &self,
+        endpoint: &str,
+        settles: &[Settle],
+    ) -> Result<SettleOutcome, StoreError>;
 
     /// Every delivery of `endpoint` the store holds (whichever instance holds its lease, or
     /// none): the admin delivery log.

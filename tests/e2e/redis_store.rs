@@ -75,34 +75,41 @@ async fn pending(store: &TestStore) -> i64 {
     n.unwrap_or(0)
 }
 
-/// The attempt counts of an endpoint's deliveries by event id, as stored in Redis (the
-/// deliveries in its lanes and in its log).
-async fn stored_attempts(store: &TestStore, endpoint: &str) -> HashMap<String, usize> {
+/// An endpoint's deliveries as stored in Redis (the entries of its lanes, then of its log),
+/// each split into its fields: delivery id, lane, event id, replay_of, state, attempts JSON,
+/// incident JSON, envelope (the layout in src/store/redis/common.lua).
+pub(crate) async fn stored_deliveries(store: &TestStore, endpoint: &str) -> Vec<Vec<String>> {
     let mut conn = store.redis_conn().await;
     let q = format!("{}:q:{endpoint}", store.key_prefix);
     let mut lanes: Vec<String> = conn.zrange(format!("{q}:due"), 0, -1).await.unwrap();
     let leased: Vec<String> = conn.zrange(format!("{q}:leases"), 0, -1).await.unwrap();
     lanes.extend(leased);
-    let mut ids: Vec<String> = conn.lrange(format!("{q}:log"), 0, -1).await.unwrap();
+    let mut entries: Vec<String> = Vec::new();
     for lane in lanes {
         let in_lane: Vec<String> = conn
             .lrange(format!("{q}:lane:{lane}"), 0, -1)
             .await
             .unwrap();
-        ids.extend(in_lane);
+        entries.extend(in_lane);
     }
+    let log: Vec<String> = conn.lrange(format!("{q}:log"), 0, -1).await.unwrap();
+    entries.extend(log);
+    entries
+        .iter()
+        .map(|e| {
+            let fields = e.strip_prefix("2\n").expect("an entry of this layout");
+            fields.splitn(8, '\n').map(str::to_string).collect()
+        })
+        .collect()
+}
+
+/// The attempt counts of an endpoint's deliveries by event id, as stored in Redis (the
+/// deliveries in its lanes and in its log).
+async fn stored_attempts(store: &TestStore, endpoint: &str) -> HashMap<String, usize> {
     let mut out = HashMap::new();
-    for id in ids {
-        let (eid, attempts): (Option<String>, Option<String>) = deadpool_redis::redis::cmd("HMGET")
-            .arg(format!("{q}:d:{id}"))
-            .arg("eid")
-            .arg("attempts")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&attempts.unwrap_or_else(|| "[]".into())).unwrap();
-        out.insert(eid.unwrap_or_default(), v.as_array().map_or(0, Vec::len));
+    for d in stored_deliveries(store, endpoint).await {
+        let v: serde_json::Value = serde_json::from_str(&d[5]).unwrap();
+        out.insert(d[2].clone(), v.as_array().map_or(0, Vec::len));
     }
     out
 }

@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
-use crate::store::{Claim, Claimed, DeliveryQueueStore, Settle, Settlement, StoredDeliveries};
+use crate::store::{
+    Claim, Claimed, DeliveryQueueStore, Settle, SettleOutcome, Settlement, StoredDeliveries,
+};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -421,6 +423,15 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         if let Some(d) = act.durable.as_mut() {
             d.settling = false;
         }
+        // Claim again only when the store has a lane to hand out now (a next head, a release,
+        // a lease run out, work this instance had no room for); new work recorded here is
+        // claimed by the router's `ClaimDue`, and retries at their due time (the poll).
+        let claim_now = res.as_ref().map_or(true, SettleOutcome::claimable_now);
+        if let Some(next) = res.as_ref().ok().and_then(|s| s.next_claimable_in) {
+            if !next.is_zero() {
+                arm_poll(act, ctx, next.min(DEFAULT_QUEUE_POLL_INTERVAL));
+            }
+        }
         if let Err(e) = res {
             let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = settles
                 .into_iter()
@@ -444,7 +455,9 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 });
             }
         }
-        claim(act, ctx);
+        if claim_now {
+            claim(act, ctx);
+        }
         flush_settles(act, ctx);
     }));
 }

@@ -6,8 +6,8 @@
 -- prefix (<prefix>:dedup:<endpoint>:), ARGV[7] the log capacity.
 -- A head whose event was delivered already (its dedup key exists) is finished here, without
 -- another request, and counted in the answer; a replay (`replay_of` set) is sent anyway.
--- Each head comes back as {lane, delivery id, event JSON or '' (records written before
--- `inc`/`env`), attempts JSON, incident JSON, the event without its incident}.
+-- Each head comes back as {lane, entry} (the entry layout is in common.lua; a head of the
+-- previous layout is returned as an entry built from its record).
 local q = ARGV[1]
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -39,21 +39,45 @@ if limit > 0 then
   if #lanes > 0 then
     each_chunk('ZREM', q .. ':due', lanes)
   end
-  -- First each lane's head and its record; then one EXISTS over the heads' dedup keys: when
-  -- none exists (the common case) no head needs a check of its own.
+  -- First each lane's head (an entry, or a bare id and its record); then one EXISTS over the
+  -- heads' dedup keys: when none exists (the common case) no head needs a check of its own.
+  -- A head is read as {entry or nil (no record: cannot be sent), event id to check or nil,
+  -- the bare id of a previous-layout record or nil}.
+  local function read_head(lane, head)
+    if is_entry(head) then
+      local f = entry_fields(head, 4)
+      if not f then
+        return {nil, nil, nil}
+      end
+      local check = nil
+      if f[3] ~= '' and f[4] == '' then
+        check = f[3]
+      end
+      return {head, check, nil}
+    end
+    local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env', 'state')
+    if not (d[1] or d[5]) then
+      return {nil, nil, head}
+    end
+    local check = nil
+    if d[3] and not d[4] then
+      check = d[3]
+    end
+    return {entry_of_record(head, lane, d), check, head}
+  end
   local heads = {}
   local dedup_keys = {}
   for i, lane in ipairs(lanes) do
     local lk = q .. ':lane:' .. lane
     local head = redis.call('LINDEX', lk, 0)
-    local d = nil
+    local h = nil
     if head then
-      d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
-      if (d[1] or d[5]) and d[3] and not d[4] then
-        table.insert(dedup_keys, ARGV[6] .. d[3])
+      h = read_head(lane, head)
+      if h[2] then
+        table.insert(dedup_keys, ARGV[6] .. h[2])
       end
     end
-    heads[i] = {lane, lk, head, d}
+    heads[i] = {lane, lk, head, h}
   end
   local any_delivered = false
   local k = 1
@@ -62,23 +86,29 @@ if limit > 0 then
     any_delivered = redis.call('EXISTS', unpack(dedup_keys, k, j)) > 0
     k = j + 1
   end
-  for _, h in ipairs(heads) do
-    local lane, lk, head, d = h[1], h[2], h[3], h[4]
+  for _, x in ipairs(heads) do
+    local lane, lk, head, h = x[1], x[2], x[3], x[4]
     local check = any_delivered
     while head do
-      if (d[1] or d[5]) and d[3] and not d[4] and check and redis.call('EXISTS', ARGV[6] .. d[3]) == 1 then
-        redis.call('HSET', q .. ':d:' .. head, 'state', 'delivered')
+      local entry, eid, bare = h[1], h[2], h[3]
+      if entry and eid and check and redis.call('EXISTS', ARGV[6] .. eid) == 1 then
         redis.call('LPOP', lk)
-        table.insert(logged, head)
+        if bare then
+          redis.call('HSET', q .. ':d:' .. bare, 'state', 'delivered')
+          table.insert(logged, bare)
+        else
+          local f, rest = entry_fields(entry, 6)
+          table.insert(logged, make_entry(f[1], f[2], f[3], f[4], 'delivered', f[6], string.sub(entry, rest)))
+        end
         finished = finished + 1
         dups = dups + 1
         head = redis.call('LINDEX', lk, 0)
-      elseif d[1] or d[5] then
+      elseif entry then
         table.insert(leased, until_s)
         table.insert(leased, lane)
         table.insert(owned, lane)
         table.insert(owned, token)
-        table.insert(out, {lane, head, d[1] or '', d[2] or '[]', d[5] or '', d[6] or ''})
+        table.insert(out, {lane, entry})
         break
       else
         -- A delivery without its record cannot be sent; drop it from the lane.
@@ -88,7 +118,7 @@ if limit > 0 then
       end
       if head then
         -- The next head of this lane was not in the first look: read and check it alone.
-        d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env')
+        h = read_head(lane, head)
         check = true
       end
     end

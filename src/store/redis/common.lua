@@ -1,5 +1,52 @@
--- Shared by the delivery-queue scripts (claim.lua, settle.lua): switchyard prepends this file
--- to each of them when it loads them (src/store/redis/mod.rs).
+-- Shared by the delivery-queue scripts (claim.lua, settle.lua, replay.lua): switchyard
+-- prepends this file to each of them when it loads them (src/store/redis/mod.rs).
+--
+-- A delivery is one entry of its lane list (`q`:lane:<incident id>) while unfinished and one
+-- entry of the endpoint's log (`q`:log) once finished; its fields, separated by '\n' (JSON
+-- written by serde_json has no raw newline; ids are generated):
+--   '2', delivery id, lane, event id, replay_of ('' none), state, attempts JSON,
+--   incident JSON, the event without its incident (JSON)
+-- (record.lua writes the same layout.) Entries written before this layout are bare delivery
+-- ids whose data is in the hash `q`:d:<id>; they are still read, settled and replayed.
+
+-- Whether `s` is an entry (else a bare delivery id of the previous layout).
+local function is_entry(s)
+  return string.sub(s, 1, 2) == '2\n'
+end
+
+-- The first `n` fields of entry `s` after its marker, and where the rest begins.
+local function entry_fields(s, n)
+  local out = {}
+  local pos = 3
+  for k = 1, n do
+    local e = string.find(s, '\n', pos, true)
+    if not e then
+      return nil, 0
+    end
+    out[k] = string.sub(s, pos, e - 1)
+    pos = e + 1
+  end
+  return out, pos
+end
+
+-- An entry from its parts (`rest`: the incident JSON and the envelope, '\n' between).
+local function make_entry(id, lane, eid, replay_of, state, attempts, rest)
+  return '2\n' .. id .. '\n' .. lane .. '\n' .. eid .. '\n' .. replay_of .. '\n' .. state .. '\n'
+    .. attempts .. '\n' .. rest
+end
+
+-- An entry built from a previous-layout record (HMGET of event, attempts, eid, replay_of,
+-- inc, env, state): a whole-event record keeps its event where the envelope goes, with an
+-- empty incident.
+local function entry_of_record(id, lane, d)
+  local rest
+  if d[5] then
+    rest = d[5] .. '\n' .. (d[6] or '')
+  else
+    rest = '\n' .. d[1]
+  end
+  return make_entry(id, lane, d[3] or '', d[4] or '', d[7] or 'pending', d[2] or '[]', rest)
+end
 
 -- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
 local function each_chunk(cmd, key, items)
@@ -12,22 +59,30 @@ local function each_chunk(cmd, key, items)
   end
 end
 
--- Appends finished delivery ids to the endpoint's log (`q`:log) and forgets the oldest past
--- `cap`, with their delivery records.
-local function append_to_log(q, ids, cap)
+-- Appends finished deliveries (entries) to the endpoint's log (`q`:log) and forgets the oldest
+-- past `cap` (with their records, for bare ids of the previous layout).
+local function append_to_log(q, entries, cap)
   local len = 0
-  local n = #ids
+  local n = #entries
   local j = 1
   while j <= n do
     local k = math.min(n, j + 999)
-    len = redis.call('RPUSH', q .. ':log', unpack(ids, j, k))
+    len = redis.call('RPUSH', q .. ':log', unpack(entries, j, k))
     j = k + 1
   end
   if len > cap then
+    -- Entries are appended after every bare id, so when the oldest is an entry, all are.
+    local first = redis.call('LINDEX', q .. ':log', 0)
+    if first and is_entry(first) then
+      redis.call('LTRIM', q .. ':log', -cap, -1)
+      return
+    end
     local old = redis.call('LPOP', q .. ':log', len - cap)
     local keys = {}
     for _, o in ipairs(old) do
-      table.insert(keys, q .. ':d:' .. o)
+      if not is_entry(o) then
+        table.insert(keys, q .. ':d:' .. o)
+      end
     end
     local m = #keys
     local a = 1
@@ -38,4 +93,3 @@ local function append_to_log(q, ids, cap)
     end
   end
 end
-

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 use super::{
     decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle,
-    Settlement, StoreError, StoredDeliveries, StoredDelivery,
+    SettleOutcome, Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
@@ -64,7 +64,7 @@ const RECORD_LUA: &str = include_str!("record.lua");
 /// The delivery-queue scripts begin with the helpers they share (`common.lua`).
 const CLAIM_LUA: &str = concat!(include_str!("common.lua"), include_str!("claim.lua"));
 const SETTLE_LUA: &str = concat!(include_str!("common.lua"), include_str!("settle.lua"));
-const REPLAY_LUA: &str = include_str!("replay.lua");
+const REPLAY_LUA: &str = concat!(include_str!("common.lua"), include_str!("replay.lua"));
 
 /// The `store:` section for `kind: redis`, checked.
 #[derive(Clone)]
@@ -238,6 +238,71 @@ fn stored_event(
         event.incident.source = Some(event.source.clone());
         event
     }))
+}
+
+/// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
+/// finished (the layout is in common.lua).
+#[derive(Debug)]
+struct Entry<'a> {
+    id: &'a str,
+    state: &'a str,
+    attempts: &'a str,
+    replay_of: Option<&'a str>,
+    /// The incident JSON; empty when `envelope` is a whole event (previous-layout records).
+    incident: &'a str,
+    envelope: &'a str,
+}
+
+/// Splits an entry; None for a bare delivery id (the previous layout: its data is in
+/// `q:d:<id>`) or an entry cut short.
+fn parse_entry(s: &str) -> Option<Entry<'_>> {
+    let rest = s.strip_prefix("2\n")?;
+    let mut f = rest.splitn(8, '\n');
+    let id = f.next()?;
+    let _lane = f.next()?;
+    let _event_id = f.next()?;
+    let replay_of = f.next()?;
+    let state = f.next()?;
+    let attempts = f.next()?;
+    let incident = f.next()?;
+    let envelope = f.next()?;
+    Some(Entry {
+        id,
+        state,
+        attempts,
+        replay_of: (!replay_of.is_empty()).then_some(replay_of),
+        incident,
+        envelope,
+    })
+}
+
+impl Entry<'_> {
+    fn event(&self) -> Result<Event, StoreError> {
+        let parsed = if self.incident.is_empty() {
+            stored_event(Some(self.envelope), None, None)
+        } else {
+            stored_event(None, Some(self.incident), Some(self.envelope))
+        };
+        match parsed {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(unavailable(format!("delivery {} unreadable: {e}", self.id))),
+            None => Err(unavailable(format!("delivery {} has no event", self.id))),
+        }
+    }
+
+    fn attempts(&self) -> Vec<Attempt> {
+        serde_json::from_str(self.attempts).unwrap_or_default()
+    }
+
+    fn stored(&self) -> Result<StoredDelivery, StoreError> {
+        Ok(StoredDelivery {
+            id: self.id.to_string(),
+            event: self.event()?,
+            state: stored_state(self.state),
+            attempts: self.attempts(),
+            replay_of: self.replay_of.map(str::to_string),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -591,8 +656,7 @@ impl DeliveryQueueStore for RedisStore {
             self.claims.fetch_add(1, Ordering::Relaxed)
         );
         let mut conn = self.conn().await?;
-        type Row = (String, String, String, String, String, String);
-        type Answer = (Vec<Row>, i64, i64, i64, i64, i64);
+        type Answer = (Vec<(String, String)>, i64, i64, i64, i64, i64);
         let (rows, next_in, disabled, pending, depth, duplicates): Answer = self
             .claim_script
             .arg(self.queue_prefix(endpoint))
@@ -607,22 +671,15 @@ impl DeliveryQueueStore for RedisStore {
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         let mut deliveries = Vec::with_capacity(rows.len());
-        for (lane, delivery_id, event, attempts, inc, env) in rows {
-            let event = match stored_event(Some(&event), Some(&inc), Some(&env)) {
-                Some(Ok(event)) => event,
-                Some(Err(e)) => {
-                    return Err(unavailable(format!(
-                        "delivery {delivery_id} unreadable: {e}"
-                    )))
-                }
-                None => return Err(unavailable(format!("delivery {delivery_id} has no event"))),
+        for (lane, entry) in rows {
+            let Some(entry) = parse_entry(&entry) else {
+                return Err(unavailable(format!("a head of lane {lane} is unreadable")));
             };
-            let attempts: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
             deliveries.push(Claimed {
-                delivery_id,
+                delivery_id: entry.id.to_string(),
                 lane,
-                event,
-                attempts,
+                event: entry.event()?,
+                attempts: entry.attempts(),
                 lease: token.clone(),
             });
         }
@@ -635,9 +692,13 @@ impl DeliveryQueueStore for RedisStore {
         })
     }
 
-    async fn settle_many(&self, endpoint: &str, settles: &[Settle]) -> Result<(), StoreError> {
+    async fn settle_many(
+        &self,
+        endpoint: &str,
+        settles: &[Settle],
+    ) -> Result<SettleOutcome, StoreError> {
         if settles.is_empty() {
-            return Ok(());
+            return Ok(SettleOutcome::default());
         }
         let mut invocation = self.settle_script.prepare_invoke();
         invocation
@@ -669,7 +730,7 @@ impl DeliveryQueueStore for RedisStore {
                 .arg(&s.claimed.event.id);
         }
         let mut conn = self.conn().await?;
-        let (pending, stale): (i64, Vec<String>) = invocation
+        let (pending, stale, next_in): (i64, Vec<String>, i64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
@@ -681,7 +742,9 @@ impl DeliveryQueueStore for RedisStore {
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
-        Ok(())
+        Ok(SettleOutcome {
+            next_claimable_in: u64::try_from(next_in).ok().map(Duration::from_millis),
+        })
     }
 
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {
@@ -710,7 +773,9 @@ impl DeliveryQueueStore for RedisStore {
                 .map_err(|e| self.broken(e))?;
         let mut lanes: Vec<String> = leased;
         lanes.extend(due);
-        let mut ids: Vec<String> = Vec::new();
+        // Lane entries first (unfinished, in lane order), then the log (finished, oldest
+        // first); bare ids (the previous layout) are read from their records below.
+        let mut items: Vec<String> = Vec::new();
         if !lanes.is_empty() {
             let mut pipe = redis::pipe();
             for lane in &lanes {
@@ -723,12 +788,28 @@ impl DeliveryQueueStore for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
-            ids.extend(heads.into_iter().flatten());
+            items.extend(heads.into_iter().flatten());
         }
-        ids.extend(log);
+        items.extend(log);
         let mut seen = std::collections::HashSet::new();
-        ids.retain(|id| seen.insert(id.clone()));
-        let mut deliveries = Vec::with_capacity(ids.len());
+        // In list order: Ok(entry's delivery) or Err(bare id, read below).
+        let mut listed: Vec<Result<StoredDelivery, String>> = Vec::with_capacity(items.len());
+        for item in &items {
+            match parse_entry(item) {
+                Some(entry) => {
+                    if seen.insert(entry.id.to_string()) {
+                        listed.push(Ok(entry.stored()?));
+                    }
+                }
+                None => {
+                    if seen.insert(item.clone()) {
+                        listed.push(Err(item.clone()));
+                    }
+                }
+            }
+        }
+        let bare: Vec<&String> = listed.iter().filter_map(|l| l.as_ref().err()).collect();
+        let mut records: HashMap<String, StoredDelivery> = HashMap::new();
         type Row = (
             Option<String>,
             Option<String>,
@@ -737,7 +818,7 @@ impl DeliveryQueueStore for RedisStore {
             Option<String>,
             Option<String>,
         );
-        for chunk in ids.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
+        for chunk in bare.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
             let mut pipe = redis::pipe();
             for id in chunk {
                 pipe.cmd("HMGET")
@@ -761,17 +842,27 @@ impl DeliveryQueueStore for RedisStore {
                 };
                 let event =
                     event.map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
-                deliveries.push(StoredDelivery {
-                    id: id.clone(),
-                    event,
-                    state: stored_state(state.as_deref().unwrap_or("pending")),
-                    attempts: attempts
-                        .and_then(|a| serde_json::from_str(&a).ok())
-                        .unwrap_or_default(),
-                    replay_of,
-                });
+                records.insert(
+                    (*id).clone(),
+                    StoredDelivery {
+                        id: (*id).clone(),
+                        event,
+                        state: stored_state(state.as_deref().unwrap_or("pending")),
+                        attempts: attempts
+                            .and_then(|a| serde_json::from_str(&a).ok())
+                            .unwrap_or_default(),
+                        replay_of,
+                    },
+                );
             }
         }
+        let deliveries = listed
+            .into_iter()
+            .filter_map(|l| match l {
+                Ok(d) => Some(d),
+                Err(id) => records.remove(&id),
+            })
+            .collect();
         Ok(StoredDeliveries {
             deliveries,
             disabled,

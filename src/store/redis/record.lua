@@ -9,7 +9,8 @@
 -- then per write: key, version, incident JSON, incident id, new (1/0), open delta,
 -- expiry ('' keep, 'p' persist, else ms), history entry ('' none), the event without its
 -- incident (JSON), event id, number of deliveries m, then m pairs (endpoint, delivery id).
--- A delivery record keeps the incident JSON (`inc`) and the rest of the event (`env`).
+-- A delivery is an entry of its lane (the layout is in common.lua): its ids, state, attempts,
+-- the incident JSON and the rest of the event.
 local p = ARGV[1]
 local cap = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
@@ -58,8 +59,9 @@ while i <= last do
     local ep = ARGV[i]
     local q = p .. ':q:' .. ep
     local d = ARGV[i + 1]
-    redis.call('HSET', q .. ':d:' .. d, 'inc', j, 'env', e, 'eid', eid, 'lane', id)
-    if redis.call('RPUSH', q .. ':lane:' .. id, d) == 1 then
+    -- The delivery is its lane entry (layout in common.lua): no record of its own.
+    local entry = '2\n' .. d .. '\n' .. id .. '\n' .. eid .. '\n\npending\n[]\n' .. j .. '\n' .. e
+    if redis.call('RPUSH', q .. ':lane:' .. id, entry) == 1 then
       local l = new_lanes[q]
       if not l then
         l = {}

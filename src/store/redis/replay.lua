@@ -4,23 +4,50 @@
 -- no finished delivery with this id.
 -- ARGV[1] queue prefix, ARGV[2] the delivery to replay, ARGV[3] the new delivery id,
 -- ARGV[4] the pending counter key.
+-- A finished delivery is an entry of the log (found by a scan from its newest end, in chunks:
+-- an admin action, not on the ingest path) or, written by the previous layout, a record
+-- `q`:d:<id>.
 local q = ARGV[1]
-local d = redis.call('HMGET', q .. ':d:' .. ARGV[2], 'event', 'eid', 'lane', 'state', 'inc', 'env')
-if not (d[1] or d[5]) or not d[3] or (d[4] ~= 'delivered' and d[4] ~= 'dead') then
+local old = ARGV[2]
+local lane = nil
+local rest = nil
+local eid = nil
+local d = redis.call('HMGET', q .. ':d:' .. old, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env', 'state', 'lane')
+if d[1] or d[5] then
+  if d[8] and (d[7] == 'delivered' or d[7] == 'dead') then
+    local e = entry_of_record(old, d[8], d)
+    local f, pos = entry_fields(e, 6)
+    lane, eid, rest = d[8], f[3], string.sub(e, pos)
+  end
+else
+  local want = '2\n' .. old .. '\n'
+  local len = redis.call('LLEN', q .. ':log')
+  local hi = len - 1
+  while hi >= 0 and not lane do
+    local lo = math.max(0, hi - 255)
+    local chunk = redis.call('LRANGE', q .. ':log', lo, hi)
+    for c = #chunk, 1, -1 do
+      local e = chunk[c]
+      if string.sub(e, 1, #want) == want then
+        local f, pos = entry_fields(e, 6)
+        if f and (f[5] == 'delivered' or f[5] == 'dead') then
+          lane, eid, rest = f[2], f[3], string.sub(e, pos)
+        end
+        break
+      end
+    end
+    hi = lo - 1
+  end
+end
+if not lane then
   return {0, tonumber(redis.call('GET', ARGV[4]) or '0')}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if d[1] then
-  redis.call('HSET', q .. ':d:' .. ARGV[3], 'event', d[1], 'eid', d[2] or '', 'lane', d[3],
-    'attempts', '[]', 'state', 'pending', 'replay_of', ARGV[2])
-else
-  redis.call('HSET', q .. ':d:' .. ARGV[3], 'inc', d[5], 'env', d[6] or '', 'eid', d[2] or '',
-    'lane', d[3], 'attempts', '[]', 'state', 'pending', 'replay_of', ARGV[2])
-end
+local entry = make_entry(ARGV[3], lane, eid, old, 'pending', '[]', rest)
 redis.call('INCR', q .. ':pending')
-if redis.call('RPUSH', q .. ':lane:' .. d[3], ARGV[3]) == 1 then
-  redis.call('ZADD', q .. ':due', now, d[3])
+if redis.call('RPUSH', q .. ':lane:' .. lane, entry) == 1 then
+  redis.call('ZADD', q .. ':due', now, lane)
 end
 redis.call('DEL', q .. ':disabled')
 return {1, redis.call('INCR', ARGV[4])}

@@ -7,7 +7,8 @@
 -- then per delivery 8 arguments: lane, delivery id, lease token,
 -- action (delivered | retry | dead | gone | release: not attempted, due again now),
 -- retry wait ms, attempts JSON, state, event id.
--- Returns {pending, {delivery ids whose lease was no longer theirs}}.
+-- Returns {pending, {delivery ids whose lease was no longer theirs}, ms until a lane can be
+-- claimed (0 now, -1 none waits)}.
 local q = ARGV[1]
 local dedup_ttl = ARGV[2]
 local cap = tonumber(ARGV[3])
@@ -58,21 +59,36 @@ while i <= last do
   else
     seen[lane] = true
     table.insert(released, lane)
-    local dk = q .. ':d:' .. id
-    if action == 'retry' then
-      local at = string.format('%d', now + tonumber(wait))
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state, 'next_at', at)
+    local lk = q .. ':lane:' .. lane
+    if action == 'retry' or action == 'release' then
+      local at = now_s
+      if action == 'retry' then
+        at = string.format('%d', now + tonumber(wait))
+      end
+      local head = redis.call('LINDEX', lk, 0)
+      if head and is_entry(head) then
+        local f, rest = entry_fields(head, 6)
+        if f and f[1] == id then
+          redis.call('LSET', lk, 0, make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest)))
+        end
+      elseif head == id then
+        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
+      end
       table.insert(due, at)
       table.insert(due, lane)
-    elseif action == 'release' then
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
-      table.insert(due, now_s)
-      table.insert(due, lane)
     else
-      redis.call('HSET', dk, 'attempts', attempts, 'state', state)
-      local lk = q .. ':lane:' .. lane
       local head = redis.call('LPOP', lk)
-      if head and head ~= id then
+      local done = nil
+      if head and is_entry(head) then
+        local f, rest = entry_fields(head, 6)
+        if f and f[1] == id then
+          done = make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest))
+        end
+      elseif head == id then
+        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
+        done = id
+      end
+      if head and not done then
         -- Not this delivery's lane head (cannot happen under a valid lease): put it back.
         redis.call('LPUSH', lk, head)
       end
@@ -83,7 +99,9 @@ while i <= last do
         table.insert(due, now_s)
         table.insert(due, lane)
       end
-      table.insert(logged, id)
+      if done then
+        table.insert(logged, done)
+      end
     end
   end
 end
@@ -105,4 +123,20 @@ if #logged > 0 then
 else
   pending = tonumber(redis.call('GET', pending_key) or '0')
 end
-return {pending, stale}
+-- When a lane can be claimed next (ms from now; 0: now, a head due or a lease run out; -1:
+-- none waits): the caller claims again only when it is now, else it looks then.
+local next_in = -1
+local first_due = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')
+if first_due[2] then
+  next_in = math.max(0, tonumber(first_due[2]) - now)
+end
+if next_in ~= 0 then
+  local first_lease = redis.call('ZRANGE', q .. ':leases', 0, 0, 'WITHSCORES')
+  if first_lease[2] then
+    local li = math.max(0, tonumber(first_lease[2]) - now)
+    if next_in < 0 or li < next_in then
+      next_in = li
+    end
+  end
+end
+return {pending, stale, next_in}

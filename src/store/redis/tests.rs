@@ -95,6 +95,16 @@ fn alert(key: &str, status: AlertStatus, severity: Severity) -> Alert {
     }
 }
 
+fn attempt(status: u16) -> Attempt {
+    Attempt {
+        at: Utc::now(),
+        status: Some(status),
+        duration_ms: 1,
+        error: None,
+        response: String::new(),
+    }
+}
+
 fn outcomes(r: &[Recorded]) -> Vec<Outcome> {
     r.iter().map(|x| x.outcome).collect()
 }
@@ -649,6 +659,46 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     assert_eq!(a.backlog.pending(), 3);
 }
 
+/// Turns the head of `event`'s lane into a record of the previous layout: a bare delivery id
+/// in the lane and its data in the hash `q:d:<id>` (`fields`). Returns the delivery id.
+async fn as_previous_layout(
+    store: &RedisStore,
+    q: &str,
+    event: &Event,
+    fields: &[(&str, String)],
+) -> String {
+    let mut conn = store.conn().await.unwrap();
+    let lk = format!("{q}:lane:{}", event.incident.id);
+    let entry: String = redis::cmd("LINDEX")
+        .arg(&lk)
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let id = parse_entry(&entry).expect("an entry").id.to_string();
+    let mut hset = redis::cmd("HSET");
+    hset.arg(format!("{q}:d:{id}"))
+        .arg("eid")
+        .arg(&event.id)
+        .arg("lane")
+        .arg(&event.incident.id);
+    for (k, v) in fields {
+        hset.arg(*k).arg(v);
+    }
+    let _: () = redis::pipe()
+        .cmd("LSET")
+        .arg(&lk)
+        .arg(0)
+        .arg(&id)
+        .ignore()
+        .add_command(hset)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    id
+}
+
 #[actix_rt::test]
 async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_replayed() {
     // Records written before the incident JSON and the envelope were kept apart (`inc`,
@@ -665,29 +715,16 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
         .unwrap();
     let event = r[0].event.clone().unwrap();
     let q = format!("{p}:q:hook");
-    let mut conn = a.conn().await.unwrap();
-    let id: String = redis::cmd("LINDEX")
-        .arg(format!("{q}:lane:{}", event.incident.id))
-        .arg(0)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = redis::pipe()
-        .cmd("HDEL")
-        .arg(format!("{q}:d:{id}"))
-        .arg("inc")
-        .arg("env")
-        .ignore()
-        .cmd("HSET")
-        .arg(format!("{q}:d:{id}"))
-        .arg("event")
-        .arg(serde_json::to_string(&event).unwrap())
-        .ignore()
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let id = as_previous_layout(
+        &a,
+        &q,
+        &event,
+        &[("event", serde_json::to_string(&event).unwrap())],
+    )
+    .await;
     let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].delivery_id, id);
     let mut expected = (*event).clone();
     expected.incident.source = Some(expected.source.clone());
     assert_eq!(c.deliveries[0].event, expected);
@@ -707,6 +744,127 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
         (1, again.as_str())
     );
     assert_eq!(c.deliveries[0].event, expected);
+}
+
+#[actix_rt::test]
+async fn previous_layout_records_are_retried_listed_finished_and_trimmed_with_their_hash() {
+    // A queue written by the previous layout (bare ids in the lanes and the log, `inc`/`env`
+    // records) drains under this one: a retry keeps its attempts in the record, the log
+    // lists old and new deliveries, and trimming the log deletes the old records.
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let r = a
+        .record(
+            &[
+                alert("prev", AlertStatus::Firing, Severity::Critical),
+                alert("prev", AlertStatus::Resolved, Severity::Critical),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let first = r[0].event.clone().unwrap();
+    let q = format!("{p}:q:hook");
+    let mut incident = first.incident.clone();
+    incident.source = None;
+    let envelope = serde_json::json!({
+        "id": first.id, "type": first.kind, "timestamp": first.timestamp,
+        "source": first.source, "changes": first.changes,
+    });
+    let id = as_previous_layout(
+        &a,
+        &q,
+        &first,
+        &[
+            ("inc", serde_json::to_string(&incident).unwrap()),
+            ("env", envelope.to_string()),
+        ],
+    )
+    .await;
+    let lease = Duration::from_secs(30);
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].delivery_id, id);
+    assert_eq!(c.deliveries[0].event.id, first.id);
+    a.settle(
+        "hook",
+        &c.deliveries[0],
+        &[attempt(500)],
+        Settlement::Retry(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let mut conn = a.conn().await.unwrap();
+    let attempts: String = redis::cmd("HGET")
+        .arg(format!("{q}:d:{id}"))
+        .arg("attempts")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(attempts.contains("500"), "{attempts}");
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(
+        (
+            c.deliveries[0].delivery_id.as_str(),
+            c.deliveries[0].attempts.len()
+        ),
+        (id.as_str(), 1)
+    );
+    a.settle(
+        "hook",
+        &c.deliveries[0],
+        &[attempt(500), attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
+    // The second event is an entry of this layout; both are listed from the log.
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries[0].event.id, r[1].event.as_ref().unwrap().id);
+    a.settle(
+        "hook",
+        &c.deliveries[0],
+        &[attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
+    let log = a.deliveries("hook").await.unwrap().deliveries;
+    let listed: Vec<(&str, DeliveryState, usize)> = log
+        .iter()
+        .map(|d| (d.event.id.as_str(), d.state, d.attempts.len()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (first.id.as_str(), DeliveryState::Delivered, 2),
+            (
+                r[1].event.as_ref().unwrap().id.as_str(),
+                DeliveryState::Delivered,
+                1
+            )
+        ]
+    );
+    // The log is [old id, new entry]; trimming it to one past a new entry (as a settle of a
+    // full log does, with the real cap of 10,000) deletes the old record with its id.
+    let trim = redis::Script::new(concat!(
+        include_str!("common.lua"),
+        "append_to_log(ARGV[1], {ARGV[2]}, 1) return redis.call('LLEN', ARGV[1] .. ':log')"
+    ));
+    let len: i64 = trim
+        .arg(&q)
+        .arg("2\nx\nl\ne\n\ndelivered\n[]\n\n{}")
+        .invoke_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, 1);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{q}:d:{id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the trimmed old record is deleted");
 }
 
 #[actix_rt::test]
@@ -736,4 +894,88 @@ async fn a_claimed_event_is_the_recorded_one() {
             .await
             .unwrap();
     }
+}
+
+#[actix_rt::test]
+async fn a_settle_says_when_a_lane_can_be_claimed_next() {
+    // The durable actor claims after a settle only when this says "now" (else it looks when
+    // it says): a next head in the lane, a retry's due time, nothing left.
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    a.record(
+        &[
+            alert("n", AlertStatus::Firing, Severity::Warning),
+            alert("n", AlertStatus::Resolved, Severity::Warning),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| Settle {
+        claimed: c.deliveries[0].clone(),
+        attempts,
+        settlement,
+    };
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[settle(&c, vec![attempt(200)], Settlement::Delivered)],
+        )
+        .await
+        .unwrap();
+    assert!(out.claimable_now(), "the next head of the lane: {out:?}");
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[settle(
+                &c,
+                vec![attempt(500)],
+                Settlement::Retry(Duration::from_secs(20)),
+            )],
+        )
+        .await
+        .unwrap();
+    let next = out.next_claimable_in.expect("the retry waits");
+    assert!(
+        next > Duration::from_secs(15) && next <= Duration::from_secs(20),
+        "{next:?}"
+    );
+    assert!(!out.claimable_now());
+    // Nothing due now: a claim hands out nothing (the actor would not have claimed).
+    assert!(a
+        .claim("hook", 10, lease)
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+}
+
+#[actix_rt::test]
+async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    a.record(
+        &[alert("last", AlertStatus::Firing, Severity::Warning)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
+    let out = a
+        .settle_many(
+            "hook",
+            &[Settle {
+                claimed: c.deliveries[0].clone(),
+                attempts: vec![attempt(200)],
+                settlement: Settlement::Delivered,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.next_claimable_in, None);
 }
