@@ -135,18 +135,7 @@ if finished > 0 then
   redis.call('DECRBY', ARGV[5], finished)
   redis.call('DECRBY', q .. ':pending', finished)
 end
-local next_in = -1
-local d = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')
-if d[2] then
-  next_in = math.max(0, tonumber(d[2]) - now)
-end
-local l = redis.call('ZRANGE', q .. ':leases', 0, 0, 'WITHSCORES')
-if l[2] then
-  local li = math.max(0, tonumber(l[2]) - now)
-  if next_in < 0 or li < next_in then
-    next_in = li
-  end
-end
+local next_in = next_claimable_in(q, now)
 local pending = tonumber(redis.call('GET', ARGV[5]) or '0')
 local depth = tonumber(redis.call('GET', q .. ':pending') or '0')
 return {out, next_in, redis.call('EXISTS', q .. ':disabled'), pending, depth, dups}

@@ -93,3 +93,23 @@ local function append_to_log(q, entries, cap)
     end
   end
 end
+
+-- Milliseconds until the queue `q` has a lane to hand out: its first due lane or its first
+-- lease to run out, whichever is sooner (0: now; -1: none). `now` is in ms (Redis clock).
+local function next_claimable_in(q, now)
+  local next_in = -1
+  local d = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')
+  if d[2] then
+    next_in = math.max(0, tonumber(d[2]) - now)
+  end
+  if next_in ~= 0 then
+    local l = redis.call('ZRANGE', q .. ':leases', 0, 0, 'WITHSCORES')
+    if l[2] then
+      local li = math.max(0, tonumber(l[2]) - now)
+      if next_in < 0 or li < next_in then
+        next_in = li
+      end
+    end
+  end
+  return next_in
+end

@@ -125,18 +125,5 @@ else
 end
 -- When a lane can be claimed next (ms from now; 0: now, a head due or a lease run out; -1:
 -- none waits): the caller claims again only when it is now, else it looks then.
-local next_in = -1
-local first_due = redis.call('ZRANGE', q .. ':due', 0, 0, 'WITHSCORES')
-if first_due[2] then
-  next_in = math.max(0, tonumber(first_due[2]) - now)
-end
-if next_in ~= 0 then
-  local first_lease = redis.call('ZRANGE', q .. ':leases', 0, 0, 'WITHSCORES')
-  if first_lease[2] then
-    local li = math.max(0, tonumber(first_lease[2]) - now)
-    if next_in < 0 or li < next_in then
-      next_in = li
-    end
-  end
-end
+local next_in = next_claimable_in(q, now)
 return {pending, stale, next_in}
