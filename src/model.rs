@@ -175,6 +175,35 @@ pub struct Incident {
     pub source: Option<SourceRef>,
 }
 
+impl Incident {
+    /// An incident with only its identity and text: triggered, info, no labels, annotations
+    /// or links, started and last seen at `now`, once.
+    pub fn bare(
+        id: String,
+        dedup_key: String,
+        title: String,
+        description: String,
+        now: DateTime<Utc>,
+    ) -> Incident {
+        Incident {
+            id,
+            dedup_key,
+            status: IncidentStatus::Triggered,
+            severity: Severity::Info,
+            title,
+            description,
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: now,
+            resolved_at: None,
+            last_seen_at: now,
+            occurrences: 1,
+            source: None,
+        }
+    }
+}
+
 /// The type of an event, as routes (`event="..."`) and endpoints (`events: [...]`) name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
@@ -280,22 +309,7 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
             name: "s".into(),
             kind: "generic".into(),
         },
-        incident: Incident {
-            id: incident.into(),
-            dedup_key: "k".into(),
-            status: IncidentStatus::Triggered,
-            severity: Severity::Info,
-            title: "t".into(),
-            description: String::new(),
-            labels: Labels::new(),
-            annotations: Labels::new(),
-            links: vec![],
-            started_at: now,
-            resolved_at: None,
-            last_seen_at: now,
-            occurrences: 1,
-            source: None,
-        },
+        incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
     }
 }

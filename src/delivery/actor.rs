@@ -28,7 +28,7 @@ use super::queue::{
 use super::refs::ExternalRefs;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
-use crate::model::{Event, EventType, Incident, IncidentStatus, Labels, Severity, SourceRef};
+use crate::model::{Event, EventType, Incident, SourceRef};
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
 pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
@@ -540,22 +540,13 @@ pub fn ping_event() -> Event {
             name: "switchyard".into(),
             kind: "ping".into(),
         },
-        incident: Incident {
-            id: format!("inc_ping_{id}"),
-            dedup_key: format!("switchyard-ping-{id}"),
-            status: IncidentStatus::Triggered,
-            severity: Severity::Info,
-            title: "switchyard test event".into(),
-            description: "A test event sent by the switchyard admin API; no action needed.".into(),
-            labels: Labels::new(),
-            annotations: Labels::new(),
-            links: vec![],
-            started_at: now,
-            resolved_at: None,
-            last_seen_at: now,
-            occurrences: 1,
-            source: None,
-        },
+        incident: Incident::bare(
+            format!("inc_ping_{id}"),
+            format!("switchyard-ping-{id}"),
+            "switchyard test event".into(),
+            "A test event sent by the switchyard admin API; no action needed.".into(),
+            now,
+        ),
         changes: None,
     }
 }
