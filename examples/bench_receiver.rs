@@ -7,7 +7,8 @@
 //! (`alerts[].labels`), so one receiver serves both sides of the comparison.
 //!
 //! `GET /stats` answers `{"requests", "alerts", "unique", "duplicates", "p50_ms", "p99_ms",
-//! "max_ms", "last_arrival_lag_ms"}`; `POST /reset` forgets everything. Any other request
+//! "max_ms", "last_arrival_lag_ms", "worst_ms_by_second"}` (the last: the worst latency of the
+//! alerts sent in each second of the run); `POST /reset` forgets everything. Any other request
 //! with a JSON body is a delivery.
 //!
 //! It shares the two cores with the systems it measures, so it speaks HTTP/1.1 by hand on one
@@ -43,6 +44,11 @@ struct Stats {
     seen: HashSet<u64>,
     duplicates: u64,
     latencies_us: Vec<u64>,
+    /// When the first alert measured was sent (ns since the epoch).
+    first_sent_ns: Option<u128>,
+    /// The worst latency of the alerts sent in each second after the first one: where in a
+    /// run a stall happened.
+    worst_us_by_second: Vec<u64>,
 }
 
 impl Default for Stats {
@@ -53,6 +59,8 @@ impl Default for Stats {
             seen: HashSet::with_capacity(EXPECTED_ALERTS),
             duplicates: 0,
             latencies_us: Vec::with_capacity(EXPECTED_ALERTS),
+            first_sent_ns: None,
+            worst_us_by_second: Vec::new(),
         }
     }
 }
@@ -135,8 +143,17 @@ impl Stats {
                 .as_deref()
                 .and_then(|v| v.parse::<u128>().ok())
             {
-                let us = arrived.saturating_sub(sent) / 1_000;
-                self.latencies_us.push(us as u64);
+                let us = (arrived.saturating_sub(sent) / 1_000) as u64;
+                self.latencies_us.push(us);
+                let first = *self.first_sent_ns.get_or_insert(sent);
+                let second = (sent.saturating_sub(first) / 1_000_000_000) as usize;
+                if second < 3_600 {
+                    if self.worst_us_by_second.len() <= second {
+                        self.worst_us_by_second.resize(second + 1, 0);
+                    }
+                    let w = &mut self.worst_us_by_second[second];
+                    *w = (*w).max(us);
+                }
             }
         }
         true
@@ -154,6 +171,7 @@ impl Stats {
             "p99_ms": percentile(&lat, 0.99),
             "max_ms": percentile(&lat, 1.0),
             "last_arrival_lag_ms": self.latencies_us.last().map(|&us| us as f64 / 1_000.0).unwrap_or(0.0),
+            "worst_ms_by_second": self.worst_us_by_second.iter().map(|&us| (us / 100) as f64 / 10.0).collect::<Vec<_>>(),
         })
         .to_string()
     }
