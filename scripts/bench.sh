@@ -32,10 +32,11 @@ STEPS=${STEPS:-all}
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
 # After a system under test exits, the next measurement waits SETTLE seconds and then until
 # the machine is idle (a 0.5 s window at most IDLE_BUSY_PCT busy, niced processes not
-# counted), SETTLE_MAX seconds at most. A run that started right after a process holding a
-# million alerts had exited had its p99 at 2,000/s go from about 1 ms to 50-550 ms in one run
-# of three: this VM hands freed memory back to its host (free page reporting, 2 s after the
-# free), and the vCPUs stall while it does.
+# counted), SETTLE_MAX seconds at most: the kernel may still be tearing down the last
+# process's memory. (A run that started right after a process holding a million alerts had
+# exited once had its p99 at 2,000/s go from 1 ms to 50-550 ms, with single deliveries held
+# up to 1.2 s. That was switchyard's allocator asking for transparent huge pages: each fault
+# in such a region compacted memory first. It is built without them now; see PERFORMANCE.md.)
 SETTLE=${SETTLE:-2.5}
 SETTLE_MAX=${SETTLE_MAX:-20}
 IDLE_BUSY_PCT=${IDLE_BUSY_PCT:-10}
