@@ -21,7 +21,8 @@ use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
 use crate::store::{
-    Claim, Claimed, DeliveryQueueStore, Settle, SettleOutcome, Settlement, StoredDeliveries,
+    Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
+    StoredDeliveries,
 };
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
@@ -73,7 +74,15 @@ pub(super) struct Durable {
     to_settle: Vec<ToSettle>,
     /// A `settle_many` call is under way.
     settling: bool,
+    /// Where the store hands the new lanes it leases to this instance as it records them
+    /// (None: the store does not; every head is claimed).
+    record_leases: Option<Arc<RecordLeases>>,
+    /// Heads the claim under way may bring (its limit): not offered to record calls.
+    claim_limit: usize,
 }
+
+/// Heads the store leased to this instance as it recorded them (see [`RecordLeases`]).
+pub(super) struct LeasedAtRecord(pub(super) Vec<Claimed>);
 
 impl Durable {
     pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
@@ -87,6 +96,8 @@ impl Durable {
             poll: None,
             to_settle: Vec::new(),
             settling: false,
+            record_leases: None,
+            claim_limit: 0,
         }
     }
 
@@ -162,6 +173,117 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
     (room, wake)
 }
 
+/// Offers the store to lease new lanes to this actor as it records them (at start): their
+/// heads come in as [`LeasedAtRecord`] instead of by a claim.
+pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    let (sink, rx) = RecordLeases::new(lease);
+    if !d.store.lease_at_record(&act.spec.name, sink.clone()) {
+        return;
+    }
+    d.record_leases = Some(sink);
+    ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|heads| (LeasedAtRecord(heads), rx))
+    }));
+    publish_room(act);
+}
+
+/// Tells the store how many new lanes it may lease to this actor at record now: the claim
+/// room, less what a claim under way may bring.
+pub(super) fn publish_room(act: &mut DeliveryActor) {
+    if act.durable.as_ref().is_none_or(|d| d.record_leases.is_none()) {
+        return;
+    }
+    let room = if act.queue.is_disabled() {
+        0
+    } else {
+        claim_room(act).0
+    };
+    if let Some(d) = act.durable.as_ref() {
+        if let Some(sink) = &d.record_leases {
+            sink.set_room(room.saturating_sub(d.claim_limit));
+        }
+    }
+}
+
+/// The endpoint's spec changed: heads leased at record from now on get its lease.
+pub(super) fn spec_changed(act: &mut DeliveryActor) {
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+        sink.set_lease(lease);
+    }
+}
+
+/// Whether a `ClaimDue` (new work recorded by this instance) needs a claim: with leasing at
+/// record, only when a record call put a new lane in the due set (no room for it here).
+pub(super) fn claim_due_needed(act: &DeliveryActor) -> bool {
+    act.durable
+        .as_ref()
+        .and_then(|d| d.record_leases.as_ref())
+        .is_none_or(|sink| sink.take_due())
+}
+
+/// Takes heads leased at record into the queue as claimed heads (the store reserved room
+/// for them from [`publish_room`]'s figure). From here they are sent, settled, released and
+/// re-claimed exactly as claimed heads.
+pub(super) fn take_leased(
+    act: &mut DeliveryActor,
+    heads: Vec<Claimed>,
+    ctx: &mut Context<DeliveryActor>,
+) {
+    let n = heads.len();
+    act.counters.leased_at_record.inc_by(n as u64);
+    let now = Instant::now();
+    for c in heads {
+        if act.queue.is_disabled() {
+            act.counters.dead.inc();
+            tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
+            let attempts = c.attempts.clone();
+            store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            continue;
+        }
+        let Some(d) = act.durable.as_mut() else {
+            return;
+        };
+        let lane: Arc<str> = c.lane.as_str().into();
+        if d.claimed.contains_key(&lane) {
+            // This instance still holds an earlier head of the lane (its lease ran out and
+            // another instance finished it meanwhile): one head per lane here, so this one
+            // waits for its lease to run out and is claimed then.
+            tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head leased at record waits for its lease");
+            continue;
+        }
+        let event: Arc<Event> = Arc::new(c.event.clone());
+        if act
+            .queue
+            .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
+        {
+            act.backlog.add(1);
+            if let Some(d) = act.durable.as_mut() {
+                d.claimed.insert(lane, c);
+            }
+        }
+    }
+    act.update_depth();
+    act.pump(ctx);
+    // What pacing does not let start now goes back to the store at once (no head waits here
+    // while its lease runs out).
+    release_held(act, ctx);
+    let room = if act.queue.is_disabled() {
+        0
+    } else {
+        claim_room(act).0
+    };
+    if let Some(d) = act.durable.as_ref() {
+        if let Some(sink) = &d.record_leases {
+            sink.arrived(n, room.saturating_sub(d.claim_limit));
+        }
+    }
+}
+
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
@@ -176,6 +298,8 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         d.claim_again = true;
         return;
     }
+    // Room reserved by record calls under way is not claimed again.
+    let room = room.saturating_sub(d.record_leases.as_ref().map_or(0, |s| s.in_transit()));
     if room == 0 {
         // Every slot is busy (the next settle claims again), or the rate limit or the
         // circuit holds work back: look again when they allow it (at the latest at the poll).
@@ -187,6 +311,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }
     d.claiming = true;
     d.claim_again = false;
+    d.claim_limit = room;
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
@@ -202,6 +327,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                     d.depth = Some(claim.depth);
                 }
                 act.counters.duplicate.inc_by(claim.duplicates as u64);
+                act.counters.claimed.inc_by(claim.deliveries.len() as u64);
                 take(act, claim, ctx);
                 next
             }
@@ -214,6 +340,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         };
         let again = act.durable.as_mut().is_some_and(|d| {
             d.claiming = false;
+            d.claim_limit = 0;
             d.claim_again
         });
         let wait = next.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |n| {
