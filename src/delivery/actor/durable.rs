@@ -194,7 +194,11 @@ pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<Del
 /// Tells the store how many new lanes it may lease to this actor at record now: the claim
 /// room, less what a claim under way may bring.
 pub(super) fn publish_room(act: &mut DeliveryActor) {
-    if act.durable.as_ref().is_none_or(|d| d.record_leases.is_none()) {
+    if act
+        .durable
+        .as_ref()
+        .is_none_or(|d| d.record_leases.is_none())
+    {
         return;
     }
     let room = if act.queue.is_disabled() {

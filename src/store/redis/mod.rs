@@ -516,7 +516,9 @@ impl RedisStore {
                 continue;
             };
             let (k, lease) = sink.reserve(n);
-            reservation.by_endpoint.push((endpoint, sink.clone(), k, lease));
+            reservation
+                .by_endpoint
+                .push((endpoint, sink.clone(), k, lease));
         }
         reservation
     }

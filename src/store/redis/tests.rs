@@ -990,10 +990,7 @@ fn record_leases(
     endpoint: &str,
     lease: Duration,
     room: usize,
-) -> (
-    Arc<RecordLeases>,
-    tokio::sync::mpsc::Receiver<Vec<Claimed>>,
-) {
+) -> (Arc<RecordLeases>, tokio::sync::mpsc::Receiver<Vec<Claimed>>) {
     let (sink, rx) = RecordLeases::new(lease);
     assert!(store.lease_at_record(endpoint, sink.clone()));
     sink.set_room(room);
@@ -1038,7 +1035,11 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
     assert!(heads.iter().all(|c| c.attempts.is_empty()));
     assert_eq!(a.heads_taken(), (0, 2), "leased at record, none claimed");
     assert!(!sink.take_due(), "no lane went to the due set");
-    assert_eq!(sink.in_transit(), 2, "counted until the dispatcher takes them");
+    assert_eq!(
+        sink.in_transit(),
+        2,
+        "counted until the dispatcher takes them"
+    );
     sink.arrived(2, 30);
     assert_eq!(sink.in_transit(), 0);
     // Another instance finds nothing to claim: the lanes are leased to `a`.
@@ -1145,9 +1146,14 @@ async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_le
     let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert_eq!(c.deliveries.len(), 1);
     assert_eq!(c.deliveries[0].event.id, recorded.id);
-    b.settle("hook", &c.deliveries[0], &[attempt(200)], Settlement::Delivered)
-        .await
-        .unwrap();
+    b.settle(
+        "hook",
+        &c.deliveries[0],
+        &[attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
     assert!(b
         .claim("hook", 10, Duration::from_secs(5))
         .await
@@ -1184,7 +1190,11 @@ async fn a_disabled_endpoint_leases_nothing_at_record() {
     assert!(sink.take_due());
     let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert!(c.disabled);
-    assert_eq!(c.deliveries.len(), 1, "claimed, and settled dead by the actor");
+    assert_eq!(
+        c.deliveries.len(),
+        1,
+        "claimed, and settled dead by the actor"
+    );
 }
 
 #[actix_rt::test]
