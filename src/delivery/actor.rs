@@ -221,6 +221,7 @@ impl DeliveryActor {
     /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,
     /// and arms the timer for the next retry, token or probe.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        durable::unpark(self);
         let now = Instant::now();
         let mut room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(self.in_flight);
         room = room.min(self.breaker.allowance(now));
