@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::config_for;
 use crate::endpoints::alert;
+use crate::redis_settle::SlowReceiver;
 use crate::support::{eventually, Receiver, Switchyard, TestStore};
 
 const VIA_RECORD: &str = r#"switchyard_delivery_heads_taken_total{endpoint="hook",via="record"}"#;
@@ -84,4 +85,62 @@ async fn without_room_new_lanes_are_claimed_as_before() {
         "leased at record: {via_record}, claimed: {via_claim}"
     );
     assert!(via_record + via_claim >= ALERTS as f64);
+}
+
+#[actix_rt::test]
+async fn heads_leased_beyond_the_free_slots_wait_parked_and_are_handed_back_in_time() {
+    // 160 new incidents in one request, a receiver that takes 700 ms per request: 32 are sent
+    // at once, the rest wait parked for a slot; those still waiting after a second are handed
+    // back (due again) and claimed when slots free. Each event arrives once.
+    const ALERTS: usize = 160;
+    let store = TestStore::redis();
+    let rx = SlowReceiver::start(std::time::Duration::from_millis(700));
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    let alerts: Vec<serde_json::Value> = (0..ALERTS)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": "Parked", "i": i.to_string()},
+                "annotations": {},
+                "startsAt": "2026-11-23T05:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": format!("park{i:04}")
+            })
+        })
+        .collect();
+    let body = json!({"receiver": "r", "status": "firing", "alerts": alerts});
+    let (status, resp) = sy
+        .ingest(
+            "prometheus",
+            body.to_string().as_bytes(),
+            &[("Authorization", "Bearer t0ken")],
+        )
+        .await;
+    assert_eq!(status, 202, "{resp}");
+    let conn = store.redis_conn().await;
+    let pending_key = format!("{}:q:hook:pending", store.key_prefix);
+    eventually("every delivery settled in the store", || {
+        let mut conn = conn.clone();
+        let key = pending_key.clone();
+        async move { conn.get::<_, Option<i64>>(&key).await.unwrap().unwrap_or(0) == 0 }
+    })
+    .await;
+    let arrived = rx.arrived();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for id in &arrived {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), ALERTS);
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "an event was sent twice: {seen:?}"
+    );
+    let via_record = sy.metric(VIA_RECORD).await.unwrap_or(0.0);
+    let via_claim = sy.metric(VIA_CLAIM).await.unwrap_or(0.0);
+    eprintln!("measured: leased at record {via_record}, claimed {via_claim}");
+    assert!(via_record >= 32.0, "leased at record: {via_record}");
+    assert!(
+        via_claim >= 1.0,
+        "heads parked past the wait were handed back and claimed: {via_claim}"
+    );
 }
