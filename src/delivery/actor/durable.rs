@@ -50,7 +50,7 @@ pub const DEFAULT_DURABLE_CONCURRENCY: usize = 32;
 /// `DEFAULT_DURABLE_CONCURRENCY` it can start at once), offered to record calls only while no
 /// rate limit or open circuit holds work back. When full, new lanes go to the due set and are
 /// claimed as slots free. Each waits at most [`DEFAULT_LEASED_MAX_WAIT`].
-pub const DEFAULT_LEASED_BACKLOG: usize = 1024;
+pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
 
 /// Longest a head leased at record waits here for a free slot; then it is handed back
 /// (`Settlement::Release`: due again at once, for any instance), well before its lease (the
