@@ -157,16 +157,17 @@ pub struct StoredDeliveries {
     pub disabled: bool,
 }
 
-/// How many heads one endpoint's leased-at-record channel holds: never more than the room
-/// the dispatcher published (at most `DEFAULT_DURABLE_CONCURRENCY`), each batch one message;
-/// a store that finds it full anyway leaves the heads to their leases running out.
+/// How many batches of heads leased at record one endpoint's channel holds (one message per
+/// record call, and an instance records one group at a time, so a few at most). A store
+/// that finds it full leaves the heads to their leases running out (then any instance
+/// claims them).
 pub const DEFAULT_RECORD_LEASE_CHANNEL: usize = 64;
 
 /// Where a durable queue hands an endpoint's dispatcher the new lanes it leased to this
 /// instance while recording them (no `claim` call for them), and how many it may lease.
 ///
-/// The dispatcher publishes its free room (heads it could start at once: see
-/// `durable::claim_room`); the store reserves from it before a record call
+/// The dispatcher publishes its free room (heads it could start at once, plus free places
+/// to park heads until a slot frees: see `durable::record_room`); the store reserves from it before a record call
 /// ([`reserve`](Self::reserve)), hands over what it leased and gives back the rest
 /// ([`deliver`](Self::deliver)). Reserved heads stay counted (`in_transit`) until the
 /// dispatcher has taken them into its queue ([`arrived`](Self::arrived)), so room is never
