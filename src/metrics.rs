@@ -46,6 +46,13 @@ pub struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeadLabels {
+    pub endpoint: String,
+    /// `claim` (claimed from the durable queue) or `record` (leased as it was recorded).
+    pub via: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PluginCallLabels {
     pub plugin: String,
     pub outcome: String,
@@ -95,6 +102,9 @@ pub struct Metrics {
     /// `switchyard_redeliveries_dropped_total{source}`: requests whose delivery id (Sentry
     /// `Request-ID`) was already recorded.
     pub redeliveries_dropped: Family<SourceLabels, Counter>,
+    /// `switchyard_delivery_heads_taken_total{endpoint,via}`: lane heads a durable queue
+    /// (redis) gave this instance, by `claim` or leased at `record`.
+    pub heads_taken: Family<HeadLabels, Counter>,
 }
 
 impl Metrics {
@@ -189,6 +199,12 @@ impl Metrics {
             "Redelivered requests dropped (their delivery id was already recorded)",
             redeliveries_dropped.clone(),
         );
+        let heads_taken = Family::<HeadLabels, Counter>::default();
+        registry.register(
+            "delivery_heads_taken",
+            "Lane heads the durable queue gave this instance, by claim or leased at record",
+            heads_taken.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ingest_requests,
@@ -206,6 +222,7 @@ impl Metrics {
             incidents_open,
             plugin_calls,
             redeliveries_dropped,
+            heads_taken,
         })
     }
 
@@ -239,7 +256,18 @@ impl Metrics {
             circuit_open: self.circuit_open.get_or_create(&labels).clone(),
             duration: self.delivery_duration.get_or_create(&labels).clone(),
             latency: self.delivery_latency.get_or_create(&labels).clone(),
+            claimed: self.head_counter(endpoint, "claim"),
+            leased_at_record: self.head_counter(endpoint, "record"),
         }
+    }
+
+    fn head_counter(&self, endpoint: &str, via: &str) -> Counter {
+        self.heads_taken
+            .get_or_create(&HeadLabels {
+                endpoint: endpoint.to_string(),
+                via: via.to_string(),
+            })
+            .clone()
     }
 }
 
@@ -255,4 +283,7 @@ pub struct EndpointMetrics {
     pub circuit_open: Gauge,
     pub duration: Histogram,
     pub latency: Histogram,
+    /// Lane heads taken from the durable queue by a claim, and leased at record.
+    pub claimed: Counter,
+    pub leased_at_record: Counter,
 }

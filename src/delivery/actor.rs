@@ -221,6 +221,7 @@ impl DeliveryActor {
     /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,
     /// and arms the timer for the next retry, token or probe.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        durable::unpark(self);
         let now = Instant::now();
         let mut room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(self.in_flight);
         room = room.min(self.breaker.allowance(now));
@@ -258,6 +259,7 @@ impl DeliveryActor {
             }
         }
         self.arm_timer(ctx);
+        durable::publish_room(self);
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
@@ -383,6 +385,15 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
+impl StreamHandler<durable::LeasedAtRecord> for DeliveryActor {
+    fn handle(&mut self, heads: durable::LeasedAtRecord, ctx: &mut Self::Context) {
+        durable::take_leased(self, heads.0, ctx);
+    }
+
+    /// The store holds the sender; the actor goes on claiming without it.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
+
 impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
@@ -398,6 +409,7 @@ impl Actor for DeliveryActor {
             }));
         }
         self.update_depth();
+        durable::start_record_leases(self, ctx);
         durable::claim(self, ctx);
     }
 }
@@ -424,7 +436,9 @@ impl Handler<ClaimDue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: ClaimDue, ctx: &mut Self::Context) {
-        durable::claim(self, ctx);
+        if durable::claim_due_needed(self) {
+            durable::claim(self, ctx);
+        }
     }
 }
 
@@ -524,6 +538,7 @@ impl Handler<UpdateSpec> for DeliveryActor {
         }
         self.client = None;
         self.spec = spec;
+        durable::spec_changed(self);
         self.pump(ctx);
     }
 }

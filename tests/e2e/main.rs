@@ -8,6 +8,7 @@ mod endpoints;
 mod ingest;
 mod plugins;
 mod redis_admin;
+mod redis_lease;
 mod redis_settle;
 mod redis_store;
 mod support;

@@ -14,14 +14,14 @@ use crate::support::{eventually, wait_for, RedisServer, Switchyard, TestStore};
 /// A receiver that answers every request 200 after `delay`, recording each event id when the
 /// request arrives and again when it is answered.
 #[derive(Clone)]
-struct SlowReceiver {
-    url: String,
+pub(crate) struct SlowReceiver {
+    pub(crate) url: String,
     arrived: Arc<Mutex<Vec<String>>>,
     answered: Arc<Mutex<Vec<String>>>,
 }
 
 impl SlowReceiver {
-    fn start(delay: Duration) -> SlowReceiver {
+    pub(crate) fn start(delay: Duration) -> SlowReceiver {
         let arrived = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(Mutex::new(Vec::new()));
         let (a, b) = (arrived.clone(), answered.clone());
@@ -55,7 +55,7 @@ impl SlowReceiver {
         }
     }
 
-    fn arrived(&self) -> Vec<String> {
+    pub(crate) fn arrived(&self) -> Vec<String> {
         self.arrived.lock().unwrap().clone()
     }
 

@@ -21,7 +21,8 @@ use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::delivery::queue::{Attempt, Settled};
 use crate::model::Event;
 use crate::store::{
-    Claim, Claimed, DeliveryQueueStore, Settle, SettleOutcome, Settlement, StoredDeliveries,
+    Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
+    StoredDeliveries,
 };
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
@@ -44,6 +45,18 @@ const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// (answered 2xx, result not stored yet: sent again by the instance that takes the lane over),
 /// so this stays small; Redis, not this, bounds the redis store's rate.
 pub const DEFAULT_DURABLE_CONCURRENCY: usize = 32;
+
+/// How many heads leased at record one endpoint may hold waiting for a free slot (beyond the
+/// `DEFAULT_DURABLE_CONCURRENCY` it can start at once), offered to record calls only while no
+/// rate limit or open circuit holds work back. When full, new lanes go to the due set and are
+/// claimed as slots free. Each waits at most [`DEFAULT_LEASED_MAX_WAIT`].
+pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
+
+/// Longest a head leased at record waits here for a free slot; then it is handed back
+/// (`Settlement::Release`: due again at once, for any instance), well before its lease (the
+/// endpoint's timeout + [`DEFAULT_LEASE_MARGIN`]) could run out. Checked at every claim
+/// (at least every [`DEFAULT_QUEUE_POLL_INTERVAL`]).
+pub const DEFAULT_LEASED_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Most finished deliveries stored by one `settle_many` call (one script run). Results that
 /// come in while a call is under way wait for it and go together in the next call; beyond
@@ -73,7 +86,18 @@ pub(super) struct Durable {
     to_settle: Vec<ToSettle>,
     /// A `settle_many` call is under way.
     settling: bool,
+    /// Where the store hands the new lanes it leases to this instance as it records them
+    /// (None: the store does not; every head is claimed).
+    record_leases: Option<Arc<RecordLeases>>,
+    /// Heads the claim under way may bring (its limit): not offered to record calls.
+    claim_limit: usize,
+    /// Heads leased at record waiting for a free slot (not in the queue yet), oldest first,
+    /// with when they came.
+    parked: std::collections::VecDeque<(Instant, Claimed)>,
 }
+
+/// Heads the store leased to this instance as it recorded them (see [`RecordLeases`]).
+pub(super) struct LeasedAtRecord(pub(super) Vec<Claimed>);
 
 impl Durable {
     pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
@@ -87,6 +111,9 @@ impl Durable {
             poll: None,
             to_settle: Vec::new(),
             settling: false,
+            record_leases: None,
+            claim_limit: 0,
+            parked: std::collections::VecDeque::new(),
         }
     }
 
@@ -162,11 +189,186 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
     (room, wake)
 }
 
+/// Offers the store to lease new lanes to this actor as it records them (at start): their
+/// heads come in as [`LeasedAtRecord`] instead of by a claim.
+pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    let Some(d) = act.durable.as_mut() else {
+        return;
+    };
+    let (sink, rx) = RecordLeases::new(lease);
+    if !d.store.lease_at_record(&act.spec.name, sink.clone()) {
+        return;
+    }
+    d.record_leases = Some(sink);
+    ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|heads| (LeasedAtRecord(heads), rx))
+    }));
+    publish_room(act);
+}
+
+/// Tells the store how many new lanes it may lease to this actor at record now: the claim
+/// room, less what a claim under way may bring.
+pub(super) fn publish_room(act: &mut DeliveryActor) {
+    if act
+        .durable
+        .as_ref()
+        .is_none_or(|d| d.record_leases.is_none())
+    {
+        return;
+    }
+    let room = record_room(act);
+    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+        sink.set_room(room);
+    }
+}
+
+/// How many new lanes record calls may lease to this actor now: what it can start at once
+/// plus free places among the parked heads (only while nothing paces the endpoint), less the
+/// limit of a claim under way.
+fn record_room(act: &mut DeliveryActor) -> usize {
+    if act.queue.is_disabled() {
+        return 0;
+    }
+    let start = claim_room(act).0;
+    let paced = act.limiter.is_some() || act.breaker.state() != super::CircuitState::Closed;
+    let Some(d) = act.durable.as_ref() else {
+        return 0;
+    };
+    let park = if paced {
+        0
+    } else {
+        DEFAULT_LEASED_BACKLOG.saturating_sub(d.parked.len())
+    };
+    (start + park).saturating_sub(d.claim_limit)
+}
+
+/// Moves parked heads into the queue, as many as can start at once (called before each
+/// pump, so a freed slot takes a parked head first).
+pub(super) fn unpark(act: &mut DeliveryActor) {
+    if act.durable.as_ref().is_none_or(|d| d.parked.is_empty()) || act.queue.is_disabled() {
+        return;
+    }
+    let room = claim_room(act).0;
+    let now = Instant::now();
+    for _ in 0..room {
+        let Some(d) = act.durable.as_mut() else {
+            return;
+        };
+        let Some((_, c)) = d.parked.pop_front() else {
+            break;
+        };
+        let lane: Arc<str> = c.lane.as_str().into();
+        let event: Arc<Event> = Arc::new(c.event.clone());
+        if act
+            .queue
+            .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
+        {
+            act.backlog.add(1);
+            if let Some(d) = act.durable.as_mut() {
+                d.claimed.insert(lane, c);
+            }
+        }
+    }
+}
+
+/// Hands back parked heads that waited [`DEFAULT_LEASED_MAX_WAIT`] (due again at once), so
+/// none waits here while its lease runs out; all of them while pacing holds work back.
+fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let paced = act.limiter.is_some() || act.breaker.state() != super::CircuitState::Closed;
+    let now = Instant::now();
+    loop {
+        let Some(d) = act.durable.as_mut() else {
+            return;
+        };
+        let stale = d.parked.front().is_some_and(|(at, _)| {
+            paced || now.saturating_duration_since(*at) >= DEFAULT_LEASED_MAX_WAIT
+        });
+        if !stale {
+            return;
+        }
+        let Some((_, c)) = d.parked.pop_front() else {
+            return;
+        };
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "leased at record but no slot came free in time; lease given up");
+        let attempts = c.attempts.clone();
+        store_settlement(act, ctx, c, attempts, Settlement::Release, 1);
+    }
+}
+
+/// The endpoint's spec changed: heads leased at record from now on get its lease.
+pub(super) fn spec_changed(act: &mut DeliveryActor) {
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+        sink.set_lease(lease);
+    }
+}
+
+/// Whether a `ClaimDue` (new work recorded by this instance) needs a claim: with leasing at
+/// record, only when a record call put a new lane in the due set (no room for it here).
+pub(super) fn claim_due_needed(act: &DeliveryActor) -> bool {
+    act.durable
+        .as_ref()
+        .and_then(|d| d.record_leases.as_ref())
+        .is_none_or(|sink| sink.take_due())
+}
+
+/// Takes heads leased at record into the queue as claimed heads (the store reserved room
+/// for them from [`publish_room`]'s figure). From here they are sent, settled, released and
+/// re-claimed exactly as claimed heads.
+pub(super) fn take_leased(
+    act: &mut DeliveryActor,
+    heads: Vec<Claimed>,
+    ctx: &mut Context<DeliveryActor>,
+) {
+    let n = heads.len();
+    act.counters.leased_at_record.inc_by(n as u64);
+    let now = Instant::now();
+    for c in heads {
+        if act.queue.is_disabled() {
+            act.counters.dead.inc();
+            tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
+            let attempts = c.attempts.clone();
+            store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            continue;
+        }
+        let Some(d) = act.durable.as_mut() else {
+            return;
+        };
+        let lane: Arc<str> = c.lane.as_str().into();
+        if d.claimed.contains_key(&lane) || d.parked.iter().any(|(_, p)| p.lane == c.lane) {
+            // This instance still holds an earlier head of the lane (its lease ran out and
+            // another instance finished it meanwhile): one head per lane here, so this one
+            // waits for its lease to run out and is claimed then.
+            tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head leased at record waits for its lease");
+            continue;
+        }
+        d.parked.push_back((now, c));
+    }
+    // As many as can start now go into the queue (the pump does it first), the rest wait
+    // parked for a free slot (at most DEFAULT_LEASED_MAX_WAIT).
+    act.pump(ctx);
+    // What pacing does not let start now goes back to the store at once (no head waits here
+    // while its lease runs out).
+    release_held(act, ctx);
+    release_stale_parked(act, ctx);
+    act.update_depth();
+    let room = record_room(act);
+    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+        sink.arrived(n, room);
+    }
+}
+
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     if act.durable.is_none() {
         return;
+    }
+    release_stale_parked(act, ctx);
+    if act.durable.as_ref().is_some_and(|d| !d.parked.is_empty()) {
+        // Parked heads take the free slots first (the pump moves them into the queue).
+        act.pump(ctx);
     }
     let (room, wake) = claim_room(act);
     let Some(d) = act.durable.as_mut() else {
@@ -176,6 +378,14 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         d.claim_again = true;
         return;
     }
+    // Parked heads go first; room reserved by record calls under way that the parked heads'
+    // free places do not cover is not claimed again.
+    let room = if d.parked.is_empty() {
+        let in_transit = d.record_leases.as_ref().map_or(0, |s| s.in_transit());
+        room.saturating_sub(in_transit.saturating_sub(DEFAULT_LEASED_BACKLOG))
+    } else {
+        0
+    };
     if room == 0 {
         // Every slot is busy (the next settle claims again), or the rate limit or the
         // circuit holds work back: look again when they allow it (at the latest at the poll).
@@ -187,6 +397,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }
     d.claiming = true;
     d.claim_again = false;
+    d.claim_limit = room;
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
@@ -202,6 +413,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                     d.depth = Some(claim.depth);
                 }
                 act.counters.duplicate.inc_by(claim.duplicates as u64);
+                act.counters.claimed.inc_by(claim.deliveries.len() as u64);
                 take(act, claim, ctx);
                 next
             }
@@ -214,6 +426,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         };
         let again = act.durable.as_mut().is_some_and(|d| {
             d.claiming = false;
+            d.claim_limit = 0;
             d.claim_again
         });
         let wait = next.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |n| {
@@ -252,6 +465,11 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             // Our own lease ran out and we got the lane again while still holding its head:
             // keep the one copy, under the new lease.
             *held = c;
+            continue;
+        }
+        if let Some((_, parked)) = d.parked.iter_mut().find(|(_, p)| p.lane == c.lane) {
+            // Likewise for a head leased at record and still parked.
+            *parked = c;
             continue;
         }
         let Some(c) = adopt_reclaimed(&mut d.to_settle, c) else {
@@ -364,7 +582,8 @@ pub(super) fn settled(
         Settled::Dead => Settlement::Dead,
         Settled::Disabled { .. } => {
             // The queue dropped every other lane it held: settle them dead too.
-            let others: Vec<Claimed> = d.claimed.drain().map(|(_, c)| c).collect();
+            let mut others: Vec<Claimed> = d.claimed.drain().map(|(_, c)| c).collect();
+            others.extend(d.parked.drain(..).map(|(_, c)| c));
             for c in others {
                 let attempts = c.attempts.clone();
                 store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Recorded, Settle,
-    SettleOutcome, Settlement, StoreError, StoredDeliveries, StoredDelivery,
+    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, RecordLeases,
+    Recorded, Settle, SettleOutcome, Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
@@ -154,6 +154,11 @@ pub struct RedisStore {
     replay_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
+    /// Each endpoint's dispatcher in this instance, to which record leases new lanes.
+    record_leases: RwLock<HashMap<String, Arc<RecordLeases>>>,
+    /// Heads handed out by `claim.lua` and leased at record, by this store (tests, benches).
+    claimed_heads: AtomicU64,
+    leased_heads: AtomicU64,
 }
 
 /// A random wait of up to `attempt` milliseconds.
@@ -173,6 +178,75 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 /// they are: no JSON for the script to decode). The layout is in record.lua's header.
 struct RecordBatch {
     args: Vec<String>,
+    /// Every delivery written: (endpoint, delivery id, the event); a lane is its incident.
+    deliveries: Vec<(Arc<str>, String, Arc<Event>)>,
+}
+
+/// The new lanes a record call may lease to this instance, per endpoint: reserved from each
+/// dispatcher's room before the call, handed over or given back after it (on drop, whatever
+/// the call did: a failed call leased nothing).
+struct LeaseReservation {
+    token: String,
+    /// (endpoint, its dispatcher, heads reserved, their lease).
+    by_endpoint: Vec<(Arc<str>, Arc<RecordLeases>, usize, Duration)>,
+    /// What the call did: the heads it leased (by endpoint), and the endpoints that got a new
+    /// due lane.
+    leased: Vec<(Arc<str>, Claimed)>,
+    due: Vec<String>,
+}
+
+impl LeaseReservation {
+    /// The script's closing lease arguments: token, e triples (endpoint, k, lease ms), e.
+    fn args(&self) -> Vec<String> {
+        let mut args = vec![self.token.clone()];
+        let mut n = 0;
+        for (endpoint, _, k, lease) in self.by_endpoint.iter().filter(|r| r.2 > 0) {
+            args.push(endpoint.to_string());
+            args.push(k.to_string());
+            args.push(lease.as_millis().to_string());
+            n += 1;
+        }
+        args.push(n.to_string());
+        args
+    }
+
+    /// The call succeeded: `leased` (delivery ids) are this instance's, under `token`; they
+    /// are handed over on drop.
+    fn took(&mut self, batch: &RecordBatch, leased: &[String], due: Vec<String>) {
+        self.due = due;
+        if leased.is_empty() {
+            return;
+        }
+        let leased: std::collections::HashSet<&str> = leased.iter().map(String::as_str).collect();
+        for (endpoint, id, event) in &batch.deliveries {
+            if leased.contains(id.as_str()) {
+                self.leased.push((
+                    endpoint.clone(),
+                    Claimed {
+                        delivery_id: id.clone(),
+                        lane: event.incident.id.clone(),
+                        event: Event::clone(event),
+                        attempts: Vec::new(),
+                        lease: self.token.clone(),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for LeaseReservation {
+    fn drop(&mut self) {
+        let mut leased = std::mem::take(&mut self.leased);
+        for (endpoint, sink, k, _) in &self.by_endpoint {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                leased.into_iter().partition(|(e, _)| e == endpoint);
+            leased = rest;
+            let mine = mine.into_iter().map(|(_, c)| c).collect();
+            let due = self.due.iter().any(|e| e.as_str() == &**endpoint);
+            sink.deliver(*k, mine, due);
+        }
+    }
 }
 
 impl RecordBatch {
@@ -185,7 +259,10 @@ impl RecordBatch {
             args.push(k.clone());
             args.push(v.to_string());
         }
-        RecordBatch { args }
+        RecordBatch {
+            args,
+            deliveries: Vec::new(),
+        }
     }
 }
 
@@ -338,6 +415,9 @@ impl RedisStore {
             settle_script: Script::new(SETTLE_LUA),
             replay_script: Script::new(REPLAY_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
+            record_leases: RwLock::new(HashMap::new()),
+            claimed_heads: AtomicU64::new(0),
+            leased_heads: AtomicU64::new(0),
         }
     }
 
@@ -404,6 +484,43 @@ impl RedisStore {
 
     fn set_backlog(&self, pending: i64) {
         self.backlog.set(pending.max(0) as usize);
+    }
+
+    /// Reserves room in the dispatchers of the batch's endpoints for the new lanes the record
+    /// call may lease to this instance (at most one per delivery of the endpoint).
+    fn reserve_leases(&self, batch: &RecordBatch) -> LeaseReservation {
+        let token = format!(
+            "{}:r{}",
+            self.instance,
+            self.claims.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut reservation = LeaseReservation {
+            token,
+            by_endpoint: Vec::new(),
+            leased: Vec::new(),
+            due: Vec::new(),
+        };
+        let sinks = self.record_leases.read().unwrap_or_else(|e| e.into_inner());
+        if sinks.is_empty() {
+            return reservation;
+        }
+        let mut want: Vec<(Arc<str>, usize)> = Vec::new();
+        for (endpoint, _, _) in &batch.deliveries {
+            match want.iter_mut().find(|(e, _)| e == endpoint) {
+                Some((_, n)) => *n += 1,
+                None => want.push((endpoint.clone(), 1)),
+            }
+        }
+        for (endpoint, n) in want {
+            let Some(sink) = sinks.get(&*endpoint) else {
+                continue;
+            };
+            let (k, lease) = sink.reserve(n);
+            reservation
+                .by_endpoint
+                .push((endpoint, sink.clone(), k, lease));
+        }
+        reservation
     }
 
     /// Decides a batch against the incidents as read: what each alert did and the script's
@@ -514,7 +631,10 @@ impl RedisStore {
                 args.push(dlv.len().to_string());
                 for (endpoint, id) in dlv {
                     args.push(endpoint.to_string());
-                    args.push(id);
+                    args.push(id.clone());
+                    if let Some(event) = &r.event {
+                        batch.deliveries.push((endpoint, id, event.clone()));
+                    }
                 }
                 *current = Some(next);
             }
@@ -542,6 +662,9 @@ impl IncidentStore for RedisStore {
             }
         }
         let mut conn = self.conn().await?;
+        // Reserved at the first decision (and kept across conflicts); handed over or given
+        // back when dropped, however this call ends.
+        let mut reservation: Option<LeaseReservation> = None;
         for attempt in 0..DEFAULT_RECORD_CAS_ATTEMPTS {
             if attempt > 0 {
                 // Back off a little, at random, so racing instances stop colliding.
@@ -566,17 +689,24 @@ impl IncidentStore for RedisStore {
                 read.push(((*k).clone(), v.unwrap_or(0), inc));
             }
             let (recorded, batch) = self.plan(alerts, &keys, &read, now)?;
+            // The batch's endpoints are known once it is decided; the room reserved then is
+            // kept for the batch's later decisions (a conflict changes little of it).
+            let reservation = reservation.get_or_insert_with(|| self.reserve_leases(&batch));
             let mut invocation = self.record_script.prepare_invoke();
-            for arg in &batch.args {
+            for arg in batch.args.iter().chain(reservation.args().iter()) {
                 invocation.arg(arg);
             }
-            let (status, pending, open): (String, i64, i64) = invocation
+            type Answer = (String, i64, i64, Vec<String>, Vec<String>);
+            let (status, pending, open, leased, due): Answer = invocation
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.broken(e))?;
             if status == "ok" {
                 self.set_backlog(pending);
                 self.open.store(open, Ordering::Relaxed);
+                reservation.took(&batch, &leased, due);
+                self.leased_heads
+                    .fetch_add(leased.len() as u64, Ordering::Relaxed);
                 return Ok(recorded);
             }
             tracing::debug!(
@@ -670,6 +800,8 @@ impl DeliveryQueueStore for RedisStore {
             .await
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
+        self.claimed_heads
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let mut deliveries = Vec::with_capacity(rows.len());
         for (lane, entry) in rows {
             let Some(entry) = parse_entry(&entry) else {
@@ -887,6 +1019,24 @@ impl DeliveryQueueStore for RedisStore {
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
         Ok((done == 1).then_some(new_id))
+    }
+
+    fn lease_at_record(&self, endpoint: &str, sink: Arc<RecordLeases>) -> bool {
+        self.record_leases
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(endpoint.to_string(), sink);
+        true
+    }
+}
+
+impl RedisStore {
+    /// Lane heads this store handed out: (by `claim.lua`, leased at record).
+    pub fn heads_taken(&self) -> (u64, u64) {
+        (
+            self.claimed_heads.load(Ordering::Relaxed),
+            self.leased_heads.load(Ordering::Relaxed),
+        )
     }
 }
 

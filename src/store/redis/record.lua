@@ -8,28 +8,70 @@
 -- then n pairs (incident key, version read),
 -- then per write: key, version, incident JSON, incident id, new (1/0), open delta,
 -- expiry ('' keep, 'p' persist, else ms), history entry ('' none), the event without its
--- incident (JSON), event id, number of deliveries m, then m pairs (endpoint, delivery id).
+-- incident (JSON), event id, number of deliveries m, then m pairs (endpoint, delivery id);
+-- last the leases the caller asks for: its lease token, e triples (endpoint, k, lease ms),
+-- and e.
 -- A delivery is an entry of its lane (the layout is in common.lua): its ids, state, attempts,
 -- the incident JSON and the rest of the event.
+-- A lane this batch creates (its first entry) is due at once. Up to k of an endpoint's new
+-- lanes are leased to the caller instead (the recording instance holds their heads already
+-- and sends them without claiming them): `leases` until now + lease and `owner` = token,
+-- exactly as claim.lua leases a lane, so settle.lua settles them and, if the caller dies,
+-- claim.lua takes them over once the lease runs out. A disabled endpoint leases nothing.
+-- Returns {'ok', pending, open, leased delivery ids, endpoints that got a new due lane}.
 local p = ARGV[1]
 local cap = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+local last = #ARGV
+local ne = tonumber(ARGV[last])
+last = last - 1 - 3 * ne
+local token = ARGV[last]
+last = last - 1
+local budget = {}
+local lease_ms = {}
+for x = last + 2, last + 1 + 3 * ne, 3 do
+  budget[ARGV[x]] = tonumber(ARGV[x + 1])
+  lease_ms[ARGV[x]] = tonumber(ARGV[x + 2])
+end
 local i = 4
 for _ = 1, n do
   local v = redis.call('HGET', ARGV[i], 'v') or '0'
   if v ~= ARGV[i + 1] then
-    return {'conflict', 0, 0}
+    return {'conflict', 0, 0, {}, {}}
   end
   i = i + 2
 end
 local t = redis.call('TIME')
-local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = string.format('%d', now_ms)
 local added = 0
 local open = 0
 local per_endpoint = {}
 -- New lanes per endpoint queue, as ZADD arguments (one call per queue at the end).
 local new_lanes = {}
-local last = #ARGV
+-- Lanes leased to the caller per endpoint queue, as ZADD and HSET arguments.
+local leases = {}
+local owners = {}
+local lease_until = {}
+local leased = {}
+local due_endpoints = {}
+local function may_lease(ep, q)
+  local b = budget[ep]
+  if not b or b <= 0 then
+    return false
+  end
+  if leases[q] == nil then
+    if redis.call('EXISTS', q .. ':disabled') == 1 then
+      budget[ep] = 0
+      return false
+    end
+    leases[q] = {}
+    owners[q] = {}
+    lease_until[q] = string.format('%d', now_ms + lease_ms[ep])
+  end
+  budget[ep] = b - 1
+  return true
+end
 while i <= last do
   local k, j, id, ttl, h = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 6], ARGV[i + 7]
   local e, eid, m = ARGV[i + 8], ARGV[i + 9], tonumber(ARGV[i + 10])
@@ -62,13 +104,22 @@ while i <= last do
     -- The delivery is its lane entry (layout in common.lua): no record of its own.
     local entry = '2\n' .. d .. '\n' .. id .. '\n' .. eid .. '\n\npending\n[]\n' .. j .. '\n' .. e
     if redis.call('RPUSH', q .. ':lane:' .. id, entry) == 1 then
-      local l = new_lanes[q]
-      if not l then
-        l = {}
-        new_lanes[q] = l
+      if may_lease(ep, q) then
+        table.insert(leases[q], lease_until[q])
+        table.insert(leases[q], id)
+        table.insert(owners[q], id)
+        table.insert(owners[q], token)
+        table.insert(leased, d)
+      else
+        local l = new_lanes[q]
+        if not l then
+          l = {}
+          new_lanes[q] = l
+          table.insert(due_endpoints, ep)
+        end
+        table.insert(l, now)
+        table.insert(l, id)
       end
-      table.insert(l, now)
-      table.insert(l, id)
     end
     per_endpoint[q] = (per_endpoint[q] or 0) + 1
     added = added + 1
@@ -83,6 +134,12 @@ for q, l in pairs(new_lanes) do
     a = b + 1
   end
 end
+for q, l in pairs(leases) do
+  if #l > 0 then
+    redis.call('ZADD', q .. ':leases', unpack(l))
+    redis.call('HSET', q .. ':owner', unpack(owners[q]))
+  end
+end
 for q, c in pairs(per_endpoint) do
   redis.call('INCRBY', q .. ':pending', c)
 end
@@ -93,4 +150,4 @@ if open ~= 0 then
 else
   total = tonumber(redis.call('GET', p .. ':open') or '0')
 end
-return {'ok', pending, total}
+return {'ok', pending, total, leased, due_endpoints}

@@ -51,9 +51,14 @@ while i <= last do
   local lane, id, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local wait, attempts, state, eid = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   i = i + 8
-  if action == 'delivered' then
-    redis.call('SET', dedup .. eid, '1', 'PX', dedup_ttl)
-  end
+  -- The event's dedup key is read only by claim.lua, for a lane head about to be handed out
+  -- (a replay skips it). A delivery settled delivered under its valid lease leaves its lane
+  -- in this same script (LPOP below): it is never a head again and no other delivery of the
+  -- endpoint carries its event (one per endpoint per event; a replay is a new delivery marked
+  -- replay_of), so its key would never be read and is not written. It is written when the
+  -- lease was stale (another holder may have the head now: its next claim finishes it
+  -- without a second request) or when the entry could not be removed.
+  local mark_delivered = action == 'delivered'
   if seen[lane] or owners[n] ~= token then
     table.insert(stale, id)
   else
@@ -101,8 +106,12 @@ while i <= last do
       end
       if done then
         table.insert(logged, done)
+        mark_delivered = false
       end
     end
+  end
+  if mark_delivered then
+    redis.call('SET', dedup .. eid, '1', 'PX', dedup_ttl)
   end
 end
 if #released > 0 then

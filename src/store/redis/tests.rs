@@ -337,7 +337,10 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
     b.settle("hook", x2, &[failed], Settlement::Delivered)
         .await
         .unwrap();
-    assert!(b.is_delivered("hook", &x2.event.id).await.unwrap());
+    assert!(
+        !b.is_delivered("hook", &x2.event.id).await.unwrap(),
+        "settled under its lease, the entry left its lane: no dedup key is needed"
+    );
     let next = b.claim("hook", 10, lease).await.unwrap();
     assert_eq!(next.deliveries.len(), 1);
     assert_eq!(
@@ -606,7 +609,8 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     // Two finished; `fails` waits for its retry, `stale` changed nothing, `more` is still out.
     assert_eq!(a.backlog.pending(), 4);
     for k in ["ok1", "ok2"] {
-        assert!(a.is_delivered("hook", &by_key(k).event.id).await.unwrap());
+        // Finished under their leases (entries out of their lanes): no dedup key needed.
+        assert!(!a.is_delivered("hook", &by_key(k).event.id).await.unwrap());
     }
     assert!(!a
         .is_delivered("hook", &by_key("fails").event.id)
@@ -978,4 +982,257 @@ async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
         .await
         .unwrap();
     assert_eq!(out.next_claimable_in, None);
+}
+
+/// A dispatcher's sink for leases at record, registered with `store`, with `room`.
+fn record_leases(
+    store: &RedisStore,
+    endpoint: &str,
+    lease: Duration,
+    room: usize,
+) -> (Arc<RecordLeases>, tokio::sync::mpsc::Receiver<Vec<Claimed>>) {
+    let (sink, rx) = RecordLeases::new(lease);
+    assert!(store.lease_at_record(endpoint, sink.clone()));
+    sink.set_room(room);
+    (sink, rx)
+}
+
+#[actix_rt::test]
+async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_claim() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 32);
+    let r = a
+        .record(
+            &[
+                alert("l1", AlertStatus::Firing, Severity::Warning),
+                alert("l2", AlertStatus::Firing, Severity::Warning),
+                // A second event of l1's new lane: waits behind its head.
+                alert("l1", AlertStatus::Resolved, Severity::Warning),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let heads = rx.try_recv().expect("the new lanes' heads, handed over");
+    assert!(rx.try_recv().is_err(), "in one message");
+    let mut got: Vec<(String, String)> = heads
+        .iter()
+        .map(|c| (c.lane.clone(), c.event.id.clone()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [&r[0], &r[1]]
+        .iter()
+        .map(|x| {
+            let e = x.event.as_ref().unwrap();
+            (e.incident.id.clone(), e.id.clone())
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "each new lane's head: its first event");
+    assert!(heads.iter().all(|c| c.attempts.is_empty()));
+    assert_eq!(a.heads_taken(), (0, 2), "leased at record, none claimed");
+    assert!(!sink.take_due(), "no lane went to the due set");
+    assert_eq!(
+        sink.in_transit(),
+        2,
+        "counted until the dispatcher takes them"
+    );
+    sink.arrived(2, 30);
+    assert_eq!(sink.in_transit(), 0);
+    // Another instance finds nothing to claim: the lanes are leased to `a`.
+    assert!(b
+        .claim("hook", 10, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+    let settles: Vec<Settle> = heads
+        .iter()
+        .map(|c| Settle {
+            claimed: c.clone(),
+            attempts: vec![attempt(200)],
+            settlement: Settlement::Delivered,
+        })
+        .collect();
+    let out = a.settle_many("hook", &settles).await.unwrap();
+    assert!(out.claimable_now(), "l1's next event is due now");
+    assert_eq!(a.backlog.pending(), 1);
+    let log = a.deliveries("hook").await.unwrap().deliveries;
+    for c in &heads {
+        let d = log.iter().find(|d| d.id == c.delivery_id).unwrap();
+        assert_eq!((d.state, d.attempts.len()), (DeliveryState::Delivered, 1));
+    }
+    let next = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(next.deliveries.len(), 1);
+    assert_eq!(
+        next.deliveries[0].event.kind,
+        crate::model::EventType::Resolved
+    );
+    assert_eq!(a.heads_taken(), (0, 2), "`a` never claimed");
+}
+
+#[actix_rt::test]
+async fn without_room_new_lanes_are_due_and_claimed_and_unused_room_is_given_back() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 0);
+    a.record(
+        &[
+            alert("n1", AlertStatus::Firing, Severity::Warning),
+            alert("n2", AlertStatus::Firing, Severity::Warning),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(rx.try_recv().is_err(), "no room: nothing leased");
+    assert!(sink.take_due(), "the new lanes are due: a claim is needed");
+    assert!(!sink.take_due(), "told once");
+    let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(c.deliveries.len(), 2);
+    assert_eq!(a.heads_taken(), (2, 0));
+
+    // Room for one: one lane leased, the others due, the unused reservation given back.
+    sink.set_room(1);
+    a.record(
+        &[
+            alert("n3", AlertStatus::Firing, Severity::Warning),
+            alert("n4", AlertStatus::Firing, Severity::Warning),
+            alert("n5", AlertStatus::Firing, Severity::Warning),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rx.try_recv().unwrap().len(), 1);
+    assert_eq!(sink.in_transit(), 1, "only the one handed over");
+    assert!(sink.take_due());
+    let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(c.deliveries.len(), 2);
+}
+
+#[actix_rt::test]
+async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_lease_runs_out() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let b = redis.store(&p, &["hook"]);
+    let recorded = {
+        let a = redis.store(&p, &["hook"]);
+        let (_sink, mut rx) = record_leases(&a, "hook", Duration::from_millis(150), 32);
+        let r = a
+            .record(
+                &[alert("t", AlertStatus::Firing, Severity::Info)],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rx.try_recv().unwrap().len(), 1);
+        r[0].event.clone().unwrap()
+        // `a` "crashes": dropped without settling.
+    };
+    assert!(
+        b.claim("hook", 10, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty(),
+        "leased to `a` until its lease runs out"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].event.id, recorded.id);
+    b.settle(
+        "hook",
+        &c.deliveries[0],
+        &[attempt(200)],
+        Settlement::Delivered,
+    )
+    .await
+    .unwrap();
+    assert!(b
+        .claim("hook", 10, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+    let log = b.deliveries("hook").await.unwrap().deliveries;
+    assert_eq!(log.len(), 1, "one delivery, delivered once");
+    assert_eq!(log[0].state, DeliveryState::Delivered);
+    assert_eq!(b.backlog.pending(), 0);
+}
+
+#[actix_rt::test]
+async fn a_disabled_endpoint_leases_nothing_at_record() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let mut conn = a.conn().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{p}:q:hook:disabled"))
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 32);
+    a.record(
+        &[alert("x", AlertStatus::Firing, Severity::Info)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(rx.try_recv().is_err());
+    assert_eq!(sink.in_transit(), 0, "the reservation is given back");
+    assert!(sink.take_due());
+    let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert!(c.disabled);
+    assert_eq!(
+        c.deliveries.len(),
+        1,
+        "claimed, and settled dead by the actor"
+    );
+}
+
+#[actix_rt::test]
+async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_claim_honours() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    a.record(
+        &[alert("s", AlertStatus::Firing, Severity::Info)],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let old = a
+        .claim("hook", 10, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .deliveries
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let new = b
+        .claim("hook", 10, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .deliveries
+        .remove(0);
+    // `a` sent it and reports late: its lease is gone, but the event was delivered.
+    a.settle("hook", &old, &[attempt(200)], Settlement::Delivered)
+        .await
+        .unwrap();
+    assert!(a.is_delivered("hook", &old.event.id).await.unwrap());
+    // `b` had not sent it yet (held back): released, then found delivered, not sent again.
+    b.settle("hook", &new, &[], Settlement::Release)
+        .await
+        .unwrap();
+    let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    assert!(c.deliveries.is_empty());
+    assert_eq!(c.duplicates, 1);
+    assert_eq!(b.backlog.pending(), 0);
 }
