@@ -73,7 +73,9 @@ pub struct Claimed {
     pub delivery_id: String,
     /// The lane: the incident id. One head per lane is out at a time, across all instances.
     pub lane: String,
-    pub event: Event,
+    /// Shared with the queue that sends it (and, for a head leased at record, with the batch
+    /// that recorded it): never copied.
+    pub event: Arc<Event>,
     /// The attempts made so far (by any instance), oldest first.
     pub attempts: Vec<Attempt>,
     /// Proves the lease when settling; a settle with an outdated lease changes nothing.
@@ -326,22 +328,6 @@ pub trait DeliveryQueueStore: Send + Sync {
     }
 }
 
-/// Applies one alert to the stored incident: what it did, and the incident's next state to
-/// store (None: leave it). Shared by every backend so they apply exactly the same table.
-pub(crate) fn decide(
-    current: Option<&Incident>,
-    alert: &Alert,
-    now: DateTime<Utc>,
-) -> (Recorded, Option<Incident>) {
-    let (recorded, next) = decide_once(current, alert, now);
-    let next = match next {
-        Next::Unchanged => None,
-        Next::Incident(i) => Some(*i),
-        Next::InEvent => recorded.event.as_ref().map(|e| e.incident.clone()),
-    };
-    (recorded, next)
-}
-
 /// The incident's next state, as [`decide_once`] hands it over.
 pub(crate) enum Next {
     /// Leave the stored incident as it is.
@@ -363,8 +349,9 @@ impl Next {
     }
 }
 
-/// [`decide`] without a second copy of the incident when it emits an event: the event
-/// carries the next state.
+/// Applies one alert to the stored incident: what it did, and the incident's next state to
+/// store, without a second copy of the incident when it emits an event (the event carries
+/// the next state). Shared by every backend so they apply exactly the same table.
 pub(crate) fn decide_once(
     current: Option<&Incident>,
     alert: &Alert,

@@ -19,7 +19,6 @@ use tokio::time::Instant;
 
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::delivery::queue::{Attempt, Settled};
-use crate::model::Event;
 use crate::store::{
     Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
     StoredDeliveries,
@@ -259,7 +258,7 @@ pub(super) fn unpark(act: &mut DeliveryActor) {
             break;
         };
         let lane: Arc<str> = c.lane.as_str().into();
-        let event: Arc<Event> = Arc::new(c.event.clone());
+        let event = Arc::clone(&c.event);
         if act
             .queue
             .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
@@ -475,7 +474,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
         let Some(c) = adopt_reclaimed(&mut d.to_settle, c) else {
             continue;
         };
-        let event: Arc<Event> = Arc::new(c.event.clone());
+        let event = Arc::clone(&c.event);
         if act
             .queue
             .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
@@ -690,7 +689,7 @@ mod tests {
         Claimed {
             delivery_id: id.into(),
             lane: "inc_1".into(),
-            event: crate::model::test_event("inc_1", EventType::Created),
+            event: Arc::new(crate::model::test_event("inc_1", EventType::Created)),
             attempts: vec![],
             lease: lease.into(),
         }

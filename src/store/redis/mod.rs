@@ -8,7 +8,7 @@
 //! `claim.lua` due lane heads under a lease and `settle.lua` them, many per script run. The key layout and the
 //! consistency argument are in docs/ARCHITECTURE.md ("Redis store").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    decide, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, RecordLeases,
-    Recorded, Settle, SettleOutcome, Settlement, StoreError, StoredDeliveries, StoredDelivery,
+    decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
+    RecordLeases, Recorded, Settle, SettleOutcome, Settlement, StoreError, StoredDeliveries,
+    StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
@@ -225,7 +226,7 @@ impl LeaseReservation {
                     Claimed {
                         delivery_id: id.clone(),
                         lane: event.incident.id.clone(),
-                        event: Event::clone(event),
+                        event: Arc::clone(event),
                         attempts: Vec::new(),
                         lease: self.token.clone(),
                     },
@@ -537,9 +538,11 @@ impl RedisStore {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut state: HashMap<&str, (u64, Option<Incident>)> = read
+        // Each incident as the batch has decided it so far: as read, or the state an earlier
+        // alert of the batch left (the incident inside its event, not copied out of it).
+        let mut state: HashMap<&str, (u64, Current)> = read
             .iter()
-            .map(|(k, v, inc)| (k.as_str(), (*v, inc.clone())))
+            .map(|(k, v, inc)| (k.as_str(), (*v, Current::Read(inc.as_ref()))))
             .collect();
         let mut recorded = Vec::with_capacity(alerts.len());
         let mut batch = RecordBatch::new(&self.prefix, read);
@@ -547,13 +550,21 @@ impl RedisStore {
             let Some((version, current)) = state.get_mut(key.as_str()) else {
                 return Err(unavailable("incident read missing from the batch"));
             };
-            let was_open = current.as_ref().is_some_and(|i| i.status.is_open());
+            let was_open = current.get().is_some_and(|i| i.status.is_open());
             let was_resolved = current
-                .as_ref()
+                .get()
                 .is_some_and(|i| i.status == IncidentStatus::Resolved);
-            let (r, next) = decide(current.as_ref(), alert, now);
-            if let Some(mut next) = next {
-                next.source = Some(alert.source.clone());
+            let (r, decided) = decide_once(current.get(), alert, now);
+            let next = match decided {
+                Next::Unchanged => None,
+                Next::Incident(i) => Some(Current::Owned(i)),
+                Next::InEvent => r.event.clone().map(Current::InEvent),
+            };
+            if let Some(next) = next {
+                let next_state = next;
+                let Some(next) = next_state.get() else {
+                    return Err(unavailable("a decided incident is missing"));
+                };
                 *version += 1;
                 let is_open = next.status.is_open();
                 // A resolved incident expires (its keys get a TTL); one that leaves the
@@ -568,7 +579,8 @@ impl RedisStore {
                 let args = &mut batch.args;
                 args.push(key.clone());
                 args.push(version.to_string());
-                args.push(serde_json::to_string(&next).map_err(unavailable)?);
+                // `source` is not part of the stored JSON (`#[serde(skip)]`): the key says it.
+                args.push(serde_json::to_string(next).map_err(unavailable)?);
                 args.push(next.id.clone());
                 args.push(
                     if r.outcome == Outcome::Created {
@@ -636,11 +648,31 @@ impl RedisStore {
                         batch.deliveries.push((endpoint, id, event.clone()));
                     }
                 }
-                *current = Some(next);
+                *current = next_state;
             }
             recorded.push(r);
         }
         Ok((recorded, batch))
+    }
+}
+
+/// One incident's state while [`RedisStore::plan`] decides a batch.
+enum Current<'a> {
+    /// As read from Redis (`None`: no such incident yet).
+    Read(Option<&'a Incident>),
+    /// Decided by an earlier alert of the batch without an event.
+    Owned(Box<Incident>),
+    /// Decided by an earlier alert of the batch: the incident its event carries.
+    InEvent(Arc<Event>),
+}
+
+impl Current<'_> {
+    fn get(&self) -> Option<&Incident> {
+        match self {
+            Current::Read(i) => *i,
+            Current::Owned(i) => Some(i),
+            Current::InEvent(e) => Some(&e.incident),
+        }
     }
 }
 
@@ -655,12 +687,10 @@ impl IncidentStore for RedisStore {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = alerts.iter().map(|a| self.incident_key(a)).collect();
-        let mut unique: Vec<&String> = Vec::new();
-        for k in &keys {
-            if !unique.contains(&k) {
-                unique.push(k);
-            }
-        }
+        // Each incident read once, in first-seen order (a set: a group holds up to
+        // DEFAULT_RECORD_GROUP_ALERTS alerts, and a scan of the list per alert was quadratic).
+        let mut seen: HashSet<&str> = HashSet::with_capacity(keys.len());
+        let unique: Vec<&String> = keys.iter().filter(|k| seen.insert(k.as_str())).collect();
         let mut conn = self.conn().await?;
         // Reserved at the first decision (and kept across conflicts); handed over or given
         // back when dropped, however this call ends.
@@ -810,7 +840,7 @@ impl DeliveryQueueStore for RedisStore {
             deliveries.push(Claimed {
                 delivery_id: entry.id.to_string(),
                 lane,
-                event: entry.event()?,
+                event: Arc::new(entry.event()?),
                 attempts: entry.attempts(),
                 lease: token.clone(),
             });

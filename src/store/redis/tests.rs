@@ -731,7 +731,7 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
     assert_eq!(c.deliveries[0].delivery_id, id);
     let mut expected = (*event).clone();
     expected.incident.source = Some(expected.source.clone());
-    assert_eq!(c.deliveries[0].event, expected);
+    assert_eq!(*c.deliveries[0].event, expected);
     a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
         .await
         .unwrap();
@@ -747,7 +747,7 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
         (c.deliveries.len(), c.deliveries[0].delivery_id.as_str()),
         (1, again.as_str())
     );
-    assert_eq!(c.deliveries[0].event, expected);
+    assert_eq!(*c.deliveries[0].event, expected);
 }
 
 #[actix_rt::test]
@@ -893,7 +893,10 @@ async fn a_claimed_event_is_the_recorded_one() {
         assert_eq!(c.deliveries.len(), 1);
         let mut expected = (*rec.event.clone().unwrap()).clone();
         expected.incident.source = Some(expected.source.clone());
-        assert_eq!(c.deliveries[0].event, expected, "incident, changes and all");
+        assert_eq!(
+            *c.deliveries[0].event, expected,
+            "incident, changes and all"
+        );
         a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
             .await
             .unwrap();
