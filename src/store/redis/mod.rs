@@ -555,13 +555,12 @@ impl RedisStore {
                 .get()
                 .is_some_and(|i| i.status == IncidentStatus::Resolved);
             let (r, decided) = decide_once(current.get(), alert, now);
-            let next = match decided {
+            let next_state = match decided {
                 Next::Unchanged => None,
                 Next::Incident(i) => Some(Current::Owned(i)),
                 Next::InEvent => r.event.clone().map(Current::InEvent),
             };
-            if let Some(next) = next {
-                let next_state = next;
+            if let Some(next_state) = next_state {
                 let Some(next) = next_state.get() else {
                     return Err(unavailable("a decided incident is missing"));
                 };
