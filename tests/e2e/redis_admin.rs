@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use deadpool_redis::redis::AsyncCommands;
 use serde_json::json;
 
 use crate::config_for;
 use crate::endpoints::{admin_call, admin_until, alert, ADMIN};
-use crate::support::{eventually, Receiver, Switchyard, TestStore};
+use crate::support::{Receiver, Switchyard, TestStore};
 
 fn with_admin(store: &TestStore, url: &str) -> String {
     config_for(store, url, &format!("  admin_token: {ADMIN}"))
@@ -107,14 +106,7 @@ async fn work_held_back_by_the_rate_limit_outlives_no_lease() {
     let b = Switchyard::start(&cfg);
     rx.wait_delivered(EVENTS).await;
     let took = started.elapsed();
-    let conn = store.redis_conn().await;
-    let pending_key = format!("{}:q:hook:pending", store.key_prefix);
-    eventually("every delivery settled in the store", || {
-        let mut conn = conn.clone();
-        let key = pending_key.clone();
-        async move { conn.get::<_, Option<i64>>(&key).await.unwrap().unwrap_or(0) == 0 }
-    })
-    .await;
+    store.wait_queue_settled("hook").await;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in rx.received() {
         *seen

@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use deadpool_redis::redis::AsyncCommands;
 use serde_json::json;
 
 use crate::config_for;
 use crate::endpoints::alert;
 use crate::redis_settle::SlowReceiver;
-use crate::support::{eventually, Receiver, Switchyard, TestStore};
+use crate::support::{Receiver, Switchyard, TestStore};
 
 const VIA_RECORD: &str = r#"switchyard_delivery_heads_taken_total{endpoint="hook",via="record"}"#;
 const VIA_CLAIM: &str = r#"switchyard_delivery_heads_taken_total{endpoint="hook",via="claim"}"#;
@@ -18,14 +17,7 @@ const VIA_CLAIM: &str = r#"switchyard_delivery_heads_taken_total{endpoint="hook"
 /// Waits until the store has no unfinished delivery of `hook`, then asserts every event
 /// arrived exactly once; returns how many arrived.
 async fn each_arrived_once(store: &TestStore, rx: &Receiver) -> usize {
-    let conn = store.redis_conn().await;
-    let pending_key = format!("{}:q:hook:pending", store.key_prefix);
-    eventually("every delivery settled in the store", || {
-        let mut conn = conn.clone();
-        let key = pending_key.clone();
-        async move { conn.get::<_, Option<i64>>(&key).await.unwrap().unwrap_or(0) == 0 }
-    })
-    .await;
+    store.wait_queue_settled("hook").await;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in rx.received() {
         *seen
@@ -117,14 +109,7 @@ async fn heads_leased_beyond_the_free_slots_wait_parked_and_are_handed_back_in_t
         )
         .await;
     assert_eq!(status, 202, "{resp}");
-    let conn = store.redis_conn().await;
-    let pending_key = format!("{}:q:hook:pending", store.key_prefix);
-    eventually("every delivery settled in the store", || {
-        let mut conn = conn.clone();
-        let key = pending_key.clone();
-        async move { conn.get::<_, Option<i64>>(&key).await.unwrap().unwrap_or(0) == 0 }
-    })
-    .await;
+    store.wait_queue_settled("hook").await;
     let arrived = rx.arrived();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for id in &arrived {

@@ -527,6 +527,20 @@ impl TestStore {
             .await
             .expect("connect to redis")
     }
+
+    /// Waits until the redis store holds no unfinished delivery of `endpoint` (its pending
+    /// counter is 0): every result has been settled.
+    pub async fn wait_queue_settled(&self, endpoint: &str) {
+        use deadpool_redis::redis::AsyncCommands;
+        let conn = self.redis_conn().await;
+        let key = format!("{}:q:{endpoint}:pending", self.key_prefix);
+        eventually("every delivery settled in the store", || {
+            let mut conn = conn.clone();
+            let key = key.clone();
+            async move { conn.get::<_, Option<i64>>(&key).await.unwrap().unwrap_or(0) == 0 }
+        })
+        .await;
+    }
 }
 
 /// Runs a test body once per store: `both_stores!(name);` after `async fn name(store: TestStore)`

@@ -352,7 +352,7 @@ fn record_room(act: &mut DeliveryActor) -> usize {
         return 0;
     }
     let start = claim_room(act).0;
-    let paced = act.limiter.is_some() || act.breaker.state() != super::CircuitState::Closed;
+    let paced = is_paced(act);
     let Some(d) = act.durable.as_ref() else {
         return 0;
     };
@@ -379,24 +379,35 @@ pub(super) fn unpark(act: &mut DeliveryActor) {
         let Some(c) = d.parked.pop_oldest() else {
             break;
         };
-        let lane: Arc<str> = c.lane.as_str().into();
-        let event = Arc::clone(&c.event);
-        if act
-            .queue
-            .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
-        {
-            act.backlog.add(1);
-            if let Some(d) = act.durable.as_mut() {
-                d.claimed.insert(lane, c);
-            }
+        hold(act, c, now);
+    }
+}
+
+/// Puts a head this instance holds the lease of into the queue, to be sent in its lane's
+/// turn, and keeps it until it is settled.
+fn hold(act: &mut DeliveryActor, c: Claimed, now: Instant) {
+    let lane: Arc<str> = c.lane.as_str().into();
+    let event = Arc::clone(&c.event);
+    if act
+        .queue
+        .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
+    {
+        act.backlog.add(1);
+        if let Some(d) = act.durable.as_mut() {
+            d.claimed.insert(lane, c);
         }
     }
+}
+
+/// Whether a rate limit or an open circuit holds this endpoint's work back.
+fn is_paced(act: &DeliveryActor) -> bool {
+    act.limiter.is_some() || act.breaker.state() != super::CircuitState::Closed
 }
 
 /// Hands back parked heads that waited [`DEFAULT_LEASED_MAX_WAIT`] (due again at once), so
 /// none waits here while its lease runs out; all of them while pacing holds work back.
 fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let paced = act.limiter.is_some() || act.breaker.state() != super::CircuitState::Closed;
+    let paced = is_paced(act);
     let now = Instant::now();
     loop {
         let Some(d) = act.durable.as_mut() else {
@@ -596,16 +607,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
         let Some(c) = d.to_settle.adopt(c) else {
             continue;
         };
-        let event = Arc::clone(&c.event);
-        if act
-            .queue
-            .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
-        {
-            act.backlog.add(1);
-            if let Some(d) = act.durable.as_mut() {
-                d.claimed.insert(lane, c);
-            }
-        }
+        hold(act, c, now);
     }
 }
 
