@@ -1,11 +1,14 @@
-//! `IncidentActor`: owns recording alerts into the incident store. It records one group of
-//! requests at a time (the requests that waited while the previous group was recorded: one
-//! store call, one Redis script, for all of them), so the events of an incident leave it in
-//! the order they were decided. It hands each group's events to the router with the group's
-//! answers, which the router gives once the events are queued for delivery; the next group is
-//! recorded meanwhile.
+//! `IncidentActor`: owns recording alerts into the incident store. It records groups of
+//! requests (the requests that waited while earlier groups were recorded: one store call, one
+//! Redis script, for all of them). Groups that share an incident are recorded one after the
+//! other, so the events of an incident leave it in the order they were decided; a store that
+//! gains from it (redis: a call is two round trips) records up to
+//! [`IncidentStore::concurrent_groups`] groups at once when no incident is in two of them
+//! ([`RecordSchedule`]). It hands each group's events to the router with the group's
+//! answers, which the router gives once the events are queued for delivery.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -49,13 +52,80 @@ struct Waiting {
     reply: RecordReply,
 }
 
+/// Which waiting requests are recorded next: whole requests in arrival order, in groups of up
+/// to `max_alerts` alerts, at most `max_groups` groups at once, and never two groups at once
+/// that share an incident (a request that would waits, and everything behind it, until the
+/// group it shares one with is done: the store decides an incident's alerts in the order
+/// they came).
+struct RecordSchedule {
+    waiting: VecDeque<Waiting>,
+    /// The groups being recorded: their number and their incidents' fingerprints (empty when
+    /// one group at a time: nothing to compare).
+    in_flight: Vec<(u64, HashSet<u64>)>,
+    next_id: u64,
+    max_groups: usize,
+    max_alerts: usize,
+}
+
+impl RecordSchedule {
+    fn new(max_groups: usize, max_alerts: usize) -> RecordSchedule {
+        RecordSchedule {
+            waiting: VecDeque::new(),
+            in_flight: Vec::new(),
+            next_id: 0,
+            max_groups: max_groups.max(1),
+            max_alerts,
+        }
+    }
+
+    /// The next group to record and its number (for [`RecordSchedule::finished`]), if one may
+    /// start now.
+    fn next_group(&mut self) -> Option<(u64, Vec<Waiting>)> {
+        if self.in_flight.len() >= self.max_groups {
+            return None;
+        }
+        let n = group_len(&self.waiting, self.max_alerts);
+        if n == 0 {
+            return None;
+        }
+        let mut keys = HashSet::new();
+        if self.max_groups > 1 {
+            keys.extend(
+                self.waiting
+                    .iter()
+                    .take(n)
+                    .flat_map(|w| w.alerts.iter().map(incident_fingerprint)),
+            );
+            if self.in_flight.iter().any(|(_, k)| !k.is_disjoint(&keys)) {
+                return None;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.in_flight.push((id, keys));
+        Some((id, self.waiting.drain(..n).collect()))
+    }
+
+    /// Group `id` is recorded and its events handed on.
+    fn finished(&mut self, id: u64) {
+        self.in_flight.retain(|(g, _)| *g != id);
+    }
+}
+
+/// An alert's incident (its source and dedup key) as 64 bits. Two incidents with the same
+/// fingerprint only make their groups wait for each other.
+fn incident_fingerprint(alert: &Alert) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    alert.source.name.hash(&mut h);
+    alert.dedup_key.hash(&mut h);
+    h.finish()
+}
+
 pub struct IncidentActor {
     store: Arc<dyn IncidentStore>,
     router: Addr<RouterActor>,
     metrics: Arc<Metrics>,
-    waiting: VecDeque<Waiting>,
-    /// A group is being recorded and routed; the next waits for it (order).
-    busy: bool,
+    schedule: RecordSchedule,
     query: Option<Arc<dyn IncidentQuery>>,
 }
 
@@ -110,12 +180,12 @@ impl IncidentActor {
         router: Addr<RouterActor>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let schedule = RecordSchedule::new(store.concurrent_groups(), DEFAULT_RECORD_GROUP_ALERTS);
         IncidentActor {
             store,
             router,
             metrics,
-            waiting: VecDeque::new(),
-            busy: false,
+            schedule,
             query: None,
         }
     }
@@ -126,14 +196,16 @@ impl IncidentActor {
         self
     }
 
-    /// Records every waiting request (up to [`DEFAULT_RECORD_GROUP_ALERTS`] alerts) in one
-    /// store call, routes their events, then answers each request with its part.
+    /// Starts every group the schedule allows: records its requests (up to
+    /// [`DEFAULT_RECORD_GROUP_ALERTS`] alerts) in one store call, routes their events, then
+    /// answers each request with its part.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.waiting.is_empty() {
-            return;
+        while let Some((id, group)) = self.schedule.next_group() {
+            self.record_group(id, group, ctx);
         }
-        let group = take_group(&mut self.waiting, DEFAULT_RECORD_GROUP_ALERTS);
-        self.busy = true;
+    }
+
+    fn record_group(&mut self, id: u64, group: Vec<Waiting>, ctx: &mut Context<Self>) {
         let mut sizes = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
         let mut alerts = Vec::new();
@@ -170,23 +242,25 @@ impl IncidentActor {
                     }
                 }
             }
-            act.busy = false;
+            act.schedule.finished(id);
             act.flush(ctx);
         }));
     }
 }
 
-fn take_group(waiting: &mut VecDeque<Waiting>, max_alerts: usize) -> Vec<Waiting> {
-    let mut group = Vec::new();
+/// How many of the first waiting requests make the next group: whole requests, up to
+/// `max_alerts` alerts (a larger request goes alone).
+fn group_len(waiting: &VecDeque<Waiting>, max_alerts: usize) -> usize {
+    let mut alerts = 0;
     let mut n = 0;
-    while let Some(next) = waiting.front() {
-        if !group.is_empty() && n + next.alerts.len() > max_alerts {
+    for next in waiting {
+        if n > 0 && alerts + next.alerts.len() > max_alerts {
             break;
         }
-        n += next.alerts.len();
-        group.extend(waiting.pop_front());
+        alerts += next.alerts.len();
+        n += 1;
     }
-    group
+    n
 }
 
 /// Cuts a group's results back into one part per request.
@@ -211,7 +285,7 @@ impl Handler<RecordAlerts> for IncidentActor {
     type Result = ();
 
     fn handle(&mut self, msg: RecordAlerts, ctx: &mut Self::Context) {
-        self.waiting.push_back(Waiting {
+        self.schedule.waiting.push_back(Waiting {
             alerts: msg.alerts,
             reply: msg.reply,
         });
@@ -322,38 +396,91 @@ async fn record(
 mod tests {
     use super::*;
 
+    fn waiting(
+        keys: &[&str],
+    ) -> (
+        Waiting,
+        oneshot::Receiver<Result<Vec<Recorded>, StoreError>>,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let w = Waiting {
+            alerts: keys.iter().map(|k| alert(k)).collect(),
+            reply: Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        };
+        (w, rx)
+    }
+
+    fn keys(group: &[Waiting]) -> Vec<Vec<String>> {
+        group
+            .iter()
+            .map(|w| w.alerts.iter().map(|a| a.dedup_key.clone()).collect())
+            .collect()
+    }
+
     #[test]
     fn groups_take_whole_requests_in_order_and_results_split_back() {
-        let mut waiting = VecDeque::new();
-        let mut answers = Vec::new();
+        let mut schedule = RecordSchedule::new(1, 5);
         for n in [2, 3, 1] {
-            let (tx, rx) = oneshot::channel();
-            answers.push(rx);
-            waiting.push_back(Waiting {
-                alerts: std::iter::repeat_n(alert(), n).collect(),
-                reply: Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            });
+            schedule.waiting.push_back(waiting(&vec!["k"; n]).0);
         }
-        let group = take_group(&mut waiting, 5);
+        let (first, group) = schedule.next_group().expect("a group");
         assert_eq!(
             group.iter().map(|w| w.alerts.len()).collect::<Vec<_>>(),
             vec![2, 3]
         );
-        assert_eq!(waiting.len(), 1);
+        assert_eq!(schedule.waiting.len(), 1);
+        // One group at a time.
+        assert!(schedule.next_group().is_none());
+        schedule.finished(first);
         // A request larger than the limit still goes, alone.
-        assert_eq!(take_group(&mut waiting, 0).len(), 1);
+        schedule.max_alerts = 0;
+        assert_eq!(schedule.next_group().expect("the rest").1.len(), 1);
         assert_eq!(
             split(vec![1, 2, 3, 4, 5], &[2, 3]),
             vec![vec![1, 2], vec![3, 4, 5]]
         );
     }
 
-    fn alert() -> Alert {
+    #[test]
+    fn groups_run_at_once_only_when_they_share_no_incident() {
+        let mut schedule = RecordSchedule::new(3, 2);
+        for k in [&["a", "b"][..], &["c", "d"], &["e", "b"], &["f", "g"]] {
+            schedule.waiting.push_back(waiting(k).0);
+        }
+        let (first, g1) = schedule.next_group().expect("first group");
+        assert_eq!(keys(&g1), vec![vec!["a", "b"]]);
+        let (_, g2) = schedule.next_group().expect("disjoint: starts at once");
+        assert_eq!(keys(&g2), vec![vec!["c", "d"]]);
+        // `b` is being recorded: its next alert waits, and so does everything behind it (the
+        // requests keep their order).
+        assert!(schedule.next_group().is_none());
+        assert_eq!(schedule.waiting.len(), 2);
+        schedule.finished(first);
+        let (_, g3) = schedule.next_group().expect("b is free again");
+        assert_eq!(keys(&g3), vec![vec!["e", "b"]]);
+        let (_, g4) = schedule.next_group().expect("third in flight");
+        assert_eq!(keys(&g4), vec![vec!["f", "g"]]);
+        assert!(schedule.waiting.is_empty());
+        // At most three at once.
+        schedule.waiting.push_back(waiting(&["h"]).0);
+        assert!(schedule.next_group().is_none());
+    }
+
+    #[test]
+    fn the_same_dedup_key_from_two_sources_is_two_incidents() {
+        let mut a = alert("k");
+        let b = alert("k");
+        assert_eq!(incident_fingerprint(&a), incident_fingerprint(&b));
+        a.source.name = "other".into();
+        assert_ne!(incident_fingerprint(&a), incident_fingerprint(&b));
+    }
+
+    fn alert(dedup_key: &str) -> Alert {
         use crate::model::{AlertStatus, Labels, Severity, SourceRef};
         Alert {
-            dedup_key: "k".into(),
+            dedup_key: dedup_key.into(),
             status: AlertStatus::Firing,
             severity: Severity::Info,
             title: "t".into(),

@@ -30,7 +30,8 @@ pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
 /// as the redis store's.
 pub const DEFAULT_MEMORY_RESOLVED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-type IncidentKey = (Arc<str>, Box<str>);
+/// (source name, dedup key): shared by the map of incidents and the index by id.
+type IncidentKey = (Arc<str>, Arc<str>);
 
 /// One incident as kept: what is read without decoding it, and the JSON of the rest. The
 /// id, dedup key (in the map's key), status and start time are not repeated in the JSON.
@@ -138,6 +139,10 @@ fn id_bits(id: &str) -> Option<u128> {
 struct Incidents {
     /// Sharded, so that growing it never pauses recording for long (`store::sharded`).
     by_key: ShardedMap<IncidentKey, Stored>,
+    /// The key of each incident by its id's 128 bits (the admin API reads incidents by id;
+    /// a scan of every incident under the lock would hold up recording). Sharded like
+    /// `by_key`, for the same reason.
+    by_id: ShardedMap<u128, IncidentKey>,
     open: usize,
     /// Resolved incidents in the order they were resolved: (when, key, id).
     resolved: VecDeque<(DateTime<Utc>, IncidentKey, u128)>,
@@ -160,8 +165,32 @@ impl Incidents {
                 .is_some_and(|s| s.id == id && s.status == IncidentStatus::Resolved)
             {
                 self.by_key.remove(&key);
+                self.by_id.remove(&id);
             }
         }
+    }
+
+    /// Keeps `stored` as the incident of `key`, and the index by id in step with it.
+    fn put(&mut self, key: IncidentKey, stored: Stored) {
+        let id = stored.id;
+        let before = self.by_key.insert(key.clone(), stored).map(|s| s.id);
+        if before != Some(id) {
+            if let Some(old) = before {
+                // The key's earlier incident (resolved, now replaced by a new one) is gone.
+                self.by_id.remove(&old);
+            }
+            // 0: an id not of the `inc_<hex>` form, found by no lookup.
+            if id != 0 {
+                self.by_id.insert(id, key);
+            }
+        }
+    }
+
+    /// The incident with these id bits.
+    fn by_id(&self, id: u128) -> Option<(&IncidentKey, &Stored)> {
+        let key = self.by_id.get(&id)?;
+        let stored = self.by_key.get(key).filter(|s| s.id == id)?;
+        Some((key, stored))
     }
 }
 
@@ -234,7 +263,7 @@ impl IncidentStore for MemoryStore {
                 if !is_open {
                     state.resolved.push_back((now, key.clone(), stored.id));
                 }
-                state.by_key.insert(key, stored);
+                state.put(key, stored);
                 match (was_open, is_open) {
                     (false, true) => state.open += 1,
                     (true, false) => state.open -= 1,
@@ -279,7 +308,8 @@ impl DeliveryDedup for MemoryStore {
     }
 }
 
-// Admin API reads. A scan over the few undecoded fields; only matches are decoded.
+// Admin API reads: by id through the index; lists by a scan over the few undecoded fields,
+// and only what is returned is decoded.
 #[async_trait]
 impl crate::incidents::query::IncidentQuery for MemoryStore {
     async fn list_incidents(
@@ -298,7 +328,19 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
                     .is_none_or(|want| &*s.source.name == want)
             })
             .collect();
-        matching.sort_by(|(_, a), (_, b)| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        // Newest first; only the first `limit` are sorted (a full sort of a million incidents
+        // under the lock would hold up recording).
+        let newest_first = |(_, a): &(&IncidentKey, &Stored), (_, b): &(&IncidentKey, &Stored)| {
+            b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id))
+        };
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        if matching.len() > filter.limit {
+            matching.select_nth_unstable_by(filter.limit - 1, newest_first);
+            matching.truncate(filter.limit);
+        }
+        matching.sort_by(newest_first);
         Ok(matching
             .into_iter()
             .take(filter.limit)
@@ -312,9 +354,7 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
         };
         Ok(self
             .incidents()
-            .by_key
-            .iter()
-            .find(|(_, s)| s.id == bits)
+            .by_id(bits)
             .and_then(|(key, s)| s.incident(&key.1)))
     }
 }
@@ -449,5 +489,78 @@ mod tests {
             .unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, created.id);
+    }
+
+    #[actix_rt::test]
+    async fn incidents_are_found_by_id_through_their_whole_life() {
+        use crate::incidents::query::IncidentQuery;
+        let mut store = MemoryStore::new();
+        store.resolved_retention = Duration::from_secs(60);
+        let t0 = Utc::now();
+        let id_of = |r: &[Recorded], i: usize| r[i].event.as_ref().unwrap().incident.id.clone();
+        let r = store
+            .record(
+                &[
+                    alert("k", AlertStatus::Firing),
+                    alert("k", AlertStatus::Resolved),
+                    alert("k", AlertStatus::Firing),
+                ],
+                t0,
+            )
+            .await
+            .unwrap();
+        let (first, second) = (id_of(&r, 0), id_of(&r, 2));
+        assert_ne!(first, second, "firing after resolved opens a new incident");
+        // The key now holds the second incident: the first is gone, by key and by id.
+        assert!(store.get_incident(&first).await.unwrap().is_none());
+        let got = store.get_incident(&second).await.unwrap().unwrap();
+        assert_eq!(got.status, IncidentStatus::Triggered);
+        assert_eq!(store.incidents().by_id.len(), 1);
+        // Resolved, it is still found within the retention...
+        store
+            .record(&[alert("k", AlertStatus::Resolved)], t0)
+            .await
+            .unwrap();
+        let got = store.get_incident(&second).await.unwrap().unwrap();
+        assert_eq!(got.status, IncidentStatus::Resolved);
+        // ...and forgotten after it, from the index too.
+        store
+            .record(&[], t0 + chrono::Duration::seconds(61))
+            .await
+            .unwrap();
+        assert!(store.get_incident(&second).await.unwrap().is_none());
+        assert_eq!(store.incidents().by_id.len(), 0);
+    }
+
+    #[actix_rt::test]
+    async fn a_list_is_the_newest_first_up_to_its_limit() {
+        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        let store = MemoryStore::new();
+        let t0 = Utc::now();
+        let mut ids = Vec::new();
+        // Recorded out of order: the list sorts by start, not by insertion.
+        for (n, secs) in [(0, 5), (1, 1), (2, 9), (3, 3), (4, 7), (5, 0)] {
+            let mut a = alert(&format!("k{n}"), AlertStatus::Firing);
+            a.started_at = Some(t0 + chrono::Duration::seconds(secs));
+            let r = store.record(&[a], t0).await.unwrap();
+            ids.push((secs, r[0].event.as_ref().unwrap().incident.id.clone()));
+        }
+        ids.sort_by(|a, b| b.0.cmp(&a.0));
+        let filter = |limit| IncidentFilter {
+            status: None,
+            source: None,
+            limit,
+        };
+        let got: Vec<String> = store
+            .list_incidents(&filter(3))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        let want: Vec<String> = ids.iter().take(3).map(|(_, id)| id.clone()).collect();
+        assert_eq!(got, want);
+        assert_eq!(store.list_incidents(&filter(100)).await.unwrap().len(), 6);
+        assert!(store.list_incidents(&filter(0)).await.unwrap().is_empty());
     }
 }

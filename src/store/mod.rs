@@ -54,6 +54,13 @@ pub trait IncidentStore: Send + Sync {
 
     /// Answers when the store is reachable (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// How many `record` calls the incident actor may run at once, for groups of alerts that
+    /// share no incident (groups that share one are always recorded one after the other).
+    /// 1: one call at a time, for a store whose calls do not wait on anything.
+    fn concurrent_groups(&self) -> usize {
+        1
+    }
 }
 
 /// The delivery dedup keys: (endpoint, event id) pairs already delivered successfully.

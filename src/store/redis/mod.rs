@@ -46,6 +46,10 @@ pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a batch is decided again when another instance changed one of its incidents
 /// in between; after that the request fails with 503 (the client retries).
 pub const DEFAULT_RECORD_CAS_ATTEMPTS: usize = 16;
+/// How many groups of alerts the incident actor records at once when no incident is in two
+/// of them (each is a read and a script: two round trips during which the next group would
+/// otherwise only wait). More waiting groups wait for one of these to finish.
+pub const DEFAULT_RECORD_GROUPS_IN_FLIGHT: usize = 4;
 /// How many events each incident's history keeps; older ones are trimmed.
 pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
 /// How long a resolved incident (and its history) is kept; firing again before then reopens
@@ -763,6 +767,10 @@ impl IncidentStore for RedisStore {
         let n = n.unwrap_or(0).max(0);
         self.open.store(n, Ordering::Relaxed);
         Ok(n as usize)
+    }
+
+    fn concurrent_groups(&self) -> usize {
+        DEFAULT_RECORD_GROUPS_IN_FLIGHT
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
