@@ -545,7 +545,7 @@ mod tests {
             let r = store.record(&[a], t0).await.unwrap();
             ids.push((secs, r[0].event.as_ref().unwrap().incident.id.clone()));
         }
-        ids.sort_by(|a, b| b.0.cmp(&a.0));
+        ids.sort_by_key(|(secs, _)| std::cmp::Reverse(*secs));
         let filter = |limit| IncidentFilter {
             status: None,
             source: None,
