@@ -296,6 +296,7 @@ impl DeliveryActor {
         self.timer = Some((at, handle));
     }
 
+    /// Settles one finished attempt (the caller pumps once it has settled its batch).
     fn settle(
         &mut self,
         lane: Arc<str>,
@@ -368,8 +369,6 @@ impl DeliveryActor {
         if self.durable.is_some() {
             durable::settled(self, &lane, &event.id, durable_attempt, settled, ctx);
         }
-        self.update_depth();
-        self.pump(ctx);
     }
 }
 
@@ -379,6 +378,9 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
             self.in_flight -= 1;
             self.settle(f.lane, f.attempt, f.result, f.event, ctx);
         }
+        // Once for the whole batch: every slot it freed is filled in one pass.
+        self.update_depth();
+        self.pump(ctx);
     }
 
     /// The actor holds a sender, so the stream ends only when the actor is gone.

@@ -17,6 +17,7 @@ use crate::config::types::Secret;
 use crate::config::types::{EndpointConfig, EndpointKind};
 use crate::model::EventType;
 use crate::sources::auth::standard_webhooks_key;
+use crate::sources::auth::SigningMac;
 
 /// Time limit of one delivery request when the endpoint sets no `timeout`.
 pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -146,12 +147,16 @@ impl std::fmt::Debug for EndpointSpec {
     }
 }
 
-/// Key bytes whose `Debug` prints `***`.
+/// The endpoint's signing key, made ready for HMAC once; its `Debug` prints `***`.
 #[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
+pub struct SigningKey(SigningMac);
 
 impl SigningKey {
-    pub fn bytes(&self) -> &[u8] {
+    pub fn new(key: &[u8]) -> SigningKey {
+        SigningKey(SigningMac::new(key))
+    }
+
+    pub fn mac(&self) -> &SigningMac {
         &self.0
     }
 }
@@ -320,7 +325,7 @@ impl EndpointSpec {
             .secret
             .as_ref()
             .filter(|s| !s.is_empty())
-            .map(|s| SigningKey(standard_webhooks_key(s.expose())));
+            .map(|s| SigningKey::new(&standard_webhooks_key(s.expose())));
         Ok(EndpointSpec {
             name: name.as_str().into(),
             kind: cfg.kind,

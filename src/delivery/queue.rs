@@ -117,7 +117,8 @@ struct Lane {
 #[derive(Debug)]
 pub struct DeliveryQueue {
     schedule: Vec<Duration>,
-    lanes: HashMap<Arc<str>, Lane>,
+    /// Keyed by incident id (generated here, so a fast hasher is safe).
+    lanes: HashMap<Arc<str>, Lane, foldhash::fast::RandomState>,
     ready: VecDeque<Arc<str>>,
     waiting: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
     seq: u64,
@@ -135,7 +136,7 @@ impl DeliveryQueue {
     pub fn new(schedule: Vec<Duration>) -> Self {
         DeliveryQueue {
             schedule,
-            lanes: HashMap::new(),
+            lanes: HashMap::default(),
             ready: VecDeque::new(),
             waiting: BinaryHeap::new(),
             seq: 0,

@@ -76,7 +76,7 @@ struct ToSettle {
 struct WaitingResults {
     list: Vec<ToSettle>,
     /// How many of `list` carry each delivery id.
-    ids: HashMap<String, usize>,
+    ids: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl WaitingResults {
@@ -135,7 +135,7 @@ impl WaitingResults {
 pub(super) struct Durable {
     store: Arc<dyn DeliveryQueueStore>,
     /// Claimed lane heads by lane (incident id), until settled.
-    claimed: HashMap<Arc<str>, Claimed>,
+    claimed: HashMap<Arc<str>, Claimed, foldhash::fast::RandomState>,
     claiming: bool,
     claim_again: bool,
     /// The last claim failed (logged once, until a claim succeeds again).
@@ -163,7 +163,7 @@ pub(super) struct Durable {
 #[derive(Default)]
 struct ParkedHeads {
     order: std::collections::VecDeque<(Instant, Claimed)>,
-    lanes: std::collections::HashSet<String>,
+    lanes: std::collections::HashSet<String, foldhash::fast::RandomState>,
 }
 
 impl ParkedHeads {
@@ -224,7 +224,7 @@ impl Durable {
     pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
         Durable {
             store,
-            claimed: HashMap::new(),
+            claimed: HashMap::default(),
             claiming: false,
             claim_again: false,
             failing: false,
