@@ -20,6 +20,7 @@
 #      ingest alone takes on these cores (`noroute_*`)
 #   7. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
+# Each run also records `calibration_ms`, the time of a fixed loop: the host's speed then.
 # Alertmanager is Debian's prometheus-alertmanager (POST /api/v2/alerts, a webhook receiver,
 # group_wait 0s, every alert its own group). Results: a Markdown table on stdout and in
 # target/bench/results.md. Everything listens on 127.0.0.1 only.
@@ -82,6 +83,14 @@ record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; } # system metric 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 major_faults() { awk '/^pgmajfault / {print $2}' /proc/vmstat; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# How long a fixed single-threaded loop takes now, in ms: the host's speed. On a shared VM
+# it varies by tens of percent within minutes (steal time is not reported there), which
+# moves every figure; it is recorded at the start of every run so that figures taken at
+# different times can be compared. About 500 on the machine of docs/PERFORMANCE.md, quiet.
+calibrate() {
+  python3 -c "import time; t = time.perf_counter(); sum(range(3 * 10**7)); print(round((time.perf_counter() - t) * 1000))"
+}
 
 # Waits SETTLE seconds, then until the machine is idle or SETTLE_MAX seconds have passed.
 settle() {
@@ -290,6 +299,7 @@ for store in $STORES; do
   [ "$store" = redis ] && start_redis
   for run in $(seq 1 "$RUNS"); do
     echo "==> $sys run $run/$RUNS" >&2
+    record "$sys" calibration_ms "$(calibrate)"
     if want single; then
       start_switchyard "$store"; recv_reset
       run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
@@ -348,6 +358,7 @@ sys=alertmanager
 want am || RUNS=0
 for run in $(seq 1 "$RUNS"); do
   echo "==> $sys run $run/$RUNS" >&2
+  record "$sys" calibration_ms "$(calibrate)"
   start_alertmanager; recv_reset
   run_wrk "$sys" single "http://127.0.0.1:$AM_PORT" /api/v2/alerts alertmanager 1
   sleep 1; record "$sys" wrk_duplicates "$(recv_stat duplicates)"
