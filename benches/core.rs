@@ -1,6 +1,7 @@
 //! Criterion benchmarks of switchyard's per-alert work, each on its own: route matching against
 //! 10, 1,000 and 10,000 rules (with regex matchers), the alertmanager and generic adapters'
-//! normalize on the real fixtures, the incident transition, the webhook body and its signing.
+//! normalize on the real fixtures, the incident transition, the webhook body and its signing,
+//! and the memory store's admin reads with 100,000 incidents.
 //! These guide optimisation; the load harness (scripts/bench.sh) measures the whole server.
 //!
 //! Run: `cargo bench --bench core` (figures in docs/PERFORMANCE.md).
@@ -207,5 +208,63 @@ fn signing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routing, normalize, incident_transition, signing);
+/// The memory store's admin reads with 100,000 open incidents: one by id (through its index)
+/// and a page of the newest (a scan of every incident, which is what a read by id was).
+fn admin_reads(c: &mut Criterion) {
+    use futures_util::FutureExt;
+    use switchyard::incidents::query::{IncidentFilter, IncidentQuery};
+    use switchyard::store::memory::MemoryStore;
+    use switchyard::store::IncidentStore;
+    let spec = source("alertmanager");
+    let now = Utc::now();
+    let template = spec
+        .normalize(
+            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
+            now,
+        )
+        .expect("normalize")
+        .remove(0);
+    let store = MemoryStore::new();
+    let alerts: Vec<_> = (0..100_000)
+        .map(|n| {
+            let mut a = template.clone();
+            a.dedup_key = format!("bench-{n}");
+            a
+        })
+        .collect();
+    let recorded = store
+        .record(&alerts, now)
+        .now_or_never()
+        .expect("the memory store never waits")
+        .expect("record");
+    let id = recorded[50_000]
+        .event
+        .as_ref()
+        .expect("an event")
+        .incident
+        .id
+        .clone();
+    let mut g = c.benchmark_group("memory_store_100k");
+    g.bench_function("get_by_id", |b| {
+        b.iter(|| black_box(store.get_incident(black_box(&id)).now_or_never()))
+    });
+    let filter = IncidentFilter {
+        status: None,
+        source: None,
+        limit: 50,
+    };
+    g.bench_function("list_newest_50", |b| {
+        b.iter(|| black_box(store.list_incidents(black_box(&filter)).now_or_never()))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    routing,
+    normalize,
+    incident_transition,
+    signing,
+    admin_reads
+);
 criterion_main!(benches);
