@@ -34,16 +34,20 @@ fn source(kind: &str) -> SourceSpec {
     SourceSpec::build(&cfg).expect("source spec")
 }
 
-/// One event of a firing alert from the multi-alert Alertmanager fixture.
-fn sample_event() -> Event {
-    let spec = source("alertmanager");
-    let now = Utc::now();
-    let alerts = spec
+/// The alerts of the multi-alert Alertmanager fixture, normalized at `now`.
+fn fixture_alerts(now: chrono::DateTime<Utc>) -> Vec<switchyard::model::Alert> {
+    source("alertmanager")
         .normalize(
             &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
             now,
         )
-        .expect("normalize");
+        .expect("normalize")
+}
+
+/// One event of a firing alert from the multi-alert Alertmanager fixture.
+fn sample_event() -> Event {
+    let now = Utc::now();
+    let alerts = fixture_alerts(now);
     let t = transition::apply(None, &alerts[0], now);
     let incident = t.next.expect("a new incident");
     Event {
@@ -161,14 +165,8 @@ fn normalize(c: &mut Criterion) {
 
 fn incident_transition(c: &mut Criterion) {
     let event = sample_event();
-    let spec = source("alertmanager");
     let now = Utc::now();
-    let alerts = spec
-        .normalize(
-            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
-            now,
-        )
-        .expect("normalize");
+    let alerts = fixture_alerts(now);
     let mut g = c.benchmark_group("transition");
     g.bench_function("new_incident", |b| {
         b.iter(|| black_box(transition::apply(None, black_box(&alerts[0]), now)))
@@ -215,15 +213,8 @@ fn admin_reads(c: &mut Criterion) {
     use switchyard::incidents::query::{IncidentFilter, IncidentQuery};
     use switchyard::store::memory::MemoryStore;
     use switchyard::store::IncidentStore;
-    let spec = source("alertmanager");
     let now = Utc::now();
-    let template = spec
-        .normalize(
-            &fixture("alertmanager-webhook-firing-multi-alert-fingerprint.json"),
-            now,
-        )
-        .expect("normalize")
-        .remove(0);
+    let template = fixture_alerts(now).remove(0);
     let store = MemoryStore::new();
     let alerts: Vec<_> = (0..100_000)
         .map(|n| {
