@@ -62,6 +62,10 @@ struct RecordSchedule {
     /// The groups being recorded: their number and their incidents' fingerprints (empty when
     /// one group at a time: nothing to compare).
     in_flight: Vec<(u64, HashSet<u64>)>,
+    /// The first waiting request shares an incident with a group in flight: nothing starts
+    /// until a group finishes (requests arriving meanwhile change nothing, so the check is
+    /// not made again for each of them).
+    blocked: bool,
     next_id: u64,
     max_groups: usize,
     max_alerts: usize,
@@ -72,6 +76,7 @@ impl RecordSchedule {
         RecordSchedule {
             waiting: VecDeque::new(),
             in_flight: Vec::new(),
+            blocked: false,
             next_id: 0,
             max_groups: max_groups.max(1),
             max_alerts,
@@ -81,7 +86,7 @@ impl RecordSchedule {
     /// The next group to record and its number (for [`RecordSchedule::finished`]), if one may
     /// start now.
     fn next_group(&mut self) -> Option<(u64, Vec<Waiting>)> {
-        if self.in_flight.len() >= self.max_groups {
+        if self.blocked || self.in_flight.len() >= self.max_groups {
             return None;
         }
         let n = group_len(&self.waiting, self.max_alerts);
@@ -97,6 +102,7 @@ impl RecordSchedule {
                     .flat_map(|w| w.alerts.iter().map(incident_fingerprint)),
             );
             if self.in_flight.iter().any(|(_, k)| !k.is_disjoint(&keys)) {
+                self.blocked = true;
                 return None;
             }
         }
@@ -109,6 +115,7 @@ impl RecordSchedule {
     /// Group `id` is recorded and its events handed on.
     fn finished(&mut self, id: u64) {
         self.in_flight.retain(|(g, _)| *g != id);
+        self.blocked = false;
     }
 }
 

@@ -458,10 +458,7 @@ pub(super) fn take_leased(
     let now = Instant::now();
     for c in heads {
         if act.queue.is_disabled() {
-            act.counters.dead.inc();
-            tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
-            let attempts = c.attempts.clone();
-            store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            dead_while_disabled(act, ctx, c);
             continue;
         }
         let Some(d) = act.durable.as_mut() else {
@@ -584,10 +581,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
     for c in claim.deliveries {
         let lane: Arc<str> = c.lane.as_str().into();
         if claim.disabled || act.queue.is_disabled() {
-            act.counters.dead.inc();
-            tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
-            let attempts = c.attempts.clone();
-            store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+            dead_while_disabled(act, ctx, c);
             continue;
         }
         let Some(d) = act.durable.as_mut() else {
@@ -699,6 +693,14 @@ pub(super) fn settled(
         }
     };
     store_settlement(act, ctx, claimed, attempts, settlement, 1);
+}
+
+/// A head of an endpoint disabled by a 410 Gone: it is not sent; it is stored dead.
+fn dead_while_disabled(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, c: Claimed) {
+    act.counters.dead.inc();
+    tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
+    let attempts = c.attempts.clone();
+    store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
 }
 
 /// Queues a claimed delivery's result for the store; it goes in the next `settle_many` call

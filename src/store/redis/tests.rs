@@ -105,6 +105,11 @@ fn attempt(status: u16) -> Attempt {
     }
 }
 
+/// Records `alerts` now; a test's Redis is there, so an error fails the test.
+async fn record_now(store: &RedisStore, alerts: &[Alert]) -> Vec<Recorded> {
+    store.record(alerts, Utc::now()).await.unwrap()
+}
+
 fn outcomes(r: &[Recorded]) -> Vec<Outcome> {
     r.iter().map(|x| x.outcome).collect()
 }
@@ -168,17 +173,15 @@ async fn keeps_each_incidents_history_and_an_index_by_id() {
     let redis = TestRedis::get();
     let p = prefix();
     let store = redis.store(&p, &["hook"]);
-    let r = store
-        .record(
-            &[
-                alert("h", AlertStatus::Firing, Severity::Warning),
-                alert("h", AlertStatus::Firing, Severity::Critical),
-                alert("h", AlertStatus::Resolved, Severity::Critical),
-            ],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(
+        &store,
+        &[
+            alert("h", AlertStatus::Firing, Severity::Warning),
+            alert("h", AlertStatus::Firing, Severity::Critical),
+            alert("h", AlertStatus::Resolved, Severity::Critical),
+        ],
+    )
+    .await;
     let id = r[0].incident_id.clone().unwrap();
     let mut conn = store.conn().await.unwrap();
     let history: Vec<String> = redis::cmd("LRANGE")
@@ -224,13 +227,11 @@ async fn two_instances_racing_on_one_alert_create_one_incident() {
     for i in 0..40 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(actix_rt::spawn(async move {
-            store
-                .record(
-                    &[alert("same", AlertStatus::Firing, Severity::Warning)],
-                    Utc::now(),
-                )
-                .await
-                .unwrap()
+            record_now(
+                &store,
+                &[alert("same", AlertStatus::Firing, Severity::Warning)],
+            )
+            .await
         }));
     }
     let mut all = Vec::new();
@@ -240,13 +241,11 @@ async fn two_instances_racing_on_one_alert_create_one_incident() {
     let created = all.iter().filter(|r| r.outcome == Outcome::Created).count();
     let repeats = all.iter().filter(|r| r.outcome == Outcome::Repeat).count();
     assert_eq!((created, repeats), (1, 39));
-    let r = a
-        .record(
-            &[alert("same", AlertStatus::Resolved, Severity::Warning)],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(
+        &a,
+        &[alert("same", AlertStatus::Resolved, Severity::Warning)],
+    )
+    .await;
     assert_eq!(r[0].event.as_ref().unwrap().incident.occurrences, 40);
 }
 
@@ -356,12 +355,7 @@ async fn a_crashed_holders_lease_runs_out_and_another_instance_takes_the_lane() 
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
     let b = redis.store(&p, &["hook"]);
-    a.record(
-        &[alert("z", AlertStatus::Firing, Severity::Info)],
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    record_now(&a, &[alert("z", AlertStatus::Firing, Severity::Info)]).await;
     let got = a
         .claim("hook", 10, Duration::from_millis(100))
         .await
@@ -388,12 +382,7 @@ async fn gone_disables_the_endpoint_for_every_instance() {
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    a.record(
-        &[alert("g", AlertStatus::Firing, Severity::Info)],
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    record_now(&a, &[alert("g", AlertStatus::Firing, Severity::Info)]).await;
     let c = a.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
     assert!(!c.disabled);
     assert_eq!(c.depth, 1, "the endpoint's unfinished deliveries");
@@ -412,16 +401,14 @@ async fn a_head_delivered_already_is_finished_by_the_claim_not_handed_out() {
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    let r = a
-        .record(
-            &[
-                alert("d", AlertStatus::Firing, Severity::Info),
-                alert("d", AlertStatus::Resolved, Severity::Info),
-            ],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(
+        &a,
+        &[
+            alert("d", AlertStatus::Firing, Severity::Info),
+            alert("d", AlertStatus::Resolved, Severity::Info),
+        ],
+    )
+    .await;
     let created = r[0].event.as_ref().unwrap();
     a.mark_delivered("hook", &created.id).await.unwrap();
     let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
@@ -475,15 +462,14 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
     let b = redis.store(&p, &["hook"]);
-    a.record(
+    record_now(
+        &a,
         &[
             alert("x", AlertStatus::Firing, Severity::Warning),
             alert("y", AlertStatus::Firing, Severity::Warning),
         ],
-        Utc::now(),
     )
-    .await
-    .unwrap();
+    .await;
     let lease = Duration::from_secs(30);
     let c = a.claim("hook", 10, lease).await.unwrap();
     assert_eq!(c.deliveries.len(), 2);
@@ -710,13 +696,7 @@ async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_repl
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    let r = a
-        .record(
-            &[alert("old", AlertStatus::Firing, Severity::Critical)],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(&a, &[alert("old", AlertStatus::Firing, Severity::Critical)]).await;
     let event = r[0].event.clone().unwrap();
     let q = format!("{p}:q:hook");
     let id = as_previous_layout(
@@ -758,16 +738,14 @@ async fn previous_layout_records_are_retried_listed_finished_and_trimmed_with_th
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    let r = a
-        .record(
-            &[
-                alert("prev", AlertStatus::Firing, Severity::Critical),
-                alert("prev", AlertStatus::Resolved, Severity::Critical),
-            ],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(
+        &a,
+        &[
+            alert("prev", AlertStatus::Firing, Severity::Critical),
+            alert("prev", AlertStatus::Resolved, Severity::Critical),
+        ],
+    )
+    .await;
     let first = r[0].event.clone().unwrap();
     let q = format!("{p}:q:hook");
     let mut incident = first.incident.clone();
@@ -910,15 +888,14 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    a.record(
+    record_now(
+        &a,
         &[
             alert("n", AlertStatus::Firing, Severity::Warning),
             alert("n", AlertStatus::Resolved, Severity::Warning),
         ],
-        Utc::now(),
     )
-    .await
-    .unwrap();
+    .await;
     let lease = Duration::from_secs(30);
     let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| Settle {
         claimed: c.deliveries[0].clone(),
@@ -966,12 +943,7 @@ async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
     let redis = TestRedis::get();
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
-    a.record(
-        &[alert("last", AlertStatus::Firing, Severity::Warning)],
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    record_now(&a, &[alert("last", AlertStatus::Firing, Severity::Warning)]).await;
     let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
     let out = a
         .settle_many(
@@ -1007,18 +979,16 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
     let a = redis.store(&p, &["hook"]);
     let b = redis.store(&p, &["hook"]);
     let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 32);
-    let r = a
-        .record(
-            &[
-                alert("l1", AlertStatus::Firing, Severity::Warning),
-                alert("l2", AlertStatus::Firing, Severity::Warning),
-                // A second event of l1's new lane: waits behind its head.
-                alert("l1", AlertStatus::Resolved, Severity::Warning),
-            ],
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let r = record_now(
+        &a,
+        &[
+            alert("l1", AlertStatus::Firing, Severity::Warning),
+            alert("l2", AlertStatus::Firing, Severity::Warning),
+            // A second event of l1's new lane: waits behind its head.
+            alert("l1", AlertStatus::Resolved, Severity::Warning),
+        ],
+    )
+    .await;
     let heads = rx.try_recv().expect("the new lanes' heads, handed over");
     assert!(rx.try_recv().is_err(), "in one message");
     let mut got: Vec<(String, String)> = heads
@@ -1083,15 +1053,14 @@ async fn without_room_new_lanes_are_due_and_claimed_and_unused_room_is_given_bac
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
     let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 0);
-    a.record(
+    record_now(
+        &a,
         &[
             alert("n1", AlertStatus::Firing, Severity::Warning),
             alert("n2", AlertStatus::Firing, Severity::Warning),
         ],
-        Utc::now(),
     )
-    .await
-    .unwrap();
+    .await;
     assert!(rx.try_recv().is_err(), "no room: nothing leased");
     assert!(sink.take_due(), "the new lanes are due: a claim is needed");
     assert!(!sink.take_due(), "told once");
@@ -1101,16 +1070,15 @@ async fn without_room_new_lanes_are_due_and_claimed_and_unused_room_is_given_bac
 
     // Room for one: one lane leased, the others due, the unused reservation given back.
     sink.set_room(1);
-    a.record(
+    record_now(
+        &a,
         &[
             alert("n3", AlertStatus::Firing, Severity::Warning),
             alert("n4", AlertStatus::Firing, Severity::Warning),
             alert("n5", AlertStatus::Firing, Severity::Warning),
         ],
-        Utc::now(),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rx.try_recv().unwrap().len(), 1);
     assert_eq!(sink.in_transit(), 1, "only the one handed over");
     assert!(sink.take_due());
@@ -1126,13 +1094,7 @@ async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_le
     let recorded = {
         let a = redis.store(&p, &["hook"]);
         let (_sink, mut rx) = record_leases(&a, "hook", Duration::from_millis(150), 32);
-        let r = a
-            .record(
-                &[alert("t", AlertStatus::Firing, Severity::Info)],
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        let r = record_now(&a, &[alert("t", AlertStatus::Firing, Severity::Info)]).await;
         assert_eq!(rx.try_recv().unwrap().len(), 1);
         r[0].event.clone().unwrap()
         // `a` "crashes": dropped without settling.
@@ -1182,12 +1144,7 @@ async fn a_disabled_endpoint_leases_nothing_at_record() {
         .await
         .unwrap();
     let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 32);
-    a.record(
-        &[alert("x", AlertStatus::Firing, Severity::Info)],
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    record_now(&a, &[alert("x", AlertStatus::Firing, Severity::Info)]).await;
     assert!(rx.try_recv().is_err());
     assert_eq!(sink.in_transit(), 0, "the reservation is given back");
     assert!(sink.take_due());
@@ -1206,12 +1163,7 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
     let p = prefix();
     let a = redis.store(&p, &["hook"]);
     let b = redis.store(&p, &["hook"]);
-    a.record(
-        &[alert("s", AlertStatus::Firing, Severity::Info)],
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    record_now(&a, &[alert("s", AlertStatus::Firing, Severity::Info)]).await;
     let old = a
         .claim("hook", 10, Duration::from_millis(100))
         .await
