@@ -22,6 +22,10 @@
 #      ingest alone takes on these cores (`noroute_*`)
 #   7. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
+#   8. (ceiling) 1, 5 and 6 against examples/bench_ceiling.rs: actix-web and awc as switchyard
+#      uses them, with none of its logic (parse and answer; parse, answer and forward the
+#      body to the receiver): the most any router on this stack gets from these cores while
+#      sharing them with the load tool and the receiver
 # Each run also records `calibration_ms`, the time of a fixed loop: the host's speed then.
 # Alertmanager is Debian's prometheus-alertmanager (POST /api/v2/alerts, a webhook receiver,
 # group_wait 0s, every alert its own group). Results: a Markdown table on stdout and in
@@ -29,8 +33,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# STEPS picks measurements (default all): single batch e2e memory rate noroute sustain am
-# ("am": Alertmanager's 1-4), e.g. STEPS="rate sustain" SUSTAIN_SECONDS=60 scripts/bench.sh.
+# STEPS picks measurements (default all): single batch e2e memory rate noroute sustain ceiling
+# am ("am": Alertmanager's 1-4), e.g. STEPS="rate sustain" SUSTAIN_SECONDS=60 scripts/bench.sh.
 STEPS=${STEPS:-all}
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
 # After a system under test exits, the next measurement waits SETTLE seconds and then until
@@ -74,10 +78,12 @@ need python3 python3
 if [[ " $STORES " == *" redis "* ]]; then need redis-server redis-server; fi
 
 echo "==> cargo build --release (switchyard, bench receiver, load generator)" >&2
-cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen
+cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen \
+  --example bench_ceiling
 BIN=${BIN:-target/release/switchyard}   # another build to compare: BIN=/path/to/switchyard
 RECV=target/release/examples/bench_receiver
 LOADGEN=target/release/examples/bench_loadgen
+CEILING=target/release/examples/bench_ceiling
 
 # shellcheck source=scripts/bench/common.sh
 . scripts/bench/common.sh
@@ -194,6 +200,23 @@ EOF
 }
 stop_alertmanager() { kill "$AM_PID" 2>/dev/null || true; wait "$AM_PID" 2>/dev/null || true; settle; }
 
+# The same stack with none of switchyard's logic (examples/bench_ceiling.rs): `parse`
+# answers after parsing the body; `forward` also POSTs it to the receiver.
+CEIL_PID=""
+CEIL_PORT=""
+start_ceiling() { # parse|forward
+  CEIL_PORT=$(free_port)
+  if [ "$1" = forward ]; then
+    $CEILING forward "127.0.0.1:$CEIL_PORT" "http://127.0.0.1:$RECV_PORT/ceiling" >/dev/null 2>>"$OUT/ceiling.log" &
+  else
+    $CEILING parse "127.0.0.1:$CEIL_PORT" >/dev/null 2>>"$OUT/ceiling.log" &
+  fi
+  CEIL_PID=$!
+  PIDS+=("$CEIL_PID")
+  wait_http "http://127.0.0.1:$CEIL_PORT/readyz"
+}
+stop_ceiling() { kill "$CEIL_PID" 2>/dev/null || true; wait "$CEIL_PID" 2>/dev/null || true; settle; }
+
 # wrk with the ingest script; records requests/s of 2xx answers, p50 and p99 (ms).
 run_wrk() { # system label url path format alerts_per_body
   local sys=$1 label=$2 url=$3 path=$4 format=$5 per=$6 out
@@ -230,7 +253,7 @@ PY
   # switchyard: every accepted alert must arrive, once; how long after the load the last one
   # did (nothing is routed in the noroute runs). Alertmanager falls far behind under this
   # load; its duplicates are counted instead.
-  if [[ $sys == switchyard* && $label != noroute* ]]; then
+  if [[ ($sys == switchyard* || $sys == ceiling) && $label != noroute* ]]; then
     local accepted t0
     accepted=$(awk -F'\t' -v s="$sys" -v m="${label}_accepted" '$1 == s && $2 == m {v = $3} END {print v}' "$RESULTS")
     t0=$(date +%s.%N)
@@ -276,8 +299,8 @@ run_at_rate() { # system url
   record "$sys" rate_ingest_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
   # The same p99 as switchyard measures it (from reading the request to answering it), which
   # leaves out the time the load tool waited for a core: the upper bound of the histogram
-  # bucket (powers of two from 0.1 ms) that holds it.
-  record "$sys" rate_server_p99_ms_at_most "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
+  # bucket (powers of two from 0.1 ms) that holds it. (The ceiling has no metrics.)
+  [[ $sys == switchyard* ]] && record "$sys" rate_server_p99_ms_at_most "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
 import re, sys
 text = sys.stdin.read()
 b = sorted((float(le), float(n)) for le, n in re.findall(r'^switchyard_ingest_duration_seconds_bucket\{le=\"([0-9.e+-]+)\",source=\"bench\"\} (\S+)', text, re.M))
@@ -310,6 +333,8 @@ run_memory() { # system pid url format rate suffix
 }
 
 for store in $STORES; do
+  want single || want batch || want e2e || want memory || want rate || want noroute \
+    || want sustain || continue
   sys="switchyard-$store"
   [ "$store" = redis ] && start_redis
   for run in $(seq 1 "$RUNS"); do
@@ -368,6 +393,24 @@ for store in $STORES; do
     stop_switchyard
   fi
 done
+
+# The ceiling: the same load against the same stack without switchyard's logic, to show how
+# much of the machine the stack itself, the load tool and the receiver take.
+if want ceiling; then
+  for run in $(seq 1 "$RUNS"); do
+    echo "==> ceiling run $run/$RUNS" >&2
+    record ceiling calibration_ms "$(calibrate)"
+    start_ceiling forward; recv_reset
+    run_wrk ceiling single "http://127.0.0.1:$CEIL_PORT" /ingest/bench switchyard 1
+    stop_ceiling
+    start_ceiling forward
+    run_at_rate ceiling "http://127.0.0.1:$CEIL_PORT/ingest/bench"
+    stop_ceiling
+    start_ceiling parse; recv_reset
+    run_wrk ceiling noroute_single "http://127.0.0.1:$CEIL_PORT" /ingest/bench switchyard 1
+    stop_ceiling
+  done
+fi
 
 sys=alertmanager
 want am || RUNS=0

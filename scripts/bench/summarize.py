@@ -1,6 +1,6 @@
 """Summarizes scripts/bench.sh's raw results (system, metric, value per line) as a Markdown
 table: the median of the runs with the spread (min-max), and the ratio of each switchyard
-store to Alertmanager."""
+store to Alertmanager and to the ceiling (examples/bench_ceiling.rs)."""
 import collections
 import statistics
 import sys
@@ -30,20 +30,20 @@ def cell(values):
     return f"{fmt(med)} ({fmt(min(values))}-{fmt(max(values))})"
 
 ours = [s for s in systems if s.startswith("switchyard")]
-header = ["metric"] + systems + [f"{s.split('-', 1)[1]} / AM" for s in ours if "alertmanager" in systems]
+# Ratios of each switchyard store to Alertmanager and to the ceiling (the same stack without
+# switchyard's logic), when they ran.
+bases = [(b, name) for b, name in (("alertmanager", "AM"), ("ceiling", "ceiling")) if b in systems]
+header = ["metric"] + systems + [f"{s.split('-', 1)[1]} / {name}" for _, name in bases for s in ours]
 print("| " + " | ".join(header) + " |")
 print("|" + "---|" * len(header))
 for metric, by_system in rows.items():
     line = [metric] + [cell(by_system.get(s, [])) for s in systems]
-    if "alertmanager" in systems and metric.startswith("calibration"):
-        # The host's speed when each system ran, not a figure of the system: no ratio.
-        line += ["-" for _ in ours]
-    elif "alertmanager" in systems:
-        am = by_system.get("alertmanager", [])
+    for base, _ in bases:
         for s in ours:
-            mine = by_system.get(s, [])
-            if mine and am and statistics.median(am) != 0:
-                line.append(f"{statistics.median(mine) / statistics.median(am):.2f}x")
-            else:
+            mine, theirs = by_system.get(s, []), by_system.get(base, [])
+            # Calibration is the host's speed when each system ran, not a figure: no ratio.
+            if metric.startswith("calibration") or not mine or not theirs or statistics.median(theirs) == 0:
                 line.append("-")
+            else:
+                line.append(f"{statistics.median(mine) / statistics.median(theirs):.2f}x")
     print("| " + " | ".join(line) + " |")
