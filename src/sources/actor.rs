@@ -33,8 +33,6 @@ pub enum IngestError {
     Normalize(#[from] NormalizeError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("internal pipeline error: {0}")]
-    Pipeline(String),
 }
 
 /// One request to a source.
