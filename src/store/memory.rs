@@ -521,32 +521,33 @@ mod tests {
             .collect();
 
         // What a failing call would have done before failing: resolve `a`, create `c`.
-        let mut state = store.incidents();
-        let mut undo = Undo {
-            changes: Vec::new(),
-            open: state.open,
-            resolved_len: state.resolved.len(),
-        };
-        for (k, status) in [("a", AlertStatus::Resolved), ("c", AlertStatus::Firing)] {
-            let key: IncidentKey = ("s".into(), k.into());
-            let current = state.by_key.get(&key).and_then(|s| s.incident(k));
-            let (recorded, next) = decide_once(current.as_ref(), &alert(k, status), now);
-            let next = next.get(&recorded).unwrap();
-            let stored = Stored::new(next, alert(k, status).source).unwrap();
-            if !next.status.is_open() {
-                state.resolved.push_back((now, key.clone(), stored.id));
-                state.open -= 1;
-            } else {
-                state.open += 1;
+        {
+            let mut state = store.incidents();
+            let mut undo = Undo {
+                changes: Vec::new(),
+                open: state.open,
+                resolved_len: state.resolved.len(),
+            };
+            for (k, status) in [("a", AlertStatus::Resolved), ("c", AlertStatus::Firing)] {
+                let key: IncidentKey = ("s".into(), k.into());
+                let current = state.by_key.get(&key).and_then(|s| s.incident(k));
+                let (recorded, next) = decide_once(current.as_ref(), &alert(k, status), now);
+                let next = next.get(&recorded).unwrap();
+                let stored = Stored::new(next, alert(k, status).source).unwrap();
+                if !next.status.is_open() {
+                    state.resolved.push_back((now, key.clone(), stored.id));
+                    state.open -= 1;
+                } else {
+                    state.open += 1;
+                }
+                let prev = state.put(key.clone(), stored);
+                undo.changes.push((key, prev));
             }
-            let prev = state.put(key.clone(), stored);
-            undo.changes.push((key, prev));
+            state.roll_back(undo);
+            assert_eq!(state.open, 2);
+            assert!(state.resolved.is_empty());
+            assert!(state.by_key.get(&("s".into(), "c".into())).is_none());
         }
-        state.roll_back(undo);
-        assert_eq!(state.open, 2);
-        assert!(state.resolved.is_empty());
-        assert!(state.by_key.get(&("s".into(), "c".into())).is_none());
-        drop(state);
         let after: Vec<_> = ["a", "b"]
             .iter()
             .map(|k| {
