@@ -20,14 +20,14 @@ use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::refs::{ExternalRefs, MemoryRefs};
 use crate::delivery::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
 use crate::http::admin::AdminState;
-use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
+use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET};
 use crate::incidents::actor::IncidentActor;
 use crate::incidents::query::IncidentQuery;
 use crate::metrics::Metrics;
 use crate::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::router::actor::RouterActor;
 use crate::router::table::{EndpointFilter, RouteTable};
-use crate::sources::actor::SourceActor;
+use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{DedupInScripts, RedisSpec, RedisStore, SourceKinds};
@@ -38,6 +38,8 @@ pub struct Runtime {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub max_inflight_requests: usize,
+    /// `server.body_timeout` (validated by `config::validate`).
+    pub body_timeout: std::time::Duration,
     pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
@@ -153,6 +155,12 @@ impl Runtime {
                 .server
                 .max_inflight_requests
                 .unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST),
+            body_timeout: raw
+                .server
+                .body_timeout
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .unwrap_or(crate::http::DEFAULT_BODY_TIMEOUT),
             max_pending_deliveries: raw
                 .server
                 .max_pending_deliveries
@@ -354,14 +362,23 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .with_query(stores.query.clone())
         .start();
     let start_sources = {
-        let (incidents, metrics) = (incidents.clone(), metrics.clone());
-        move |specs: &[Arc<SourceSpec>]| -> HashMap<String, Addr<SourceActor>> {
+        let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
+        move |specs: &[Arc<SourceSpec>]| -> HashMap<String, SourceEntry> {
             specs
                 .iter()
                 .map(|spec| {
-                    let addr =
-                        SourceActor::new(spec.clone(), incidents.clone(), metrics.clone()).start();
-                    (spec.name.to_string(), addr)
+                    let actor = SourceActor::new(
+                        spec.clone(),
+                        incidents.clone(),
+                        metrics.clone(),
+                        backlog.clone(),
+                    )
+                    .start();
+                    let entry = SourceEntry {
+                        actor,
+                        spec: spec.clone(),
+                    };
+                    (spec.name.to_string(), entry)
                 })
                 .collect()
         }
@@ -399,6 +416,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         metrics,
         backlog,
         inflight: Arc::new(Semaphore::new(runtime.max_inflight_requests)),
+        body_timeout: runtime.body_timeout,
+        body_bytes: Arc::new(Semaphore::new(
+            runtime
+                .max_inflight_requests
+                .saturating_mul(runtime.max_body_bytes)
+                .clamp(DEFAULT_MIN_BODY_BUDGET, Semaphore::MAX_PERMITS),
+        )),
         store,
         admin,
     };
