@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::duration::parse_duration;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, SourceConfig, SourceKind};
+use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::control::{ControlActor, Reload, SourceDirectory};
 use crate::delivery::actor::DeliveryActor;
@@ -35,6 +35,9 @@ use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
 /// Everything `serve` needs, checked and converted.
 pub struct Runtime {
+    /// The `server:` and `store:` sections as read: a reload cannot change them (the listener
+    /// and the store are made once), so it warns when they differ.
+    pub restart_only: (ServerConfig, StoreConfig),
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub max_inflight_requests: usize,
@@ -149,6 +152,7 @@ impl Runtime {
             return Err(errors);
         }
         Ok(Runtime {
+            restart_only: (raw.server.clone(), raw.store.clone()),
             listen,
             max_body_bytes: raw.server.max_body_bytes,
             max_inflight_requests: raw
@@ -391,7 +395,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router,
         Box::new(start_sources),
         Box::new(start_delivery),
-    );
+    )
+    .with_restart_only(runtime.restart_only.clone());
     let control = match stores.redis.clone() {
         Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
             redis.set_routes(rt.routes.clone());

@@ -13,6 +13,7 @@ pub mod control;
 pub mod delivery;
 pub mod http;
 pub mod incidents;
+pub mod logfmt;
 pub mod metrics;
 pub mod model;
 pub mod plugins;
