@@ -20,3 +20,6 @@ pub mod plugins;
 pub mod router;
 pub mod sources;
 pub mod store;
+
+#[cfg(test)]
+mod fuzz;
