@@ -22,13 +22,12 @@ use tokio::time::Instant;
 use super::endpoint::EndpointSpec;
 use super::kinds::{self, OutboundRequest, Outcome, Response, Transport, Verdict};
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
-use super::queue::{
-    Attempt, AttemptResult, Delivery, DeliveryQueue, DeliveryState, ReplayError, Settled,
-};
-use super::refs::ExternalRefs;
+use super::queue::{AttemptResult, Delivery, DeliveryQueue, ReplayError, Settled};
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
+use crate::model::delivery::{Attempt, DeliveryState};
 use crate::model::{Event, EventType, Incident, SourceRef};
+use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
 pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};

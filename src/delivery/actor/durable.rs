@@ -18,7 +18,8 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
-use crate::delivery::queue::{Attempt, Settled};
+use crate::delivery::queue::Settled;
+use crate::model::delivery::Attempt;
 use crate::store::{
     Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
     StoredDeliveries,

@@ -23,15 +23,14 @@ use thiserror::Error;
 
 use super::{
     decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
-    RecordLeases, Recorded, Settle, SettleOutcome, Settlement, StoreError, StoredDeliveries,
-    StoredDelivery,
+    RecordLeases, Recorded, Routing, Settle, SettleOutcome, Settlement, StoreError,
+    StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
-use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
-use crate::delivery::Backlog;
-use crate::incidents::transition::Outcome;
+use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::transition::Outcome;
 use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
-use crate::router::table::RouteTable;
+use crate::store::backlog::Backlog;
 
 /// Most Redis connections one instance opens. Calls share one multiplexed connection taken
 /// from the pool; when it fails, the next call takes a checked one, waiting up to
@@ -57,6 +56,10 @@ pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
 pub const DEFAULT_RESOLVED_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a delivery dedup key lives: an event is not delivered twice within this time.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many finished (delivered or dead) deliveries the redis store keeps per endpoint, in
+/// Redis, for the admin API. When full, the oldest finished delivery is forgotten.
+pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
+
 /// How many delivery records one round trip of the admin delivery log reads; a longer log
 /// takes several (pipelined reads, so other clients are served in between).
 pub const DEFAULT_DELIVERY_READ_CHUNK: usize = 500;
@@ -146,7 +149,7 @@ pub struct RedisStore {
     pool: Pool,
     shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     prefix: String,
-    routes: RwLock<Arc<RouteTable>>,
+    routes: RwLock<Arc<dyn Routing>>,
     backlog: Arc<Backlog>,
     /// The open count as of the last recorded batch (-1: not known yet).
     open: AtomicI64,
@@ -403,7 +406,7 @@ impl RedisStore {
     pub fn new(
         pool: Pool,
         key_prefix: &str,
-        routes: Arc<RouteTable>,
+        routes: Arc<dyn Routing>,
         backlog: Arc<Backlog>,
     ) -> RedisStore {
         RedisStore {
@@ -441,7 +444,7 @@ impl RedisStore {
     }
 
     /// Replaces the route table (a reload): later events are routed by it.
-    pub fn set_routes(&self, routes: Arc<RouteTable>) {
+    pub fn set_routes(&self, routes: Arc<dyn Routing>) {
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
@@ -607,18 +610,10 @@ impl RedisStore {
                             })
                             .map_err(unavailable)?,
                         );
-                        let endpoints = routes.endpoints();
                         dlv = routes
-                            .route(event)
-                            .endpoints
+                            .endpoints_of(event)
                             .into_iter()
-                            .filter_map(|id| endpoints.get(id))
-                            .map(|e| {
-                                (
-                                    e.name.clone(),
-                                    format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-                                )
-                            })
+                            .map(|e| (e, format!("dlv_{}", uuid::Uuid::now_v7().simple())))
                             .collect();
                         if dlv.is_empty() {
                             args.push(String::new());

@@ -6,7 +6,15 @@ use std::process::{Child, Command, Stdio};
 
 use super::*;
 use crate::model::{AlertStatus, Labels, Severity, SourceRef};
-use crate::router::table::EndpointFilter;
+
+/// Every event goes to every endpoint named.
+struct ToAll(Vec<Arc<str>>);
+
+impl Routing for ToAll {
+    fn endpoints_of(&self, _event: &Event) -> Vec<Arc<str>> {
+        self.0.clone()
+    }
+}
 
 /// A Redis for one test: the shared one, or a throwaway `redis-server` owned by the test.
 struct TestRedis {
@@ -44,15 +52,7 @@ impl TestRedis {
     }
 
     fn store(&self, prefix: &str, endpoints: &[&str]) -> RedisStore {
-        let filters = endpoints
-            .iter()
-            .map(|n| EndpointFilter {
-                name: (*n).into(),
-                events: None,
-            })
-            .collect();
-        let default: Vec<String> = endpoints.iter().map(|s| s.to_string()).collect();
-        let routes = RouteTable::build(&[], &default, filters).expect("routes");
+        let routes = ToAll(endpoints.iter().map(|n| Arc::from(*n)).collect());
         let pool = RedisSpec::new(&self.url, prefix).pool().expect("pool");
         RedisStore::new(
             pool,
