@@ -22,7 +22,7 @@ use crate::sources::actor::SourceActor;
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
-use crate::store::redis::{DedupInScripts, RedisStore};
+use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
@@ -32,9 +32,6 @@ struct Stores {
     dedup: Arc<dyn DeliveryDedup>,
     /// The durable delivery queue (redis); None: each delivery actor keeps its own.
     queue: Option<Arc<dyn DeliveryQueueStore>>,
-    /// With a durable queue, the delivery actors count only what they hold; the shared
-    /// backlog follows the store's count of every instance's pending deliveries.
-    actor_backlog: Option<Arc<Backlog>>,
     /// Incident reads for the admin API.
     query: Arc<dyn IncidentQuery>,
     /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
@@ -51,7 +48,6 @@ impl Stores {
                 incidents: store.clone(),
                 dedup: store.clone(),
                 queue: None,
-                actor_backlog: None,
                 query: store,
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
@@ -68,9 +64,8 @@ impl Stores {
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
             incidents: store.clone(),
-            dedup: Arc::new(DedupInScripts),
+            dedup: store.clone(),
             queue: Some(store.clone()),
-            actor_backlog: Some(Arc::new(Backlog::new(usize::MAX))),
             query: store.clone(),
             refs: store.clone(),
             redis: Some(store),
@@ -89,10 +84,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             stores.dedup.clone(),
             stores.refs.clone(),
             metrics.clone(),
-            stores
-                .actor_backlog
-                .clone()
-                .unwrap_or_else(|| backlog.clone()),
+            backlog.clone(),
             stores.queue.clone(),
         );
         // The delivery actors run on a thread of their own, beside the one that runs the

@@ -298,26 +298,8 @@ pub trait DeliveryQueueStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// Records the attempts of a claimed delivery and what follows, releasing its lease.
-    async fn settle(
-        &self,
-        endpoint: &str,
-        claimed: &Claimed,
-        attempts: &[Attempt],
-        settlement: Settlement,
-    ) -> Result<(), StoreError> {
-        let one = Settle {
-            claimed: claimed.clone(),
-            attempts: attempts.to_vec(),
-            settlement,
-        };
-        self.settle_many(endpoint, std::slice::from_ref(&one))
-            .await
-            .map(|_| ())
-    }
-
-    /// [`settle`](Self::settle) for several claimed deliveries of `endpoint` in one step, all
-    /// or none (an error settles none); each is judged on its own (a stale lease or a retry
+    /// Records the attempts of claimed deliveries of `endpoint` and what follows each,
+    /// releasing their leases, in one step, all or none (an error settles none); each is judged on its own (a stale lease or a retry
     /// of one changes nothing for the others). Says whether a lane can be claimed now.
     async fn settle_many(
         &self,
