@@ -13,12 +13,14 @@ use crate::delivery::actor::DeliveryActor;
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::http::admin::AdminState;
-use crate::http::{AppState, DEFAULT_MAX_INFLIGHT_INGEST};
+use crate::http::{
+    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
+};
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
 use crate::router::actor::RouterActor;
 use crate::runtime::{source_kinds, Runtime};
-use crate::sources::actor::SourceActor;
+use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
@@ -129,14 +131,23 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .with_query(stores.query.clone())
         .start();
     let start_sources = {
-        let (incidents, metrics) = (incidents.clone(), metrics.clone());
-        move |specs: &[Arc<SourceSpec>]| -> HashMap<String, Addr<SourceActor>> {
+        let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
+        move |specs: &[Arc<SourceSpec>]| -> HashMap<String, SourceEntry> {
             specs
                 .iter()
                 .map(|spec| {
-                    let addr =
-                        SourceActor::new(spec.clone(), incidents.clone(), metrics.clone()).start();
-                    (spec.name.to_string(), addr)
+                    let actor = SourceActor::new(
+                        spec.clone(),
+                        incidents.clone(),
+                        metrics.clone(),
+                        backlog.clone(),
+                    )
+                    .start();
+                    let entry = SourceEntry {
+                        actor,
+                        spec: spec.clone(),
+                    };
+                    (spec.name.to_string(), entry)
                 })
                 .collect()
         }
@@ -168,15 +179,20 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         })
     });
 
+    let max_inflight_requests = runtime
+        .max_inflight_requests
+        .unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST);
     let state = AppState {
         sources,
         max_body_bytes: runtime.max_body_bytes,
         metrics,
         backlog,
-        inflight: Arc::new(Semaphore::new(
-            runtime
-                .max_inflight_requests
-                .unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST),
+        inflight: Arc::new(Semaphore::new(max_inflight_requests)),
+        body_timeout: runtime.body_timeout.unwrap_or(DEFAULT_BODY_TIMEOUT),
+        body_bytes: Arc::new(Semaphore::new(
+            max_inflight_requests
+                .saturating_mul(runtime.max_body_bytes)
+                .clamp(DEFAULT_MIN_BODY_BUDGET, Semaphore::MAX_PERMITS),
         )),
         store,
         admin,

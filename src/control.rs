@@ -21,10 +21,10 @@ use crate::delivery::actor::{DeliveryActor, UpdateSpec};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::router::actor::{RouterActor, SetRoutes};
 use crate::runtime::Runtime;
-use crate::sources::actor::SourceActor;
+use crate::sources::actor::SourceEntry;
 use crate::sources::SourceSpec;
 
-type SourceMap = HashMap<String, Addr<SourceActor>>;
+type SourceMap = HashMap<String, SourceEntry>;
 
 /// The source actors by name, as ingest looks them up; swapped whole on reload.
 pub struct SourceDirectory(RwLock<Arc<SourceMap>>);
@@ -38,7 +38,7 @@ impl SourceDirectory {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn get(&self, name: &str) -> Option<Addr<SourceActor>> {
+    pub fn get(&self, name: &str) -> Option<SourceEntry> {
         self.current().get(name).cloned()
     }
 

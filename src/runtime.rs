@@ -23,6 +23,8 @@ pub struct Runtime {
     pub max_body_bytes: usize,
     /// `server.max_inflight_requests`; None: the HTTP layer's default.
     pub max_inflight_requests: Option<usize>,
+    /// `server.body_timeout` (validated by `config::validate`); None: the HTTP layer's default.
+    pub body_timeout: Option<std::time::Duration>,
     pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
@@ -135,6 +137,11 @@ impl Runtime {
             listen,
             max_body_bytes: raw.server.max_body_bytes,
             max_inflight_requests: raw.server.max_inflight_requests,
+            body_timeout: raw
+                .server
+                .body_timeout
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok()),
             max_pending_deliveries: raw
                 .server
                 .max_pending_deliveries

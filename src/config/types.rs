@@ -91,6 +91,10 @@ pub struct ServerConfig {
     /// `Retry-After` instead of queueing more. Default 1000000.
     #[serde(default)]
     pub max_pending_deliveries: Option<usize>,
+    /// How long an ingest request's body may take to arrive, from the end of its headers;
+    /// slower bodies get 408 and hold nothing meanwhile. Default `10s`.
+    #[serde(default)]
+    pub body_timeout: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -109,6 +113,7 @@ impl Default for ServerConfig {
             admin_token: None,
             max_inflight_requests: None,
             max_pending_deliveries: None,
+            body_timeout: None,
         }
     }
 }

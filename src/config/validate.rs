@@ -51,6 +51,16 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             "must be at least 1".into(),
         );
     }
+    if let Some(t) = &raw.server.body_timeout {
+        match parse_duration(t) {
+            Ok(d) if d.is_zero() => err(
+                vec![key("server"), key("body_timeout")],
+                "must be more than 0".into(),
+            ),
+            Ok(_) => {}
+            Err(x) => err(vec![key("server"), key("body_timeout")], x.to_string()),
+        }
+    }
     if raw.store.kind == StoreKind::Redis && raw.store.url.as_deref().is_none_or(str::is_empty) {
         err(
             vec![key("store"), key("kind")],

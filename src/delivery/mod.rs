@@ -1,7 +1,7 @@
 //! Delivery: one `DeliveryActor` per endpoint (`actor`) driving a per-endpoint queue of lanes
 //! (`queue`), the webhook body and signatures (`webhook`), the runtime endpoint (`endpoint`),
 //! the per-kind request formats (`kinds`), body templates (`template`), what an endpoint
-//! remembers about an incident on the far side (`refs`), and the rate limiter and circuit
+//! and the rate limiter and circuit
 //! breaker (`pacing`).
 
 pub mod actor;
@@ -12,4 +12,4 @@ pub mod queue;
 pub mod template;
 pub mod webhook;
 
-pub use crate::store::backlog::{Backlog, DEFAULT_MAX_PENDING_DELIVERIES};
+pub use crate::store::backlog::{Backlog, Reservation, DEFAULT_MAX_PENDING_DELIVERIES};

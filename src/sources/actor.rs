@@ -16,6 +16,7 @@ use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts};
 use prometheus_client::metrics::counter::Counter;
 
+use crate::delivery::Backlog;
 use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
 use crate::model::Alert;
 use crate::store::{Recorded, StoreError};
@@ -33,8 +34,17 @@ pub enum IngestError {
     Normalize(#[from] NormalizeError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("internal pipeline error: {0}")]
-    Pipeline(String),
+    /// The delivery backlog has no room for this request's alerts (503, try again).
+    #[error("the delivery backlog is full ({alerts} alert(s) would not fit); try again")]
+    BacklogFull { alerts: usize },
+}
+
+/// A started source: its actor, and its spec (ingest checks the credentials it can with the
+/// spec before it reads a body).
+#[derive(Clone)]
+pub struct SourceEntry {
+    pub actor: Addr<SourceActor>,
+    pub spec: Arc<SourceSpec>,
 }
 
 /// One request to a source.
@@ -56,6 +66,7 @@ pub struct SourceActor {
     spec: Arc<SourceSpec>,
     incidents: Addr<IncidentActor>,
     metrics: Arc<Metrics>,
+    backlog: Arc<Backlog>,
     labels: SourceLabels,
     /// `alerts_received` for this source, looked up once.
     received: Counter,
@@ -66,6 +77,7 @@ impl SourceActor {
         spec: Arc<SourceSpec>,
         incidents: Addr<IncidentActor>,
         metrics: Arc<Metrics>,
+        backlog: Arc<Backlog>,
     ) -> Self {
         let labels = SourceLabels {
             source: spec.name.to_string(),
@@ -76,6 +88,7 @@ impl SourceActor {
             incidents,
             received,
             metrics,
+            backlog,
             labels,
         }
     }
@@ -120,6 +133,7 @@ impl Handler<Ingest> for SourceActor {
         let forward = Forward {
             spec: self.spec.clone(),
             incidents: self.incidents.clone(),
+            backlog: self.backlog.clone(),
             received: self.received.clone(),
             delivery_id,
             reply,
@@ -156,6 +170,7 @@ impl Handler<Ingest> for SourceActor {
 struct Forward {
     spec: Arc<SourceSpec>,
     incidents: Addr<IncidentActor>,
+    backlog: Arc<Backlog>,
     received: Counter,
     delivery_id: Option<String>,
     reply: IngestReply,
@@ -175,6 +190,14 @@ impl Forward {
             let _ = self.reply.send(Ok(Vec::new()));
             return;
         }
+        // Room for what this request adds, held until it is answered (by then the router
+        // has counted its deliveries).
+        let Some(reservation) = self.backlog.reserve(alerts.len()) else {
+            let _ = self.reply.send(Err(IngestError::BacklogFull {
+                alerts: alerts.len(),
+            }));
+            return;
+        };
         let (spec, delivery_id, reply) = (self.spec, self.delivery_id, self.reply);
         // Bounded: the request holds an ingest permit until it is answered.
         self.incidents.do_send(RecordAlerts {
@@ -184,6 +207,7 @@ impl Forward {
                     spec.remember_delivery(id);
                 }
                 let _ = reply.send(recorded.map_err(IngestError::from));
+                drop(reservation);
             }),
         });
     }

@@ -218,6 +218,38 @@ impl Authenticator {
     }
 
     /// Checks one request. `body` is the raw body as received (signatures cover its bytes).
+    /// The part of [`verify`](Self::verify) that needs no body, for ingest to run before it
+    /// reads one: bearer and basic credentials in full; for signatures, that the headers are
+    /// there and the signed timestamp is within tolerance. A request refused here would be
+    /// refused by `verify` with the same error; one accepted here still needs `verify`.
+    pub fn verify_headers(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Result<(), AuthError> {
+        match &self.0 {
+            Inner::Bearer { .. } | Inner::Basic { .. } => self.verify(headers, &[], now),
+            Inner::Hmac(v) => {
+                v.headers
+                    .iter()
+                    .find(|h| headers.contains_key(&h.name))
+                    .ok_or_else(|| {
+                        AuthError::Missing(v.headers.iter().map(|h| h.display.clone()).collect())
+                    })?;
+                if let Some(ts_header) = &v.timestamp_header {
+                    let raw = headers
+                        .get(&ts_header.name)
+                        .ok_or_else(|| AuthError::Missing(vec![ts_header.display.clone()]))?;
+                    let raw = header_str(&ts_header.display, raw)?.trim();
+                    check_timestamp(&ts_header.display, raw, now, v.tolerance)?;
+                }
+                Ok(())
+            }
+            Inner::StandardWebhooks { .. } => {
+                sw_header(headers, SW_ID)?;
+                let ts_raw = sw_header(headers, SW_TIMESTAMP)?.trim();
+                sw_header(headers, SW_SIGNATURE)?;
+                check_timestamp(SW_TIMESTAMP[0], ts_raw, now, DEFAULT_TOLERANCE).map(|_| ())
+            }
+        }
+    }
+
     pub fn verify(
         &self,
         headers: &HeaderMap,

@@ -227,6 +227,19 @@ impl SourceSpec {
 
     /// Checks a request's credentials or signature against the raw `body`. Sources without
     /// `auth:` accept every request.
+    /// What of [`authenticate`](Self::authenticate) needs no body (see
+    /// [`Authenticator::verify_headers`]): ingest runs it before reading the body.
+    pub fn authenticate_headers(
+        &self,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        match &self.auth {
+            None => Ok(()),
+            Some(a) => a.verify_headers(headers, now),
+        }
+    }
+
     pub fn authenticate(
         &self,
         headers: &HeaderMap,

@@ -24,11 +24,17 @@ use crate::model::delivery::{Attempt, DeliveryState};
 use crate::model::transition::{self, Outcome};
 use crate::model::{Alert, Event, Incident};
 
-/// A store that could not do what was asked; ingest answers 503 and changes nothing.
-#[derive(Debug, Error)]
+/// A store that could not do what was asked; nothing was changed.
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
+    /// The store cannot be reached or failed (ingest answers 503: try again). The text is
+    /// for the log, not for callers: it may name the store's internals.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store cannot keep this input, now or later (ingest answers 400 to the request
+    /// that carried it, and records the other requests of its group on their own).
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// What recording one alert did.
