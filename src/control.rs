@@ -15,13 +15,13 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::app::Runtime;
 use crate::config::load::load_file;
 use crate::config::types::{ServerConfig, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::delivery::actor::{DeliveryActor, UpdateSpec};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::router::actor::{RouterActor, SetRoutes};
+use crate::runtime::Runtime;
 use crate::sources::actor::SourceEntry;
 use crate::sources::SourceSpec;
 

@@ -16,8 +16,9 @@ pub mod incidents;
 pub mod logfmt;
 pub mod metrics;
 pub mod model;
-pub mod plugins;
 pub mod router;
+pub mod runtime;
+pub mod signing;
 pub mod sources;
 pub mod store;
 

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use switchyard::app::{serve, Runtime};
+use switchyard::app::serve;
 use switchyard::cli::route_test;
 use switchyard::config::load::{load_file, LoadedConfig};
 use switchyard::config::ConfigErrors;
+use switchyard::runtime::Runtime;
 
 /// mimalloc, built with `no_thp`: it does not ask for transparent huge pages, whose 2 MiB
 /// first-touch zeroing cost 7-14% of the CPU under load on the VMs measured (docs/PERFORMANCE.md).

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::{LoadedConfig, PathSeg};
+use crate::config::matcher::Matcher;
 use crate::config::types::{RouteConfig, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::model::EventType;
-use crate::router::matcher::Matcher;
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())

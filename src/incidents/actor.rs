@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use super::query::IncidentQuery;
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor};
+use crate::store::query::IncidentQuery;
 use crate::store::{IncidentStore, Recorded, StoreError};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait

@@ -4,7 +4,7 @@
 //! two questions about each request, as plain functions the `SourceActor` calls:
 //! [`SourceSpec::authenticate`] (does it come from the tool? see [`auth`]) and
 //! [`SourceSpec::normalize_request`] (which alerts does its body carry? see [`alertmanager`],
-//! [`grafana`], [`sentry`], [`generic`], and `kind: plugin` sources in [`crate::plugins`]).
+//! [`grafana`], [`sentry`], [`generic`], and `kind: plugin` sources in [`crate::sources::plugins`]).
 //! Dedup keys of label-based alerts come from [`fingerprint`]; tools that redeliver a request
 //! with the same id (Sentry's `Request-ID`) are filtered through [`redelivery`].
 
@@ -14,6 +14,7 @@ pub mod auth;
 pub mod fingerprint;
 pub mod generic;
 pub mod grafana;
+pub mod plugins;
 pub mod redelivery;
 pub mod sentry;
 #[cfg(test)]
@@ -28,7 +29,7 @@ use thiserror::Error;
 
 use crate::config::types::{SourceConfig, SourceKind};
 use crate::model::{Alert, Labels, Severity, SourceRef};
-use crate::plugins::PluginAdapter;
+use crate::sources::plugins::PluginAdapter;
 
 use auth::{AuthConfigError, AuthError, Authenticator};
 use redelivery::{MemoryRedeliveryFilter, RedeliveryFilter};

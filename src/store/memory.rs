@@ -395,10 +395,10 @@ impl DeliveryDedup for MemoryStore {
 // Admin API reads: by id through the index; lists by a scan over the few undecoded fields,
 // and only what is returned is decoded.
 #[async_trait]
-impl crate::incidents::query::IncidentQuery for MemoryStore {
+impl crate::store::query::IncidentQuery for MemoryStore {
     async fn list_incidents(
         &self,
-        filter: &crate::incidents::query::IncidentFilter,
+        filter: &crate::store::query::IncidentFilter,
     ) -> Result<Vec<Incident>, StoreError> {
         let state = self.incidents();
         let mut matching: Vec<(&IncidentKey, &Stored)> = state
@@ -446,9 +446,9 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incidents::query::IncidentQuery;
-    use crate::incidents::transition::Outcome;
+    use crate::model::transition::Outcome;
     use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+    use crate::store::query::IncidentQuery;
 
     fn alert(key: &str, status: AlertStatus) -> Alert {
         Alert {
@@ -699,7 +699,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn an_incident_reads_back_as_it_was_recorded() {
-        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        use crate::store::query::{IncidentFilter, IncidentQuery};
         let store = MemoryStore::new();
         let mut a = alert("k", AlertStatus::Firing);
         a.labels.insert("service".into(), "db".into());
@@ -725,7 +725,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn incidents_are_found_by_id_through_their_whole_life() {
-        use crate::incidents::query::IncidentQuery;
+        use crate::store::query::IncidentQuery;
         let mut store = MemoryStore::new();
         store.resolved_retention = Duration::from_secs(60);
         let t0 = Utc::now();
@@ -766,7 +766,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_list_is_the_newest_first_up_to_its_limit() {
-        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        use crate::store::query::{IncidentFilter, IncidentQuery};
         let store = MemoryStore::new();
         let t0 = Utc::now();
         let mut ids = Vec::new();
