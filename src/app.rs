@@ -26,6 +26,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
+use crate::store::request_ids::{MemoryRequestIds, RequestIds};
 use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
@@ -40,6 +41,8 @@ struct Stores {
     refs: Arc<dyn ExternalRefs>,
     /// The redis store, told of new routes and sources on reload.
     redis: Option<Arc<RedisStore>>,
+    /// The request ids sources have recorded (redeliveries and replays).
+    request_ids: Arc<dyn RequestIds>,
 }
 
 impl Stores {
@@ -53,6 +56,7 @@ impl Stores {
                 query: store,
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
+                request_ids: Arc::new(MemoryRequestIds::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -70,6 +74,7 @@ impl Stores {
             queue: Some(store.clone()),
             query: store.clone(),
             refs: store.clone(),
+            request_ids: store.clone(),
             redis: Some(store),
         })
     }
@@ -132,6 +137,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
+        let request_ids = stores.request_ids.clone();
         move |specs: &[Arc<SourceSpec>]| -> HashMap<String, SourceEntry> {
             specs
                 .iter()
@@ -141,6 +147,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
                         incidents.clone(),
                         metrics.clone(),
                         backlog.clone(),
+                        request_ids.clone(),
                     )
                     .start();
                     let entry = SourceEntry {

@@ -106,7 +106,9 @@ impl From<IngestError> for ApiError {
             IngestError::Store(StoreError::Unavailable(_)) => {
                 ApiError::unavailable("the store is unavailable; try again")
             }
-            e @ IngestError::BacklogFull { .. } => ApiError::unavailable(e.to_string()),
+            e @ (IngestError::BacklogFull { .. } | IngestError::Recording) => {
+                ApiError::unavailable(e.to_string())
+            }
             IngestError::Store(StoreError::Rejected(detail)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unrecordable", detail)
             }

@@ -11,6 +11,7 @@ pub mod memory;
 pub mod query;
 pub mod redis;
 pub mod refs;
+pub mod request_ids;
 pub mod sharded;
 
 use std::sync::{Arc, Mutex};

@@ -287,3 +287,76 @@ async fn readiness_does_not_show_the_stores_error_text() {
     assert!(!body.to_lowercase().contains("refused"), "{body}");
     assert!(!body.contains("os error"), "{body}");
 }
+
+/// Signs `body` as Standard Webhooks does (`v1,<base64 HMAC-SHA256 of id.ts.body>`), with the
+/// raw key `key`; the headers to send.
+fn sw_headers(key: &[u8], id: &str, body: &[u8]) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    vec![
+        ("webhook-id".into(), id.into()),
+        ("webhook-timestamp".into(), ts),
+        ("webhook-signature".into(), format!("v1,{sig}")),
+    ]
+}
+
+fn generic_body(id: &str, status: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({"alert": {"id": id, "name": "Replayed"}, "status": status}),
+    )
+    .unwrap()
+}
+
+// Item 6: a captured Standard Webhooks request re-sent within the tolerance window was
+// accepted again (after a resolve it re-opened the incident).
+both_stores!(a_replayed_standard_webhooks_request_is_not_recorded_again);
+async fn a_replayed_standard_webhooks_request_is_not_recorded_again(store: TestStore) {
+    let rx = Receiver::start();
+    let config = config_for(&store, &rx.url, "").replace(
+        "  - name: open\n    kind: generic\n",
+        "  - name: open\n    kind: generic\n  - name: signed\n    kind: generic\n    auth: { standard_webhooks: { secret: whsec_c2lnbmluZy1rZXktZm9yLXRlc3Rz } }\n    mapping: { title: /alert/name, dedup_key: /alert/id, status: /status }\n",
+    );
+    let sy = Switchyard::start(&config);
+    let key = b"signing-key-for-tests";
+    let post = |id: &'static str, body: Vec<u8>| {
+        let sy = &sy;
+        async move {
+            let headers = sw_headers(key, id, &body);
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            sy.ingest("signed", &body, &h).await
+        }
+    };
+    let firing = generic_body("db-1", "firing");
+    let (status, body) = post("msg_fire", firing.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["events"][0]["type"], "incident.created", "{body}");
+    let (status, body) = post("msg_resolve", generic_body("db-1", "resolved")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["events"][0]["type"], "incident.resolved", "{body}");
+    // The captured firing request, re-sent as it was: accepted, nothing recorded.
+    let (status, body) = post("msg_fire", firing.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 0, "{body}");
+    rx.wait_delivered(2).await;
+    // A new request (a new webhook-id) is recorded as usual: it opens a new incident.
+    let (status, body) = post("msg_fire_again", firing).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["events"][0]["type"], "incident.created", "{body}");
+    let delivered = rx.wait_delivered(3).await;
+    let kinds: Vec<_> = delivered
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["incident.created", "incident.resolved", "incident.created"]
+    );
+}

@@ -61,6 +61,7 @@ pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
 
 mod query;
+mod request_ids;
 
 pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
 
