@@ -261,6 +261,8 @@ struct ReceiverState {
     got: Vec<Received>,
     /// Answers to give, in order (status, headers, body); after they run out, 200 "ok".
     script: VecDeque<ScriptedAnswer>,
+    /// While set, every request is answered with this status (before the script).
+    failing: Option<u16>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -281,8 +283,10 @@ impl Receiver {
                 let state = state.clone();
                 async move {
                     let mut s = state.lock().unwrap();
-                    let (status, headers, body_out) =
-                        s.script.pop_front().unwrap_or((200, vec![], None));
+                    let (status, headers, body_out) = match s.failing {
+                        Some(status) => (status, vec![], None),
+                        None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                    };
                     s.got.push(Received {
                         method: req.method().to_string(),
                         path: req.path().to_string(),
@@ -342,6 +346,11 @@ impl Receiver {
             s.script
                 .push_back((*status, vec![], Some(body.to_string())));
         }
+    }
+
+    /// Answers every request with `status` until called with `None`.
+    pub fn fail_with(&self, status: Option<u16>) {
+        self.state.lock().unwrap().failing = status;
     }
 
     pub fn received(&self) -> Vec<Received> {
