@@ -203,3 +203,24 @@ async fn a_hanging_endpoint_times_out_and_is_retried(store: TestStore) {
     let _ = Duration::ZERO;
     drop(hang);
 }
+
+both_stores!(without_a_secret_no_signature_headers_are_sent);
+async fn without_a_secret_no_signature_headers_are_sent(store: TestStore) {
+    let rx = Receiver::start();
+    let cfg = config_for(&store, &rx.url, "")
+        .replace("    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", "");
+    assert!(!cfg.contains("whsec_"));
+    let sy = Switchyard::start(&cfg);
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Unsigned", "id": "u-1"}"#, &[])
+        .await;
+    assert_eq!(s, 202);
+    let got = rx.wait_delivered(1).await;
+    let r = &got[0];
+    assert_eq!(r.header("webhook-signature"), None, "{:?}", r.headers);
+    assert_eq!(r.header("x-webhook-signature"), None, "{:?}", r.headers);
+    // The rest of the Standard Webhooks headers are still there.
+    assert_eq!(r.header("webhook-id"), r.json()["id"].as_str());
+    assert!(r.header("webhook-timestamp").is_some());
+    assert_eq!(r.header("x-webhook-event"), Some("incident.created"));
+}
