@@ -20,7 +20,7 @@ use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use switchyard::config::types::{SourceConfig, SourceKind};
-use switchyard::plugins::PluginRegistry;
+use switchyard::sources::plugins::PluginRegistry;
 use switchyard::sources::SourceSpec;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use switchyard::config::types::{RouteConfig, SourceConfig};
 use switchyard::delivery::webhook;
-use switchyard::incidents::transition;
+use switchyard::model::transition;
 use switchyard::model::{Event, EventType, SourceRef};
 use switchyard::router::table::{EndpointFilter, RouteTable};
 use switchyard::sources::SourceSpec;
@@ -186,7 +186,7 @@ fn incident_transition(c: &mut Criterion) {
 fn signing(c: &mut Criterion) {
     let event = sample_event();
     let key = b"0123456789abcdef0123456789abcdef";
-    let mac = switchyard::sources::auth::SigningMac::new(key);
+    let mac = switchyard::signing::SigningMac::new(key);
     let body = webhook::body(&event);
     let mut g = c.benchmark_group("webhook");
     g.bench_function("body", |b| {
@@ -210,8 +210,8 @@ fn signing(c: &mut Criterion) {
 /// and a page of the newest (a scan of every incident, which is what a read by id was).
 fn admin_reads(c: &mut Criterion) {
     use futures_util::FutureExt;
-    use switchyard::incidents::query::{IncidentFilter, IncidentQuery};
     use switchyard::store::memory::MemoryStore;
+    use switchyard::store::query::{IncidentFilter, IncidentQuery};
     use switchyard::store::IncidentStore;
     let now = Utc::now();
     let template = fixture_alerts(now).remove(0);

@@ -63,6 +63,9 @@ stop_test_redis() {
   rm -rf "$REDIS_DIR"
 }
 
+echo "==> scripts/check-layers.sh"
+scripts/check-layers.sh
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

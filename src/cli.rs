@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use chrono::Utc;
 use thiserror::Error;
 
-use crate::app::Runtime;
 use crate::model::{AlertStatus, Event};
+use crate::runtime::Runtime;
 use crate::sources::NormalizeError;
 use crate::store::memory::MemoryStore;
 use crate::store::IncidentStore;

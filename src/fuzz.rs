@@ -24,8 +24,8 @@ use proptest::test_runner::Config as ProptestConfig;
 
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::load_str;
+use crate::config::matcher::{MatchOp, Matcher};
 use crate::config::types::SourceKind;
-use crate::router::matcher::{MatchOp, Matcher};
 use crate::sources::test_fixtures::{fixture, fixture_names, source_config};
 use crate::sources::{NormalizeError, SourceSpec};
 

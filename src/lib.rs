@@ -13,10 +13,12 @@ pub mod control;
 pub mod delivery;
 pub mod http;
 pub mod incidents;
+pub mod logfmt;
 pub mod metrics;
 pub mod model;
-pub mod plugins;
 pub mod router;
+pub mod runtime;
+pub mod signing;
 pub mod sources;
 pub mod store;
 

@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod load;
+pub mod matcher;
 pub mod types;
 pub mod validate;
 

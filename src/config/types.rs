@@ -72,7 +72,7 @@ pub struct RawConfig {
 }
 
 /// `server:` the HTTP listener and its limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port to listen on. Default `127.0.0.1:8080`.
@@ -91,6 +91,10 @@ pub struct ServerConfig {
     /// `Retry-After` instead of queueing more. Default 1000000.
     #[serde(default)]
     pub max_pending_deliveries: Option<usize>,
+    /// How long an ingest request's body may take to arrive, from the end of its headers;
+    /// slower bodies get 408 and hold nothing meanwhile. Default `10s`.
+    #[serde(default)]
+    pub body_timeout: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -109,12 +113,13 @@ impl Default for ServerConfig {
             admin_token: None,
             max_inflight_requests: None,
             max_pending_deliveries: None,
+            body_timeout: None,
         }
     }
 }
 
 /// `store:` the state backend.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `memory` (default: one process, nothing survives a restart) or `redis`.

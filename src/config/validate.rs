@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::{LoadedConfig, PathSeg};
+use crate::config::matcher::Matcher;
 use crate::config::types::{RouteConfig, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::model::EventType;
-use crate::router::matcher::Matcher;
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
@@ -50,6 +50,16 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             vec![key("server"), key("max_pending_deliveries")],
             "must be at least 1".into(),
         );
+    }
+    if let Some(t) = &raw.server.body_timeout {
+        match parse_duration(t) {
+            Ok(d) if d.is_zero() => err(
+                vec![key("server"), key("body_timeout")],
+                "must be more than 0".into(),
+            ),
+            Ok(_) => {}
+            Err(x) => err(vec![key("server"), key("body_timeout")], x.to_string()),
+        }
     }
     if raw.store.kind == StoreKind::Redis && raw.store.url.as_deref().is_none_or(str::is_empty) {
         err(

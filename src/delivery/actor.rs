@@ -22,13 +22,12 @@ use tokio::time::Instant;
 use super::endpoint::EndpointSpec;
 use super::kinds::{self, OutboundRequest, Outcome, Response, Transport, Verdict};
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
-use super::queue::{
-    Attempt, AttemptResult, Delivery, DeliveryQueue, DeliveryState, ReplayError, Settled,
-};
-use super::refs::ExternalRefs;
+use super::queue::{AttemptResult, Delivery, DeliveryQueue, ReplayError, Settled};
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
+use crate::model::delivery::{Attempt, DeliveryState};
 use crate::model::{Event, EventType, Incident, SourceRef};
+use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
 pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
@@ -52,9 +51,6 @@ pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
 #[rtype(result = "()")]
 pub struct Enqueue(pub Vec<Arc<Event>>);
 
-/// One attempt of a delivery, as the admin API shows it.
-pub type AttemptView = Attempt;
-
 /// One delivery, as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {
@@ -66,7 +62,7 @@ pub struct DeliveryView {
     pub state: DeliveryState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
-    pub attempts: Vec<AttemptView>,
+    pub attempts: Vec<Attempt>,
 }
 
 /// The delivery log of this endpoint (unfinished first, then finished, oldest first). With a
@@ -120,12 +116,15 @@ pub struct ClaimDue;
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
     client: Option<awc::Client>,
-    dedup: Arc<dyn DeliveryDedup>,
+    /// None with a durable queue: its claim checks the dedup keys and its settle writes them.
+    dedup: Option<Arc<dyn DeliveryDedup>>,
     refs: Arc<dyn ExternalRefs>,
     queue: DeliveryQueue,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
-    backlog: Arc<Backlog>,
+    /// What this actor holds, counted for ingest's admission (None with a durable queue: the
+    /// store counts every instance's deliveries).
+    backlog: Option<Arc<Backlog>>,
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
@@ -169,9 +168,9 @@ impl DeliveryActor {
             breaker: CircuitBreaker::new(spec.circuit),
             spec,
             client: None,
-            dedup,
+            dedup: Some(dedup),
             refs,
-            backlog,
+            backlog: Some(backlog),
             in_flight: 0,
             timer: None,
             counters,
@@ -184,7 +183,17 @@ impl DeliveryActor {
     /// still delivers from memory (events that are not in the store).
     pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
         self.durable = Some(durable::Durable::new(queue));
+        self.dedup = None;
+        self.backlog = None;
         self
+    }
+
+    /// Counts deliveries taken in (`added`) and finished or handed back (`done`).
+    fn count(&self, added: usize, done: usize) {
+        if let Some(b) = &self.backlog {
+            b.add(added);
+            b.done(done);
+        }
     }
 
     /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.
@@ -338,7 +347,7 @@ impl DeliveryActor {
         let settled = self.queue.settle(&lane, attempt, result, Instant::now());
         match settled {
             Settled::Delivered => {
-                self.backlog.done(1);
+                self.count(0, 1);
                 self.counters.delivered.inc();
                 let latency = (Utc::now() - event.timestamp)
                     .num_microseconds()
@@ -347,7 +356,7 @@ impl DeliveryActor {
                 tracing::debug!(endpoint, event_id = %event.id, event_type = %event.kind, "delivered");
             }
             Settled::Duplicate => {
-                self.backlog.done(1);
+                self.count(0, 1);
                 self.counters.duplicate.inc();
                 tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
             }
@@ -356,12 +365,12 @@ impl DeliveryActor {
                 tracing::warn!(endpoint, event_id = %event.id, status, error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
             }
             Settled::Dead => {
-                self.backlog.done(1);
+                self.count(0, 1);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
             Settled::Disabled { also_dead } => {
-                self.backlog.done(1 + also_dead);
+                self.count(0, 1 + also_dead);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
@@ -424,7 +433,7 @@ impl Handler<Enqueue> for DeliveryActor {
         for event in msg.0 {
             // The router counted this delivery in the backlog when it queued it.
             if !self.queue.push(event.clone(), now) {
-                self.backlog.done(1);
+                self.count(0, 1);
                 self.counters.dead.inc();
                 tracing::warn!(endpoint = &*self.spec.name, event_id = %event.id, "endpoint disabled (410 Gone): event marked dead");
             }
@@ -518,7 +527,7 @@ impl DeliveryActor {
         ctx: &mut Context<Self>,
     ) -> Result<String, ReplayError> {
         let id = self.queue.replay(delivery_id, Instant::now())?;
-        self.backlog.add(1);
+        self.count(1, 0);
         tracing::info!(endpoint = &*self.spec.name, delivery = %delivery_id, replay = %id, "replay queued");
         self.update_depth();
         self.pump(ctx);
@@ -692,12 +701,12 @@ async fn send_event(
 async fn attempt(
     client: awc::Client,
     spec: Arc<EndpointSpec>,
-    dedup: Arc<dyn DeliveryDedup>,
+    dedup: Option<Arc<dyn DeliveryDedup>>,
     refs: Arc<dyn ExternalRefs>,
     delivery: Delivery,
 ) -> (Option<Attempt>, AttemptResult, Arc<Event>) {
     let event = delivery.event.clone();
-    if delivery.replay_of.is_none() {
+    if let (Some(dedup), None) = (&dedup, &delivery.replay_of) {
         match dedup.is_delivered(&spec.name, &event.id).await {
             Ok(true) => return (None, AttemptResult::AlreadyDelivered, event),
             Ok(false) => {}
@@ -722,8 +731,10 @@ async fn attempt(
     let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
     let result = match outcome.verdict {
         Verdict::Success => {
-            if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
-                tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
+            if let Some(dedup) = &dedup {
+                if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
+                    tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
+                }
             }
             AttemptResult::Success
         }

@@ -16,8 +16,8 @@ use crate::config::duration::{parse_duration, parse_rate, Rate};
 use crate::config::types::Secret;
 use crate::config::types::{EndpointConfig, EndpointKind};
 use crate::model::EventType;
-use crate::sources::auth::standard_webhooks_key;
-use crate::sources::auth::SigningMac;
+use crate::signing::standard_webhooks_key;
+use crate::signing::SigningMac;
 
 /// Time limit of one delivery request when the endpoint sets no `timeout`.
 pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);

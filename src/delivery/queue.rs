@@ -8,15 +8,10 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::model::delivery::{Attempt, DeliveryState};
 use crate::model::Event;
-
-/// How many finished (delivered or dead) deliveries the redis store keeps per endpoint, in
-/// Redis, for the admin API. When full, the oldest finished delivery is forgotten.
-pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
 
 /// How many delivered deliveries an endpoint keeps in memory for the admin API (and replay). When full,
 /// the oldest delivered one is forgotten; pending ones are never dropped.
@@ -29,31 +24,6 @@ pub const DEFAULT_DEAD_LOG_CAPACITY: usize = 10_000;
 
 /// Longest wait a `Retry-After` header can impose; a larger value is cut to this.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryState {
-    /// Waiting for its first or next attempt.
-    Pending,
-    /// Acknowledged with 2xx by the endpoint.
-    Delivered,
-    /// Failed at least once and waiting for a retry.
-    Failed,
-    /// Out of attempts (or the endpoint is disabled); kept and replayable.
-    Dead,
-}
-
-/// One attempt to deliver.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Attempt {
-    pub at: DateTime<Utc>,
-    pub status: Option<u16>,
-    pub duration_ms: u64,
-    pub error: Option<String>,
-    /// The first bytes of the response body (lossy UTF-8).
-    pub response: String,
-}
 
 /// One event on its way to one endpoint.
 #[derive(Debug, Clone)]
@@ -418,6 +388,7 @@ impl DeliveryQueue {
 mod tests {
     use super::*;
     use crate::model::EventType;
+    use chrono::Utc;
 
     fn event(incident: &str, kind: EventType) -> Arc<Event> {
         Arc::new(crate::model::test_event(incident, kind))

@@ -13,7 +13,7 @@ use actix_web::http::Method;
 use super::endpoint::EndpointSpec;
 use super::kinds::OutboundRequest;
 use crate::model::{Changes, Event, Incident, Link};
-use crate::sources::auth::{hmac_sha256_hex_with, standard_webhooks_signature_with, SigningMac};
+use crate::signing::{hmac_sha256_hex_with, standard_webhooks_signature_with, SigningMac};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
@@ -161,7 +161,7 @@ pub fn signatures(
 mod tests {
     use super::*;
     use crate::model::{Change, EventType, IncidentStatus, Labels, Severity, SourceRef};
-    use crate::sources::auth::standard_webhooks_key;
+    use crate::signing::standard_webhooks_key;
 
     fn event() -> Event {
         let t = DateTime::parse_from_rfc3339("2026-11-22T10:30:00Z")
@@ -230,10 +230,7 @@ mod tests {
         assert_eq!(sw, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(
             hex,
-            format!(
-                "sha256={}",
-                crate::sources::auth::hmac_sha256_hex(&key, body)
-            )
+            format!("sha256={}", crate::signing::hmac_sha256_hex(&key, body))
         );
         // The prepared key is reused: a second signature is the same.
         assert_eq!(

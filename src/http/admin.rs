@@ -19,12 +19,13 @@ use super::AppState;
 use crate::config::types::Secret;
 use crate::control::{ControlActor, ListEndpoints, Reload};
 use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Replay};
-use crate::delivery::queue::{DeliveryState, ReplayError};
+use crate::delivery::queue::ReplayError;
 use crate::incidents::actor::{ChangeError, ChangeIncident, IncidentActor};
-use crate::incidents::query::{
+use crate::model::delivery::DeliveryState;
+use crate::model::{AlertStatus, Incident, IncidentStatus, SourceRef};
+use crate::store::query::{
     IncidentFilter, IncidentQuery, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT,
 };
-use crate::model::{AlertStatus, Incident, IncidentStatus, SourceRef};
 
 /// What the admin handlers need.
 pub struct AdminState {

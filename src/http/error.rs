@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::admin::AdminError;
 use crate::sources::actor::IngestError;
 use crate::sources::NormalizeError;
+use crate::store::StoreError;
 
 /// Seconds a client is told to wait after a 503.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
@@ -100,8 +101,17 @@ impl From<IngestError> for ApiError {
                 "adapter_error",
                 e.to_string(),
             ),
-            IngestError::Store(e) => ApiError::unavailable(e.to_string()),
-            IngestError::Pipeline(e) => ApiError::unavailable(e),
+            // The store's own text (Redis's errors, say) is logged where it happened; a
+            // caller, who may not be authenticated, is only told to try again.
+            IngestError::Store(StoreError::Unavailable(_)) => {
+                ApiError::unavailable("the store is unavailable; try again")
+            }
+            e @ (IngestError::BacklogFull { .. } | IngestError::Recording) => {
+                ApiError::unavailable(e.to_string())
+            }
+            IngestError::Store(StoreError::Rejected(detail)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unrecordable", detail)
+            }
         }
     }
 }

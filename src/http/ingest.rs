@@ -1,6 +1,13 @@
-//! `POST /ingest/{source}`: admission, content checks and the size limit here; credentials,
-//! parsing and recording in the source's actor chain. Answers 202 once the alerts are
-//! recorded and their events queued.
+//! `POST /ingest/{source}`: admission, content checks, the credentials that need no body, and
+//! reading the body (size limit, deadline, memory budget) here; the signature, parsing and
+//! recording in the source's actor chain. Answers 202 once the alerts are recorded and their
+//! events queued.
+//!
+//! The order guards ingest against senders who are slow or not allowed: a request is refused
+//! on its headers when it can be (404, 415, 413, 401) before a byte of its body is read; a
+//! body must arrive within `server.body_timeout` (408) and its bytes are counted against a
+//! shared budget (503); and a request takes one of the `max_inflight_requests` places only
+//! once its body is whole, so connections that send nothing hold nothing that others need.
 
 use std::time::Instant;
 
@@ -14,13 +21,24 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::AppState;
 use crate::metrics::{IngestLabels, SourceLabels};
-use crate::sources::actor::{Ingest, SourceActor};
-use actix::Addr;
+use crate::sources::actor::{Ingest, IngestError, SourceEntry};
+use bytes::Bytes;
+use tokio::sync::SemaphorePermit;
+
+/// Most events listed in a 202 answer; the rest are counted in `events_omitted`, so a body of
+/// 100,000 alerts is not answered with megabytes the sender does not read.
+pub const DEFAULT_MAX_EVENTS_ANSWERED: usize = 1_000;
 
 #[derive(Serialize)]
 struct Accepted {
     accepted: usize,
     events: Vec<EventRef>,
+    #[serde(skip_serializing_if = "is_zero")]
+    events_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -45,10 +63,10 @@ pub async fn ingest(
             .finish();
     }
     let source = source.to_string();
-    // One lookup: the address is taken now, so a reload in between changes nothing here.
-    let addr = state.sources.get(&source);
-    let known = addr.is_some();
-    let response = match handle(&state, &source, addr, &req, payload).await {
+    // One lookup: the entry is taken now, so a reload in between changes nothing here.
+    let entry = state.sources.get(&source);
+    let known = entry.is_some();
+    let response = match handle(&state, &source, entry, &req, payload).await {
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() {
@@ -95,43 +113,104 @@ fn source_name(rest: &str) -> Option<&str> {
 async fn handle(
     state: &AppState,
     source: &str,
-    addr: Option<Addr<SourceActor>>,
+    entry: Option<SourceEntry>,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(addr) = addr else {
+    let Some(entry) = entry else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
-            format!("no source named `{source}` is configured"),
+            format!("no source named `{}` is configured", shorten(source)),
         ));
     };
     check_content_type(req)?;
     let limit = state.max_body_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("body larger than {limit} bytes"),
-        )
-    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
-    let Ok(_permit) = state.inflight.try_acquire() else {
-        return Err(ApiError::unavailable("too many ingest requests in flight"));
-    };
+    entry
+        .spec
+        .authenticate_headers(req.headers(), Utc::now())
+        .map_err(IngestError::from)?;
     if state.backlog.is_full() {
         return Err(ApiError::unavailable("delivery backlog is full"));
     }
+    let (body, _bytes) = match tokio::time::timeout(
+        state.body_timeout,
+        read_body(state, payload, limit, declared),
+    )
+    .await
+    {
+        Ok(read) => read?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {}s (server.body_timeout)",
+                    state.body_timeout.as_secs_f64()
+                ),
+            ))
+        }
+    };
+    let Ok(_permit) = state.inflight.try_acquire() else {
+        return Err(ApiError::unavailable("too many ingest requests in flight"));
+    };
     state.metrics.ingest_in_flight.inc();
     let _gauge = GaugeGuard(&state.metrics.ingest_in_flight);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    // Bounded: this request holds an ingest permit (`_permit`) until it is answered.
+    entry.actor.do_send(Ingest {
+        headers: req.headers().clone(),
+        body,
+        received_at: Utc::now(),
+        reply,
+    });
+    let recorded = answer
+        .await
+        .map_err(|_| ApiError::unavailable("the source's actor stopped; try again"))??;
+    let with_event = recorded.iter().filter(|r| r.event.is_some()).count();
+    let events = recorded
+        .iter()
+        .filter_map(|r| {
+            r.event.as_ref().map(|e| EventRef {
+                kind: e.kind.as_str(),
+                incident_id: e.incident.id.clone(),
+            })
+        })
+        .take(DEFAULT_MAX_EVENTS_ANSWERED)
+        .collect();
+    Ok(HttpResponse::Accepted().json(Accepted {
+        accepted: recorded.len(),
+        events,
+        events_omitted: with_event.saturating_sub(DEFAULT_MAX_EVENTS_ANSWERED),
+    }))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("body larger than {limit} bytes"),
+    )
+}
+
+/// Reads the body up to `limit` bytes, counting each chunk against the shared budget of
+/// body memory (503 when it is spent); the budget's share is held until the request ends.
+async fn read_body<'s>(
+    state: &'s AppState,
+    mut payload: web::Payload,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<(Bytes, Option<SemaphorePermit<'s>>), ApiError> {
     let mut body = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
+    let mut held: Option<SemaphorePermit<'s>> = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::new(
@@ -141,39 +220,48 @@ async fn handle(
             )
         })?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Err(too_large(limit));
+        }
+        let n = u32::try_from(chunk.len()).map_err(|_| too_large(limit))?;
+        let Ok(permit) = state.body_bytes.try_acquire_many(n) else {
+            return Err(ApiError::unavailable(
+                "too many request bodies are being read at once",
+            ));
+        };
+        match &mut held {
+            Some(h) => h.merge(permit),
+            None => held = Some(permit),
         }
         body.extend_from_slice(&chunk);
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    // Bounded: this request holds an ingest permit (`_permit`) until it is answered.
-    addr.do_send(Ingest {
-        headers: req.headers().clone(),
-        body: body.freeze(),
-        received_at: Utc::now(),
-        reply,
-    });
-    let recorded = answer
-        .await
-        .map_err(|_| ApiError::unavailable("the source's actor stopped; try again"))??;
-    let events = recorded
-        .iter()
-        .filter_map(|r| {
-            r.event.as_ref().map(|e| EventRef {
-                kind: e.kind.as_str(),
-                incident_id: e.incident.id.clone(),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Accepted().json(Accepted {
-        accepted: recorded.len(),
-        events,
-    }))
+    Ok((body.freeze(), held))
+}
+
+/// A name as sent, cut to a length fit for a message (it is the caller's text).
+fn shorten(name: &str) -> String {
+    const MAX: usize = 64;
+    match name.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &name[..i]),
+        None => name.to_string(),
+    }
 }
 
 /// JSON bodies only: `application/json`, any `+json` type, `text/plain` (what AWS SNS sends),
-/// or no content type at all.
+/// or no content type at all; not compressed (`Content-Encoding` other than `identity`: 415).
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    if let Some(enc) = req.headers().get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("").trim();
+        if !enc.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding `{}` is not supported; send the body uncompressed",
+                    shorten(enc)
+                ),
+            ));
+        }
+    }
     let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
         return Ok(());
     };

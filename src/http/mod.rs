@@ -18,8 +18,19 @@ use crate::delivery::Backlog;
 use crate::metrics::Metrics;
 use crate::store::IncidentStore;
 
-/// How many ingest requests are processed at once; more get 503 with `Retry-After`.
+/// How many ingest requests are processed at once (from a body read whole to the answer);
+/// more get 503 with `Retry-After`. A request takes its place only once its body has arrived,
+/// so slow senders hold none.
 pub const DEFAULT_MAX_INFLIGHT_INGEST: usize = 512;
+
+/// How long an ingest body may take to arrive (`server.body_timeout`); a slower one gets 408.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The least memory, in bytes, that ingest bodies being read may hold together. The budget is
+/// `max_inflight_requests` x `max_body_bytes`, at least this; a chunk that does not fit gets
+/// 503 with `Retry-After` (senders must send real bytes to hold any of it, and give it back
+/// at `body_timeout` at the latest).
+pub const DEFAULT_MIN_BODY_BUDGET: usize = 64 << 20;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -29,6 +40,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub backlog: Arc<Backlog>,
     pub inflight: Arc<Semaphore>,
+    /// `server.body_timeout`.
+    pub body_timeout: std::time::Duration,
+    /// Bytes of ingest bodies that may be held at once (see [`DEFAULT_MIN_BODY_BUDGET`]).
+    pub body_bytes: Arc<Semaphore>,
     pub store: Arc<dyn IncidentStore>,
     /// The admin API; None (no `admin_token`) turns it off: its routes answer 404.
     pub admin: Option<Arc<admin::AdminState>>,
@@ -96,11 +111,11 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, error::ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| error::ApiError::unavailable(e.to_string()))?;
+    state.store.ping().await.map_err(|e| {
+        // The store's own text stays in the log: this route needs no credentials.
+        tracing::warn!(error = %e, "readiness: the store does not answer");
+        error::ApiError::unavailable("the store does not answer")
+    })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 

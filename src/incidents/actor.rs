@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use super::query::IncidentQuery;
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor};
+use crate::store::query::IncidentQuery;
 use crate::store::{IncidentStore, Recorded, StoreError};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
@@ -221,37 +221,78 @@ impl IncidentActor {
             replies.push(w.reply);
             alerts.extend(w.alerts);
         }
-        let fut = record(self.store.clone(), self.metrics.clone(), alerts);
-        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
-            match result {
-                Ok((recorded, events)) => {
-                    let parts = split(recorded, &sizes);
+        let fut = record_requests(self.store.clone(), self.metrics.clone(), alerts, sizes);
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |(answers, events), act, ctx| {
                     let answer: AfterRouting = Box::new(move || {
-                        for (part, reply) in parts.into_iter().zip(replies) {
-                            reply(Ok(part));
+                        for (part, reply) in answers.into_iter().zip(replies) {
+                            reply(part);
                         }
                     });
                     if events.is_empty() {
                         answer();
                     } else {
-                        // Bounded: the message holds requests that each hold an ingest
-                        // permit until `answer` runs (see the router's module docs).
+                        // Bounded: the message holds requests that each hold an ingest permit until
+                        // `answer` runs (see the router's module docs).
                         act.router.do_send(RouteEvents {
                             events,
                             after: Some(answer),
                         });
                     }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for reply in replies {
-                        reply(Err(StoreError::Unavailable(msg.clone())));
+                    act.schedule.finished(id);
+                    act.flush(ctx);
+                }),
+        );
+    }
+}
+
+/// Each request's answer, and the events to route (in the order they were decided).
+type GroupResult = (
+    Vec<Result<Vec<Recorded>, StoreError>>,
+    Vec<Arc<crate::model::Event>>,
+);
+
+/// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
+/// store call. When the store rejects the group's input ([`StoreError::Rejected`]: one
+/// request's body it cannot keep), each request is recorded on its own, one after the
+/// other, so only the request that carried it is refused and no request suffers for
+/// another's body. When the store is unavailable, every request gets that error.
+async fn record_requests(
+    store: Arc<dyn IncidentStore>,
+    metrics: Arc<Metrics>,
+    alerts: Vec<Alert>,
+    sizes: Vec<usize>,
+) -> GroupResult {
+    match record(&store, &metrics, &alerts).await {
+        Ok((recorded, events)) => (
+            split(recorded, &sizes).into_iter().map(Ok).collect(),
+            events,
+        ),
+        Err(e @ StoreError::Rejected(_)) if sizes.len() > 1 => {
+            tracing::warn!(requests = sizes.len(), error = %e, "a group was rejected by the store; recording its requests one by one");
+            let mut answers = Vec::with_capacity(sizes.len());
+            let mut events = Vec::new();
+            let mut rest = alerts.as_slice();
+            for n in sizes {
+                let (part, after) = rest.split_at(n.min(rest.len()));
+                rest = after;
+                match record(&store, &metrics, part).await {
+                    Ok((recorded, part_events)) => {
+                        events.extend(part_events);
+                        answers.push(Ok(recorded));
                     }
+                    Err(e) => answers.push(Err(e)),
                 }
             }
-            act.schedule.finished(id);
-            act.flush(ctx);
-        }));
+            (answers, events)
+        }
+        Err(e) => {
+            if let StoreError::Unavailable(_) = &e {
+                tracing::warn!(requests = sizes.len(), error = %e, "recording failed");
+            }
+            (sizes.iter().map(|_| Err(e.clone())).collect(), Vec::new())
+        }
     }
 }
 
@@ -353,11 +394,11 @@ impl Handler<ChangeIncident> for IncidentActor {
 
 /// Records one group in the store; returns what each alert did and the events to route.
 async fn record(
-    store: Arc<dyn IncidentStore>,
-    metrics: Arc<Metrics>,
-    alerts: Vec<Alert>,
+    store: &Arc<dyn IncidentStore>,
+    metrics: &Metrics,
+    alerts: &[Alert],
 ) -> Result<(Vec<Recorded>, Vec<Arc<crate::model::Event>>), StoreError> {
-    let recorded = store.record(&alerts, Utc::now()).await?;
+    let recorded = store.record(alerts, Utc::now()).await?;
     let mut events = Vec::new();
     // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
     let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
@@ -424,6 +465,88 @@ mod tests {
             .iter()
             .map(|w| w.alerts.iter().map(|a| a.dedup_key.clone()).collect())
             .collect()
+    }
+
+    /// The memory store, refusing any call that holds an alert with the dedup key `poison`
+    /// (as a store refuses input it cannot keep).
+    struct PoisonRefusing(crate::store::memory::MemoryStore);
+
+    #[async_trait::async_trait]
+    impl IncidentStore for PoisonRefusing {
+        async fn record(
+            &self,
+            alerts: &[Alert],
+            now: DateTime<Utc>,
+        ) -> Result<Vec<Recorded>, StoreError> {
+            if alerts.iter().any(|a| a.dedup_key == "poison") {
+                return Err(StoreError::Rejected("poison cannot be kept".into()));
+            }
+            self.0.record(alerts, now).await
+        }
+        async fn open_count(&self) -> Result<usize, StoreError> {
+            self.0.open_count().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// Regression (hardening item 1): one request's bad alert made every request of its group
+    /// fail, and the alerts recorded before it were never routed.
+    #[actix_rt::test]
+    async fn a_rejected_request_is_refused_alone_and_the_rest_of_its_group_is_recorded() {
+        let store: Arc<dyn IncidentStore> =
+            Arc::new(PoisonRefusing(crate::store::memory::MemoryStore::new()));
+        let alerts = vec![alert("a"), alert("b"), alert("poison"), alert("c")];
+        let (answers, events) =
+            record_requests(store.clone(), Metrics::new(), alerts, vec![2, 1, 1]).await;
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0].as_ref().unwrap().len(), 2);
+        assert!(matches!(answers[1], Err(StoreError::Rejected(_))));
+        assert_eq!(answers[2].as_ref().unwrap().len(), 1);
+        let keys: Vec<_> = events
+            .iter()
+            .map(|e| e.incident.dedup_key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            vec!["a", "b", "c"],
+            "every recorded alert's event, in order"
+        );
+        assert_eq!(store.open_count().await.unwrap(), 3);
+    }
+
+    /// A store that is down fails every request of the group with the same error.
+    #[actix_rt::test]
+    async fn an_unavailable_store_fails_the_whole_group() {
+        struct Down;
+        #[async_trait::async_trait]
+        impl IncidentStore for Down {
+            async fn record(
+                &self,
+                _: &[Alert],
+                _: DateTime<Utc>,
+            ) -> Result<Vec<Recorded>, StoreError> {
+                Err(StoreError::Unavailable("connection refused".into()))
+            }
+            async fn open_count(&self) -> Result<usize, StoreError> {
+                Ok(0)
+            }
+            async fn ping(&self) -> Result<(), StoreError> {
+                Ok(())
+            }
+        }
+        let (answers, events) = record_requests(
+            Arc::new(Down),
+            Metrics::new(),
+            vec![alert("a"), alert("b")],
+            vec![1, 1],
+        )
+        .await;
+        assert!(events.is_empty());
+        assert!(answers
+            .iter()
+            .all(|a| matches!(a, Err(StoreError::Unavailable(_)))));
     }
 
     #[test]

@@ -1,6 +1,4 @@
-//! Incidents: the transition table (`transition`), the actor that owns recording alerts
-//! (`actor`), and reading incidents for the admin API (`query`).
+//! Incidents: the actor that owns recording alerts (`actor`). The transition table is
+//! `model::transition`; reading incidents for the admin API is `store::query`.
 
 pub mod actor;
-pub mod query;
-pub mod transition;

@@ -1,5 +1,4 @@
-//! Routing: Alertmanager-style matchers and the route tree that picks endpoints for events.
+//! Routing: the route tree (matchers are `config::matcher`) that picks endpoints for events.
 
 pub mod actor;
-pub mod matcher;
 pub mod table;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::config::matcher::{Matcher, MatcherError};
 use crate::config::types::RouteConfig;
 use crate::model::{Event, EventType};
-use crate::router::matcher::{Matcher, MatcherError};
+use crate::store::Routing;
 
 /// Index of an endpoint in the runtime endpoint list.
 pub type EndpointId = usize;
@@ -151,6 +152,16 @@ impl RouteTable {
         &self.endpoints
     }
 
+    /// The names of the endpoints of one event.
+    pub fn endpoint_names(&self, event: &Event) -> Vec<Arc<str>> {
+        self.route(event)
+            .endpoints
+            .into_iter()
+            .filter_map(|id| self.endpoints.get(id))
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
     /// Picks the endpoints of one event.
     pub fn route(&self, event: &Event) -> RouteDecision {
         let mut decision = RouteDecision::default();
@@ -213,6 +224,12 @@ pub fn field<'a>(event: &'a Event, name: &str) -> &'a str {
         "title" => &inc.title,
         "event" => event.kind.as_str(),
         label => inc.labels.get(label).map(String::as_str).unwrap_or(""),
+    }
+}
+
+impl Routing for RouteTable {
+    fn endpoints_of(&self, event: &Event) -> Vec<Arc<str>> {
+        self.endpoint_names(event)
     }
 }
 

@@ -6,25 +6,21 @@
 //! signing. Every comparison is constant time, MACs are checked with `verify_slice`, and no
 //! error message or `Debug` output ever contains a secret.
 //!
-//! The signing helpers ([`standard_webhooks_signature`], [`standard_webhooks_key`],
-//! [`hmac_sha256_hex`]) are shared with the delivery side, which signs outbound requests.
+//! The MAC and signature primitives are [`crate::signing`], shared with the delivery side,
+//! which signs outbound requests with them.
 
 use std::fmt;
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, HeaderName};
-use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_NO_PAD_INDIFFERENT};
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use crate::config::duration::parse_duration;
 use crate::config::types::{AuthConfig, HmacConfig, SourceKind};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::signing::{decode_base64, new_mac, sha256, standard_webhooks_key, HmacSha256};
 
 /// Length in bytes of an HMAC-SHA256 tag.
 const TAG_LEN: usize = 32;
@@ -168,20 +164,6 @@ impl fmt::Debug for Authenticator {
     }
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(Sha256::digest(data).as_slice());
-    out
-}
-
-fn new_mac(key: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length: `new_from_slice` cannot fail for it.
-    match <HmacSha256 as KeyInit>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    }
-}
-
 /// Default signature headers and prefix when `hmac.header` / `hmac.prefix` are not set.
 fn default_hmac_headers(kind: SourceKind) -> (&'static [&'static str], Option<&'static str>) {
     match kind {
@@ -236,6 +218,38 @@ impl Authenticator {
     }
 
     /// Checks one request. `body` is the raw body as received (signatures cover its bytes).
+    /// The part of [`verify`](Self::verify) that needs no body, for ingest to run before it
+    /// reads one: bearer and basic credentials in full; for signatures, that the headers are
+    /// there and the signed timestamp is within tolerance. A request refused here would be
+    /// refused by `verify` with the same error; one accepted here still needs `verify`.
+    pub fn verify_headers(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Result<(), AuthError> {
+        match &self.0 {
+            Inner::Bearer { .. } | Inner::Basic { .. } => self.verify(headers, &[], now),
+            Inner::Hmac(v) => {
+                v.headers
+                    .iter()
+                    .find(|h| headers.contains_key(&h.name))
+                    .ok_or_else(|| {
+                        AuthError::Missing(v.headers.iter().map(|h| h.display.clone()).collect())
+                    })?;
+                if let Some(ts_header) = &v.timestamp_header {
+                    let raw = headers
+                        .get(&ts_header.name)
+                        .ok_or_else(|| AuthError::Missing(vec![ts_header.display.clone()]))?;
+                    let raw = header_str(&ts_header.display, raw)?.trim();
+                    check_timestamp(&ts_header.display, raw, now, v.tolerance)?;
+                }
+                Ok(())
+            }
+            Inner::StandardWebhooks { .. } => {
+                sw_header(headers, SW_ID)?;
+                let ts_raw = sw_header(headers, SW_TIMESTAMP)?.trim();
+                sw_header(headers, SW_SIGNATURE)?;
+                check_timestamp(SW_TIMESTAMP[0], ts_raw, now, DEFAULT_TOLERANCE).map(|_| ())
+            }
+        }
+    }
+
     pub fn verify(
         &self,
         headers: &HeaderMap,
@@ -436,15 +450,6 @@ fn check_timestamp(
     Ok(ts)
 }
 
-/// Standard base64, padded or not; URL-safe base64 is accepted too.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    STANDARD_PAD_INDIFFERENT
-        .decode(s)
-        .or_else(|_| URL_SAFE_NO_PAD_INDIFFERENT.decode(s))
-        .ok()
-}
-
 const SW_ID: [&str; 2] = ["webhook-id", "svix-id"];
 const SW_TIMESTAMP: [&str; 2] = ["webhook-timestamp", "svix-timestamp"];
 const SW_SIGNATURE: [&str; 2] = ["webhook-signature", "svix-signature"];
@@ -498,86 +503,13 @@ fn verify_standard_webhooks(
     Err(AuthError::Mismatch)
 }
 
-/// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`, or the
-/// secret's UTF-8 bytes when it has no `whsec_` prefix (or that part is not base64).
-pub fn standard_webhooks_key(secret: &str) -> Vec<u8> {
-    secret
-        .strip_prefix("whsec_")
-        .and_then(decode_base64)
-        .unwrap_or_else(|| secret.as_bytes().to_vec())
-}
-
-/// An HMAC-SHA256 key made ready once: each signature starts from a copy of its keyed state
-/// instead of hashing the key again (two of a short body's few SHA-256 blocks). Its `Debug`
-/// prints `***`.
-#[derive(Clone)]
-pub struct SigningMac(HmacSha256);
-
-impl SigningMac {
-    pub fn new(key: &[u8]) -> SigningMac {
-        SigningMac(new_mac(key))
-    }
-}
-
-impl std::fmt::Debug for SigningMac {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256 of
-/// "id.timestamp.body">`.
-pub fn standard_webhooks_signature(
-    key: &[u8],
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
-    standard_webhooks_signature_with(&SigningMac::new(key), msg_id, timestamp, body)
-}
-
-/// [`standard_webhooks_signature`] with a key made ready once.
-pub fn standard_webhooks_signature_with(
-    key: &SigningMac,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
-    let mut mac = key.0.clone();
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let mut out = String::with_capacity(3 + 44);
-    out.push_str("v1,");
-    base64::engine::general_purpose::STANDARD.encode_string(mac.finalize().into_bytes(), &mut out);
-    out
-}
-
-/// Lowercase hex of HMAC-SHA256(key, body).
-pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    hmac_sha256_hex_with(&SigningMac::new(key), "", body)
-}
-
-/// `prefix` and the lowercase hex of HMAC-SHA256(key, body), with a key made ready once.
-pub fn hmac_sha256_hex_with(key: &SigningMac, prefix: &str, body: &[u8]) -> String {
-    let mut mac = key.0.clone();
-    mac.update(body);
-    let mut hex = [0u8; 64];
-    // 32 bytes always fit 64 hex digits.
-    let _ = hex::encode_to_slice(mac.finalize().into_bytes(), &mut hex);
-    let mut out = String::with_capacity(prefix.len() + 64);
-    out.push_str(prefix);
-    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::types::Secret;
+    use crate::signing::{hmac_sha256_hex, standard_webhooks_signature};
     use actix_web::http::header::HeaderValue;
+    use base64::Engine as _;
 
     // The Standard Webhooks specification's published test vector.
     const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -752,15 +684,6 @@ mod tests {
             )
             .unwrap_err(),
             AuthConfigError::WhsecBase64
-        );
-    }
-
-    #[test]
-    fn hmac_sha256_hex_matches_rfc_4231() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 

@@ -43,8 +43,9 @@ struct Stored {
     /// The id's UUID (`inc_<32 hex>`), for lookups by id without decoding.
     id: u128,
     status: IncidentStatus,
-    /// Nanoseconds since the epoch.
-    started_at: i64,
+    /// Any time chrono holds (not nanoseconds in an `i64`, which end in 2262: an alert's
+    /// start time comes from its sender).
+    started_at: DateTime<Utc>,
 }
 
 /// The fields of an incident that live in its encoding. `postcard` is not self-describing:
@@ -122,10 +123,6 @@ mod exact_time_opt {
 impl Stored {
     fn new(incident: &Incident, source: SourceRef) -> Result<Stored, StoreError> {
         let bits = id_bits(&incident.id);
-        let started_at = incident
-            .started_at
-            .timestamp_nanos_opt()
-            .ok_or_else(|| StoreError::Unavailable("start time out of range".into()))?;
         let fields = StoredFieldsRef {
             severity: incident.severity,
             title: &incident.title,
@@ -140,12 +137,12 @@ impl Stored {
         };
         Ok(Stored {
             encoded: postcard::to_allocvec(&fields)
-                .map_err(|e| StoreError::Unavailable(format!("encoding an incident: {e}")))?
+                .map_err(|e| StoreError::Rejected(format!("an incident cannot be encoded: {e}")))?
                 .into_boxed_slice(),
             source,
             id: bits.unwrap_or(0),
             status: incident.status,
-            started_at,
+            started_at: incident.started_at,
         })
     }
 
@@ -162,7 +159,7 @@ impl Stored {
             labels: f.labels,
             annotations: f.annotations,
             links: f.links,
-            started_at: DateTime::from_timestamp_nanos(self.started_at),
+            started_at: self.started_at,
             resolved_at: f.resolved_at,
             last_seen_at: f.last_seen_at,
             occurrences: f.occurrences,
@@ -211,12 +208,14 @@ impl Incidents {
         }
     }
 
-    /// Keeps `stored` as the incident of `key`, and the index by id in step with it.
-    fn put(&mut self, key: IncidentKey, stored: Stored) {
+    /// Keeps `stored` as the incident of `key`, and the index by id in step with it; returns
+    /// what `key` held before.
+    fn put(&mut self, key: IncidentKey, stored: Stored) -> Option<Stored> {
         let id = stored.id;
-        let before = self.by_key.insert(key.clone(), stored).map(|s| s.id);
-        if before != Some(id) {
-            if let Some(old) = before {
+        let before = self.by_key.insert(key.clone(), stored);
+        let before_id = before.as_ref().map(|s| s.id);
+        if before_id != Some(id) {
+            if let Some(old) = before_id {
                 // The key's earlier incident (resolved, now replaced by a new one) is gone.
                 self.by_id.remove(&old);
             }
@@ -225,6 +224,29 @@ impl Incidents {
                 self.by_id.insert(id, key);
             }
         }
+        before
+    }
+
+    /// Forgets the incident of `key` and its index entry.
+    fn take(&mut self, key: &IncidentKey) {
+        if let Some(s) = self.by_key.remove(key) {
+            self.by_id.remove(&s.id);
+        }
+    }
+
+    /// Undoes a partly applied `record` call: puts back what each key held before, newest
+    /// change first, and the counters as they were.
+    fn roll_back(&mut self, undo: Undo) {
+        for (key, before) in undo.changes.into_iter().rev() {
+            match before {
+                Some(s) => {
+                    self.put(key, s);
+                }
+                None => self.take(&key),
+            }
+        }
+        self.open = undo.open;
+        self.resolved.truncate(undo.resolved_len);
     }
 
     /// The incident with these id bits.
@@ -233,6 +255,15 @@ impl Incidents {
         let stored = self.by_key.get(key).filter(|s| s.id == id)?;
         Some((key, stored))
     }
+}
+
+/// What one `record` call changed, to undo it when a later alert of the call fails: the
+/// call is all or nothing.
+struct Undo {
+    /// (key, what it held before), in the order the changes were made.
+    changes: Vec<(IncidentKey, Option<Stored>)>,
+    open: usize,
+    resolved_len: usize,
 }
 
 #[derive(Default)]
@@ -292,6 +323,11 @@ impl IncidentStore for MemoryStore {
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut state = self.incidents();
         state.forget_resolved(now, self.resolved_retention);
+        let mut undo = Undo {
+            changes: Vec::new(),
+            open: state.open,
+            resolved_len: state.resolved.len(),
+        };
         let mut out = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.as_str().into());
@@ -300,11 +336,18 @@ impl IncidentStore for MemoryStore {
             let (recorded, next) = decide_once(current.as_ref(), alert, now);
             if let Some(next) = next.get(&recorded) {
                 let is_open = next.status.is_open();
-                let stored = Stored::new(next, alert.source.clone())?;
+                let stored = match Stored::new(next, alert.source.clone()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        state.roll_back(undo);
+                        return Err(e);
+                    }
+                };
                 if !is_open {
                     state.resolved.push_back((now, key.clone(), stored.id));
                 }
-                state.put(key, stored);
+                let before = state.put(key.clone(), stored);
+                undo.changes.push((key, before));
                 match (was_open, is_open) {
                     (false, true) => state.open += 1,
                     (true, false) => state.open -= 1,
@@ -352,10 +395,10 @@ impl DeliveryDedup for MemoryStore {
 // Admin API reads: by id through the index; lists by a scan over the few undecoded fields,
 // and only what is returned is decoded.
 #[async_trait]
-impl crate::incidents::query::IncidentQuery for MemoryStore {
+impl crate::store::query::IncidentQuery for MemoryStore {
     async fn list_incidents(
         &self,
-        filter: &crate::incidents::query::IncidentFilter,
+        filter: &crate::store::query::IncidentFilter,
     ) -> Result<Vec<Incident>, StoreError> {
         let state = self.incidents();
         let mut matching: Vec<(&IncidentKey, &Stored)> = state
@@ -403,8 +446,9 @@ impl crate::incidents::query::IncidentQuery for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incidents::transition::Outcome;
+    use crate::model::transition::Outcome;
     use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+    use crate::store::query::IncidentQuery;
 
     fn alert(key: &str, status: AlertStatus) -> Alert {
         Alert {
@@ -423,6 +467,106 @@ mod tests {
                 kind: "generic".into(),
             },
         }
+    }
+
+    /// Regression (hardening item 1): a start time past 2262 (out of `i64` nanoseconds) made
+    /// `record` fail halfway through its group; any time chrono holds is kept now.
+    #[actix_rt::test]
+    async fn a_start_time_far_in_the_future_is_recorded_with_the_rest() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let far = DateTime::parse_from_rfc3339("9999-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut bad = alert("far", AlertStatus::Firing);
+        bad.started_at = Some(far);
+        let alerts = [
+            alert("before", AlertStatus::Firing),
+            bad,
+            alert("after", AlertStatus::Firing),
+        ];
+        let recorded = store.record(&alerts, now).await.unwrap();
+        assert_eq!(recorded.len(), 3);
+        assert!(recorded.iter().all(|r| r.outcome == Outcome::Created));
+        let far_id = recorded[1].incident_id.clone().unwrap();
+        let got = store.get_incident(&far_id).await.unwrap().unwrap();
+        assert_eq!(got.started_at, far);
+        assert_eq!(store.open_count().await.unwrap(), 3);
+    }
+
+    /// A call that fails part way leaves no trace: every key, the index by id, the open
+    /// count and the resolved queue are as they were.
+    #[actix_rt::test]
+    async fn a_rolled_back_call_leaves_the_store_as_it_was() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let first = store
+            .record(
+                &[
+                    alert("a", AlertStatus::Firing),
+                    alert("b", AlertStatus::Firing),
+                ],
+                now,
+            )
+            .await
+            .unwrap();
+        let a_id = first[0].incident_id.clone().unwrap();
+        let before: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|k| {
+                let state = store.incidents();
+                let key: IncidentKey = ("s".into(), (*k).into());
+                state.by_key.get(&key).and_then(|s| s.incident(k))
+            })
+            .collect();
+
+        // What a failing call would have done before failing: resolve `a`, create `c`.
+        {
+            let mut state = store.incidents();
+            let mut undo = Undo {
+                changes: Vec::new(),
+                open: state.open,
+                resolved_len: state.resolved.len(),
+            };
+            for (k, status) in [("a", AlertStatus::Resolved), ("c", AlertStatus::Firing)] {
+                let key: IncidentKey = ("s".into(), k.into());
+                let current = state.by_key.get(&key).and_then(|s| s.incident(k));
+                let (recorded, next) = decide_once(current.as_ref(), &alert(k, status), now);
+                let next = next.get(&recorded).unwrap();
+                let stored = Stored::new(next, alert(k, status).source).unwrap();
+                if !next.status.is_open() {
+                    state.resolved.push_back((now, key.clone(), stored.id));
+                    state.open -= 1;
+                } else {
+                    state.open += 1;
+                }
+                let prev = state.put(key.clone(), stored);
+                undo.changes.push((key, prev));
+            }
+            state.roll_back(undo);
+            assert_eq!(state.open, 2);
+            assert!(state.resolved.is_empty());
+            assert!(state.by_key.get(&("s".into(), "c".into())).is_none());
+        }
+        let after: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|k| {
+                let state = store.incidents();
+                let key: IncidentKey = ("s".into(), (*k).into());
+                state.by_key.get(&key).and_then(|s| s.incident(k))
+            })
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&before).unwrap(),
+            serde_json::to_string(&after).unwrap()
+        );
+        let a = store.get_incident(&a_id).await.unwrap().unwrap();
+        assert_eq!(a.status, IncidentStatus::Triggered);
+        assert_eq!(
+            store.incidents().by_id.len(),
+            2,
+            "c's id is gone from the index"
+        );
     }
 
     #[test]
@@ -555,7 +699,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn an_incident_reads_back_as_it_was_recorded() {
-        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        use crate::store::query::{IncidentFilter, IncidentQuery};
         let store = MemoryStore::new();
         let mut a = alert("k", AlertStatus::Firing);
         a.labels.insert("service".into(), "db".into());
@@ -581,7 +725,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn incidents_are_found_by_id_through_their_whole_life() {
-        use crate::incidents::query::IncidentQuery;
+        use crate::store::query::IncidentQuery;
         let mut store = MemoryStore::new();
         store.resolved_retention = Duration::from_secs(60);
         let t0 = Utc::now();
@@ -622,7 +766,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_list_is_the_newest_first_up_to_its_limit() {
-        use crate::incidents::query::{IncidentFilter, IncidentQuery};
+        use crate::store::query::{IncidentFilter, IncidentQuery};
         let store = MemoryStore::new();
         let t0 = Utc::now();
         let mut ids = Vec::new();

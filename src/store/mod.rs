@@ -6,8 +6,12 @@
 //! - [`DeliveryQueueStore`]: a durable, shared delivery queue (redis only; the memory store
 //!   keeps each endpoint's queue inside its delivery actor).
 
+pub mod backlog;
 pub mod memory;
+pub mod query;
 pub mod redis;
+pub mod refs;
+pub mod request_ids;
 pub mod sharded;
 
 use std::sync::{Arc, Mutex};
@@ -17,15 +21,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::delivery::queue::{Attempt, DeliveryState};
-use crate::incidents::transition::{self, Outcome};
+use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::transition::{self, Outcome};
 use crate::model::{Alert, Event, Incident};
 
-/// A store that could not do what was asked; ingest answers 503 and changes nothing.
-#[derive(Debug, Error)]
+/// A store that could not do what was asked; nothing was changed.
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
+    /// The store cannot be reached or failed (ingest answers 503: try again). The text is
+    /// for the log, not for callers: it may name the store's internals.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store cannot keep this input, now or later (ingest answers 400 to the request
+    /// that carried it, and records the other requests of its group on their own).
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// What recording one alert did.
@@ -61,6 +71,13 @@ pub trait IncidentStore: Send + Sync {
     fn concurrent_groups(&self) -> usize {
         1
     }
+}
+
+/// Picks the endpoints of an event (the router's route table): a store that writes each
+/// event's deliveries in the same step as the event asks it once per event.
+pub trait Routing: Send + Sync {
+    /// The names of the endpoints `event` goes to, each once.
+    fn endpoints_of(&self, event: &Event) -> Vec<Arc<str>>;
 }
 
 /// The delivery dedup keys: (endpoint, event id) pairs already delivered successfully.
@@ -288,26 +305,8 @@ pub trait DeliveryQueueStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// Records the attempts of a claimed delivery and what follows, releasing its lease.
-    async fn settle(
-        &self,
-        endpoint: &str,
-        claimed: &Claimed,
-        attempts: &[Attempt],
-        settlement: Settlement,
-    ) -> Result<(), StoreError> {
-        let one = Settle {
-            claimed: claimed.clone(),
-            attempts: attempts.to_vec(),
-            settlement,
-        };
-        self.settle_many(endpoint, std::slice::from_ref(&one))
-            .await
-            .map(|_| ())
-    }
-
-    /// [`settle`](Self::settle) for several claimed deliveries of `endpoint` in one step, all
-    /// or none (an error settles none); each is judged on its own (a stale lease or a retry
+    /// Records the attempts of claimed deliveries of `endpoint` and what follows each,
+    /// releasing their leases, in one step, all or none (an error settles none); each is judged on its own (a stale lease or a retry
     /// of one changes nothing for the others). Says whether a lane can be claimed now.
     async fn settle_many(
         &self,

@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod delivery;
 mod endpoints;
+mod hardening;
 mod ingest;
 mod plugins;
 mod redis_admin;

@@ -18,7 +18,8 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
-use crate::delivery::queue::{Attempt, Settled};
+use crate::delivery::queue::Settled;
+use crate::model::delivery::Attempt;
 use crate::store::{
     Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
     StoredDeliveries,
@@ -392,7 +393,7 @@ fn hold(act: &mut DeliveryActor, c: Claimed, now: Instant) {
         .queue
         .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
     {
-        act.backlog.add(1);
+        act.count(1, 0);
         if let Some(d) = act.durable.as_mut() {
             d.claimed.insert(lane, c);
         }
@@ -624,7 +625,7 @@ fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
             continue;
         };
         let n = act.queue.release(&lane);
-        act.backlog.done(n);
+        act.count(0, n);
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
         let attempts = claimed.attempts.clone();
         store_settlement(act, ctx, claimed, attempts, Settlement::Release, 1);
@@ -677,7 +678,7 @@ pub(super) fn settled(
         Settled::RetryIn(wait) => {
             // The store keeps the retry's time; the lane leaves this instance until then.
             let n = act.queue.release(lane);
-            act.backlog.done(n);
+            act.count(0, n);
             Settlement::Retry(wait)
         }
         Settled::Dead => Settlement::Dead,

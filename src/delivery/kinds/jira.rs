@@ -22,8 +22,8 @@ use super::{
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
-use crate::delivery::refs::ExternalRefs;
 use crate::model::{Event, EventType};
+use crate::store::refs::ExternalRefs;
 
 /// Issue type when the endpoint names none.
 pub const DEFAULT_ISSUE_TYPE: &str = "Bug";
@@ -280,7 +280,7 @@ mod tests {
     use crate::delivery::endpoint::{EndpointSpec, KindSpec};
     use crate::delivery::kinds::tests::{attempt, event, Script};
     use crate::delivery::kinds::{deliver as run, Verdict};
-    use crate::delivery::refs::MemoryRefs;
+    use crate::store::refs::MemoryRefs;
 
     fn spec() -> JiraSpec {
         JiraSpec {

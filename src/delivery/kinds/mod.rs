@@ -32,10 +32,10 @@ use base64::Engine as _;
 use bytes::Bytes;
 
 use super::endpoint::{EndpointSpec, KindSpec};
-use super::refs::ExternalRefs;
 use super::webhook;
 use crate::config::types::Secret;
 use crate::model::{Event, EventType, Severity};
+use crate::store::refs::ExternalRefs;
 
 /// One HTTP request to an endpoint's service.
 #[derive(Debug, Clone)]
@@ -537,7 +537,7 @@ pub(crate) mod tests {
     }
 
     async fn run_once(spec: &EndpointSpec, e: &Event, t: &Script) -> Outcome {
-        let refs = crate::delivery::refs::MemoryRefs::default();
+        let refs = crate::store::refs::MemoryRefs::default();
         deliver(attempt(spec, e, &refs, t)).await
     }
 

@@ -22,8 +22,8 @@ use super::{
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
-use crate::delivery::refs::ExternalRefs;
 use crate::model::{Event, EventType, Severity};
+use crate::store::refs::ExternalRefs;
 
 /// Incident state set on resolve when the endpoint names none (6 = Resolved).
 pub const DEFAULT_RESOLVE_STATE: &str = "6";
@@ -208,7 +208,7 @@ mod tests {
     use crate::delivery::endpoint::KindSpec;
     use crate::delivery::kinds::deliver as run;
     use crate::delivery::kinds::tests::{attempt, event, Script};
-    use crate::delivery::refs::MemoryRefs;
+    use crate::store::refs::MemoryRefs;
 
     fn spec() -> ServicenowSpec {
         ServicenowSpec {

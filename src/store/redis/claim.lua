@@ -6,8 +6,7 @@
 -- prefix (<prefix>:dedup:<endpoint>:), ARGV[7] the log capacity.
 -- A head whose event was delivered already (its dedup key exists) is finished here, without
 -- another request, and counted in the answer; a replay (`replay_of` set) is sent anyway.
--- Each head comes back as {lane, entry} (the entry layout is in common.lua; a head of the
--- previous layout is returned as an entry built from its record).
+-- Each head comes back as {lane, entry} (the entry layout is in common.lua).
 local q = ARGV[1]
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -39,31 +38,19 @@ if limit > 0 then
   if #lanes > 0 then
     each_chunk('ZREM', q .. ':due', lanes)
   end
-  -- First each lane's head (an entry, or a bare id and its record); then one EXISTS over the
-  -- heads' dedup keys: when none exists (the common case) no head needs a check of its own.
-  -- A head is read as {entry or nil (no record: cannot be sent), event id to check or nil,
-  -- the bare id of a previous-layout record or nil}.
-  local function read_head(lane, head)
-    if is_entry(head) then
-      local f = entry_fields(head, 4)
-      if not f then
-        return {nil, nil, nil}
-      end
-      local check = nil
-      if f[3] ~= '' and f[4] == '' then
-        check = f[3]
-      end
-      return {head, check, nil}
-    end
-    local d = redis.call('HMGET', q .. ':d:' .. head, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env', 'state')
-    if not (d[1] or d[5]) then
-      return {nil, nil, head}
+  -- First each lane's head; then one EXISTS over the heads' dedup keys: when none exists
+  -- (the common case) no head needs a check of its own. A head is read as {entry or nil
+  -- (unreadable: cannot be sent), event id to check or nil (a replay is sent anyway)}.
+  local function read_head(head)
+    local f = entry_fields(head, 4)
+    if not f then
+      return {nil, nil}
     end
     local check = nil
-    if d[3] and not d[4] then
-      check = d[3]
+    if f[3] ~= '' and f[4] == '' then
+      check = f[3]
     end
-    return {entry_of_record(head, lane, d), check, head}
+    return {head, check}
   end
   local heads = {}
   local dedup_keys = {}
@@ -72,7 +59,7 @@ if limit > 0 then
     local head = redis.call('LINDEX', lk, 0)
     local h = nil
     if head then
-      h = read_head(lane, head)
+      h = read_head(head)
       if h[2] then
         table.insert(dedup_keys, ARGV[6] .. h[2])
       end
@@ -90,16 +77,11 @@ if limit > 0 then
     local lane, lk, head, h = x[1], x[2], x[3], x[4]
     local check = any_delivered
     while head do
-      local entry, eid, bare = h[1], h[2], h[3]
+      local entry, eid = h[1], h[2]
       if entry and eid and check and redis.call('EXISTS', ARGV[6] .. eid) == 1 then
         redis.call('LPOP', lk)
-        if bare then
-          redis.call('HSET', q .. ':d:' .. bare, 'state', 'delivered')
-          table.insert(logged, bare)
-        else
-          local f, rest = entry_fields(entry, 6)
-          table.insert(logged, make_entry(f[1], f[2], f[3], f[4], 'delivered', f[6], string.sub(entry, rest)))
-        end
+        local f, rest = entry_fields(entry, 6)
+        table.insert(logged, make_entry(f[1], f[2], f[3], f[4], 'delivered', f[6], string.sub(entry, rest)))
         finished = finished + 1
         dups = dups + 1
         head = redis.call('LINDEX', lk, 0)
@@ -111,14 +93,14 @@ if limit > 0 then
         table.insert(out, {lane, entry})
         break
       else
-        -- A delivery without its record cannot be sent; drop it from the lane.
+        -- An unreadable entry cannot be sent; drop it from the lane.
         redis.call('LPOP', lk)
         finished = finished + 1
         head = redis.call('LINDEX', lk, 0)
       end
       if head then
         -- The next head of this lane was not in the first look: read and check it alone.
-        h = read_head(lane, head)
+        h = read_head(head)
         check = true
       end
     end

@@ -6,13 +6,7 @@
 -- written by serde_json has no raw newline; ids are generated):
 --   '2', delivery id, lane, event id, replay_of ('' none), state, attempts JSON,
 --   incident JSON, the event without its incident (JSON)
--- (record.lua writes the same layout.) Entries written before this layout are bare delivery
--- ids whose data is in the hash `q`:d:<id>; they are still read, settled and replayed.
-
--- Whether `s` is an entry (else a bare delivery id of the previous layout).
-local function is_entry(s)
-  return string.sub(s, 1, 2) == '2\n'
-end
+-- (record.lua writes the same layout.)
 
 -- The first `n` fields of entry `s` after its marker, and where the rest begins.
 local function entry_fields(s, n)
@@ -35,19 +29,6 @@ local function make_entry(id, lane, eid, replay_of, state, attempts, rest)
     .. attempts .. '\n' .. rest
 end
 
--- An entry built from a previous-layout record (HMGET of event, attempts, eid, replay_of,
--- inc, env, state): a whole-event record keeps its event where the envelope goes, with an
--- empty incident.
-local function entry_of_record(id, lane, d)
-  local rest
-  if d[5] then
-    rest = d[5] .. '\n' .. (d[6] or '')
-  else
-    rest = '\n' .. d[1]
-  end
-  return make_entry(id, lane, d[3] or '', d[4] or '', d[7] or 'pending', d[2] or '[]', rest)
-end
-
 -- Runs `cmd key ...items` in chunks (Lua's unpack has a bound).
 local function each_chunk(cmd, key, items)
   local n = #items
@@ -60,7 +41,7 @@ local function each_chunk(cmd, key, items)
 end
 
 -- Appends finished deliveries (entries) to the endpoint's log (`q`:log) and forgets the oldest
--- past `cap` (with their records, for bare ids of the previous layout).
+-- past `cap`.
 local function append_to_log(q, entries, cap)
   local len = 0
   local n = #entries
@@ -71,26 +52,7 @@ local function append_to_log(q, entries, cap)
     j = k + 1
   end
   if len > cap then
-    -- Entries are appended after every bare id, so when the oldest is an entry, all are.
-    local first = redis.call('LINDEX', q .. ':log', 0)
-    if first and is_entry(first) then
-      redis.call('LTRIM', q .. ':log', -cap, -1)
-      return
-    end
-    local old = redis.call('LPOP', q .. ':log', len - cap)
-    local keys = {}
-    for _, o in ipairs(old) do
-      if not is_entry(o) then
-        table.insert(keys, q .. ':d:' .. o)
-      end
-    end
-    local m = #keys
-    local a = 1
-    while a <= m do
-      local b = math.min(m, a + 999)
-      redis.call('DEL', unpack(keys, a, b))
-      a = b + 1
-    end
+    redis.call('LTRIM', q .. ':log', -cap, -1)
   end
 end
 

@@ -23,15 +23,14 @@ use thiserror::Error;
 
 use super::{
     decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
-    RecordLeases, Recorded, Settle, SettleOutcome, Settlement, StoreError, StoredDeliveries,
-    StoredDelivery,
+    RecordLeases, Recorded, Routing, Settle, SettleOutcome, Settlement, StoreError,
+    StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
-use crate::delivery::queue::{Attempt, DeliveryState, DEFAULT_DELIVERY_LOG_CAPACITY};
-use crate::delivery::Backlog;
-use crate::incidents::transition::Outcome;
+use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::transition::Outcome;
 use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
-use crate::router::table::RouteTable;
+use crate::store::backlog::Backlog;
 
 /// Most Redis connections one instance opens. Calls share one multiplexed connection taken
 /// from the pool; when it fails, the next call takes a checked one, waiting up to
@@ -57,11 +56,12 @@ pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
 pub const DEFAULT_RESOLVED_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a delivery dedup key lives: an event is not delivered twice within this time.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// How many delivery records one round trip of the admin delivery log reads; a longer log
-/// takes several (pipelined reads, so other clients are served in between).
-pub const DEFAULT_DELIVERY_READ_CHUNK: usize = 500;
+/// How many finished (delivered or dead) deliveries the redis store keeps per endpoint, in
+/// Redis, for the admin API. When full, the oldest finished delivery is forgotten.
+pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
 
 mod query;
+mod request_ids;
 
 pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
 
@@ -146,7 +146,7 @@ pub struct RedisStore {
     pool: Pool,
     shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     prefix: String,
-    routes: RwLock<Arc<RouteTable>>,
+    routes: RwLock<Arc<dyn Routing>>,
     backlog: Arc<Backlog>,
     /// The open count as of the last recorded batch (-1: not known yet).
     open: AtomicI64,
@@ -161,9 +161,6 @@ pub struct RedisStore {
     source_kinds: RwLock<query::SourceKinds>,
     /// Each endpoint's dispatcher in this instance, to which record leases new lanes.
     record_leases: RwLock<HashMap<String, Arc<RecordLeases>>>,
-    /// Heads handed out by `claim.lua` and leased at record, by this store (tests, benches).
-    claimed_heads: AtomicU64,
-    leased_heads: AtomicU64,
 }
 
 /// A random wait of up to `attempt` milliseconds.
@@ -294,34 +291,6 @@ struct Envelope {
     changes: Option<crate::model::Changes>,
 }
 
-/// A delivery record's event: `event` (records written before `inc`/`env`), else built
-/// from the incident JSON and the envelope. None when the record has neither.
-fn stored_event(
-    event: Option<&str>,
-    inc: Option<&str>,
-    env: Option<&str>,
-) -> Option<Result<Event, serde_json::Error>> {
-    let parsed = match (event, inc, env) {
-        (Some(e), _, _) if !e.is_empty() => serde_json::from_str::<Event>(e),
-        (_, Some(inc), Some(env)) if !inc.is_empty() => serde_json::from_str::<Envelope>(env)
-            .and_then(|env| {
-                serde_json::from_str::<Incident>(inc).map(|incident| Event {
-                    id: env.id,
-                    kind: env.kind,
-                    timestamp: env.timestamp,
-                    source: env.source,
-                    incident,
-                    changes: env.changes,
-                })
-            }),
-        _ => return None,
-    };
-    Some(parsed.map(|mut event| {
-        event.incident.source = Some(event.source.clone());
-        event
-    }))
-}
-
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
 /// finished (the layout is in common.lua).
 #[derive(Debug)]
@@ -330,13 +299,12 @@ struct Entry<'a> {
     state: &'a str,
     attempts: &'a str,
     replay_of: Option<&'a str>,
-    /// The incident JSON; empty when `envelope` is a whole event (previous-layout records).
+    /// The incident JSON.
     incident: &'a str,
     envelope: &'a str,
 }
 
-/// Splits an entry; None for a bare delivery id (the previous layout: its data is in
-/// `q:d:<id>`) or an entry cut short.
+/// Splits an entry; None for an entry cut short.
 fn parse_entry(s: &str) -> Option<Entry<'_>> {
     let rest = s.strip_prefix("2\n")?;
     let mut f = rest.splitn(8, '\n');
@@ -359,17 +327,21 @@ fn parse_entry(s: &str) -> Option<Entry<'_>> {
 }
 
 impl Entry<'_> {
+    /// The event: the envelope with its incident.
     fn event(&self) -> Result<Event, StoreError> {
-        let parsed = if self.incident.is_empty() {
-            stored_event(Some(self.envelope), None, None)
-        } else {
-            stored_event(None, Some(self.incident), Some(self.envelope))
-        };
-        match parsed {
-            Some(Ok(event)) => Ok(event),
-            Some(Err(e)) => Err(unavailable(format!("delivery {} unreadable: {e}", self.id))),
-            None => Err(unavailable(format!("delivery {} has no event", self.id))),
-        }
+        let unreadable =
+            |e: serde_json::Error| unavailable(format!("delivery {} unreadable: {e}", self.id));
+        let env = serde_json::from_str::<Envelope>(self.envelope).map_err(unreadable)?;
+        let mut incident = serde_json::from_str::<Incident>(self.incident).map_err(unreadable)?;
+        incident.source = Some(env.source.clone());
+        Ok(Event {
+            id: env.id,
+            kind: env.kind,
+            timestamp: env.timestamp,
+            source: env.source,
+            incident,
+            changes: env.changes,
+        })
     }
 
     fn attempts(&self) -> Vec<Attempt> {
@@ -403,7 +375,7 @@ impl RedisStore {
     pub fn new(
         pool: Pool,
         key_prefix: &str,
-        routes: Arc<RouteTable>,
+        routes: Arc<dyn Routing>,
         backlog: Arc<Backlog>,
     ) -> RedisStore {
         RedisStore {
@@ -421,8 +393,6 @@ impl RedisStore {
             replay_script: Script::new(REPLAY_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
             record_leases: RwLock::new(HashMap::new()),
-            claimed_heads: AtomicU64::new(0),
-            leased_heads: AtomicU64::new(0),
         }
     }
 
@@ -441,7 +411,7 @@ impl RedisStore {
     }
 
     /// Replaces the route table (a reload): later events are routed by it.
-    pub fn set_routes(&self, routes: Arc<RouteTable>) {
+    pub fn set_routes(&self, routes: Arc<dyn Routing>) {
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
@@ -607,18 +577,10 @@ impl RedisStore {
                             })
                             .map_err(unavailable)?,
                         );
-                        let endpoints = routes.endpoints();
                         dlv = routes
-                            .route(event)
-                            .endpoints
+                            .endpoints_of(event)
                             .into_iter()
-                            .filter_map(|id| endpoints.get(id))
-                            .map(|e| {
-                                (
-                                    e.name.clone(),
-                                    format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-                                )
-                            })
+                            .map(|e| (e, format!("dlv_{}", uuid::Uuid::now_v7().simple())))
                             .collect();
                         if dlv.is_empty() {
                             args.push(String::new());
@@ -738,8 +700,6 @@ impl IncidentStore for RedisStore {
                 self.set_backlog(pending);
                 self.open.store(open, Ordering::Relaxed);
                 reservation.took(&batch, &leased, due);
-                self.leased_heads
-                    .fetch_add(leased.len() as u64, Ordering::Relaxed);
                 return Ok(recorded);
             }
             tracing::debug!(
@@ -837,8 +797,6 @@ impl DeliveryQueueStore for RedisStore {
             .await
             .map_err(|e| self.broken(e))?;
         self.set_backlog(pending);
-        self.claimed_heads
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let mut deliveries = Vec::with_capacity(rows.len());
         for (lane, entry) in rows {
             let Some(entry) = parse_entry(&entry) else {
@@ -943,7 +901,7 @@ impl DeliveryQueueStore for RedisStore {
         let mut lanes: Vec<String> = leased;
         lanes.extend(due);
         // Lane entries first (unfinished, in lane order), then the log (finished, oldest
-        // first); bare ids (the previous layout) are read from their records below.
+        // first).
         let mut items: Vec<String> = Vec::new();
         if !lanes.is_empty() {
             let mut pipe = redis::pipe();
@@ -961,77 +919,17 @@ impl DeliveryQueueStore for RedisStore {
         }
         items.extend(log);
         let mut seen = std::collections::HashSet::new();
-        // In list order: Ok(entry's delivery) or Err(bare id, read below).
-        let mut listed: Vec<Result<StoredDelivery, String>> = Vec::with_capacity(items.len());
+        let mut deliveries = Vec::with_capacity(items.len());
         for item in &items {
-            match parse_entry(item) {
-                Some(entry) => {
-                    if seen.insert(entry.id.to_string()) {
-                        listed.push(Ok(entry.stored()?));
-                    }
-                }
-                None => {
-                    if seen.insert(item.clone()) {
-                        listed.push(Err(item.clone()));
-                    }
-                }
+            let Some(entry) = parse_entry(item) else {
+                return Err(unavailable(format!(
+                    "a delivery of {endpoint} is unreadable"
+                )));
+            };
+            if seen.insert(entry.id.to_string()) {
+                deliveries.push(entry.stored()?);
             }
         }
-        let bare: Vec<&String> = listed.iter().filter_map(|l| l.as_ref().err()).collect();
-        let mut records: HashMap<String, StoredDelivery> = HashMap::new();
-        type Row = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        for chunk in bare.chunks(DEFAULT_DELIVERY_READ_CHUNK) {
-            let mut pipe = redis::pipe();
-            for id in chunk {
-                pipe.cmd("HMGET")
-                    .arg(format!("{q}:d:{id}"))
-                    .arg("event")
-                    .arg("state")
-                    .arg("attempts")
-                    .arg("replay_of")
-                    .arg("inc")
-                    .arg("env");
-            }
-            let rows: Vec<Row> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.broken(e))?;
-            for (id, (event, state, attempts, replay_of, inc, env)) in chunk.iter().zip(rows) {
-                // Trimmed from the log in between: gone.
-                let Some(event) = stored_event(event.as_deref(), inc.as_deref(), env.as_deref())
-                else {
-                    continue;
-                };
-                let event =
-                    event.map_err(|e| unavailable(format!("delivery {id} unreadable: {e}")))?;
-                records.insert(
-                    (*id).clone(),
-                    StoredDelivery {
-                        id: (*id).clone(),
-                        event,
-                        state: stored_state(state.as_deref().unwrap_or("pending")),
-                        attempts: attempts
-                            .and_then(|a| serde_json::from_str(&a).ok())
-                            .unwrap_or_default(),
-                        replay_of,
-                    },
-                );
-            }
-        }
-        let deliveries = listed
-            .into_iter()
-            .filter_map(|l| match l {
-                Ok(d) => Some(d),
-                Err(id) => records.remove(&id),
-            })
-            .collect();
         Ok(StoredDeliveries {
             deliveries,
             disabled,
@@ -1067,16 +965,6 @@ impl DeliveryQueueStore for RedisStore {
     }
 }
 
-impl RedisStore {
-    /// Lane heads this store handed out: (by `claim.lua`, leased at record).
-    pub fn heads_taken(&self) -> (u64, u64) {
-        (
-            self.claimed_heads.load(Ordering::Relaxed),
-            self.leased_heads.load(Ordering::Relaxed),
-        )
-    }
-}
-
 /// A delivery's `state` field as stored by the scripts.
 fn stored_state(s: &str) -> DeliveryState {
     match s {
@@ -1084,22 +972,6 @@ fn stored_state(s: &str) -> DeliveryState {
         "delivered" => DeliveryState::Delivered,
         "dead" => DeliveryState::Dead,
         _ => DeliveryState::Pending,
-    }
-}
-
-/// The dedup keys as a durable delivery actor sees them: `claim.lua` checks them before it
-/// hands a delivery out, and `settle.lua` writes them, so an attempt needs no round trip of
-/// its own for them.
-pub struct DedupInScripts;
-
-#[async_trait]
-impl DeliveryDedup for DedupInScripts {
-    async fn is_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn mark_delivered(&self, _endpoint: &str, _event_id: &str) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

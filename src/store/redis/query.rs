@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use deadpool_redis::redis;
 
 use super::RedisStore;
-use crate::delivery::refs::ExternalRefs;
-use crate::incidents::query::{IncidentFilter, IncidentQuery};
 use crate::model::{Incident, SourceRef};
+use crate::store::query::{IncidentFilter, IncidentQuery};
+use crate::store::refs::ExternalRefs;
 use crate::store::StoreError;
 
 /// How long a remembered external record (a Jira issue key, a ServiceNow `sys_id`) is kept

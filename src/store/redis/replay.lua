@@ -5,39 +5,29 @@
 -- ARGV[1] queue prefix, ARGV[2] the delivery to replay, ARGV[3] the new delivery id,
 -- ARGV[4] the pending counter key.
 -- A finished delivery is an entry of the log (found by a scan from its newest end, in chunks:
--- an admin action, not on the ingest path) or, written by the previous layout, a record
--- `q`:d:<id>.
+-- an admin action, not on the ingest path).
 local q = ARGV[1]
 local old = ARGV[2]
 local lane = nil
 local rest = nil
 local eid = nil
-local d = redis.call('HMGET', q .. ':d:' .. old, 'event', 'attempts', 'eid', 'replay_of', 'inc', 'env', 'state', 'lane')
-if d[1] or d[5] then
-  if d[8] and (d[7] == 'delivered' or d[7] == 'dead') then
-    local e = entry_of_record(old, d[8], d)
-    local f, pos = entry_fields(e, 6)
-    lane, eid, rest = d[8], f[3], string.sub(e, pos)
-  end
-else
-  local want = '2\n' .. old .. '\n'
-  local len = redis.call('LLEN', q .. ':log')
-  local hi = len - 1
-  while hi >= 0 and not lane do
-    local lo = math.max(0, hi - 255)
-    local chunk = redis.call('LRANGE', q .. ':log', lo, hi)
-    for c = #chunk, 1, -1 do
-      local e = chunk[c]
-      if string.sub(e, 1, #want) == want then
-        local f, pos = entry_fields(e, 6)
-        if f and (f[5] == 'delivered' or f[5] == 'dead') then
-          lane, eid, rest = f[2], f[3], string.sub(e, pos)
-        end
-        break
+local want = '2\n' .. old .. '\n'
+local len = redis.call('LLEN', q .. ':log')
+local hi = len - 1
+while hi >= 0 and not lane do
+  local lo = math.max(0, hi - 255)
+  local chunk = redis.call('LRANGE', q .. ':log', lo, hi)
+  for c = #chunk, 1, -1 do
+    local e = chunk[c]
+    if string.sub(e, 1, #want) == want then
+      local f, pos = entry_fields(e, 6)
+      if f and (f[5] == 'delivered' or f[5] == 'dead') then
+        lane, eid, rest = f[2], f[3], string.sub(e, pos)
       end
+      break
     end
-    hi = lo - 1
   end
+  hi = lo - 1
 end
 if not lane then
   return {0, tonumber(redis.call('GET', ARGV[4]) or '0')}

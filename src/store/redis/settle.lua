@@ -71,27 +71,22 @@ while i <= last do
         at = string.format('%d', now + tonumber(wait))
       end
       local head = redis.call('LINDEX', lk, 0)
-      if head and is_entry(head) then
+      if head then
         local f, rest = entry_fields(head, 6)
         if f and f[1] == id then
           redis.call('LSET', lk, 0, make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest)))
         end
-      elseif head == id then
-        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
       end
       table.insert(due, at)
       table.insert(due, lane)
     else
       local head = redis.call('LPOP', lk)
       local done = nil
-      if head and is_entry(head) then
+      if head then
         local f, rest = entry_fields(head, 6)
         if f and f[1] == id then
           done = make_entry(id, f[2], f[3], f[4], state, attempts, string.sub(head, rest))
         end
-      elseif head == id then
-        redis.call('HSET', q .. ':d:' .. id, 'attempts', attempts, 'state', state)
-        done = id
       end
       if head and not done then
         -- Not this delivery's lane head (cannot happen under a valid lease): put it back.

@@ -6,7 +6,15 @@ use std::process::{Child, Command, Stdio};
 
 use super::*;
 use crate::model::{AlertStatus, Labels, Severity, SourceRef};
-use crate::router::table::EndpointFilter;
+
+/// Every event goes to every endpoint named.
+struct ToAll(Vec<Arc<str>>);
+
+impl Routing for ToAll {
+    fn endpoints_of(&self, _event: &Event) -> Vec<Arc<str>> {
+        self.0.clone()
+    }
+}
 
 /// A Redis for one test: the shared one, or a throwaway `redis-server` owned by the test.
 struct TestRedis {
@@ -44,15 +52,7 @@ impl TestRedis {
     }
 
     fn store(&self, prefix: &str, endpoints: &[&str]) -> RedisStore {
-        let filters = endpoints
-            .iter()
-            .map(|n| EndpointFilter {
-                name: (*n).into(),
-                events: None,
-            })
-            .collect();
-        let default: Vec<String> = endpoints.iter().map(|s| s.to_string()).collect();
-        let routes = RouteTable::build(&[], &default, filters).expect("routes");
+        let routes = ToAll(endpoints.iter().map(|n| Arc::from(*n)).collect());
         let pool = RedisSpec::new(&self.url, prefix).pool().expect("pool");
         RedisStore::new(
             pool,
@@ -70,6 +70,24 @@ impl Drop for TestRedis {
             let _ = child.wait();
         }
     }
+}
+
+/// Settles one claimed delivery.
+async fn settle(
+    store: &RedisStore,
+    endpoint: &str,
+    claimed: &Claimed,
+    attempts: &[Attempt],
+    settlement: Settlement,
+) -> Result<SettleOutcome, StoreError> {
+    let one = Settle {
+        claimed: claimed.clone(),
+        attempts: attempts.to_vec(),
+        settlement,
+    };
+    store
+        .settle_many(endpoint, std::slice::from_ref(&one))
+        .await
 }
 
 fn prefix() -> String {
@@ -299,7 +317,8 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
         error: Some("HTTP 500".into()),
         response: "nope".into(),
     };
-    a.settle(
+    settle(
+        &a,
         "hook",
         x,
         std::slice::from_ref(&failed),
@@ -326,14 +345,14 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
         "attempts survive the hand-over"
     );
     // A settle under the old lease changes nothing.
-    a.settle("hook", x, &[], Settlement::Dead).await.unwrap();
+    settle(&a, "hook", x, &[], Settlement::Dead).await.unwrap();
     assert!(b
         .claim("hook", 10, lease)
         .await
         .unwrap()
         .deliveries
         .is_empty());
-    b.settle("hook", x2, &[failed], Settlement::Delivered)
+    settle(&b, "hook", x2, &[failed], Settlement::Delivered)
         .await
         .unwrap();
     assert!(
@@ -386,7 +405,7 @@ async fn gone_disables_the_endpoint_for_every_instance() {
     let c = a.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
     assert!(!c.disabled);
     assert_eq!(c.depth, 1, "the endpoint's unfinished deliveries");
-    a.settle("hook", &c.deliveries[0], &[], Settlement::Gone)
+    settle(&a, "hook", &c.deliveries[0], &[], Settlement::Gone)
         .await
         .unwrap();
     let b = redis.store(&p, &["hook"]);
@@ -481,7 +500,8 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
         error: Some("HTTP 503".into()),
         response: String::new(),
     };
-    a.settle(
+    settle(
+        &a,
         "hook",
         x,
         std::slice::from_ref(&failed),
@@ -502,13 +522,15 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
     assert!(!log.disabled);
 
     // y released unattempted: due again at once for anyone, still pending.
-    a.settle("hook", y, &[], Settlement::Release).await.unwrap();
+    settle(&a, "hook", y, &[], Settlement::Release)
+        .await
+        .unwrap();
     let again = b.claim("hook", 10, lease).await.unwrap();
     assert_eq!(again.deliveries.len(), 1);
     let y2 = &again.deliveries[0];
     assert_eq!(y2.delivery_id, y.delivery_id);
     assert!(y2.attempts.is_empty());
-    b.settle("hook", y2, &[], Settlement::Delivered)
+    settle(&b, "hook", y2, &[], Settlement::Delivered)
         .await
         .unwrap();
     let log = a.deliveries("hook").await.unwrap();
@@ -638,7 +660,8 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
     assert_eq!(retry.deliveries[0].attempts.len(), 1);
     // `stale`'s real lease still holds: its own settle finishes it.
-    a.settle(
+    settle(
+        &a,
         "hook",
         &by_key("stale"),
         &[attempt(200)],
@@ -647,206 +670,6 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     .await
     .unwrap();
     assert_eq!(a.backlog.pending(), 3);
-}
-
-/// Turns the head of `event`'s lane into a record of the previous layout: a bare delivery id
-/// in the lane and its data in the hash `q:d:<id>` (`fields`). Returns the delivery id.
-async fn as_previous_layout(
-    store: &RedisStore,
-    q: &str,
-    event: &Event,
-    fields: &[(&str, String)],
-) -> String {
-    let mut conn = store.conn().await.unwrap();
-    let lk = format!("{q}:lane:{}", event.incident.id);
-    let entry: String = redis::cmd("LINDEX")
-        .arg(&lk)
-        .arg(0)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let id = parse_entry(&entry).expect("an entry").id.to_string();
-    let mut hset = redis::cmd("HSET");
-    hset.arg(format!("{q}:d:{id}"))
-        .arg("eid")
-        .arg(&event.id)
-        .arg("lane")
-        .arg(&event.incident.id);
-    for (k, v) in fields {
-        hset.arg(*k).arg(v);
-    }
-    let _: () = redis::pipe()
-        .cmd("LSET")
-        .arg(&lk)
-        .arg(0)
-        .arg(&id)
-        .ignore()
-        .add_command(hset)
-        .ignore()
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    id
-}
-
-#[actix_rt::test]
-async fn a_delivery_record_with_the_whole_event_is_still_claimed_listed_and_replayed() {
-    // Records written before the incident JSON and the envelope were kept apart (`inc`,
-    // `env`) hold the whole event in `event`: a queue written then must still drain.
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let r = record_now(&a, &[alert("old", AlertStatus::Firing, Severity::Critical)]).await;
-    let event = r[0].event.clone().unwrap();
-    let q = format!("{p}:q:hook");
-    let id = as_previous_layout(
-        &a,
-        &q,
-        &event,
-        &[("event", serde_json::to_string(&event).unwrap())],
-    )
-    .await;
-    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(c.deliveries.len(), 1);
-    assert_eq!(c.deliveries[0].delivery_id, id);
-    let mut expected = (*event).clone();
-    expected.incident.source = Some(expected.source.clone());
-    assert_eq!(*c.deliveries[0].event, expected);
-    a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
-        .await
-        .unwrap();
-    let log = a.deliveries("hook").await.unwrap().deliveries;
-    assert_eq!(log.len(), 1);
-    assert_eq!(
-        (log[0].event.id.as_str(), log[0].state),
-        (event.id.as_str(), DeliveryState::Delivered)
-    );
-    let again = a.replay("hook", &id).await.unwrap().expect("replayed");
-    let c = a.claim("hook", 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(
-        (c.deliveries.len(), c.deliveries[0].delivery_id.as_str()),
-        (1, again.as_str())
-    );
-    assert_eq!(*c.deliveries[0].event, expected);
-}
-
-#[actix_rt::test]
-async fn previous_layout_records_are_retried_listed_finished_and_trimmed_with_their_hash() {
-    // A queue written by the previous layout (bare ids in the lanes and the log, `inc`/`env`
-    // records) drains under this one: a retry keeps its attempts in the record, the log
-    // lists old and new deliveries, and trimming the log deletes the old records.
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let r = record_now(
-        &a,
-        &[
-            alert("prev", AlertStatus::Firing, Severity::Critical),
-            alert("prev", AlertStatus::Resolved, Severity::Critical),
-        ],
-    )
-    .await;
-    let first = r[0].event.clone().unwrap();
-    let q = format!("{p}:q:hook");
-    let mut incident = first.incident.clone();
-    incident.source = None;
-    let envelope = serde_json::json!({
-        "id": first.id, "type": first.kind, "timestamp": first.timestamp,
-        "source": first.source, "changes": first.changes,
-    });
-    let id = as_previous_layout(
-        &a,
-        &q,
-        &first,
-        &[
-            ("inc", serde_json::to_string(&incident).unwrap()),
-            ("env", envelope.to_string()),
-        ],
-    )
-    .await;
-    let lease = Duration::from_secs(30);
-    let c = a.claim("hook", 10, lease).await.unwrap();
-    assert_eq!(c.deliveries.len(), 1);
-    assert_eq!(c.deliveries[0].delivery_id, id);
-    assert_eq!(c.deliveries[0].event.id, first.id);
-    a.settle(
-        "hook",
-        &c.deliveries[0],
-        &[attempt(500)],
-        Settlement::Retry(Duration::ZERO),
-    )
-    .await
-    .unwrap();
-    let mut conn = a.conn().await.unwrap();
-    let attempts: String = redis::cmd("HGET")
-        .arg(format!("{q}:d:{id}"))
-        .arg("attempts")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(attempts.contains("500"), "{attempts}");
-    let c = a.claim("hook", 10, lease).await.unwrap();
-    assert_eq!(
-        (
-            c.deliveries[0].delivery_id.as_str(),
-            c.deliveries[0].attempts.len()
-        ),
-        (id.as_str(), 1)
-    );
-    a.settle(
-        "hook",
-        &c.deliveries[0],
-        &[attempt(500), attempt(200)],
-        Settlement::Delivered,
-    )
-    .await
-    .unwrap();
-    // The second event is an entry of this layout; both are listed from the log.
-    let c = a.claim("hook", 10, lease).await.unwrap();
-    assert_eq!(c.deliveries[0].event.id, r[1].event.as_ref().unwrap().id);
-    a.settle(
-        "hook",
-        &c.deliveries[0],
-        &[attempt(200)],
-        Settlement::Delivered,
-    )
-    .await
-    .unwrap();
-    let log = a.deliveries("hook").await.unwrap().deliveries;
-    let listed: Vec<(&str, DeliveryState, usize)> = log
-        .iter()
-        .map(|d| (d.event.id.as_str(), d.state, d.attempts.len()))
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            (first.id.as_str(), DeliveryState::Delivered, 2),
-            (
-                r[1].event.as_ref().unwrap().id.as_str(),
-                DeliveryState::Delivered,
-                1
-            )
-        ]
-    );
-    // The log is [old id, new entry]; trimming it to one past a new entry (as a settle of a
-    // full log does, with the real cap of 10,000) deletes the old record with its id.
-    let trim = redis::Script::new(concat!(
-        include_str!("common.lua"),
-        "append_to_log(ARGV[1], {ARGV[2]}, 1) return redis.call('LLEN', ARGV[1] .. ':log')"
-    ));
-    let len: i64 = trim
-        .arg(&q)
-        .arg("2\nx\nl\ne\n\ndelivered\n[]\n\n{}")
-        .invoke_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(len, 1);
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{q}:d:{id}"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(exists, 0, "the trimmed old record is deleted");
 }
 
 #[actix_rt::test]
@@ -875,7 +698,7 @@ async fn a_claimed_event_is_the_recorded_one() {
             *c.deliveries[0].event, expected,
             "incident, changes and all"
         );
-        a.settle("hook", &c.deliveries[0], &[], Settlement::Delivered)
+        settle(&a, "hook", &c.deliveries[0], &[], Settlement::Delivered)
             .await
             .unwrap();
     }
@@ -1006,7 +829,6 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
     want.sort();
     assert_eq!(got, want, "each new lane's head: its first event");
     assert!(heads.iter().all(|c| c.attempts.is_empty()));
-    assert_eq!(a.heads_taken(), (0, 2), "leased at record, none claimed");
     assert!(!sink.take_due(), "no lane went to the due set");
     assert_eq!(
         sink.in_transit(),
@@ -1044,7 +866,6 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
         next.deliveries[0].event.kind,
         crate::model::EventType::Resolved
     );
-    assert_eq!(a.heads_taken(), (0, 2), "`a` never claimed");
 }
 
 #[actix_rt::test]
@@ -1066,7 +887,6 @@ async fn without_room_new_lanes_are_due_and_claimed_and_unused_room_is_given_bac
     assert!(!sink.take_due(), "told once");
     let c = a.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert_eq!(c.deliveries.len(), 2);
-    assert_eq!(a.heads_taken(), (2, 0));
 
     // Room for one: one lane leased, the others due, the unused reservation given back.
     sink.set_room(1);
@@ -1111,7 +931,8 @@ async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_le
     let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert_eq!(c.deliveries.len(), 1);
     assert_eq!(c.deliveries[0].event.id, recorded.id);
-    b.settle(
+    settle(
+        &b,
         "hook",
         &c.deliveries[0],
         &[attempt(200)],
@@ -1178,18 +999,43 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
         .deliveries
         .remove(0);
     // `a` sent it and reports late: its lease is gone, but the event was delivered.
-    a.settle("hook", &old, &[attempt(200)], Settlement::Delivered)
+    settle(&a, "hook", &old, &[attempt(200)], Settlement::Delivered)
         .await
         .unwrap();
     assert!(a.is_delivered("hook", &old.event.id).await.unwrap());
     // `b` had not sent it yet (held back): released, then found delivered, not sent again.
-    b.settle("hook", &new, &[], Settlement::Release)
+    settle(&b, "hook", &new, &[], Settlement::Release)
         .await
         .unwrap();
     let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert!(c.deliveries.is_empty());
     assert_eq!(c.duplicates, 1);
     assert_eq!(b.backlog.pending(), 0);
+}
+
+/// Regression (hardening item 6): request ids (Standard Webhooks `webhook-id`, Sentry's
+/// `Request-ID`) are remembered in Redis, for every instance.
+#[actix_rt::test]
+async fn request_ids_follow_the_contract() {
+    let redis = TestRedis::get();
+    let store = redis.store(&prefix(), &["hook"]);
+    crate::store::request_ids::tests::claims_follow_the_contract(&store, "src").await;
+    // A second instance on the same Redis sees the first one's ids.
+    let p = prefix();
+    let (a, b) = (redis.store(&p, &["hook"]), redis.store(&p, &["hook"]));
+    use crate::store::request_ids::{IdState, RequestIds};
+    assert_eq!(a.begin_recording("src", "x").await.unwrap(), IdState::New);
+    assert_eq!(
+        b.begin_recording("src", "x").await.unwrap(),
+        IdState::Recording
+    );
+    a.recorded("src", "x", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.begin_recording("src", "x").await.unwrap(),
+        IdState::Recorded
+    );
 }
 
 #[actix_rt::test]
@@ -1203,14 +1049,14 @@ async fn a_replay_enables_an_endpoint_disabled_by_a_410_for_every_instance() {
     let c = a.claim("hook", 10, lease).await.unwrap();
     assert_eq!(c.deliveries.len(), 1);
     let gone = c.deliveries[0].clone();
-    a.settle("hook", &gone, &[attempt(410)], Settlement::Gone)
+    settle(&a, "hook", &gone, &[attempt(410)], Settlement::Gone)
         .await
         .unwrap();
     record_now(&a, &[alert("h", AlertStatus::Firing, Severity::Info)]).await;
     let c = b.claim("hook", 10, lease).await.unwrap();
     assert!(c.disabled, "disabled for the other instance too");
     for d in &c.deliveries {
-        b.settle("hook", d, &[], Settlement::Dead).await.unwrap();
+        settle(&b, "hook", d, &[], Settlement::Dead).await.unwrap();
     }
     // The replay, from either instance, enables it: the next claim is not disabled and has it.
     let new_id = b

@@ -4,6 +4,9 @@
 //! These types are the contract between the actors: adapters only ever produce `Alert`s, the
 //! incident store only ever turns alerts into `Event`s, and delivery only ever sees `Event`s.
 
+pub mod delivery;
+pub mod transition;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
