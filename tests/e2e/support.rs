@@ -22,6 +22,15 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// Says loudly that `test` checked nothing here and why: a `SKIPPED: test: why` line on the
+/// real stderr (not the test harness's captured output), which scripts/test.sh counts in its
+/// closing line. For a check this machine cannot make, never for a failure.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    // On a line of its own even when the harness is in the middle of one.
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED: {test}: {why}");
+}
+
 /// Runs the `switchyard` command in the crate's folder; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -252,6 +261,8 @@ struct ReceiverState {
     got: Vec<Received>,
     /// Answers to give, in order (status, headers, body); after they run out, 200 "ok".
     script: VecDeque<ScriptedAnswer>,
+    /// While set, every request is answered with this status (before the script).
+    failing: Option<u16>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -272,8 +283,10 @@ impl Receiver {
                 let state = state.clone();
                 async move {
                     let mut s = state.lock().unwrap();
-                    let (status, headers, body_out) =
-                        s.script.pop_front().unwrap_or((200, vec![], None));
+                    let (status, headers, body_out) = match s.failing {
+                        Some(status) => (status, vec![], None),
+                        None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                    };
                     s.got.push(Received {
                         method: req.method().to_string(),
                         path: req.path().to_string(),
@@ -333,6 +346,11 @@ impl Receiver {
             s.script
                 .push_back((*status, vec![], Some(body.to_string())));
         }
+    }
+
+    /// Answers every request with `status` until called with `None`.
+    pub fn fail_with(&self, status: Option<u16>) {
+        self.state.lock().unwrap().failing = status;
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -1037,3 +1037,36 @@ async fn request_ids_follow_the_contract() {
         IdState::Recorded
     );
 }
+
+#[actix_rt::test]
+async fn a_replay_enables_an_endpoint_disabled_by_a_410_for_every_instance() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    record_now(&a, &[alert("g", AlertStatus::Firing, Severity::Info)]).await;
+    let lease = Duration::from_secs(30);
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    let gone = c.deliveries[0].clone();
+    settle(&a, "hook", &gone, &[attempt(410)], Settlement::Gone)
+        .await
+        .unwrap();
+    record_now(&a, &[alert("h", AlertStatus::Firing, Severity::Info)]).await;
+    let c = b.claim("hook", 10, lease).await.unwrap();
+    assert!(c.disabled, "disabled for the other instance too");
+    for d in &c.deliveries {
+        settle(&b, "hook", d, &[], Settlement::Dead).await.unwrap();
+    }
+    // The replay, from either instance, enables it: the next claim is not disabled and has it.
+    let new_id = b
+        .replay("hook", &gone.delivery_id)
+        .await
+        .unwrap()
+        .expect("a dead delivery can be replayed");
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert!(!c.disabled, "enabled again");
+    assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].delivery_id, new_id);
+    assert_eq!(c.deliveries[0].event.id, gone.event.id);
+}
