@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../src"
 
 # Top to bottom. Modules on one line share a layer and may not use each other.
 LAYERS=(
-  "main"
+  "main fuzz"
   "cli"
   "app"
   "http"
@@ -19,7 +19,7 @@ LAYERS=(
   "delivery"
   "store"
   "signing"
-  "config metrics"
+  "config metrics logfmt"
   "model"
 )
 

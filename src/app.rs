@@ -160,7 +160,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router,
         Box::new(start_sources),
         Box::new(start_delivery),
-    );
+    )
+    .with_restart_only(runtime.restart_only.clone());
     let control = match stores.redis.clone() {
         Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
             redis.set_routes(rt.routes.clone());

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::config::load::load_file;
+use crate::config::types::{ServerConfig, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::delivery::actor::{DeliveryActor, UpdateSpec};
 use crate::delivery::endpoint::EndpointSpec;
@@ -66,6 +67,30 @@ pub struct ReloadSummary {
     pub endpoints: usize,
     /// Endpoints no longer in the file; their actors finish what they hold.
     pub retired_endpoints: Vec<String>,
+    /// What the reload could not apply (changes to `server:` or `store:` need a restart).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// What a reload changed in the sections it cannot apply, as warnings.
+pub fn restart_only_changes(
+    running: &(ServerConfig, StoreConfig),
+    loaded: &(ServerConfig, StoreConfig),
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if running.0 != loaded.0 {
+        warnings.push(
+            "`server:` changed: it takes effect at the next restart; the running settings are kept"
+                .to_string(),
+        );
+    }
+    if running.1 != loaded.1 {
+        warnings.push(
+            "`store:` changed: it takes effect at the next restart; the running store is kept"
+                .to_string(),
+        );
+    }
+    warnings
 }
 
 /// Every delivery actor (current, then retired), by endpoint name.
@@ -75,6 +100,8 @@ pub struct ListEndpoints;
 
 pub struct ControlActor {
     config_file: PathBuf,
+    /// The `server:` and `store:` sections the process runs with (None: not compared).
+    restart_only: Option<(ServerConfig, StoreConfig)>,
     endpoints: Vec<(Arc<EndpointSpec>, Addr<DeliveryActor>)>,
     retired: Vec<(String, Addr<DeliveryActor>)>,
     sources: Arc<SourceDirectory>,
@@ -99,6 +126,7 @@ impl ControlActor {
     ) -> Self {
         ControlActor {
             config_file,
+            restart_only: None,
             endpoints,
             retired: Vec::new(),
             sources,
@@ -107,6 +135,13 @@ impl ControlActor {
             start_delivery,
             on_reload: None,
         }
+    }
+
+    /// The `server:` and `store:` sections the process was started with: a reload that
+    /// changes them warns (in the log and in its summary) that they need a restart.
+    pub fn with_restart_only(mut self, running: (ServerConfig, StoreConfig)) -> Self {
+        self.restart_only = Some(running);
+        self
     }
 
     /// Adds a hook run with each newly built runtime (see [`OnReload`]).
@@ -175,11 +210,20 @@ impl Handler<Reload> for ControlActor {
             table: rt.routes.clone(),
             deliveries: self.endpoints.iter().map(|(_, a)| a.clone()).collect(),
         });
+        let warnings = self
+            .restart_only
+            .as_ref()
+            .map(|running| restart_only_changes(running, &rt.restart_only))
+            .unwrap_or_default();
+        for w in &warnings {
+            tracing::warn!(config = %file, "reload: {w}");
+        }
         let summary = ReloadSummary {
             config: file,
             sources: rt.sources.len(),
             endpoints: rt.endpoints.len(),
             retired_endpoints: self.retired.iter().map(|(n, _)| n.clone()).collect(),
+            warnings,
         };
         AtomicResponse::new(Box::pin(
             async move {

@@ -13,6 +13,7 @@ pub mod control;
 pub mod delivery;
 pub mod http;
 pub mod incidents;
+pub mod logfmt;
 pub mod metrics;
 pub mod model;
 pub mod router;
@@ -20,3 +21,6 @@ pub mod runtime;
 pub mod signing;
 pub mod sources;
 pub mod store;
+
+#[cfg(test)]
+mod fuzz;

@@ -71,11 +71,16 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        // Colour only for a person at a terminal; values escaped so none can forge a line.
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .fmt_fields(switchyard::logfmt::text_fields())
+            .init(),
         LogFormat::Json => builder.json().init(),
     }
 }

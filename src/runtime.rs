@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::duration::parse_duration;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, SourceConfig, SourceKind};
+use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
@@ -19,6 +19,9 @@ use crate::store::redis::{RedisSpec, SourceKinds};
 
 /// Everything `serve` needs, checked and converted.
 pub struct Runtime {
+    /// The `server:` and `store:` sections as read: a reload cannot change them (the listener
+    /// and the store are made once), so it warns when they differ.
+    pub restart_only: (ServerConfig, StoreConfig),
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     /// `server.max_inflight_requests`; None: the HTTP layer's default.
@@ -134,6 +137,7 @@ impl Runtime {
             return Err(errors);
         }
         Ok(Runtime {
+            restart_only: (raw.server.clone(), raw.store.clone()),
             listen,
             max_body_bytes: raw.server.max_body_bytes,
             max_inflight_requests: raw.server.max_inflight_requests,

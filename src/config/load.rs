@@ -142,9 +142,17 @@ fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Located> {
             .map(|l| (l.line(), l.column()))
             .unwrap_or((1, 1));
         // The place goes in front as file:line:col; drop serde's own copy of it.
-        let message = e
+        let mut message = e
             .to_string()
             .replacen(&format!(" at line {line} column {col}"), "", 1);
+        // libyaml's word for a tab is "character that cannot start any token": say it.
+        let at = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| l.chars().nth(col.saturating_sub(1)));
+        if at == Some('\t') {
+            message.push_str(" (a tab: indent routes.yaml with spaces)");
+        }
         (line, col, message)
     })?;
     Ok((raw, node_positions(text)))
@@ -446,6 +454,72 @@ mod tests {
             col >= 46,
             "column {col} should be at `nope` or its entry in the file as written: {errs:?}"
         );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_name_their_place() {
+        // A tab where indentation is expected, an unclosed flow sequence, a bad indentation.
+        let errs = errors("version: 1\nserver:\n\tlisten: x\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("routes.yaml:3:1: "), "{errs:?}");
+        assert!(
+            errs[0].ends_with("(a tab: indent routes.yaml with spaces)"),
+            "{errs:?}"
+        );
+        let errs = errors("version: 1\nroutes: [\n");
+        assert_eq!(
+            errs,
+            vec!["routes.yaml:3:1: did not find expected node content, while parsing a flow node"]
+        );
+        let errs = errors("version: 1\nserver:\n  listen: a\n bad: 1\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("routes.yaml:4:"), "{errs:?}");
+    }
+
+    #[test]
+    fn an_unclosed_interpolation_names_its_place() {
+        let errs = errors("version: 1\nserver:\n  admin_token: x${TOKEN\n");
+        assert_eq!(
+            errs,
+            vec!["routes.yaml:3:17: unclosed `${`: expected `${VAR}` or `${VAR:-default}`"]
+        );
+        // The rest of the file is still read: a second problem on a later line is reported.
+        let errs = errors("version: 1\na: ${\nb: ${NOPE}\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("routes.yaml:2:4: unclosed `${`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("routes.yaml:3:4: environment variable `NOPE`"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.yaml");
+        let errs = load_file(&missing).expect_err("refused");
+        let text = errs.to_string();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            text.starts_with(&format!(
+                "{}: cannot read the config file: ",
+                missing.display()
+            )),
+            "{text}"
+        );
+        // A directory, and a file that is not UTF-8.
+        assert!(load_file(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read the config file"));
+        let binary = dir.path().join("bin.yaml");
+        std::fs::write(&binary, b"version: 1\n\xff\xfe\n").unwrap();
+        let text = load_file(&binary).unwrap_err().to_string();
+        assert!(text.contains("cannot read the config file"), "{text}");
+        assert!(text.contains("UTF-8"), "{text}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub struct RawConfig {
 }
 
 /// `server:` the HTTP listener and its limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port to listen on. Default `127.0.0.1:8080`.
@@ -119,7 +119,7 @@ impl Default for ServerConfig {
 }
 
 /// `store:` the state backend.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `memory` (default: one process, nothing survives a restart) or `redis`.

@@ -237,4 +237,34 @@ mod tests {
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.allowance(t0 + ms(320)), usize::MAX);
     }
+
+    #[test]
+    fn failed_probes_double_the_wait_up_to_ten_minutes() {
+        let t0 = Instant::now();
+        let mut c = CircuitBreaker::new(CircuitSettings::default());
+        for _ in 0..CircuitSettings::default().failures {
+            c.record(false, t0);
+        }
+        assert_eq!(c.reopens_at(), Some(t0 + Duration::from_secs(30)));
+        // 30 s, then 60, 120, 240, 480, and 600 (the cap) from then on.
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let now = c.reopens_at().unwrap();
+            assert_eq!(c.allowance(now), 1, "the probe");
+            c.started(1);
+            assert!(c.record(false, now), "a failed probe reopens");
+            waits.push((c.reopens_at().unwrap() - now).as_secs());
+        }
+        assert_eq!(waits, vec![60, 120, 240, 480, 600, 600, 600, 600]);
+        assert_eq!(DEFAULT_CIRCUIT_MAX_OPEN, Duration::from_secs(600));
+        // A success closes it and the next opening waits the configured time again.
+        let probe = c.reopens_at().unwrap();
+        assert_eq!(c.allowance(probe), 1);
+        c.started(1);
+        c.record(true, probe);
+        for _ in 0..CircuitSettings::default().failures {
+            c.record(false, probe);
+        }
+        assert_eq!(c.reopens_at(), Some(probe + Duration::from_secs(30)));
+    }
 }

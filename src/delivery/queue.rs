@@ -489,6 +489,33 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_capped_at_24_hours() {
+        let mut q = DeliveryQueue::new(vec![ms(10), ms(10)]);
+        let t0 = Instant::now();
+        q.push(event("inc_a", EventType::Created), t0);
+        let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
+        // A year, as a receiver may ask: the retry comes after a day.
+        let s = q.settle(
+            &lane,
+            None,
+            Verdict::Retry {
+                retry_after: Some(Duration::from_secs(365 * 24 * 3600)),
+            },
+            t0,
+        );
+        assert_eq!(s, Settlement::Retry(Duration::from_secs(24 * 3600)));
+        assert_eq!(q.next_wakeup(), Some(t0 + Duration::from_secs(24 * 3600)));
+        assert!(q
+            .take_ready(t0 + Duration::from_secs(24 * 3600) - ms(1), 1)
+            .is_empty());
+        assert_eq!(
+            q.take_ready(t0 + Duration::from_secs(24 * 3600), 1).len(),
+            1,
+            "due after exactly a day"
+        );
+    }
+
+    #[test]
     fn replay_requeues_a_finished_delivery_and_reenables() {
         let mut q = DeliveryQueue::new(vec![]);
         let t0 = Instant::now();

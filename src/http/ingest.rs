@@ -25,10 +25,20 @@ use crate::sources::actor::{Ingest, IngestError, SourceEntry};
 use bytes::Bytes;
 use tokio::sync::SemaphorePermit;
 
+/// Most events listed in a 202 answer; the rest are counted in `events_omitted`, so a body of
+/// 100,000 alerts is not answered with megabytes the sender does not read.
+pub const DEFAULT_MAX_EVENTS_ANSWERED: usize = 1_000;
+
 #[derive(Serialize)]
 struct Accepted {
     accepted: usize,
     events: Vec<EventRef>,
+    #[serde(skip_serializing_if = "is_zero")]
+    events_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -165,6 +175,7 @@ async fn handle(
     let recorded = answer
         .await
         .map_err(|_| ApiError::unavailable("the source's actor stopped; try again"))??;
+    let with_event = recorded.iter().filter(|r| r.event.is_some()).count();
     let events = recorded
         .iter()
         .filter_map(|r| {
@@ -173,10 +184,12 @@ async fn handle(
                 incident_id: e.incident.id.clone(),
             })
         })
+        .take(DEFAULT_MAX_EVENTS_ANSWERED)
         .collect();
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: recorded.len(),
         events,
+        events_omitted: with_event.saturating_sub(DEFAULT_MAX_EVENTS_ANSWERED),
     }))
 }
 
@@ -234,8 +247,21 @@ fn shorten(name: &str) -> String {
 }
 
 /// JSON bodies only: `application/json`, any `+json` type, `text/plain` (what AWS SNS sends),
-/// or no content type at all.
+/// or no content type at all; not compressed (`Content-Encoding` other than `identity`: 415).
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    if let Some(enc) = req.headers().get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("").trim();
+        if !enc.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding `{}` is not supported; send the body uncompressed",
+                    shorten(enc)
+                ),
+            ));
+        }
+    }
     let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
         return Ok(());
     };

@@ -225,8 +225,6 @@ impl SourceSpec {
         self.auth.is_some()
     }
 
-    /// Checks a request's credentials or signature against the raw `body`. Sources without
-    /// `auth:` accept every request.
     /// What of [`authenticate`](Self::authenticate) needs no body (see
     /// [`Authenticator::verify_headers`]): ingest runs it before reading the body.
     pub fn authenticate_headers(
@@ -240,6 +238,8 @@ impl SourceSpec {
         }
     }
 
+    /// Checks a request's credentials or signature against the raw `body`. Sources without
+    /// `auth:` accept every request.
     pub fn authenticate(
         &self,
         headers: &HeaderMap,

@@ -30,6 +30,42 @@ fn check_reports_every_error_with_file_line_col() {
 }
 
 #[test]
+fn check_reports_yaml_syntax_errors_unclosed_interpolation_and_unreadable_files() {
+    let c = check_yaml("version: 1\nserver:\n\tlisten: 127.0.0.1:1\n");
+    assert_eq!(c.code, 1, "{}", c.err);
+    assert!(
+        c.err.contains(&format!("{}:3:1: ", c.path)) && c.err.contains("(a tab: indent"),
+        "{}",
+        c.err
+    );
+    let c = check_yaml("version: 1\nserver:\n  admin_token: ${TOKEN\n");
+    assert_eq!(c.code, 1, "{}", c.err);
+    assert!(
+        c.err.contains(&format!(
+            "{}:3:16: unclosed `${{`: expected `${{VAR}}` or `${{VAR:-default}}`",
+            c.path
+        )),
+        "{}",
+        c.err
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let (code, out, err) = switchyard(&["check", "-c", missing.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: cannot read the config file: No such file or directory",
+            missing.display()
+        )),
+        "{err}"
+    );
+    // `serve` with it exits at once with the same message, instead of starting.
+    let (code, _, err) = switchyard(&["serve", "-c", missing.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot read the config file"), "{err}");
+}
+
+#[test]
 fn route_test_prints_events_and_checks_expectations() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("routes.yaml");

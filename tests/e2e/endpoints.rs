@@ -608,7 +608,11 @@ fn check_reports_template_syntax_errors_with_line_and_column() {
     let (path, err) = (&c.path, &c.err);
     assert_eq!(c.code, 1, "{err}");
     assert!(err.contains(&format!("{}:13:", path)), "{err}");
-    assert!(err.contains("template line 2 column"), "{err}");
+    // ` "b": {{ incident.title }`: the lone `}` at column 25 of the template's line 2.
+    assert!(
+        err.contains("template line 2 column 25: syntax error: unexpected `}`"),
+        "{err}"
+    );
 }
 
 both_stores!(the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_order);

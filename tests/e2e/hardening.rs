@@ -211,3 +211,79 @@ routes:
         .await;
     assert_eq!(status, 202, "{body}");
 }
+
+// Item 9: the smaller ones.
+#[actix_rt::test]
+async fn small_answers_are_clear_bounded_and_tell_nothing_internal() {
+    let rx = Receiver::start();
+    let sy = Switchyard::start(
+        &base_config(&rx.url, "  admin_token: adm1n")
+            .replace("max_body_bytes: 65536", "max_body_bytes: 1048576"),
+    );
+    // A compressed body: 415, not 400.
+    let client = awc::Client::default();
+    let resp = client
+        .post(sy.url("/ingest/prometheus"))
+        .insert_header(("Authorization", "Bearer t0ken"))
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("Content-Encoding", "gzip"))
+        .send_body(vec![0x1f, 0x8b, 0x08, 0x00])
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+
+    // An unknown source's name is not echoed back whole.
+    let long = "x".repeat(20_000);
+    let (status, body) = sy.ingest(&long, b"{}", &[]).await;
+    assert_eq!(status, 404);
+    let text = body.to_string();
+    assert!(text.len() < 300, "{} bytes", text.len());
+    assert!(text.contains("xxxx..."), "{text}");
+
+    // The 202 to a body of 1,500 alerts lists 1,000 events and counts the rest.
+    let (status, body) = sy
+        .ingest("prometheus", &batch_body("Many-", 1_500), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 1_500);
+    assert_eq!(body["events"].as_array().unwrap().len(), 1_000);
+    assert_eq!(body["events_omitted"], 500);
+
+    // A reload that changes `server:` is applied for the rest, with a warning about it.
+    let path = sy.config_path();
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        yaml.replace("max_body_bytes: 1048576", "max_body_bytes: 2048"),
+    )
+    .unwrap();
+    let (status, summary) =
+        crate::endpoints::admin_call(&sy, "POST", "/api/v1/reload", Some("adm1n")).await;
+    assert_eq!(status, 200, "{summary}");
+    let warnings = summary["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{summary}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("`server:` changed"),
+        "{summary}"
+    );
+}
+
+// Item 9: /readyz needs no credentials, so it does not show the store's own error text.
+#[actix_rt::test]
+async fn readiness_does_not_show_the_stores_error_text() {
+    let mut redis = crate::support::RedisServer::start();
+    let store = TestStore::on(&redis);
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    let (status, _) = sy.get("/readyz").await;
+    assert_eq!(status, 200);
+    redis.stop();
+    crate::support::eventually("/readyz answers 503", || async {
+        sy.get("/readyz").await.0 == 503
+    })
+    .await;
+    let (_, body) = sy.get("/readyz").await;
+    assert!(body.contains("the store does not answer"), "{body}");
+    assert!(!body.to_lowercase().contains("refused"), "{body}");
+    assert!(!body.contains("os error"), "{body}");
+}
