@@ -20,12 +20,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::endpoint::EndpointSpec;
-use super::kinds::{self, OutboundRequest, Outcome, Response, Transport, Verdict};
+use super::kinds::{self, Exchange, OutboundRequest, Response, Transport};
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
-use super::queue::{AttemptResult, Delivery, DeliveryQueue, ReplayError, Settled};
+use super::queue::{Delivery, DeliveryQueue, ReplayError};
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
-use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
@@ -146,7 +146,7 @@ struct FinishedBatch(Vec<Finished>);
 struct Finished {
     lane: Arc<str>,
     attempt: Option<Attempt>,
-    result: AttemptResult,
+    verdict: Verdict,
     event: Arc<Event>,
 }
 
@@ -254,13 +254,13 @@ impl DeliveryActor {
                 );
                 let finished = self.finished.clone();
                 actix_rt::spawn(async move {
-                    let (attempt, result, event) = fut.await;
+                    let (attempt, verdict, event) = fut.await;
                     // Never waits: at most DEFAULT_ENDPOINT_CONCURRENCY attempts run at once.
                     let _ = finished
                         .send(Finished {
                             lane,
                             attempt,
-                            result,
+                            verdict,
                             event,
                         })
                         .await;
@@ -310,7 +310,7 @@ impl DeliveryActor {
         &mut self,
         lane: Arc<str>,
         attempt: Option<Attempt>,
-        result: AttemptResult,
+        verdict: Verdict,
         event: Arc<Event>,
         ctx: &mut Context<Self>,
     ) {
@@ -323,11 +323,11 @@ impl DeliveryActor {
         }
         let endpoint = &*self.spec.name;
         // The circuit counts what the service did: failures to reach it or non-2xx answers.
-        match &result {
-            AttemptResult::Success => {
+        match &verdict {
+            Verdict::Success => {
                 self.breaker.record(true, Instant::now());
             }
-            AttemptResult::Retry { .. }
+            Verdict::Retry { .. }
                 if attempt.is_some() && self.breaker.record(false, Instant::now()) =>
             {
                 tracing::warn!(
@@ -344,9 +344,16 @@ impl DeliveryActor {
         } else {
             None
         };
-        let settled = self.queue.settle(&lane, attempt, result, Instant::now());
-        match settled {
-            Settled::Delivered => {
+        let duplicate = verdict == Verdict::Duplicate;
+        let before = self.queue.pending();
+        let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
+        match settlement {
+            Settlement::Delivered if duplicate => {
+                self.count(0, 1);
+                self.counters.duplicate.inc();
+                tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
+            }
+            Settlement::Delivered => {
                 self.count(0, 1);
                 self.counters.delivered.inc();
                 let latency = (Utc::now() - event.timestamp)
@@ -355,28 +362,25 @@ impl DeliveryActor {
                 self.counters.latency.observe(latency.max(0) as f64 / 1e6);
                 tracing::debug!(endpoint, event_id = %event.id, event_type = %event.kind, "delivered");
             }
-            Settled::Duplicate => {
-                self.count(0, 1);
-                self.counters.duplicate.inc();
-                tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
-            }
-            Settled::RetryIn(wait) => {
+            Settlement::Retry(wait) => {
                 self.counters.failed.inc();
                 tracing::warn!(endpoint, event_id = %event.id, status, error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
             }
-            Settled::Dead => {
+            Settlement::Dead | Settlement::Release => {
                 self.count(0, 1);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
-            Settled::Disabled { also_dead } => {
-                self.count(0, 1 + also_dead);
+            Settlement::Gone => {
+                // Every other queued delivery died with it.
+                let also_dead = before.saturating_sub(1);
+                self.count(0, before);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
         if self.durable.is_some() {
-            durable::settled(self, &lane, &event.id, durable_attempt, settled, ctx);
+            durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
         }
     }
 }
@@ -385,7 +389,7 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
     fn handle(&mut self, batch: FinishedBatch, ctx: &mut Self::Context) {
         for f in batch.0 {
             self.in_flight -= 1;
-            self.settle(f.lane, f.attempt, f.result, f.event, ctx);
+            self.settle(f.lane, f.attempt, f.verdict, f.event, ctx);
         }
         // Once for the whole batch: every slot it freed is filled in one pass.
         self.update_depth();
@@ -661,14 +665,14 @@ async fn send_event(
     refs: &dyn ExternalRefs,
     event: &Event,
     webhook_body: &Bytes,
-) -> (Attempt, Outcome) {
+) -> (Attempt, Exchange) {
     let at = Utc::now();
     let started = std::time::Instant::now();
     let transport = AwcTransport {
         client,
         timeout: spec.timeout,
     };
-    let outcome = kinds::deliver(kinds::Attempt {
+    let outcome = kinds::deliver(kinds::Job {
         spec,
         event,
         webhook_body,
@@ -704,11 +708,11 @@ async fn attempt(
     dedup: Option<Arc<dyn DeliveryDedup>>,
     refs: Arc<dyn ExternalRefs>,
     delivery: Delivery,
-) -> (Option<Attempt>, AttemptResult, Arc<Event>) {
+) -> (Option<Attempt>, Verdict, Arc<Event>) {
     let event = delivery.event.clone();
     if let (Some(dedup), None) = (&dedup, &delivery.replay_of) {
         match dedup.is_delivered(&spec.name, &event.id).await {
-            Ok(true) => return (None, AttemptResult::AlreadyDelivered, event),
+            Ok(true) => return (None, Verdict::Duplicate, event),
             Ok(false) => {}
             Err(e) => {
                 // Without the dedup key we cannot promise "once": retry later instead of
@@ -720,7 +724,7 @@ async fn attempt(
                     error: Some(format!("dedup check failed: {e}")),
                     response: String::new(),
                 };
-                return (Some(att), AttemptResult::Retry { retry_after: None }, event);
+                return (Some(att), Verdict::Retry { retry_after: None }, event);
             }
         }
     }
@@ -729,20 +733,12 @@ async fn attempt(
     // takes half the memory.
     let body = Bytes::from(webhook::body(&event));
     let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
-    let result = match outcome.verdict {
-        Verdict::Success => {
-            if let Some(dedup) = &dedup {
-                if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
-                    tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
-                }
-            }
-            AttemptResult::Success
+    if let (Verdict::Success, Some(dedup)) = (&outcome.verdict, &dedup) {
+        if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
+            tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
         }
-        Verdict::Gone => AttemptResult::Gone,
-        Verdict::Fatal => AttemptResult::Fatal,
-        Verdict::Retry { retry_after } => AttemptResult::Retry { retry_after },
-    };
-    (Some(att), result, event)
+    }
+    (Some(att), outcome.verdict, event)
 }
 
 /// `Retry-After` as seconds or an HTTP date.

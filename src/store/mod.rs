@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement};
 use crate::model::transition::{self, Outcome};
 use crate::model::{Alert, Event, Incident};
 
@@ -100,7 +100,8 @@ pub struct Claimed {
     /// Shared with the queue that sends it (and, for a head leased at record, with the batch
     /// that recorded it): never copied.
     pub event: Arc<Event>,
-    /// The attempts made so far (by any instance), oldest first.
+    /// The attempts made so far (by any instance), oldest first; when settled, every attempt
+    /// so far, the one just made included.
     pub attempts: Vec<Attempt>,
     /// Proves the lease when settling; a settle with an outdated lease changes nothing.
     pub lease: String,
@@ -118,46 +119,6 @@ pub struct Claim {
     pub depth: usize,
     /// Due heads found delivered already (their dedup key exists): finished without a request.
     pub duplicates: usize,
-}
-
-/// How a claimed delivery ended this time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settlement {
-    /// Delivered (or found already delivered): the dedup key is stored, the lane moves on.
-    Delivered,
-    /// Failed; the lane waits this long, then the delivery is attempted again.
-    Retry(Duration),
-    /// Out of attempts: kept in the endpoint's log, the lane moves on.
-    Dead,
-    /// The endpoint answered 410: dead, and the endpoint is disabled for every instance.
-    Gone,
-    /// Not attempted (the rate limit or the circuit held it back): the lease is given up and
-    /// the lane is due again at once, for any instance.
-    Release,
-}
-
-/// One claimed delivery's result, for [`DeliveryQueueStore::settle_many`].
-#[derive(Debug, Clone)]
-pub struct Settle {
-    pub claimed: Claimed,
-    /// Every attempt so far, the one just made included.
-    pub attempts: Vec<Attempt>,
-    pub settlement: Settlement,
-}
-
-/// What a [`DeliveryQueueStore::settle_many`] call left behind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SettleOutcome {
-    /// When a lane of the endpoint can be claimed next (its head falls due, or its lease
-    /// runs out); zero: now, so the caller claims again at once; None: no lane waits.
-    pub next_claimable_in: Option<Duration>,
-}
-
-impl SettleOutcome {
-    /// Whether the caller should claim again at once.
-    pub fn claimable_now(&self) -> bool {
-        self.next_claimable_in == Some(Duration::ZERO)
-    }
 }
 
 /// One delivery as a durable queue holds it (the admin delivery log).
@@ -305,14 +266,17 @@ pub trait DeliveryQueueStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// Records the attempts of claimed deliveries of `endpoint` and what follows each,
-    /// releasing their leases, in one step, all or none (an error settles none); each is judged on its own (a stale lease or a retry
-    /// of one changes nothing for the others). Says whether a lane can be claimed now.
+    /// Records the attempts of claimed deliveries of `endpoint` (each [`Claimed`] with every
+    /// attempt so far) and what follows each, releasing their leases, in one step, all or
+    /// none (an error settles none); each is judged on its own (a stale lease or a retry of
+    /// one changes nothing for the others). Returns when a lane of the endpoint can be
+    /// claimed next (its head falls due, or its lease runs out): zero: now, so the caller
+    /// claims again at once; None: no lane waits.
     async fn settle_many(
         &self,
         endpoint: &str,
-        settles: &[Settle],
-    ) -> Result<SettleOutcome, StoreError>;
+        settles: &[(Claimed, Settlement)],
+    ) -> Result<Option<Duration>, StoreError>;
 
     /// Every delivery of `endpoint` the store holds (whichever instance holds its lease, or
     /// none): the admin delivery log.

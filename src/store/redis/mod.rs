@@ -23,8 +23,7 @@ use thiserror::Error;
 
 use super::{
     decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
-    RecordLeases, Recorded, Routing, Settle, SettleOutcome, Settlement, StoreError,
-    StoredDeliveries, StoredDelivery,
+    RecordLeases, Recorded, Routing, Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::model::delivery::{Attempt, DeliveryState};
@@ -822,10 +821,10 @@ impl DeliveryQueueStore for RedisStore {
     async fn settle_many(
         &self,
         endpoint: &str,
-        settles: &[Settle],
-    ) -> Result<SettleOutcome, StoreError> {
+        settles: &[(Claimed, Settlement)],
+    ) -> Result<Option<Duration>, StoreError> {
         if settles.is_empty() {
-            return Ok(SettleOutcome::default());
+            return Ok(None);
         }
         let mut invocation = self.settle_script.prepare_invoke();
         invocation
@@ -834,27 +833,27 @@ impl DeliveryQueueStore for RedisStore {
             .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
             .arg(self.pending_key())
             .arg(self.dedup_key(endpoint, ""));
-        for s in settles {
-            let (action, wait, state) = match s.settlement {
+        for (claimed, settlement) in settles {
+            let (action, wait, state) = match *settlement {
                 Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
                 Settlement::Retry(wait) => ("retry", wait, "failed"),
                 Settlement::Dead => ("dead", Duration::ZERO, "dead"),
                 Settlement::Gone => ("gone", Duration::ZERO, "dead"),
-                Settlement::Release if s.claimed.attempts.is_empty() => {
+                Settlement::Release if claimed.attempts.is_empty() => {
                     ("release", Duration::ZERO, "pending")
                 }
                 Settlement::Release => ("release", Duration::ZERO, "failed"),
             };
-            let attempts = serde_json::to_string(&s.attempts).map_err(unavailable)?;
+            let attempts = serde_json::to_string(&claimed.attempts).map_err(unavailable)?;
             invocation
-                .arg(&s.claimed.lane)
-                .arg(&s.claimed.delivery_id)
-                .arg(&s.claimed.lease)
+                .arg(&claimed.lane)
+                .arg(&claimed.delivery_id)
+                .arg(&claimed.lease)
                 .arg(action)
                 .arg(wait.as_millis() as u64)
                 .arg(attempts)
                 .arg(state)
-                .arg(&s.claimed.event.id);
+                .arg(&claimed.event.id);
         }
         let mut conn = self.conn().await?;
         let (pending, stale, next_in): (i64, Vec<String>, i64) = invocation
@@ -869,9 +868,7 @@ impl DeliveryQueueStore for RedisStore {
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
-        Ok(SettleOutcome {
-            next_claimable_in: u64::try_from(next_in).ok().map(Duration::from_millis),
-        })
+        Ok(u64::try_from(next_in).ok().map(Duration::from_millis))
     }
 
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {

@@ -72,6 +72,16 @@ impl Drop for TestRedis {
     }
 }
 
+/// A claimed delivery with every attempt so far, to settle.
+fn with_attempts(
+    mut claimed: Claimed,
+    attempts: Vec<Attempt>,
+    settlement: Settlement,
+) -> (Claimed, Settlement) {
+    claimed.attempts = attempts;
+    (claimed, settlement)
+}
+
 /// Settles one claimed delivery.
 async fn settle(
     store: &RedisStore,
@@ -79,12 +89,8 @@ async fn settle(
     claimed: &Claimed,
     attempts: &[Attempt],
     settlement: Settlement,
-) -> Result<SettleOutcome, StoreError> {
-    let one = Settle {
-        claimed: claimed.clone(),
-        attempts: attempts.to_vec(),
-        settlement,
-    };
+) -> Result<Option<Duration>, StoreError> {
+    let one = with_attempts(claimed.clone(), attempts.to_vec(), settlement);
     store
         .settle_many(endpoint, std::slice::from_ref(&one))
         .await
@@ -592,26 +598,14 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     let mut stale = by_key("stale");
     stale.lease = "someone-else:1".into();
     let settles = vec![
-        Settle {
-            claimed: by_key("ok1"),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        },
-        Settle {
-            claimed: by_key("fails"),
-            attempts: vec![attempt(500)],
-            settlement: Settlement::Retry(Duration::from_millis(300)),
-        },
-        Settle {
-            claimed: by_key("ok2"),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        },
-        Settle {
-            claimed: stale.clone(),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Dead,
-        },
+        with_attempts(by_key("ok1"), vec![attempt(200)], Settlement::Delivered),
+        with_attempts(
+            by_key("fails"),
+            vec![attempt(500)],
+            Settlement::Retry(Duration::from_millis(300)),
+        ),
+        with_attempts(by_key("ok2"), vec![attempt(200)], Settlement::Delivered),
+        with_attempts(stale.clone(), vec![attempt(200)], Settlement::Dead),
     ];
     a.settle_many("hook", &settles).await.unwrap();
     // Two finished; `fails` waits for its retry, `stale` changed nothing, `more` is still out.
@@ -720,10 +714,8 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
     )
     .await;
     let lease = Duration::from_secs(30);
-    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| Settle {
-        claimed: c.deliveries[0].clone(),
-        attempts,
-        settlement,
+    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| {
+        with_attempts(c.deliveries[0].clone(), attempts, settlement)
     };
     let c = a.claim("hook", 10, lease).await.unwrap();
     let out = a
@@ -733,7 +725,7 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
         )
         .await
         .unwrap();
-    assert!(out.claimable_now(), "the next head of the lane: {out:?}");
+    assert_eq!(out, Some(Duration::ZERO), "the next head of the lane");
     let c = a.claim("hook", 10, lease).await.unwrap();
     let out = a
         .settle_many(
@@ -746,12 +738,12 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
         )
         .await
         .unwrap();
-    let next = out.next_claimable_in.expect("the retry waits");
+    let next = out.expect("the retry waits");
     assert!(
         next > Duration::from_secs(15) && next <= Duration::from_secs(20),
         "{next:?}"
     );
-    assert!(!out.claimable_now());
+    assert_ne!(out, Some(Duration::ZERO));
     // Nothing due now: a claim hands out nothing (the actor would not have claimed).
     assert!(a
         .claim("hook", 10, lease)
@@ -771,15 +763,15 @@ async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
     let out = a
         .settle_many(
             "hook",
-            &[Settle {
-                claimed: c.deliveries[0].clone(),
-                attempts: vec![attempt(200)],
-                settlement: Settlement::Delivered,
-            }],
+            &[with_attempts(
+                c.deliveries[0].clone(),
+                vec![attempt(200)],
+                Settlement::Delivered,
+            )],
         )
         .await
         .unwrap();
-    assert_eq!(out.next_claimable_in, None);
+    assert_eq!(out, None);
 }
 
 /// A dispatcher's sink for leases at record, registered with `store`, with `room`.
@@ -844,16 +836,12 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
         .unwrap()
         .deliveries
         .is_empty());
-    let settles: Vec<Settle> = heads
+    let settles: Vec<(Claimed, Settlement)> = heads
         .iter()
-        .map(|c| Settle {
-            claimed: c.clone(),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        })
+        .map(|c| with_attempts(c.clone(), vec![attempt(200)], Settlement::Delivered))
         .collect();
     let out = a.settle_many("hook", &settles).await.unwrap();
-    assert!(out.claimable_now(), "l1's next event is due now");
+    assert_eq!(out, Some(Duration::ZERO), "l1's next event is due now");
     assert_eq!(a.backlog.pending(), 1);
     let log = a.deliveries("hook").await.unwrap().deliveries;
     for c in &heads {
