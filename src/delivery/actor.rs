@@ -137,6 +137,8 @@ pub struct DeliveryActor {
     /// that many attempts run at once.
     finished: tokio::sync::mpsc::Sender<Finished>,
     finished_rx: Option<tokio::sync::mpsc::Receiver<Finished>>,
+    /// The process is stopping (see [`Drain`]): no new work is claimed from a durable queue.
+    draining: bool,
 }
 
 /// Attempts that finished since the actor last looked.
@@ -172,6 +174,7 @@ impl DeliveryActor {
             refs,
             backlog: Some(backlog),
             in_flight: 0,
+            draining: false,
             timer: None,
             counters,
             durable: None,
@@ -444,6 +447,58 @@ impl Handler<Enqueue> for DeliveryActor {
         }
         self.update_depth();
         self.pump(ctx);
+    }
+}
+
+/// The process is stopping: from now on claim nothing new from a durable queue (what this
+/// process holds is finished; the rest stays in the store for the next start), keep sending
+/// what a memory queue holds. Answers what is still unfinished here; the caller asks again
+/// until nothing is, or its grace period runs out.
+#[derive(Message)]
+#[rtype(result = "DrainState")]
+pub struct Drain;
+
+/// What a delivery actor still has to finish before the process can stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainState {
+    /// Attempts sent and not answered yet.
+    pub in_flight: usize,
+    /// Answers not yet written to the durable queue.
+    pub unsettled: usize,
+    /// Deliveries waiting here (memory queue: lost if the process stops now; durable queue:
+    /// heads leased to this process, claimed by the next one once their leases run out).
+    pub queued: usize,
+    /// The deliveries live in a durable queue.
+    pub durable: bool,
+}
+
+impl DrainState {
+    /// Whether stopping now loses or repeats nothing this actor holds.
+    pub fn is_done(&self) -> bool {
+        self.in_flight == 0 && self.unsettled == 0 && (self.durable || self.queued == 0)
+    }
+}
+
+impl Handler<Drain> for DeliveryActor {
+    type Result = MessageResult<Drain>;
+
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        let (unsettled, held) = self
+            .durable
+            .as_ref()
+            .map(|d| d.unsettled())
+            .unwrap_or((0, 0));
+        MessageResult(DrainState {
+            in_flight: self.in_flight,
+            unsettled,
+            queued: if self.durable.is_some() {
+                held
+            } else {
+                self.queue.pending()
+            },
+            durable: self.durable.is_some(),
+        })
     }
 }
 

@@ -153,6 +153,15 @@ pub(super) struct Durable {
     parked: ParkedHeads,
 }
 
+impl Durable {
+    /// Results not yet written to the store (waiting, or being written), and heads leased to
+    /// this process (claimed, in flight or not, and parked).
+    pub(super) fn unsettled(&self) -> (usize, usize) {
+        let writing = self.to_settle.list.len() + usize::from(self.settling);
+        (writing, self.claimed.len() + self.parked.len())
+    }
+}
+
 /// Heads leased at record that wait for a free slot, oldest first, with a set of their
 /// lanes: each head leased at record or claimed is checked against them, and a scan of up
 /// to [`DEFAULT_LEASED_BACKLOG`] lane ids per head was a quarter of the delivery thread.
@@ -486,7 +495,7 @@ pub(super) fn take_leased(
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    if act.durable.is_none() {
+    if act.durable.is_none() || act.draining {
         return;
     }
     release_stale_parked(act, ctx);
