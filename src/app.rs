@@ -18,10 +18,11 @@ use crate::http::{
 };
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
-use crate::router::actor::RouterActor;
+use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
+use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
@@ -39,14 +40,14 @@ struct Stores {
     query: Arc<dyn IncidentQuery>,
     /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
     refs: Arc<dyn ExternalRefs>,
-    /// The redis store, told of new routes and sources on reload.
+    /// The redis store, told of new sources on reload.
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
 }
 
 impl Stores {
-    fn build(runtime: &Runtime, backlog: &Arc<Backlog>) -> std::io::Result<Stores> {
+    fn build(runtime: &Runtime) -> std::io::Result<Stores> {
         let Some(spec) = &runtime.redis else {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
@@ -60,12 +61,7 @@ impl Stores {
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
-        let store = Arc::new(RedisStore::new(
-            pool,
-            &spec.key_prefix,
-            runtime.routes.clone(),
-            backlog.clone(),
-        ));
+        let store = Arc::new(RedisStore::new(pool, &spec.key_prefix));
         store.set_source_kinds(source_kinds(&runtime.sources));
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
@@ -84,32 +80,39 @@ impl Stores {
 pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
-    let stores = Stores::build(&runtime, &backlog)?;
+    let stores = Stores::build(&runtime)?;
+    // The delivery actors' room for lanes leased at record (a durable queue only).
+    let lease_rooms = stores
+        .queue
+        .as_ref()
+        .map(|_| Arc::new(LeaseRooms::default()));
 
     let start_delivery = {
-        let (dedup, refs, metrics, backlog, queue) = (
+        let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
             stores.dedup.clone(),
             stores.refs.clone(),
             metrics.clone(),
             backlog.clone(),
             stores.queue.clone(),
+            lease_rooms.clone(),
         );
         // The delivery actors run on a thread of their own, beside the one that runs the
         // sources, incidents and router: sending and reading every delivery's HTTP exchange
         // is about as much work as taking the alert in, and the two then use both cores.
         let arbiter = Arbiter::new().handle();
         move |spec: Arc<EndpointSpec>| {
-            let (dedup, refs, metrics, backlog, queue) = (
+            let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
                 dedup.clone(),
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
                 queue.clone(),
+                lease_rooms.clone(),
             );
             DeliveryActor::start_in_arbiter(&arbiter, move |_| {
                 let actor = DeliveryActor::new(spec, dedup, refs, metrics, backlog);
                 match queue {
-                    Some(queue) => actor.with_durable_queue(queue),
+                    Some(queue) => actor.with_durable_queue(queue, lease_rooms),
                     None => actor,
                 }
             })
@@ -121,20 +124,18 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .map(|spec| (spec.clone(), start_delivery(spec.clone())))
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
-    let mut router = RouterActor::new(
-        runtime.routes.clone(),
-        deliveries,
-        metrics.clone(),
-        backlog.clone(),
-    );
+    let routes = SharedRoutes::new(runtime.routes.clone());
+    let mut router = RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone());
     if stores.queue.is_some() {
         router = router.with_durable_queue();
     }
     let router = router.start();
     let store = stores.incidents.clone();
-    let incidents = IncidentActor::new(store.clone(), router.clone(), metrics.clone())
-        .with_query(stores.query.clone())
-        .start();
+    let mut incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone());
+    if let Some(rooms) = &lease_rooms {
+        incidents = incidents.with_lease_rooms(rooms.clone());
+    }
+    let incidents = incidents.with_query(stores.query.clone()).start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -171,7 +172,6 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .with_restart_only(runtime.restart_only.clone());
     let control = match stores.redis.clone() {
         Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
-            redis.set_routes(rt.routes.clone());
             redis.set_source_kinds(source_kinds(&rt.sources));
         })),
         None => control,

@@ -27,6 +27,7 @@ use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
+use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
@@ -122,9 +123,9 @@ pub struct DeliveryActor {
     queue: DeliveryQueue,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
-    /// What this actor holds, counted for ingest's admission (None with a durable queue: the
-    /// store counts every instance's deliveries).
-    backlog: Option<Arc<Backlog>>,
+    /// Unfinished deliveries, for ingest's admission: counted here as this actor takes and
+    /// finishes them, or with a durable queue, the store's count of every instance's.
+    backlog: Arc<Backlog>,
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
@@ -172,7 +173,7 @@ impl DeliveryActor {
             client: None,
             dedup: Some(dedup),
             refs,
-            backlog: Some(backlog),
+            backlog,
             in_flight: 0,
             draining: false,
             timer: None,
@@ -184,19 +185,30 @@ impl DeliveryActor {
     /// Takes its work from `queue` (shared by every instance, kept across restarts): it claims
     /// due deliveries at start, on `ClaimDue`, after each settle and at each poll. `Enqueue`
     /// still delivers from memory (events that are not in the store).
-    pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
-        self.durable = Some(durable::Durable::new(queue));
+    /// `leases`: where this instance's record calls find the actor's room for new lanes
+    /// leased at record (None: every head is claimed).
+    pub fn with_durable_queue(
+        mut self,
+        queue: Arc<dyn DeliveryQueueStore>,
+        leases: Option<Arc<LeaseRooms>>,
+    ) -> Self {
+        self.durable = Some(durable::Durable::new(queue, leases));
         self.dedup = None;
-        self.backlog = None;
         self
     }
 
-    /// Counts deliveries taken in (`added`) and finished or handed back (`done`).
+    /// Counts deliveries taken in (`added`) and finished or handed back (`done`); with a
+    /// durable queue, the store's count stands instead ([`Self::store_pending`]).
     fn count(&self, added: usize, done: usize) {
-        if let Some(b) = &self.backlog {
-            b.add(added);
-            b.done(done);
+        if self.durable.is_none() {
+            self.backlog.add(added);
+            self.backlog.done(done);
         }
+    }
+
+    /// The store's count of unfinished deliveries, as its last answer gave it.
+    fn store_pending(&self, pending: usize) {
+        self.backlog.set(pending);
     }
 
     /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.

@@ -17,10 +17,12 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
+use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
-use crate::router::actor::{AfterRouting, RouteEvents, RouterActor};
+use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
+use crate::store::leases::{LeaseOffer, LeaseRooms};
 use crate::store::query::IncidentQuery;
-use crate::store::{IncidentStore, Recorded, StoreError};
+use crate::store::{IncidentStore, Recorded, Recording, StoreError};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -129,9 +131,8 @@ fn incident_fingerprint(alert: &Alert) -> u64 {
 }
 
 pub struct IncidentActor {
-    store: Arc<dyn IncidentStore>,
+    recorder: Arc<Recorder>,
     router: Addr<RouterActor>,
-    metrics: Arc<Metrics>,
     schedule: RecordSchedule,
     query: Option<Arc<dyn IncidentQuery>>,
 }
@@ -182,19 +183,35 @@ pub fn admin_alert(incident: &Incident, to: AlertStatus, now: DateTime<Utc>) -> 
 }
 
 impl IncidentActor {
+    /// Records into `store`, routing each event with the table in `routes`, and hands the
+    /// events to `router`.
     pub fn new(
         store: Arc<dyn IncidentStore>,
+        routes: Arc<SharedRoutes>,
         router: Addr<RouterActor>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let schedule = RecordSchedule::new(store.concurrent_groups(), DEFAULT_RECORD_GROUP_ALERTS);
         IncidentActor {
-            store,
+            recorder: Arc::new(Recorder {
+                store,
+                routes,
+                leases: None,
+                metrics,
+            }),
             router,
-            metrics,
             schedule,
             query: None,
         }
+    }
+
+    /// Lets record calls lease new lanes to this instance's delivery actors (their room is
+    /// in `leases`).
+    pub fn with_lease_rooms(mut self, leases: Arc<LeaseRooms>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.leases = Some(leases);
+        }
+        self
     }
 
     /// Enables admin changes (acknowledge, resolve), which read the incident first.
@@ -221,10 +238,10 @@ impl IncidentActor {
             replies.push(w.reply);
             alerts.extend(w.alerts);
         }
-        let fut = record_requests(self.store.clone(), self.metrics.clone(), alerts, sizes);
+        let fut = record_requests(self.recorder.clone(), alerts, sizes);
         ctx.spawn(
             fut.into_actor(self)
-                .map(move |(answers, events), act, ctx| {
+                .map(move |(answers, events, pending), act, ctx| {
                     let answer: AfterRouting = Box::new(move || {
                         for (part, reply) in answers.into_iter().zip(replies) {
                             reply(part);
@@ -237,6 +254,7 @@ impl IncidentActor {
                         // `answer` runs (see the router's module docs).
                         act.router.do_send(RouteEvents {
                             events,
+                            pending,
                             after: Some(answer),
                         });
                     }
@@ -247,11 +265,25 @@ impl IncidentActor {
     }
 }
 
-/// Each request's answer, and the events to route (in the order they were decided).
+/// An event and the endpoints it was routed to.
+type Routed = (Arc<Event>, Vec<Arc<str>>);
+
+/// Each request's answer, the events to hand on (in the order they were decided), and the
+/// store's count of unfinished deliveries after the last call, when it keeps one.
 type GroupResult = (
     Vec<Result<Vec<Recorded>, StoreError>>,
-    Vec<Arc<crate::model::Event>>,
+    Vec<Routed>,
+    Option<usize>,
 );
+
+/// What a record call needs besides the alerts.
+struct Recorder {
+    store: Arc<dyn IncidentStore>,
+    routes: Arc<SharedRoutes>,
+    /// The delivery actors' room for lanes leased at record (None: none is leased).
+    leases: Option<Arc<LeaseRooms>>,
+    metrics: Arc<Metrics>,
+}
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
 /// store call. When the store rejects the group's input ([`StoreError::Rejected`]: one
@@ -259,39 +291,45 @@ type GroupResult = (
 /// other, so only the request that carried it is refused and no request suffers for
 /// another's body. When the store is unavailable, every request gets that error.
 async fn record_requests(
-    store: Arc<dyn IncidentStore>,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
     alerts: Vec<Alert>,
     sizes: Vec<usize>,
 ) -> GroupResult {
-    match record(&store, &metrics, &alerts).await {
-        Ok((recorded, events)) => (
+    match record(&recorder, &alerts).await {
+        Ok((recorded, events, pending)) => (
             split(recorded, &sizes).into_iter().map(Ok).collect(),
             events,
+            pending,
         ),
         Err(e @ StoreError::Rejected(_)) if sizes.len() > 1 => {
             tracing::warn!(requests = sizes.len(), error = %e, "a group was rejected by the store; recording its requests one by one");
             let mut answers = Vec::with_capacity(sizes.len());
             let mut events = Vec::new();
+            let mut pending = None;
             let mut rest = alerts.as_slice();
             for n in sizes {
                 let (part, after) = rest.split_at(n.min(rest.len()));
                 rest = after;
-                match record(&store, &metrics, part).await {
-                    Ok((recorded, part_events)) => {
+                match record(&recorder, part).await {
+                    Ok((recorded, part_events, part_pending)) => {
                         events.extend(part_events);
+                        pending = part_pending.or(pending);
                         answers.push(Ok(recorded));
                     }
                     Err(e) => answers.push(Err(e)),
                 }
             }
-            (answers, events)
+            (answers, events, pending)
         }
         Err(e) => {
             if let StoreError::Unavailable(_) = &e {
                 tracing::warn!(requests = sizes.len(), error = %e, "recording failed");
             }
-            (sizes.iter().map(|_| Err(e.clone())).collect(), Vec::new())
+            (
+                sizes.iter().map(|_| Err(e.clone())).collect(),
+                Vec::new(),
+                None,
+            )
         }
     }
 }
@@ -392,13 +430,35 @@ impl Handler<ChangeIncident> for IncidentActor {
     }
 }
 
-/// Records one group in the store; returns what each alert did and the events to route.
+/// Records one group in the store, routing its events with the current table and handing
+/// the lanes it leased to their delivery actors; returns what each alert did, the events with
+/// their endpoints, and the store's count of unfinished deliveries when it keeps one.
 async fn record(
-    store: &Arc<dyn IncidentStore>,
-    metrics: &Metrics,
+    recorder: &Recorder,
     alerts: &[Alert],
-) -> Result<(Vec<Recorded>, Vec<Arc<crate::model::Event>>), StoreError> {
-    let recorded = store.record(alerts, Utc::now()).await?;
+) -> Result<(Vec<Recorded>, Vec<Routed>, Option<usize>), StoreError> {
+    let Recorder {
+        store,
+        routes,
+        leases,
+        metrics,
+    } = recorder;
+    let table = routes.current();
+    let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
+    let recording = match store.record(alerts, Utc::now(), &*table, &mut offer).await {
+        Ok(recording) => recording,
+        Err(e) => {
+            offer.finish(Vec::new(), &[]);
+            return Err(e);
+        }
+    };
+    let Recording {
+        recorded,
+        leased,
+        due,
+        pending,
+    } = recording;
+    offer.finish(leased, &due);
     let mut events = Vec::new();
     // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
     let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
@@ -415,7 +475,7 @@ async fn record(
         if let Some(e) = &r.event {
             tally(&mut kinds, e.kind.as_str());
             tracing::debug!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
-            events.push(e.clone());
+            events.push((e.clone(), r.endpoints.clone()));
         }
     }
     for (outcome, n) in outcomes {
@@ -437,12 +497,13 @@ async fn record(
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);
     }
-    Ok((recorded, events))
+    Ok((recorded, events, pending))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Routing;
 
     fn waiting(
         keys: &[&str],
@@ -467,6 +528,17 @@ mod tests {
             .collect()
     }
 
+    /// A recorder for `store` with an empty route table.
+    fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
+        let table = crate::router::table::RouteTable::build(&[], &[], Vec::new()).expect("routes");
+        Arc::new(Recorder {
+            store,
+            routes: SharedRoutes::new(Arc::new(table)),
+            leases: None,
+            metrics: Metrics::new(),
+        })
+    }
+
     /// The memory store, refusing any call that holds an alert with the dedup key `poison`
     /// (as a store refuses input it cannot keep).
     struct PoisonRefusing(crate::store::memory::MemoryStore);
@@ -477,11 +549,13 @@ mod tests {
             &self,
             alerts: &[Alert],
             now: DateTime<Utc>,
-        ) -> Result<Vec<Recorded>, StoreError> {
+            routes: &dyn Routing,
+            offer: &mut LeaseOffer,
+        ) -> Result<Recording, StoreError> {
             if alerts.iter().any(|a| a.dedup_key == "poison") {
                 return Err(StoreError::Rejected("poison cannot be kept".into()));
             }
-            self.0.record(alerts, now).await
+            self.0.record(alerts, now, routes, offer).await
         }
         async fn open_count(&self) -> Result<usize, StoreError> {
             self.0.open_count().await
@@ -498,15 +572,15 @@ mod tests {
         let store: Arc<dyn IncidentStore> =
             Arc::new(PoisonRefusing(crate::store::memory::MemoryStore::new()));
         let alerts = vec![alert("a"), alert("b"), alert("poison"), alert("c")];
-        let (answers, events) =
-            record_requests(store.clone(), Metrics::new(), alerts, vec![2, 1, 1]).await;
+        let (answers, events, _) =
+            record_requests(recorder(store.clone()), alerts, vec![2, 1, 1]).await;
         assert_eq!(answers.len(), 3);
         assert_eq!(answers[0].as_ref().unwrap().len(), 2);
         assert!(matches!(answers[1], Err(StoreError::Rejected(_))));
         assert_eq!(answers[2].as_ref().unwrap().len(), 1);
         let keys: Vec<_> = events
             .iter()
-            .map(|e| e.incident.dedup_key.as_str())
+            .map(|(e, _)| e.incident.dedup_key.as_str())
             .collect();
         assert_eq!(
             keys,
@@ -526,7 +600,9 @@ mod tests {
                 &self,
                 _: &[Alert],
                 _: DateTime<Utc>,
-            ) -> Result<Vec<Recorded>, StoreError> {
+                _: &dyn Routing,
+                _: &mut LeaseOffer,
+            ) -> Result<Recording, StoreError> {
                 Err(StoreError::Unavailable("connection refused".into()))
             }
             async fn open_count(&self) -> Result<usize, StoreError> {
@@ -536,9 +612,8 @@ mod tests {
                 Ok(())
             }
         }
-        let (answers, events) = record_requests(
-            Arc::new(Down),
-            Metrics::new(),
+        let (answers, events, _) = record_requests(
+            recorder(Arc::new(Down)),
             vec![alert("a"), alert("b")],
             vec![1, 1],
         )

@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::model::delivery::{Attempt, Settlement};
-use crate::store::{Claim, Claimed, DeliveryQueueStore, RecordLeases, StoredDeliveries};
+use crate::store::leases::{LeaseRooms, RecordLeases};
+use crate::store::{Claim, Claimed, DeliveryQueueStore, StoredDeliveries};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -143,8 +144,10 @@ pub(super) struct Durable {
     to_settle: WaitingResults,
     /// A `settle_many` call is under way.
     settling: bool,
-    /// Where the store hands the new lanes it leases to this instance as it records them
-    /// (None: the store does not; every head is claimed).
+    /// Where record calls find this actor's room (None: nothing is leased at record).
+    lease_rooms: Option<Arc<LeaseRooms>>,
+    /// Where record calls hand the new lanes they lease to this instance (None: not
+    /// registered; every head is claimed).
     record_leases: Option<Arc<RecordLeases>>,
     /// Heads the claim under way may bring (its limit): not offered to record calls.
     claim_limit: usize,
@@ -226,9 +229,13 @@ impl ParkedHeads {
 pub(super) struct LeasedAtRecord(pub(super) Vec<Claimed>);
 
 impl Durable {
-    pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
+    pub(super) fn new(
+        store: Arc<dyn DeliveryQueueStore>,
+        lease_rooms: Option<Arc<LeaseRooms>>,
+    ) -> Durable {
         Durable {
             store,
+            lease_rooms,
             claimed: HashMap::default(),
             claiming: false,
             claim_again: false,
@@ -322,10 +329,11 @@ pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<Del
     let Some(d) = act.durable.as_mut() else {
         return;
     };
-    let (sink, rx) = RecordLeases::new(lease);
-    if !d.store.lease_at_record(&act.spec.name, sink.clone()) {
+    let Some(rooms) = &d.lease_rooms else {
         return;
-    }
+    };
+    let (sink, rx) = RecordLeases::new(lease);
+    rooms.register(&act.spec.name, sink.clone());
     d.record_leases = Some(sink);
     ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|heads| (LeasedAtRecord(heads), rx))
@@ -542,6 +550,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                     tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
                 }
                 let next = claim.next_due_in;
+                act.store_pending(claim.pending);
                 if let Some(d) = act.durable.as_mut() {
                     d.depth = Some(claim.depth);
                 }
@@ -751,8 +760,13 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         // Claim again only when the store has a lane to hand out now (a next head, a release,
         // a lease run out, work this instance had no room for); new work recorded here is
         // claimed by the router's `ClaimDue`, and retries at their due time (the poll).
-        let claim_now = res.as_ref().map_or(true, |next| *next == Some(Duration::ZERO));
-        if let Some(next) = res.as_ref().ok().and_then(|next| *next) {
+        let claim_now = res
+            .as_ref()
+            .map_or(true, |s| s.next_claimable_in == Some(Duration::ZERO));
+        if let Ok(status) = &res {
+            act.store_pending(status.pending);
+        }
+        if let Some(next) = res.as_ref().ok().and_then(|s| s.next_claimable_in) {
             if !next.is_zero() {
                 arm_poll(act, ctx, next.min(DEFAULT_QUEUE_POLL_INTERVAL));
             }
