@@ -1067,17 +1067,17 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
 async fn request_ids_follow_the_contract() {
     let redis = TestRedis::get();
     let store = redis.store(&prefix(), &["hook"]);
-    crate::store::request_ids::tests::claims_follow_the_contract(&store, "src").await;
+    crate::store::request_ids::tests::claims_follow_the_contract(&store.store, "src").await;
     // A second instance on the same Redis sees the first one's ids.
     let p = prefix();
     let (a, b) = (redis.store(&p, &["hook"]), redis.store(&p, &["hook"]));
     use crate::store::request_ids::{IdState, RequestIds};
-    assert_eq!(a.begin_recording("src", "x").await.unwrap(), IdState::New);
+    assert_eq!(a.store.begin_recording("src", "x").await.unwrap(), IdState::New);
     assert_eq!(
         b.begin_recording("src", "x").await.unwrap(),
         IdState::Recording
     );
-    a.recorded("src", "x", Duration::from_secs(60))
+    a.store.recorded("src", "x", Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
