@@ -52,6 +52,7 @@ pub struct AppState {
 /// Every route of the HTTP API: (method, path).
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ingest/{source}"),
+    ("POST", "/ingest/{source}/api/v2/alerts"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -69,7 +70,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The handler of one entry of [`ROUTES`].
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
     Some(match (method, path) {
-        ("POST", INGEST_ROUTE) => web::post().to(ingest::ingest),
+        ("POST", INGEST_ROUTE | INGEST_AM_ROUTE) => web::post().to(ingest::ingest),
         ("GET", "/healthz") => web::get().to(healthz),
         ("GET", "/readyz") => web::get().to(readyz),
         ("GET", "/metrics") => web::get().to(metrics),
@@ -89,6 +90,10 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
 /// The ingest route's path as listed in [`ROUTES`].
 const INGEST_ROUTE: &str = "/ingest/{source}";
 
+/// The Alertmanager API path of an ingest route (`path_prefix: /ingest/{source}` in
+/// Prometheus' `alerting.alertmanagers`), served by the same prefix scope.
+const INGEST_AM_ROUTE: &str = "/ingest/{source}/api/v2/alerts";
+
 /// `POST /ingest/{source}` is registered as a static prefix whose rest of the path is the
 /// source's name (`ingest::source_name`): a `{source}` pattern would be matched by
 /// actix-router's regex on every request, about 12,000 instructions of the hottest route.
@@ -97,11 +102,18 @@ const INGEST_PREFIX: &str = "/ingest";
 /// Registers every route of [`ROUTES`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (method, path) in ROUTES {
-        if *path == INGEST_ROUTE {
+        match *path {
+            // Served by the ingest scope registered for INGEST_ROUTE.
+            INGEST_AM_ROUTE => {}
             // Every method reaches the handler, which answers 405 to all but POST.
-            cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
-        } else if let Some(route) = handler(method, path) {
-            cfg.route(path, route);
+            INGEST_ROUTE => {
+                cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
+            }
+            _ => {
+                if let Some(route) = handler(method, path) {
+                    cfg.route(path, route);
+                }
+            }
         }
     }
 }

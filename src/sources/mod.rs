@@ -43,6 +43,8 @@ pub enum SourceBuildError {
     Auth(#[from] AuthConfigError),
     #[error("mapping: {0}")]
     Mapping(String),
+    #[error("preset: {0}")]
+    Preset(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -164,7 +166,20 @@ impl SourceSpec {
                 cfg.kind.as_str()
             )));
         }
-        let mapping = generic::Mapping::build(&cfg.mapping).map_err(SourceBuildError::Mapping)?;
+        let mapping = match &cfg.preset {
+            None => cfg.mapping.clone(),
+            Some(_) if cfg.kind != SourceKind::Generic => {
+                return Err(SourceBuildError::Preset(format!(
+                    "only `kind: generic` sources use a preset, this one is `{}`",
+                    cfg.kind.as_str()
+                )))
+            }
+            Some(name) => {
+                let preset = generic::presets::get(name).map_err(SourceBuildError::Preset)?;
+                cfg.mapping.over(&preset.mapping)
+            }
+        };
+        let mapping = generic::Mapping::build(&mapping).map_err(SourceBuildError::Mapping)?;
         if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
             return Err(SourceBuildError::Config(cfg.kind.as_str()));
         }
@@ -327,7 +342,7 @@ mod tests {
         assert!(err.to_string().contains("`loud`"), "{err}");
 
         let mut cfg = config(SourceKind::Alertmanager);
-        cfg.mapping.insert("title".into(), "/x".into());
+        cfg.mapping.title = Some("/x".into());
         assert!(matches!(
             SourceSpec::build(&cfg),
             Err(SourceBuildError::Mapping(_))

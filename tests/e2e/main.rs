@@ -8,6 +8,7 @@ mod endpoints;
 mod hardening;
 mod ingest;
 mod plugins;
+mod prometheus;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;
