@@ -201,6 +201,9 @@ pub struct SourceConfig {
     /// itself.
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// For `kind: sns`: how SNS messages are checked and what CloudWatch states mean.
+    #[serde(default)]
+    pub sns: Option<SnsConfig>,
     /// For `kind: plugin`: the name the plugin reports.
     #[serde(default)]
     pub plugin: Option<String>,
@@ -317,6 +320,28 @@ impl MappingConfig {
     }
 }
 
+/// `sns:` of a `kind: sns` source (AWS CloudWatch alarms through an SNS topic).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsConfig {
+    /// Check each message's RSA signature with SNS' certificate (fetched only from
+    /// `https://sns.<region>.amazonaws.com` and cached). Default `true`.
+    #[serde(default)]
+    pub verify_signatures: Option<bool>,
+    /// Confirm a new subscription by fetching its `SubscribeURL` (only an
+    /// `https://sns.<region>.amazonaws.com` URL). `false`: the URL is logged for you to
+    /// open. Default `true`.
+    #[serde(default)]
+    pub confirm_subscriptions: Option<bool>,
+    /// What an alarm's `INSUFFICIENT_DATA` state means: `ignore` (default), `firing` or
+    /// `resolved`.
+    #[serde(default)]
+    pub insufficient_data: Option<String>,
+    /// Only messages from these topics (ARNs) are accepted. Default: any topic.
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -324,6 +349,8 @@ pub enum SourceKind {
     Grafana,
     Sentry,
     Generic,
+    /// Amazon SNS (CloudWatch alarms).
+    Sns,
     Plugin,
 }
 
@@ -334,6 +361,7 @@ impl SourceKind {
             SourceKind::Grafana => "grafana",
             SourceKind::Sentry => "sentry",
             SourceKind::Generic => "generic",
+            SourceKind::Sns => "sns",
             SourceKind::Plugin => "plugin",
         }
     }

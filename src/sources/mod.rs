@@ -17,6 +17,7 @@ pub mod grafana;
 pub mod plugins;
 pub mod redelivery;
 pub mod sentry;
+pub mod sns;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
 
@@ -45,6 +46,8 @@ pub enum SourceBuildError {
     Mapping(String),
     #[error("preset: {0}")]
     Preset(String),
+    #[error("sns.{0}")]
+    Sns(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -62,6 +65,9 @@ pub enum NormalizeError {
     /// Valid JSON, but not in this tool's format.
     #[error("unexpected payload: {0}")]
     Shape(String),
+    /// A call the tool's protocol asks for failed (an SNS subscription confirmation): 502.
+    #[error("{0}")]
+    Upstream(String),
     /// This source kind has no built-in adapter in this build yet.
     #[error("the `{}` adapter is not available in this build yet", .0.as_str())]
     Unsupported(SourceKind),
@@ -138,6 +144,8 @@ pub struct SourceSpec {
     /// Sources whose tool sends a per-delivery id (sentry: `Request-ID`): the ids already
     /// recorded, so that a redelivery is dropped.
     redelivery: Option<Redelivery>,
+    /// `kind: sns`: its options and signature checker.
+    pub(crate) sns: Option<sns::SnsReceiver>,
 }
 
 impl SourceSpec {
@@ -183,6 +191,16 @@ impl SourceSpec {
         if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
             return Err(SourceBuildError::Config(cfg.kind.as_str()));
         }
+        if cfg.sns.is_some() && cfg.kind != SourceKind::Sns {
+            return Err(SourceBuildError::Sns(format!(
+                "only `kind: sns` sources take `sns:` options, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let sns = (cfg.kind == SourceKind::Sns)
+            .then(|| sns::SnsReceiver::https(cfg.sns.as_ref()))
+            .transpose()
+            .map_err(SourceBuildError::Sns)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
         } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
@@ -206,7 +224,14 @@ impl SourceSpec {
             plugin: None,
             plugin_config: cfg.config.clone().unwrap_or(serde_json::Value::Null),
             redelivery,
+            sns,
         })
+    }
+
+    /// A `kind: sns` source's receiver (it checks signatures and confirms subscriptions
+    /// asynchronously: see [`sns::SnsReceiver::receive`]).
+    pub fn sns(&self) -> Option<&sns::SnsReceiver> {
+        self.sns.as_ref()
     }
 
     /// Connects a `kind: plugin` source to its loaded plugin.
@@ -279,6 +304,7 @@ impl SourceSpec {
         match self.kind {
             SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
             SourceKind::Generic => generic::normalize(self, body),
+            SourceKind::Sns => sns::normalize(self, body),
             SourceKind::Grafana => grafana::normalize(self, body),
             SourceKind::Sentry => {
                 let resource = headers

@@ -24,6 +24,7 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         severity: None,
         preset: None,
         mapping: MappingConfig::default(),
+        sns: None,
         plugin: None,
         config: None,
     }

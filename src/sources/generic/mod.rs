@@ -404,4 +404,6 @@ fn convert(
 }
 
 #[cfg(test)]
+mod mapping_tests;
+#[cfg(test)]
 mod tests;
