@@ -1072,12 +1072,16 @@ async fn request_ids_follow_the_contract() {
     let p = prefix();
     let (a, b) = (redis.store(&p, &["hook"]), redis.store(&p, &["hook"]));
     use crate::store::request_ids::{IdState, RequestIds};
-    assert_eq!(a.store.begin_recording("src", "x").await.unwrap(), IdState::New);
+    assert_eq!(
+        a.store.begin_recording("src", "x").await.unwrap(),
+        IdState::New
+    );
     assert_eq!(
         b.begin_recording("src", "x").await.unwrap(),
         IdState::Recording
     );
-    a.store.recorded("src", "x", Duration::from_secs(60))
+    a.store
+        .recorded("src", "x", Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
