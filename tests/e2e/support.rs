@@ -283,6 +283,8 @@ struct ReceiverState {
     script: VecDeque<ScriptedAnswer>,
     /// While set, every request is answered with this status (before the script).
     failing: Option<u16>,
+    /// While set, every answer is held this long after the request is recorded.
+    delay: Option<Duration>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -302,6 +304,7 @@ impl Receiver {
             App::new().default_service(web::to(move |req: HttpRequest, body: Bytes| {
                 let state = state.clone();
                 async move {
+                    let delay = state.lock().unwrap().delay;
                     let mut s = state.lock().unwrap();
                     let (status, headers, body_out) = match s.failing {
                         Some(status) => (status, vec![], None),
@@ -320,6 +323,10 @@ impl Receiver {
                         body,
                         answered: status,
                     });
+                    drop(s);
+                    if let Some(d) = delay {
+                        actix_rt::time::sleep(d).await;
+                    }
                     let mut resp = HttpResponse::build(
                         actix_web::http::StatusCode::from_u16(status).expect("status"),
                     );
@@ -342,6 +349,11 @@ impl Receiver {
             url: format!("http://{addr}/hook"),
             state,
         }
+    }
+
+    /// Holds every answer this long after the request arrives (None: answer at once).
+    pub fn delay_answers(&self, delay: Option<Duration>) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// The next answers, in order (status, headers).
