@@ -305,25 +305,27 @@ impl Receiver {
                 let state = state.clone();
                 async move {
                     let delay = state.lock().unwrap().delay;
-                    let mut s = state.lock().unwrap();
-                    let (status, headers, body_out) = match s.failing {
-                        Some(status) => (status, vec![], None),
-                        None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                    let (status, headers, body_out) = {
+                        let mut s = state.lock().unwrap();
+                        let (status, headers, body_out) = match s.failing {
+                            Some(status) => (status, vec![], None),
+                            None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                        };
+                        s.got.push(Received {
+                            method: req.method().to_string(),
+                            path: req.path().to_string(),
+                            query: req.query_string().to_string(),
+                            at: Instant::now(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect(),
+                            body,
+                            answered: status,
+                        });
+                        (status, headers, body_out)
                     };
-                    s.got.push(Received {
-                        method: req.method().to_string(),
-                        path: req.path().to_string(),
-                        query: req.query_string().to_string(),
-                        at: Instant::now(),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect(),
-                        body,
-                        answered: status,
-                    });
-                    drop(s);
                     if let Some(d) = delay {
                         actix_rt::time::sleep(d).await;
                     }
