@@ -276,7 +276,12 @@ fn convert(
         m.status.as_deref(),
         &STATUS_NAMES,
     )? {
-        None => AlertStatus::Firing,
+        // No status word at all: `status_values` may say what that means (key `""`).
+        None => match m.status_word("") {
+            Some(StatusWord::Ignore) => return Ok(None),
+            Some(StatusWord::Status(s)) => s,
+            None => AlertStatus::Firing,
+        },
         Some(word) => match m.status_word(&word) {
             Some(StatusWord::Ignore) => return Ok(None),
             Some(StatusWord::Status(s)) => s,
@@ -405,5 +410,7 @@ fn convert(
 
 #[cfg(test)]
 mod mapping_tests;
+#[cfg(test)]
+mod preset_tests;
 #[cfg(test)]
 mod tests;

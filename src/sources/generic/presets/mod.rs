@@ -10,7 +10,15 @@ use serde::Deserialize;
 use crate::config::types::MappingConfig;
 
 /// Every preset: (name, its YAML).
-const PRESETS: &[(&str, &str)] = &[];
+const PRESETS: &[(&str, &str)] = &[
+    ("azure-monitor", include_str!("azure-monitor.yaml")),
+    ("github-actions", include_str!("github-actions.yaml")),
+    ("newrelic", include_str!("newrelic.yaml")),
+    ("pingdom", include_str!("pingdom.yaml")),
+    ("splunk", include_str!("splunk.yaml")),
+    ("uptimerobot", include_str!("uptimerobot.yaml")),
+    ("zabbix", include_str!("zabbix.yaml")),
+];
 
 /// One preset file.
 #[derive(Debug, Clone, Deserialize)]
