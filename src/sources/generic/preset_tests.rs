@@ -288,3 +288,92 @@ fn every_preset_has_a_test_here() {
         );
     }
 }
+
+#[test]
+fn gcp_monitoring_open_then_closed() {
+    let s = preset("gcp-monitoring");
+    let o = one(&s, "gcp-monitoring-uptime-open.json");
+    assert_eq!(o.status, AlertStatus::Firing);
+    assert_eq!(o.title, "api - noc - users");
+    assert_eq!(o.dedup_key, "0.ligwyr056k2l");
+    assert_eq!(
+        o.description,
+        "An uptime check on Uptime Check URL labels {host=MYHOST} is failing."
+    );
+    assert_eq!(o.labels["host"], "MYHOST");
+    assert_eq!(o.labels["resource_type"], "uptime_url");
+    assert_eq!(
+        o.labels["condition"],
+        "Uptime Health Check on api-noc-users"
+    );
+    assert_eq!(o.links[0].label, "Cloud Monitoring incident");
+    assert_eq!(o.started_at.map(|t| t.timestamp()), Some(1579559444));
+    let c = one(&s, "gcp-monitoring-uptime-closed.json");
+    assert_eq!(
+        (c.status, &c.dedup_key),
+        (AlertStatus::Resolved, &o.dedup_key)
+    );
+    assert_eq!(c.title, o.title, "the same title: no incident.updated");
+}
+
+#[test]
+fn honeycomb_trigger() {
+    let s = preset("honeycomb");
+    let t = one(&s, "honeycomb-trigger-triggered.json");
+    assert_eq!(t.status, AlertStatus::Firing);
+    assert_eq!(t.title, "trig on ttt");
+    assert_eq!(
+        t.description,
+        "Currently greater than threshold value (2) for foo:fooOOOddd (value 5)"
+    );
+    assert_eq!(t.labels["trigger"], "trig on ttt");
+    // This body has no trigger id: the key is a hash of the name and labels, the same for
+    // the trigger's OK.
+    let ok = alerts(
+        &s,
+        &with("honeycomb-trigger-triggered.json", "/status", json!("OK")),
+    )
+    .remove(0);
+    assert_eq!(
+        (ok.status, &ok.dedup_key),
+        (AlertStatus::Resolved, &t.dedup_key)
+    );
+    // With an id (newer bodies), the id is the key.
+    let with_id = alerts(
+        &s,
+        &plus("honeycomb-trigger-triggered.json", "id", json!("aBcD1")),
+    )
+    .remove(0);
+    assert_eq!(with_id.dedup_key, "aBcD1");
+}
+
+#[test]
+fn bitbucket_build_status() {
+    let s = preset("bitbucket-pipelines");
+    let ok = one(&s, "bitbucket-commit-status-successful.json");
+    assert_eq!(ok.status, AlertStatus::Resolved);
+    assert_eq!(ok.title, "kolaszek/repository-name");
+    assert_eq!(ok.description, "Unit Tests (Python)");
+    assert_eq!(ok.dedup_key, "{59005838-3978-410b-84fd-8b4ce1b41089}");
+    assert_eq!(ok.labels["build_key"], "mybuildtool");
+    assert_eq!(
+        ok.links[0].url,
+        "https://my-build-tool.com/builds/MY-PROJECT/BUILD-777"
+    );
+    let failed = with(
+        "bitbucket-commit-status-successful.json",
+        "/commit_status/state",
+        json!("FAILED"),
+    );
+    let f = alerts(&s, &failed).remove(0);
+    assert_eq!(
+        (f.status, &f.dedup_key),
+        (AlertStatus::Firing, &ok.dedup_key)
+    );
+    let running = with(
+        "bitbucket-commit-status-successful.json",
+        "/commit_status/state",
+        json!("INPROGRESS"),
+    );
+    assert!(alerts(&s, &running).is_empty());
+}

@@ -12,7 +12,13 @@ use crate::config::types::MappingConfig;
 /// Every preset: (name, its YAML).
 const PRESETS: &[(&str, &str)] = &[
     ("azure-monitor", include_str!("azure-monitor.yaml")),
+    (
+        "bitbucket-pipelines",
+        include_str!("bitbucket-pipelines.yaml"),
+    ),
+    ("gcp-monitoring", include_str!("gcp-monitoring.yaml")),
     ("github-actions", include_str!("github-actions.yaml")),
+    ("honeycomb", include_str!("honeycomb.yaml")),
     ("newrelic", include_str!("newrelic.yaml")),
     ("pingdom", include_str!("pingdom.yaml")),
     ("splunk", include_str!("splunk.yaml")),
