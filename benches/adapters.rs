@@ -37,6 +37,8 @@ fn source(name: &str, kind: SourceKind, mapping: &[(&str, &str)]) -> SourceSpec 
         name: name.into(),
         kind,
         auth: None,
+        allow_from: Vec::new(),
+        trusted_proxies: Vec::new(),
         labels: BTreeMap::new(),
         severity: None,
         preset: None,

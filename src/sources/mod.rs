@@ -16,6 +16,7 @@ pub mod generic;
 pub mod grafana;
 pub mod plugins;
 pub mod redelivery;
+pub mod senders;
 pub mod sentry;
 pub mod sns;
 #[cfg(test)]
@@ -48,6 +49,8 @@ pub enum SourceBuildError {
     Preset(String),
     #[error("sns.{0}")]
     Sns(String),
+    #[error("{0}")]
+    Senders(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -146,6 +149,8 @@ pub struct SourceSpec {
     redelivery: Option<Redelivery>,
     /// `kind: sns`: its options and signature checker.
     pub(crate) sns: Option<sns::SnsReceiver>,
+    /// `allow_from` with its `trusted_proxies`; None: any sender.
+    senders: Option<senders::SenderFilter>,
 }
 
 impl SourceSpec {
@@ -201,6 +206,8 @@ impl SourceSpec {
             .then(|| sns::SnsReceiver::https(cfg.sns.as_ref()))
             .transpose()
             .map_err(SourceBuildError::Sns)?;
+        let senders = senders::SenderFilter::build(&cfg.allow_from, &cfg.trusted_proxies)
+            .map_err(SourceBuildError::Senders)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
         } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
@@ -225,6 +232,7 @@ impl SourceSpec {
             plugin_config: cfg.config.clone().unwrap_or(serde_json::Value::Null),
             redelivery,
             sns,
+            senders,
         })
     }
 
@@ -257,6 +265,19 @@ impl SourceSpec {
     /// Whether this source checks credentials at all (`auth:` set).
     pub fn has_auth(&self) -> bool {
         self.auth.is_some()
+    }
+
+    /// Refuses a sender outside the source's `allow_from` (see [`senders`]); `peer` is the
+    /// connection's address. Ingest runs it first, on the headers.
+    pub fn check_sender(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+    ) -> Result<(), senders::SenderError> {
+        match &self.senders {
+            None => Ok(()),
+            Some(f) => f.check(peer, headers),
+        }
     }
 
     /// What of [`authenticate`](Self::authenticate) needs no body (see

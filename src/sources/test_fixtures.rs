@@ -20,6 +20,8 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         name: name.into(),
         kind,
         auth: None,
+        allow_from: Vec::new(),
+        trusted_proxies: Vec::new(),
         labels: BTreeMap::new(),
         severity: None,
         preset: None,

@@ -7,6 +7,7 @@ mod delivery;
 mod endpoints;
 mod hardening;
 mod ingest;
+mod integrations;
 mod plugins;
 mod prometheus;
 mod redis_admin;
