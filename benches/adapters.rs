@@ -43,6 +43,7 @@ fn source(name: &str, kind: SourceKind, mapping: &[(&str, &str)]) -> SourceSpec 
         severity: None,
         preset: None,
         mapping: MappingConfig::pointers(mapping).expect("mapping"),
+        sentry: None,
         sns: None,
         plugin: (kind == SourceKind::Plugin).then(|| "uptime-kuma".to_string()),
         config: None,

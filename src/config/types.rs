@@ -211,6 +211,10 @@ pub struct SourceConfig {
     /// itself.
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// For `kind: sentry`: `{base_url: https://sentry.example.com}` for a self-hosted Sentry,
+    /// where issue links point when a payload carries no web URL. Default `https://sentry.io`.
+    #[serde(default)]
+    pub sentry: Option<SentryConfig>,
     /// For `kind: sns`: how SNS messages are checked and what CloudWatch states mean.
     #[serde(default)]
     pub sns: Option<SnsConfig>,
@@ -329,6 +333,15 @@ impl MappingConfig {
             .collect();
         serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| e.to_string())
     }
+}
+
+/// `sentry:` of a `kind: sentry` source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentryConfig {
+    /// The Sentry's address, e.g. `https://sentry.example.com`. Default `https://sentry.io`.
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 /// `sns:` of a `kind: sns` source (AWS CloudWatch alarms through an SNS topic).

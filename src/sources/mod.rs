@@ -51,6 +51,8 @@ pub enum SourceBuildError {
     Sns(String),
     #[error("{0}")]
     Senders(String),
+    #[error("sentry.{0}")]
+    Sentry(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -151,6 +153,8 @@ pub struct SourceSpec {
     pub(crate) sns: Option<sns::SnsReceiver>,
     /// `allow_from` with its `trusted_proxies`; None: any sender.
     senders: Option<senders::SenderFilter>,
+    /// `kind: sentry`: `sentry.base_url` (a self-hosted Sentry), for issue links.
+    pub(crate) sentry_base_url: Option<String>,
 }
 
 impl SourceSpec {
@@ -206,6 +210,23 @@ impl SourceSpec {
             .then(|| sns::SnsReceiver::https(cfg.sns.as_ref()))
             .transpose()
             .map_err(SourceBuildError::Sns)?;
+        if cfg.sentry.is_some() && cfg.kind != SourceKind::Sentry {
+            return Err(SourceBuildError::Sentry(format!(
+                "only `kind: sentry` sources take `sentry:` options, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let sentry_base_url = match cfg.sentry.as_ref().and_then(|s| s.base_url.as_deref()) {
+            None => None,
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(SourceBuildError::Sentry(format!(
+                    "base_url: `{u}` is not an http(s) URL"
+                )))
+            }
+        };
         let senders = senders::SenderFilter::build(&cfg.allow_from, &cfg.trusted_proxies)
             .map_err(SourceBuildError::Senders)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
@@ -233,6 +254,7 @@ impl SourceSpec {
             redelivery,
             sns,
             senders,
+            sentry_base_url,
         })
     }
 
@@ -452,6 +474,48 @@ mod tests {
         assert!(matches!(
             spec.normalize(b"\"hello\"", Utc::now()),
             Err(NormalizeError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn sentry_base_url_points_issue_links_at_a_self_hosted_sentry() {
+        let body = crate::sources::test_fixtures::fixture("sentry-issue-created-docs.json");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("sentry-hook-resource"),
+            actix_web::http::header::HeaderValue::from_static("issue"),
+        );
+        let link_of = |cfg: &SourceConfig| {
+            SourceSpec::build(cfg)
+                .unwrap()
+                .normalize_request(&headers, &body, Utc::now())
+                .unwrap()
+                .remove(0)
+                .links
+                .remove(0)
+                .url
+        };
+        let mut cfg = config(SourceKind::Sentry);
+        assert_eq!(link_of(&cfg), "https://sentry.io/issues/1170820242/");
+        cfg.sentry = Some(crate::config::types::SentryConfig {
+            base_url: Some("https://sentry.example.com/".into()),
+        });
+        assert_eq!(
+            link_of(&cfg),
+            "https://sentry.example.com/issues/1170820242/"
+        );
+        cfg.sentry = Some(crate::config::types::SentryConfig {
+            base_url: Some("sentry.example.com".into()),
+        });
+        assert!(SourceSpec::build(&cfg)
+            .unwrap_err()
+            .to_string()
+            .starts_with("sentry.base_url"));
+        let mut other = config(SourceKind::Generic);
+        other.sentry = cfg.sentry.clone();
+        assert!(matches!(
+            SourceSpec::build(&other),
+            Err(SourceBuildError::Sentry(_))
         ));
     }
 

@@ -26,6 +26,7 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         severity: None,
         preset: None,
         mapping: MappingConfig::default(),
+        sentry: None,
         sns: None,
         plugin: None,
         config: None,
