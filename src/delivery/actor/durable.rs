@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
+use super::{DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::model::delivery::{Attempt, Settlement};
 use crate::store::leases::{LeaseRooms, RecordLeases};
 use crate::store::{Claim, Claimed, DeliveryQueueStore, StoredDeliveries};
@@ -37,12 +37,6 @@ pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
-/// How many claimed deliveries one endpoint has in flight at once with a durable queue (the
-/// memory queue allows `DEFAULT_ENDPOINT_CONCURRENCY`). Each is exposed to the kill -9 window
-/// (answered 2xx, result not stored yet: sent again by the instance that takes the lane over),
-/// so this stays small; Redis, not this, bounds the redis store's rate.
-pub const DEFAULT_DURABLE_CONCURRENCY: usize = 32;
-
 /// How many heads leased at record one endpoint may hold waiting for a free slot (beyond the
 /// `DEFAULT_DURABLE_CONCURRENCY` it can start at once), offered to record calls only while no
 /// rate limit or open circuit holds work back. When full, new lanes go to the due set and are
@@ -59,7 +53,7 @@ pub const DEFAULT_LEASED_MAX_WAIT: Duration = Duration::from_secs(1);
 /// come in while a call is under way wait for it and go together in the next call; beyond
 /// this many they wait for the call after. Larger than what can be in flight, so storing
 /// results never falls behind claiming.
-pub const DEFAULT_SETTLE_BATCH: usize = 4 * DEFAULT_DURABLE_CONCURRENCY;
+pub const DEFAULT_SETTLE_BATCH: usize = 128;
 
 /// A result waiting to be stored, and how many times storing it was tried.
 struct WaitingResult {
@@ -244,13 +238,17 @@ impl Durable {
     pub(super) fn store(&self) -> Arc<dyn DeliveryQueueStore> {
         self.store.clone()
     }
+
+    /// How many claimed deliveries the store lets one endpoint have out at once.
+    pub(super) fn concurrency(&self) -> usize {
+        self.store.concurrency()
+    }
 }
 
-/// The admin delivery log with a durable queue: the store's deliveries, then those this
-/// instance holds only in memory (enqueued from memory, not in the store).
-pub(super) fn merged_view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDeliveries {
+/// The admin delivery log: the store's deliveries.
+pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDeliveries {
     let endpoint = &*act.spec.name;
-    let mut deliveries: Vec<DeliveryView> = stored
+    let deliveries: Vec<DeliveryView> = stored
         .deliveries
         .into_iter()
         .map(|d| DeliveryView {
@@ -264,19 +262,6 @@ pub(super) fn merged_view(act: &DeliveryActor, stored: StoredDeliveries) -> Endp
             id: d.id,
         })
         .collect();
-    let known: std::collections::HashSet<String> =
-        deliveries.iter().map(|d| d.id.clone()).collect();
-    let claimed: std::collections::HashSet<&str> = act
-        .durable
-        .as_ref()
-        .map(|d| d.claimed.values().map(|c| c.delivery_id.as_str()).collect())
-        .unwrap_or_default();
-    deliveries.extend(
-        act.queue
-            .all()
-            .filter(|d| !known.contains(&d.id) && !claimed.contains(d.id.as_str()))
-            .map(|d| view(endpoint, d)),
-    );
     EndpointDeliveries {
         endpoint: endpoint.to_string(),
         circuit: act.breaker.state(),
@@ -307,7 +292,8 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
         }
         pace = pace.min(tokens);
     }
-    let room = DEFAULT_DURABLE_CONCURRENCY
+    let room = act
+        .concurrency()
         .saturating_sub(pending)
         .min(pace.saturating_sub(held));
     (room, wake)
@@ -317,9 +303,7 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
 /// heads come in as [`LeasedAtRecord`] instead of by a claim.
 pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let Some(rooms) = &d.lease_rooms else {
         return;
     };
@@ -335,15 +319,11 @@ pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<Del
 /// Tells the store how many new lanes it may lease to this actor at record now: the claim
 /// room, less what a claim under way may bring.
 pub(super) fn publish_room(act: &mut DeliveryActor) {
-    if act
-        .durable
-        .as_ref()
-        .is_none_or(|d| d.record_leases.is_none())
-    {
+    if act.durable.record_leases.is_none() {
         return;
     }
     let room = record_room(act);
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.set_room(room);
     }
 }
@@ -357,9 +337,7 @@ fn record_room(act: &mut DeliveryActor) -> usize {
     }
     let start = claim_room(act).0;
     let paced = is_paced(act);
-    let Some(d) = act.durable.as_ref() else {
-        return 0;
-    };
+    let d = &act.durable;
     let park = if paced {
         0
     } else {
@@ -371,15 +349,13 @@ fn record_room(act: &mut DeliveryActor) -> usize {
 /// Moves parked heads into the queue, as many as can start at once (called before each
 /// pump, so a freed slot takes a parked head first).
 pub(super) fn unpark(act: &mut DeliveryActor) {
-    if act.durable.as_ref().is_none_or(|d| d.parked.is_empty()) || act.queue.is_disabled() {
+    if act.durable.parked.is_empty() || act.queue.is_disabled() {
         return;
     }
     let room = claim_room(act).0;
     let now = Instant::now();
     for _ in 0..room {
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let Some(c) = d.parked.pop_oldest() else {
             break;
         };
@@ -396,10 +372,7 @@ fn hold(act: &mut DeliveryActor, c: Claimed, now: Instant) {
         .queue
         .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
     {
-        act.count(1, 0);
-        if let Some(d) = act.durable.as_mut() {
-            d.claimed.insert(lane, c);
-        }
+        act.durable.claimed.insert(lane, c);
     }
 }
 
@@ -414,9 +387,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
     let paced = is_paced(act);
     let now = Instant::now();
     loop {
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let stale = d.parked.oldest().is_some_and(|at| {
             paced || now.saturating_duration_since(at) >= DEFAULT_LEASED_MAX_WAIT
         });
@@ -434,7 +405,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
 /// The endpoint's spec changed: heads leased at record from now on get its lease.
 pub(super) fn spec_changed(act: &mut DeliveryActor) {
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.set_lease(lease);
     }
 }
@@ -443,8 +414,8 @@ pub(super) fn spec_changed(act: &mut DeliveryActor) {
 /// record, only when a record call put a new lane in the due set (no room for it here).
 pub(super) fn claim_due_needed(act: &DeliveryActor) -> bool {
     act.durable
+        .record_leases
         .as_ref()
-        .and_then(|d| d.record_leases.as_ref())
         .is_none_or(|sink| sink.take_due())
 }
 
@@ -464,9 +435,7 @@ pub(super) fn take_leased(
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let lane: Arc<str> = c.lane.as_str().into();
         if d.claimed.contains_key(&lane) || d.parked.holds_lane(&c.lane) {
             // This instance still holds an earlier head of the lane (its lease ran out and
@@ -486,7 +455,7 @@ pub(super) fn take_leased(
     release_stale_parked(act, ctx);
     act.update_depth();
     let room = record_room(act);
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.arrived(n, room);
     }
 }
@@ -494,18 +463,13 @@ pub(super) fn take_leased(
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    if act.durable.is_none() {
-        return;
-    }
     release_stale_parked(act, ctx);
-    if act.durable.as_ref().is_some_and(|d| !d.parked.is_empty()) {
+    if !act.durable.parked.is_empty() {
         // Parked heads take the free slots first (the pump moves them into the queue).
         act.pump(ctx);
     }
     let (room, wake) = claim_room(act);
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.claiming {
         d.claim_again = true;
         return;
@@ -537,12 +501,13 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
         let next = match res {
             Ok(claim) => {
-                if act.durable.as_mut().is_some_and(|d| std::mem::take(&mut d.failing)) {
+                if std::mem::take(&mut act.durable.failing) {
                     tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
                 }
                 let next = claim.next_due_in;
                 act.store_pending(claim.pending);
-                if let Some(d) = act.durable.as_mut() {
+                {
+ let d = &mut act.durable;
                     d.depth = Some(claim.depth);
                 }
                 act.counters.duplicate.inc_by(claim.duplicates as u64);
@@ -551,17 +516,16 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 next
             }
             Err(e) => {
-                if act.durable.as_mut().is_some_and(|d| !std::mem::replace(&mut d.failing, true)) {
+                if !std::mem::replace(&mut act.durable.failing, true) {
                     tracing::warn!(endpoint = &*act.spec.name, error = %e, "cannot claim deliveries; trying again every poll");
                 }
                 None
             }
         };
-        let again = act.durable.as_mut().is_some_and(|d| {
-            d.claiming = false;
-            d.claim_limit = 0;
-            d.claim_again
-        });
+        let d = &mut act.durable;
+        d.claiming = false;
+        d.claim_limit = 0;
+        let again = d.claim_again;
         let wait = next.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |n| {
             n.min(DEFAULT_QUEUE_POLL_INTERVAL)
         });
@@ -588,9 +552,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         if let Some(held) = d.claimed.get_mut(&lane) {
             // Our own lease ran out and we got the lane again while still holding its head:
             // keep the one copy, under the new lease.
@@ -613,9 +575,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
 /// while the claim was under way): they go back to the store at once instead of waiting here
 /// while their leases run out.
 fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let queue = &act.queue;
     let held: Vec<Arc<str>> = d
         .claimed
@@ -624,20 +584,17 @@ fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         .cloned()
         .collect();
     for lane in held {
-        let Some(claimed) = act.durable.as_mut().and_then(|d| d.claimed.remove(&lane)) else {
+        let Some(claimed) = act.durable.claimed.remove(&lane) else {
             continue;
         };
-        let n = act.queue.release(&lane);
-        act.count(0, n);
+        act.queue.release(&lane);
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
         store_settlement(act, ctx, claimed, Settlement::Release, 1);
     }
 }
 
 fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Duration) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let at = Instant::now() + wait;
     if let Some((armed_at, handle)) = d.poll {
         if armed_at <= at {
@@ -646,7 +603,8 @@ fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Dur
         ctx.cancel_future(handle);
     }
     let handle = ctx.run_later(wait, |act, ctx| {
-        if let Some(d) = act.durable.as_mut() {
+        {
+            let d = &mut act.durable;
             d.poll = None;
         }
         claim(act, ctx);
@@ -663,9 +621,7 @@ pub(super) fn settled(
     settlement: Settlement,
     ctx: &mut Context<DeliveryActor>,
 ) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.claimed.get(lane).is_none_or(|c| c.event.id != event_id) {
         // A delivery enqueued from memory that shares the lane: nothing durable to settle.
         return;
@@ -677,8 +633,7 @@ pub(super) fn settled(
     match settlement {
         Settlement::Retry(_) => {
             // The store keeps the retry's time; the lane leaves this instance until then.
-            let n = act.queue.release(lane);
-            act.count(0, n);
+            act.queue.release(lane);
         }
         Settlement::Gone => {
             // The queue dropped every other lane it held: settle them dead too.
@@ -709,9 +664,7 @@ fn store_settlement(
     settlement: Settlement,
     try_no: u32,
 ) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     d.to_settle.push(WaitingResult {
         claimed,
         settlement,
@@ -724,9 +677,7 @@ fn store_settlement(
 /// way (its completion sends what gathered meanwhile). A failed call is tried again for each
 /// of its results, up to [`DEFAULT_SETTLE_ATTEMPTS`] times; then their leases run out.
 fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.settling || d.to_settle.is_empty() {
         return;
     }
@@ -745,7 +696,8 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         (res, settles, tries)
     };
     ctx.spawn(fut.into_actor(act).map(move |(res, settles, tries), act, ctx| {
-        if let Some(d) = act.durable.as_mut() {
+        {
+ let d = &mut act.durable;
             d.settling = false;
         }
         // Claim again only when the store has a lane to hand out now (a next head, a release,

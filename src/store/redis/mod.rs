@@ -23,9 +23,8 @@ use thiserror::Error;
 
 use super::leases::LeaseOffer;
 use super::{
-    decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
-    QueueStatus, Recorded, Recording, Routing, Settlement, StoreError, StoredDeliveries,
-    StoredDelivery,
+    decide_once, Claim, Claimed, DeliveryQueueStore, IncidentStore, Next, QueueStatus, Recorded,
+    Recording, Routing, Settlement, StoreError, StoredDeliveries, StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::model::delivery::{Attempt, DeliveryState};
@@ -54,6 +53,11 @@ pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
 /// How long a resolved incident (and its history) is kept; firing again before then reopens
 /// nothing (a new incident is created either way), so this only bounds Redis memory.
 pub const DEFAULT_RESOLVED_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many claimed deliveries one endpoint has in flight at once with the redis store. Each
+/// is exposed to the kill -9 window (answered 2xx, result not stored yet: sent again by the
+/// instance that takes the lane over), so this stays small; Redis, not this, bounds the redis
+/// store's rate.
+pub const DEFAULT_REDIS_ENDPOINT_CONCURRENCY: usize = 32;
 /// How long a delivery dedup key lives: an event is not delivered twice within this time.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How many finished (delivered or dead) deliveries the redis store keeps per endpoint, in
@@ -677,32 +681,6 @@ impl IncidentStore for RedisStore {
 }
 
 #[async_trait]
-impl DeliveryDedup for RedisStore {
-    async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
-        redis::cmd("EXISTS")
-            .arg(self.dedup_key(endpoint, event_id))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.broken(e))
-    }
-
-    async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let _: Option<String> = redis::cmd("SET")
-            .arg(self.dedup_key(endpoint, event_id))
-            .arg("1")
-            .arg("NX")
-            .arg("PX")
-            .arg(DEFAULT_DEDUP_TTL.as_millis() as u64)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.broken(e))?;
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl DeliveryQueueStore for RedisStore {
     async fn claim(
         &self,
@@ -875,6 +853,7 @@ impl DeliveryQueueStore for RedisStore {
         delivery_id: &str,
     ) -> Result<Option<String>, StoreError> {
         let new_id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        // (The pending count is the next claim's to report: a claim follows every replay.)
         let mut conn = self.conn().await?;
         let (done, _pending): (i64, i64) = self
             .replay_script
@@ -886,6 +865,10 @@ impl DeliveryQueueStore for RedisStore {
             .await
             .map_err(|e| self.broken(e))?;
         Ok((done == 1).then_some(new_id))
+    }
+
+    fn concurrency(&self) -> usize {
+        DEFAULT_REDIS_ENDPOINT_CONCURRENCY
     }
 }
 

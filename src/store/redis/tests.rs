@@ -103,6 +103,28 @@ impl TestStore {
         }
     }
 
+    /// Whether the event's dedup key exists (the scripts read and write them).
+    async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.store.conn().await?;
+        redis::cmd("EXISTS")
+            .arg(self.store.dedup_key(endpoint, event_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Writes the event's dedup key, as a settle does.
+    async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.store.conn().await?;
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.store.dedup_key(endpoint, event_id))
+            .arg("1")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// The store's count of unfinished deliveries.
     async fn pending(&self) -> usize {
         let mut conn = self.store.conn().await.expect("conn");
