@@ -8,6 +8,7 @@
 
 mod durable;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -19,8 +20,10 @@ use tokio::time::Instant;
 
 use super::attempt::{self, send_event};
 use super::endpoint::EndpointSpec;
+use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
 use super::queue::{DeliveryQueue, ReplayError};
+use super::transport::AwcTransport;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
@@ -101,7 +104,10 @@ pub struct ClaimDue;
 /// One endpoint's delivery actor.
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
-    client: Option<awc::Client>,
+    /// awc with the endpoint's settings (made when first needed), or a test's script.
+    transport: Option<Rc<dyn Transport>>,
+    /// The transport was given (a test): kept across spec changes.
+    scripted: bool,
     refs: Arc<dyn ExternalRefs>,
     queue: DeliveryQueue,
     limiter: Option<RateLimiter>,
@@ -156,7 +162,8 @@ impl DeliveryActor {
             limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
             breaker: CircuitBreaker::new(spec.circuit),
             spec,
-            client: None,
+            transport: None,
+            scripted: false,
             refs,
             backlog,
             in_flight: 0,
@@ -181,18 +188,28 @@ impl DeliveryActor {
         self.durable.depth.unwrap_or(0)
     }
 
-    fn client(&mut self) -> awc::Client {
-        self.client
+    /// Sends its requests with `transport` instead of awc (tests: a scripted one).
+    pub fn with_transport(mut self, transport: Rc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self.scripted = true;
+        self
+    }
+
+    /// The transport: awc with the endpoint's settings, made once per spec.
+    fn transport(&mut self) -> Rc<dyn Transport> {
+        let timeout = self.spec.timeout;
+        self.transport
             .get_or_insert_with(|| {
-                awc::Client::builder()
+                let client = awc::Client::builder()
                     .connector(awc::Connector::new().limit(DEFAULT_ENDPOINT_CONCURRENCY))
                     .disable_redirects()
-                    .timeout(self.spec.timeout)
+                    .timeout(timeout)
                     .add_default_header((
                         header::USER_AGENT,
                         concat!("switchyard/", env!("CARGO_PKG_VERSION")),
                     ))
-                    .finish()
+                    .finish();
+                Rc::new(AwcTransport { client, timeout })
             })
             .clone()
     }
@@ -223,7 +240,7 @@ impl DeliveryActor {
             for (lane, delivery) in batch {
                 self.in_flight += 1;
                 let fut = attempt::attempt(
-                    self.client(),
+                    self.transport(),
                     self.spec.clone(),
                     self.refs.clone(),
                     delivery,
@@ -460,7 +477,9 @@ impl Handler<UpdateSpec> for DeliveryActor {
         if spec.circuit != self.spec.circuit {
             self.breaker = CircuitBreaker::new(spec.circuit);
         }
-        self.client = None;
+        if !self.scripted {
+            self.transport = None;
+        }
         self.spec = spec;
         durable::spec_changed(self);
         self.pump(ctx);
@@ -494,13 +513,14 @@ impl Handler<Ping> for DeliveryActor {
     type Result = ResponseFuture<PingReport>;
 
     fn handle(&mut self, _: Ping, _: &mut Self::Context) -> Self::Result {
-        let client = self.client();
+        let transport = self.transport();
         let spec = self.spec.clone();
         let refs = self.refs.clone();
         Box::pin(async move {
             let event = ping_event();
             let body = Bytes::from(webhook::body(&event));
-            let (attempt, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
+            let (attempt, outcome) =
+                send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
             tracing::info!(
                 endpoint = &*spec.name,
                 ok = outcome.verdict == Verdict::Success,
@@ -516,3 +536,6 @@ impl Handler<Ping> for DeliveryActor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

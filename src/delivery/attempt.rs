@@ -2,15 +2,15 @@
 //! the endpoint's kind does, and keep the record of the attempt ([`Attempt`]) with its
 //! [`Verdict`]. The dedup keys are the store's: its claim skips delivered events.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
 
 use super::endpoint::EndpointSpec;
-use super::kinds::{self, Exchange};
+use super::kinds::{self, Exchange, Transport};
 use super::queue::Delivery;
-use super::transport::AwcTransport;
 use super::webhook;
 use crate::model::delivery::{Attempt, Verdict};
 use crate::model::Event;
@@ -21,7 +21,7 @@ pub const DEFAULT_RESPONSE_CAPTURE_BYTES: usize = 1024;
 
 /// Sends one event as the endpoint's kind does; returns the attempt record and the outcome.
 pub async fn send_event(
-    client: awc::Client,
+    transport: &dyn Transport,
     spec: &EndpointSpec,
     refs: &dyn ExternalRefs,
     event: &Event,
@@ -29,16 +29,12 @@ pub async fn send_event(
 ) -> (Attempt, Exchange) {
     let at = Utc::now();
     let started = std::time::Instant::now();
-    let transport = AwcTransport {
-        client,
-        timeout: spec.timeout,
-    };
     let outcome = kinds::deliver(kinds::Job {
         spec,
         event,
         webhook_body,
         refs,
-        transport: &transport,
+        transport,
         timestamp: at.timestamp(),
     })
     .await;
@@ -63,7 +59,7 @@ pub async fn send_event(
 /// One attempt: render and send as the kind does. Returns the record of the attempt, its
 /// verdict, and the event.
 pub async fn attempt(
-    client: awc::Client,
+    transport: Rc<dyn Transport>,
     spec: Arc<EndpointSpec>,
     refs: Arc<dyn ExternalRefs>,
     delivery: Delivery,
@@ -73,6 +69,6 @@ pub async fn attempt(
     // function of the event (the same bytes every time), and a queue of events alone takes
     // half the memory.
     let body = Bytes::from(webhook::body(&event));
-    let (att, exchange) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
+    let (att, exchange) = send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
     (Some(att), exchange.verdict, event)
 }

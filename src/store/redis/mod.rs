@@ -883,4 +883,4 @@ fn stored_state(s: &str) -> DeliveryState {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

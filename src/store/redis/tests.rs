@@ -18,13 +18,19 @@ impl Routing for ToAll {
 }
 
 /// A Redis for one test: the shared one, or a throwaway `redis-server` owned by the test.
-struct TestRedis {
+pub(crate) struct TestRedis {
     url: String,
     child: Option<Child>,
 }
 
 impl TestRedis {
-    fn get() -> TestRedis {
+    /// A redis store on this server, its keys under `prefix`.
+    pub(crate) fn redis_store(&self, prefix: &str) -> RedisStore {
+        let pool = RedisSpec::new(&self.url, prefix).pool().expect("pool");
+        RedisStore::new(pool, prefix)
+    }
+
+    pub(crate) fn get() -> TestRedis {
         if let Ok(url) = std::env::var("SWITCHYARD_TEST_REDIS_URL") {
             return TestRedis { url, child: None };
         }
@@ -171,7 +177,7 @@ async fn settle(
         .map(|s| s.next_claimable_in)
 }
 
-fn prefix() -> String {
+pub(crate) fn prefix() -> String {
     format!("sytest:{}", uuid::Uuid::now_v7().simple())
 }
 
