@@ -4,9 +4,18 @@
 
 use std::process::{Child, Command, Stdio};
 
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis;
+
+use super::conn::unavailable;
 use super::*;
-use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement};
+use crate::model::transition::Outcome;
+use crate::model::{Alert, AlertStatus, Event, Labels, Severity, SourceRef};
 use crate::store::leases::{LeaseRooms, RecordLeases};
+use crate::store::{
+    Claim, Claimed, DeliveryQueueStore, IncidentStore, Recorded, Routing, StoreError,
+};
 
 /// Every event goes to every endpoint named.
 struct ToAll(Vec<Arc<str>>);
