@@ -7,6 +7,7 @@
 //! test pings and config reloads.
 
 mod durable;
+mod held;
 
 use std::rc::Rc;
 use std::sync::Arc;
