@@ -81,7 +81,18 @@ log=$(mktemp)
 # One EXIT trap for both: the test log, and the throwaway redis-server when we started one.
 trap 'rm -f "$log"; if [ -n "${REDIS_DIR:-}" ]; then stop_test_redis; fi' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# The fault suite, briefly, on the binary cargo test built (scripts/faults.sh; FAULTS=full for
+# the long run). Its scenarios count in the closing line; a failure fails the script after it.
+echo "==> fault suite (FAULTS=quick)"
+faults_rc=0
+FAULTS=quick SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh 2>&1 | tee -a "$log" || faults_rc=$?
+# Tests that could check nothing on this machine say so on a `SKIPPED: name: why` line
+# (tests/e2e/support.rs `skipped`): they are counted as skipped, and listed.
+grep '^SKIPPED: ' "$log" || true
 # One closing line for the whole run (cargo prints one per test binary, the last of which is
 # often a target with no tests).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /^SKIPPED: / { s += 1 }
+     /^faults: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s }' "$log"
+exit "$faults_rc"

@@ -8,8 +8,8 @@ use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
-use crate::control::{ControlActor, Reload, SourceDirectory};
-use crate::delivery::actor::DeliveryActor;
+use crate::control::{ControlActor, ListEndpoints, Reload, SourceDirectory};
+use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::http::admin::AdminState;
@@ -27,6 +27,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
+use crate::store::request_ids::{MemoryRequestIds, RequestIds};
 use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
@@ -40,6 +41,8 @@ struct Stores {
     refs: Arc<dyn ExternalRefs>,
     /// The redis store, told of new sources on reload.
     redis: Option<Arc<RedisStore>>,
+    /// The request ids sources have recorded (redeliveries and replays).
+    request_ids: Arc<dyn RequestIds>,
 }
 
 impl Stores {
@@ -52,6 +55,7 @@ impl Stores {
                 query: store,
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
+                request_ids: Arc::new(MemoryRequestIds::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -63,6 +67,7 @@ impl Stores {
             queue: store.clone(),
             query: store.clone(),
             refs: store.clone(),
+            request_ids: store.clone(),
             redis: Some(store),
         })
     }
@@ -118,6 +123,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
+        let request_ids = stores.request_ids.clone();
         move |specs: &[Arc<SourceSpec>]| -> HashMap<String, SourceEntry> {
             specs
                 .iter()
@@ -127,6 +133,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
                         incidents.clone(),
                         metrics.clone(),
                         backlog.clone(),
+                        request_ids.clone(),
                     )
                     .start();
                     let entry = SourceEntry {
@@ -156,6 +163,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     }
     .start();
     reload_on_sighup(control.clone());
+    let drain_control = control.clone();
     let admin = runtime.admin_token.clone().map(|token| {
         Arc::new(AdminState {
             token,
@@ -188,6 +196,10 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             .app_data(web::Data::new(state.clone()))
             .configure(crate::http::configure)
     })
+    // On SIGTERM or SIGINT (ours, below: actix-server's own would stop every arbiter, the
+    // delivery actors' too): stop accepting, give requests under way this long to finish.
+    .disable_signals()
+    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1))
     .bind(runtime.listen)?;
     for addr in server.addrs() {
         // A plain line on stdout, for people and for scripts that start us on port 0.
@@ -197,8 +209,96 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         );
         tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
     }
-    server.run().await
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            signal,
+            "stopping: no new connections; requests under way finish"
+        );
+        handle.stop(true).await;
+    });
+    server.await?;
+    drain_deliveries(&drain_control, runtime.shutdown_grace).await;
+    Ok(())
 }
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C); its name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// After the HTTP side has stopped: gives the delivery actors up to `grace` to finish what
+/// they hold (see [`Drain`]), then says in the log what was left and where.
+async fn drain_deliveries(control: &Addr<ControlActor>, grace: std::time::Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    let actors = control.send(ListEndpoints).await.unwrap_or_default();
+    tracing::info!(
+        endpoints = actors.len(),
+        grace_ms = grace.as_millis() as u64,
+        "stopping: ingest closed; finishing deliveries"
+    );
+    loop {
+        let mut left: Vec<(String, DrainState)> = Vec::new();
+        for (name, addr) in &actors {
+            match addr.send(Drain).await {
+                Ok(state) if state.is_done() => {}
+                Ok(state) => left.push((name.clone(), state)),
+                Err(e) => {
+                    tracing::error!(endpoint = %name, error = %e, "stopping: the endpoint's delivery actor does not answer; what it held is lost unless the store keeps it");
+                }
+            }
+        }
+        if left.is_empty() {
+            tracing::info!(
+                "stopped: every delivery this process held is finished or safe in the store"
+            );
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            for (endpoint, s) in &left {
+                if s.durable {
+                    tracing::warn!(endpoint = %endpoint, in_flight = s.in_flight, unsettled = s.unsettled, leased = s.queued, "stopped with attempts unanswered: they stay in the store and are sent again once their leases run out (the receiver may see them twice; deduplicate on webhook-id)");
+                } else {
+                    tracing::error!(endpoint = %endpoint, lost = s.queued, in_flight = s.in_flight, "stopped after server.shutdown_grace with deliveries not finished: the memory store keeps nothing, they are lost");
+                }
+            }
+            let lost: usize = left
+                .iter()
+                .filter(|(_, s)| !s.durable)
+                .map(|(_, s)| s.queued)
+                .sum();
+            if lost > 0 {
+                tracing::error!(lost, "stopped: {lost} deliveries lost (memory store); use a durable store to keep them across restarts");
+            }
+            return;
+        }
+        tokio::time::sleep(DEFAULT_DRAIN_POLL).await;
+    }
+}
+
+/// How often a stopping process asks its delivery actors what is left.
+pub const DEFAULT_DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Reloads the config on SIGHUP (as `POST /api/v1/reload` does).
 fn reload_on_sighup(control: Addr<ControlActor>) {

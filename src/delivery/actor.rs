@@ -128,6 +128,8 @@ pub struct DeliveryActor {
     /// that many attempts run at once.
     finished: tokio::sync::mpsc::Sender<Finished>,
     finished_rx: Option<tokio::sync::mpsc::Receiver<Finished>>,
+    /// The process is stopping (see [`Drain`]): no new work is claimed from a durable queue.
+    draining: bool,
 }
 
 /// Attempts that finished since the actor last looked.
@@ -168,6 +170,7 @@ impl DeliveryActor {
             refs,
             backlog,
             in_flight: 0,
+            draining: false,
             timer: None,
             counters,
             durable: durable::Durable::new(queue, leases),
@@ -410,6 +413,60 @@ impl Actor for DeliveryActor {
         self.update_depth();
         durable::start_record_leases(self, ctx);
         durable::claim(self, ctx);
+    }
+}
+
+/// The process is stopping: from now on claim nothing new from a durable queue (what this
+/// process holds is finished; the rest stays in the store for the next start), keep claiming
+/// and sending from a memory queue. Answers what is still unfinished here; the caller asks
+/// again until nothing is, or its grace period runs out.
+#[derive(Message)]
+#[rtype(result = "DrainState")]
+pub struct Drain;
+
+/// What a delivery actor still has to finish before the process can stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainState {
+    /// Attempts sent and not answered yet.
+    pub in_flight: usize,
+    /// Answers not yet written to the queue.
+    pub unsettled: usize,
+    /// Deliveries still to finish (memory queue: the endpoint's unfinished ones, lost if the
+    /// process stops now; durable queue: heads leased to this process, claimed by the next
+    /// one once their leases run out).
+    pub queued: usize,
+    /// The deliveries live in a durable queue.
+    pub durable: bool,
+}
+
+impl DrainState {
+    /// Whether stopping now loses or repeats nothing this actor holds.
+    pub fn is_done(&self) -> bool {
+        self.in_flight == 0 && self.unsettled == 0 && (self.durable || self.queued == 0)
+    }
+}
+
+impl Handler<Drain> for DeliveryActor {
+    type Result = MessageResult<Drain>;
+
+    fn handle(&mut self, _msg: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        let durable = self.durable.is_durable();
+        if !durable {
+            // The count of what is left comes with a claim (the next ask sees it).
+            durable::claim(self, ctx);
+        }
+        let (unsettled, held) = self.durable.unsettled();
+        MessageResult(DrainState {
+            in_flight: self.in_flight,
+            unsettled,
+            queued: if durable {
+                held
+            } else {
+                self.depth().max(held)
+            },
+            durable,
+        })
     }
 }
 

@@ -366,6 +366,52 @@ mod tests {
     }
 
     #[test]
+    fn fields_win_over_labels_of_the_same_name() {
+        // Labels named like fields, with other values: matchers see the fields.
+        let labels = [
+            ("severity", "info"),
+            ("status", "resolved"),
+            ("source", "grafana"),
+            ("kind", "generic"),
+            ("title", "Other"),
+            ("event", "incident.resolved"),
+        ];
+        let e = event(EventType::Created, Severity::Critical, &labels);
+        for (field, value, label_value) in [
+            ("severity", "critical", "info"),
+            ("status", "triggered", "resolved"),
+            ("source", "prometheus", "grafana"),
+            ("kind", "alertmanager", "generic"),
+            ("title", "Disk full", "Other"),
+            ("event", "incident.created", "incident.resolved"),
+        ] {
+            assert_eq!(super::field(&e, field), value);
+            let by_field = routes_json(
+                serde_json::json!([{"matchers": [format!("{field}=\"{value}\"")], "to": ["a"]}]),
+            );
+            let table = RouteTable::build(&by_field, &[], endpoints(&["a"])).unwrap();
+            assert_eq!(
+                table.route(&e).endpoints,
+                vec![0],
+                "{field} matches the field"
+            );
+            let by_label = routes_json(
+                serde_json::json!([{"matchers": [format!("{field}=\"{label_value}\"")], "to": ["a"]}]),
+            );
+            let table = RouteTable::build(&by_label, &[], endpoints(&["a"])).unwrap();
+            assert!(
+                table.route(&e).endpoints.is_empty(),
+                "{field} does not match the label's value"
+            );
+        }
+        // Any other name is a label.
+        let e = event(EventType::Created, Severity::Critical, &[("team", "db")]);
+        let routes = routes_json(serde_json::json!([{"matchers": ["team=\"db\""], "to": ["a"]}]));
+        let table = RouteTable::build(&routes, &[], endpoints(&["a"])).unwrap();
+        assert_eq!(table.route(&e).endpoints, vec![0]);
+    }
+
+    #[test]
     fn endpoint_event_filter_and_dedup() {
         let routes = routes_json(serde_json::json!([{"to": ["a", "b", "a"]}]));
         let mut eps = endpoints(&["a", "b"]);

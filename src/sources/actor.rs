@@ -3,6 +3,7 @@
 //! itself is the plain functions of [`SourceSpec`]; this is the actor layer around them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::http::header::HeaderMap;
@@ -13,12 +14,13 @@ use tokio::sync::oneshot;
 
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
-use crate::incidents::actor::{IncidentActor, RecordAlerts};
+use crate::incidents::actor::{IncidentActor, RecordAlerts, RecordError};
 use prometheus_client::metrics::counter::Counter;
 
 use crate::delivery::Backlog;
 use crate::metrics::{Metrics, PluginCallLabels, SourceLabels};
 use crate::model::Alert;
+use crate::store::request_ids::{IdState, RequestIds};
 use crate::store::{Recorded, StoreError};
 
 /// Mailbox size of a source actor for callers that wait. Ingest's `Ingest` messages are
@@ -34,6 +36,11 @@ pub enum IngestError {
     Normalize(#[from] NormalizeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A request with the same id is being recorded right now (503, try again).
+    #[error("a request with this id is being recorded; try again")]
+    Recording,
     /// The delivery backlog has no room for this request's alerts (503, try again).
     #[error("the delivery backlog is full ({alerts} alert(s) would not fit); try again")]
     BacklogFull { alerts: usize },
@@ -64,6 +71,7 @@ pub struct Ingest {
 
 pub struct SourceActor {
     spec: Arc<SourceSpec>,
+    request_ids: Arc<dyn RequestIds>,
     incidents: Addr<IncidentActor>,
     metrics: Arc<Metrics>,
     backlog: Arc<Backlog>,
@@ -78,6 +86,7 @@ impl SourceActor {
         incidents: Addr<IncidentActor>,
         metrics: Arc<Metrics>,
         backlog: Arc<Backlog>,
+        request_ids: Arc<dyn RequestIds>,
     ) -> Self {
         let labels = SourceLabels {
             source: spec.name.to_string(),
@@ -85,6 +94,7 @@ impl SourceActor {
         let received = metrics.alerts_received.get_or_create(&labels).clone();
         SourceActor {
             spec,
+            request_ids,
             incidents,
             received,
             metrics,
@@ -106,7 +116,9 @@ impl Handler<Ingest> for SourceActor {
     type Result = ();
 
     /// Authenticates and normalizes at once (a plugin runs on its bounded pool, in a task of
-    /// its own) and hands the alerts to the incident actor with the request's answer.
+    /// its own) and hands the alerts to the incident actor with the request's answer. A
+    /// request with an id (see [`SourceSpec::delivery_id`]) first claims it in the store, in
+    /// a task of its own: one already recorded is answered without recording it again.
     fn handle(&mut self, msg: Ingest, _ctx: &mut Self::Context) {
         let Ingest {
             headers,
@@ -118,30 +130,116 @@ impl Handler<Ingest> for SourceActor {
             let _ = reply.send(Err(e.into()));
             return;
         }
-        let delivery_id = self.spec.delivery_id(&headers);
-        if let Some(id) = &delivery_id {
-            if self.spec.is_redelivery(id) {
-                tracing::info!(source = %self.spec.name, delivery_id = %id, "redelivered request dropped");
-                self.metrics
-                    .redeliveries_dropped
-                    .get_or_create(&self.labels)
-                    .inc();
-                let _ = reply.send(Ok(Vec::new()));
-                return;
-            }
-        }
-        let forward = Forward {
+        let pipeline = Pipeline {
             spec: self.spec.clone(),
             incidents: self.incidents.clone(),
             backlog: self.backlog.clone(),
             received: self.received.clone(),
-            delivery_id,
-            reply,
+            metrics: self.metrics.clone(),
+        };
+        let (Some(id), Some(window)) = (
+            self.spec.delivery_id(&headers),
+            self.spec.redelivery_window(),
+        ) else {
+            pipeline.run(
+                headers,
+                body,
+                received_at,
+                Box::new(move |r| {
+                    let _ = reply.send(r);
+                }),
+            );
+            return;
+        };
+        let ids = self.request_ids.clone();
+        let dropped = self
+            .metrics
+            .redeliveries_dropped
+            .get_or_create(&self.labels)
+            .clone();
+        actix_rt::spawn(async move {
+            let source = pipeline.spec.name.clone();
+            match ids.begin_recording(&source, &id).await {
+                Ok(IdState::New) => {
+                    let claimed = ClaimedId {
+                        ids,
+                        source,
+                        id,
+                        window,
+                    };
+                    pipeline.run(
+                        headers,
+                        body,
+                        received_at,
+                        Box::new(move |r| {
+                            claimed.settle(r.is_ok());
+                            let _ = reply.send(r);
+                        }),
+                    );
+                }
+                Ok(IdState::Recorded) => {
+                    tracing::info!(source = %source, delivery_id = %id, "request sent again: recorded already, dropped");
+                    dropped.inc();
+                    let _ = reply.send(Ok(Vec::new()));
+                }
+                Ok(IdState::Recording) => {
+                    let _ = reply.send(Err(IngestError::Recording));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            }
+        });
+    }
+}
+
+/// Where one request's outcome goes (called once).
+type Answer = Box<dyn FnOnce(Result<Vec<Recorded>, IngestError>) + Send>;
+
+/// A request id claimed in the store while its request is recorded.
+struct ClaimedId {
+    ids: Arc<dyn RequestIds>,
+    source: Arc<str>,
+    id: String,
+    window: Duration,
+}
+
+impl ClaimedId {
+    /// Remembers the id for its window (`recorded`), or forgets it so a retry is recorded.
+    fn settle(self, recorded: bool) {
+        actix_rt::spawn(async move {
+            let result = if recorded {
+                self.ids.recorded(&self.source, &self.id, self.window).await
+            } else {
+                self.ids.forget(&self.source, &self.id).await
+            };
+            if let Err(e) = result {
+                tracing::warn!(source = %self.source, delivery_id = %self.id, error = %e, "a request id could not be settled; its claim runs out by itself");
+            }
+        });
+    }
+}
+
+/// What a request goes through after its credentials: the adapter, then the incident actor.
+struct Pipeline {
+    spec: Arc<SourceSpec>,
+    incidents: Addr<IncidentActor>,
+    backlog: Arc<Backlog>,
+    received: Counter,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    fn run(self, headers: HeaderMap, body: Bytes, received_at: DateTime<Utc>, answer: Answer) {
+        let forward = Forward {
+            incidents: self.incidents,
+            backlog: self.backlog,
+            received: self.received,
+            answer,
         };
         match self.spec.plugin().cloned() {
             Some(plugin) => {
-                let spec = self.spec.clone();
-                let metrics = self.metrics.clone();
+                let (spec, metrics) = (self.spec, self.metrics);
                 actix_rt::spawn(async move {
                     let result = plugin.normalize(&spec, &headers, &body).await;
                     let outcome = match &result {
@@ -168,12 +266,10 @@ impl Handler<Ingest> for SourceActor {
 
 /// What a normalized request still needs: the incident actor, and its answer.
 struct Forward {
-    spec: Arc<SourceSpec>,
     incidents: Addr<IncidentActor>,
     backlog: Arc<Backlog>,
     received: Counter,
-    delivery_id: Option<String>,
-    reply: IngestReply,
+    answer: Answer,
 }
 
 impl Forward {
@@ -181,32 +277,29 @@ impl Forward {
         let alerts = match normalized {
             Ok(alerts) => alerts,
             Err(e) => {
-                let _ = self.reply.send(Err(e.into()));
+                (self.answer)(Err(e.into()));
                 return;
             }
         };
         self.received.inc_by(alerts.len() as u64);
         if alerts.is_empty() {
-            let _ = self.reply.send(Ok(Vec::new()));
+            (self.answer)(Ok(Vec::new()));
             return;
         }
         // Room for what this request adds, held until it is answered (by then the router
         // has counted its deliveries).
         let Some(reservation) = self.backlog.reserve(alerts.len()) else {
-            let _ = self.reply.send(Err(IngestError::BacklogFull {
+            (self.answer)(Err(IngestError::BacklogFull {
                 alerts: alerts.len(),
             }));
             return;
         };
-        let (spec, delivery_id, reply) = (self.spec, self.delivery_id, self.reply);
+        let answer = self.answer;
         // Bounded: the request holds an ingest permit until it is answered.
         self.incidents.do_send(RecordAlerts {
             alerts,
             reply: Box::new(move |recorded| {
-                if let (Ok(_), Some(id)) = (&recorded, &delivery_id) {
-                    spec.remember_delivery(id);
-                }
-                let _ = reply.send(recorded.map_err(IngestError::from));
+                answer(recorded.map_err(IngestError::from));
                 drop(reservation);
             }),
         });

@@ -22,17 +22,17 @@ pub(crate) mod test_fixtures;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::error::Category;
 use thiserror::Error;
 
-use crate::config::types::{SourceConfig, SourceKind};
+use crate::config::types::{AuthConfig, SourceConfig, SourceKind};
 use crate::model::{Alert, Labels, Severity, SourceRef};
 use crate::sources::plugins::PluginAdapter;
 
 use auth::{AuthConfigError, AuthError, Authenticator};
-use redelivery::{MemoryRedeliveryFilter, RedeliveryFilter};
+use redelivery::Redelivery;
 
 /// Why a configured source cannot be built. Each message starts with the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -135,7 +135,7 @@ pub struct SourceSpec {
     pub plugin_config: serde_json::Value,
     /// Sources whose tool sends a per-delivery id (sentry: `Request-ID`): the ids already
     /// recorded, so that a redelivery is dropped.
-    redelivery: Option<(HeaderName, Arc<dyn RedeliveryFilter>)>,
+    redelivery: Option<Redelivery>,
 }
 
 impl SourceSpec {
@@ -168,10 +168,13 @@ impl SourceSpec {
         if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
             return Err(SourceBuildError::Config(cfg.kind.as_str()));
         }
-        let redelivery = (cfg.kind == SourceKind::Sentry).then(|| {
-            let filter: Arc<dyn RedeliveryFilter> = Arc::new(MemoryRedeliveryFilter::default());
-            (HeaderName::from_static(sentry::REQUEST_ID_HEADER), filter)
-        });
+        let redelivery = if cfg.kind == SourceKind::Sentry {
+            Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
+        } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
+            Some(Redelivery::standard_webhooks())
+        } else {
+            None
+        };
         let name: Arc<str> = cfg.name.as_str().into();
         let source_ref = SourceRef {
             name: name.clone(),
@@ -203,21 +206,12 @@ impl SourceSpec {
 
     /// The request's delivery id, for sources that drop redeliveries (sentry `Request-ID`).
     pub fn delivery_id(&self, headers: &HeaderMap) -> Option<String> {
-        let (name, _) = self.redelivery.as_ref()?;
-        let id = headers.get(name)?.to_str().ok()?.trim();
-        (!id.is_empty()).then(|| id.to_string())
+        self.redelivery.as_ref()?.id(headers)
     }
 
-    /// Whether the request with this delivery id was already recorded.
-    pub fn is_redelivery(&self, id: &str) -> bool {
-        self.redelivery.as_ref().is_some_and(|(_, f)| f.seen(id))
-    }
-
-    /// Notes that the request with this delivery id was recorded.
-    pub fn remember_delivery(&self, id: &str) {
-        if let Some((_, f)) = &self.redelivery {
-            f.remember(id);
-        }
+    /// How long a recorded request id is remembered (see [`delivery_id`](Self::delivery_id)).
+    pub fn redelivery_window(&self) -> Option<std::time::Duration> {
+        self.redelivery.as_ref().map(|r| r.window)
     }
 
     /// Whether this source checks credentials at all (`auth:` set).
@@ -366,13 +360,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert_eq!(spec.delivery_id(&headers), None);
         headers.insert(
-            HeaderName::from_static("request-id"),
+            actix_web::http::header::HeaderName::from_static("request-id"),
             actix_web::http::header::HeaderValue::from_static("abc123"),
         );
         assert_eq!(spec.delivery_id(&headers).as_deref(), Some("abc123"));
-        assert!(!spec.is_redelivery("abc123"));
-        spec.remember_delivery("abc123");
-        assert!(spec.is_redelivery("abc123"));
         // Other kinds do not read the header.
         let am = SourceSpec::build(&config(SourceKind::Alertmanager)).unwrap();
         assert_eq!(am.delivery_id(&headers), None);

@@ -413,6 +413,10 @@ impl DeliveryQueueStore for MemoryStore {
     fn concurrency(&self) -> usize {
         DEFAULT_MEMORY_ENDPOINT_CONCURRENCY
     }
+
+    fn is_durable(&self) -> bool {
+        false
+    }
 }
 
 // Admin API reads: by id through the index; lists by a scan over the few undecoded fields,

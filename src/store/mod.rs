@@ -12,6 +12,7 @@ pub mod memory;
 pub mod query;
 pub mod redis;
 pub mod refs;
+pub mod request_ids;
 pub mod sharded;
 
 use std::sync::Arc;
@@ -205,6 +206,10 @@ pub trait DeliveryQueueStore: Send + Sync {
     /// answered 2xx whose result is not settled yet is sent again after a crash (by whoever
     /// takes its lane over), so a store that survives crashes keeps this small.
     fn concurrency(&self) -> usize;
+
+    /// Whether the queue outlives this process (a stopping process leaves what it has not
+    /// claimed to the next one instead of sending it first).
+    fn is_durable(&self) -> bool;
 }
 
 /// The incident's next state, as [`decide_once`] hands it over.

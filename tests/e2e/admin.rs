@@ -351,3 +351,99 @@ async fn a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts(
         .collect();
     assert_eq!(statuses, [Some(503), Some(200)]);
 }
+
+both_stores!(reload_with_a_changed_endpoint_uses_its_new_settings_and_a_removed_one_drains);
+async fn reload_with_a_changed_endpoint_uses_its_new_settings_and_a_removed_one_drains(
+    store: TestStore,
+) {
+    let rx = Receiver::start();
+    let rx_new = Receiver::start();
+    let rx_gone = Receiver::start();
+    // `gone` holds a delivery waiting for its retry when it is removed.
+    rx_gone.answer(&[(503, &[("Retry-After", "1")])]);
+    let two = with_admin(&store, &rx.url).replace(
+        "routes:\n  - name: everything\n    matchers: []\n    to: [hook]",
+        &format!("  - name: gone\n    kind: webhook\n    url: {}\n    retry: {{ schedule: [50ms] }}\nroutes:\n  - name: everything\n    matchers: []\n    to: [hook, gone]", rx_gone.url),
+    );
+    assert!(two.contains("to: [hook, gone]"));
+    let sy = Switchyard::start(&two);
+    alert(&sy, json!({"title": "Before", "id": "ch-1"})).await;
+    rx.wait_delivered(1).await;
+    crate::support::wait_for("gone's first attempt", || {
+        (!rx_gone.received().is_empty()).then_some(())
+    })
+    .await;
+
+    // `hook` moves to another URL with another header; `gone` is removed.
+    let changed = with_admin(&store, &rx_new.url).replace("X-Team: ops", "X-Team: sre");
+    assert!(changed.contains("X-Team: sre") && !changed.contains("gone"));
+    std::fs::write(sy.config_path(), &changed).unwrap();
+    let (s, summary) = admin_call(&sy, "POST", "/api/v1/reload", Some(ADMIN)).await;
+    assert_eq!(s, 200, "{summary}");
+    assert_eq!(summary["endpoints"], 1);
+    assert_eq!(summary["retired_endpoints"], json!(["gone"]));
+
+    alert(&sy, json!({"title": "After", "id": "ch-2"})).await;
+    let got = rx_new.wait_delivered(1).await;
+    assert_eq!(got[0].json()["data"]["incident"]["title"], "After");
+    assert_eq!(got[0].header("X-Team"), Some("sre"), "the new headers");
+    // The removed endpoint still delivers what it held, and nothing new.
+    let drained = rx_gone.wait_delivered(1).await;
+    assert_eq!(drained[0].json()["data"]["incident"]["title"], "Before");
+    assert_eq!(
+        rx.delivered().len(),
+        1,
+        "the old URL gets nothing after the reload"
+    );
+    // Wait for one more delivery to the new URL, then check `gone` got nothing new.
+    alert(&sy, json!({"title": "Later", "id": "ch-3"})).await;
+    rx_new.wait_delivered(2).await;
+    assert!(
+        rx_gone
+            .received()
+            .iter()
+            .all(|r| r.json()["data"]["incident"]["title"] == "Before"),
+        "a removed endpoint gets no new events"
+    );
+}
+
+both_stores!(replaying_a_delivery_of_an_endpoint_disabled_by_410_enables_it_again);
+async fn replaying_a_delivery_of_an_endpoint_disabled_by_410_enables_it_again(store: TestStore) {
+    let rx = Receiver::start();
+    rx.answer(&[(410, &[])]);
+    let sy = Switchyard::start(&with_admin(&store, &rx.url));
+    alert(&sy, json!({"title": "Gone", "id": "g-1"})).await;
+    let dead = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=dead",
+        "the 410'd delivery to be dead",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    // Disabled: the next event is dead without a request.
+    alert(&sy, json!({"title": "While disabled", "id": "g-2"})).await;
+    admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=hook&state=dead",
+        "the next delivery to be dead too",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 2),
+    )
+    .await;
+    assert_eq!(rx.received().len(), 1, "nothing sent while disabled");
+
+    let id = dead["deliveries"][0]["id"].as_str().unwrap();
+    let (s, r) = admin_call(
+        &sy,
+        "POST",
+        &format!("/api/v1/deliveries/{id}/replay"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let got = rx.wait_delivered(1).await;
+    assert_eq!(got[0].json()["data"]["incident"]["title"], "Gone");
+    // Enabled again: a new event is delivered.
+    alert(&sy, json!({"title": "Back", "id": "g-3"})).await;
+    let got = rx.wait_delivered(2).await;
+    assert_eq!(got[1].json()["data"]["incident"]["title"], "Back");
+}

@@ -58,18 +58,15 @@ async fn retry_after_is_honoured(store: TestStore) {
     rx.wait_delivered(1).await;
     let all = rx.received();
     assert_eq!(all.len(), 2);
-    let t0 = all[0]
-        .header("webhook-timestamp")
-        .unwrap()
-        .parse::<i64>()
-        .unwrap();
-    let t1 = all[1]
-        .header("webhook-timestamp")
-        .unwrap()
-        .parse::<i64>()
-        .unwrap();
-    // The schedule says 50ms; the receiver asked for 1s, so the retry lands in a later second.
-    assert!(t1 > t0, "retry waited for Retry-After: {t0} -> {t1}");
+    // The schedule says 50ms; the receiver asked for 1s: the gap between the two attempts, as
+    // the receiver measured it, is at least that (not whole-second timestamps, which a 50ms
+    // retry across a second boundary would also pass).
+    let gap = all[1].at - all[0].at;
+    assert!(
+        gap >= Duration::from_millis(1000),
+        "retry waited for Retry-After: {gap:?}"
+    );
+    assert!(gap < Duration::from_secs(10), "and not far longer: {gap:?}");
 }
 
 both_stores!(dead_after_the_last_attempt);
@@ -127,9 +124,14 @@ async fn gone_disables_the_endpoint(store: TestStore) {
 both_stores!(events_of_one_incident_arrive_in_order_even_when_the_first_fails);
 async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails(store: TestStore) {
     let rx = Receiver::start();
-    // created fails once and waits 50ms; resolved is queued meanwhile and must wait behind it.
-    rx.answer(&[(500, &[])]);
-    let sy = Switchyard::start(&config_for(&store, &rx.url, ""));
+    // The head (created) fails until the second event (resolved) is queued behind it and the
+    // head was tried again after that: the second event has to wait.
+    rx.fail_with(Some(500));
+    let cfg = config_for(&store, &rx.url, "").replace(
+        "schedule: [50ms, 100ms]",
+        "schedule: [50ms, 50ms, 50ms, 50ms, 50ms, 100ms, 100ms, 100ms, 100ms, 100ms, 200ms, 200ms, 200ms, 200ms, 200ms, 500ms, 500ms, 500ms, 500ms, 500ms, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]",
+    );
+    let sy = Switchyard::start(&cfg);
     sy.ingest(
         "open",
         br#"{"title": "Ordered", "id": "o-1", "status": "firing"}"#,
@@ -151,12 +153,29 @@ async fn events_of_one_incident_arrive_in_order_even_when_the_first_fails(store:
         (s, b["events"][0]["type"].as_str()),
         (202, Some("incident.resolved"))
     );
+    let queued_at = std::time::Instant::now();
+    wait_for(
+        "a failed attempt of the head after the second event was queued",
+        || rx.received().iter().any(|r| r.at > queued_at).then_some(()),
+    )
+    .await;
+    rx.fail_with(None);
     let got = rx.wait_delivered(2).await;
     let kinds: Vec<_> = got
         .iter()
         .map(|r| r.json()["type"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(kinds, vec!["incident.created", "incident.resolved"]);
+    // Every request before the head's success was the head: the second never went first.
+    let all = rx.received();
+    let first_ok = all.iter().position(|r| r.answered == 200).unwrap();
+    assert!(first_ok >= 2, "the head failed at least twice: {first_ok}");
+    assert!(
+        all[..=first_ok]
+            .iter()
+            .all(|r| r.json()["type"] == "incident.created"),
+        "only the head was tried while it failed"
+    );
 }
 
 both_stores!(a_hanging_endpoint_times_out_and_is_retried);
@@ -183,4 +202,25 @@ async fn a_hanging_endpoint_times_out_and_is_retried(store: TestStore) {
     );
     let _ = Duration::ZERO;
     drop(hang);
+}
+
+both_stores!(without_a_secret_no_signature_headers_are_sent);
+async fn without_a_secret_no_signature_headers_are_sent(store: TestStore) {
+    let rx = Receiver::start();
+    let cfg = config_for(&store, &rx.url, "")
+        .replace("    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", "");
+    assert!(!cfg.contains("whsec_"));
+    let sy = Switchyard::start(&cfg);
+    let (s, _) = sy
+        .ingest("open", br#"{"title": "Unsigned", "id": "u-1"}"#, &[])
+        .await;
+    assert_eq!(s, 202);
+    let got = rx.wait_delivered(1).await;
+    let r = &got[0];
+    assert_eq!(r.header("webhook-signature"), None, "{:?}", r.headers);
+    assert_eq!(r.header("x-webhook-signature"), None, "{:?}", r.headers);
+    // The rest of the Standard Webhooks headers are still there.
+    assert_eq!(r.header("webhook-id"), r.json()["id"].as_str());
+    assert!(r.header("webhook-timestamp").is_some());
+    assert_eq!(r.header("x-webhook-event"), Some("incident.created"));
 }

@@ -328,14 +328,22 @@ async fn saturated_backlog_answers_503_with_retry_after_and_records_nothing(stor
 #[actix_web::test]
 async fn the_allocator_takes_no_transparent_huge_pages() {
     let thp_mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+    const TEST: &str = "ingest::the_allocator_takes_no_transparent_huge_pages";
     let Ok(thp_mode) = thp_mode else {
-        eprintln!("no transparent huge pages on this kernel: nothing to check");
+        crate::support::skipped(TEST, "no transparent huge pages on this kernel");
         return;
     };
     if thp_mode.contains("[always]") {
-        eprintln!("transparent huge pages are on for every process here: nothing to check");
+        crate::support::skipped(
+            TEST,
+            "transparent huge pages are forced on for every process here (`always`)",
+        );
         return;
     }
+    assert!(
+        thp_mode.contains("[madvise]") || thp_mode.contains("[never]"),
+        "unexpected transparent_hugepage/enabled: {thp_mode}"
+    );
     let rx = Receiver::start();
     let sy = Switchyard::start(&config_for(&TestStore::memory(), &rx.url, ""));
     // Enough new incidents for the allocator to map fresh arenas.

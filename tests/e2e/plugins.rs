@@ -16,9 +16,11 @@ pub fn built_plugin(lib_name: &str) -> PathBuf {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_switchyard"))
         .parent()
         .expect("the binary's directory");
+    // `cargo build` leaves one next to the binary and `cargo test` one in deps/: the newer.
     [bin_dir.join(&file), bin_dir.join("deps").join(&file)]
         .into_iter()
-        .find(|p| p.is_file())
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .unwrap_or_else(|| {
             panic!(
                 "{file} not found next to {} (run `cargo build --workspace`)",
@@ -207,6 +209,122 @@ async fn a_panicking_plugin_gets_500_and_switchyard_keeps_running() {
     assert_eq!(sy.metric(&calls("busy")).await, Some(2.0));
 }
 
+#[actix_rt::test]
+async fn a_failing_plugin_gets_502_and_malformed_alerts_from_it_are_refused() {
+    let dir = plugins_dir(&[("switchyard_test_panic", "switchyard_test_panic")]);
+    let rx = Receiver::start();
+    let cfg = config(&rx.url, dir.path()).replace(
+        "  - name: kuma\n    kind: plugin\n    plugin: uptime-kuma\n    labels: { team: sre }\n    config: { base_url: \"https://kuma.example.com\" }\n",
+        "",
+    );
+    assert!(!cfg.contains("uptime-kuma"));
+    let sy = Switchyard::start(&cfg);
+    for (body, detail) in [
+        (
+            r#"{"fail": "the tool's API is down"}"#,
+            "plugin `test-panic` failed: the tool's API is down",
+        ),
+        (
+            r#"{"bad": "empty_key"}"#,
+            "plugin `test-panic` failed: alert 0 has an empty dedup_key",
+        ),
+        (
+            r#"{"bad": "time", "id": "t-1"}"#,
+            "plugin `test-panic` failed: alert 0: started_at `yesterday at noon` is not RFC 3339",
+        ),
+    ] {
+        let (s, b) = sy.ingest("panicky", body.as_bytes(), &[]).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (502, Some("plugin_failed")),
+            "{b}"
+        );
+        assert!(
+            b["detail"].as_str().unwrap().starts_with(detail),
+            "{body}: {b}"
+        );
+    }
+    // Nothing was recorded; the plugin and the process still work.
+    let (s, b) = sy.ingest("panicky", br#"{"id": "fine"}"#, &[]).await;
+    assert_eq!(
+        (s, b["events"][0]["type"].as_str()),
+        (202, Some("incident.created")),
+        "{b}"
+    );
+    let got = rx.wait_delivered(1).await;
+    assert_eq!(got[0].json()["data"]["incident"]["dedup_key"], "fine");
+    let failed = sy
+        .metric("switchyard_plugin_calls_total{plugin=\"test-panic\",outcome=\"failed\"}")
+        .await;
+    assert_eq!(failed, Some(3.0));
+    assert_eq!(rx.received().len(), 1, "only the good alert was delivered");
+}
+
+/// `server.max_inflight_requests`: while its permits are held by requests still being
+/// processed (here a plugin call that waits for a file), another request is answered 503 with
+/// `Retry-After` and records nothing; once they finish, requests are accepted again. Holds
+/// whether the permit is taken before or after the body is read (the held request's body is
+/// whole).
+#[actix_rt::test]
+async fn max_inflight_requests_answers_503_while_its_permits_are_held() {
+    let dir = plugins_dir(&[("switchyard_test_panic", "switchyard_test_panic")]);
+    let rx = Receiver::start();
+    let cfg = config(&rx.url, dir.path())
+        .replace(
+            "  - name: kuma\n    kind: plugin\n    plugin: uptime-kuma\n    labels: { team: sre }\n    config: { base_url: \"https://kuma.example.com\" }\n",
+            "  - name: open\n    kind: generic\n",
+        )
+        .replace("  timeout: 1s", "  timeout: 60s")
+        .replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  max_inflight_requests: 2");
+    let sy = Switchyard::start(&cfg);
+    let gate = tempfile::tempdir().unwrap();
+    let open_gate = gate.path().join("open");
+    let held = serde_json::json!({"id": "held", "wait_for_file": open_gate}).to_string();
+    // Two requests take both permits and wait inside the plugin; meanwhile a third comes.
+    let holders =
+        futures_util::future::join_all((0..2).map(|_| sy.ingest("panicky", held.as_bytes(), &[])));
+    let meanwhile = async {
+        crate::support::eventually("both permits held", || async {
+            sy.metric("switchyard_ingest_in_flight").await == Some(2.0)
+        })
+        .await;
+        let client = awc::Client::default();
+        let mut resp = client
+            .post(sy.url("/ingest/open"))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(r#"{"title": "refused", "id": "r"}"#)
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let retry_after = resp.headers().get("Retry-After").cloned();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let recorded = sy
+            .metric("switchyard_alerts_received_total{source=\"open\"}")
+            .await;
+        // Let the held requests go.
+        std::fs::write(&open_gate, b"").unwrap();
+        (status, retry_after, body, recorded)
+    };
+    let (done, (status, retry_after, body, recorded)) = futures_util::join!(holders, meanwhile);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry_after.unwrap(), "1");
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many ingest requests in flight"),
+        "{body}"
+    );
+    assert_eq!(recorded, Some(0.0), "the refused request recorded nothing");
+    assert!(done.iter().all(|(s, _)| *s == 202), "{done:?}");
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "after", "id": "a"}"#, &[])
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(sy.metric("switchyard_ingest_in_flight").await, Some(0.0));
+}
+
 #[test]
 fn wrong_abi_missing_symbol_and_name_clash_are_refused_naming_the_file() {
     let dir = plugins_dir(&[
@@ -298,19 +416,20 @@ fn a_plugin_source_naming_an_unknown_plugin_is_a_config_error() {
 
 #[test]
 fn missing_symbol_is_refused_naming_the_symbol() {
-    // Any shared library that is not a plugin: the system's libm, where there is one.
-    let Some(libm) = [
-        "/lib/x86_64-linux-gnu/libm.so.6",
-        "/usr/lib/x86_64-linux-gnu/libm.so.6",
-        "/lib64/libm.so.6",
-        "/usr/lib/libm.so.6",
-    ]
-    .iter()
-    .map(Path::new)
-    .find(|p| p.is_file()) else {
-        eprintln!("no libm found; skipped");
-        return;
-    };
+    // Any shared library that is not a plugin: one this test process has loaded itself (the
+    // C library, libgcc_s, ...), so there always is one; the test fails, never skips.
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let libm = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(Path::new)
+        .find(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("lib") && n.contains(".so"))
+        })
+        .unwrap_or_else(|| panic!("no shared library mapped into this process:\n{maps}"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(libm, dir.path().join("libm.so")).unwrap();
     let cfg = dir.path().join("routes.yaml");

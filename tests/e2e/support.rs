@@ -22,6 +22,15 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// Says loudly that `test` checked nothing here and why: a `SKIPPED: test: why` line on the
+/// real stderr (not the test harness's captured output), which scripts/test.sh counts in its
+/// closing line. For a check this machine cannot make, never for a failure.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    // On a line of its own even when the harness is in the middle of one.
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED: {test}: {why}");
+}
+
 /// Runs the `switchyard` command in the crate's folder; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -205,6 +214,26 @@ impl Switchyard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends SIGTERM and waits (up to the deadline) for the process to exit; its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "switchyard did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Switchyard {
@@ -252,6 +281,10 @@ struct ReceiverState {
     got: Vec<Received>,
     /// Answers to give, in order (status, headers, body); after they run out, 200 "ok".
     script: VecDeque<ScriptedAnswer>,
+    /// While set, every request is answered with this status (before the script).
+    failing: Option<u16>,
+    /// While set, every answer is held this long after the request is recorded.
+    delay: Option<Duration>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -271,22 +304,31 @@ impl Receiver {
             App::new().default_service(web::to(move |req: HttpRequest, body: Bytes| {
                 let state = state.clone();
                 async move {
-                    let mut s = state.lock().unwrap();
-                    let (status, headers, body_out) =
-                        s.script.pop_front().unwrap_or((200, vec![], None));
-                    s.got.push(Received {
-                        method: req.method().to_string(),
-                        path: req.path().to_string(),
-                        query: req.query_string().to_string(),
-                        at: Instant::now(),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect(),
-                        body,
-                        answered: status,
-                    });
+                    let delay = state.lock().unwrap().delay;
+                    let (status, headers, body_out) = {
+                        let mut s = state.lock().unwrap();
+                        let (status, headers, body_out) = match s.failing {
+                            Some(status) => (status, vec![], None),
+                            None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                        };
+                        s.got.push(Received {
+                            method: req.method().to_string(),
+                            path: req.path().to_string(),
+                            query: req.query_string().to_string(),
+                            at: Instant::now(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect(),
+                            body,
+                            answered: status,
+                        });
+                        (status, headers, body_out)
+                    };
+                    if let Some(d) = delay {
+                        actix_rt::time::sleep(d).await;
+                    }
                     let mut resp = HttpResponse::build(
                         actix_web::http::StatusCode::from_u16(status).expect("status"),
                     );
@@ -311,6 +353,11 @@ impl Receiver {
         }
     }
 
+    /// Holds every answer this long after the request arrives (None: answer at once).
+    pub fn delay_answers(&self, delay: Option<Duration>) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
     /// The next answers, in order (status, headers).
     pub fn answer(&self, answers: &[(u16, &[(&str, &str)])]) {
         let mut s = self.state.lock().unwrap();
@@ -333,6 +380,11 @@ impl Receiver {
             s.script
                 .push_back((*status, vec![], Some(body.to_string())));
         }
+    }
+
+    /// Answers every request with `status` until called with `None`.
+    pub fn fail_with(&self, status: Option<u16>) {
+        self.state.lock().unwrap().failing = status;
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -14,6 +14,7 @@ mod incidents;
 mod keys;
 mod query;
 mod queue;
+mod request_ids;
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, RwLock};

@@ -231,6 +231,10 @@ impl DeliveryQueueStore for RedisStore {
     fn concurrency(&self) -> usize {
         DEFAULT_REDIS_ENDPOINT_CONCURRENCY
     }
+
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 /// A delivery's `state` field as stored by the scripts.

@@ -190,6 +190,51 @@ pub(crate) fn prefix() -> String {
     format!("sytest:{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Claims `hook` on `store` until the claim has a delivery (a retry came due, a lease ran
+/// out): the test waits for that, not for a guessed time. Fails after 10 s.
+async fn claim_once_due(store: &RedisStore, lease: Duration) -> Claim {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = store.claim("hook", 10, lease).await.unwrap();
+        if !c.deliveries.is_empty() {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing came due within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A "not yet" check that does not depend on the machine's speed: `store` claims `hook` once,
+/// and when that claim finished before `window` (a lease or a retry's wait, started at
+/// `since`) ran out it must have got nothing; then it claims until something comes due, and
+/// returns that claim. On a machine too slow to tell, the first claim may be the one that
+/// takes it.
+async fn nothing_until_due(
+    store: &RedisStore,
+    since: std::time::Instant,
+    window: Duration,
+    lease: Duration,
+) -> Claim {
+    let early = store.claim("hook", 10, lease).await.unwrap();
+    if since.elapsed() < window {
+        assert!(
+            early.deliveries.is_empty(),
+            "claimed before its time ran out"
+        );
+        assert!(
+            early.next_due_in.is_some_and(|d| d <= window),
+            "next due within the window: {:?}",
+            early.next_due_in
+        );
+    } else if !early.deliveries.is_empty() {
+        return early;
+    }
+    claim_once_due(store, lease).await
+}
+
 fn alert(key: &str, status: AlertStatus, severity: Severity) -> Alert {
     Alert {
         dedup_key: key.into(),
@@ -413,22 +458,18 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
         error: Some("HTTP 500".into()),
         response: "nope".into(),
     };
+    let wait = Duration::from_millis(500);
+    let since = std::time::Instant::now();
     settle(
         &a,
         "hook",
         x,
         std::slice::from_ref(&failed),
-        Settlement::Retry(Duration::from_millis(200)),
+        Settlement::Retry(wait),
     )
     .await
     .unwrap();
-    let c = b.claim("hook", 10, lease).await.unwrap();
-    assert!(c.deliveries.is_empty(), "not due yet");
-    assert!(c
-        .next_due_in
-        .is_some_and(|d| d <= Duration::from_millis(200)));
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let again = b.claim("hook", 10, lease).await.unwrap();
+    let again = nothing_until_due(&b, since, wait, lease).await;
     assert_eq!(again.deliveries.len(), 1);
     let x2 = &again.deliveries[0];
     assert_eq!(
@@ -471,20 +512,12 @@ async fn a_crashed_holders_lease_runs_out_and_another_instance_takes_the_lane() 
     let a = redis.store(&p, &["hook"]);
     let b = redis.store(&p, &["hook"]);
     record_now(&a, &[alert("z", AlertStatus::Firing, Severity::Info)]).await;
-    let got = a
-        .claim("hook", 10, Duration::from_millis(100))
-        .await
-        .unwrap();
+    let lease = Duration::from_millis(500);
+    let since = std::time::Instant::now();
+    let got = a.claim("hook", 10, lease).await.unwrap();
     assert_eq!(got.deliveries.len(), 1);
-    // `a` "crashes": it never settles.
-    assert!(b
-        .claim("hook", 10, Duration::from_secs(5))
-        .await
-        .unwrap()
-        .deliveries
-        .is_empty());
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let taken = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    // `a` "crashes": it never settles. `b` gets nothing until the lease runs out.
+    let taken = nothing_until_due(&b, since, lease, Duration::from_secs(5)).await;
     assert_eq!(taken.deliveries.len(), 1);
     assert_eq!(
         taken.deliveries[0].delivery_id,
@@ -687,16 +720,18 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     };
     let mut stale = by_key("stale");
     stale.lease = "someone-else:1".into();
+    let retry_wait = Duration::from_millis(500);
     let settles = vec![
         with_attempts(by_key("ok1"), vec![attempt(200)], Settlement::Delivered),
         with_attempts(
             by_key("fails"),
             vec![attempt(500)],
-            Settlement::Retry(Duration::from_millis(300)),
+            Settlement::Retry(retry_wait),
         ),
         with_attempts(by_key("ok2"), vec![attempt(200)], Settlement::Delivered),
         with_attempts(stale.clone(), vec![attempt(200)], Settlement::Dead),
     ];
+    let since = std::time::Instant::now();
     a.settle_many("hook", &settles).await.unwrap();
     // Two finished; `fails` waits for its retry, `stale` changed nothing, `more` is still out.
     assert_eq!(a.pending().await, 4);
@@ -726,20 +761,36 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
         (DeliveryState::Failed, 1)
     );
     assert_eq!(state(&stale.delivery_id), (DeliveryState::Pending, 0));
-    // Only ok1's next event is due now; `stale` and `more` are still leased to `a`.
+    // Only ok1's next event is due now (and, on a machine slower than the retry's wait,
+    // `fails`); `stale` and `more` are still leased to `a`.
     let next = b.claim("hook", 10, lease).await.unwrap();
-    let kinds: Vec<_> = next
+    let mut kinds: Vec<_> = next
         .deliveries
         .iter()
         .map(|d| (d.event.incident.dedup_key.clone(), d.event.kind))
         .collect();
-    assert_eq!(
-        kinds,
-        vec![("ok1".to_string(), crate::model::EventType::Resolved)]
-    );
+    let retry_came_due = since.elapsed() >= retry_wait;
+    let ok1 = ("ok1".to_string(), crate::model::EventType::Resolved);
+    if retry_came_due {
+        kinds.retain(|k| k.0 != "fails");
+    }
+    assert_eq!(kinds, vec![ok1]);
     // The failed one, and only it, comes back after its wait, with its attempt.
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let retry = b.claim("hook", 10, lease).await.unwrap();
+    let retry = match next
+        .deliveries
+        .iter()
+        .find(|d| d.event.incident.dedup_key == "fails")
+    {
+        Some(d) => Claim {
+            deliveries: vec![d.clone()],
+            disabled: false,
+            next_due_in: None,
+            depth: 0,
+            duplicates: 0,
+            pending: 0,
+        },
+        None => claim_once_due(&b, lease).await,
+    };
     assert_eq!(retry.deliveries.len(), 1);
     assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
     assert_eq!(retry.deliveries[0].attempts.len(), 1);
@@ -996,24 +1047,18 @@ async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_le
     let redis = TestRedis::get();
     let p = prefix();
     let b = redis.store(&p, &["hook"]);
+    let lease = Duration::from_millis(500);
+    let since = std::time::Instant::now();
     let recorded = {
         let a = redis.store(&p, &["hook"]);
-        let (_sink, mut rx) = record_leases(&a, "hook", Duration::from_millis(150), 32);
+        let (_sink, mut rx) = record_leases(&a, "hook", lease, 32);
         let r = record_now(&a, &[alert("t", AlertStatus::Firing, Severity::Info)]).await;
         assert_eq!(rx.try_recv().unwrap().len(), 1);
         r[0].event.clone().unwrap()
         // `a` "crashes": dropped without settling.
     };
-    assert!(
-        b.claim("hook", 10, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .deliveries
-            .is_empty(),
-        "leased to `a` until its lease runs out"
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
+    // Leased to `a` until its lease runs out.
+    let c = nothing_until_due(&b, since, lease, Duration::from_secs(5)).await;
     assert_eq!(c.deliveries.len(), 1);
     assert_eq!(c.deliveries[0].event.id, recorded.id);
     settle(
@@ -1076,11 +1121,9 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
         .unwrap()
         .deliveries
         .remove(0);
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let new = b
-        .claim("hook", 10, Duration::from_secs(5))
+    // `b` takes it once `a`'s lease ran out.
+    let new = claim_once_due(&b, Duration::from_secs(5))
         .await
-        .unwrap()
         .deliveries
         .remove(0);
     // `a` sent it and reports late: its lease is gone, but the event was delivered.
@@ -1096,4 +1139,66 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
     assert!(c.deliveries.is_empty());
     assert_eq!(c.duplicates, 1);
     assert_eq!(b.pending().await, 0);
+}
+
+/// Regression (hardening item 6): request ids (Standard Webhooks `webhook-id`, Sentry's
+/// `Request-ID`) are remembered in Redis, for every instance.
+#[actix_rt::test]
+async fn request_ids_follow_the_contract() {
+    let redis = TestRedis::get();
+    let store = redis.store(&prefix(), &["hook"]);
+    crate::store::request_ids::tests::claims_follow_the_contract(&store.store, "src").await;
+    // A second instance on the same Redis sees the first one's ids.
+    let p = prefix();
+    let (a, b) = (redis.store(&p, &["hook"]), redis.store(&p, &["hook"]));
+    use crate::store::request_ids::{IdState, RequestIds};
+    assert_eq!(
+        a.store.begin_recording("src", "x").await.unwrap(),
+        IdState::New
+    );
+    assert_eq!(
+        b.begin_recording("src", "x").await.unwrap(),
+        IdState::Recording
+    );
+    a.store
+        .recorded("src", "x", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.begin_recording("src", "x").await.unwrap(),
+        IdState::Recorded
+    );
+}
+
+#[actix_rt::test]
+async fn a_replay_enables_an_endpoint_disabled_by_a_410_for_every_instance() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    record_now(&a, &[alert("g", AlertStatus::Firing, Severity::Info)]).await;
+    let lease = Duration::from_secs(30);
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert_eq!(c.deliveries.len(), 1);
+    let gone = c.deliveries[0].clone();
+    settle(&a, "hook", &gone, &[attempt(410)], Settlement::Gone)
+        .await
+        .unwrap();
+    record_now(&a, &[alert("h", AlertStatus::Firing, Severity::Info)]).await;
+    let c = b.claim("hook", 10, lease).await.unwrap();
+    assert!(c.disabled, "disabled for the other instance too");
+    for d in &c.deliveries {
+        settle(&b, "hook", d, &[], Settlement::Dead).await.unwrap();
+    }
+    // The replay, from either instance, enables it: the next claim is not disabled and has it.
+    let new_id = b
+        .replay("hook", &gone.delivery_id)
+        .await
+        .unwrap()
+        .expect("a dead delivery can be replayed");
+    let c = a.claim("hook", 10, lease).await.unwrap();
+    assert!(!c.disabled, "enabled again");
+    assert_eq!(c.deliveries.len(), 1);
+    assert_eq!(c.deliveries[0].delivery_id, new_id);
+    assert_eq!(c.deliveries[0].event.id, gone.event.id);
 }
