@@ -28,14 +28,13 @@ use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::request_ids::{MemoryRequestIds, RequestIds};
-use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
+use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
 struct Stores {
     incidents: Arc<dyn IncidentStore>,
-    dedup: Arc<dyn DeliveryDedup>,
-    /// The durable delivery queue (redis); None: each delivery actor keeps its own.
-    queue: Option<Arc<dyn DeliveryQueueStore>>,
+    /// The delivery queue every delivery actor claims from.
+    queue: Arc<dyn DeliveryQueueStore>,
     /// Incident reads for the admin API.
     query: Arc<dyn IncidentQuery>,
     /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
@@ -52,8 +51,7 @@ impl Stores {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
                 incidents: store.clone(),
-                dedup: store.clone(),
-                queue: None,
+                queue: store.clone(),
                 query: store,
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
@@ -66,8 +64,7 @@ impl Stores {
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
             incidents: store.clone(),
-            dedup: store.clone(),
-            queue: Some(store.clone()),
+            queue: store.clone(),
             query: store.clone(),
             refs: store.clone(),
             request_ids: store.clone(),
@@ -81,15 +78,12 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
     let stores = Stores::build(&runtime)?;
-    // The delivery actors' room for lanes leased at record (a durable queue only).
-    let lease_rooms = stores
-        .queue
-        .as_ref()
-        .map(|_| Arc::new(LeaseRooms::default()));
+    // The delivery actors' room for lanes a record call leases to them (a store that does not
+    // lease at record leaves it unused).
+    let lease_rooms = Arc::new(LeaseRooms::default());
 
     let start_delivery = {
-        let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
-            stores.dedup.clone(),
+        let (refs, metrics, backlog, queue, lease_rooms) = (
             stores.refs.clone(),
             metrics.clone(),
             backlog.clone(),
@@ -101,8 +95,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         // is about as much work as taking the alert in, and the two then use both cores.
         let arbiter = Arbiter::new().handle();
         move |spec: Arc<EndpointSpec>| {
-            let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
-                dedup.clone(),
+            let (refs, metrics, backlog, queue, lease_rooms) = (
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
@@ -110,11 +103,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
                 lease_rooms.clone(),
             );
             DeliveryActor::start_in_arbiter(&arbiter, move |_| {
-                let actor = DeliveryActor::new(spec, dedup, refs, metrics, backlog);
-                match queue {
-                    Some(queue) => actor.with_durable_queue(queue, lease_rooms),
-                    None => actor,
-                }
+                DeliveryActor::new(spec, queue, Some(lease_rooms), refs, metrics, backlog)
             })
         }
     };
@@ -125,17 +114,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
     let routes = SharedRoutes::new(runtime.routes.clone());
-    let mut router = RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone());
-    if stores.queue.is_some() {
-        router = router.with_durable_queue();
-    }
-    let router = router.start();
+    let router =
+        RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone()).start();
     let store = stores.incidents.clone();
-    let mut incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone());
-    if let Some(rooms) = &lease_rooms {
-        incidents = incidents.with_lease_rooms(rooms.clone());
-    }
-    let incidents = incidents.with_query(stores.query.clone()).start();
+    let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
+        .with_lease_rooms(lease_rooms)
+        .with_query(stores.query.clone())
+        .start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
