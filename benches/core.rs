@@ -223,11 +223,18 @@ fn admin_reads(c: &mut Criterion) {
             a
         })
         .collect();
+    let routes = RouteTable::build(&[], &[], Vec::new()).expect("routes");
     let recorded = store
-        .record(&alerts, now)
+        .record(
+            &alerts,
+            now,
+            &routes,
+            &mut switchyard::store::leases::LeaseOffer::none(),
+        )
         .now_or_never()
         .expect("the memory store never waits")
-        .expect("record");
+        .expect("record")
+        .recorded;
     let id = recorded[50_000]
         .event
         .as_ref()

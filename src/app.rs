@@ -8,8 +8,8 @@ use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
-use crate::control::{ControlActor, Reload, SourceDirectory};
-use crate::delivery::actor::DeliveryActor;
+use crate::control::{ControlActor, ListEndpoints, Reload, SourceDirectory};
+use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::http::admin::AdminState;
@@ -18,10 +18,11 @@ use crate::http::{
 };
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
-use crate::router::actor::RouterActor;
+use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
+use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
@@ -39,14 +40,14 @@ struct Stores {
     query: Arc<dyn IncidentQuery>,
     /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
     refs: Arc<dyn ExternalRefs>,
-    /// The redis store, told of new routes and sources on reload.
+    /// The redis store, told of new sources on reload.
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
 }
 
 impl Stores {
-    fn build(runtime: &Runtime, backlog: &Arc<Backlog>) -> std::io::Result<Stores> {
+    fn build(runtime: &Runtime) -> std::io::Result<Stores> {
         let Some(spec) = &runtime.redis else {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
@@ -60,12 +61,7 @@ impl Stores {
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
-        let store = Arc::new(RedisStore::new(
-            pool,
-            &spec.key_prefix,
-            runtime.routes.clone(),
-            backlog.clone(),
-        ));
+        let store = Arc::new(RedisStore::new(pool, &spec.key_prefix));
         store.set_source_kinds(source_kinds(&runtime.sources));
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
@@ -84,32 +80,39 @@ impl Stores {
 pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
-    let stores = Stores::build(&runtime, &backlog)?;
+    let stores = Stores::build(&runtime)?;
+    // The delivery actors' room for lanes leased at record (a durable queue only).
+    let lease_rooms = stores
+        .queue
+        .as_ref()
+        .map(|_| Arc::new(LeaseRooms::default()));
 
     let start_delivery = {
-        let (dedup, refs, metrics, backlog, queue) = (
+        let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
             stores.dedup.clone(),
             stores.refs.clone(),
             metrics.clone(),
             backlog.clone(),
             stores.queue.clone(),
+            lease_rooms.clone(),
         );
         // The delivery actors run on a thread of their own, beside the one that runs the
         // sources, incidents and router: sending and reading every delivery's HTTP exchange
         // is about as much work as taking the alert in, and the two then use both cores.
         let arbiter = Arbiter::new().handle();
         move |spec: Arc<EndpointSpec>| {
-            let (dedup, refs, metrics, backlog, queue) = (
+            let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
                 dedup.clone(),
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
                 queue.clone(),
+                lease_rooms.clone(),
             );
             DeliveryActor::start_in_arbiter(&arbiter, move |_| {
                 let actor = DeliveryActor::new(spec, dedup, refs, metrics, backlog);
                 match queue {
-                    Some(queue) => actor.with_durable_queue(queue),
+                    Some(queue) => actor.with_durable_queue(queue, lease_rooms),
                     None => actor,
                 }
             })
@@ -121,20 +124,18 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .map(|spec| (spec.clone(), start_delivery(spec.clone())))
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
-    let mut router = RouterActor::new(
-        runtime.routes.clone(),
-        deliveries,
-        metrics.clone(),
-        backlog.clone(),
-    );
+    let routes = SharedRoutes::new(runtime.routes.clone());
+    let mut router = RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone());
     if stores.queue.is_some() {
         router = router.with_durable_queue();
     }
     let router = router.start();
     let store = stores.incidents.clone();
-    let incidents = IncidentActor::new(store.clone(), router.clone(), metrics.clone())
-        .with_query(stores.query.clone())
-        .start();
+    let mut incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone());
+    if let Some(rooms) = &lease_rooms {
+        incidents = incidents.with_lease_rooms(rooms.clone());
+    }
+    let incidents = incidents.with_query(stores.query.clone()).start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -171,13 +172,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .with_restart_only(runtime.restart_only.clone());
     let control = match stores.redis.clone() {
         Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
-            redis.set_routes(rt.routes.clone());
             redis.set_source_kinds(source_kinds(&rt.sources));
         })),
         None => control,
     }
     .start();
     reload_on_sighup(control.clone());
+    let drain_control = control.clone();
     let admin = runtime.admin_token.clone().map(|token| {
         Arc::new(AdminState {
             token,
@@ -210,6 +211,10 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             .app_data(web::Data::new(state.clone()))
             .configure(crate::http::configure)
     })
+    // On SIGTERM or SIGINT (ours, below: actix-server's own would stop every arbiter, the
+    // delivery actors' too): stop accepting, give requests under way this long to finish.
+    .disable_signals()
+    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1))
     .bind(runtime.listen)?;
     for addr in server.addrs() {
         // A plain line on stdout, for people and for scripts that start us on port 0.
@@ -219,8 +224,96 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         );
         tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
     }
-    server.run().await
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            signal,
+            "stopping: no new connections; requests under way finish"
+        );
+        handle.stop(true).await;
+    });
+    server.await?;
+    drain_deliveries(&drain_control, runtime.shutdown_grace).await;
+    Ok(())
 }
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C); its name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// After the HTTP side has stopped: gives the delivery actors up to `grace` to finish what
+/// they hold (see [`Drain`]), then says in the log what was left and where.
+async fn drain_deliveries(control: &Addr<ControlActor>, grace: std::time::Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    let actors = control.send(ListEndpoints).await.unwrap_or_default();
+    tracing::info!(
+        endpoints = actors.len(),
+        grace_ms = grace.as_millis() as u64,
+        "stopping: ingest closed; finishing deliveries"
+    );
+    loop {
+        let mut left: Vec<(String, DrainState)> = Vec::new();
+        for (name, addr) in &actors {
+            match addr.send(Drain).await {
+                Ok(state) if state.is_done() => {}
+                Ok(state) => left.push((name.clone(), state)),
+                Err(e) => {
+                    tracing::error!(endpoint = %name, error = %e, "stopping: the endpoint's delivery actor does not answer; what it held is lost unless the store keeps it");
+                }
+            }
+        }
+        if left.is_empty() {
+            tracing::info!(
+                "stopped: every delivery this process held is finished or safe in the store"
+            );
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            for (endpoint, s) in &left {
+                if s.durable {
+                    tracing::warn!(endpoint = %endpoint, in_flight = s.in_flight, unsettled = s.unsettled, leased = s.queued, "stopped with attempts unanswered: they stay in the store and are sent again once their leases run out (the receiver may see them twice; deduplicate on webhook-id)");
+                } else {
+                    tracing::error!(endpoint = %endpoint, lost = s.queued, in_flight = s.in_flight, "stopped after server.shutdown_grace with deliveries not finished: the memory store keeps nothing, they are lost");
+                }
+            }
+            let lost: usize = left
+                .iter()
+                .filter(|(_, s)| !s.durable)
+                .map(|(_, s)| s.queued)
+                .sum();
+            if lost > 0 {
+                tracing::error!(lost, "stopped: {lost} deliveries lost (memory store); use a durable store to keep them across restarts");
+            }
+            return;
+        }
+        tokio::time::sleep(DEFAULT_DRAIN_POLL).await;
+    }
+}
+
+/// How often a stopping process asks its delivery actors what is left.
+pub const DEFAULT_DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Reloads the config on SIGHUP (as `POST /api/v1/reload` does).
 fn reload_on_sighup(control: Addr<ControlActor>) {

@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::model::{AlertStatus, Event};
 use crate::runtime::Runtime;
 use crate::sources::NormalizeError;
+use crate::store::leases::LeaseOffer;
 use crate::store::memory::MemoryStore;
 use crate::store::IncidentStore;
 
@@ -77,11 +78,20 @@ pub fn route_test(
             if alert.status != AlertStatus::Firing {
                 let mut firing = alert.clone();
                 firing.status = AlertStatus::Firing;
-                store.record(&[firing], now).await?;
+                store
+                    .record(&[firing], now, &*rt.routes, &mut LeaseOffer::none())
+                    .await?;
             }
-            let rec = store.record(std::slice::from_ref(alert), now).await?;
+            let rec = store
+                .record(
+                    std::slice::from_ref(alert),
+                    now,
+                    &*rt.routes,
+                    &mut LeaseOffer::none(),
+                )
+                .await?;
             Ok::<Option<std::sync::Arc<Event>>, RouteTestError>(
-                rec.into_iter().next().and_then(|r| r.event),
+                rec.recorded.into_iter().next().and_then(|r| r.event),
             )
         })?;
         let labels: Vec<String> = alert

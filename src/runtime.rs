@@ -17,6 +17,9 @@ use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::sources::SourceSpec;
 use crate::store::redis::{RedisSpec, SourceKinds};
 
+/// How long a stopping process gives its deliveries to finish (`server.shutdown_grace`).
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything `serve` needs, checked and converted.
 pub struct Runtime {
     /// The `server:` and `store:` sections as read: a reload cannot change them (the listener
@@ -28,6 +31,8 @@ pub struct Runtime {
     pub max_inflight_requests: Option<usize>,
     /// `server.body_timeout` (validated by `config::validate`); None: the HTTP layer's default.
     pub body_timeout: Option<std::time::Duration>,
+    /// `server.shutdown_grace` (validated by `config::validate`).
+    pub shutdown_grace: std::time::Duration,
     pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
@@ -146,6 +151,12 @@ impl Runtime {
                 .body_timeout
                 .as_deref()
                 .and_then(|t| parse_duration(t).ok()),
+            shutdown_grace: raw
+                .server
+                .shutdown_grace
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             max_pending_deliveries: raw
                 .server
                 .max_pending_deliveries

@@ -14,6 +14,7 @@ use std::path::Path;
 use saphyr_parser::{Event, Parser, Span};
 
 use crate::config::types::RawConfig;
+use crate::config::unknown_keys;
 use crate::config::validate::validate;
 use crate::config::{ConfigError, ConfigErrors};
 
@@ -77,14 +78,15 @@ pub fn load_str(
         }));
         out
     })?;
-    let (raw, positions) = parse_document(&interpolated.text).map_err(|(line, col, message)| {
-        let col = interpolated.original_col(line, col);
-        ConfigError {
+    let (raw, positions) = parse_document(&interpolated.text).map_err(|errs| {
+        let mut out = ConfigErrors::default();
+        out.extend(errs.into_iter().map(|(line, col, message)| ConfigError {
             file: file.to_string(),
             line,
-            col,
+            col: interpolated.original_col(line, col),
             message,
-        }
+        }));
+        out
     })?;
     let positions = Positions {
         nodes: positions
@@ -134,9 +136,17 @@ type NodePlaces = HashMap<Vec<PathSeg>, (usize, usize)>;
 type Located = (usize, usize, String);
 
 /// Parses the YAML document: the typed config, and the place of every node. This is the only
-/// function that parses YAML.
-fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Located> {
-    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
+/// function that parses YAML. Unknown keys and kinds are all reported at once, each with a
+/// "did you mean" (see [`unknown_keys`]); other errors stop at the first.
+fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Vec<Located>> {
+    let mut errors: Vec<Located> = Vec::new();
+    let mut current = std::borrow::Cow::Borrowed(text);
+    loop {
+        let e = match serde_yaml::from_str::<RawConfig>(&current) {
+            Ok(raw) if errors.is_empty() => return Ok((raw, node_positions(text))),
+            Ok(_) => return Err(errors),
+            Err(e) => e,
+        };
         let (line, col) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -146,16 +156,26 @@ fn parse_document(text: &str) -> Result<(RawConfig, NodePlaces), Located> {
             .to_string()
             .replacen(&format!(" at line {line} column {col}"), "", 1);
         // libyaml's word for a tab is "character that cannot start any token": say it.
-        let at = text
+        let at = current
             .lines()
             .nth(line.saturating_sub(1))
             .and_then(|l| l.chars().nth(col.saturating_sub(1)));
         if at == Some('\t') {
             message.push_str(" (a tab: indent routes.yaml with spaces)");
         }
-        (line, col, message)
-    })?;
-    Ok((raw, node_positions(text)))
+        let unknown = unknown_keys::parse_message(&message);
+        if let Some(u) = &unknown {
+            message = unknown_keys::with_suggestion(&message, u);
+        }
+        errors.push((line, col, message));
+        let next = unknown
+            .filter(|_| errors.len() < unknown_keys::DEFAULT_MAX_UNKNOWN_REPORTED)
+            .and_then(|u| unknown_keys::step_over(&current, line, col, &u));
+        match next {
+            Some(t) => current = std::borrow::Cow::Owned(t),
+            None => return Err(errors),
+        }
+    }
 }
 
 /// Walks the YAML events and records where each node (by path) starts. Called only on text
@@ -403,6 +423,38 @@ mod tests {
             .iter()
             .map(|e| e.to_string())
             .collect()
+    }
+
+    /// Regression (hardening item 9): only the first unknown key was reported, with no
+    /// "did you mean".
+    #[test]
+    fn every_unknown_key_and_kind_is_reported_with_a_suggestion() {
+        let errs = errors(
+            "version: 1\nserver:\n  lisen: 127.0.0.1:0\n  extra:\n    deep: 1\nsources:\n  - name: a\n    kind: generic\n    lables: { x: y }\nendpoints:\n  - name: e\n    kind: webhok\n    url: http://x\n    timout: 5s\nroutes: []\n",
+        );
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("routes.yaml:3:3:") && errs[0].contains("did you mean `listen`?"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with("routes.yaml:4:3:") && errs[1].contains("unknown field `extra`"),
+            "{errs:#?}"
+        );
+        assert!(!errs[1].contains("did you mean"), "{errs:#?}");
+        assert!(
+            errs[2].starts_with("routes.yaml:9:5:") && errs[2].contains("did you mean `labels`?"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[3].starts_with("routes.yaml:12:11:")
+                && errs[3].contains("did you mean `webhook`?"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[4].starts_with("routes.yaml:14:5:") && errs[4].contains("did you mean `timeout`?"),
+            "{errs:#?}"
+        );
     }
 
     #[test]

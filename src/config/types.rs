@@ -95,6 +95,11 @@ pub struct ServerConfig {
     /// slower bodies get 408 and hold nothing meanwhile. Default `10s`.
     #[serde(default)]
     pub body_timeout: Option<String>,
+    /// On SIGTERM or SIGINT: how long requests under way and deliveries held by this process
+    /// get to finish before it exits. With the memory store what is left then is lost (the
+    /// log says how many); with the redis store it stays in Redis. Default `30s`.
+    #[serde(default)]
+    pub shutdown_grace: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -114,6 +119,7 @@ impl Default for ServerConfig {
             max_inflight_requests: None,
             max_pending_deliveries: None,
             body_timeout: None,
+            shutdown_grace: None,
         }
     }
 }

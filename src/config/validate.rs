@@ -51,6 +51,11 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             "must be at least 1".into(),
         );
     }
+    if let Some(t) = &raw.server.shutdown_grace {
+        if let Err(x) = parse_duration(t) {
+            err(vec![key("server"), key("shutdown_grace")], x.to_string());
+        }
+    }
     if let Some(t) = &raw.server.body_timeout {
         match parse_duration(t) {
             Ok(d) if d.is_zero() => err(

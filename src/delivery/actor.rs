@@ -20,13 +20,14 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::endpoint::EndpointSpec;
-use super::kinds::{self, OutboundRequest, Outcome, Response, Transport, Verdict};
+use super::kinds::{self, Exchange, OutboundRequest, Response, Transport};
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
-use super::queue::{AttemptResult, Delivery, DeliveryQueue, ReplayError, Settled};
+use super::queue::{Delivery, DeliveryQueue, ReplayError};
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
-use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
+use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
 
@@ -122,9 +123,9 @@ pub struct DeliveryActor {
     queue: DeliveryQueue,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
-    /// What this actor holds, counted for ingest's admission (None with a durable queue: the
-    /// store counts every instance's deliveries).
-    backlog: Option<Arc<Backlog>>,
+    /// Unfinished deliveries, for ingest's admission: counted here as this actor takes and
+    /// finishes them, or with a durable queue, the store's count of every instance's.
+    backlog: Arc<Backlog>,
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
@@ -137,6 +138,8 @@ pub struct DeliveryActor {
     /// that many attempts run at once.
     finished: tokio::sync::mpsc::Sender<Finished>,
     finished_rx: Option<tokio::sync::mpsc::Receiver<Finished>>,
+    /// The process is stopping (see [`Drain`]): no new work is claimed from a durable queue.
+    draining: bool,
 }
 
 /// Attempts that finished since the actor last looked.
@@ -146,7 +149,7 @@ struct FinishedBatch(Vec<Finished>);
 struct Finished {
     lane: Arc<str>,
     attempt: Option<Attempt>,
-    result: AttemptResult,
+    verdict: Verdict,
     event: Arc<Event>,
 }
 
@@ -170,8 +173,9 @@ impl DeliveryActor {
             client: None,
             dedup: Some(dedup),
             refs,
-            backlog: Some(backlog),
+            backlog,
             in_flight: 0,
+            draining: false,
             timer: None,
             counters,
             durable: None,
@@ -181,19 +185,30 @@ impl DeliveryActor {
     /// Takes its work from `queue` (shared by every instance, kept across restarts): it claims
     /// due deliveries at start, on `ClaimDue`, after each settle and at each poll. `Enqueue`
     /// still delivers from memory (events that are not in the store).
-    pub fn with_durable_queue(mut self, queue: Arc<dyn DeliveryQueueStore>) -> Self {
-        self.durable = Some(durable::Durable::new(queue));
+    /// `leases`: where this instance's record calls find the actor's room for new lanes
+    /// leased at record (None: every head is claimed).
+    pub fn with_durable_queue(
+        mut self,
+        queue: Arc<dyn DeliveryQueueStore>,
+        leases: Option<Arc<LeaseRooms>>,
+    ) -> Self {
+        self.durable = Some(durable::Durable::new(queue, leases));
         self.dedup = None;
-        self.backlog = None;
         self
     }
 
-    /// Counts deliveries taken in (`added`) and finished or handed back (`done`).
+    /// Counts deliveries taken in (`added`) and finished or handed back (`done`); with a
+    /// durable queue, the store's count stands instead ([`Self::store_pending`]).
     fn count(&self, added: usize, done: usize) {
-        if let Some(b) = &self.backlog {
-            b.add(added);
-            b.done(done);
+        if self.durable.is_none() {
+            self.backlog.add(added);
+            self.backlog.done(done);
         }
+    }
+
+    /// The store's count of unfinished deliveries, as its last answer gave it.
+    fn store_pending(&self, pending: usize) {
+        self.backlog.set(pending);
     }
 
     /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.
@@ -254,13 +269,13 @@ impl DeliveryActor {
                 );
                 let finished = self.finished.clone();
                 actix_rt::spawn(async move {
-                    let (attempt, result, event) = fut.await;
+                    let (attempt, verdict, event) = fut.await;
                     // Never waits: at most DEFAULT_ENDPOINT_CONCURRENCY attempts run at once.
                     let _ = finished
                         .send(Finished {
                             lane,
                             attempt,
-                            result,
+                            verdict,
                             event,
                         })
                         .await;
@@ -310,7 +325,7 @@ impl DeliveryActor {
         &mut self,
         lane: Arc<str>,
         attempt: Option<Attempt>,
-        result: AttemptResult,
+        verdict: Verdict,
         event: Arc<Event>,
         ctx: &mut Context<Self>,
     ) {
@@ -323,11 +338,11 @@ impl DeliveryActor {
         }
         let endpoint = &*self.spec.name;
         // The circuit counts what the service did: failures to reach it or non-2xx answers.
-        match &result {
-            AttemptResult::Success => {
+        match &verdict {
+            Verdict::Success => {
                 self.breaker.record(true, Instant::now());
             }
-            AttemptResult::Retry { .. }
+            Verdict::Retry { .. }
                 if attempt.is_some() && self.breaker.record(false, Instant::now()) =>
             {
                 tracing::warn!(
@@ -344,9 +359,16 @@ impl DeliveryActor {
         } else {
             None
         };
-        let settled = self.queue.settle(&lane, attempt, result, Instant::now());
-        match settled {
-            Settled::Delivered => {
+        let duplicate = verdict == Verdict::Duplicate;
+        let before = self.queue.pending();
+        let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
+        match settlement {
+            Settlement::Delivered if duplicate => {
+                self.count(0, 1);
+                self.counters.duplicate.inc();
+                tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
+            }
+            Settlement::Delivered => {
                 self.count(0, 1);
                 self.counters.delivered.inc();
                 let latency = (Utc::now() - event.timestamp)
@@ -355,28 +377,25 @@ impl DeliveryActor {
                 self.counters.latency.observe(latency.max(0) as f64 / 1e6);
                 tracing::debug!(endpoint, event_id = %event.id, event_type = %event.kind, "delivered");
             }
-            Settled::Duplicate => {
-                self.count(0, 1);
-                self.counters.duplicate.inc();
-                tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
-            }
-            Settled::RetryIn(wait) => {
+            Settlement::Retry(wait) => {
                 self.counters.failed.inc();
                 tracing::warn!(endpoint, event_id = %event.id, status, error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
             }
-            Settled::Dead => {
+            Settlement::Dead | Settlement::Release => {
                 self.count(0, 1);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
-            Settled::Disabled { also_dead } => {
-                self.count(0, 1 + also_dead);
+            Settlement::Gone => {
+                // Every other queued delivery died with it.
+                let also_dead = before.saturating_sub(1);
+                self.count(0, before);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
         if self.durable.is_some() {
-            durable::settled(self, &lane, &event.id, durable_attempt, settled, ctx);
+            durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
         }
     }
 }
@@ -385,7 +404,7 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
     fn handle(&mut self, batch: FinishedBatch, ctx: &mut Self::Context) {
         for f in batch.0 {
             self.in_flight -= 1;
-            self.settle(f.lane, f.attempt, f.result, f.event, ctx);
+            self.settle(f.lane, f.attempt, f.verdict, f.event, ctx);
         }
         // Once for the whole batch: every slot it freed is filled in one pass.
         self.update_depth();
@@ -440,6 +459,58 @@ impl Handler<Enqueue> for DeliveryActor {
         }
         self.update_depth();
         self.pump(ctx);
+    }
+}
+
+/// The process is stopping: from now on claim nothing new from a durable queue (what this
+/// process holds is finished; the rest stays in the store for the next start), keep sending
+/// what a memory queue holds. Answers what is still unfinished here; the caller asks again
+/// until nothing is, or its grace period runs out.
+#[derive(Message)]
+#[rtype(result = "DrainState")]
+pub struct Drain;
+
+/// What a delivery actor still has to finish before the process can stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainState {
+    /// Attempts sent and not answered yet.
+    pub in_flight: usize,
+    /// Answers not yet written to the durable queue.
+    pub unsettled: usize,
+    /// Deliveries waiting here (memory queue: lost if the process stops now; durable queue:
+    /// heads leased to this process, claimed by the next one once their leases run out).
+    pub queued: usize,
+    /// The deliveries live in a durable queue.
+    pub durable: bool,
+}
+
+impl DrainState {
+    /// Whether stopping now loses or repeats nothing this actor holds.
+    pub fn is_done(&self) -> bool {
+        self.in_flight == 0 && self.unsettled == 0 && (self.durable || self.queued == 0)
+    }
+}
+
+impl Handler<Drain> for DeliveryActor {
+    type Result = MessageResult<Drain>;
+
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        let (unsettled, held) = self
+            .durable
+            .as_ref()
+            .map(|d| d.unsettled())
+            .unwrap_or((0, 0));
+        MessageResult(DrainState {
+            in_flight: self.in_flight,
+            unsettled,
+            queued: if self.durable.is_some() {
+                held
+            } else {
+                self.queue.pending()
+            },
+            durable: self.durable.is_some(),
+        })
     }
 }
 
@@ -661,14 +732,14 @@ async fn send_event(
     refs: &dyn ExternalRefs,
     event: &Event,
     webhook_body: &Bytes,
-) -> (Attempt, Outcome) {
+) -> (Attempt, Exchange) {
     let at = Utc::now();
     let started = std::time::Instant::now();
     let transport = AwcTransport {
         client,
         timeout: spec.timeout,
     };
-    let outcome = kinds::deliver(kinds::Attempt {
+    let outcome = kinds::deliver(kinds::Job {
         spec,
         event,
         webhook_body,
@@ -704,11 +775,11 @@ async fn attempt(
     dedup: Option<Arc<dyn DeliveryDedup>>,
     refs: Arc<dyn ExternalRefs>,
     delivery: Delivery,
-) -> (Option<Attempt>, AttemptResult, Arc<Event>) {
+) -> (Option<Attempt>, Verdict, Arc<Event>) {
     let event = delivery.event.clone();
     if let (Some(dedup), None) = (&dedup, &delivery.replay_of) {
         match dedup.is_delivered(&spec.name, &event.id).await {
-            Ok(true) => return (None, AttemptResult::AlreadyDelivered, event),
+            Ok(true) => return (None, Verdict::Duplicate, event),
             Ok(false) => {}
             Err(e) => {
                 // Without the dedup key we cannot promise "once": retry later instead of
@@ -720,7 +791,7 @@ async fn attempt(
                     error: Some(format!("dedup check failed: {e}")),
                     response: String::new(),
                 };
-                return (Some(att), AttemptResult::Retry { retry_after: None }, event);
+                return (Some(att), Verdict::Retry { retry_after: None }, event);
             }
         }
     }
@@ -729,20 +800,12 @@ async fn attempt(
     // takes half the memory.
     let body = Bytes::from(webhook::body(&event));
     let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
-    let result = match outcome.verdict {
-        Verdict::Success => {
-            if let Some(dedup) = &dedup {
-                if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
-                    tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
-                }
-            }
-            AttemptResult::Success
+    if let (Verdict::Success, Some(dedup)) = (&outcome.verdict, &dedup) {
+        if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
+            tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
         }
-        Verdict::Gone => AttemptResult::Gone,
-        Verdict::Fatal => AttemptResult::Fatal,
-        Verdict::Retry { retry_after } => AttemptResult::Retry { retry_after },
-    };
-    (Some(att), result, event)
+    }
+    (Some(att), outcome.verdict, event)
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::Event;
 
 /// How many delivered deliveries an endpoint keeps in memory for the admin API (and replay). When full,
@@ -46,35 +46,6 @@ pub enum ReplayError {
     /// The durable queue could not be read or written.
     #[error("{0}")]
     Unavailable(String),
-}
-
-/// How an attempt ended, as the actor saw it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptResult {
-    /// 2xx.
-    Success,
-    /// Already delivered to this endpoint (its dedup key exists): counted as delivered.
-    AlreadyDelivered,
-    /// Anything else that may succeed later; `retry_after` from the response, if any.
-    Retry { retry_after: Option<Duration> },
-    /// 410 Gone: the endpoint is disabled.
-    Gone,
-    /// Can never succeed as configured (a template that does not render): dead at once.
-    Fatal,
-}
-
-/// What the queue decided after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
-    Delivered,
-    Duplicate,
-    /// Will be retried after this long.
-    RetryIn(Duration),
-    Dead,
-    /// The endpoint answered 410: this delivery and every queued one are dead.
-    Disabled {
-        also_dead: usize,
-    },
 }
 
 #[derive(Debug, Default)]
@@ -269,42 +240,39 @@ impl DeliveryQueue {
         !self.ready.is_empty()
     }
 
-    /// Records the attempt made on the head of `lane` and decides what follows.
+    /// Records the attempt made on the head of `lane` and decides what follows. On
+    /// [`Settlement::Gone`] every other queued delivery is dead too (see [`pending`](Self::pending)).
     pub fn settle(
         &mut self,
         lane_key: &Arc<str>,
         attempt: Option<Attempt>,
-        result: AttemptResult,
+        verdict: Verdict,
         now: Instant,
-    ) -> Settled {
+    ) -> Settlement {
         let Some(lane) = self.lanes.get_mut(lane_key) else {
-            return Settled::Dead;
+            return Settlement::Dead;
         };
         lane.busy = false;
         let Some(mut head) = lane.items.pop_front() else {
-            return Settled::Dead;
+            return Settlement::Dead;
         };
         if let Some(a) = attempt {
             head.attempts.push(a);
         }
-        let settled = match result {
-            AttemptResult::Success => {
+        let settlement = match verdict {
+            Verdict::Success | Verdict::Duplicate => {
                 head.state = DeliveryState::Delivered;
-                Settled::Delivered
+                Settlement::Delivered
             }
-            AttemptResult::AlreadyDelivered => {
-                head.state = DeliveryState::Delivered;
-                Settled::Duplicate
-            }
-            AttemptResult::Gone => {
+            Verdict::Gone => {
                 head.state = DeliveryState::Dead;
-                Settled::Disabled { also_dead: 0 }
+                Settlement::Gone
             }
-            AttemptResult::Fatal => {
+            Verdict::Fatal => {
                 head.state = DeliveryState::Dead;
-                Settled::Dead
+                Settlement::Dead
             }
-            AttemptResult::Retry { retry_after } => {
+            Verdict::Retry { retry_after } => {
                 let made = head.attempts.len().max(1);
                 match self.schedule.get(made - 1) {
                     Some(&wait) => {
@@ -317,23 +285,23 @@ impl DeliveryQueue {
                         lane.items.push_front(head);
                         self.seq += 1;
                         self.waiting.push(Reverse((at, self.seq, lane_key.clone())));
-                        return Settled::RetryIn(wait);
+                        return Settlement::Retry(wait);
                     }
                     None => {
                         head.state = DeliveryState::Dead;
-                        Settled::Dead
+                        Settlement::Dead
                     }
                 }
             }
         };
         self.pending -= 1;
         self.finish(head);
-        if let Settled::Disabled { .. } = settled {
-            let also_dead = self.disable();
-            return Settled::Disabled { also_dead };
+        if settlement == Settlement::Gone {
+            self.disable();
+            return settlement;
         }
         self.after_head_removed(lane_key);
-        settled
+        settlement
     }
 
     /// Drops a lane and its deliveries from this queue (they live on elsewhere: a durable
@@ -422,8 +390,8 @@ mod tests {
         // created fails: resolved must still wait.
         let (lane_a, _) = &batch[0];
         assert_eq!(
-            q.settle(lane_a, None, AttemptResult::Retry { retry_after: None }, t0),
-            Settled::RetryIn(ms(10))
+            q.settle(lane_a, None, Verdict::Retry { retry_after: None }, t0),
+            Settlement::Retry(ms(10))
         );
         assert!(q.take_ready(t0, 10).is_empty());
         assert_eq!(q.next_wakeup(), Some(t0 + ms(10)));
@@ -431,8 +399,8 @@ mod tests {
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].1.event.kind, EventType::Created);
         assert_eq!(
-            q.settle(lane_a, None, AttemptResult::Success, t0),
-            Settled::Delivered
+            q.settle(lane_a, None, Verdict::Success, t0),
+            Settlement::Delivered
         );
         let next = q.take_ready(t0 + ms(10), 10);
         assert_eq!(next[0].1.event.kind, EventType::Resolved);
@@ -458,7 +426,7 @@ mod tests {
             results.push(q.settle(
                 &lane,
                 Some(attempt),
-                AttemptResult::Retry { retry_after: None },
+                Verdict::Retry { retry_after: None },
                 now,
             ));
             now += ms(5);
@@ -466,9 +434,9 @@ mod tests {
         assert_eq!(
             results,
             vec![
-                Settled::RetryIn(ms(1)),
-                Settled::RetryIn(ms(2)),
-                Settled::Dead
+                Settlement::Retry(ms(1)),
+                Settlement::Retry(ms(2)),
+                Settlement::Dead
             ]
         );
         assert_eq!(q.pending(), 0);
@@ -484,15 +452,12 @@ mod tests {
         let t0 = Instant::now();
         q.push(event("inc_dead", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
-        assert_eq!(
-            q.settle(&lane, None, AttemptResult::Fatal, t0),
-            Settled::Dead
-        );
+        assert_eq!(q.settle(&lane, None, Verdict::Fatal, t0), Settlement::Dead);
         let dead_id = q.log().next().map(|d| d.id.clone()).expect("logged");
         for i in 0..DEFAULT_DELIVERED_LOG_CAPACITY + 5 {
             q.push(event(&format!("inc_{i}"), EventType::Created), t0);
             let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
-            q.settle(&lane, None, AttemptResult::Success, t0);
+            q.settle(&lane, None, Verdict::Success, t0);
         }
         let delivered = q
             .log()
@@ -515,12 +480,12 @@ mod tests {
         let s = q.settle(
             &lane,
             None,
-            AttemptResult::Retry {
+            Verdict::Retry {
                 retry_after: Some(ms(500)),
             },
             t0,
         );
-        assert_eq!(s, Settled::RetryIn(ms(500)));
+        assert_eq!(s, Settlement::Retry(ms(500)));
     }
 
     #[test]
@@ -533,12 +498,12 @@ mod tests {
         let s = q.settle(
             &lane,
             None,
-            AttemptResult::Retry {
+            Verdict::Retry {
                 retry_after: Some(Duration::from_secs(365 * 24 * 3600)),
             },
             t0,
         );
-        assert_eq!(s, Settled::RetryIn(Duration::from_secs(24 * 3600)));
+        assert_eq!(s, Settlement::Retry(Duration::from_secs(24 * 3600)));
         assert_eq!(q.next_wakeup(), Some(t0 + Duration::from_secs(24 * 3600)));
         assert!(q
             .take_ready(t0 + Duration::from_secs(24 * 3600) - ms(1), 1)
@@ -556,10 +521,7 @@ mod tests {
         let t0 = Instant::now();
         q.push(event("inc_a", EventType::Created), t0);
         let (lane, d) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(
-            q.settle(&lane, None, AttemptResult::Gone, t0),
-            Settled::Disabled { also_dead: 0 }
-        );
+        assert_eq!(q.settle(&lane, None, Verdict::Gone, t0), Settlement::Gone);
         assert_eq!(q.replay("dlv_nope", t0), Err(ReplayError::NotFound));
         let new_id = q.replay(&d.id, t0).unwrap();
         assert!(!q.is_disabled());
@@ -575,10 +537,7 @@ mod tests {
         let t0 = Instant::now();
         q.push(event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(
-            q.settle(&lane, None, AttemptResult::Fatal, t0),
-            Settled::Dead
-        );
+        assert_eq!(q.settle(&lane, None, Verdict::Fatal, t0), Settlement::Dead);
         assert_eq!(q.pending(), 0);
     }
 
@@ -600,12 +559,12 @@ mod tests {
         let s = q.settle(
             &lane,
             Some(failed.clone()),
-            AttemptResult::Retry { retry_after: None },
+            Verdict::Retry { retry_after: None },
             t0,
         );
         assert_eq!(
             s,
-            Settled::RetryIn(ms(2)),
+            Settlement::Retry(ms(2)),
             "the second wait of the schedule"
         );
         assert_eq!(q.release(&lane), 1);
@@ -624,10 +583,7 @@ mod tests {
         q.push(event("inc_a", EventType::Resolved), t0);
         q.push(event("inc_b", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(
-            q.settle(&lane, None, AttemptResult::Gone, t0),
-            Settled::Disabled { also_dead: 2 }
-        );
+        assert_eq!(q.settle(&lane, None, Verdict::Gone, t0), Settlement::Gone);
         assert!(q.is_disabled());
         assert_eq!(q.pending(), 0);
         assert!(!q.push(event("inc_c", EventType::Created), t0));

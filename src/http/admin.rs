@@ -59,7 +59,7 @@ impl From<ChangeError> for AdminError {
         match e {
             ChangeError::NotFound(_) => AdminError::NotFound(e.to_string()),
             ChangeError::Conflict { .. } => AdminError::Conflict(e.to_string()),
-            ChangeError::Unsupported | ChangeError::Store(_) => {
+            ChangeError::Unsupported | ChangeError::Store(_) | ChangeError::Record(_) => {
                 AdminError::Unavailable(e.to_string())
             }
         }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use super::admin::AdminError;
+use crate::incidents::actor::RecordError;
 use crate::sources::actor::IngestError;
 use crate::sources::NormalizeError;
 use crate::store::StoreError;
@@ -103,15 +104,21 @@ impl From<IngestError> for ApiError {
             ),
             // The store's own text (Redis's errors, say) is logged where it happened; a
             // caller, who may not be authenticated, is only told to try again.
-            IngestError::Store(StoreError::Unavailable(_)) => {
-                ApiError::unavailable("the store is unavailable; try again")
-            }
-            e @ (IngestError::BacklogFull { .. } | IngestError::Recording) => {
-                ApiError::unavailable(e.to_string())
-            }
-            IngestError::Store(StoreError::Rejected(detail)) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "unrecordable", detail)
-            }
+            IngestError::Store(e) | IngestError::Record(RecordError::Store(e)) => store_error(e),
+            e @ (IngestError::Record(RecordError::Partial { .. })
+            | IngestError::BacklogFull { .. }
+            | IngestError::Recording) => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A store's error as a caller sees it: the store's own text (Redis's errors, say) is logged
+/// where it happened; a caller, who may not be authenticated, is only told to try again.
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(_) => ApiError::unavailable("the store is unavailable; try again"),
+        StoreError::Rejected(detail) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "unrecordable", detail)
         }
     }
 }

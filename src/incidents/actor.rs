@@ -17,10 +17,12 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
+use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
-use crate::router::actor::{AfterRouting, RouteEvents, RouterActor};
+use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
+use crate::store::leases::{LeaseOffer, LeaseRooms};
 use crate::store::query::IncidentQuery;
-use crate::store::{IncidentStore, Recorded, StoreError};
+use crate::store::{IncidentStore, Recorded, Recording, StoreError};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -29,7 +31,29 @@ pub const DEFAULT_INCIDENT_MAILBOX: usize = 1024;
 
 /// Records alerts; answers with what each did once their events are queued for delivery.
 /// Where the outcome of recording one request's alerts goes (called once).
-pub type RecordReply = Box<dyn FnOnce(Result<Vec<Recorded>, StoreError>) + Send>;
+pub type RecordReply = Box<dyn FnOnce(Result<Vec<Recorded>, RecordError>) + Send>;
+
+/// Why a request's alerts were not recorded (or not all of them).
+#[derive(Debug, Clone, Error)]
+pub enum RecordError {
+    /// Nothing of the request was recorded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A request larger than one store call ([`DEFAULT_RECORD_GROUP_ALERTS`]) is recorded in
+    /// calls of that size, one after the other; this one failed part way. The alerts of the
+    /// calls that succeeded are recorded and their events routed: sent again, they are
+    /// repeats of incidents already notified (the transition table makes an alert applied
+    /// twice a repeat), so a retry of the whole request notifies nothing twice.
+    #[error(
+        "{recorded} of {total} alerts were recorded before the store failed; send the \
+         request again: the recorded ones are repeats and notify nothing twice"
+    )]
+    Partial {
+        recorded: usize,
+        total: usize,
+        cause: StoreError,
+    },
+}
 
 /// Records these alerts (one request's) and calls `reply` once their events are queued for
 /// delivery, or with the store's error.
@@ -42,7 +66,8 @@ pub struct RecordAlerts {
 
 /// Most alerts recorded in one store call. Requests that arrive while a call runs wait and are
 /// then recorded together (with redis: one script for all of them), up to this many alerts;
-/// the rest wait for the next call. The waiting requests are bounded by ingest admission
+/// the rest wait for the next call. A larger request is recorded alone, in calls of this
+/// size one after the other ([`RecordError::Partial`] says what a failure part way means). The waiting requests are bounded by ingest admission
 /// (`server.max_inflight_requests`): each holds one permit until it is answered.
 pub const DEFAULT_RECORD_GROUP_ALERTS: usize = 1024;
 
@@ -129,9 +154,8 @@ fn incident_fingerprint(alert: &Alert) -> u64 {
 }
 
 pub struct IncidentActor {
-    store: Arc<dyn IncidentStore>,
+    recorder: Arc<Recorder>,
     router: Addr<RouterActor>,
-    metrics: Arc<Metrics>,
     schedule: RecordSchedule,
     query: Option<Arc<dyn IncidentQuery>>,
 }
@@ -160,6 +184,8 @@ pub enum ChangeError {
     Unsupported,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// The alert that moves `incident` to `to` (acknowledged or resolved) through the transition
@@ -182,19 +208,35 @@ pub fn admin_alert(incident: &Incident, to: AlertStatus, now: DateTime<Utc>) -> 
 }
 
 impl IncidentActor {
+    /// Records into `store`, routing each event with the table in `routes`, and hands the
+    /// events to `router`.
     pub fn new(
         store: Arc<dyn IncidentStore>,
+        routes: Arc<SharedRoutes>,
         router: Addr<RouterActor>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let schedule = RecordSchedule::new(store.concurrent_groups(), DEFAULT_RECORD_GROUP_ALERTS);
         IncidentActor {
-            store,
+            recorder: Arc::new(Recorder {
+                store,
+                routes,
+                leases: None,
+                metrics,
+            }),
             router,
-            metrics,
             schedule,
             query: None,
         }
+    }
+
+    /// Lets record calls lease new lanes to this instance's delivery actors (their room is
+    /// in `leases`).
+    pub fn with_lease_rooms(mut self, leases: Arc<LeaseRooms>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.leases = Some(leases);
+        }
+        self
     }
 
     /// Enables admin changes (acknowledge, resolve), which read the incident first.
@@ -221,10 +263,10 @@ impl IncidentActor {
             replies.push(w.reply);
             alerts.extend(w.alerts);
         }
-        let fut = record_requests(self.store.clone(), self.metrics.clone(), alerts, sizes);
+        let fut = record_requests(self.recorder.clone(), alerts, sizes);
         ctx.spawn(
             fut.into_actor(self)
-                .map(move |(answers, events), act, ctx| {
+                .map(move |(answers, events, pending), act, ctx| {
                     let answer: AfterRouting = Box::new(move || {
                         for (part, reply) in answers.into_iter().zip(replies) {
                             reply(part);
@@ -237,6 +279,7 @@ impl IncidentActor {
                         // `answer` runs (see the router's module docs).
                         act.router.do_send(RouteEvents {
                             events,
+                            pending,
                             after: Some(answer),
                         });
                     }
@@ -247,11 +290,25 @@ impl IncidentActor {
     }
 }
 
-/// Each request's answer, and the events to route (in the order they were decided).
+/// An event and the endpoints it was routed to.
+type Routed = (Arc<Event>, Vec<Arc<str>>);
+
+/// Each request's answer, the events to hand on (in the order they were decided), and the
+/// store's count of unfinished deliveries after the last call, when it keeps one.
 type GroupResult = (
-    Vec<Result<Vec<Recorded>, StoreError>>,
-    Vec<Arc<crate::model::Event>>,
+    Vec<Result<Vec<Recorded>, RecordError>>,
+    Vec<Routed>,
+    Option<usize>,
 );
+
+/// What a record call needs besides the alerts.
+struct Recorder {
+    store: Arc<dyn IncidentStore>,
+    routes: Arc<SharedRoutes>,
+    /// The delivery actors' room for lanes leased at record (None: none is leased).
+    leases: Option<Arc<LeaseRooms>>,
+    metrics: Arc<Metrics>,
+}
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
 /// store call. When the store rejects the group's input ([`StoreError::Rejected`]: one
@@ -259,41 +316,83 @@ type GroupResult = (
 /// other, so only the request that carried it is refused and no request suffers for
 /// another's body. When the store is unavailable, every request gets that error.
 async fn record_requests(
-    store: Arc<dyn IncidentStore>,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
     alerts: Vec<Alert>,
     sizes: Vec<usize>,
 ) -> GroupResult {
-    match record(&store, &metrics, &alerts).await {
-        Ok((recorded, events)) => (
+    if sizes.len() == 1 && alerts.len() > DEFAULT_RECORD_GROUP_ALERTS {
+        return record_in_calls(&recorder, &alerts, DEFAULT_RECORD_GROUP_ALERTS).await;
+    }
+    match record(&recorder, &alerts).await {
+        Ok((recorded, events, pending)) => (
             split(recorded, &sizes).into_iter().map(Ok).collect(),
             events,
+            pending,
         ),
         Err(e @ StoreError::Rejected(_)) if sizes.len() > 1 => {
             tracing::warn!(requests = sizes.len(), error = %e, "a group was rejected by the store; recording its requests one by one");
             let mut answers = Vec::with_capacity(sizes.len());
             let mut events = Vec::new();
+            let mut pending = None;
             let mut rest = alerts.as_slice();
             for n in sizes {
                 let (part, after) = rest.split_at(n.min(rest.len()));
                 rest = after;
-                match record(&store, &metrics, part).await {
-                    Ok((recorded, part_events)) => {
+                match record(&recorder, part).await {
+                    Ok((recorded, part_events, part_pending)) => {
                         events.extend(part_events);
+                        pending = part_pending.or(pending);
                         answers.push(Ok(recorded));
                     }
-                    Err(e) => answers.push(Err(e)),
+                    Err(e) => answers.push(Err(e.into())),
                 }
             }
-            (answers, events)
+            (answers, events, pending)
         }
         Err(e) => {
             if let StoreError::Unavailable(_) = &e {
                 tracing::warn!(requests = sizes.len(), error = %e, "recording failed");
             }
-            (sizes.iter().map(|_| Err(e.clone())).collect(), Vec::new())
+            (
+                sizes.iter().map(|_| Err(e.clone().into())).collect(),
+                Vec::new(),
+                None,
+            )
         }
     }
+}
+
+/// Records one request's alerts in store calls of at most `per_call` alerts, one after the
+/// other (so no call blocks the store for long, nor runs past its timeout). Stops at the
+/// first call that fails: what the earlier calls recorded stays recorded and its events are
+/// routed (see [`RecordError::Partial`]).
+async fn record_in_calls(recorder: &Recorder, alerts: &[Alert], per_call: usize) -> GroupResult {
+    let mut recorded = Vec::with_capacity(alerts.len());
+    let mut events = Vec::new();
+    let mut pending = None;
+    for chunk in alerts.chunks(per_call.max(1)) {
+        match record(recorder, chunk).await {
+            Ok((r, e, p)) => {
+                recorded.extend(r);
+                events.extend(e);
+                pending = p.or(pending);
+            }
+            Err(cause) => {
+                tracing::warn!(recorded = recorded.len(), total = alerts.len(), error = %cause, "a large request was recorded in part");
+                let answer = if recorded.is_empty() {
+                    RecordError::Store(cause)
+                } else {
+                    RecordError::Partial {
+                        recorded: recorded.len(),
+                        total: alerts.len(),
+                        cause,
+                    }
+                };
+                return (vec![Err(answer)], events, pending);
+            }
+        }
+    }
+    (vec![Ok(recorded)], events, pending)
 }
 
 /// How many of the first waiting requests make the next group: whole requests, up to
@@ -392,13 +491,35 @@ impl Handler<ChangeIncident> for IncidentActor {
     }
 }
 
-/// Records one group in the store; returns what each alert did and the events to route.
+/// Records one group in the store, routing its events with the current table and handing
+/// the lanes it leased to their delivery actors; returns what each alert did, the events with
+/// their endpoints, and the store's count of unfinished deliveries when it keeps one.
 async fn record(
-    store: &Arc<dyn IncidentStore>,
-    metrics: &Metrics,
+    recorder: &Recorder,
     alerts: &[Alert],
-) -> Result<(Vec<Recorded>, Vec<Arc<crate::model::Event>>), StoreError> {
-    let recorded = store.record(alerts, Utc::now()).await?;
+) -> Result<(Vec<Recorded>, Vec<Routed>, Option<usize>), StoreError> {
+    let Recorder {
+        store,
+        routes,
+        leases,
+        metrics,
+    } = recorder;
+    let table = routes.current();
+    let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
+    let recording = match store.record(alerts, Utc::now(), &*table, &mut offer).await {
+        Ok(recording) => recording,
+        Err(e) => {
+            offer.finish(Vec::new(), &[]);
+            return Err(e);
+        }
+    };
+    let Recording {
+        recorded,
+        leased,
+        due,
+        pending,
+    } = recording;
+    offer.finish(leased, &due);
     let mut events = Vec::new();
     // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
     let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
@@ -415,7 +536,7 @@ async fn record(
         if let Some(e) = &r.event {
             tally(&mut kinds, e.kind.as_str());
             tracing::debug!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
-            events.push(e.clone());
+            events.push((e.clone(), r.endpoints.clone()));
         }
     }
     for (outcome, n) in outcomes {
@@ -437,18 +558,19 @@ async fn record(
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);
     }
-    Ok((recorded, events))
+    Ok((recorded, events, pending))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Routing;
 
     fn waiting(
         keys: &[&str],
     ) -> (
         Waiting,
-        oneshot::Receiver<Result<Vec<Recorded>, StoreError>>,
+        oneshot::Receiver<Result<Vec<Recorded>, RecordError>>,
     ) {
         let (tx, rx) = oneshot::channel();
         let w = Waiting {
@@ -467,6 +589,104 @@ mod tests {
             .collect()
     }
 
+    /// A recorder for `store` with an empty route table.
+    fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
+        let table = crate::router::table::RouteTable::build(&[], &[], Vec::new()).expect("routes");
+        Arc::new(Recorder {
+            store,
+            routes: SharedRoutes::new(Arc::new(table)),
+            leases: None,
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The memory store, failing every call after its first `ok` ones (a store that goes
+    /// away part way through a large request); counts the alerts of each call.
+    struct FailingAfter {
+        store: crate::store::memory::MemoryStore,
+        ok: std::sync::atomic::AtomicUsize,
+        calls: std::sync::Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl IncidentStore for FailingAfter {
+        async fn record(
+            &self,
+            alerts: &[Alert],
+            now: DateTime<Utc>,
+            routes: &dyn Routing,
+            offer: &mut LeaseOffer,
+        ) -> Result<Recording, StoreError> {
+            let n = {
+                let mut calls = self.calls.lock().unwrap();
+                calls.push(alerts.len());
+                calls.len()
+            };
+            if n > self.ok.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("gone".into()));
+            }
+            self.store.record(alerts, now, routes, offer).await
+        }
+        async fn open_count(&self) -> Result<usize, StoreError> {
+            self.store.open_count().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// Regression (hardening item 3): a body of 70,000 alerts was one Redis script of 2.1 s
+    /// (503 to the client although everything was recorded, Redis blocked meanwhile). A large
+    /// request is recorded in bounded calls; a failure part way routes what was recorded.
+    #[actix_rt::test]
+    async fn a_large_request_is_recorded_in_bounded_calls() {
+        let keys: Vec<String> = (0..2_500).map(|i| format!("k{i}")).collect();
+        let alerts: Vec<Alert> = keys.iter().map(|k| alert(k)).collect();
+
+        let whole = Arc::new(FailingAfter {
+            store: crate::store::memory::MemoryStore::new(),
+            ok: usize::MAX.into(),
+            calls: Default::default(),
+        });
+        let (answers, events, _) =
+            record_requests(recorder(whole.clone()), alerts.clone(), vec![alerts.len()]).await;
+        assert_eq!(answers[0].as_ref().unwrap().len(), 2_500);
+        assert_eq!(events.len(), 2_500);
+        let calls = whole.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![1_024, 1_024, 452],
+            "calls of at most DEFAULT_RECORD_GROUP_ALERTS"
+        );
+
+        let broken = Arc::new(FailingAfter {
+            store: crate::store::memory::MemoryStore::new(),
+            ok: 2.into(),
+            calls: Default::default(),
+        });
+        let (answers, events, _) =
+            record_requests(recorder(broken.clone()), alerts.clone(), vec![alerts.len()]).await;
+        match &answers[0] {
+            Err(RecordError::Partial {
+                recorded, total, ..
+            }) => assert_eq!((*recorded, *total), (2_048, 2_500)),
+            other => panic!("expected a partial recording, got {other:?}"),
+        }
+        assert_eq!(events.len(), 2_048, "what was recorded is routed");
+        // Sent again, the whole request notifies only what was not recorded before.
+        broken
+            .ok
+            .store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
+        let (answers, events, _) =
+            record_requests(recorder(broken.clone()), alerts, vec![2_500]).await;
+        assert_eq!(answers[0].as_ref().unwrap().len(), 2_500);
+        assert_eq!(
+            events.len(),
+            452,
+            "the recorded alerts are repeats: nothing twice"
+        );
+    }
+
     /// The memory store, refusing any call that holds an alert with the dedup key `poison`
     /// (as a store refuses input it cannot keep).
     struct PoisonRefusing(crate::store::memory::MemoryStore);
@@ -477,11 +697,13 @@ mod tests {
             &self,
             alerts: &[Alert],
             now: DateTime<Utc>,
-        ) -> Result<Vec<Recorded>, StoreError> {
+            routes: &dyn Routing,
+            offer: &mut LeaseOffer,
+        ) -> Result<Recording, StoreError> {
             if alerts.iter().any(|a| a.dedup_key == "poison") {
                 return Err(StoreError::Rejected("poison cannot be kept".into()));
             }
-            self.0.record(alerts, now).await
+            self.0.record(alerts, now, routes, offer).await
         }
         async fn open_count(&self) -> Result<usize, StoreError> {
             self.0.open_count().await
@@ -498,15 +720,18 @@ mod tests {
         let store: Arc<dyn IncidentStore> =
             Arc::new(PoisonRefusing(crate::store::memory::MemoryStore::new()));
         let alerts = vec![alert("a"), alert("b"), alert("poison"), alert("c")];
-        let (answers, events) =
-            record_requests(store.clone(), Metrics::new(), alerts, vec![2, 1, 1]).await;
+        let (answers, events, _) =
+            record_requests(recorder(store.clone()), alerts, vec![2, 1, 1]).await;
         assert_eq!(answers.len(), 3);
         assert_eq!(answers[0].as_ref().unwrap().len(), 2);
-        assert!(matches!(answers[1], Err(StoreError::Rejected(_))));
+        assert!(matches!(
+            answers[1],
+            Err(RecordError::Store(StoreError::Rejected(_)))
+        ));
         assert_eq!(answers[2].as_ref().unwrap().len(), 1);
         let keys: Vec<_> = events
             .iter()
-            .map(|e| e.incident.dedup_key.as_str())
+            .map(|(e, _)| e.incident.dedup_key.as_str())
             .collect();
         assert_eq!(
             keys,
@@ -526,7 +751,9 @@ mod tests {
                 &self,
                 _: &[Alert],
                 _: DateTime<Utc>,
-            ) -> Result<Vec<Recorded>, StoreError> {
+                _: &dyn Routing,
+                _: &mut LeaseOffer,
+            ) -> Result<Recording, StoreError> {
                 Err(StoreError::Unavailable("connection refused".into()))
             }
             async fn open_count(&self) -> Result<usize, StoreError> {
@@ -536,9 +763,8 @@ mod tests {
                 Ok(())
             }
         }
-        let (answers, events) = record_requests(
-            Arc::new(Down),
-            Metrics::new(),
+        let (answers, events, _) = record_requests(
+            recorder(Arc::new(Down)),
             vec![alert("a"), alert("b")],
             vec![1, 1],
         )
@@ -546,7 +772,7 @@ mod tests {
         assert!(events.is_empty());
         assert!(answers
             .iter()
-            .all(|a| matches!(a, Err(StoreError::Unavailable(_)))));
+            .all(|a| matches!(a, Err(RecordError::Store(StoreError::Unavailable(_))))));
     }
 
     #[test]

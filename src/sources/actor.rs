@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::auth::AuthError;
 use super::{NormalizeError, SourceSpec};
-use crate::incidents::actor::{IncidentActor, RecordAlerts};
+use crate::incidents::actor::{IncidentActor, RecordAlerts, RecordError};
 use prometheus_client::metrics::counter::Counter;
 
 use crate::delivery::Backlog;
@@ -36,6 +36,8 @@ pub enum IngestError {
     Normalize(#[from] NormalizeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
     /// A request with the same id is being recorded right now (503, try again).
     #[error("a request with this id is being recorded; try again")]
     Recording,

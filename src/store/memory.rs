@@ -15,8 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::leases::LeaseOffer;
 use super::sharded::{PreHashedState, ShardedMap};
-use super::{decide_once, DeliveryDedup, IncidentStore, Recorded, StoreError};
+use super::{decide_once, DeliveryDedup, IncidentStore, Recorded, Recording, Routing, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
@@ -314,9 +315,9 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
-impl IncidentStore for MemoryStore {
-    async fn record(
+impl MemoryStore {
+    /// Applies the alerts to the incidents, all or none.
+    fn record_incidents(
         &self,
         alerts: &[Alert],
         now: DateTime<Utc>,
@@ -357,6 +358,28 @@ impl IncidentStore for MemoryStore {
             out.push(recorded);
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl IncidentStore for MemoryStore {
+    async fn record(
+        &self,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+        routes: &dyn Routing,
+        _offer: &mut LeaseOffer,
+    ) -> Result<Recording, StoreError> {
+        let mut recorded = self.record_incidents(alerts, now)?;
+        for r in &mut recorded {
+            if let Some(event) = &r.event {
+                r.endpoints = routes.endpoints_of(event);
+            }
+        }
+        Ok(Recording {
+            recorded,
+            ..Recording::default()
+        })
     }
 
     async fn open_count(&self) -> Result<usize, StoreError> {
@@ -446,6 +469,24 @@ impl crate::store::query::IncidentQuery for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records with no routes and no lease offer; what each alert did.
+    async fn record(
+        store: &MemoryStore,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        struct NoRoutes;
+        impl Routing for NoRoutes {
+            fn endpoints_of(&self, _event: &crate::model::Event) -> Vec<Arc<str>> {
+                Vec::new()
+            }
+        }
+        store
+            .record(alerts, now, &NoRoutes, &mut LeaseOffer::none())
+            .await
+            .map(|r| r.recorded)
+    }
     use crate::model::transition::Outcome;
     use crate::model::{AlertStatus, Labels, Severity, SourceRef};
     use crate::store::query::IncidentQuery;
@@ -485,7 +526,7 @@ mod tests {
             bad,
             alert("after", AlertStatus::Firing),
         ];
-        let recorded = store.record(&alerts, now).await.unwrap();
+        let recorded = record(&store, &alerts, now).await.unwrap();
         assert_eq!(recorded.len(), 3);
         assert!(recorded.iter().all(|r| r.outcome == Outcome::Created));
         let far_id = recorded[1].incident_id.clone().unwrap();
@@ -500,16 +541,16 @@ mod tests {
     async fn a_rolled_back_call_leaves_the_store_as_it_was() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let first = store
-            .record(
-                &[
-                    alert("a", AlertStatus::Firing),
-                    alert("b", AlertStatus::Firing),
-                ],
-                now,
-            )
-            .await
-            .unwrap();
+        let first = record(
+            &store,
+            &[
+                alert("a", AlertStatus::Firing),
+                alert("b", AlertStatus::Firing),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
         let a_id = first[0].incident_id.clone().unwrap();
         let before: Vec<_> = ["a", "b"]
             .iter()
@@ -620,18 +661,18 @@ mod tests {
     async fn records_in_order_and_counts_open_incidents() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let r = store
-            .record(
-                &[
-                    alert("a", AlertStatus::Firing),
-                    alert("a", AlertStatus::Firing),
-                    alert("b", AlertStatus::Firing),
-                    alert("a", AlertStatus::Resolved),
-                ],
-                now,
-            )
-            .await
-            .unwrap();
+        let r = record(
+            &store,
+            &[
+                alert("a", AlertStatus::Firing),
+                alert("a", AlertStatus::Firing),
+                alert("b", AlertStatus::Firing),
+                alert("a", AlertStatus::Resolved),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
         let outcomes: Vec<_> = r.iter().map(|x| x.outcome).collect();
         assert_eq!(
             outcomes,
@@ -668,27 +709,25 @@ mod tests {
         let mut store = MemoryStore::new();
         store.resolved_retention = Duration::from_secs(60);
         let t0 = Utc::now();
-        store
-            .record(
-                &[
-                    alert("gone", AlertStatus::Firing),
-                    alert("gone", AlertStatus::Resolved),
-                    alert("open", AlertStatus::Firing),
-                ],
-                t0,
-            )
-            .await
-            .unwrap();
+        record(
+            &store,
+            &[
+                alert("gone", AlertStatus::Firing),
+                alert("gone", AlertStatus::Resolved),
+                alert("open", AlertStatus::Firing),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
         assert_eq!(store.incidents().by_key.len(), 2);
         // Within the retention the resolved incident is still there...
-        store
-            .record(&[], t0 + chrono::Duration::seconds(30))
+        record(&store, &[], t0 + chrono::Duration::seconds(30))
             .await
             .unwrap();
         assert_eq!(store.incidents().by_key.len(), 2);
         // ...after it, only the open one is.
-        store
-            .record(&[], t0 + chrono::Duration::seconds(61))
+        record(&store, &[], t0 + chrono::Duration::seconds(61))
             .await
             .unwrap();
         let state = store.incidents();
@@ -703,7 +742,7 @@ mod tests {
         let store = MemoryStore::new();
         let mut a = alert("k", AlertStatus::Firing);
         a.labels.insert("service".into(), "db".into());
-        let r = store.record(&[a], Utc::now()).await.unwrap();
+        let r = record(&store, &[a], Utc::now()).await.unwrap();
         let created = r[0].event.as_ref().unwrap().incident.clone();
         let got = store.get_incident(&created.id).await.unwrap().unwrap();
         assert_eq!(got.labels, created.labels);
@@ -730,17 +769,17 @@ mod tests {
         store.resolved_retention = Duration::from_secs(60);
         let t0 = Utc::now();
         let id_of = |r: &[Recorded], i: usize| r[i].event.as_ref().unwrap().incident.id.clone();
-        let r = store
-            .record(
-                &[
-                    alert("k", AlertStatus::Firing),
-                    alert("k", AlertStatus::Resolved),
-                    alert("k", AlertStatus::Firing),
-                ],
-                t0,
-            )
-            .await
-            .unwrap();
+        let r = record(
+            &store,
+            &[
+                alert("k", AlertStatus::Firing),
+                alert("k", AlertStatus::Resolved),
+                alert("k", AlertStatus::Firing),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
         let (first, second) = (id_of(&r, 0), id_of(&r, 2));
         assert_ne!(first, second, "firing after resolved opens a new incident");
         // The key now holds the second incident: the first is gone, by key and by id.
@@ -749,15 +788,13 @@ mod tests {
         assert_eq!(got.status, IncidentStatus::Triggered);
         assert_eq!(store.incidents().by_id.len(), 1);
         // Resolved, it is still found within the retention...
-        store
-            .record(&[alert("k", AlertStatus::Resolved)], t0)
+        record(&store, &[alert("k", AlertStatus::Resolved)], t0)
             .await
             .unwrap();
         let got = store.get_incident(&second).await.unwrap().unwrap();
         assert_eq!(got.status, IncidentStatus::Resolved);
         // ...and forgotten after it, from the index too.
-        store
-            .record(&[], t0 + chrono::Duration::seconds(61))
+        record(&store, &[], t0 + chrono::Duration::seconds(61))
             .await
             .unwrap();
         assert!(store.get_incident(&second).await.unwrap().is_none());
@@ -774,7 +811,7 @@ mod tests {
         for (n, secs) in [(0, 5), (1, 1), (2, 9), (3, 3), (4, 7), (5, 0)] {
             let mut a = alert(&format!("k{n}"), AlertStatus::Firing);
             a.started_at = Some(t0 + chrono::Duration::seconds(secs));
-            let r = store.record(&[a], t0).await.unwrap();
+            let r = record(&store, &[a], t0).await.unwrap();
             ids.push((secs, r[0].event.as_ref().unwrap().incident.id.clone()));
         }
         ids.sort_by_key(|(secs, _)| std::cmp::Reverse(*secs));

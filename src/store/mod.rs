@@ -7,6 +7,7 @@
 //!   keeps each endpoint's queue inside its delivery actor).
 
 pub mod backlog;
+pub mod leases;
 pub mod memory;
 pub mod query;
 pub mod redis;
@@ -14,16 +15,17 @@ pub mod refs;
 pub mod request_ids;
 pub mod sharded;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::delivery::{Attempt, DeliveryState};
+use crate::model::delivery::{Attempt, DeliveryState, Settlement};
 use crate::model::transition::{self, Outcome};
 use crate::model::{Alert, Event, Incident};
+use leases::LeaseOffer;
 
 /// A store that could not do what was asked; nothing was changed.
 #[derive(Debug, Clone, Error)]
@@ -45,19 +47,38 @@ pub struct Recorded {
     pub incident_id: Option<String>,
     /// The event it emitted, if any (shared with the router and the delivery queues).
     pub event: Option<Arc<Event>>,
+    /// The endpoints the event goes to (routed once, when it was recorded).
+    pub endpoints: Vec<Arc<str>>,
+}
+
+/// What one record call did.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// What each alert did, in order.
+    pub recorded: Vec<Recorded>,
+    /// Heads of new lanes leased to this instance at record, by endpoint (see [`LeaseOffer`]).
+    pub leased: Vec<(Arc<str>, Claimed)>,
+    /// Endpoints that got a new lane due for a claim (no room to lease it here).
+    pub due: Vec<Arc<str>>,
+    /// The store's count of unfinished deliveries after the call, when it writes them
+    /// (shared by every instance).
+    pub pending: Option<usize>,
 }
 
 /// Incidents by (source name, dedup key).
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Applies the alerts in order, each atomically (the transition table of
-    /// `incidents::transition`), and returns what each did. Either every alert is recorded or,
-    /// on error, none is.
+    /// `model::transition`), routes each event with `routes` (once) and, in a store with a
+    /// delivery queue, writes its deliveries in the same step, leasing new lanes within
+    /// `offer`. Either every alert is recorded or, on error, none is (and nothing is leased).
     async fn record(
         &self,
         alerts: &[Alert],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Recorded>, StoreError>;
+        routes: &dyn Routing,
+        offer: &mut LeaseOffer,
+    ) -> Result<Recording, StoreError>;
 
     /// Number of open (triggered or acknowledged) incidents.
     async fn open_count(&self) -> Result<usize, StoreError>;
@@ -100,7 +121,8 @@ pub struct Claimed {
     /// Shared with the queue that sends it (and, for a head leased at record, with the batch
     /// that recorded it): never copied.
     pub event: Arc<Event>,
-    /// The attempts made so far (by any instance), oldest first.
+    /// The attempts made so far (by any instance), oldest first; when settled, every attempt
+    /// so far, the one just made included.
     pub attempts: Vec<Attempt>,
     /// Proves the lease when settling; a settle with an outdated lease changes nothing.
     pub lease: String,
@@ -118,46 +140,18 @@ pub struct Claim {
     pub depth: usize,
     /// Due heads found delivered already (their dedup key exists): finished without a request.
     pub duplicates: usize,
+    /// The store's count of unfinished deliveries (every endpoint's, every instance's).
+    pub pending: usize,
 }
 
-/// How a claimed delivery ended this time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settlement {
-    /// Delivered (or found already delivered): the dedup key is stored, the lane moves on.
-    Delivered,
-    /// Failed; the lane waits this long, then the delivery is attempted again.
-    Retry(Duration),
-    /// Out of attempts: kept in the endpoint's log, the lane moves on.
-    Dead,
-    /// The endpoint answered 410: dead, and the endpoint is disabled for every instance.
-    Gone,
-    /// Not attempted (the rate limit or the circuit held it back): the lease is given up and
-    /// the lane is due again at once, for any instance.
-    Release,
-}
-
-/// One claimed delivery's result, for [`DeliveryQueueStore::settle_many`].
-#[derive(Debug, Clone)]
-pub struct Settle {
-    pub claimed: Claimed,
-    /// Every attempt so far, the one just made included.
-    pub attempts: Vec<Attempt>,
-    pub settlement: Settlement,
-}
-
-/// What a [`DeliveryQueueStore::settle_many`] call left behind.
+/// A queue after a settle call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SettleOutcome {
+pub struct QueueStatus {
     /// When a lane of the endpoint can be claimed next (its head falls due, or its lease
-    /// runs out); zero: now, so the caller claims again at once; None: no lane waits.
+    /// runs out): zero: now, so the caller claims again at once; None: no lane waits.
     pub next_claimable_in: Option<Duration>,
-}
-
-impl SettleOutcome {
-    /// Whether the caller should claim again at once.
-    pub fn claimable_now(&self) -> bool {
-        self.next_claimable_in == Some(Duration::ZERO)
-    }
+    /// The store's count of unfinished deliveries (every endpoint's, every instance's).
+    pub pending: usize,
 }
 
 /// One delivery as a durable queue holds it (the admin delivery log).
@@ -183,115 +177,6 @@ pub struct StoredDeliveries {
     pub disabled: bool,
 }
 
-/// How many batches of heads leased at record one endpoint's channel holds (one message per
-/// record call, and an instance records one group at a time, so a few at most). A store
-/// that finds it full leaves the heads to their leases running out (then any instance
-/// claims them).
-pub const DEFAULT_RECORD_LEASE_CHANNEL: usize = 64;
-
-/// Where a durable queue hands an endpoint's dispatcher the new lanes it leased to this
-/// instance while recording them (no `claim` call for them), and how many it may lease.
-///
-/// The dispatcher publishes its free room (heads it could start at once, plus free places
-/// to park heads until a slot frees: see `durable::record_room`); the store reserves from it before a record call
-/// ([`reserve`](Self::reserve)), hands over what it leased and gives back the rest
-/// ([`deliver`](Self::deliver)). Reserved heads stay counted (`in_transit`) until the
-/// dispatcher has taken them into its queue ([`arrived`](Self::arrived)), so room is never
-/// handed out twice, by record calls or by the dispatcher's own claims.
-pub struct RecordLeases {
-    state: Mutex<LeaseRoom>,
-    tx: tokio::sync::mpsc::Sender<Vec<Claimed>>,
-}
-
-struct LeaseRoom {
-    /// Free room as the dispatcher last published it (not counting `in_transit`).
-    room: usize,
-    /// Reserved by a record call, or handed over and not taken by the dispatcher yet.
-    in_transit: usize,
-    /// How long a head leased at record stays leased (the endpoint's timeout + margin).
-    lease: Duration,
-    /// A record call put a new lane of this endpoint in the due set: claim it.
-    due: bool,
-}
-
-impl RecordLeases {
-    /// A sink with no room yet, and the receiving end for the dispatcher.
-    pub fn new(lease: Duration) -> (Arc<RecordLeases>, tokio::sync::mpsc::Receiver<Vec<Claimed>>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(DEFAULT_RECORD_LEASE_CHANNEL);
-        let sink = RecordLeases {
-            state: Mutex::new(LeaseRoom {
-                room: 0,
-                in_transit: 0,
-                lease,
-                due: false,
-            }),
-            tx,
-        };
-        (Arc::new(sink), rx)
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, LeaseRoom> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The dispatcher's free room now (heads held locally are already counted in it).
-    pub fn set_room(&self, room: usize) {
-        self.state().room = room;
-    }
-
-    /// The lease of heads leased at record from now on (config reload).
-    pub fn set_lease(&self, lease: Duration) {
-        self.state().lease = lease;
-    }
-
-    /// Heads reserved or on their way: the dispatcher's own claims leave room for them.
-    pub fn in_transit(&self) -> usize {
-        self.state().in_transit
-    }
-
-    /// The dispatcher took `n` handed-over heads into its queue; `room` is its free room
-    /// with them counted (one step, so they are never counted twice or not at all).
-    pub fn arrived(&self, n: usize, room: usize) {
-        let mut s = self.state();
-        s.in_transit = s.in_transit.saturating_sub(n);
-        s.room = room;
-    }
-
-    /// Whether a record call put a new lane in the due set since the last look (cleared).
-    pub fn take_due(&self) -> bool {
-        std::mem::take(&mut self.state().due)
-    }
-
-    /// Reserves up to `want` heads (none once the dispatcher is gone), with their lease.
-    pub fn reserve(&self, want: usize) -> (usize, Duration) {
-        if self.tx.is_closed() {
-            return (0, Duration::ZERO);
-        }
-        let mut s = self.state();
-        let k = want.min(s.room.saturating_sub(s.in_transit));
-        s.in_transit += k;
-        (k, s.lease)
-    }
-
-    /// Ends a reservation of `reserved` heads: hands `heads` (leased to this instance) to the
-    /// dispatcher, gives back the rest, and notes whether lanes went to the due set. A head
-    /// that cannot be handed over (the dispatcher is gone) stays leased until its lease runs
-    /// out, then any instance claims it.
-    pub fn deliver(&self, reserved: usize, heads: Vec<Claimed>, due: bool) {
-        let n = heads.len();
-        let mut s = self.state();
-        s.in_transit = s.in_transit.saturating_sub(reserved.saturating_sub(n));
-        s.due |= due;
-        if n == 0 {
-            return;
-        }
-        if let Err(e) = self.tx.try_send(heads) {
-            s.in_transit = s.in_transit.saturating_sub(n);
-            tracing::warn!(heads = n, error = %e, "a dispatcher cannot take the lanes leased to it at record; they are claimed once their leases run out");
-        }
-    }
-}
-
 /// A delivery queue shared by every instance and kept across restarts. Deliveries are written
 /// by [`IncidentStore::record`] in the same atomic step as the transition that made their
 /// event; delivery actors claim due lane heads, attempt them and settle them.
@@ -305,14 +190,15 @@ pub trait DeliveryQueueStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// Records the attempts of claimed deliveries of `endpoint` and what follows each,
-    /// releasing their leases, in one step, all or none (an error settles none); each is judged on its own (a stale lease or a retry
-    /// of one changes nothing for the others). Says whether a lane can be claimed now.
+    /// Records the attempts of claimed deliveries of `endpoint` (each [`Claimed`] with every
+    /// attempt so far) and what follows each, releasing their leases, in one step, all or
+    /// none (an error settles none); each is judged on its own (a stale lease or a retry of
+    /// one changes nothing for the others).
     async fn settle_many(
         &self,
         endpoint: &str,
-        settles: &[Settle],
-    ) -> Result<SettleOutcome, StoreError>;
+        settles: &[(Claimed, Settlement)],
+    ) -> Result<QueueStatus, StoreError>;
 
     /// Every delivery of `endpoint` the store holds (whichever instance holds its lease, or
     /// none): the admin delivery log.
@@ -324,14 +210,6 @@ pub trait DeliveryQueueStore: Send + Sync {
     /// this id.
     async fn replay(&self, endpoint: &str, delivery_id: &str)
         -> Result<Option<String>, StoreError>;
-
-    /// Lets the store lease new lanes of `endpoint` to this instance as it records them and
-    /// hand them to `sink` (see [`RecordLeases`]). True when the store does so, and then also
-    /// marks in `sink` when a record call put a new lane in the due set (only then is a claim
-    /// needed for new work). The default: no leasing at record.
-    fn lease_at_record(&self, _endpoint: &str, _sink: Arc<RecordLeases>) -> bool {
-        false
-    }
 }
 
 /// The incident's next state, as [`decide_once`] hands it over.
@@ -368,6 +246,7 @@ pub(crate) fn decide_once(
         outcome: t.outcome,
         incident_id: current.map(|i| i.id.clone()),
         event: None,
+        endpoints: Vec::new(),
     };
     let Some(next) = t.next else {
         return (recorded, Next::Unchanged);

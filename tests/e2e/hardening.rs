@@ -360,3 +360,174 @@ async fn a_replayed_standard_webhooks_request_is_not_recorded_again(store: TestS
         ["incident.created", "incident.resolved", "incident.created"]
     );
 }
+
+fn one_endpoint(store: &TestStore, url: &str, endpoint_extra: &str, server_extra: &str) -> String {
+    format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:0
+{server_extra}
+sources:
+  - name: prometheus
+    kind: alertmanager
+    auth: {{ bearer: t0ken }}
+endpoints:
+  - name: hook
+    kind: webhook
+    url: {url}
+{endpoint_extra}
+routes:
+  - name: all
+    matchers: []
+    to: [hook]
+{}"#,
+        store.section()
+    )
+}
+
+// Item 8: SIGTERM with deliveries in flight and queued exited after 2.3 s, the queued events
+// never sent and nothing in the log. Now what is held is finished within the grace period.
+#[actix_rt::test]
+async fn sigterm_finishes_queued_deliveries_before_exiting() {
+    let rx = Receiver::start();
+    let mut sy = Switchyard::start(&one_endpoint(
+        &TestStore::memory(),
+        &rx.url,
+        "    rate_limit: 4/s",
+        "",
+    ));
+    let (status, body) = sy
+        .ingest("prometheus", &batch_body("Term-", 8), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // The rate limit lets 4 go at once; the others wait in the queue.
+    rx.wait_delivered(1).await;
+    assert!(rx.delivered().len() < 8, "some deliveries are still queued");
+    let code = actix_rt::task::spawn_blocking(move || {
+        let code = sy.terminate();
+        (code, sy.logs())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0), "{}", code.1);
+    let mut names: Vec<_> = rx
+        .delivered()
+        .iter()
+        .map(|r| {
+            r.json()["data"]["incident"]["labels"]["alertname"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        8,
+        "every queued delivery was sent before exiting"
+    );
+    assert!(
+        code.1
+            .contains("every delivery this process held is finished"),
+        "{}",
+        code.1
+    );
+}
+
+#[actix_rt::test]
+async fn sigterm_after_the_grace_period_says_what_the_memory_store_lost() {
+    let rx = Receiver::start();
+    rx.answer(&[(500, &[]), (500, &[]), (500, &[])]);
+    let mut sy = Switchyard::start(&one_endpoint(
+        &TestStore::memory(),
+        &rx.url,
+        "    retry: { schedule: [1h] }",
+        "  shutdown_grace: 1s",
+    ));
+    let (status, body) = sy
+        .ingest("prometheus", &batch_body("Lost-", 3), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    crate::support::wait_for("three failed attempts", || {
+        (rx.received().len() >= 3).then_some(())
+    })
+    .await;
+    let (code, logs) = actix_rt::task::spawn_blocking(move || (sy.terminate(), sy.logs()))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(
+        logs.contains("stopped: 3 deliveries lost (memory store)"),
+        "{logs}"
+    );
+}
+
+// Item 3: about 70,000 alerts in one body made one record.lua call of 2.1 s: 503 to the client
+// although everything was recorded, and Redis blocked for every other instance meanwhile.
+#[actix_rt::test]
+async fn a_large_body_is_recorded_in_bounded_redis_scripts() {
+    use deadpool_redis::redis;
+    let server = crate::support::RedisServer::start();
+    let store = TestStore::on(&server);
+    let mut conn = store.redis_conn().await;
+    // Any script over 250 ms is logged by Redis.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(250_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let rx = Receiver::start();
+    let config = one_endpoint(
+        &store,
+        &rx.url,
+        "    events: [incident.acknowledged]",
+        "  max_body_bytes: 8388608",
+    );
+    let sy = Switchyard::start(&config);
+    let (status, body) = sy
+        .ingest("prometheus", &batch_body("Big-", 20_000), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 20_000);
+    assert_eq!(body["events_omitted"], 19_000);
+    let slow: i64 = redis::cmd("SLOWLOG")
+        .arg("LEN")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let entries: redis::Value = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(slow, 0, "no Redis call took 250 ms or more: {entries:?}");
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let scripts: u64 = stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        scripts >= 20,
+        "recorded in calls of at most 1,024 alerts: {scripts} scripts"
+    );
+}

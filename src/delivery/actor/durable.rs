@@ -18,12 +18,9 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
-use crate::delivery::queue::Settled;
-use crate::model::delivery::Attempt;
-use crate::store::{
-    Claim, Claimed, DeliveryQueueStore, RecordLeases, Settle, SettleOutcome, Settlement,
-    StoredDeliveries,
-};
+use crate::model::delivery::{Attempt, Settlement};
+use crate::store::leases::{LeaseRooms, RecordLeases};
+use crate::store::{Claim, Claimed, DeliveryQueueStore, StoredDeliveries};
 
 /// Longest time between two claims of an endpoint's queue: how late this instance notices
 /// work accepted by another instance (its own is claimed at once) or a retry falling due
@@ -65,8 +62,10 @@ pub const DEFAULT_LEASED_MAX_WAIT: Duration = Duration::from_secs(1);
 pub const DEFAULT_SETTLE_BATCH: usize = 4 * DEFAULT_DURABLE_CONCURRENCY;
 
 /// A result waiting to be stored, and how many times storing it was tried.
-struct ToSettle {
-    settle: Settle,
+struct WaitingResult {
+    /// With every attempt so far.
+    claimed: Claimed,
+    settlement: Settlement,
     try_no: u32,
 }
 
@@ -75,17 +74,14 @@ struct ToSettle {
 /// scan of thousands of waiting results per head took a tenth of the delivery thread.
 #[derive(Default)]
 struct WaitingResults {
-    list: Vec<ToSettle>,
+    list: Vec<WaitingResult>,
     /// How many of `list` carry each delivery id.
     ids: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl WaitingResults {
-    fn push(&mut self, t: ToSettle) {
-        *self
-            .ids
-            .entry(t.settle.claimed.delivery_id.clone())
-            .or_default() += 1;
+    fn push(&mut self, t: WaitingResult) {
+        *self.ids.entry(t.claimed.delivery_id.clone()).or_default() += 1;
         self.list.push(t);
     }
 
@@ -98,13 +94,13 @@ impl WaitingResults {
     }
 
     /// The oldest `n` (at most).
-    fn take_oldest(&mut self, n: usize) -> Vec<ToSettle> {
-        let taken: Vec<ToSettle> = self.list.drain(..n.min(self.list.len())).collect();
+    fn take_oldest(&mut self, n: usize) -> Vec<WaitingResult> {
+        let taken: Vec<WaitingResult> = self.list.drain(..n.min(self.list.len())).collect();
         for t in &taken {
-            if let Some(k) = self.ids.get_mut(&t.settle.claimed.delivery_id) {
+            if let Some(k) = self.ids.get_mut(&t.claimed.delivery_id) {
                 *k -= 1;
                 if *k == 0 {
-                    self.ids.remove(&t.settle.claimed.delivery_id);
+                    self.ids.remove(&t.claimed.delivery_id);
                 }
             }
         }
@@ -121,10 +117,10 @@ impl WaitingResults {
         match self
             .list
             .iter_mut()
-            .find(|t| t.settle.claimed.delivery_id == c.delivery_id)
+            .find(|t| t.claimed.delivery_id == c.delivery_id)
         {
             Some(waiting) => {
-                waiting.settle.claimed = c;
+                waiting.claimed.lease = c.lease;
                 None
             }
             None => Some(c),
@@ -148,14 +144,25 @@ pub(super) struct Durable {
     to_settle: WaitingResults,
     /// A `settle_many` call is under way.
     settling: bool,
-    /// Where the store hands the new lanes it leases to this instance as it records them
-    /// (None: the store does not; every head is claimed).
+    /// Where record calls find this actor's room (None: nothing is leased at record).
+    lease_rooms: Option<Arc<LeaseRooms>>,
+    /// Where record calls hand the new lanes they lease to this instance (None: not
+    /// registered; every head is claimed).
     record_leases: Option<Arc<RecordLeases>>,
     /// Heads the claim under way may bring (its limit): not offered to record calls.
     claim_limit: usize,
     /// Heads leased at record waiting for a free slot (not in the queue yet), oldest first,
     /// with when they came.
     parked: ParkedHeads,
+}
+
+impl Durable {
+    /// Results not yet written to the store (waiting, or being written), and heads leased to
+    /// this process (claimed, in flight or not, and parked).
+    pub(super) fn unsettled(&self) -> (usize, usize) {
+        let writing = self.to_settle.list.len() + usize::from(self.settling);
+        (writing, self.claimed.len() + self.parked.len())
+    }
 }
 
 /// Heads leased at record that wait for a free slot, oldest first, with a set of their
@@ -222,9 +229,13 @@ impl ParkedHeads {
 pub(super) struct LeasedAtRecord(pub(super) Vec<Claimed>);
 
 impl Durable {
-    pub(super) fn new(store: Arc<dyn DeliveryQueueStore>) -> Durable {
+    pub(super) fn new(
+        store: Arc<dyn DeliveryQueueStore>,
+        lease_rooms: Option<Arc<LeaseRooms>>,
+    ) -> Durable {
         Durable {
             store,
+            lease_rooms,
             claimed: HashMap::default(),
             claiming: false,
             claim_again: false,
@@ -318,10 +329,11 @@ pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<Del
     let Some(d) = act.durable.as_mut() else {
         return;
     };
-    let (sink, rx) = RecordLeases::new(lease);
-    if !d.store.lease_at_record(&act.spec.name, sink.clone()) {
+    let Some(rooms) = &d.lease_rooms else {
         return;
-    }
+    };
+    let (sink, rx) = RecordLeases::new(lease);
+    rooms.register(&act.spec.name, sink.clone());
     d.record_leases = Some(sink);
     ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|heads| (LeasedAtRecord(heads), rx))
@@ -424,8 +436,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
             return;
         };
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "leased at record but no slot came free in time; lease given up");
-        let attempts = c.attempts.clone();
-        store_settlement(act, ctx, c, attempts, Settlement::Release, 1);
+        store_settlement(act, ctx, c, Settlement::Release, 1);
     }
 }
 
@@ -492,7 +503,7 @@ pub(super) fn take_leased(
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    if act.durable.is_none() {
+    if act.durable.is_none() || act.draining {
         return;
     }
     release_stale_parked(act, ctx);
@@ -539,6 +550,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                     tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
                 }
                 let next = claim.next_due_in;
+                act.store_pending(claim.pending);
                 if let Some(d) = act.durable.as_mut() {
                     d.depth = Some(claim.depth);
                 }
@@ -627,8 +639,7 @@ fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         let n = act.queue.release(&lane);
         act.count(0, n);
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
-        let attempts = claimed.attempts.clone();
-        store_settlement(act, ctx, claimed, attempts, Settlement::Release, 1);
+        store_settlement(act, ctx, claimed, Settlement::Release, 1);
     }
 }
 
@@ -658,7 +669,7 @@ pub(super) fn settled(
     lane: &Arc<str>,
     event_id: &str,
     attempt: Option<Attempt>,
-    settled: Settled,
+    settlement: Settlement,
     ctx: &mut Context<DeliveryActor>,
 ) {
     let Some(d) = act.durable.as_mut() else {
@@ -668,40 +679,34 @@ pub(super) fn settled(
         // A delivery enqueued from memory that shares the lane: nothing durable to settle.
         return;
     }
-    let Some(claimed) = d.claimed.remove(lane) else {
+    let Some(mut claimed) = d.claimed.remove(lane) else {
         return;
     };
-    let mut attempts = claimed.attempts.clone();
-    attempts.extend(attempt);
-    let settlement = match settled {
-        Settled::Delivered | Settled::Duplicate => Settlement::Delivered,
-        Settled::RetryIn(wait) => {
+    claimed.attempts.extend(attempt);
+    match settlement {
+        Settlement::Retry(_) => {
             // The store keeps the retry's time; the lane leaves this instance until then.
             let n = act.queue.release(lane);
             act.count(0, n);
-            Settlement::Retry(wait)
         }
-        Settled::Dead => Settlement::Dead,
-        Settled::Disabled { .. } => {
+        Settlement::Gone => {
             // The queue dropped every other lane it held: settle them dead too.
             let mut others: Vec<Claimed> = d.claimed.drain().map(|(_, c)| c).collect();
             others.extend(d.parked.take_all());
             for c in others {
-                let attempts = c.attempts.clone();
-                store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+                store_settlement(act, ctx, c, Settlement::Dead, 1);
             }
-            Settlement::Gone
         }
-    };
-    store_settlement(act, ctx, claimed, attempts, settlement, 1);
+        Settlement::Delivered | Settlement::Dead | Settlement::Release => {}
+    }
+    store_settlement(act, ctx, claimed, settlement, 1);
 }
 
 /// A head of an endpoint disabled by a 410 Gone: it is not sent; it is stored dead.
 fn dead_while_disabled(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, c: Claimed) {
     act.counters.dead.inc();
     tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
-    let attempts = c.attempts.clone();
-    store_settlement(act, ctx, c, attempts, Settlement::Dead, 1);
+    store_settlement(act, ctx, c, Settlement::Dead, 1);
 }
 
 /// Queues a claimed delivery's result for the store; it goes in the next `settle_many` call
@@ -710,19 +715,15 @@ fn store_settlement(
     act: &mut DeliveryActor,
     ctx: &mut Context<DeliveryActor>,
     claimed: Claimed,
-    attempts: Vec<Attempt>,
     settlement: Settlement,
     try_no: u32,
 ) {
     let Some(d) = act.durable.as_mut() else {
         return;
     };
-    d.to_settle.push(ToSettle {
-        settle: Settle {
-            claimed,
-            attempts,
-            settlement,
-        },
+    d.to_settle.push(WaitingResult {
+        claimed,
+        settlement,
         try_no,
     });
     flush_settles(act, ctx);
@@ -740,11 +741,11 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }
     d.settling = true;
     let n = d.to_settle.len().min(DEFAULT_SETTLE_BATCH);
-    let (settles, tries): (Vec<Settle>, Vec<u32>) = d
+    let (settles, tries): (Vec<(Claimed, Settlement)>, Vec<u32>) = d
         .to_settle
         .take_oldest(n)
         .into_iter()
-        .map(|t| (t.settle, t.try_no))
+        .map(|t| ((t.claimed, t.settlement), t.try_no))
         .unzip();
     let store = d.store.clone();
     let endpoint = act.spec.name.clone();
@@ -759,31 +760,35 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         // Claim again only when the store has a lane to hand out now (a next head, a release,
         // a lease run out, work this instance had no room for); new work recorded here is
         // claimed by the router's `ClaimDue`, and retries at their due time (the poll).
-        let claim_now = res.as_ref().map_or(true, SettleOutcome::claimable_now);
+        let claim_now = res
+            .as_ref()
+            .map_or(true, |s| s.next_claimable_in == Some(Duration::ZERO));
+        if let Ok(status) = &res {
+            act.store_pending(status.pending);
+        }
         if let Some(next) = res.as_ref().ok().and_then(|s| s.next_claimable_in) {
             if !next.is_zero() {
                 arm_poll(act, ctx, next.min(DEFAULT_QUEUE_POLL_INTERVAL));
             }
         }
         if let Err(e) = res {
-            let (again, given_up): (Vec<ToSettle>, Vec<ToSettle>) = settles
+            let (again, given_up): (Vec<WaitingResult>, Vec<WaitingResult>) = settles
                 .into_iter()
                 .zip(tries)
-                .map(|(settle, try_no)| ToSettle { settle, try_no })
+                .map(|((claimed, settlement), try_no)| WaitingResult {
+                    claimed,
+                    settlement,
+                    try_no,
+                })
                 .partition(|t| t.try_no < DEFAULT_SETTLE_ATTEMPTS);
             for t in &given_up {
-                tracing::error!(endpoint = &*act.spec.name, delivery_id = %t.settle.claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
+                tracing::error!(endpoint = &*act.spec.name, delivery_id = %t.claimed.delivery_id, error = %e, "cannot store the delivery's result; its lease will run out and it will be attempted again");
             }
             if !again.is_empty() {
                 tracing::warn!(endpoint = &*act.spec.name, deliveries = again.len(), error = %e, "cannot store the deliveries' results yet; trying again");
                 ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
                     for t in again {
-                        let Settle {
-                            claimed,
-                            attempts,
-                            settlement,
-                        } = t.settle;
-                        store_settlement(act, ctx, claimed, attempts, settlement, t.try_no + 1);
+                        store_settlement(act, ctx, t.claimed, t.settlement, t.try_no + 1);
                     }
                 });
             }
@@ -852,20 +857,17 @@ mod tests {
     #[test]
     fn a_head_claimed_again_while_its_result_waits_is_not_sent_again() {
         let mut waiting = WaitingResults::default();
-        waiting.push(ToSettle {
-            settle: Settle {
-                claimed: claimed("dlv_a", "lease-1"),
-                attempts: vec![],
-                settlement: Settlement::Delivered,
-            },
+        waiting.push(WaitingResult {
+            claimed: claimed("dlv_a", "lease-1"),
+            settlement: Settlement::Delivered,
             try_no: 1,
         });
         assert!(waiting.adopt(claimed("dlv_a", "lease-2")).is_none());
         assert_eq!(
-            waiting.list[0].settle.claimed.lease, "lease-2",
+            waiting.list[0].claimed.lease, "lease-2",
             "the result is stored under the lease that is valid now"
         );
-        assert_eq!(waiting.list[0].settle.settlement, Settlement::Delivered);
+        assert_eq!(waiting.list[0].settlement, Settlement::Delivered);
         let other = waiting.adopt(claimed("dlv_b", "lease-3"));
         assert_eq!(other.map(|c| c.delivery_id), Some("dlv_b".to_string()));
         // Once its result went into a settle call, a head is no longer adopted here.

@@ -17,8 +17,8 @@ use actix_web::http::Method;
 use serde_json::{json, Value};
 
 use super::{
-    base, basic_auth, body_or_template, changes_text, encode_component, title, truncate,
-    OutboundRequest, Outcome, Steps,
+    base, basic_auth, body_or_template, changes_text, encode_component, title, truncate, Exchange,
+    OutboundRequest, Steps,
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
@@ -153,7 +153,7 @@ pub(crate) async fn deliver(
     jira: &JiraSpec,
     refs: &dyn ExternalRefs,
     event: &Event,
-) -> Outcome {
+) -> Exchange {
     let site = base(&spec.url);
     let run = async {
         if event.kind == EventType::Ping {
@@ -167,14 +167,14 @@ pub(crate) async fn deliver(
         }
         if event.kind == EventType::Created {
             let body = body_or_template(spec, event, || create_body(jira, event))
-                .map_err(|e| Outcome::fatal(e, None, 0))?;
+                .map_err(|e| Exchange::fatal(e, None, 0))?;
             let mut req = OutboundRequest::get(format!("{site}/rest/api/3/issue"));
             req.method = Method::POST;
             req.body = Some(body);
             let resp = steps.send(authed(jira, req)).await?;
             let created: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
             let Some(key) = created["key"].as_str() else {
-                return Err(Outcome::fatal(
+                return Err(Exchange::fatal(
                     "Jira answered without an issue key".into(),
                     Some(resp),
                     1,
@@ -210,7 +210,7 @@ pub(crate) async fn deliver(
                 }
             }
             Err(e) => {
-                return Err(Outcome {
+                return Err(Exchange {
                     verdict: super::Verdict::Retry { retry_after: None },
                     response: None,
                     error: Some(format!("issue key lookup failed: {e}")),
@@ -249,7 +249,7 @@ pub(crate) async fn deliver(
                         .as_array()
                         .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
                         .unwrap_or_default();
-                    return Err(Outcome::fatal(
+                    return Err(Exchange::fatal(
                         format!(
                             "Jira issue {key} has no transition `{}` (available: {})",
                             jira.resolve_transition,

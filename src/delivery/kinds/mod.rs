@@ -34,6 +34,7 @@ use bytes::Bytes;
 use super::endpoint::{EndpointSpec, KindSpec};
 use super::webhook;
 use crate::config::types::Secret;
+use crate::model::delivery::Verdict;
 use crate::model::{Event, EventType, Severity};
 use crate::store::refs::ExternalRefs;
 
@@ -101,24 +102,9 @@ pub trait Transport {
     async fn send(&self, req: OutboundRequest) -> Result<Response, String>;
 }
 
-/// What the attempt means for the delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Success,
-    /// May succeed later (connection error, timeout, 429, 5xx, other non-2xx).
-    Retry {
-        retry_after: Option<Duration>,
-    },
-    /// 410: the endpoint is gone; disable it.
-    Gone,
-    /// Will never succeed as configured (a template that does not render, a Jira transition
-    /// that does not exist): the delivery is dead at once, with the message.
-    Fatal,
-}
-
 /// How one attempt (one or more requests) ended.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Exchange {
     pub verdict: Verdict,
     /// The last response received, if any.
     pub response: Option<Response>,
@@ -127,9 +113,9 @@ pub struct Outcome {
     pub requests: usize,
 }
 
-impl Outcome {
-    fn success(response: Option<Response>, requests: usize) -> Outcome {
-        Outcome {
+impl Exchange {
+    fn success(response: Option<Response>, requests: usize) -> Exchange {
+        Exchange {
             verdict: Verdict::Success,
             response,
             error: None,
@@ -137,8 +123,8 @@ impl Outcome {
         }
     }
 
-    fn fatal(message: String, response: Option<Response>, requests: usize) -> Outcome {
-        Outcome {
+    fn fatal(message: String, response: Option<Response>, requests: usize) -> Exchange {
+        Exchange {
             verdict: Verdict::Fatal,
             response,
             error: Some(message),
@@ -148,7 +134,7 @@ impl Outcome {
 }
 
 /// What a delivery attempt needs.
-pub struct Attempt<'a> {
+pub struct Job<'a> {
     pub spec: &'a EndpointSpec,
     pub event: &'a Event,
     /// The webhook body, serialized once per delivery.
@@ -179,7 +165,7 @@ impl<'a> Steps<'a> {
 
     /// Sends one request (with the endpoint's extra headers); a non-2xx answer or a transport
     /// error ends the attempt with the matching outcome.
-    pub(crate) async fn send(&mut self, mut req: OutboundRequest) -> Result<Response, Outcome> {
+    pub(crate) async fn send(&mut self, mut req: OutboundRequest) -> Result<Response, Exchange> {
         for (k, v) in &self.spec.headers {
             req.headers.retain(|(n, _)| n != k);
             req.headers.push((k.clone(), v.clone()));
@@ -198,14 +184,14 @@ impl<'a> Steps<'a> {
                         retry_after: resp.retry_after,
                     }
                 };
-                Err(Outcome {
+                Err(Exchange {
                     verdict,
                     error: Some(format!("HTTP {}", resp.status)),
                     response: Some(resp),
                     requests: self.sent,
                 })
             }
-            Err(e) => Err(Outcome {
+            Err(e) => Err(Exchange {
                 verdict: Verdict::Retry { retry_after: None },
                 response: None,
                 error: Some(e),
@@ -214,20 +200,20 @@ impl<'a> Steps<'a> {
         }
     }
 
-    pub(crate) fn done(self) -> Outcome {
-        Outcome::success(self.last, self.sent)
+    pub(crate) fn done(self) -> Exchange {
+        Exchange::success(self.last, self.sent)
     }
 
     /// Nothing needed sending (e.g. no remembered record to update): success, with the reason.
-    pub(crate) fn nothing(self, why: String) -> Outcome {
-        let mut o = Outcome::success(self.last, self.sent);
+    pub(crate) fn nothing(self, why: String) -> Exchange {
+        let mut o = Exchange::success(self.last, self.sent);
         o.error = Some(why);
         o
     }
 
     /// The outcome of a kind's sequence of steps: done, nothing to send (with the reason), or
     /// the step that ended it (counting every request sent before it).
-    pub(crate) fn finish(self, result: Result<Option<String>, Outcome>) -> Outcome {
+    pub(crate) fn finish(self, result: Result<Option<String>, Exchange>) -> Exchange {
         match result {
             Ok(None) => self.done(),
             Ok(Some(why)) => self.nothing(why),
@@ -254,7 +240,7 @@ pub(crate) fn body_or_template(
 }
 
 /// Delivers one event to one endpoint, as its kind does.
-pub async fn deliver(a: Attempt<'_>) -> Outcome {
+pub async fn deliver(a: Job<'_>) -> Exchange {
     let mut steps = Steps::new(a.spec, a.transport);
     let result = match &a.spec.kind_spec {
         KindSpec::Webhook => {
@@ -267,7 +253,7 @@ pub async fn deliver(a: Attempt<'_>) -> Outcome {
                     let req = webhook::request(a.spec, a.event, body, a.timestamp);
                     steps.send(req).await.map(|_| ())
                 }
-                Err(e) => Err(Outcome::fatal(e, None, 0)),
+                Err(e) => Err(Exchange::fatal(e, None, 0)),
             }
         }
         KindSpec::Slack => simple(&mut steps, a.spec, a.event, slack::body).await,
@@ -296,9 +282,9 @@ async fn simple(
     spec: &EndpointSpec,
     event: &Event,
     body: fn(&Event) -> serde_json::Value,
-) -> Result<(), Outcome> {
+) -> Result<(), Exchange> {
     let bytes =
-        body_or_template(spec, event, || body(event)).map_err(|e| Outcome::fatal(e, None, 0))?;
+        body_or_template(spec, event, || body(event)).map_err(|e| Exchange::fatal(e, None, 0))?;
     let req = OutboundRequest {
         method: Method::POST,
         url: spec.url.clone(),
@@ -497,8 +483,8 @@ pub(crate) mod tests {
         event: &'a Event,
         refs: &'a dyn ExternalRefs,
         transport: &'a dyn Transport,
-    ) -> Attempt<'a> {
-        Attempt {
+    ) -> Job<'a> {
+        Job {
             spec,
             event,
             webhook_body: &NO_BODY,
@@ -536,7 +522,7 @@ pub(crate) mod tests {
         }
     }
 
-    async fn run_once(spec: &EndpointSpec, e: &Event, t: &Script) -> Outcome {
+    async fn run_once(spec: &EndpointSpec, e: &Event, t: &Script) -> Exchange {
         let refs = crate::store::refs::MemoryRefs::default();
         deliver(attempt(spec, e, &refs, t)).await
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{
     base, body_or_template, bounded_key, changes_text, encode_component, secret_header, title,
-    truncate, OutboundRequest, Outcome, Steps,
+    truncate, Exchange, OutboundRequest, Steps,
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
@@ -130,13 +130,13 @@ pub(crate) async fn deliver(
     spec: &EndpointSpec,
     api_key: &Secret,
     event: &Event,
-) -> Result<(), Outcome> {
+) -> Result<(), Exchange> {
     for mut req in requests(&spec.url, api_key, event) {
         // A template replaces the create call's body only.
         if spec.template.is_some() && req.url.ends_with("/v2/alerts") {
             req.body = Some(
                 body_or_template(spec, event, || Value::Null)
-                    .map_err(|e| Outcome::fatal(e, None, 0))?,
+                    .map_err(|e| Exchange::fatal(e, None, 0))?,
             );
         }
         steps.send(req).await?;

@@ -9,7 +9,7 @@
 use actix_web::http::Method;
 use serde_json::{json, Value};
 
-use super::{body_or_template, bounded_key, title, truncate, OutboundRequest, Outcome, Steps};
+use super::{body_or_template, bounded_key, title, truncate, Exchange, OutboundRequest, Steps};
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
 use crate::model::{Event, EventType};
@@ -87,9 +87,9 @@ fn request(
     event: &Event,
     key: &Secret,
     action: &str,
-) -> Result<OutboundRequest, Outcome> {
+) -> Result<OutboundRequest, Exchange> {
     let bytes = body_or_template(spec, event, || body(event, key, action))
-        .map_err(|e| Outcome::fatal(e, None, 0))?;
+        .map_err(|e| Exchange::fatal(e, None, 0))?;
     Ok(OutboundRequest {
         method: Method::POST,
         url: spec.url.clone(),
@@ -103,7 +103,7 @@ pub(crate) async fn deliver(
     spec: &EndpointSpec,
     key: &Secret,
     event: &Event,
-) -> Result<(), Outcome> {
+) -> Result<(), Exchange> {
     let actions: &[&str] = match event.kind {
         EventType::Created | EventType::Updated => &["trigger"],
         EventType::Acknowledged => &["acknowledge"],

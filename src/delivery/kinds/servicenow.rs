@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::{
     base, basic_auth, body_or_template, bounded_key, changes_text, encode_component, title,
-    truncate, OutboundRequest, Outcome, Steps, Verdict,
+    truncate, Exchange, OutboundRequest, Steps, Verdict,
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
@@ -122,7 +122,7 @@ pub(crate) async fn deliver(
     snow: &ServicenowSpec,
     refs: &dyn ExternalRefs,
     event: &Event,
-) -> Outcome {
+) -> Exchange {
     let table = format!("{}/api/now/table/incident", base(&spec.url));
     let run = async {
         match event.kind {
@@ -134,14 +134,14 @@ pub(crate) async fn deliver(
             }
             EventType::Created => {
                 let body = body_or_template(spec, event, || create_body(event))
-                    .map_err(|e| Outcome::fatal(e, None, 0))?;
+                    .map_err(|e| Exchange::fatal(e, None, 0))?;
                 let mut req = OutboundRequest::get(table.clone());
                 req.method = Method::POST;
                 req.body = Some(body);
                 let resp = steps.send(authed(snow, req)).await?;
                 let created: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
                 let Some(sys_id) = created["result"]["sys_id"].as_str() else {
-                    return Err(Outcome::fatal(
+                    return Err(Exchange::fatal(
                         "ServiceNow answered without result.sys_id".into(),
                         Some(resp),
                         1,
@@ -180,7 +180,7 @@ pub(crate) async fn deliver(
                         }
                     }
                     Err(e) => {
-                        return Err(Outcome {
+                        return Err(Exchange {
                             verdict: Verdict::Retry { retry_after: None },
                             response: None,
                             error: Some(format!("sys_id lookup failed: {e}")),

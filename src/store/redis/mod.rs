@@ -21,16 +21,16 @@ use deadpool_redis::{Manager, Pool, Runtime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::leases::LeaseOffer;
 use super::{
     decide_once, Claim, Claimed, DeliveryDedup, DeliveryQueueStore, IncidentStore, Next,
-    RecordLeases, Recorded, Routing, Settle, SettleOutcome, Settlement, StoreError,
-    StoredDeliveries, StoredDelivery,
+    QueueStatus, Recorded, Recording, Routing, Settlement, StoreError, StoredDeliveries,
+    StoredDelivery,
 };
 use crate::config::types::{StoreConfig, StoreKind};
 use crate::model::delivery::{Attempt, DeliveryState};
 use crate::model::transition::Outcome;
 use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
-use crate::store::backlog::Backlog;
 
 /// Most Redis connections one instance opens. Calls share one multiplexed connection taken
 /// from the pool; when it fails, the next call takes a checked one, waiting up to
@@ -146,8 +146,6 @@ pub struct RedisStore {
     pool: Pool,
     shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     prefix: String,
-    routes: RwLock<Arc<dyn Routing>>,
-    backlog: Arc<Backlog>,
     /// The open count as of the last recorded batch (-1: not known yet).
     open: AtomicI64,
     /// This process's id, the base of its lease tokens.
@@ -159,8 +157,6 @@ pub struct RedisStore {
     replay_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
-    /// Each endpoint's dispatcher in this instance, to which record leases new lanes.
-    record_leases: RwLock<HashMap<String, Arc<RecordLeases>>>,
 }
 
 /// A random wait of up to `attempt` milliseconds.
@@ -184,25 +180,12 @@ struct RecordBatch {
     deliveries: Vec<(Arc<str>, String, Arc<Event>)>,
 }
 
-/// The new lanes a record call may lease to this instance, per endpoint: reserved from each
-/// dispatcher's room before the call, handed over or given back after it (on drop, whatever
-/// the call did: a failed call leased nothing).
-struct LeaseReservation {
-    token: String,
-    /// (endpoint, its dispatcher, heads reserved, their lease).
-    by_endpoint: Vec<(Arc<str>, Arc<RecordLeases>, usize, Duration)>,
-    /// What the call did: the heads it leased (by endpoint), and the endpoints that got a new
-    /// due lane.
-    leased: Vec<(Arc<str>, Claimed)>,
-    due: Vec<String>,
-}
-
-impl LeaseReservation {
+impl RecordBatch {
     /// The script's closing lease arguments: token, e triples (endpoint, k, lease ms), e.
-    fn args(&self) -> Vec<String> {
-        let mut args = vec![self.token.clone()];
+    fn lease_args(token: &str, offer: &LeaseOffer) -> Vec<String> {
+        let mut args = vec![token.to_string()];
         let mut n = 0;
-        for (endpoint, _, k, lease) in self.by_endpoint.iter().filter(|r| r.2 > 0) {
+        for (endpoint, k, lease) in offer.reserved() {
             args.push(endpoint.to_string());
             args.push(k.to_string());
             args.push(lease.as_millis().to_string());
@@ -212,42 +195,40 @@ impl LeaseReservation {
         args
     }
 
-    /// The call succeeded: `leased` (delivery ids) are this instance's, under `token`; they
-    /// are handed over on drop.
-    fn took(&mut self, batch: &RecordBatch, leased: &[String], due: Vec<String>) {
-        self.due = due;
-        if leased.is_empty() {
-            return;
+    /// Each endpoint's number of deliveries in the batch (at most one new lane each).
+    fn per_endpoint(&self) -> Vec<(Arc<str>, usize)> {
+        let mut want: Vec<(Arc<str>, usize)> = Vec::new();
+        for (endpoint, _, _) in &self.deliveries {
+            match want.iter_mut().find(|(e, _)| e == endpoint) {
+                Some((_, n)) => *n += 1,
+                None => want.push((endpoint.clone(), 1)),
+            }
         }
-        let leased: std::collections::HashSet<&str> = leased.iter().map(String::as_str).collect();
-        for (endpoint, id, event) in &batch.deliveries {
-            if leased.contains(id.as_str()) {
-                self.leased.push((
+        want
+    }
+
+    /// The heads the script leased (`leased`: their delivery ids), under `token`.
+    fn leased(&self, token: &str, leased: &[String]) -> Vec<(Arc<str>, Claimed)> {
+        if leased.is_empty() {
+            return Vec::new();
+        }
+        let leased: HashSet<&str> = leased.iter().map(String::as_str).collect();
+        self.deliveries
+            .iter()
+            .filter(|(_, id, _)| leased.contains(id.as_str()))
+            .map(|(endpoint, id, event)| {
+                (
                     endpoint.clone(),
                     Claimed {
                         delivery_id: id.clone(),
                         lane: event.incident.id.clone(),
                         event: Arc::clone(event),
                         attempts: Vec::new(),
-                        lease: self.token.clone(),
+                        lease: token.to_string(),
                     },
-                ));
-            }
-        }
-    }
-}
-
-impl Drop for LeaseReservation {
-    fn drop(&mut self) {
-        let mut leased = std::mem::take(&mut self.leased);
-        for (endpoint, sink, k, _) in &self.by_endpoint {
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                leased.into_iter().partition(|(e, _)| e == endpoint);
-            leased = rest;
-            let mine = mine.into_iter().map(|(_, c)| c).collect();
-            let due = self.due.iter().any(|e| e.as_str() == &**endpoint);
-            sink.deliver(*k, mine, due);
-        }
+                )
+            })
+            .collect()
     }
 }
 
@@ -370,20 +351,12 @@ struct HistoryEntry<'a> {
 }
 
 impl RedisStore {
-    /// A store on `pool`; `routes` picks each event's endpoints, whose deliveries are written
-    /// with the event; `backlog` is kept equal to the shared count of unfinished deliveries.
-    pub fn new(
-        pool: Pool,
-        key_prefix: &str,
-        routes: Arc<dyn Routing>,
-        backlog: Arc<Backlog>,
-    ) -> RedisStore {
+    /// A store on `pool`, its keys under `key_prefix`.
+    pub fn new(pool: Pool, key_prefix: &str) -> RedisStore {
         RedisStore {
             pool,
             shared: std::sync::Mutex::new(None),
             prefix: key_prefix.to_string(),
-            routes: RwLock::new(routes),
-            backlog,
             open: AtomicI64::new(-1),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             claims: AtomicU64::new(0),
@@ -392,7 +365,6 @@ impl RedisStore {
             settle_script: Script::new(SETTLE_LUA),
             replay_script: Script::new(REPLAY_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
-            record_leases: RwLock::new(HashMap::new()),
         }
     }
 
@@ -408,11 +380,6 @@ impl RedisStore {
             .get(source)
             .cloned()
             .unwrap_or_else(|| Arc::from("unknown"))
-    }
-
-    /// Replaces the route table (a reload): later events are routed by it.
-    pub fn set_routes(&self, routes: Arc<dyn Routing>) {
-        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
     /// The shared connection: one multiplexed connection pipelines every concurrent call on
@@ -457,47 +424,6 @@ impl RedisStore {
         format!("{}:dedup:{endpoint}:{event_id}", self.prefix)
     }
 
-    fn set_backlog(&self, pending: i64) {
-        self.backlog.set(pending.max(0) as usize);
-    }
-
-    /// Reserves room in the dispatchers of the batch's endpoints for the new lanes the record
-    /// call may lease to this instance (at most one per delivery of the endpoint).
-    fn reserve_leases(&self, batch: &RecordBatch) -> LeaseReservation {
-        let token = format!(
-            "{}:r{}",
-            self.instance,
-            self.claims.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut reservation = LeaseReservation {
-            token,
-            by_endpoint: Vec::new(),
-            leased: Vec::new(),
-            due: Vec::new(),
-        };
-        let sinks = self.record_leases.read().unwrap_or_else(|e| e.into_inner());
-        if sinks.is_empty() {
-            return reservation;
-        }
-        let mut want: Vec<(Arc<str>, usize)> = Vec::new();
-        for (endpoint, _, _) in &batch.deliveries {
-            match want.iter_mut().find(|(e, _)| e == endpoint) {
-                Some((_, n)) => *n += 1,
-                None => want.push((endpoint.clone(), 1)),
-            }
-        }
-        for (endpoint, n) in want {
-            let Some(sink) = sinks.get(&*endpoint) else {
-                continue;
-            };
-            let (k, lease) = sink.reserve(n);
-            reservation
-                .by_endpoint
-                .push((endpoint, sink.clone(), k, lease));
-        }
-        reservation
-    }
-
     /// Decides a batch against the incidents as read: what each alert did and the script's
     /// input. Alerts for the same incident see each other's result, in order.
     fn plan(
@@ -506,12 +432,8 @@ impl RedisStore {
         keys: &[String],
         read: &[(String, u64, Option<Incident>)],
         now: DateTime<Utc>,
+        routes: &dyn Routing,
     ) -> Result<(Vec<Recorded>, RecordBatch), StoreError> {
-        let routes = self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         // Each incident as the batch has decided it so far: as read, or the state an earlier
         // alert of the batch left (the incident inside its event, not copied out of it).
         let mut state: HashMap<&str, (u64, Current)> = read
@@ -528,7 +450,7 @@ impl RedisStore {
             let was_resolved = current
                 .get()
                 .is_some_and(|i| i.status == IncidentStatus::Resolved);
-            let (r, decided) = decide_once(current.get(), alert, now);
+            let (mut r, decided) = decide_once(current.get(), alert, now);
             let next_state = match decided {
                 Next::Unchanged => None,
                 Next::Incident(i) => Some(Current::Owned(i)),
@@ -606,6 +528,7 @@ impl RedisStore {
                     }
                 }
                 args.push(dlv.len().to_string());
+                r.endpoints = dlv.iter().map(|(e, _)| e.clone()).collect();
                 for (endpoint, id) in dlv {
                     args.push(endpoint.to_string());
                     args.push(id.clone());
@@ -647,9 +570,11 @@ impl IncidentStore for RedisStore {
         &self,
         alerts: &[Alert],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Recorded>, StoreError> {
+        routes: &dyn Routing,
+        offer: &mut LeaseOffer,
+    ) -> Result<Recording, StoreError> {
         if alerts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Recording::default());
         }
         let keys: Vec<String> = alerts.iter().map(|a| self.incident_key(a)).collect();
         // Each incident read once, in first-seen order (a set: a group holds up to
@@ -657,9 +582,11 @@ impl IncidentStore for RedisStore {
         let mut seen: HashSet<&str> = HashSet::with_capacity(keys.len());
         let unique: Vec<&String> = keys.iter().filter(|k| seen.insert(k.as_str())).collect();
         let mut conn = self.conn().await?;
-        // Reserved at the first decision (and kept across conflicts); handed over or given
-        // back when dropped, however this call ends.
-        let mut reservation: Option<LeaseReservation> = None;
+        let token = format!(
+            "{}:r{}",
+            self.instance,
+            self.claims.fetch_add(1, Ordering::Relaxed)
+        );
         for attempt in 0..DEFAULT_RECORD_CAS_ATTEMPTS {
             if attempt > 0 {
                 // Back off a little, at random, so racing instances stop colliding.
@@ -683,12 +610,16 @@ impl IncidentStore for RedisStore {
                 };
                 read.push(((*k).clone(), v.unwrap_or(0), inc));
             }
-            let (recorded, batch) = self.plan(alerts, &keys, &read, now)?;
+            let (recorded, batch) = self.plan(alerts, &keys, &read, now, routes)?;
             // The batch's endpoints are known once it is decided; the room reserved then is
             // kept for the batch's later decisions (a conflict changes little of it).
-            let reservation = reservation.get_or_insert_with(|| self.reserve_leases(&batch));
+            offer.reserve(&batch.per_endpoint());
             let mut invocation = self.record_script.prepare_invoke();
-            for arg in batch.args.iter().chain(reservation.args().iter()) {
+            for arg in batch
+                .args
+                .iter()
+                .chain(RecordBatch::lease_args(&token, offer).iter())
+            {
                 invocation.arg(arg);
             }
             type Answer = (String, i64, i64, Vec<String>, Vec<String>);
@@ -697,10 +628,13 @@ impl IncidentStore for RedisStore {
                 .await
                 .map_err(|e| self.broken(e))?;
             if status == "ok" {
-                self.set_backlog(pending);
                 self.open.store(open, Ordering::Relaxed);
-                reservation.took(&batch, &leased, due);
-                return Ok(recorded);
+                return Ok(Recording {
+                    recorded,
+                    leased: batch.leased(&token, &leased),
+                    due: due.into_iter().map(Arc::from).collect(),
+                    pending: Some(pending.max(0) as usize),
+                });
             }
             tracing::debug!(
                 "another instance changed an incident of this batch; deciding it again"
@@ -796,7 +730,6 @@ impl DeliveryQueueStore for RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        self.set_backlog(pending);
         let mut deliveries = Vec::with_capacity(rows.len());
         for (lane, entry) in rows {
             let Some(entry) = parse_entry(&entry) else {
@@ -816,16 +749,17 @@ impl DeliveryQueueStore for RedisStore {
             next_due_in: u64::try_from(next_in).ok().map(Duration::from_millis),
             depth: depth.max(0) as usize,
             duplicates: duplicates.max(0) as usize,
+            pending: pending.max(0) as usize,
         })
     }
 
     async fn settle_many(
         &self,
         endpoint: &str,
-        settles: &[Settle],
-    ) -> Result<SettleOutcome, StoreError> {
+        settles: &[(Claimed, Settlement)],
+    ) -> Result<QueueStatus, StoreError> {
         if settles.is_empty() {
-            return Ok(SettleOutcome::default());
+            return Ok(QueueStatus::default());
         }
         let mut invocation = self.settle_script.prepare_invoke();
         invocation
@@ -834,34 +768,33 @@ impl DeliveryQueueStore for RedisStore {
             .arg(DEFAULT_DELIVERY_LOG_CAPACITY)
             .arg(self.pending_key())
             .arg(self.dedup_key(endpoint, ""));
-        for s in settles {
-            let (action, wait, state) = match s.settlement {
+        for (claimed, settlement) in settles {
+            let (action, wait, state) = match *settlement {
                 Settlement::Delivered => ("delivered", Duration::ZERO, "delivered"),
                 Settlement::Retry(wait) => ("retry", wait, "failed"),
                 Settlement::Dead => ("dead", Duration::ZERO, "dead"),
                 Settlement::Gone => ("gone", Duration::ZERO, "dead"),
-                Settlement::Release if s.claimed.attempts.is_empty() => {
+                Settlement::Release if claimed.attempts.is_empty() => {
                     ("release", Duration::ZERO, "pending")
                 }
                 Settlement::Release => ("release", Duration::ZERO, "failed"),
             };
-            let attempts = serde_json::to_string(&s.attempts).map_err(unavailable)?;
+            let attempts = serde_json::to_string(&claimed.attempts).map_err(unavailable)?;
             invocation
-                .arg(&s.claimed.lane)
-                .arg(&s.claimed.delivery_id)
-                .arg(&s.claimed.lease)
+                .arg(&claimed.lane)
+                .arg(&claimed.delivery_id)
+                .arg(&claimed.lease)
                 .arg(action)
                 .arg(wait.as_millis() as u64)
                 .arg(attempts)
                 .arg(state)
-                .arg(&s.claimed.event.id);
+                .arg(&claimed.event.id);
         }
         let mut conn = self.conn().await?;
         let (pending, stale, next_in): (i64, Vec<String>, i64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        self.set_backlog(pending);
         for delivery_id in stale {
             tracing::warn!(
                 endpoint,
@@ -869,8 +802,9 @@ impl DeliveryQueueStore for RedisStore {
                 "the lease ran out before the delivery was settled; another attempt owns it"
             );
         }
-        Ok(SettleOutcome {
+        Ok(QueueStatus {
             next_claimable_in: u64::try_from(next_in).ok().map(Duration::from_millis),
+            pending: pending.max(0) as usize,
         })
     }
 
@@ -943,7 +877,7 @@ impl DeliveryQueueStore for RedisStore {
     ) -> Result<Option<String>, StoreError> {
         let new_id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
         let mut conn = self.conn().await?;
-        let (done, pending): (i64, i64) = self
+        let (done, _pending): (i64, i64) = self
             .replay_script
             .arg(self.queue_prefix(endpoint))
             .arg(delivery_id)
@@ -952,16 +886,7 @@ impl DeliveryQueueStore for RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        self.set_backlog(pending);
         Ok((done == 1).then_some(new_id))
-    }
-
-    fn lease_at_record(&self, endpoint: &str, sink: Arc<RecordLeases>) -> bool {
-        self.record_leases
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(endpoint.to_string(), sink);
-        true
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::*;
 use crate::model::{AlertStatus, Labels, Severity, SourceRef};
+use crate::store::leases::{LeaseRooms, RecordLeases};
 
 /// Every event goes to every endpoint named.
 struct ToAll(Vec<Arc<str>>);
@@ -51,15 +52,66 @@ impl TestRedis {
         }
     }
 
-    fn store(&self, prefix: &str, endpoints: &[&str]) -> RedisStore {
+    fn store(&self, prefix: &str, endpoints: &[&str]) -> TestStore {
         let routes = ToAll(endpoints.iter().map(|n| Arc::from(*n)).collect());
         let pool = RedisSpec::new(&self.url, prefix).pool().expect("pool");
-        RedisStore::new(
-            pool,
-            prefix,
-            Arc::new(routes),
-            Arc::new(Backlog::new(usize::MAX)),
-        )
+        TestStore {
+            store: RedisStore::new(pool, prefix),
+            routes,
+            rooms: Arc::new(LeaseRooms::default()),
+        }
+    }
+}
+
+/// A store as one instance uses it: its routes, and its dispatchers' room for lanes leased at
+/// record (see [`record_leases`]).
+struct TestStore {
+    store: RedisStore,
+    routes: ToAll,
+    rooms: Arc<LeaseRooms>,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = RedisStore;
+    fn deref(&self) -> &RedisStore {
+        &self.store
+    }
+}
+
+impl TestStore {
+    /// Records as the incident actor does: routed, leasing within the dispatchers' room, the
+    /// leased heads handed over; what each alert did.
+    async fn record(
+        &self,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let mut offer = self.rooms.offer();
+        match self
+            .store
+            .record(alerts, now, &self.routes, &mut offer)
+            .await
+        {
+            Ok(r) => {
+                offer.finish(r.leased, &r.due);
+                Ok(r.recorded)
+            }
+            Err(e) => {
+                offer.finish(Vec::new(), &[]);
+                Err(e)
+            }
+        }
+    }
+
+    /// The store's count of unfinished deliveries.
+    async fn pending(&self) -> usize {
+        let mut conn = self.store.conn().await.expect("conn");
+        let n: Option<i64> = redis::cmd("GET")
+            .arg(self.store.pending_key())
+            .query_async(&mut conn)
+            .await
+            .expect("GET pending");
+        n.unwrap_or(0).max(0) as usize
     }
 }
 
@@ -72,6 +124,16 @@ impl Drop for TestRedis {
     }
 }
 
+/// A claimed delivery with every attempt so far, to settle.
+fn with_attempts(
+    mut claimed: Claimed,
+    attempts: Vec<Attempt>,
+    settlement: Settlement,
+) -> (Claimed, Settlement) {
+    claimed.attempts = attempts;
+    (claimed, settlement)
+}
+
 /// Settles one claimed delivery.
 async fn settle(
     store: &RedisStore,
@@ -79,15 +141,12 @@ async fn settle(
     claimed: &Claimed,
     attempts: &[Attempt],
     settlement: Settlement,
-) -> Result<SettleOutcome, StoreError> {
-    let one = Settle {
-        claimed: claimed.clone(),
-        attempts: attempts.to_vec(),
-        settlement,
-    };
+) -> Result<Option<Duration>, StoreError> {
+    let one = with_attempts(claimed.clone(), attempts.to_vec(), settlement);
     store
         .settle_many(endpoint, std::slice::from_ref(&one))
         .await
+        .map(|s| s.next_claimable_in)
 }
 
 fn prefix() -> String {
@@ -169,7 +228,7 @@ fn attempt(status: u16) -> Attempt {
 }
 
 /// Records `alerts` now; a test's Redis is there, so an error fails the test.
-async fn record_now(store: &RedisStore, alerts: &[Alert]) -> Vec<Recorded> {
+async fn record_now(store: &TestStore, alerts: &[Alert]) -> Vec<Recorded> {
     store.record(alerts, Utc::now()).await.unwrap()
 }
 
@@ -330,7 +389,7 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
         )
         .await
         .unwrap();
-    assert_eq!(a.backlog.pending(), 6, "3 events x 2 endpoints");
+    assert_eq!(a.pending().await, 6, "3 events x 2 endpoints");
     let lease = Duration::from_secs(30);
     let first = a.claim("hook", 10, lease).await.unwrap();
     let kinds: Vec<_> = first
@@ -406,7 +465,7 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
         next.deliveries[0].event.kind,
         crate::model::EventType::Resolved
     );
-    assert_eq!(b.backlog.pending(), 5);
+    assert_eq!(b.pending().await, 5);
 }
 
 #[actix_rt::test]
@@ -445,7 +504,7 @@ async fn gone_disables_the_endpoint_for_every_instance() {
     let after = b.claim("hook", 1, Duration::from_secs(5)).await.unwrap();
     assert!(after.disabled);
     assert_eq!(after.depth, 0);
-    assert_eq!(b.backlog.pending(), 0);
+    assert_eq!(b.pending().await, 0);
 }
 
 #[actix_rt::test]
@@ -470,7 +529,7 @@ async fn a_head_delivered_already_is_finished_by_the_claim_not_handed_out() {
         c.deliveries[0].event.kind,
         crate::model::EventType::Resolved
     );
-    assert_eq!((c.depth, a.backlog.pending()), (1, 1));
+    assert_eq!((c.depth, a.pending().await), (1, 1));
 }
 
 #[actix_rt::test]
@@ -604,7 +663,7 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     // A second event waits behind ok1's head in its lane.
     alerts.push(alert("ok1", AlertStatus::Resolved, Severity::Warning));
     a.record(&alerts, Utc::now()).await.unwrap();
-    assert_eq!(a.backlog.pending(), 6);
+    assert_eq!(a.pending().await, 6);
     let lease = Duration::from_secs(30);
     let c = a.claim("hook", 10, lease).await.unwrap();
     assert_eq!(c.deliveries.len(), 5, "one head per lane");
@@ -626,31 +685,19 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     stale.lease = "someone-else:1".into();
     let retry_wait = Duration::from_millis(500);
     let settles = vec![
-        Settle {
-            claimed: by_key("ok1"),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        },
-        Settle {
-            claimed: by_key("fails"),
-            attempts: vec![attempt(500)],
-            settlement: Settlement::Retry(retry_wait),
-        },
-        Settle {
-            claimed: by_key("ok2"),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        },
-        Settle {
-            claimed: stale.clone(),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Dead,
-        },
+        with_attempts(by_key("ok1"), vec![attempt(200)], Settlement::Delivered),
+        with_attempts(
+            by_key("fails"),
+            vec![attempt(500)],
+            Settlement::Retry(retry_wait),
+        ),
+        with_attempts(by_key("ok2"), vec![attempt(200)], Settlement::Delivered),
+        with_attempts(stale.clone(), vec![attempt(200)], Settlement::Dead),
     ];
     let since = std::time::Instant::now();
     a.settle_many("hook", &settles).await.unwrap();
     // Two finished; `fails` waits for its retry, `stale` changed nothing, `more` is still out.
-    assert_eq!(a.backlog.pending(), 4);
+    assert_eq!(a.pending().await, 4);
     for k in ["ok1", "ok2"] {
         // Finished under their leases (entries out of their lanes): no dedup key needed.
         assert!(!a.is_delivered("hook", &by_key(k).event.id).await.unwrap());
@@ -697,18 +744,12 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
         .iter()
         .find(|d| d.event.incident.dedup_key == "fails")
     {
-        Some(d) => Claim {
-            deliveries: vec![d.clone()],
-            disabled: false,
-            next_due_in: None,
-            depth: 0,
-            duplicates: 0,
-        },
-        None => claim_once_due(&b, lease).await,
+        Some(d) => vec![d.clone()],
+        None => claim_once_due(&b, lease).await.deliveries,
     };
-    assert_eq!(retry.deliveries.len(), 1);
-    assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
-    assert_eq!(retry.deliveries[0].attempts.len(), 1);
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].delivery_id, by_key("fails").delivery_id);
+    assert_eq!(retry[0].attempts.len(), 1);
     // `stale`'s real lease still holds: its own settle finishes it.
     settle(
         &a,
@@ -719,7 +760,7 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
     )
     .await
     .unwrap();
-    assert_eq!(a.backlog.pending(), 3);
+    assert_eq!(a.pending().await, 3);
 }
 
 #[actix_rt::test]
@@ -770,10 +811,8 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
     )
     .await;
     let lease = Duration::from_secs(30);
-    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| Settle {
-        claimed: c.deliveries[0].clone(),
-        attempts,
-        settlement,
+    let settle = |c: &Claim, attempts: Vec<Attempt>, settlement| {
+        with_attempts(c.deliveries[0].clone(), attempts, settlement)
     };
     let c = a.claim("hook", 10, lease).await.unwrap();
     let out = a
@@ -782,8 +821,9 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
             &[settle(&c, vec![attempt(200)], Settlement::Delivered)],
         )
         .await
-        .unwrap();
-    assert!(out.claimable_now(), "the next head of the lane: {out:?}");
+        .unwrap()
+        .next_claimable_in;
+    assert_eq!(out, Some(Duration::ZERO), "the next head of the lane");
     let c = a.claim("hook", 10, lease).await.unwrap();
     let out = a
         .settle_many(
@@ -795,13 +835,14 @@ async fn a_settle_says_when_a_lane_can_be_claimed_next() {
             )],
         )
         .await
-        .unwrap();
-    let next = out.next_claimable_in.expect("the retry waits");
+        .unwrap()
+        .next_claimable_in;
+    let next = out.expect("the retry waits");
     assert!(
         next > Duration::from_secs(15) && next <= Duration::from_secs(20),
         "{next:?}"
     );
-    assert!(!out.claimable_now());
+    assert_ne!(out, Some(Duration::ZERO));
     // Nothing due now: a claim hands out nothing (the actor would not have claimed).
     assert!(a
         .claim("hook", 10, lease)
@@ -821,26 +862,27 @@ async fn a_settle_after_the_last_head_leaves_nothing_to_claim() {
     let out = a
         .settle_many(
             "hook",
-            &[Settle {
-                claimed: c.deliveries[0].clone(),
-                attempts: vec![attempt(200)],
-                settlement: Settlement::Delivered,
-            }],
+            &[with_attempts(
+                c.deliveries[0].clone(),
+                vec![attempt(200)],
+                Settlement::Delivered,
+            )],
         )
         .await
-        .unwrap();
-    assert_eq!(out.next_claimable_in, None);
+        .unwrap()
+        .next_claimable_in;
+    assert_eq!(out, None);
 }
 
 /// A dispatcher's sink for leases at record, registered with `store`, with `room`.
 fn record_leases(
-    store: &RedisStore,
+    store: &TestStore,
     endpoint: &str,
     lease: Duration,
     room: usize,
 ) -> (Arc<RecordLeases>, tokio::sync::mpsc::Receiver<Vec<Claimed>>) {
     let (sink, rx) = RecordLeases::new(lease);
-    assert!(store.lease_at_record(endpoint, sink.clone()));
+    store.rooms.register(endpoint, sink.clone());
     sink.set_room(room);
     (sink, rx)
 }
@@ -894,17 +936,17 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
         .unwrap()
         .deliveries
         .is_empty());
-    let settles: Vec<Settle> = heads
+    let settles: Vec<(Claimed, Settlement)> = heads
         .iter()
-        .map(|c| Settle {
-            claimed: c.clone(),
-            attempts: vec![attempt(200)],
-            settlement: Settlement::Delivered,
-        })
+        .map(|c| with_attempts(c.clone(), vec![attempt(200)], Settlement::Delivered))
         .collect();
-    let out = a.settle_many("hook", &settles).await.unwrap();
-    assert!(out.claimable_now(), "l1's next event is due now");
-    assert_eq!(a.backlog.pending(), 1);
+    let out = a
+        .settle_many("hook", &settles)
+        .await
+        .unwrap()
+        .next_claimable_in;
+    assert_eq!(out, Some(Duration::ZERO), "l1's next event is due now");
+    assert_eq!(a.pending().await, 1);
     let log = a.deliveries("hook").await.unwrap().deliveries;
     for c in &heads {
         let d = log.iter().find(|d| d.id == c.delivery_id).unwrap();
@@ -993,7 +1035,7 @@ async fn a_lane_leased_at_record_by_a_crashed_instance_is_taken_over_once_its_le
     let log = b.deliveries("hook").await.unwrap().deliveries;
     assert_eq!(log.len(), 1, "one delivery, delivered once");
     assert_eq!(log[0].state, DeliveryState::Delivered);
-    assert_eq!(b.backlog.pending(), 0);
+    assert_eq!(b.pending().await, 0);
 }
 
 #[actix_rt::test]
@@ -1052,7 +1094,7 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
     let c = b.claim("hook", 10, Duration::from_secs(5)).await.unwrap();
     assert!(c.deliveries.is_empty());
     assert_eq!(c.duplicates, 1);
-    assert_eq!(b.backlog.pending(), 0);
+    assert_eq!(b.pending().await, 0);
 }
 
 /// Regression (hardening item 6): request ids (Standard Webhooks `webhook-id`, Sentry's
@@ -1061,17 +1103,21 @@ async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_cla
 async fn request_ids_follow_the_contract() {
     let redis = TestRedis::get();
     let store = redis.store(&prefix(), &["hook"]);
-    crate::store::request_ids::tests::claims_follow_the_contract(&store, "src").await;
+    crate::store::request_ids::tests::claims_follow_the_contract(&store.store, "src").await;
     // A second instance on the same Redis sees the first one's ids.
     let p = prefix();
     let (a, b) = (redis.store(&p, &["hook"]), redis.store(&p, &["hook"]));
     use crate::store::request_ids::{IdState, RequestIds};
-    assert_eq!(a.begin_recording("src", "x").await.unwrap(), IdState::New);
+    assert_eq!(
+        a.store.begin_recording("src", "x").await.unwrap(),
+        IdState::New
+    );
     assert_eq!(
         b.begin_recording("src", "x").await.unwrap(),
         IdState::Recording
     );
-    a.recorded("src", "x", Duration::from_secs(60))
+    a.store
+        .recorded("src", "x", Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
