@@ -279,6 +279,7 @@ def config(port, endpoints, store):
 server:
   listen: 127.0.0.1:%d
   body_timeout: 5s
+  shutdown_grace: 1s
 sources:
   - name: open
     kind: generic
