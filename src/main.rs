@@ -1,4 +1,4 @@
-//! The `switchyard` command: `serve`, `check` and `route-test`.
+//! The `switchyard` command: `serve`, `check`, `route-test`, `plugins`, `completions`, `man`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,8 +17,16 @@ use switchyard::runtime::Runtime;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `switchyard --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SWITCHYARD_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Self-hosted alert router")]
+#[command(name = "switchyard", version = VERSION, about = "Self-hosted alert router")]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SWITCHYARD_LOG_FORMAT")]
@@ -66,11 +74,20 @@ enum Command {
         /// The payload file (JSON).
         payload: PathBuf,
     },
+    /// Print a shell completion script (e.g. `switchyard completions bash > /etc/bash_completion.d/switchyard`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `switchyard man > /usr/local/share/man/man1/switchyard.1`.
+    Man,
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr: at `info` for `serve`, at `warn` for the commands that print an answer
+/// (so their output is the answer); `RUST_LOG` overrides both.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -110,8 +127,26 @@ fn load(path: &Path) -> Option<(LoadedConfig, Runtime)> {
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, level);
     match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "switchyard", &mut out);
+            print_all(&out)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .context("rendering the man page")?;
+            print_all(&out)
+        }
         Command::Check(c) => {
             let Some((loaded, rt)) = load(&c.config) else {
                 eprintln!("{}: invalid", c.config.display());
@@ -187,6 +222,15 @@ fn main() -> anyhow::Result<ExitCode> {
             run_server(rt)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Writes `out` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(out: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    match std::io::stdout().write_all(out) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

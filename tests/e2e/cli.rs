@@ -119,3 +119,70 @@ default: [everyone]
     assert_eq!(code, 1);
     assert!(err.contains("no source named `nope`"), "{err}");
 }
+
+/// `--version` names the commit the binary was built from (git's own answer, when this is a
+/// git checkout).
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let (code, out, err) = switchyard(&["--version"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("switchyard {} (", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match git {
+        Ok(g) if g.status.success() => {
+            let commit = String::from_utf8_lossy(&g.stdout).trim().to_string();
+            assert!(out.contains(&format!("({commit})")), "{out} vs {commit}");
+        }
+        _ => assert!(out.contains("(unknown commit)"), "{out}"),
+    }
+}
+
+/// Completions and the man page come from the same command definition.
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let (code, bash, err) = switchyard(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    for sub in [
+        "serve",
+        "check",
+        "route-test",
+        "plugins",
+        "completions",
+        "man",
+    ] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    let (code, zsh, _) = switchyard(&["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(zsh.starts_with("#compdef switchyard"), "{zsh}");
+    let (code, man, err) = switchyard(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(man.contains(".TH switchyard 1"), "{man}");
+    assert!(man.contains("route\\-test"), "{man}");
+}
+
+/// Commands that print an answer print nothing else: no log lines on stderr.
+#[test]
+fn check_and_route_test_print_their_answer_without_log_noise() {
+    let (code, out, err) = switchyard(&["check", "-c", "routes.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "stderr: {err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (code, out, err) = switchyard(&[
+        "route-test",
+        "-c",
+        "routes.yaml",
+        "--source",
+        "prometheus",
+        "tests/fixtures/payloads/alertmanager-webhook-firing-alertmanager-bot.json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.is_empty(), "stderr: {err}");
+    assert!(!out.is_empty());
+}

@@ -531,3 +531,38 @@ async fn a_large_body_is_recorded_in_bounded_redis_scripts() {
         "recorded in calls of at most 1,024 alerts: {scripts} scripts"
     );
 }
+
+// Item 7: a Redis outage of 10 s gave duplicate deliveries: results that could not be stored
+// were dropped after 5 s, their leases ran out and the heads were sent again. They now wait
+// (ten minutes), and a head claimed again takes its waiting result instead of being re-sent.
+#[actix_rt::test]
+async fn a_redis_outage_while_answers_arrive_sends_nothing_twice() {
+    let mut server = crate::support::RedisServer::start_persistent();
+    let store = TestStore::on(&server);
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&one_endpoint(&store, &rx.url, "    timeout: 1s", ""));
+    rx.delay_answers(Some(Duration::from_millis(300)));
+    let (status, body) = sy
+        .ingest("prometheus", &batch_body("During-", 5), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    crate::support::wait_for("5 requests in flight", || {
+        (rx.received().len() >= 5).then_some(())
+    })
+    .await;
+    server.stop();
+    // Longer than the lease (timeout 1 s + 5 s margin) and the old 5 s of settle tries.
+    actix_rt::time::sleep(Duration::from_secs(8)).await;
+    server.restart();
+    store.wait_queue_settled("hook").await;
+    let during: Vec<String> = rx
+        .received()
+        .iter()
+        .filter_map(|r| r.json()["id"].as_str().map(str::to_string))
+        .collect();
+    let mut unique = during.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "every event delivered");
+    assert_eq!(during.len(), 5, "none sent twice: {during:?}");
+}

@@ -283,6 +283,8 @@ struct ReceiverState {
     script: VecDeque<ScriptedAnswer>,
     /// While set, every request is answered with this status (before the script).
     failing: Option<u16>,
+    /// While set, every answer is held this long after the request is recorded.
+    delay: Option<Duration>,
 }
 
 /// A real HTTP receiver on 127.0.0.1:{free port}.
@@ -302,24 +304,31 @@ impl Receiver {
             App::new().default_service(web::to(move |req: HttpRequest, body: Bytes| {
                 let state = state.clone();
                 async move {
-                    let mut s = state.lock().unwrap();
-                    let (status, headers, body_out) = match s.failing {
-                        Some(status) => (status, vec![], None),
-                        None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                    let delay = state.lock().unwrap().delay;
+                    let (status, headers, body_out) = {
+                        let mut s = state.lock().unwrap();
+                        let (status, headers, body_out) = match s.failing {
+                            Some(status) => (status, vec![], None),
+                            None => s.script.pop_front().unwrap_or((200, vec![], None)),
+                        };
+                        s.got.push(Received {
+                            method: req.method().to_string(),
+                            path: req.path().to_string(),
+                            query: req.query_string().to_string(),
+                            at: Instant::now(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect(),
+                            body,
+                            answered: status,
+                        });
+                        (status, headers, body_out)
                     };
-                    s.got.push(Received {
-                        method: req.method().to_string(),
-                        path: req.path().to_string(),
-                        query: req.query_string().to_string(),
-                        at: Instant::now(),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect(),
-                        body,
-                        answered: status,
-                    });
+                    if let Some(d) = delay {
+                        actix_rt::time::sleep(d).await;
+                    }
                     let mut resp = HttpResponse::build(
                         actix_web::http::StatusCode::from_u16(status).expect("status"),
                     );
@@ -342,6 +351,11 @@ impl Receiver {
             url: format!("http://{addr}/hook"),
             state,
         }
+    }
+
+    /// Holds every answer this long after the request arrives (None: answer at once).
+    pub fn delay_answers(&self, delay: Option<Duration>) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// The next answers, in order (status, headers).

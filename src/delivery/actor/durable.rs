@@ -32,8 +32,11 @@ pub const DEFAULT_QUEUE_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// How often storing an attempt's result is tried while Redis is unreachable (half a second
-/// apart); after that the lease runs out and the delivery is attempted again.
-pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 10;
+/// apart: ten minutes). Until then the result waits in the actor, and a head claimed again
+/// after its lease ran out takes that result instead of being sent again (only another
+/// instance that claims it meanwhile sends it again); after that the result is dropped and
+/// the delivery is attempted again.
+pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 1_200;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
@@ -144,6 +147,8 @@ pub(super) struct Durable {
     to_settle: WaitingResults,
     /// A `settle_many` call is under way.
     settling: bool,
+    /// The last `settle_many` call failed: the next one waits until then (a timer flushes).
+    settle_not_before: Option<Instant>,
     /// Where record calls find this actor's room (None: nothing is leased at record).
     lease_rooms: Option<Arc<LeaseRooms>>,
     /// Where record calls hand the new lanes they lease to this instance (None: not
@@ -243,6 +248,7 @@ impl Durable {
             depth: None,
             poll: None,
             to_settle: WaitingResults::default(),
+            settle_not_before: None,
             settling: false,
             record_leases: None,
             claim_limit: 0,
@@ -739,6 +745,9 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     if d.settling || d.to_settle.is_empty() {
         return;
     }
+    if d.settle_not_before.is_some_and(|t| Instant::now() < t) {
+        return;
+    }
     d.settling = true;
     let n = d.to_settle.len().min(DEFAULT_SETTLE_BATCH);
     let (settles, tries): (Vec<(Claimed, Settlement)>, Vec<u32>) = d
@@ -756,6 +765,9 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     ctx.spawn(fut.into_actor(act).map(move |(res, settles, tries), act, ctx| {
         if let Some(d) = act.durable.as_mut() {
             d.settling = false;
+            if res.is_ok() {
+                d.settle_not_before = None;
+            }
         }
         // Claim again only when the store has a lane to hand out now (a next head, a release,
         // a lease run out, work this instance had no room for); new work recorded here is
@@ -786,11 +798,16 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
             }
             if !again.is_empty() {
                 tracing::warn!(endpoint = &*act.spec.name, deliveries = again.len(), error = %e, "cannot store the deliveries' results yet; trying again");
-                ctx.run_later(SETTLE_RETRY_WAIT, move |act, ctx| {
-                    for t in again {
-                        store_settlement(act, ctx, t.claimed, t.settlement, t.try_no + 1);
+                // Back in the waiting list at once, so a head claimed again meanwhile takes
+                // its result instead of being sent again (`WaitingResults::adopt`).
+                if let Some(d) = act.durable.as_mut() {
+                    for mut t in again {
+                        t.try_no += 1;
+                        d.to_settle.push(t);
                     }
-                });
+                    d.settle_not_before = Some(Instant::now() + SETTLE_RETRY_WAIT);
+                }
+                ctx.run_later(SETTLE_RETRY_WAIT, flush_settles);
             }
         }
         if claim_now {
