@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and end-to-end tests.
 # Usage: scripts/test.sh
-# Needs a Rust toolchain and redis-server (installed here with apt-get when missing and run as
-# root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
+# Needs a Rust toolchain, redis-server and prometheus (both installed here with apt-get when
+# missing and run as root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
 # when nothing answers there, else on a free port; its URL is exported as
 # SWITCHYARD_TEST_REDIS_URL and it is stopped at the end. Set SWITCHYARD_TEST_REDIS_URL
 # yourself to use an existing server instead (tests use random key prefixes).
@@ -63,6 +63,22 @@ stop_test_redis() {
   rm -rf "$REDIS_DIR"
 }
 
+# The e2e test with the real Prometheus (tests/e2e/prometheus.rs) needs `prometheus`; it says
+# SKIPPED when it is missing and this script could not install it.
+install_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing prometheus (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+  else
+    echo "note: prometheus is not installed (Debian/Ubuntu: sudo apt-get install -y prometheus);" >&2
+    echo "      the real-Prometheus e2e test will be SKIPPED." >&2
+  fi
+}
+
 echo "==> scripts/check-layers.sh"
 scripts/check-layers.sh
 
@@ -75,6 +91,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 if [ -z "${SWITCHYARD_TEST_REDIS_URL:-}" ]; then
   start_test_redis
 fi
+install_prometheus
 
 echo "==> cargo test"
 log=$(mktemp)

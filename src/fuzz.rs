@@ -25,7 +25,7 @@ use proptest::test_runner::Config as ProptestConfig;
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::load_str;
 use crate::config::matcher::{MatchOp, Matcher};
-use crate::config::types::SourceKind;
+use crate::config::types::{MappingConfig, SourceKind};
 use crate::sources::test_fixtures::{fixture, fixture_names, source_config};
 use crate::sources::{NormalizeError, SourceSpec};
 
@@ -54,16 +54,14 @@ fn spec(kind: SourceKind) -> SourceSpec {
 fn generic_mapped() -> SourceSpec {
     let mut cfg = source_config("fuzz-mapped", SourceKind::Generic);
     cfg.labels = BTreeMap::from([("team".to_string(), "fuzz".to_string())]);
-    cfg.mapping = BTreeMap::from([
-        ("title".to_string(), "/data/issue/title".to_string()),
-        (
-            "dedup_key".to_string(),
-            "/commonLabels/alertname".to_string(),
-        ),
-        ("severity".to_string(), "/payload/severity".to_string()),
-        ("status".to_string(), "/status".to_string()),
-        ("description".to_string(), "/message".to_string()),
-    ]);
+    cfg.mapping = MappingConfig::pointers(&[
+        ("title", "/data/issue/title"),
+        ("dedup_key", "/commonLabels/alertname"),
+        ("severity", "/payload/severity"),
+        ("status", "/status"),
+        ("description", "/message"),
+    ])
+    .expect("pointers");
     SourceSpec::build(&cfg).expect("the mapping builds")
 }
 

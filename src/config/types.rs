@@ -211,11 +211,19 @@ pub struct SourceConfig {
     /// Default `warning`.
     #[serde(default)]
     pub severity: Option<String>,
-    /// For `kind: generic`: JSON pointers (RFC 6901) into each alert object, by field
-    /// (`title`, `description`, `severity`, `status`, `dedup_key`, `source`); they win over
-    /// the field names switchyard looks for by itself.
+    /// For `kind: generic`: a mapping shipped with switchyard for one tool (`datadog`,
+    /// `azure-monitor`, ...; the list is in docs/INTEGRATIONS.md). Each key of `mapping:` set
+    /// here wins over the preset's.
     #[serde(default)]
-    pub mapping: BTreeMap<String, String>,
+    pub preset: Option<String>,
+    /// For `kind: generic`: where each field is in an alert object (JSON pointers, RFC 6901)
+    /// and what the tool's words mean; they win over the field names switchyard looks for by
+    /// itself.
+    #[serde(default)]
+    pub mapping: MappingConfig,
+    /// For `kind: sns`: how SNS messages are checked and what CloudWatch states mean.
+    #[serde(default)]
+    pub sns: Option<SnsConfig>,
     /// For `kind: plugin`: the name the plugin reports.
     #[serde(default)]
     pub plugin: Option<String>,
@@ -225,6 +233,136 @@ pub struct SourceConfig {
     pub config: Option<serde_json::Value>,
 }
 
+/// `mapping:` of a generic source. Every key is optional; a pointer that finds nothing in a
+/// payload falls back to the field names switchyard looks for by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// JSON pointer to the title, e.g. `/alert/name`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// JSON pointer to the description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON pointer to the severity word (see `severity_values`).
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// JSON pointer to the status word (see `status_values`).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// JSON pointer to the dedup key: alerts with the same key are one incident.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// JSON pointer to the sending system; becomes the label `source`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// JSON pointer to the labels: an object (its scalar values), an array of `key:value`
+    /// strings, or one string of them separated by commas (`env:prod,team:db`).
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// Labels taken one by one: label name -> JSON pointer to its value, e.g.
+    /// `{region: /data/region}`; they win over the labels of `labels`.
+    #[serde(default)]
+    pub label_fields: BTreeMap<String, String>,
+    /// JSON pointer to the annotations (read like `labels`).
+    #[serde(default)]
+    pub annotations: Option<String>,
+    /// JSON pointer to a URL, added as a link.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The text of the link `url` makes. Default `Link`.
+    #[serde(default)]
+    pub url_label: Option<String>,
+    /// JSON pointer to when the problem started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// How `started_at` is written: `rfc3339` (default), `epoch_seconds` or `epoch_millis`
+    /// (a number, or a string of digits).
+    #[serde(default)]
+    pub started_at_format: Option<String>,
+    /// The tool's status words and what they mean: `firing`, `resolved`, `acknowledged`, or
+    /// `ignore` (the item makes no alert), e.g. `{ALARM: firing, OK: resolved}`. Words are
+    /// compared without case; words not listed are read as switchyard reads them by itself.
+    /// The word `""` stands for "no status in the item" (default: firing).
+    #[serde(default)]
+    pub status_values: BTreeMap<String, String>,
+    /// The tool's severity words and what they mean (`critical`, `error`, `warning`,
+    /// `info`), e.g. `{P1: critical, P3: warning}`; compared without case.
+    #[serde(default)]
+    pub severity_values: BTreeMap<String, String>,
+}
+
+impl MappingConfig {
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == MappingConfig::default()
+    }
+
+    /// This mapping with every key it does not set taken from `base` (a preset's); value
+    /// maps are merged word by word, this one's words winning.
+    pub fn over(&self, base: &MappingConfig) -> MappingConfig {
+        fn pick(mine: &Option<String>, theirs: &Option<String>) -> Option<String> {
+            mine.clone().or_else(|| theirs.clone())
+        }
+        fn merge(
+            mine: &BTreeMap<String, String>,
+            theirs: &BTreeMap<String, String>,
+        ) -> BTreeMap<String, String> {
+            let mut out = theirs.clone();
+            out.extend(mine.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out
+        }
+        MappingConfig {
+            title: pick(&self.title, &base.title),
+            description: pick(&self.description, &base.description),
+            severity: pick(&self.severity, &base.severity),
+            status: pick(&self.status, &base.status),
+            dedup_key: pick(&self.dedup_key, &base.dedup_key),
+            source: pick(&self.source, &base.source),
+            labels: pick(&self.labels, &base.labels),
+            label_fields: merge(&self.label_fields, &base.label_fields),
+            annotations: pick(&self.annotations, &base.annotations),
+            url: pick(&self.url, &base.url),
+            url_label: pick(&self.url_label, &base.url_label),
+            started_at: pick(&self.started_at, &base.started_at),
+            started_at_format: pick(&self.started_at_format, &base.started_at_format),
+            status_values: merge(&self.status_values, &base.status_values),
+            severity_values: merge(&self.severity_values, &base.severity_values),
+        }
+    }
+
+    /// A mapping of pointers only, from `(field, pointer)` pairs (tests and fuzzing).
+    pub fn pointers(pairs: &[(&str, &str)]) -> Result<MappingConfig, String> {
+        let obj: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| e.to_string())
+    }
+}
+
+/// `sns:` of a `kind: sns` source (AWS CloudWatch alarms through an SNS topic).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsConfig {
+    /// Check each message's RSA signature with SNS' certificate (fetched only from
+    /// `https://sns.<region>.amazonaws.com` and cached). Default `true`.
+    #[serde(default)]
+    pub verify_signatures: Option<bool>,
+    /// Confirm a new subscription by fetching its `SubscribeURL` (only an
+    /// `https://sns.<region>.amazonaws.com` URL). `false`: the URL is logged for you to
+    /// open. Default `true`.
+    #[serde(default)]
+    pub confirm_subscriptions: Option<bool>,
+    /// What an alarm's `INSUFFICIENT_DATA` state means: `ignore` (default), `firing` or
+    /// `resolved`.
+    #[serde(default)]
+    pub insufficient_data: Option<String>,
+    /// Only messages from these topics (ARNs) are accepted. Default: any topic.
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -232,6 +370,8 @@ pub enum SourceKind {
     Grafana,
     Sentry,
     Generic,
+    /// Amazon SNS (CloudWatch alarms).
+    Sns,
     Plugin,
 }
 
@@ -242,6 +382,7 @@ impl SourceKind {
             SourceKind::Grafana => "grafana",
             SourceKind::Sentry => "sentry",
             SourceKind::Generic => "generic",
+            SourceKind::Sns => "sns",
             SourceKind::Plugin => "plugin",
         }
     }

@@ -52,6 +52,7 @@ pub struct AppState {
 /// Every route of the HTTP API: (method, path).
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ingest/{source}"),
+    ("POST", "/ingest/{source}/api/v2/alerts"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -69,7 +70,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The handler of one entry of [`ROUTES`].
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
     Some(match (method, path) {
-        ("POST", INGEST_ROUTE) => web::post().to(ingest::ingest),
+        ("POST", INGEST_ROUTE | INGEST_AM_ROUTE) => web::post().to(ingest::ingest),
         ("GET", "/healthz") => web::get().to(healthz),
         ("GET", "/readyz") => web::get().to(readyz),
         ("GET", "/metrics") => web::get().to(metrics),
@@ -88,6 +89,10 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
 
 /// The ingest route's path as listed in [`ROUTES`].
 const INGEST_ROUTE: &str = "/ingest/{source}";
+
+/// The Alertmanager API path of an ingest route (`path_prefix: /ingest/{source}` in
+/// Prometheus' `alerting.alertmanagers`), served by the same prefix scope.
+const INGEST_AM_ROUTE: &str = "/ingest/{source}/api/v2/alerts";
 
 /// `POST /ingest/{source}` is registered as a static prefix whose rest of the path is the
 /// source's name (`ingest::source_name`): a `{source}` pattern would be matched by
@@ -108,7 +113,7 @@ pub enum Listener {
 impl Listener {
     fn serves(self, path: &str) -> bool {
         let admin = path.starts_with("/api/v1/");
-        let ingest = path == INGEST_ROUTE;
+        let ingest = path.starts_with(INGEST_PREFIX);
         match self {
             Listener::All => true,
             Listener::Public => !admin,
@@ -128,11 +133,18 @@ pub fn configure_listener(cfg: &mut web::ServiceConfig, listener: Listener) {
         if !listener.serves(path) {
             continue;
         }
-        if *path == INGEST_ROUTE {
+        match *path {
+            // Served by the ingest scope registered for INGEST_ROUTE.
+            INGEST_AM_ROUTE => {}
             // Every method reaches the handler, which answers 405 to all but POST.
-            cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
-        } else if let Some(route) = handler(method, path) {
-            cfg.route(path, route);
+            INGEST_ROUTE => {
+                cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
+            }
+            _ => {
+                if let Some(route) = handler(method, path) {
+                    cfg.route(path, route);
+                }
+            }
         }
     }
 }

@@ -172,7 +172,7 @@ fn default_hmac_headers(kind: SourceKind) -> (&'static [&'static str], Option<&'
             &["X-Grafana-Alerting-Signature", "X-Grafana-Alert-Signature"],
             None,
         ),
-        SourceKind::Alertmanager | SourceKind::Generic | SourceKind::Plugin => {
+        SourceKind::Alertmanager | SourceKind::Generic | SourceKind::Sns | SourceKind::Plugin => {
             (&["X-Signature", "X-Webhook-Signature"], Some("sha256="))
         }
     }

@@ -17,6 +17,7 @@ pub mod grafana;
 pub mod plugins;
 pub mod redelivery;
 pub mod sentry;
+pub mod sns;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
 
@@ -43,6 +44,10 @@ pub enum SourceBuildError {
     Auth(#[from] AuthConfigError),
     #[error("mapping: {0}")]
     Mapping(String),
+    #[error("preset: {0}")]
+    Preset(String),
+    #[error("sns.{0}")]
+    Sns(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -60,6 +65,9 @@ pub enum NormalizeError {
     /// Valid JSON, but not in this tool's format.
     #[error("unexpected payload: {0}")]
     Shape(String),
+    /// A call the tool's protocol asks for failed (an SNS subscription confirmation): 502.
+    #[error("{0}")]
+    Upstream(String),
     /// This source kind has no built-in adapter in this build yet.
     #[error("the `{}` adapter is not available in this build yet", .0.as_str())]
     Unsupported(SourceKind),
@@ -136,6 +144,8 @@ pub struct SourceSpec {
     /// Sources whose tool sends a per-delivery id (sentry: `Request-ID`): the ids already
     /// recorded, so that a redelivery is dropped.
     redelivery: Option<Redelivery>,
+    /// `kind: sns`: its options and signature checker.
+    pub(crate) sns: Option<sns::SnsReceiver>,
 }
 
 impl SourceSpec {
@@ -164,10 +174,33 @@ impl SourceSpec {
                 cfg.kind.as_str()
             )));
         }
-        let mapping = generic::Mapping::build(&cfg.mapping).map_err(SourceBuildError::Mapping)?;
+        let mapping = match &cfg.preset {
+            None => cfg.mapping.clone(),
+            Some(_) if cfg.kind != SourceKind::Generic => {
+                return Err(SourceBuildError::Preset(format!(
+                    "only `kind: generic` sources use a preset, this one is `{}`",
+                    cfg.kind.as_str()
+                )))
+            }
+            Some(name) => {
+                let preset = generic::presets::get(name).map_err(SourceBuildError::Preset)?;
+                cfg.mapping.over(&preset.mapping)
+            }
+        };
+        let mapping = generic::Mapping::build(&mapping).map_err(SourceBuildError::Mapping)?;
         if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
             return Err(SourceBuildError::Config(cfg.kind.as_str()));
         }
+        if cfg.sns.is_some() && cfg.kind != SourceKind::Sns {
+            return Err(SourceBuildError::Sns(format!(
+                "only `kind: sns` sources take `sns:` options, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let sns = (cfg.kind == SourceKind::Sns)
+            .then(|| sns::SnsReceiver::https(cfg.sns.as_ref()))
+            .transpose()
+            .map_err(SourceBuildError::Sns)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
         } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
@@ -191,7 +224,14 @@ impl SourceSpec {
             plugin: None,
             plugin_config: cfg.config.clone().unwrap_or(serde_json::Value::Null),
             redelivery,
+            sns,
         })
+    }
+
+    /// A `kind: sns` source's receiver (it checks signatures and confirms subscriptions
+    /// asynchronously: see [`sns::SnsReceiver::receive`]).
+    pub fn sns(&self) -> Option<&sns::SnsReceiver> {
+        self.sns.as_ref()
     }
 
     /// Connects a `kind: plugin` source to its loaded plugin.
@@ -264,6 +304,7 @@ impl SourceSpec {
         match self.kind {
             SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
             SourceKind::Generic => generic::normalize(self, body),
+            SourceKind::Sns => sns::normalize(self, body),
             SourceKind::Grafana => grafana::normalize(self, body),
             SourceKind::Sentry => {
                 let resource = headers
@@ -327,7 +368,7 @@ mod tests {
         assert!(err.to_string().contains("`loud`"), "{err}");
 
         let mut cfg = config(SourceKind::Alertmanager);
-        cfg.mapping.insert("title".into(), "/x".into());
+        cfg.mapping.title = Some("/x".into());
         assert!(matches!(
             SourceSpec::build(&cfg),
             Err(SourceBuildError::Mapping(_))

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::types::{SourceConfig, SourceKind};
+use crate::config::types::{MappingConfig, SourceConfig, SourceKind};
 
 /// The bytes of one fixture.
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -22,7 +22,9 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         auth: None,
         labels: BTreeMap::new(),
         severity: None,
-        mapping: BTreeMap::new(),
+        preset: None,
+        mapping: MappingConfig::default(),
+        sns: None,
         plugin: None,
         config: None,
     }

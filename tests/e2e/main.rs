@@ -9,10 +9,12 @@ mod endpoints;
 mod hardening;
 mod ingest;
 mod plugins;
+mod prometheus;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;
 mod redis_store;
+mod sns;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
