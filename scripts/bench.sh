@@ -3,6 +3,11 @@
 #
 #   scripts/bench.sh                 # memory store (and redis when STORES includes it)
 #   RUNS=3 DURATION=10 STORES="memory redis" SUSTAIN_SECONDS=60 scripts/bench.sh
+#   BASELINE_BIN=/path/to/older/switchyard STEPS="single batch e2e sustain" scripts/bench.sh
+#
+# BASELINE_BIN: a second build measured in the same run, step by step after this one (as
+# `baseline-<store>`), so both see the same machine; the summary shows the two side by side
+# with their ratio.
 #
 # For each system, each measurement is taken RUNS times on a fresh process and reported as
 # median and spread (min-max):
@@ -81,6 +86,13 @@ echo "==> cargo build --release (switchyard, bench receiver, load generator)" >&
 cargo build --release --quiet --bin switchyard --example bench_receiver --example bench_loadgen \
   --example bench_ceiling
 BIN=${BIN:-target/release/switchyard}   # another build to compare: BIN=/path/to/switchyard
+BASELINE_BIN=${BASELINE_BIN:-}
+# The builds under test: name:binary. The baseline runs each step right after this build.
+VARIANTS=("switchyard:$BIN")
+if [ -n "$BASELINE_BIN" ]; then
+  [ -x "$BASELINE_BIN" ] || { echo "error: BASELINE_BIN=$BASELINE_BIN is not an executable" >&2; exit 1; }
+  VARIANTS+=("baseline:$BASELINE_BIN")
+fi
 RECV=target/release/examples/bench_receiver
 LOADGEN=target/release/examples/bench_loadgen
 CEILING=target/release/examples/bench_ceiling
@@ -156,8 +168,8 @@ start_redis() {
 
 SY_PID=""
 SY_PORT=""
-start_switchyard() { # store [routes: the `default:` list, [hook] unless given]
-  local store=$1 routes=${2:-[hook]}
+start_switchyard() { # store [routes: the `default:` list, [hook] unless given] [binary]
+  local store=$1 routes=${2:-[hook]} bin=${3:-$BIN}
   SY_PORT=$(free_port)
   local store_yaml="store: { kind: memory }"
   if [ "$store" = redis ]; then
@@ -165,7 +177,7 @@ start_switchyard() { # store [routes: the `default:` list, [hook] unless given]
     store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
   fi
   bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" "$routes" >"$OUT/switchyard.yaml"
-  RUST_LOG=warn $BIN serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
+  RUST_LOG=warn $bin serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
   SY_PID=$!
   PIDS+=("$SY_PID")
   wait_http "http://127.0.0.1:$SY_PORT/readyz"
@@ -253,7 +265,7 @@ PY
   # switchyard: every accepted alert must arrive, once; how long after the load the last one
   # did (nothing is routed in the noroute runs). Alertmanager falls far behind under this
   # load; its duplicates are counted instead.
-  if [[ ($sys == switchyard* || $sys == ceiling) && $label != noroute* ]]; then
+  if [[ ($sys == switchyard* || $sys == baseline* || $sys == ceiling) && $label != noroute* ]]; then
     local accepted t0
     accepted=$(awk -F'\t' -v s="$sys" -v m="${label}_accepted" '$1 == s && $2 == m {v = $3} END {print v}' "$RESULTS")
     t0=$(date +%s.%N)
@@ -300,7 +312,7 @@ run_at_rate() { # system url
   # The same p99 as switchyard measures it (from reading the request to answering it), which
   # leaves out the time the load tool waited for a core: the upper bound of the histogram
   # bucket (powers of two from 0.1 ms) that holds it. (The ceiling has no metrics.)
-  [[ $sys == switchyard* ]] && record "$sys" rate_server_p99_ms_at_most "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
+  [[ $sys == switchyard* || $sys == baseline* ]] && record "$sys" rate_server_p99_ms_at_most "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
 import re, sys
 text = sys.stdin.read()
 b = sorted((float(le), float(n)) for le, n in re.findall(r'^switchyard_ingest_duration_seconds_bucket\{le=\"([0-9.e+-]+)\",source=\"bench\"\} (\S+)', text, re.M))
@@ -335,62 +347,69 @@ run_memory() { # system pid url format rate suffix
 for store in $STORES; do
   want single || want batch || want e2e || want memory || want rate || want noroute \
     || want sustain || continue
-  sys="switchyard-$store"
   [ "$store" = redis ] && start_redis
   for run in $(seq 1 "$RUNS"); do
-    echo "==> $sys run $run/$RUNS" >&2
-    record "$sys" calibration_ms "$(calibrate)"
-    if want single; then
-      start_switchyard "$store"; recv_reset
-      run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
-      stop_switchyard
-    fi
-    if want batch; then
-      start_switchyard "$store"; recv_reset
-      run_wrk "$sys" batch100 "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 100
-      stop_switchyard
-    fi
-    if want e2e; then
-      start_switchyard "$store"
-      run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
-      stop_switchyard
-    fi
-    if want memory; then
-      start_switchyard "$store"
-      run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard "$MEM_RATE" ""
-      stop_switchyard
-      start_switchyard "$store"
-      run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
-      stop_switchyard
-    fi
-    if want rate; then
-      start_switchyard "$store"
-      run_at_rate "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench"
-      stop_switchyard
-    fi
-    if want noroute; then
-      start_switchyard "$store" "[]"; recv_reset
-      run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
-      stop_switchyard
-    fi
+    for v in "${VARIANTS[@]}"; do
+      sys="${v%%:*}-$store"
+      bin="${v#*:}"
+      echo "==> $sys run $run/$RUNS" >&2
+      record "$sys" calibration_ms "$(calibrate)"
+      if want single; then
+        start_switchyard "$store" "[hook]" "$bin"; recv_reset
+        run_wrk "$sys" single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+        stop_switchyard
+      fi
+      if want batch; then
+        start_switchyard "$store" "[hook]" "$bin"; recv_reset
+        run_wrk "$sys" batch100 "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 100
+        stop_switchyard
+      fi
+      if want e2e; then
+        start_switchyard "$store" "[hook]" "$bin"
+        run_e2e "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard
+        stop_switchyard
+      fi
+      if want memory; then
+        start_switchyard "$store" "[hook]" "$bin"
+        run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard "$MEM_RATE" ""
+        stop_switchyard
+        start_switchyard "$store" "[hook]" "$bin"
+        run_memory "$sys" "$SY_PID" "http://127.0.0.1:$SY_PORT/ingest/bench" switchyard 0 _burst
+        stop_switchyard
+      fi
+      if want rate; then
+        start_switchyard "$store" "[hook]" "$bin"
+        run_at_rate "$sys" "http://127.0.0.1:$SY_PORT/ingest/bench"
+        stop_switchyard
+      fi
+      if want noroute; then
+        start_switchyard "$store" "[]" "$bin"; recv_reset
+        run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+        stop_switchyard
+      fi
+    done
   done
   if [ "$SUSTAIN_SECONDS" -gt 0 ] && want sustain; then
-    echo "==> $sys sustained $SUSTAIN_RATE alerts/s for ${SUSTAIN_SECONDS}s" >&2
-    start_switchyard "$store"; recv_reset
-    res=$($LOADGEN --url "http://127.0.0.1:$SY_PORT/ingest/bench" --format switchyard \
-      --rate "$SUSTAIN_RATE" --seconds "$SUSTAIN_SECONDS" --connections 256 --threads 2)
-    accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
-    arrived_at_end=$(recv_stat unique)
-    wait_unique "$accepted" 60 || true
-    record "$sys" sustain_accepted "$accepted"
-    record "$sys" sustain_accepted_per_s "$(echo "$res" | python3 -c "import json,sys; print(round(json.load(sys.stdin)['ok_per_s']))")"
-    record "$sys" sustain_ingest_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
-    record "$sys" sustain_arrived_at_end "$arrived_at_end"
-    record "$sys" sustain_arrived "$(recv_stat unique)"
-    record "$sys" sustain_p99_e2e_ms "$(recv_stat p99_ms)"
-    record "$sys" sustain_max_e2e_ms "$(recv_stat max_ms)"
-    record "$sys" sustain_duplicates "$(recv_stat duplicates)"
-    stop_switchyard
+    for v in "${VARIANTS[@]}"; do
+      sys="${v%%:*}-$store"
+      bin="${v#*:}"
+      echo "==> $sys sustained $SUSTAIN_RATE alerts/s for ${SUSTAIN_SECONDS}s" >&2
+      start_switchyard "$store" "[hook]" "$bin"; recv_reset
+      res=$($LOADGEN --url "http://127.0.0.1:$SY_PORT/ingest/bench" --format switchyard \
+        --rate "$SUSTAIN_RATE" --seconds "$SUSTAIN_SECONDS" --connections 256 --threads 2)
+      accepted=$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['ok_alerts'])")
+      arrived_at_end=$(recv_stat unique)
+      wait_unique "$accepted" 60 || true
+      record "$sys" sustain_accepted "$accepted"
+      record "$sys" sustain_accepted_per_s "$(echo "$res" | python3 -c "import json,sys; print(round(json.load(sys.stdin)['ok_per_s']))")"
+      record "$sys" sustain_ingest_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
+      record "$sys" sustain_arrived_at_end "$arrived_at_end"
+      record "$sys" sustain_arrived "$(recv_stat unique)"
+      record "$sys" sustain_p99_e2e_ms "$(recv_stat p99_ms)"
+      record "$sys" sustain_max_e2e_ms "$(recv_stat max_ms)"
+      record "$sys" sustain_duplicates "$(recv_stat duplicates)"
+      stop_switchyard
+    done
   fi
 done
 

@@ -103,6 +103,9 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 echo "==> fault suite (FAULTS=quick)"
 faults_rc=0
 FAULTS=quick SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh 2>&1 | tee -a "$log" || faults_rc=$?
+echo "==> deployment recipes (scripts/check-deploy.sh)"
+deploy_rc=0
+scripts/check-deploy.sh target/debug/switchyard 2>&1 | tee -a "$log" || deploy_rc=$?
 # Tests that could check nothing on this machine say so on a `SKIPPED: name: why` line
 # (tests/e2e/support.rs `skipped`): they are counted as skipped, and listed.
 grep '^SKIPPED: ' "$log" || true
@@ -112,4 +115,5 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += 
      /^SKIPPED: / { s += 1 }
      /^faults: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s }' "$log"
-exit "$faults_rc"
+if [ "$faults_rc" -ne 0 ]; then exit "$faults_rc"; fi
+exit "$deploy_rc"

@@ -14,7 +14,7 @@ use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::http::admin::AdminState;
 use crate::http::{
-    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
+    AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
@@ -28,14 +28,13 @@ use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::request_ids::{MemoryRequestIds, RequestIds};
-use crate::store::{DeliveryDedup, DeliveryQueueStore, IncidentStore};
+use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
 struct Stores {
     incidents: Arc<dyn IncidentStore>,
-    dedup: Arc<dyn DeliveryDedup>,
-    /// The durable delivery queue (redis); None: each delivery actor keeps its own.
-    queue: Option<Arc<dyn DeliveryQueueStore>>,
+    /// The delivery queue every delivery actor claims from.
+    queue: Arc<dyn DeliveryQueueStore>,
     /// Incident reads for the admin API.
     query: Arc<dyn IncidentQuery>,
     /// Jira issue keys and ServiceNow sys_ids by (endpoint, incident).
@@ -52,8 +51,7 @@ impl Stores {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
                 incidents: store.clone(),
-                dedup: store.clone(),
-                queue: None,
+                queue: store.clone(),
                 query: store,
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
@@ -66,8 +64,7 @@ impl Stores {
         tracing::info!(key_prefix = %spec.key_prefix, "redis store");
         Ok(Stores {
             incidents: store.clone(),
-            dedup: store.clone(),
-            queue: Some(store.clone()),
+            queue: store.clone(),
             query: store.clone(),
             refs: store.clone(),
             request_ids: store.clone(),
@@ -81,15 +78,12 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let backlog = Arc::new(Backlog::new(runtime.max_pending_deliveries));
     let stores = Stores::build(&runtime)?;
-    // The delivery actors' room for lanes leased at record (a durable queue only).
-    let lease_rooms = stores
-        .queue
-        .as_ref()
-        .map(|_| Arc::new(LeaseRooms::default()));
+    // The delivery actors' room for lanes a record call leases to them (a store that does not
+    // lease at record leaves it unused).
+    let lease_rooms = Arc::new(LeaseRooms::default());
 
     let start_delivery = {
-        let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
-            stores.dedup.clone(),
+        let (refs, metrics, backlog, queue, lease_rooms) = (
             stores.refs.clone(),
             metrics.clone(),
             backlog.clone(),
@@ -101,8 +95,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         // is about as much work as taking the alert in, and the two then use both cores.
         let arbiter = Arbiter::new().handle();
         move |spec: Arc<EndpointSpec>| {
-            let (dedup, refs, metrics, backlog, queue, lease_rooms) = (
-                dedup.clone(),
+            let (refs, metrics, backlog, queue, lease_rooms) = (
                 refs.clone(),
                 metrics.clone(),
                 backlog.clone(),
@@ -110,11 +103,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
                 lease_rooms.clone(),
             );
             DeliveryActor::start_in_arbiter(&arbiter, move |_| {
-                let actor = DeliveryActor::new(spec, dedup, refs, metrics, backlog);
-                match queue {
-                    Some(queue) => actor.with_durable_queue(queue, lease_rooms),
-                    None => actor,
-                }
+                DeliveryActor::new(spec, queue, Some(lease_rooms), refs, metrics, backlog)
             })
         }
     };
@@ -125,17 +114,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .collect();
     let deliveries = endpoints.iter().map(|(_, a)| a.clone()).collect();
     let routes = SharedRoutes::new(runtime.routes.clone());
-    let mut router = RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone());
-    if stores.queue.is_some() {
-        router = router.with_durable_queue();
-    }
-    let router = router.start();
+    let router =
+        RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone()).start();
     let store = stores.incidents.clone();
-    let mut incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone());
-    if let Some(rooms) = &lease_rooms {
-        incidents = incidents.with_lease_rooms(rooms.clone());
-    }
-    let incidents = incidents.with_query(stores.query.clone()).start();
+    let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
+        .with_lease_rooms(lease_rooms)
+        .with_query(stores.query.clone())
+        .start();
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -170,13 +155,21 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         Box::new(start_delivery),
     )
     .with_restart_only(runtime.restart_only.clone());
-    let control = match stores.redis.clone() {
-        Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
-            redis.set_source_kinds(source_kinds(&rt.sources));
-        })),
-        None => control,
-    }
-    .start();
+    let (redis, cert) = (stores.redis.clone(), runtime.tls.clone());
+    let control = control
+        .with_on_reload(Box::new(move |rt: &Runtime| {
+            if let Some(redis) = &redis {
+                redis.set_source_kinds(source_kinds(&rt.sources));
+            }
+            // The running listener's certificate, read again from its files.
+            if let Some(cert) = &cert {
+                match cert.reload() {
+                    Ok(()) => tracing::info!("TLS certificate read again"),
+                    Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded; the running one stays"),
+                }
+            }
+        }))
+        .start();
     reload_on_sighup(control.clone());
     let drain_control = control.clone();
     let admin = runtime.admin_token.clone().map(|token| {
@@ -206,37 +199,72 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         store,
         admin,
     };
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(crate::http::configure)
-    })
-    // On SIGTERM or SIGINT (ours, below: actix-server's own would stop every arbiter, the
-    // delivery actors' too): stop accepting, give requests under way this long to finish.
-    .disable_signals()
-    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1))
-    .bind(runtime.listen)?;
-    for addr in server.addrs() {
-        // A plain line on stdout, for people and for scripts that start us on port 0.
-        println!(
-            "switchyard {} listening on http://{addr}",
-            env!("CARGO_PKG_VERSION")
-        );
-        tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
-    }
-    let server = server.run();
-    let handle = server.handle();
+    let public = if runtime.admin_listen.is_some() {
+        Listener::Public
+    } else {
+        Listener::All
+    };
+    let main = start_listener(&runtime, &state, runtime.listen, public)?;
+    let admin = match runtime.admin_listen {
+        Some(addr) => Some(start_listener(&runtime, &state, addr, Listener::Admin)?),
+        None => None,
+    };
+    let handles: Vec<_> = std::iter::once(main.handle())
+        .chain(admin.as_ref().map(|a| a.handle()))
+        .collect();
     actix_rt::spawn(async move {
         let signal = stop_signal().await;
         tracing::info!(
             signal,
             "stopping: no new connections; requests under way finish"
         );
-        handle.stop(true).await;
+        for handle in handles {
+            handle.stop(true).await;
+        }
     });
-    server.await?;
+    // Both listeners run (a server starts when first polled) until both have stopped.
+    futures_util::future::try_join_all(std::iter::once(main).chain(admin)).await?;
     drain_deliveries(&drain_control, runtime.shutdown_grace).await;
     Ok(())
+}
+
+/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it.
+fn start_listener(
+    runtime: &Runtime,
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    routes: Listener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(|cfg| crate::http::configure_listener(cfg, routes))
+    })
+    // On SIGTERM or SIGINT (ours, in `serve`: actix-server's own would stop every arbiter,
+    // the delivery actors' too): stop accepting, give requests under way this long to finish.
+    .disable_signals()
+    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1));
+    let (server, scheme) = match &runtime.tls {
+        Some(cert) => (
+            server.bind_rustls_0_23(addr, cert.server_config())?,
+            "https",
+        ),
+        None => (server.bind(addr)?, "http"),
+    };
+    for addr in server.addrs() {
+        let what = match routes {
+            Listener::Admin => " (admin API)",
+            _ => "",
+        };
+        // A plain line on stdout, for people and for scripts that start us on port 0.
+        println!(
+            "switchyard {} listening on {scheme}://{addr}{what}",
+            env!("CARGO_PKG_VERSION")
+        );
+        tracing::info!(%addr, scheme, routes = ?routes, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
+    }
+    Ok(server.run())
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); its name.

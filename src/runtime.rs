@@ -16,6 +16,7 @@ use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::sources::SourceSpec;
 use crate::store::redis::{RedisSpec, SourceKinds};
+use crate::tls::ReloadableCert;
 
 /// How long a stopping process gives its deliveries to finish (`server.shutdown_grace`).
 pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -33,6 +34,10 @@ pub struct Runtime {
     pub body_timeout: Option<std::time::Duration>,
     /// `server.shutdown_grace` (validated by `config::validate`).
     pub shutdown_grace: std::time::Duration,
+    /// `server.tls`: the certificate served (None: plain HTTP).
+    pub tls: Option<Arc<ReloadableCert>>,
+    /// `server.admin_listen`: the admin API's own listener.
+    pub admin_listen: Option<SocketAddr>,
     pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
@@ -141,7 +146,44 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let base = std::path::Path::new(&cfg.file)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let tls = match &raw.server.tls {
+            None => None,
+            Some(t) => {
+                match ReloadableCert::load(&base.join(&t.cert_file), &base.join(&t.key_file)) {
+                    Ok(c) => Some(Arc::new(c)),
+                    Err(e) => {
+                        errors.push(cfg.error_at(&[key("server"), key("tls")], e.to_string()));
+                        None
+                    }
+                }
+            }
+        };
+        let admin_listen = match raw
+            .server
+            .admin_listen
+            .as_deref()
+            .map(str::parse::<SocketAddr>)
+        {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(e)) => {
+                errors.push(cfg.error_at(
+                    &[key("server"), key("admin_listen")],
+                    format!("invalid listen address: {e}"),
+                ));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(Runtime {
+            tls,
+            admin_listen,
             restart_only: (raw.server.clone(), raw.store.clone()),
             listen,
             max_body_bytes: raw.server.max_body_bytes,

@@ -1,6 +1,7 @@
 """Summarizes scripts/bench.sh's raw results (system, metric, value per line) as a Markdown
-table: the median of the runs with the spread (min-max), and the ratio of each switchyard
-store to Alertmanager and to the ceiling (examples/bench_ceiling.rs)."""
+table: the median of the runs with the spread (min-max), the ratio of each switchyard store to
+its baseline build (BASELINE_BIN) when one ran, of the redis store to the memory store, and to
+Alertmanager and to the ceiling (examples/bench_ceiling.rs)."""
 import collections
 import statistics
 import sys
@@ -33,11 +34,25 @@ ours = [s for s in systems if s.startswith("switchyard")]
 # Ratios of each switchyard store to Alertmanager and to the ceiling (the same stack without
 # switchyard's logic), when they ran.
 bases = [(b, name) for b, name in (("alertmanager", "AM"), ("ceiling", "ceiling")) if b in systems]
-header = ["metric"] + systems + [f"{s.split('-', 1)[1]} / {name}" for _, name in bases for s in ours]
+# This build against the baseline build, store by store; the redis store against the memory
+# store (this build's, and the baseline's).
+pairs = [(s, "baseline-" + s.split("-", 1)[1], f"{s.split('-', 1)[1]}: new / baseline")
+         for s in ours if "baseline-" + s.split("-", 1)[1] in systems]
+for build in ("switchyard", "baseline"):
+    if f"{build}-redis" in systems and f"{build}-memory" in systems:
+        pairs.append((f"{build}-redis", f"{build}-memory", f"{build}: redis / memory"))
+header = ["metric"] + systems + [name for _, _, name in pairs] \
+    + [f"{s.split('-', 1)[1]} / {name}" for _, name in bases for s in ours]
 print("| " + " | ".join(header) + " |")
 print("|" + "---|" * len(header))
 for metric, by_system in rows.items():
     line = [metric] + [cell(by_system.get(s, [])) for s in systems]
+    for a, b, _ in pairs:
+        mine, theirs = by_system.get(a, []), by_system.get(b, [])
+        if metric.startswith("calibration") or not mine or not theirs or statistics.median(theirs) == 0:
+            line.append("-")
+        else:
+            line.append(f"{statistics.median(mine) / statistics.median(theirs):.2f}x")
     for base, _ in bases:
         for s in ours:
             mine, theirs = by_system.get(s, []), by_system.get(base, [])

@@ -100,6 +100,24 @@ pub struct ServerConfig {
     /// log says how many); with the redis store it stays in Redis. Default `30s`.
     #[serde(default)]
     pub shutdown_grace: Option<String>,
+    /// Serve HTTPS instead of HTTP (both listeners): PEM files, relative to this file; read
+    /// again on every reload (SIGHUP), so a renewed certificate needs no restart.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// A second listener for the admin API (`/api/v1/...`), e.g. `127.0.0.1:9090`: the admin
+    /// API is then not served on `listen`, which monitoring tools post to.
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+}
+
+/// `server.tls`: the certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate, then any intermediates.
+    pub cert_file: String,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 fn default_listen() -> String {
@@ -120,6 +138,8 @@ impl Default for ServerConfig {
             max_pending_deliveries: None,
             body_timeout: None,
             shutdown_grace: None,
+            tls: None,
+            admin_listen: None,
         }
     }
 }

@@ -1,56 +1,46 @@
-//! `DeliveryActor`: one per endpoint. It owns the endpoint's queue, retry timers, rate
-//! limiter, circuit breaker and HTTP client, and runs attempts concurrently across incidents
-//! (one at a time per incident, so an incident's events arrive in order). The decisions live
-//! in `queue`, `pacing` and `kinds`; this is the thin actor layer around them. It also answers
-//! the admin API: the delivery log, replays, test pings and config reloads. With the redis
-//! store the actor takes its work from the shared durable queue instead (`durable`).
+//! `DeliveryActor`: one per endpoint, the same for every store. It claims the endpoint's due
+//! deliveries from the store's queue ([`DeliveryQueueStore`]) under a lease, holds them until
+//! its concurrency, rate limit and circuit let them start (one at a time per incident, so an
+//! incident's events arrive in order), sends them (`attempt`), decides what follows each
+//! (`queue`: the retry schedule and `Retry-After`) and settles the results back into the
+//! store in batches (`durable`). It also answers the admin API: the delivery log, replays,
+//! test pings and config reloads.
 
 mod durable;
+mod held;
 
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::http::header::{self, HeaderMap};
-use async_trait::async_trait;
+use actix_web::http::header;
 use bytes::Bytes;
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::attempt::{self, send_event};
 use super::endpoint::EndpointSpec;
-use super::kinds::{self, Exchange, OutboundRequest, Response, Transport};
+use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
-use super::queue::{Delivery, DeliveryQueue, ReplayError};
+use super::queue::{DeliveryQueue, ReplayError};
+use super::transport::AwcTransport;
 use super::{webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
 use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
-use crate::store::{DeliveryDedup, DeliveryQueueStore, StoreError};
+use crate::store::{DeliveryQueueStore, StoreError};
 
 pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
 
-/// How many requests one endpoint has in flight at once (each for a different incident).
-/// When reached, due deliveries wait in the queue until an attempt finishes.
+/// The most requests one endpoint has in flight at once (each for a different incident),
+/// whatever its store allows ([`DeliveryQueueStore::concurrency`]).
 pub const DEFAULT_ENDPOINT_CONCURRENCY: usize = 256;
-
-/// How much of a response body is kept with an attempt (the delivery log).
-pub const DEFAULT_RESPONSE_CAPTURE_BYTES: usize = 1024;
-
-/// How much of a response body is read (to find a created Jira issue key or ServiceNow
-/// `sys_id`); the rest is not read.
-pub const DEFAULT_RESPONSE_READ_BYTES: usize = 64 * 1024;
 
 /// Mailbox size of a delivery actor. Senders wait (backpressure) when it is full.
 pub const DEFAULT_DELIVERY_MAILBOX: usize = 1024;
-
-/// Hands events to the endpoint's queue. The sender has counted them in the backlog.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Enqueue(pub Vec<Arc<Event>>);
 
 /// One delivery, as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -66,9 +56,8 @@ pub struct DeliveryView {
     pub attempts: Vec<Attempt>,
 }
 
-/// The delivery log of this endpoint (unfinished first, then finished, oldest first). With a
-/// durable queue: the store's deliveries (every instance's), then any this instance holds
-/// only in memory.
+/// The delivery log of this endpoint (unfinished first, then finished, oldest first): the
+/// store's deliveries (with the redis store, every instance's).
 #[derive(Message)]
 #[rtype(result = "Result<EndpointDeliveries, StoreError>")]
 pub struct ListDeliveries;
@@ -116,22 +105,23 @@ pub struct ClaimDue;
 /// One endpoint's delivery actor.
 pub struct DeliveryActor {
     spec: Arc<EndpointSpec>,
-    client: Option<awc::Client>,
-    /// None with a durable queue: its claim checks the dedup keys and its settle writes them.
-    dedup: Option<Arc<dyn DeliveryDedup>>,
+    /// awc with the endpoint's settings (made when first needed), or a test's script.
+    transport: Option<Rc<dyn Transport>>,
+    /// The transport was given (a test): kept across spec changes.
+    scripted: bool,
     refs: Arc<dyn ExternalRefs>,
     queue: DeliveryQueue,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
-    /// Unfinished deliveries, for ingest's admission: counted here as this actor takes and
-    /// finishes them, or with a durable queue, the store's count of every instance's.
+    /// Unfinished deliveries, for ingest's admission: the store's count, as its last answer
+    /// gave it.
     backlog: Arc<Backlog>,
     in_flight: usize,
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
     counters: EndpointMetrics,
-    /// Set with the redis store: work is claimed from the shared durable queue.
-    durable: Option<durable::Durable>,
+    /// The store's queue, and what this actor holds of it.
+    durable: durable::Durable,
     /// Where finished attempts report back. Each attempt runs as its own task (an actix
     /// context polls every future it holds on every wake-up, which costs O(in flight) per
     /// completion); the channel holds at most `DEFAULT_ENDPOINT_CONCURRENCY` results, since
@@ -154,9 +144,14 @@ struct Finished {
 }
 
 impl DeliveryActor {
+    /// The actor of `spec`'s endpoint, taking its work from `queue`: it claims due
+    /// deliveries at start, on `ClaimDue`, after each settle and at each poll. `leases`: where
+    /// this instance's record calls find the actor's room for new lanes leased at record
+    /// (None: every head is claimed).
     pub fn new(
         spec: Arc<EndpointSpec>,
-        dedup: Arc<dyn DeliveryDedup>,
+        queue: Arc<dyn DeliveryQueueStore>,
+        leases: Option<Arc<LeaseRooms>>,
         refs: Arc<dyn ExternalRefs>,
         metrics: Arc<Metrics>,
         backlog: Arc<Backlog>,
@@ -170,39 +165,15 @@ impl DeliveryActor {
             limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
             breaker: CircuitBreaker::new(spec.circuit),
             spec,
-            client: None,
-            dedup: Some(dedup),
+            transport: None,
+            scripted: false,
             refs,
             backlog,
             in_flight: 0,
             draining: false,
             timer: None,
             counters,
-            durable: None,
-        }
-    }
-
-    /// Takes its work from `queue` (shared by every instance, kept across restarts): it claims
-    /// due deliveries at start, on `ClaimDue`, after each settle and at each poll. `Enqueue`
-    /// still delivers from memory (events that are not in the store).
-    /// `leases`: where this instance's record calls find the actor's room for new lanes
-    /// leased at record (None: every head is claimed).
-    pub fn with_durable_queue(
-        mut self,
-        queue: Arc<dyn DeliveryQueueStore>,
-        leases: Option<Arc<LeaseRooms>>,
-    ) -> Self {
-        self.durable = Some(durable::Durable::new(queue, leases));
-        self.dedup = None;
-        self
-    }
-
-    /// Counts deliveries taken in (`added`) and finished or handed back (`done`); with a
-    /// durable queue, the store's count stands instead ([`Self::store_pending`]).
-    fn count(&self, added: usize, done: usize) {
-        if self.durable.is_none() {
-            self.backlog.add(added);
-            self.backlog.done(done);
+            durable: durable::Durable::new(queue, leases),
         }
     }
 
@@ -211,26 +182,38 @@ impl DeliveryActor {
         self.backlog.set(pending);
     }
 
-    /// Unfinished deliveries: this queue's, or with a durable queue, the store's count.
-    fn depth(&self) -> usize {
-        self.durable
-            .as_ref()
-            .and_then(|d| d.depth)
-            .unwrap_or_else(|| self.queue.pending())
+    /// How many claimed deliveries may be out at once.
+    fn concurrency(&self) -> usize {
+        self.durable.concurrency().min(DEFAULT_ENDPOINT_CONCURRENCY)
     }
 
-    fn client(&mut self) -> awc::Client {
-        self.client
+    /// The endpoint's unfinished deliveries, as of the last claim.
+    fn depth(&self) -> usize {
+        self.durable.depth.unwrap_or(0)
+    }
+
+    /// Sends its requests with `transport` instead of awc (tests: a scripted one).
+    pub fn with_transport(mut self, transport: Rc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self.scripted = true;
+        self
+    }
+
+    /// The transport: awc with the endpoint's settings, made once per spec.
+    fn transport(&mut self) -> Rc<dyn Transport> {
+        let timeout = self.spec.timeout;
+        self.transport
             .get_or_insert_with(|| {
-                awc::Client::builder()
+                let client = awc::Client::builder()
                     .connector(awc::Connector::new().limit(DEFAULT_ENDPOINT_CONCURRENCY))
                     .disable_redirects()
-                    .timeout(self.spec.timeout)
+                    .timeout(timeout)
                     .add_default_header((
                         header::USER_AGENT,
                         concat!("switchyard/", env!("CARGO_PKG_VERSION")),
                     ))
-                    .finish()
+                    .finish();
+                Rc::new(AwcTransport { client, timeout })
             })
             .clone()
     }
@@ -247,7 +230,7 @@ impl DeliveryActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         durable::unpark(self);
         let now = Instant::now();
-        let mut room = DEFAULT_ENDPOINT_CONCURRENCY.saturating_sub(self.in_flight);
+        let mut room = self.concurrency().saturating_sub(self.in_flight);
         room = room.min(self.breaker.allowance(now));
         if let Some(l) = &mut self.limiter {
             room = room.min(l.available(now));
@@ -260,10 +243,9 @@ impl DeliveryActor {
             }
             for (lane, delivery) in batch {
                 self.in_flight += 1;
-                let fut = attempt(
-                    self.client(),
+                let fut = attempt::attempt(
+                    self.transport(),
                     self.spec.clone(),
-                    self.dedup.clone(),
                     self.refs.clone(),
                     delivery,
                 );
@@ -289,7 +271,7 @@ impl DeliveryActor {
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let mut next = self.queue.next_wakeup();
-        if self.queue.has_ready() && self.in_flight < DEFAULT_ENDPOINT_CONCURRENCY {
+        if self.queue.has_ready() && self.in_flight < self.concurrency() {
             // Something is due but held back: wake when the circuit probes or a token comes.
             let held = match self.breaker.reopens_at() {
                 Some(at) => Some(at),
@@ -354,22 +336,16 @@ impl DeliveryActor {
             // a half-open circuit may probe again.
             _ => self.breaker.release(),
         }
-        let durable_attempt = if self.durable.is_some() {
-            attempt.clone()
-        } else {
-            None
-        };
+        let durable_attempt = attempt.clone();
         let duplicate = verdict == Verdict::Duplicate;
         let before = self.queue.pending();
         let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
         match settlement {
             Settlement::Delivered if duplicate => {
-                self.count(0, 1);
                 self.counters.duplicate.inc();
                 tracing::info!(endpoint, event_id = %event.id, "already delivered; not sent again");
             }
             Settlement::Delivered => {
-                self.count(0, 1);
                 self.counters.delivered.inc();
                 let latency = (Utc::now() - event.timestamp)
                     .num_microseconds()
@@ -382,21 +358,17 @@ impl DeliveryActor {
                 tracing::warn!(endpoint, event_id = %event.id, status, error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
             }
             Settlement::Dead | Settlement::Release => {
-                self.count(0, 1);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, status, error, "delivery dead");
             }
             Settlement::Gone => {
-                // Every other queued delivery died with it.
+                // Every other delivery held here dies with it.
                 let also_dead = before.saturating_sub(1);
-                self.count(0, before);
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
-        if self.durable.is_some() {
-            durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
-        }
+        durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
     }
 }
 
@@ -444,28 +416,10 @@ impl Actor for DeliveryActor {
     }
 }
 
-impl Handler<Enqueue> for DeliveryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
-        let now = Instant::now();
-        for event in msg.0 {
-            // The router counted this delivery in the backlog when it queued it.
-            if !self.queue.push(event.clone(), now) {
-                self.count(0, 1);
-                self.counters.dead.inc();
-                tracing::warn!(endpoint = &*self.spec.name, event_id = %event.id, "endpoint disabled (410 Gone): event marked dead");
-            }
-        }
-        self.update_depth();
-        self.pump(ctx);
-    }
-}
-
 /// The process is stopping: from now on claim nothing new from a durable queue (what this
-/// process holds is finished; the rest stays in the store for the next start), keep sending
-/// what a memory queue holds. Answers what is still unfinished here; the caller asks again
-/// until nothing is, or its grace period runs out.
+/// process holds is finished; the rest stays in the store for the next start), keep claiming
+/// and sending from a memory queue. Answers what is still unfinished here; the caller asks
+/// again until nothing is, or its grace period runs out.
 #[derive(Message)]
 #[rtype(result = "DrainState")]
 pub struct Drain;
@@ -475,10 +429,11 @@ pub struct Drain;
 pub struct DrainState {
     /// Attempts sent and not answered yet.
     pub in_flight: usize,
-    /// Answers not yet written to the durable queue.
+    /// Answers not yet written to the queue.
     pub unsettled: usize,
-    /// Deliveries waiting here (memory queue: lost if the process stops now; durable queue:
-    /// heads leased to this process, claimed by the next one once their leases run out).
+    /// Deliveries still to finish (memory queue: the endpoint's unfinished ones, lost if the
+    /// process stops now; durable queue: heads leased to this process, claimed by the next
+    /// one once their leases run out).
     pub queued: usize,
     /// The deliveries live in a durable queue.
     pub durable: bool,
@@ -494,22 +449,23 @@ impl DrainState {
 impl Handler<Drain> for DeliveryActor {
     type Result = MessageResult<Drain>;
 
-    fn handle(&mut self, _msg: Drain, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _msg: Drain, ctx: &mut Self::Context) -> Self::Result {
         self.draining = true;
-        let (unsettled, held) = self
-            .durable
-            .as_ref()
-            .map(|d| d.unsettled())
-            .unwrap_or((0, 0));
+        let durable = self.durable.is_durable();
+        if !durable {
+            // The count of what is left comes with a claim (the next ask sees it).
+            durable::claim(self, ctx);
+        }
+        let (unsettled, held) = self.durable.unsettled();
         MessageResult(DrainState {
             in_flight: self.in_flight,
             unsettled,
-            queued: if self.durable.is_some() {
+            queued: if durable {
                 held
             } else {
-                self.queue.pending()
+                self.depth().max(held)
             },
-            durable: self.durable.is_some(),
+            durable,
         })
     }
 }
@@ -524,39 +480,18 @@ impl Handler<ClaimDue> for DeliveryActor {
     }
 }
 
-fn view(endpoint: &str, d: &Delivery) -> DeliveryView {
-    DeliveryView {
-        id: d.id.clone(),
-        endpoint: endpoint.to_string(),
-        event_id: d.event.id.clone(),
-        event_type: d.event.kind.as_str(),
-        incident_id: d.event.incident.id.clone(),
-        state: d.state,
-        replay_of: d.replay_of.clone(),
-        attempts: d.attempts.clone(),
-    }
-}
-
 impl Handler<ListDeliveries> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
 
     fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        let Some(store) = self.durable.as_ref().map(|d| d.store()) else {
-            let list = EndpointDeliveries {
-                endpoint: self.spec.name.to_string(),
-                circuit: self.breaker.state(),
-                disabled: self.queue.is_disabled(),
-                deliveries: self.queue.all().map(|d| view(&self.spec.name, d)).collect(),
-            };
-            return Box::pin(actix::fut::ready(Ok(list)));
-        };
+        let store = self.durable.store();
         let endpoint = self.spec.name.clone();
         Box::pin(
             async move { store.deliveries(&endpoint).await }
                 .into_actor(self)
                 .map(|res, act, _| {
                     let stored = res?;
-                    Ok(durable::merged_view(act, stored))
+                    Ok(durable::view(act, stored))
                 }),
         )
     }
@@ -565,13 +500,10 @@ impl Handler<ListDeliveries> for DeliveryActor {
 impl Handler<Replay> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<String, ReplayError>>;
 
-    fn handle(&mut self, msg: Replay, ctx: &mut Self::Context) -> Self::Result {
-        let Some(store) = self.durable.as_ref().map(|d| d.store()) else {
-            return Box::pin(actix::fut::ready(self.replay_in_memory(&msg.0, ctx)));
-        };
-        // Durable: the replay is written into the store's queue, so any instance delivers
-        // it and it survives a restart. A delivery only this instance knows (enqueued from
-        // memory) is replayed from memory.
+    fn handle(&mut self, msg: Replay, _ctx: &mut Self::Context) -> Self::Result {
+        // The replay is written into the store's queue (with the redis store, any instance
+        // delivers it and it survives a restart).
+        let store = self.durable.store();
         let endpoint = self.spec.name.clone();
         let old = msg.0.clone();
         Box::pin(
@@ -580,29 +512,14 @@ impl Handler<Replay> for DeliveryActor {
                 .map(move |res, act, ctx| match res {
                     Ok(Some(id)) => {
                         act.queue.enable();
-                        tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued in the store");
+                        tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
                         durable::claim(act, ctx);
                         Ok(id)
                     }
-                    Ok(None) => act.replay_in_memory(&msg.0, ctx),
+                    Ok(None) => Err(ReplayError::NotFound),
                     Err(e) => Err(ReplayError::Unavailable(e.to_string())),
                 }),
         )
-    }
-}
-
-impl DeliveryActor {
-    fn replay_in_memory(
-        &mut self,
-        delivery_id: &str,
-        ctx: &mut Context<Self>,
-    ) -> Result<String, ReplayError> {
-        let id = self.queue.replay(delivery_id, Instant::now())?;
-        self.count(1, 0);
-        tracing::info!(endpoint = &*self.spec.name, delivery = %delivery_id, replay = %id, "replay queued");
-        self.update_depth();
-        self.pump(ctx);
-        Ok(id)
     }
 }
 
@@ -618,7 +535,9 @@ impl Handler<UpdateSpec> for DeliveryActor {
         if spec.circuit != self.spec.circuit {
             self.breaker = CircuitBreaker::new(spec.circuit);
         }
-        self.client = None;
+        if !self.scripted {
+            self.transport = None;
+        }
         self.spec = spec;
         durable::spec_changed(self);
         self.pump(ctx);
@@ -652,13 +571,14 @@ impl Handler<Ping> for DeliveryActor {
     type Result = ResponseFuture<PingReport>;
 
     fn handle(&mut self, _: Ping, _: &mut Self::Context) -> Self::Result {
-        let client = self.client();
+        let transport = self.transport();
         let spec = self.spec.clone();
         let refs = self.refs.clone();
         Box::pin(async move {
             let event = ping_event();
             let body = Bytes::from(webhook::body(&event));
-            let (attempt, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
+            let (attempt, outcome) =
+                send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
             tracing::info!(
                 endpoint = &*spec.name,
                 ok = outcome.verdict == Verdict::Success,
@@ -675,167 +595,5 @@ impl Handler<Ping> for DeliveryActor {
     }
 }
 
-/// awc as a [`Transport`]: the endpoint's time limit covers the request and reading up to
-/// `DEFAULT_RESPONSE_READ_BYTES` of the answer.
-struct AwcTransport {
-    client: awc::Client,
-    timeout: Duration,
-}
-
-#[async_trait(?Send)]
-impl Transport for AwcTransport {
-    async fn send(&self, req: OutboundRequest) -> Result<Response, String> {
-        let started = std::time::Instant::now();
-        let mut r = self.client.request(req.method, &req.url);
-        let mut has_type = false;
-        for (k, v) in req.headers {
-            has_type |= k == header::CONTENT_TYPE;
-            r = r.insert_header((k, v));
-        }
-        let sent = match req.body {
-            Some(body) => {
-                if !has_type {
-                    r = r.insert_header((header::CONTENT_TYPE, "application/json"));
-                }
-                r.send_body(body).await
-            }
-            None => r.send().await,
-        };
-        let mut resp = sent.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let retry_after = retry_after(resp.headers());
-        let remaining = self.timeout.saturating_sub(started.elapsed());
-        let mut captured = Vec::new();
-        let _ = tokio::time::timeout(remaining, async {
-            while let Some(chunk) = resp.next().await {
-                let Ok(chunk) = chunk else { break };
-                let room = DEFAULT_RESPONSE_READ_BYTES - captured.len();
-                captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if captured.len() >= DEFAULT_RESPONSE_READ_BYTES {
-                    break;
-                }
-            }
-        })
-        .await;
-        Ok(Response {
-            status,
-            retry_after,
-            body: Bytes::from(captured),
-        })
-    }
-}
-
-/// Sends one event as the endpoint's kind does; returns the attempt record and the outcome.
-async fn send_event(
-    client: awc::Client,
-    spec: &EndpointSpec,
-    refs: &dyn ExternalRefs,
-    event: &Event,
-    webhook_body: &Bytes,
-) -> (Attempt, Exchange) {
-    let at = Utc::now();
-    let started = std::time::Instant::now();
-    let transport = AwcTransport {
-        client,
-        timeout: spec.timeout,
-    };
-    let outcome = kinds::deliver(kinds::Job {
-        spec,
-        event,
-        webhook_body,
-        refs,
-        transport: &transport,
-        timestamp: at.timestamp(),
-    })
-    .await;
-    let response = outcome
-        .response
-        .as_ref()
-        .map(|r| {
-            String::from_utf8_lossy(&r.body[..r.body.len().min(DEFAULT_RESPONSE_CAPTURE_BYTES)])
-                .into_owned()
-        })
-        .unwrap_or_default();
-    let attempt = Attempt {
-        at,
-        status: outcome.response.as_ref().map(|r| r.status),
-        duration_ms: started.elapsed().as_millis() as u64,
-        error: outcome.error.clone(),
-        response,
-    };
-    (attempt, outcome)
-}
-
-/// One attempt: skip if already delivered, else send as the kind does, classify the answer,
-/// and record the dedup key on success. Returns the attempt (None when nothing was sent) and
-/// its result.
-async fn attempt(
-    client: awc::Client,
-    spec: Arc<EndpointSpec>,
-    dedup: Option<Arc<dyn DeliveryDedup>>,
-    refs: Arc<dyn ExternalRefs>,
-    delivery: Delivery,
-) -> (Option<Attempt>, Verdict, Arc<Event>) {
-    let event = delivery.event.clone();
-    if let (Some(dedup), None) = (&dedup, &delivery.replay_of) {
-        match dedup.is_delivered(&spec.name, &event.id).await {
-            Ok(true) => return (None, Verdict::Duplicate, event),
-            Ok(false) => {}
-            Err(e) => {
-                // Without the dedup key we cannot promise "once": retry later instead of
-                // risking a second delivery.
-                let att = Attempt {
-                    at: Utc::now(),
-                    status: None,
-                    duration_ms: 0,
-                    error: Some(format!("dedup check failed: {e}")),
-                    response: String::new(),
-                };
-                return (Some(att), Verdict::Retry { retry_after: None }, event);
-            }
-        }
-    }
-    // Rendered at each attempt rather than kept with the delivery: the body is a pure
-    // function of the event (the same bytes every time), and a queue or log of events alone
-    // takes half the memory.
-    let body = Bytes::from(webhook::body(&event));
-    let (att, outcome) = send_event(client, &spec, refs.as_ref(), &event, &body).await;
-    if let (Verdict::Success, Some(dedup)) = (&outcome.verdict, &dedup) {
-        if let Err(e) = dedup.mark_delivered(&spec.name, &event.id).await {
-            tracing::warn!(endpoint = &*spec.name, event_id = %event.id, error = %e, "delivered, but the dedup key could not be stored");
-        }
-    }
-    (Some(att), outcome.verdict, event)
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    (when.to_utc() - Utc::now()).to_std().ok()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::http::header::HeaderValue;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        let later = (Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
-        h.insert(header::RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        let d = retry_after(&h).unwrap();
-        assert!(
-            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
-            "{d:?}"
-        );
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
-    }
-}
+mod tests;

@@ -409,7 +409,10 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            e.to_string().contains("template: template line 1 column"),
+            // minijinja points at the last token before the missing `}}`: `title`, column 13.
+            e.to_string().contains(
+                "template: template line 1 column 13: syntax error: unexpected end of input"
+            ),
             "{e}"
         );
     }

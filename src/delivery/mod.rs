@@ -5,11 +5,13 @@
 //! breaker (`pacing`).
 
 pub mod actor;
+pub mod attempt;
 pub mod endpoint;
 pub mod kinds;
 pub mod pacing;
 pub mod queue;
 pub mod template;
+pub mod transport;
 pub mod webhook;
 
 pub use crate::store::backlog::{Backlog, Reservation, DEFAULT_MAX_PENDING_DELIVERIES};

@@ -1,7 +1,7 @@
-//! One endpoint's delivery queue, as plain data: lanes of deliveries per incident (so the events
-//! of one incident go out in order, one at a time), a ready list, retry timers, and a bounded
-//! log of finished deliveries. The delivery actor drives it; everything here is tested without
-//! a running actor system.
+//! What one endpoint's delivery actor holds, as plain data: the deliveries it claimed, in
+//! lanes per incident (so the events of one incident go out in order, one at a time), a
+//! ready list, and what follows an attempt (the retry schedule and `Retry-After`). The store
+//! keeps the queue itself and the log; everything here is tested without an actor system.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -12,15 +12,6 @@ use tokio::time::Instant;
 
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::Event;
-
-/// How many delivered deliveries an endpoint keeps in memory for the admin API (and replay). When full,
-/// the oldest delivered one is forgotten; pending ones are never dropped.
-pub const DEFAULT_DELIVERED_LOG_CAPACITY: usize = 1_000;
-
-/// How many dead deliveries an endpoint keeps, replayable, apart from the delivered ones so
-/// that a burst of successes never pushes out a failure someone has to look at. When full,
-/// the oldest dead one is forgotten.
-pub const DEFAULT_DEAD_LOG_CAPACITY: usize = 10_000;
 
 /// Longest wait a `Retry-After` header can impose; a larger value is cut to this.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -65,11 +56,6 @@ pub struct DeliveryQueue {
     seq: u64,
     pending: usize,
     disabled: bool,
-    /// Finished deliveries, oldest first: delivered, and (apart) dead.
-    delivered_log: VecDeque<Delivery>,
-    dead_log: VecDeque<Delivery>,
-    delivered_log_capacity: usize,
-    dead_log_capacity: usize,
 }
 
 impl DeliveryQueue {
@@ -83,10 +69,6 @@ impl DeliveryQueue {
             seq: 0,
             pending: 0,
             disabled: false,
-            delivered_log: VecDeque::new(),
-            dead_log: VecDeque::new(),
-            delivered_log_capacity: DEFAULT_DELIVERED_LOG_CAPACITY,
-            dead_log_capacity: DEFAULT_DEAD_LOG_CAPACITY,
         }
     }
 
@@ -109,20 +91,9 @@ impl DeliveryQueue {
         self.disabled = false;
     }
 
-    /// Finished deliveries: the dead ones, then the delivered ones, each oldest first.
-    pub fn log(&self) -> impl Iterator<Item = &Delivery> {
-        self.dead_log.iter().chain(self.delivered_log.iter())
-    }
-
-    /// Adds an event at the end of its incident's lane. On a disabled endpoint it goes straight
-    /// to the log as dead (returns false).
-    pub fn push(&mut self, event: Arc<Event>, now: Instant) -> bool {
-        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-        self.push_resumed(id, event, Vec::new(), now)
-    }
-
-    /// Like [`push`](Self::push), for a delivery that already has an id and attempts (taken
-    /// from a durable queue): the retry schedule goes on from its attempt count.
+    /// Holds a delivery claimed from the store (with its id and attempts so far) at the end
+    /// of its lane: the retry schedule goes on from its attempt count. On a disabled endpoint
+    /// it is not held (returns false).
     pub fn push_resumed(
         &mut self,
         id: String,
@@ -144,36 +115,6 @@ impl DeliveryQueue {
             next_at: now,
         };
         self.enqueue(delivery)
-    }
-
-    /// Puts a dead or delivered delivery's event back in its lane as a new delivery (sent even
-    /// if its dedup key exists), re-enabling a disabled endpoint. Returns the new id.
-    pub fn replay(&mut self, id: &str, now: Instant) -> Result<String, ReplayError> {
-        let old = self
-            .log()
-            .find(|d| d.id == id)
-            .ok_or(ReplayError::NotFound)?;
-        let delivery = Delivery {
-            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-            event: old.event.clone(),
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
-            replay_of: Some(old.id.clone()),
-            next_at: now,
-        };
-        let new_id = delivery.id.clone();
-        self.disabled = false;
-        self.enqueue(delivery);
-        Ok(new_id)
-    }
-
-    /// Every delivery this endpoint knows: unfinished ones (in lane order), then finished ones
-    /// (oldest first).
-    pub fn all(&self) -> impl Iterator<Item = &Delivery> {
-        self.lanes
-            .values()
-            .flat_map(|l| l.items.iter())
-            .chain(self.log())
     }
 
     /// Replaces the retry schedule (config reload); queued deliveries keep their attempts.
@@ -321,7 +262,7 @@ impl DeliveryQueue {
         }
     }
 
-    /// Disables the endpoint: every queued delivery becomes dead (kept in the log).
+    /// Disables the endpoint: every held delivery is dropped (the actor settles them dead).
     fn disable(&mut self) -> usize {
         self.disabled = true;
         let lanes = std::mem::take(&mut self.lanes);
@@ -339,17 +280,8 @@ impl DeliveryQueue {
         n
     }
 
-    fn finish(&mut self, delivery: Delivery) {
-        let (log, capacity) = if delivery.state == DeliveryState::Dead {
-            (&mut self.dead_log, self.dead_log_capacity)
-        } else {
-            (&mut self.delivered_log, self.delivered_log_capacity)
-        };
-        if log.len() >= capacity {
-            log.pop_front();
-        }
-        log.push_back(delivery);
-    }
+    /// A finished delivery leaves the actor (the store keeps the log).
+    fn finish(&mut self, _delivery: Delivery) {}
 }
 
 #[cfg(test)]
@@ -362,6 +294,12 @@ mod tests {
         Arc::new(crate::model::test_event(incident, kind))
     }
 
+    /// Holds a new delivery of `event`, as a claim brings it.
+    fn push(q: &mut DeliveryQueue, event: Arc<Event>, now: Instant) -> bool {
+        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        q.push_resumed(id, event, Vec::new(), now)
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -370,9 +308,9 @@ mod tests {
     fn one_incident_goes_out_in_order_one_at_a_time() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
-        q.push(event("inc_a", EventType::Resolved), t0);
-        q.push(event("inc_b", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Resolved), t0);
+        push(&mut q, event("inc_b", EventType::Created), t0);
         let batch = q.take_ready(t0, 10);
         let kinds: Vec<_> = batch
             .iter()
@@ -408,10 +346,10 @@ mod tests {
     }
 
     #[test]
-    fn dead_after_the_last_attempt_and_kept_in_the_log() {
+    fn dead_after_the_last_attempt() {
         let mut q = DeliveryQueue::new(vec![ms(1), ms(2)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
         let mut now = t0;
         let mut results = vec![];
         for _ in 0..3 {
@@ -440,42 +378,13 @@ mod tests {
             ]
         );
         assert_eq!(q.pending(), 0);
-        let dead: Vec<_> = q.log().collect();
-        assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].state, DeliveryState::Dead);
-        assert_eq!(dead[0].attempts.len(), 3);
-    }
-
-    #[test]
-    fn a_dead_delivery_outlives_a_burst_of_delivered_ones() {
-        let mut q = DeliveryQueue::new(vec![]);
-        let t0 = Instant::now();
-        q.push(event("inc_dead", EventType::Created), t0);
-        let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
-        assert_eq!(q.settle(&lane, None, Verdict::Fatal, t0), Settlement::Dead);
-        let dead_id = q.log().next().map(|d| d.id.clone()).expect("logged");
-        for i in 0..DEFAULT_DELIVERED_LOG_CAPACITY + 5 {
-            q.push(event(&format!("inc_{i}"), EventType::Created), t0);
-            let (lane, _) = q.take_ready(t0, 1).pop().expect("due");
-            q.settle(&lane, None, Verdict::Success, t0);
-        }
-        let delivered = q
-            .log()
-            .filter(|d| d.state == DeliveryState::Delivered)
-            .count();
-        assert_eq!(delivered, DEFAULT_DELIVERED_LOG_CAPACITY);
-        assert!(
-            q.log().any(|d| d.id == dead_id),
-            "the dead one is still there"
-        );
-        assert!(q.replay(&dead_id, t0).is_ok(), "and can be replayed");
     }
 
     #[test]
     fn retry_after_is_honoured_when_longer_than_the_schedule() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         let s = q.settle(
             &lane,
@@ -492,7 +401,7 @@ mod tests {
     fn retry_after_is_capped_at_24_hours() {
         let mut q = DeliveryQueue::new(vec![ms(10), ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         // A year, as a receiver may ask: the retry comes after a day.
         let s = q.settle(
@@ -516,26 +425,10 @@ mod tests {
     }
 
     #[test]
-    fn replay_requeues_a_finished_delivery_and_reenables() {
-        let mut q = DeliveryQueue::new(vec![]);
-        let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
-        let (lane, d) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(q.settle(&lane, None, Verdict::Gone, t0), Settlement::Gone);
-        assert_eq!(q.replay("dlv_nope", t0), Err(ReplayError::NotFound));
-        let new_id = q.replay(&d.id, t0).unwrap();
-        assert!(!q.is_disabled());
-        let (_, again) = q.take_ready(t0, 1).pop().unwrap();
-        assert_eq!(again.id, new_id);
-        assert_eq!(again.replay_of.as_deref(), Some(d.id.as_str()));
-        assert_eq!(q.all().count(), 2);
-    }
-
-    #[test]
     fn fatal_is_dead_at_once() {
         let mut q = DeliveryQueue::new(vec![ms(1), ms(1)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         assert_eq!(q.settle(&lane, None, Verdict::Fatal, t0), Settlement::Dead);
         assert_eq!(q.pending(), 0);
@@ -579,15 +472,13 @@ mod tests {
     fn gone_disables_and_kills_the_queue() {
         let mut q = DeliveryQueue::new(vec![ms(10)]);
         let t0 = Instant::now();
-        q.push(event("inc_a", EventType::Created), t0);
-        q.push(event("inc_a", EventType::Resolved), t0);
-        q.push(event("inc_b", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Created), t0);
+        push(&mut q, event("inc_a", EventType::Resolved), t0);
+        push(&mut q, event("inc_b", EventType::Created), t0);
         let (lane, _) = q.take_ready(t0, 1).pop().unwrap();
         assert_eq!(q.settle(&lane, None, Verdict::Gone, t0), Settlement::Gone);
         assert!(q.is_disabled());
         assert_eq!(q.pending(), 0);
-        assert!(!q.push(event("inc_c", EventType::Created), t0));
-        assert!(q.log().all(|d| d.state == DeliveryState::Dead));
-        assert_eq!(q.log().count(), 4);
+        assert!(!push(&mut q, event("inc_c", EventType::Created), t0));
     }
 }

@@ -99,9 +99,40 @@ const INGEST_AM_ROUTE: &str = "/ingest/{source}/api/v2/alerts";
 /// actix-router's regex on every request, about 12,000 instructions of the hottest route.
 const INGEST_PREFIX: &str = "/ingest";
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Every route of [`ROUTES`] (no `server.admin_listen`).
+    All,
+    /// Ingest, health, readiness and metrics: the admin API (`/api/v1/...`) answers 404.
+    Public,
+    /// The admin API, its OpenAPI document, health, readiness and metrics (`server.admin_listen`).
+    Admin,
+}
+
+impl Listener {
+    fn serves(self, path: &str) -> bool {
+        let admin = path.starts_with("/api/v1/");
+        let ingest = path.starts_with(INGEST_PREFIX);
+        match self {
+            Listener::All => true,
+            Listener::Public => !admin,
+            Listener::Admin => !ingest,
+        }
+    }
+}
+
 /// Registers every route of [`ROUTES`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_listener(cfg, Listener::All)
+}
+
+/// Registers the routes of [`ROUTES`] that `listener` serves.
+pub fn configure_listener(cfg: &mut web::ServiceConfig, listener: Listener) {
     for (method, path) in ROUTES {
+        if !listener.serves(path) {
+            continue;
+        }
         match *path {
             // Served by the ingest scope registered for INGEST_ROUTE.
             INGEST_AM_ROUTE => {}

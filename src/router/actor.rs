@@ -1,15 +1,14 @@
-//! `RouterActor`: hands each recorded group's events to the delivery actors of the endpoints
-//! they were routed to, in order, then runs the group's `after` (which answers the group's
-//! requests). Events are routed once, by the store's record call, with the table in
-//! [`SharedRoutes`]; this actor owns that table's updates, so a record call and the actors it
-//! addresses always agree. It never waits on a delivery actor, so a busy endpoint does not
-//! hold up ingest.
+//! `RouterActor`: once a group is recorded (its events routed, once, by the store's record
+//! call with the table in [`SharedRoutes`], and their deliveries written into the store's
+//! queue), tells the delivery actors of the endpoints that got work to claim it
+//! (`ClaimDue`), then runs the group's `after` (which answers the group's requests). It owns
+//! the table's updates ([`SetRoutes`]), so a record call and the actors it addresses agree.
+//! It never waits on a delivery actor, so a busy endpoint does not hold up ingest.
 //!
 //! Every mailbox on this path is bounded by what sits behind it, not by its own size: a
 //! `RouteEvents` carries the requests it answers, and each holds one of
-//! `server.max_inflight_requests` permits until it is answered; an `Enqueue` carries
-//! deliveries already counted in the [`Backlog`], and ingest answers 503 while the backlog is
-//! full.
+//! `server.max_inflight_requests` permits until it is answered; a delivery actor's mailbox
+//! holds at most one `ClaimDue` that matters (one more is dropped when it is full).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 
 use super::table::RouteTable;
-use crate::delivery::actor::{ClaimDue, DeliveryActor, Enqueue};
+use crate::delivery::actor::{ClaimDue, DeliveryActor};
 use crate::delivery::Backlog;
 use crate::metrics::Metrics;
 use crate::model::Event;
@@ -61,10 +60,8 @@ pub struct RouterActor {
     /// still reaches them).
     deliveries: HashMap<Arc<str>, Addr<DeliveryActor>>,
     metrics: Arc<Metrics>,
-    /// Deliveries handed to the delivery actors and not finished yet (memory queue).
+    /// Unfinished deliveries, for ingest's admission: the store's count after each record.
     backlog: Arc<Backlog>,
-    /// The store wrote each event's deliveries already: wake the actors instead of enqueueing.
-    durable: bool,
 }
 
 impl RouterActor {
@@ -80,18 +77,10 @@ impl RouterActor {
             deliveries: HashMap::new(),
             metrics,
             backlog,
-            durable: false,
         };
         let table = router.routes.current();
         router.address(&table, deliveries);
         router
-    }
-
-    /// With a durable delivery queue: events are not handed over, the actors that have new
-    /// work are told to claim it (`ClaimDue`).
-    pub fn with_durable_queue(mut self) -> Self {
-        self.durable = true;
-        self
     }
 
     fn address(&mut self, table: &RouteTable, deliveries: Vec<Addr<DeliveryActor>>) {
@@ -131,8 +120,7 @@ impl Handler<RouteEvents> for RouterActor {
         if let Some(pending) = msg.pending {
             self.backlog.set(pending);
         }
-        let mut batches: HashMap<&Arc<str>, Vec<Arc<Event>>> = HashMap::new();
-        let mut order: Vec<&Arc<str>> = Vec::new();
+        let mut nudged: Vec<&Arc<str>> = Vec::new();
         for (event, endpoints) in &msg.events {
             if endpoints.is_empty() {
                 self.metrics.events_unrouted.inc();
@@ -141,34 +129,22 @@ impl Handler<RouteEvents> for RouterActor {
             }
             tracing::debug!(event_id = %event.id, event_type = %event.kind, endpoints = endpoints.len(), "routed");
             for endpoint in endpoints {
-                batches
-                    .entry(endpoint)
-                    .or_insert_with(|| {
-                        order.push(endpoint);
-                        Vec::new()
-                    })
-                    .push(event.clone());
-            }
-        }
-        for endpoint in order {
-            let Some(batch) = batches.remove(endpoint) else {
-                continue;
-            };
-            let Some(addr) = self.deliveries.get(endpoint) else {
-                tracing::warn!(
-                    endpoint = &**endpoint,
-                    events = batch.len(),
-                    "no delivery actor for a routed endpoint; events dropped"
-                );
-                continue;
-            };
-            if self.durable {
-                // A nudge: the deliveries are in the store. A full mailbox already holds one.
-                let _ = addr.try_send(ClaimDue);
-            } else {
-                // Bounded by the backlog (see the module docs), counted before it is queued.
-                self.backlog.add(batch.len());
-                addr.do_send(Enqueue(batch));
+                if nudged.contains(&endpoint) {
+                    continue;
+                }
+                nudged.push(endpoint);
+                match self.deliveries.get(endpoint) {
+                    // A nudge: the deliveries are in the store. A full mailbox holds one.
+                    Some(addr) => {
+                        let _ = addr.try_send(ClaimDue);
+                    }
+                    None => {
+                        tracing::warn!(
+                            endpoint = &**endpoint,
+                            "no delivery actor for a routed endpoint"
+                        )
+                    }
+                }
             }
         }
         if let Some(after) = msg.after {

@@ -1,14 +1,19 @@
-//! The memory store: incidents and delivery dedup keys in this process only. The default;
-//! nothing survives a restart, and it serves one instance.
+//! The memory store: incidents and the delivery queue (`queue`) in this process only. The
+//! default; nothing survives a restart, and it serves one instance.
 //!
 //! Memory per incident is kept small: an incident is stored encoded with `postcard` (compact
 //! binary: one allocation, decoded only when an alert for it arrives or the admin API reads
 //! it; about a third of the time and space of JSON) beside the few fields the store itself
-//! needs; a delivered (endpoint, event id) pair is a 128-bit hash. Resolved
-//! incidents are forgotten after [`DEFAULT_MEMORY_RESOLVED_RETENTION`].
+//! needs. Resolved incidents are forgotten after [`DEFAULT_MEMORY_RESOLVED_RETENTION`].
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+mod queue;
+
+pub use queue::{
+    MemoryQueue, DEFAULT_DEAD_LOG_CAPACITY, DEFAULT_DELIVERED_LOG_CAPACITY,
+    DEFAULT_MEMORY_DEDUP_CAPACITY,
+};
+
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,16 +21,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::leases::LeaseOffer;
-use super::sharded::{PreHashedState, ShardedMap};
-use super::{decide_once, DeliveryDedup, IncidentStore, Recorded, Recording, Routing, StoreError};
+use super::sharded::ShardedMap;
+use super::{
+    decide_once, Claim, Claimed, DeliveryQueueStore, IncidentStore, QueueStatus, Recorded,
+    Recording, Routing, StoreError, StoredDeliveries,
+};
+use crate::model::delivery::Settlement;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
 
-/// How many delivered (endpoint, event id) keys the memory store remembers. When full, the
-/// oldest key is forgotten; in one process an event is only enqueued once, so the keys only
-/// guard replays of recent events.
-pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
+/// How many deliveries one endpoint has out at once with the memory store (each for a
+/// different incident). Nothing of the memory store survives a crash anyway, so this is
+/// bounded only by what one endpoint should be sent at once.
+pub const DEFAULT_MEMORY_ENDPOINT_CONCURRENCY: usize = 256;
 
 /// How long a resolved incident is kept (for the admin API and its history) before it is
 /// forgotten; an alert for it after that starts a new incident, as it would anyway. The same
@@ -267,38 +276,17 @@ struct Undo {
     resolved_len: usize,
 }
 
-#[derive(Default)]
-struct Delivered {
-    /// The keys are hashes already: not hashed again.
-    keys: HashSet<u128, PreHashedState>,
-    order: VecDeque<u128>,
-}
-
-/// A 128-bit hash of (endpoint, event id): two independent 64-bit hashes.
-fn dedup_hash(endpoint: &str, event_id: &str) -> u128 {
-    let half = |seed: u64| {
-        #[allow(deprecated)] // SipHasher: fixed keys, stable within the process
-        let mut h = std::hash::SipHasher::new_with_keys(seed, !seed);
-        endpoint.hash(&mut h);
-        event_id.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0x5357_4954_4348_5944)) << 64) | u128::from(half(0x4445_4455_5000_0001))
-}
-
-/// Incidents and dedup keys in memory.
+/// Incidents and the delivery queue in memory.
 #[derive(Default)]
 pub struct MemoryStore {
     incidents: Mutex<Incidents>,
-    delivered: Mutex<Delivered>,
-    dedup_capacity: usize,
+    queue: MemoryQueue,
     resolved_retention: Duration,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
-            dedup_capacity: DEFAULT_MEMORY_DEDUP_CAPACITY,
             resolved_retention: DEFAULT_MEMORY_RESOLVED_RETENTION,
             ..Default::default()
         }
@@ -308,10 +296,6 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave a half-applied transition: every write
         // is a single insert of a fully built incident.
         self.incidents.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn delivered(&self) -> MutexGuard<'_, Delivered> {
-        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -374,10 +358,14 @@ impl IncidentStore for MemoryStore {
         for r in &mut recorded {
             if let Some(event) = &r.event {
                 r.endpoints = routes.endpoints_of(event);
+                for endpoint in &r.endpoints {
+                    self.queue.add(endpoint, event.clone());
+                }
             }
         }
         Ok(Recording {
             recorded,
+            pending: Some(self.queue.pending()),
             ..Recording::default()
         })
     }
@@ -392,26 +380,42 @@ impl IncidentStore for MemoryStore {
 }
 
 #[async_trait]
-impl DeliveryDedup for MemoryStore {
-    async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .delivered()
-            .keys
-            .contains(&dedup_hash(endpoint, event_id)))
+impl DeliveryQueueStore for MemoryStore {
+    async fn claim(
+        &self,
+        endpoint: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        Ok(self.queue.claim(endpoint, limit, lease))
     }
 
-    async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError> {
-        let mut d = self.delivered();
-        let key = dedup_hash(endpoint, event_id);
-        if d.keys.insert(key) {
-            d.order.push_back(key);
-            while d.order.len() > self.dedup_capacity.max(1) {
-                if let Some(old) = d.order.pop_front() {
-                    d.keys.remove(&old);
-                }
-            }
-        }
-        Ok(())
+    async fn settle_many(
+        &self,
+        endpoint: &str,
+        settles: &[(Claimed, Settlement)],
+    ) -> Result<QueueStatus, StoreError> {
+        Ok(self.queue.settle(endpoint, settles))
+    }
+
+    async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {
+        Ok(self.queue.deliveries(endpoint))
+    }
+
+    async fn replay(
+        &self,
+        endpoint: &str,
+        delivery_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.queue.replay(endpoint, delivery_id))
+    }
+
+    fn concurrency(&self) -> usize {
+        DEFAULT_MEMORY_ENDPOINT_CONCURRENCY
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 }
 
@@ -686,22 +690,6 @@ mod tests {
         assert_eq!(r[0].incident_id, r[3].incident_id);
         assert!(r[1].event.is_none());
         assert_eq!(store.open_count().await.unwrap(), 1);
-    }
-
-    #[actix_rt::test]
-    async fn dedup_keys_are_per_endpoint_and_bounded() {
-        let mut store = MemoryStore::new();
-        store.dedup_capacity = 2;
-        store.mark_delivered("e1", "evt_1").await.unwrap();
-        assert!(store.is_delivered("e1", "evt_1").await.unwrap());
-        assert!(!store.is_delivered("e2", "evt_1").await.unwrap());
-        store.mark_delivered("e1", "evt_2").await.unwrap();
-        store.mark_delivered("e1", "evt_3").await.unwrap();
-        assert!(
-            !store.is_delivered("e1", "evt_1").await.unwrap(),
-            "oldest forgotten"
-        );
-        assert!(store.is_delivered("e1", "evt_3").await.unwrap());
     }
 
     #[actix_rt::test]

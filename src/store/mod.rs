@@ -2,9 +2,9 @@
 //! The incident actor and the delivery actors only see these traits.
 //!
 //! - [`IncidentStore`]: incidents by (source, dedup key) and their transitions.
-//! - [`DeliveryDedup`]: the (endpoint, event id) keys of successful deliveries.
-//! - [`DeliveryQueueStore`]: a durable, shared delivery queue (redis only; the memory store
-//!   keeps each endpoint's queue inside its delivery actor).
+//! - [`DeliveryQueueStore`]: the delivery queue: the deliveries a recording produced, in
+//!   lanes per incident, claimed under leases by the delivery actors and settled with their
+//!   results (memory: plain data under a lock; redis: Lua scripts, shared by instances).
 
 pub mod backlog;
 pub mod leases;
@@ -99,15 +99,6 @@ pub trait IncidentStore: Send + Sync {
 pub trait Routing: Send + Sync {
     /// The names of the endpoints `event` goes to, each once.
     fn endpoints_of(&self, event: &Event) -> Vec<Arc<str>>;
-}
-
-/// The delivery dedup keys: (endpoint, event id) pairs already delivered successfully.
-#[async_trait]
-pub trait DeliveryDedup: Send + Sync {
-    /// Whether this event was already delivered to this endpoint.
-    async fn is_delivered(&self, endpoint: &str, event_id: &str) -> Result<bool, StoreError>;
-    /// Records a successful delivery.
-    async fn mark_delivered(&self, endpoint: &str, event_id: &str) -> Result<(), StoreError>;
 }
 
 /// One delivery taken from a durable queue: the head of one incident's lane at one endpoint,
@@ -210,6 +201,15 @@ pub trait DeliveryQueueStore: Send + Sync {
     /// this id.
     async fn replay(&self, endpoint: &str, delivery_id: &str)
         -> Result<Option<String>, StoreError>;
+
+    /// How many claimed deliveries one endpoint's actor may have out at once. Each delivery
+    /// answered 2xx whose result is not settled yet is sent again after a crash (by whoever
+    /// takes its lane over), so a store that survives crashes keeps this small.
+    fn concurrency(&self) -> usize;
+
+    /// Whether the queue outlives this process (a stopping process leaves what it has not
+    /// claimed to the next one instead of sending it first).
+    fn is_durable(&self) -> bool;
 }
 
 /// The incident's next state, as [`decide_once`] hands it over.

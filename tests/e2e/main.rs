@@ -4,6 +4,7 @@ mod adapters;
 mod admin;
 mod cli;
 mod delivery;
+mod deploy;
 mod docs;
 mod endpoints;
 mod hardening;

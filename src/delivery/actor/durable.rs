@@ -17,7 +17,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::{view, DeliveryActor, DeliveryView, EndpointDeliveries};
+use super::held::{ParkedHeads, WaitingResult, WaitingResults};
+use super::{DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::model::delivery::{Attempt, Settlement};
 use crate::store::leases::{LeaseRooms, RecordLeases};
 use crate::store::{Claim, Claimed, DeliveryQueueStore, StoredDeliveries};
@@ -40,12 +41,6 @@ pub const DEFAULT_SETTLE_ATTEMPTS: u32 = 1_200;
 
 const SETTLE_RETRY_WAIT: Duration = Duration::from_millis(500);
 
-/// How many claimed deliveries one endpoint has in flight at once with a durable queue (the
-/// memory queue allows `DEFAULT_ENDPOINT_CONCURRENCY`). Each is exposed to the kill -9 window
-/// (answered 2xx, result not stored yet: sent again by the instance that takes the lane over),
-/// so this stays small; Redis, not this, bounds the redis store's rate.
-pub const DEFAULT_DURABLE_CONCURRENCY: usize = 32;
-
 /// How many heads leased at record one endpoint may hold waiting for a free slot (beyond the
 /// `DEFAULT_DURABLE_CONCURRENCY` it can start at once), offered to record calls only while no
 /// rate limit or open circuit holds work back. When full, new lanes go to the due set and are
@@ -62,74 +57,7 @@ pub const DEFAULT_LEASED_MAX_WAIT: Duration = Duration::from_secs(1);
 /// come in while a call is under way wait for it and go together in the next call; beyond
 /// this many they wait for the call after. Larger than what can be in flight, so storing
 /// results never falls behind claiming.
-pub const DEFAULT_SETTLE_BATCH: usize = 4 * DEFAULT_DURABLE_CONCURRENCY;
-
-/// A result waiting to be stored, and how many times storing it was tried.
-struct WaitingResult {
-    /// With every attempt so far.
-    claimed: Claimed,
-    settlement: Settlement,
-    try_no: u32,
-}
-
-/// Results waiting for the next `settle_many` call, oldest first, with their delivery ids:
-/// every head a claim brings is checked against them (see [`WaitingResults::adopt`]), and a
-/// scan of thousands of waiting results per head took a tenth of the delivery thread.
-#[derive(Default)]
-struct WaitingResults {
-    list: Vec<WaitingResult>,
-    /// How many of `list` carry each delivery id.
-    ids: HashMap<String, usize, foldhash::fast::RandomState>,
-}
-
-impl WaitingResults {
-    fn push(&mut self, t: WaitingResult) {
-        *self.ids.entry(t.claimed.delivery_id.clone()).or_default() += 1;
-        self.list.push(t);
-    }
-
-    fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    /// The oldest `n` (at most).
-    fn take_oldest(&mut self, n: usize) -> Vec<WaitingResult> {
-        let taken: Vec<WaitingResult> = self.list.drain(..n.min(self.list.len())).collect();
-        for t in &taken {
-            if let Some(k) = self.ids.get_mut(&t.claimed.delivery_id) {
-                *k -= 1;
-                if *k == 0 {
-                    self.ids.remove(&t.claimed.delivery_id);
-                }
-            }
-        }
-        taken
-    }
-
-    /// A head claimed again after its lease ran out while its result still waits to be
-    /// stored (attempted already): that result is stored under the new lease, and the head
-    /// is not sent again (None). Any other head is given back to be taken.
-    fn adopt(&mut self, c: Claimed) -> Option<Claimed> {
-        if !self.ids.contains_key(&c.delivery_id) {
-            return Some(c);
-        }
-        match self
-            .list
-            .iter_mut()
-            .find(|t| t.claimed.delivery_id == c.delivery_id)
-        {
-            Some(waiting) => {
-                waiting.claimed.lease = c.lease;
-                None
-            }
-            None => Some(c),
-        }
-    }
-}
+pub const DEFAULT_SETTLE_BATCH: usize = 128;
 
 /// The actor's durable state: the store and the lanes it holds leases on.
 pub(super) struct Durable {
@@ -165,68 +93,13 @@ impl Durable {
     /// Results not yet written to the store (waiting, or being written), and heads leased to
     /// this process (claimed, in flight or not, and parked).
     pub(super) fn unsettled(&self) -> (usize, usize) {
-        let writing = self.to_settle.list.len() + usize::from(self.settling);
+        let writing = self.to_settle.len() + usize::from(self.settling);
         (writing, self.claimed.len() + self.parked.len())
     }
-}
 
-/// Heads leased at record that wait for a free slot, oldest first, with a set of their
-/// lanes: each head leased at record or claimed is checked against them, and a scan of up
-/// to [`DEFAULT_LEASED_BACKLOG`] lane ids per head was a quarter of the delivery thread.
-#[derive(Default)]
-struct ParkedHeads {
-    order: std::collections::VecDeque<(Instant, Claimed)>,
-    lanes: std::collections::HashSet<String, foldhash::fast::RandomState>,
-}
-
-impl ParkedHeads {
-    fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    fn holds_lane(&self, lane: &str) -> bool {
-        self.lanes.contains(lane)
-    }
-
-    /// When the oldest came.
-    fn oldest(&self) -> Option<Instant> {
-        self.order.front().map(|(at, _)| *at)
-    }
-
-    /// Parks `c` (its lane must not be parked already: see [`holds_lane`](Self::holds_lane)).
-    fn push(&mut self, at: Instant, c: Claimed) {
-        self.lanes.insert(c.lane.clone());
-        self.order.push_back((at, c));
-    }
-
-    fn pop_oldest(&mut self) -> Option<Claimed> {
-        let (_, c) = self.order.pop_front()?;
-        self.lanes.remove(&c.lane);
-        Some(c)
-    }
-
-    /// Puts `c` in the place of the parked head of its lane; gives `c` back when its lane
-    /// is not parked.
-    fn replace(&mut self, c: Claimed) -> Result<(), Claimed> {
-        if !self.lanes.contains(&c.lane) {
-            return Err(c);
-        }
-        match self.order.iter_mut().find(|(_, p)| p.lane == c.lane) {
-            Some((_, parked)) => {
-                *parked = c;
-                Ok(())
-            }
-            None => Err(c),
-        }
-    }
-
-    fn take_all(&mut self) -> Vec<Claimed> {
-        self.lanes.clear();
-        self.order.drain(..).map(|(_, c)| c).collect()
+    /// Whether the store keeps its queue across a restart.
+    pub(super) fn is_durable(&self) -> bool {
+        self.store.is_durable()
     }
 }
 
@@ -259,13 +132,17 @@ impl Durable {
     pub(super) fn store(&self) -> Arc<dyn DeliveryQueueStore> {
         self.store.clone()
     }
+
+    /// How many claimed deliveries the store lets one endpoint have out at once.
+    pub(super) fn concurrency(&self) -> usize {
+        self.store.concurrency()
+    }
 }
 
-/// The admin delivery log with a durable queue: the store's deliveries, then those this
-/// instance holds only in memory (enqueued from memory, not in the store).
-pub(super) fn merged_view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDeliveries {
+/// The admin delivery log: the store's deliveries.
+pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDeliveries {
     let endpoint = &*act.spec.name;
-    let mut deliveries: Vec<DeliveryView> = stored
+    let deliveries: Vec<DeliveryView> = stored
         .deliveries
         .into_iter()
         .map(|d| DeliveryView {
@@ -279,19 +156,6 @@ pub(super) fn merged_view(act: &DeliveryActor, stored: StoredDeliveries) -> Endp
             id: d.id,
         })
         .collect();
-    let known: std::collections::HashSet<String> =
-        deliveries.iter().map(|d| d.id.clone()).collect();
-    let claimed: std::collections::HashSet<&str> = act
-        .durable
-        .as_ref()
-        .map(|d| d.claimed.values().map(|c| c.delivery_id.as_str()).collect())
-        .unwrap_or_default();
-    deliveries.extend(
-        act.queue
-            .all()
-            .filter(|d| !known.contains(&d.id) && !claimed.contains(d.id.as_str()))
-            .map(|d| view(endpoint, d)),
-    );
     EndpointDeliveries {
         endpoint: endpoint.to_string(),
         circuit: act.breaker.state(),
@@ -322,7 +186,8 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
         }
         pace = pace.min(tokens);
     }
-    let room = DEFAULT_DURABLE_CONCURRENCY
+    let room = act
+        .concurrency()
         .saturating_sub(pending)
         .min(pace.saturating_sub(held));
     (room, wake)
@@ -332,9 +197,7 @@ fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
 /// heads come in as [`LeasedAtRecord`] instead of by a claim.
 pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let Some(rooms) = &d.lease_rooms else {
         return;
     };
@@ -350,15 +213,11 @@ pub(super) fn start_record_leases(act: &mut DeliveryActor, ctx: &mut Context<Del
 /// Tells the store how many new lanes it may lease to this actor at record now: the claim
 /// room, less what a claim under way may bring.
 pub(super) fn publish_room(act: &mut DeliveryActor) {
-    if act
-        .durable
-        .as_ref()
-        .is_none_or(|d| d.record_leases.is_none())
-    {
+    if act.durable.record_leases.is_none() {
         return;
     }
     let room = record_room(act);
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.set_room(room);
     }
 }
@@ -372,9 +231,7 @@ fn record_room(act: &mut DeliveryActor) -> usize {
     }
     let start = claim_room(act).0;
     let paced = is_paced(act);
-    let Some(d) = act.durable.as_ref() else {
-        return 0;
-    };
+    let d = &act.durable;
     let park = if paced {
         0
     } else {
@@ -386,15 +243,13 @@ fn record_room(act: &mut DeliveryActor) -> usize {
 /// Moves parked heads into the queue, as many as can start at once (called before each
 /// pump, so a freed slot takes a parked head first).
 pub(super) fn unpark(act: &mut DeliveryActor) {
-    if act.durable.as_ref().is_none_or(|d| d.parked.is_empty()) || act.queue.is_disabled() {
+    if act.durable.parked.is_empty() || act.queue.is_disabled() {
         return;
     }
     let room = claim_room(act).0;
     let now = Instant::now();
     for _ in 0..room {
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let Some(c) = d.parked.pop_oldest() else {
             break;
         };
@@ -411,10 +266,7 @@ fn hold(act: &mut DeliveryActor, c: Claimed, now: Instant) {
         .queue
         .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
     {
-        act.count(1, 0);
-        if let Some(d) = act.durable.as_mut() {
-            d.claimed.insert(lane, c);
-        }
+        act.durable.claimed.insert(lane, c);
     }
 }
 
@@ -429,9 +281,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
     let paced = is_paced(act);
     let now = Instant::now();
     loop {
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let stale = d.parked.oldest().is_some_and(|at| {
             paced || now.saturating_duration_since(at) >= DEFAULT_LEASED_MAX_WAIT
         });
@@ -449,7 +299,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
 /// The endpoint's spec changed: heads leased at record from now on get its lease.
 pub(super) fn spec_changed(act: &mut DeliveryActor) {
     let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.set_lease(lease);
     }
 }
@@ -458,8 +308,8 @@ pub(super) fn spec_changed(act: &mut DeliveryActor) {
 /// record, only when a record call put a new lane in the due set (no room for it here).
 pub(super) fn claim_due_needed(act: &DeliveryActor) -> bool {
     act.durable
+        .record_leases
         .as_ref()
-        .and_then(|d| d.record_leases.as_ref())
         .is_none_or(|sink| sink.take_due())
 }
 
@@ -479,9 +329,7 @@ pub(super) fn take_leased(
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         let lane: Arc<str> = c.lane.as_str().into();
         if d.claimed.contains_key(&lane) || d.parked.holds_lane(&c.lane) {
             // This instance still holds an earlier head of the lane (its lease ran out and
@@ -501,7 +349,7 @@ pub(super) fn take_leased(
     release_stale_parked(act, ctx);
     act.update_depth();
     let room = record_room(act);
-    if let Some(sink) = act.durable.as_ref().and_then(|d| d.record_leases.as_ref()) {
+    if let Some(sink) = act.durable.record_leases.as_ref() {
         sink.arrived(n, room);
     }
 }
@@ -509,18 +357,16 @@ pub(super) fn take_leased(
 /// Claims as many due lane heads as there is room for (see [`claim_room`]); one claim at a
 /// time.
 pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    if act.durable.is_none() || act.draining {
+    if act.draining && act.durable.is_durable() {
         return;
     }
     release_stale_parked(act, ctx);
-    if act.durable.as_ref().is_some_and(|d| !d.parked.is_empty()) {
+    if !act.durable.parked.is_empty() {
         // Parked heads take the free slots first (the pump moves them into the queue).
         act.pump(ctx);
     }
     let (room, wake) = claim_room(act);
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.claiming {
         d.claim_again = true;
         return;
@@ -552,12 +398,13 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
         let next = match res {
             Ok(claim) => {
-                if act.durable.as_mut().is_some_and(|d| std::mem::take(&mut d.failing)) {
+                if std::mem::take(&mut act.durable.failing) {
                     tracing::info!(endpoint = &*act.spec.name, "claiming deliveries again");
                 }
                 let next = claim.next_due_in;
                 act.store_pending(claim.pending);
-                if let Some(d) = act.durable.as_mut() {
+                {
+ let d = &mut act.durable;
                     d.depth = Some(claim.depth);
                 }
                 act.counters.duplicate.inc_by(claim.duplicates as u64);
@@ -566,17 +413,16 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 next
             }
             Err(e) => {
-                if act.durable.as_mut().is_some_and(|d| !std::mem::replace(&mut d.failing, true)) {
+                if !std::mem::replace(&mut act.durable.failing, true) {
                     tracing::warn!(endpoint = &*act.spec.name, error = %e, "cannot claim deliveries; trying again every poll");
                 }
                 None
             }
         };
-        let again = act.durable.as_mut().is_some_and(|d| {
-            d.claiming = false;
-            d.claim_limit = 0;
-            d.claim_again
-        });
+        let d = &mut act.durable;
+        d.claiming = false;
+        d.claim_limit = 0;
+        let again = d.claim_again;
         let wait = next.map_or(DEFAULT_QUEUE_POLL_INTERVAL, |n| {
             n.min(DEFAULT_QUEUE_POLL_INTERVAL)
         });
@@ -603,9 +449,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let Some(d) = act.durable.as_mut() else {
-            return;
-        };
+        let d = &mut act.durable;
         if let Some(held) = d.claimed.get_mut(&lane) {
             // Our own lease ran out and we got the lane again while still holding its head:
             // keep the one copy, under the new lease.
@@ -628,9 +472,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
 /// while the claim was under way): they go back to the store at once instead of waiting here
 /// while their leases run out.
 fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let queue = &act.queue;
     let held: Vec<Arc<str>> = d
         .claimed
@@ -639,20 +481,17 @@ fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         .cloned()
         .collect();
     for lane in held {
-        let Some(claimed) = act.durable.as_mut().and_then(|d| d.claimed.remove(&lane)) else {
+        let Some(claimed) = act.durable.claimed.remove(&lane) else {
             continue;
         };
-        let n = act.queue.release(&lane);
-        act.count(0, n);
+        act.queue.release(&lane);
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
         store_settlement(act, ctx, claimed, Settlement::Release, 1);
     }
 }
 
 fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Duration) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     let at = Instant::now() + wait;
     if let Some((armed_at, handle)) = d.poll {
         if armed_at <= at {
@@ -661,7 +500,8 @@ fn arm_poll(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>, wait: Dur
         ctx.cancel_future(handle);
     }
     let handle = ctx.run_later(wait, |act, ctx| {
-        if let Some(d) = act.durable.as_mut() {
+        {
+            let d = &mut act.durable;
             d.poll = None;
         }
         claim(act, ctx);
@@ -678,9 +518,7 @@ pub(super) fn settled(
     settlement: Settlement,
     ctx: &mut Context<DeliveryActor>,
 ) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.claimed.get(lane).is_none_or(|c| c.event.id != event_id) {
         // A delivery enqueued from memory that shares the lane: nothing durable to settle.
         return;
@@ -692,8 +530,7 @@ pub(super) fn settled(
     match settlement {
         Settlement::Retry(_) => {
             // The store keeps the retry's time; the lane leaves this instance until then.
-            let n = act.queue.release(lane);
-            act.count(0, n);
+            act.queue.release(lane);
         }
         Settlement::Gone => {
             // The queue dropped every other lane it held: settle them dead too.
@@ -724,9 +561,7 @@ fn store_settlement(
     settlement: Settlement,
     try_no: u32,
 ) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     d.to_settle.push(WaitingResult {
         claimed,
         settlement,
@@ -739,9 +574,7 @@ fn store_settlement(
 /// way (its completion sends what gathered meanwhile). A failed call is tried again for each
 /// of its results, up to [`DEFAULT_SETTLE_ATTEMPTS`] times; then their leases run out.
 fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let Some(d) = act.durable.as_mut() else {
-        return;
-    };
+    let d = &mut act.durable;
     if d.settling || d.to_settle.is_empty() {
         return;
     }
@@ -763,7 +596,8 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         (res, settles, tries)
     };
     ctx.spawn(fut.into_actor(act).map(move |(res, settles, tries), act, ctx| {
-        if let Some(d) = act.durable.as_mut() {
+        {
+ let d = &mut act.durable;
             d.settling = false;
             if res.is_ok() {
                 d.settle_not_before = None;
@@ -800,13 +634,12 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
                 tracing::warn!(endpoint = &*act.spec.name, deliveries = again.len(), error = %e, "cannot store the deliveries' results yet; trying again");
                 // Back in the waiting list at once, so a head claimed again meanwhile takes
                 // its result instead of being sent again (`WaitingResults::adopt`).
-                if let Some(d) = act.durable.as_mut() {
-                    for mut t in again {
-                        t.try_no += 1;
-                        d.to_settle.push(t);
-                    }
-                    d.settle_not_before = Some(Instant::now() + SETTLE_RETRY_WAIT);
+                let d = &mut act.durable;
+                for mut t in again {
+                    t.try_no += 1;
+                    d.to_settle.push(t);
                 }
+                d.settle_not_before = Some(Instant::now() + SETTLE_RETRY_WAIT);
                 ctx.run_later(SETTLE_RETRY_WAIT, flush_settles);
             }
         }
@@ -815,82 +648,4 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         }
         flush_settles(act, ctx);
     }));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::EventType;
-
-    fn claimed(id: &str, lease: &str) -> Claimed {
-        Claimed {
-            delivery_id: id.into(),
-            lane: "inc_1".into(),
-            event: Arc::new(crate::model::test_event("inc_1", EventType::Created)),
-            attempts: vec![],
-            lease: lease.into(),
-        }
-    }
-
-    fn on_lane(id: &str, lane: &str, lease: &str) -> Claimed {
-        Claimed {
-            lane: lane.into(),
-            ..claimed(id, lease)
-        }
-    }
-
-    #[test]
-    fn parked_heads_keep_their_order_and_know_their_lanes() {
-        let mut parked = ParkedHeads::default();
-        let t0 = Instant::now();
-        parked.push(t0, on_lane("dlv_a", "inc_a", "l1"));
-        parked.push(
-            t0 + Duration::from_millis(5),
-            on_lane("dlv_b", "inc_b", "l1"),
-        );
-        assert!(parked.holds_lane("inc_a") && parked.holds_lane("inc_b"));
-        assert!(!parked.holds_lane("inc_c"));
-        assert_eq!(parked.oldest(), Some(t0));
-
-        // A claim that brings a parked lane again takes that head's place, under its lease.
-        assert!(parked.replace(on_lane("dlv_b", "inc_b", "l2")).is_ok());
-        let other = parked.replace(on_lane("dlv_c", "inc_c", "l2"));
-        assert_eq!(other.map_err(|c| c.delivery_id), Err("dlv_c".to_string()));
-        assert_eq!(parked.len(), 2);
-
-        let first = parked.pop_oldest().expect("the oldest");
-        assert_eq!(first.delivery_id, "dlv_a");
-        assert!(!parked.holds_lane("inc_a"), "a lane leaves with its head");
-        let rest = parked.take_all();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].lease, "l2");
-        assert!(parked.is_empty() && !parked.holds_lane("inc_b"));
-        assert!(parked.pop_oldest().is_none());
-    }
-
-    /// Regression: under a long overload, results waited behind one settle call after
-    /// another past their leases; the heads were claimed again and sent again (534,983 events
-    /// twice in a 60 s run at 20,000 alerts/s).
-    #[test]
-    fn a_head_claimed_again_while_its_result_waits_is_not_sent_again() {
-        let mut waiting = WaitingResults::default();
-        waiting.push(WaitingResult {
-            claimed: claimed("dlv_a", "lease-1"),
-            settlement: Settlement::Delivered,
-            try_no: 1,
-        });
-        assert!(waiting.adopt(claimed("dlv_a", "lease-2")).is_none());
-        assert_eq!(
-            waiting.list[0].claimed.lease, "lease-2",
-            "the result is stored under the lease that is valid now"
-        );
-        assert_eq!(waiting.list[0].settlement, Settlement::Delivered);
-        let other = waiting.adopt(claimed("dlv_b", "lease-3"));
-        assert_eq!(other.map(|c| c.delivery_id), Some("dlv_b".to_string()));
-        // Once its result went into a settle call, a head is no longer adopted here.
-        let taken = waiting.take_oldest(10);
-        assert_eq!(taken.len(), 1);
-        assert!(waiting.is_empty());
-        assert!(waiting.adopt(claimed("dlv_a", "lease-4")).is_some());
-    }
 }

@@ -1,0 +1,415 @@
+//! The memory store's delivery queue: the same contract as the redis store's scripts
+//! ([`DeliveryQueueStore`](crate::store::DeliveryQueueStore)) as plain data under one lock.
+//! Per endpoint, each incident's deliveries wait in a lane (so its events go out in order,
+//! one at a time); a lane is either due (at a time) or leased (its head is out, until the
+//! lease runs out), never both; finished deliveries are kept in a bounded log (delivered and
+//! dead apart, so a burst of successes never pushes out a failure someone has to look at).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::model::delivery::{Attempt, DeliveryState, Settlement};
+use crate::model::Event;
+use crate::store::{Claim, Claimed, QueueStatus, StoredDeliveries, StoredDelivery};
+
+/// How many delivered deliveries an endpoint keeps for the admin API (and replay). When full,
+/// the oldest delivered one is forgotten; unfinished ones are never dropped.
+pub const DEFAULT_DELIVERED_LOG_CAPACITY: usize = 1_000;
+
+/// How many dead deliveries an endpoint keeps, replayable. When full, the oldest dead one is
+/// forgotten.
+pub const DEFAULT_DEAD_LOG_CAPACITY: usize = 10_000;
+
+/// How many delivered (endpoint, event id) keys the queue remembers. When full, the oldest
+/// is forgotten; in one process an event is queued once per endpoint, so the keys only guard
+/// a head whose result was settled under a lease that had run out.
+pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One delivery as the queue keeps it.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    event: Arc<Event>,
+    state: DeliveryState,
+    attempts: Vec<Attempt>,
+    replay_of: Option<String>,
+}
+
+impl Entry {
+    fn stored(&self) -> StoredDelivery {
+        StoredDelivery {
+            id: self.id.clone(),
+            event: (*self.event).clone(),
+            state: self.state,
+            attempts: self.attempts.clone(),
+            replay_of: self.replay_of.clone(),
+        }
+    }
+}
+
+/// One endpoint's queue.
+#[derive(Default)]
+struct EndpointQueue {
+    lanes: FastMap<Arc<str>, VecDeque<Entry>>,
+    /// Lanes due, by (time, sequence).
+    due: BTreeMap<(Instant, u64), Arc<str>>,
+    /// Leased lanes: (lease token, until when).
+    leases: FastMap<Arc<str>, (String, Instant)>,
+    delivered_log: VecDeque<Entry>,
+    dead_log: VecDeque<Entry>,
+    disabled: bool,
+    /// Unfinished deliveries.
+    depth: usize,
+}
+
+/// Every endpoint's queue, the dedup keys and the count of unfinished deliveries.
+#[derive(Default)]
+struct State {
+    endpoints: FastMap<Arc<str>, EndpointQueue>,
+    pending: usize,
+    seq: u64,
+    delivered: HashSet<(Arc<str>, String)>,
+    delivered_order: VecDeque<(Arc<str>, String)>,
+}
+
+/// The memory delivery queue.
+#[derive(Default)]
+pub struct MemoryQueue {
+    state: Mutex<State>,
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn endpoint(&mut self, endpoint: &str) -> &mut EndpointQueue {
+        if !self.endpoints.contains_key(endpoint) {
+            self.endpoints
+                .insert(endpoint.into(), EndpointQueue::default());
+        }
+        self.endpoints
+            .get_mut(endpoint)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    fn mark_delivered(&mut self, endpoint: &str, event_id: &str) {
+        let key: (Arc<str>, String) = (endpoint.into(), event_id.to_string());
+        if self.delivered.insert(key.clone()) {
+            self.delivered_order.push_back(key);
+            while self.delivered_order.len() > DEFAULT_MEMORY_DEDUP_CAPACITY {
+                if let Some(old) = self.delivered_order.pop_front() {
+                    self.delivered.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn is_delivered(&self, endpoint: &str, event_id: &str) -> bool {
+        self.delivered
+            .contains(&(Arc::from(endpoint), event_id.to_string()))
+    }
+
+    /// Puts `entry` at the tail of its lane; an idle lane falls due now.
+    fn push(&mut self, endpoint: &str, entry: Entry, now: Instant) {
+        let seq = self.next_seq();
+        let q = self.endpoint(endpoint);
+        let lane: Arc<str> = entry.event.incident.id.as_str().into();
+        let items = q.lanes.entry(lane.clone()).or_default();
+        let idle = items.is_empty() && !q.leases.contains_key(&lane);
+        items.push_back(entry);
+        if idle {
+            q.due.insert((now, seq), lane);
+        }
+        q.depth += 1;
+        self.pending += 1;
+    }
+}
+
+impl EndpointQueue {
+    /// When a lane can be handed out next: its due time or its lease's end, from `now`.
+    fn next_claimable_in(&self, now: Instant) -> Option<Duration> {
+        let due = self.due.keys().next().map(|(at, _)| *at);
+        let lease = self.leases.values().map(|(_, until)| *until).min();
+        [due, lease]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    fn log(&mut self, entry: Entry) {
+        let (log, cap) = if entry.state == DeliveryState::Dead {
+            (&mut self.dead_log, DEFAULT_DEAD_LOG_CAPACITY)
+        } else {
+            (&mut self.delivered_log, DEFAULT_DELIVERED_LOG_CAPACITY)
+        };
+        if log.len() >= cap {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Takes the head of `lane` off (finished) and lets the lane go on; false when `id` is
+    /// not its head.
+    fn finish_head(
+        &mut self,
+        lane: &Arc<str>,
+        id: &str,
+        mut done: impl FnMut(&mut Entry),
+    ) -> Option<Entry> {
+        let items = self.lanes.get_mut(lane)?;
+        if items.front().is_none_or(|h| h.id != id) {
+            return None;
+        }
+        let mut head = items.pop_front()?;
+        done(&mut head);
+        if items.is_empty() {
+            self.lanes.remove(lane);
+        }
+        self.depth = self.depth.saturating_sub(1);
+        Some(head)
+    }
+}
+
+impl MemoryQueue {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every change under the lock is a few container operations that leave it whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a new delivery of `event` to `endpoint` (at record). Returns its id.
+    pub fn add(&self, endpoint: &str, event: Arc<Event>) -> String {
+        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        let entry = Entry {
+            id: id.clone(),
+            event,
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            replay_of: None,
+        };
+        self.state().push(endpoint, entry, Instant::now());
+        id
+    }
+
+    /// Unfinished deliveries, every endpoint's.
+    pub fn pending(&self) -> usize {
+        self.state().pending
+    }
+
+    pub fn claim(&self, endpoint: &str, limit: usize, lease: Duration) -> Claim {
+        let now = Instant::now();
+        let mut s = self.state();
+        let token = format!("m{}", s.next_seq());
+        let mut seq = s.seq;
+        let State {
+            endpoints,
+            delivered,
+            pending,
+            ..
+        } = &mut *s;
+        let q = match endpoints.get_mut(endpoint) {
+            Some(q) => q,
+            None => {
+                return Claim {
+                    pending: *pending,
+                    ..Claim::default()
+                }
+            }
+        };
+        // Lanes whose lease ran out (their holder stalled) are due again first.
+        let expired: Vec<Arc<str>> = q
+            .leases
+            .iter()
+            .filter(|(_, (_, until))| *until <= now)
+            .map(|(lane, _)| lane.clone())
+            .collect();
+        for lane in expired {
+            q.leases.remove(&lane);
+            seq += 1;
+            q.due.insert((now, seq), lane);
+        }
+        let mut out = Vec::new();
+        let mut duplicates = 0;
+        while out.len() < limit {
+            let Some(entry) = q.due.first_entry() else {
+                break;
+            };
+            if entry.key().0 > now {
+                break;
+            }
+            let lane = entry.remove();
+            while let Some(head) = q.lanes.get(&lane).and_then(|items| items.front()) {
+                let duplicate = head.replay_of.is_none()
+                    && !delivered.is_empty()
+                    && delivered.contains(&(Arc::from(endpoint), head.event.id.clone()));
+                if duplicate {
+                    let id = head.id.clone();
+                    if let Some(done) =
+                        q.finish_head(&lane, &id, |h| h.state = DeliveryState::Delivered)
+                    {
+                        q.log(done);
+                    }
+                    *pending = pending.saturating_sub(1);
+                    duplicates += 1;
+                    continue;
+                }
+                out.push(Claimed {
+                    delivery_id: head.id.clone(),
+                    lane: lane.to_string(),
+                    event: head.event.clone(),
+                    attempts: head.attempts.clone(),
+                    lease: token.clone(),
+                });
+                q.leases.insert(lane.clone(), (token.clone(), now + lease));
+                break;
+            }
+        }
+        let claim = Claim {
+            deliveries: out,
+            disabled: q.disabled,
+            next_due_in: q.next_claimable_in(now),
+            depth: q.depth,
+            duplicates,
+            pending: *pending,
+        };
+        s.seq = seq;
+        claim
+    }
+
+    pub fn settle(&self, endpoint: &str, settles: &[(Claimed, Settlement)]) -> QueueStatus {
+        let now = Instant::now();
+        let mut s = self.state();
+        let mut finished = 0;
+        let mut marks = Vec::new();
+        let mut seq = s.seq;
+        if !s.endpoints.contains_key(endpoint) {
+            return QueueStatus {
+                next_claimable_in: None,
+                pending: s.pending,
+            };
+        }
+        let Some(q) = s.endpoints.get_mut(endpoint) else {
+            unreachable!("checked above");
+        };
+        for (claimed, settlement) in settles {
+            let lane: Arc<str> = claimed.lane.as_str().into();
+            let valid = q
+                .leases
+                .get(&lane)
+                .is_some_and(|(token, _)| *token == claimed.lease);
+            if !valid {
+                tracing::warn!(
+                    endpoint,
+                    delivery_id = %claimed.delivery_id,
+                    "the lease ran out before the delivery was settled; another attempt owns it"
+                );
+                if *settlement == Settlement::Delivered {
+                    // Whoever holds the head now finishes it without a second request.
+                    marks.push(claimed.event.id.clone());
+                }
+                continue;
+            }
+            q.leases.remove(&lane);
+            let again_at = match *settlement {
+                Settlement::Retry(wait) => Some(now + wait),
+                Settlement::Release => Some(now),
+                _ => None,
+            };
+            if let Some(at) = again_at {
+                if let Some(head) = q.lanes.get_mut(&lane).and_then(|items| items.front_mut()) {
+                    if head.id == claimed.delivery_id {
+                        head.attempts = claimed.attempts.clone();
+                        head.state = if head.attempts.is_empty() {
+                            DeliveryState::Pending
+                        } else {
+                            DeliveryState::Failed
+                        };
+                    }
+                }
+                seq += 1;
+                q.due.insert((at, seq), lane);
+                continue;
+            }
+            let state = if *settlement == Settlement::Delivered {
+                DeliveryState::Delivered
+            } else {
+                DeliveryState::Dead
+            };
+            let done = q.finish_head(&lane, &claimed.delivery_id, |h| {
+                h.state = state;
+                h.attempts = claimed.attempts.clone();
+            });
+            if let Some(done) = done {
+                q.log(done);
+                finished += 1;
+            }
+            if *settlement == Settlement::Gone {
+                q.disabled = true;
+            }
+            if q.lanes.contains_key(&lane) {
+                seq += 1;
+                q.due.insert((now, seq), lane);
+            }
+        }
+        let next_claimable_in = q.next_claimable_in(now);
+        s.seq = seq;
+        s.pending = s.pending.saturating_sub(finished);
+        for event_id in marks {
+            s.mark_delivered(endpoint, &event_id);
+        }
+        QueueStatus {
+            next_claimable_in,
+            pending: s.pending,
+        }
+    }
+
+    pub fn deliveries(&self, endpoint: &str) -> StoredDeliveries {
+        let s = self.state();
+        let Some(q) = s.endpoints.get(endpoint) else {
+            return StoredDeliveries::default();
+        };
+        let deliveries = q
+            .lanes
+            .values()
+            .flat_map(|items| items.iter())
+            .chain(q.dead_log.iter())
+            .chain(q.delivered_log.iter())
+            .map(Entry::stored)
+            .collect();
+        StoredDeliveries {
+            deliveries,
+            disabled: q.disabled,
+        }
+    }
+
+    pub fn replay(&self, endpoint: &str, delivery_id: &str) -> Option<String> {
+        let mut s = self.state();
+        let q = s.endpoints.get_mut(endpoint)?;
+        let old = q
+            .dead_log
+            .iter()
+            .chain(q.delivered_log.iter())
+            .find(|d| d.id == delivery_id)?;
+        let entry = Entry {
+            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            event: old.event.clone(),
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            replay_of: Some(old.id.clone()),
+        };
+        let id = entry.id.clone();
+        q.disabled = false;
+        s.push(endpoint, entry, Instant::now());
+        Some(id)
+    }
+
+    /// Whether this event was delivered to this endpoint (its dedup key exists).
+    pub fn is_delivered(&self, endpoint: &str, event_id: &str) -> bool {
+        self.state().is_delivered(endpoint, event_id)
+    }
+}
