@@ -65,15 +65,28 @@ fn generic_mapped() -> SourceSpec {
     SourceSpec::build(&cfg).expect("the mapping builds")
 }
 
-/// Every source the fuzzers feed: each built-in kind, generic with and without a mapping.
+/// Every source the fuzzers feed: each built-in kind, generic with and without a mapping, and
+/// two presets.
 fn specs() -> Vec<SourceSpec> {
     vec![
         spec(SourceKind::Alertmanager),
         spec(SourceKind::Grafana),
         spec(SourceKind::Sentry),
         spec(SourceKind::Generic),
+        spec(SourceKind::Sns),
         generic_mapped(),
+        generic_preset("github-actions"),
+        generic_preset("azure-monitor"),
     ]
+}
+
+/// A generic source with one of the shipped presets (value maps, pointers into nested
+/// objects, start times).
+fn generic_preset(name: &str) -> SourceSpec {
+    let mut cfg = source_config(&format!("fuzz-{name}"), SourceKind::Generic);
+    cfg.labels = BTreeMap::from([("team".to_string(), "fuzz".to_string())]);
+    cfg.preset = Some(name.to_string());
+    SourceSpec::build(&cfg).expect("the preset builds")
 }
 
 /// Every JSON fixture, each adapter's and the other tools' (fed to every adapter).
