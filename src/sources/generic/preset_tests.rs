@@ -377,3 +377,48 @@ fn bitbucket_build_status() {
     );
     assert!(alerts(&s, &running).is_empty());
 }
+
+#[test]
+fn dynatrace_problem_open_then_resolved() {
+    let s = preset("dynatrace");
+    // Dynatrace's "Send test notification" body (placeholders it does not fill stay as sent).
+    let o = one(&s, "dynatrace-test-notification.json");
+    assert_eq!(o.status, AlertStatus::Firing);
+    assert_eq!(o.title, "Dynatrace problem notification test run");
+    assert_eq!(o.dedup_key, "TESTID");
+    assert_eq!(o.labels["entity"], "Test run");
+    let r = alerts(
+        &s,
+        &with(
+            "dynatrace-test-notification.json",
+            "/State",
+            json!("RESOLVED"),
+        ),
+    )
+    .remove(0);
+    assert_eq!(
+        (r.status, &r.dedup_key),
+        (AlertStatus::Resolved, &o.dedup_key)
+    );
+    let sev = alerts(
+        &s,
+        &plus(
+            "dynatrace-test-notification.json",
+            "ProblemSeverity",
+            json!("AVAILABILITY"),
+        ),
+    )
+    .remove(0);
+    assert_eq!(sev.severity, Severity::Critical);
+    let tagged = alerts(
+        &s,
+        &with(
+            "dynatrace-test-notification.json",
+            "/Tags",
+            json!("env:prod, team:payments, critical-path"),
+        ),
+    )
+    .remove(0);
+    assert_eq!(tagged.labels["env"], "prod");
+    assert_eq!(tagged.labels["team"], "payments");
+}
