@@ -231,6 +231,8 @@ impl SourceSpec {
             .map_err(SourceBuildError::Senders)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
+        } else if cfg.kind == SourceKind::Sns {
+            Some(Redelivery::sns())
         } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
             Some(Redelivery::standard_webhooks())
         } else {
@@ -451,6 +453,14 @@ mod tests {
         // Other kinds do not read the header.
         let am = SourceSpec::build(&config(SourceKind::Alertmanager)).unwrap();
         assert_eq!(am.delivery_id(&headers), None);
+        // SNS: the message id, the same on each retry.
+        let sns = SourceSpec::build(&config(SourceKind::Sns)).unwrap();
+        assert_eq!(sns.delivery_id(&headers), None);
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("x-amz-sns-message-id"),
+            actix_web::http::header::HeaderValue::from_static("e288882d-4281"),
+        );
+        assert_eq!(sns.delivery_id(&headers).as_deref(), Some("e288882d-4281"));
     }
 
     #[test]

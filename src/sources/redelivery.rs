@@ -1,5 +1,5 @@
 //! Requests sent again: tools that retry a webhook send the same per-request id again
-//! (Sentry's `Request-ID`), and a captured Standard Webhooks request can be replayed with its
+//! (Sentry's `Request-ID`, SNS' `x-amz-sns-message-id`), and a captured Standard Webhooks request can be replayed with its
 //! `webhook-id` within the timestamp tolerance. A request whose id was recorded within its
 //! window is answered 202 with nothing recorded; one whose id is being recorded right now
 //! gets 503 (try again). The ids themselves live in the store ([`crate::store::request_ids`]).
@@ -12,6 +12,10 @@ use super::auth::DEFAULT_TOLERANCE;
 
 /// How long a Sentry `Request-ID` is remembered once its request is recorded.
 pub const DEFAULT_SENTRY_REQUEST_ID_WINDOW: Duration = Duration::from_secs(3600);
+
+/// How long an SNS `x-amz-sns-message-id` is remembered once its message is recorded (SNS
+/// retries an HTTP(S) delivery for at most an hour by its default delivery policy).
+pub const DEFAULT_SNS_MESSAGE_ID_WINDOW: Duration = Duration::from_secs(3600);
 
 /// How long a Standard Webhooks `webhook-id` is remembered: a signed timestamp is accepted
 /// up to the tolerance before or after the server's clock, so a captured request can be
@@ -33,6 +37,14 @@ impl Redelivery {
         Redelivery {
             headers: vec![HeaderName::from_static(header)],
             window: DEFAULT_SENTRY_REQUEST_ID_WINDOW,
+        }
+    }
+
+    /// Amazon SNS' `x-amz-sns-message-id`, the same on each retry of a message.
+    pub fn sns() -> Redelivery {
+        Redelivery {
+            headers: vec![HeaderName::from_static("x-amz-sns-message-id")],
+            window: DEFAULT_SNS_MESSAGE_ID_WINDOW,
         }
     }
 

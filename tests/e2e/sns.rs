@@ -1,6 +1,7 @@
 //! AWS CloudWatch alarms through SNS end to end: the real SNS bodies with the headers SNS sends
 //! (`text/plain`, `x-amz-sns-*`), a subscription confirmation logged, an alarm that fires and
-//! then resolves, INSUFFICIENT_DATA ignored; certificates and confirmations never fetched from
+//! then resolves, a retried message (same `x-amz-sns-message-id`) dropped, INSUFFICIENT_DATA
+//! ignored; certificates and confirmations never fetched from
 //! anywhere but SNS (signature checks themselves are unit-tested with a local certificate).
 
 use serde_json::Value;
@@ -61,6 +62,8 @@ fn with_state(name: &str, state: &str) -> Vec<u8> {
     alarm["OldStateValue"] = alarm["NewStateValue"].clone();
     alarm["NewStateValue"] = state.into();
     v["Message"] = alarm.to_string().into();
+    // A new message, with its own id.
+    v["MessageId"] = format!("{}-{state}", v["MessageId"].as_str().unwrap_or("")).into();
     serde_json::to_vec(&v).unwrap()
 }
 
@@ -104,6 +107,19 @@ async fn cloudwatch_alarm_fires_then_resolves_through_sns() {
     assert_eq!(incident["labels"]["BucketName"], "try.alerta.io");
     assert_eq!(incident["labels"]["team"], "cloud");
     assert_eq!(created["source"]["kind"], "sns");
+
+    // SNS retrying the same message (same x-amz-sns-message-id): answered, not recorded again.
+    let (s, b) = post(
+        &sy,
+        "aws",
+        &fixture("aws-sns-cloudwatch-alarm-notification.json"),
+    )
+    .await;
+    assert_eq!((s, &b["accepted"]), (202, &Value::from(0)), "{b}");
+    let dropped = sy
+        .metric(r#"switchyard_redeliveries_dropped_total{source="aws"}"#)
+        .await;
+    assert_eq!(dropped, Some(1.0));
 
     let ok = with_state("aws-sns-cloudwatch-alarm-notification.json", "OK");
     let (s, b) = post(&sy, "aws", &ok).await;
