@@ -87,6 +87,7 @@ fn every_integrations_example_passes_check() {
     for preset in [
         "azure-monitor",
         "bitbucket-pipelines",
+        "datadog",
         "dynatrace",
         "gcp-monitoring",
         "github-actions",

@@ -422,3 +422,69 @@ fn dynatrace_problem_open_then_resolved() {
     assert_eq!(tagged.labels["env"], "prod");
     assert_eq!(tagged.labels["team"], "payments");
 }
+
+#[test]
+fn datadog_triggered_then_recovered() {
+    let s = preset("datadog");
+    // A real pair captured in 2015 from a payload of $ALERT_TRANSITION, $EVENT_TITLE,
+    // $EVENT_MSG, $DATE, $TAGS, $LINK (no $ALERT_CYCLE_KEY: see below).
+    let t = one(&s, "datadog-webhook-triggered.json");
+    assert_eq!(t.status, AlertStatus::Firing);
+    assert_eq!(
+        t.title,
+        "[Triggered on {host:i-3b93aafb}] Dock is almost out of memory..."
+    );
+    assert!(t.description.contains("system.mem.usable"));
+    assert_eq!(t.labels["host"], "i-3b93aafb");
+    assert_eq!(t.labels["role"], "dock");
+    assert_eq!(t.labels["event_type"], "metric_alert_monitor");
+    assert_eq!(t.links[0].label, "Datadog");
+    assert_eq!(
+        t.started_at.map(|t| t.timestamp_millis()),
+        Some(1448435530000)
+    );
+    let r = one(&s, "datadog-webhook-recovered.json");
+    assert_eq!(r.status, AlertStatus::Resolved);
+    // Without the cycle key the titles (which differ) make the keys: the recommended
+    // payload's alert_cycle_key pairs them.
+    assert_ne!(t.dedup_key, r.dedup_key);
+    let t = alerts(
+        &s,
+        &plus(
+            "datadog-webhook-triggered.json",
+            "alert_cycle_key",
+            json!("c-309811"),
+        ),
+    )
+    .remove(0);
+    let r = alerts(
+        &s,
+        &plus(
+            "datadog-webhook-recovered.json",
+            "alert_cycle_key",
+            json!("c-309811"),
+        ),
+    )
+    .remove(0);
+    assert_eq!(t.dedup_key, "c-309811");
+    assert_eq!(
+        (r.status, &r.dedup_key),
+        (AlertStatus::Resolved, &t.dedup_key)
+    );
+    let p1 = alerts(
+        &s,
+        &plus(
+            "datadog-webhook-triggered.json",
+            "alert_priority",
+            json!("P1"),
+        ),
+    )
+    .remove(0);
+    assert_eq!(p1.severity, Severity::Critical);
+    let no_data = with(
+        "datadog-webhook-triggered.json",
+        "/alert_transition",
+        json!("No Data"),
+    );
+    assert!(alerts(&s, &no_data).is_empty());
+}

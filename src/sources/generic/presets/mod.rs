@@ -16,6 +16,7 @@ const PRESETS: &[(&str, &str)] = &[
         "bitbucket-pipelines",
         include_str!("bitbucket-pipelines.yaml"),
     ),
+    ("datadog", include_str!("datadog.yaml")),
     ("dynatrace", include_str!("dynatrace.yaml")),
     ("gcp-monitoring", include_str!("gcp-monitoring.yaml")),
     ("github-actions", include_str!("github-actions.yaml")),
