@@ -18,6 +18,9 @@ use crate::sources::SourceSpec;
 use crate::store::redis::{RedisSpec, SourceKinds};
 use crate::tls::ReloadableCert;
 
+/// How often the log gets a summary line (`server.log_summary_every`).
+pub const DEFAULT_LOG_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a stopping process gives its deliveries to finish (`server.shutdown_grace`).
 pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -34,6 +37,8 @@ pub struct Runtime {
     pub body_timeout: Option<std::time::Duration>,
     /// `server.shutdown_grace` (validated by `config::validate`).
     pub shutdown_grace: std::time::Duration,
+    /// `server.log_summary_every` (zero: no summary).
+    pub log_summary_every: std::time::Duration,
     /// `server.tls`: the certificate served (None: plain HTTP).
     pub tls: Option<Arc<ReloadableCert>>,
     /// `server.admin_listen`: the admin API's own listener.
@@ -193,6 +198,12 @@ impl Runtime {
                 .body_timeout
                 .as_deref()
                 .and_then(|t| parse_duration(t).ok()),
+            log_summary_every: raw
+                .server
+                .log_summary_every
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .unwrap_or(DEFAULT_LOG_SUMMARY_EVERY),
             shutdown_grace: raw
                 .server
                 .shutdown_grace

@@ -108,6 +108,10 @@ pub struct ServerConfig {
     /// API is then not served on `listen`, which monitoring tools post to.
     #[serde(default)]
     pub admin_listen: Option<String>,
+    /// How often the log gets a summary line (requests accepted, alerts, deliveries
+    /// delivered, failed and dead since the last one); `0s` turns it off. Default `1m`.
+    #[serde(default)]
+    pub log_summary_every: Option<String>,
 }
 
 /// `server.tls`: the certificate chain and its private key, PEM files.
@@ -140,6 +144,7 @@ impl Default for ServerConfig {
             shutdown_grace: None,
             tls: None,
             admin_listen: None,
+            log_summary_every: None,
         }
     }
 }

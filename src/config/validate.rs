@@ -51,6 +51,11 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             "must be at least 1".into(),
         );
     }
+    if let Some(t) = &raw.server.log_summary_every {
+        if let Err(x) = parse_duration(t) {
+            err(vec![key("server"), key("log_summary_every")], x.to_string());
+        }
+    }
     if let Some(t) = &raw.server.shutdown_grace {
         if let Err(x) = parse_duration(t) {
             err(vec![key("server"), key("shutdown_grace")], x.to_string());

@@ -322,7 +322,11 @@ impl DeliveryActor {
         // The circuit counts what the service did: failures to reach it or non-2xx answers.
         match &verdict {
             Verdict::Success => {
+                let was = self.breaker.state();
                 self.breaker.record(true, Instant::now());
+                if was != CircuitState::Closed {
+                    tracing::info!(endpoint, "circuit closed: the endpoint answers again");
+                }
             }
             Verdict::Retry { .. }
                 if attempt.is_some() && self.breaker.record(false, Instant::now()) =>

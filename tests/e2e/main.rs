@@ -8,6 +8,7 @@ mod deploy;
 mod endpoints;
 mod hardening;
 mod ingest;
+mod operator;
 mod plugins;
 mod prometheus;
 mod redis_admin;
