@@ -21,9 +21,17 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown commit".to_string());
     println!("cargo:rustc-env=SWITCHYARD_COMMIT={commit}");
-    // A new commit, or a checkout of another branch, changes these.
-    for path in [".git/HEAD", ".git/index"] {
-        if std::path::Path::new(path).exists() {
+    // A new commit, or a checkout of another branch, changes these (git says where they
+    // are: in a worktree of another checkout, `.git` is a file and they live elsewhere).
+    for what in ["HEAD", "index"] {
+        let path = Command::new("git")
+            .args(["rev-parse", "--git-path", what])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string());
+        if let Some(path) = path.filter(|p| std::path::Path::new(p).exists()) {
             println!("cargo:rerun-if-changed={path}");
         }
     }
