@@ -209,6 +209,16 @@ pub struct SourceConfig {
     /// How requests prove they come from the tool. Omitted: no authentication.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Only senders with these addresses may post (CIDR blocks or addresses, e.g.
+    /// `[192.30.252.0/22, 2001:db8::/32]`); others get 403 before their body is read.
+    /// Omitted: any address.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Reverse proxies in front of switchyard (CIDRs): when a request comes from one, the
+    /// sender checked against `allow_from` is read from `X-Forwarded-For` (its right-most
+    /// address that is not a trusted proxy). Not trusted: the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Labels added to every alert of this source (a payload's own label wins).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -226,6 +236,10 @@ pub struct SourceConfig {
     /// itself.
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// For `kind: sentry`: `{base_url: https://sentry.example.com}` for a self-hosted Sentry,
+    /// where issue links point when a payload carries no web URL. Default `https://sentry.io`.
+    #[serde(default)]
+    pub sentry: Option<SentryConfig>,
     /// For `kind: sns`: how SNS messages are checked and what CloudWatch states mean.
     #[serde(default)]
     pub sns: Option<SnsConfig>,
@@ -346,6 +360,15 @@ impl MappingConfig {
     }
 }
 
+/// `sentry:` of a `kind: sentry` source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentryConfig {
+    /// The Sentry's address, e.g. `https://sentry.example.com`. Default `https://sentry.io`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
 /// `sns:` of a `kind: sns` source (AWS CloudWatch alarms through an SNS topic).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -405,6 +428,8 @@ pub enum AuthConfig {
     Hmac(HmacConfig),
     /// Standard Webhooks signing (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     StandardWebhooks { secret: Secret },
+    /// A shared token in a header the tool names (`X-Honeycomb-Webhook-Token`, ...).
+    Header { name: String, value: Secret },
 }
 
 /// `auth:` as written: a mapping with exactly one of these keys.
@@ -423,6 +448,20 @@ pub struct AuthOptions {
     /// `standard_webhooks: {secret}`: Standard Webhooks signing.
     #[serde(default)]
     standard_webhooks: Option<StandardWebhooksAuth>,
+    /// `header: {name, value}`: the request carries the header `name` with `value` (a shared
+    /// token, e.g. Honeycomb's `X-Honeycomb-Webhook-Token`).
+    #[serde(default)]
+    header: Option<HeaderAuth>,
+}
+
+/// `auth: { header: {...} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderAuth {
+    /// The header's name.
+    name: String,
+    /// The token it must carry.
+    value: Secret,
 }
 
 /// `auth: { basic: {...} }`.
@@ -460,11 +499,20 @@ impl TryFrom<AuthOptions> for AuthConfig {
         if let Some(s) = o.standard_webhooks {
             found.push(AuthConfig::StandardWebhooks { secret: s.secret });
         }
+        if let Some(h) = o.header {
+            found.push(AuthConfig::Header {
+                name: h.name,
+                value: h.value,
+            });
+        }
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err("auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
+            0 => Err(
+                "auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`, `header`".into(),
+            ),
             _ => Err(
-                "auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into(),
+                "auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`, `header`"
+                    .into(),
             ),
         }
     }
@@ -476,6 +524,10 @@ impl TryFrom<AuthOptions> for AuthConfig {
 pub struct HmacConfig {
     /// The shared secret (its UTF-8 bytes are the key).
     pub secret: Secret,
+    /// A second secret that is accepted too, while the tool moves from one to the other
+    /// (rotation): a signature made with either verifies.
+    #[serde(default)]
+    pub previous_secret: Option<Secret>,
     /// Header holding the signature. Default by kind: sentry `Sentry-Hook-Signature`,
     /// grafana `X-Grafana-Alerting-Signature` (or `X-Grafana-Alert-Signature`), others
     /// `X-Signature` or `X-Webhook-Signature`.
@@ -488,9 +540,15 @@ pub struct HmacConfig {
     /// generic and alertmanager sources, none for sentry and grafana.
     #[serde(default)]
     pub prefix: Option<String>,
-    /// Header holding the unix timestamp; when set, the signed message is `<ts>:<body>`.
+    /// Header holding the unix timestamp (seconds, or milliseconds); when set, the signed
+    /// message is `<ts>:<body>` unless `message` says otherwise.
     #[serde(default)]
     pub timestamp_header: Option<String>,
+    /// What is signed: `{body}` (default without `timestamp_header`), `{timestamp}:{body}`
+    /// (default with one), `{timestamp}.{body}`, or any text around `{timestamp}` before
+    /// `{body}` (Slack: `v0:{timestamp}:{body}`).
+    #[serde(default)]
+    pub message: Option<String>,
     /// How far the timestamp may be from now. Default `5m`.
     #[serde(default)]
     pub tolerance: Option<String>,

@@ -4,7 +4,8 @@
 //! events queued.
 //!
 //! The order guards ingest against senders who are slow or not allowed: a request is refused
-//! on its headers when it can be (404, 415, 413, 401) before a byte of its body is read; a
+//! on its headers when it can be (404, 415, 413, 403 for an address outside the source's
+//! `allow_from`, 401) before a byte of its body is read; a
 //! body must arrive within `server.body_timeout` (408) and its bytes are counted against a
 //! shared budget (503); and a request takes one of the `max_inflight_requests` places only
 //! once its body is whole, so connections that send nothing hold nothing that others need.
@@ -173,6 +174,10 @@ async fn handle(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
+    entry
+        .spec
+        .check_sender(req.peer_addr().map(|a| a.ip()), req.headers())
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
     entry
         .spec
         .authenticate_headers(req.headers(), Utc::now())

@@ -53,6 +53,7 @@ pub fn document() -> Value {
                             "type": {"type": "string"}, "incident_id": {"type": "string"}}}}}})),
                     "400": error_response("Malformed or invalid body (with line and column)"),
                     "401": error_response("Bad credentials or signature"),
+                    "403": error_response("The sender's address is not in the source's allow_from"),
                     "404": error_response("Unknown source"),
                     "413": error_response("Body too large"),
                     "415": error_response("Not JSON"),
