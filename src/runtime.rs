@@ -12,6 +12,7 @@ use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, Store
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
+use crate::model::EventType;
 use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::sources::SourceSpec;
@@ -132,10 +133,13 @@ impl Runtime {
             .iter()
             .map(|e| EndpointFilter {
                 name: e.name.as_str().into(),
-                events: e
-                    .events
-                    .as_ref()
-                    .map(|list| list.iter().filter_map(|t| t.parse().ok()).collect()),
+                enabled: e.enabled.unwrap_or(true),
+                events: e.events.as_ref().map(|list| {
+                    list.iter()
+                        .filter_map(|t| EventType::matching(t).ok())
+                        .flatten()
+                        .collect()
+                }),
             })
             .collect();
         let routes = RouteTable::build(&raw.routes, &raw.default, filters)

@@ -566,9 +566,14 @@ pub struct EndpointConfig {
     /// Where events are POSTed.
     #[serde(default)]
     pub url: Option<String>,
-    /// Event types this endpoint receives. Default: every type.
+    /// Event types this endpoint receives: names, `*`, or prefixes such as `incident.*`.
+    /// Default: every type.
     #[serde(default)]
     pub events: Option<Vec<String>>,
+    /// `false` keeps the endpoint in the file (routes may still name it) but sends it
+    /// nothing. Default `true`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// At most this many requests, as `N/s`, `N/m` or `N/h`.
     #[serde(default)]
     pub rate_limit: Option<String>,

@@ -154,7 +154,7 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             }
         }
         for (j, t) in e.events.iter().flatten().enumerate() {
-            if let Err(x) = t.parse::<EventType>() {
+            if let Err(x) = EventType::matching(t) {
                 let mut p = at("events");
                 p.push(PathSeg::Index(j));
                 err(p, x);

@@ -307,9 +307,12 @@ impl EndpointSpec {
         let events = match &cfg.events {
             Some(list) => Some(
                 list.iter()
-                    .map(|e| e.parse::<EventType>())
+                    .map(|e| EventType::matching(e))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| invalid("events", e))?,
+                    .map_err(|e| invalid("events", e))?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ),
             None => None,
         };
