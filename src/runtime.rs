@@ -11,6 +11,7 @@ use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
+use crate::delivery::policy::AddressPolicy;
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
 use crate::model::EventType;
 use crate::router::table::{EndpointFilter, RouteTable};
@@ -112,7 +113,12 @@ impl Runtime {
         let mut endpoints = Vec::new();
         for (i, e) in raw.endpoints.iter().enumerate() {
             match EndpointSpec::build(e) {
-                Ok(spec) => endpoints.push(Arc::new(spec)),
+                Ok(mut spec) => {
+                    spec.policy = AddressPolicy {
+                        deny_private: raw.server.endpoint_policy.deny_private,
+                    };
+                    endpoints.push(Arc::new(spec))
+                }
                 Err(err) => {
                     let field = match &err {
                         EndpointBuildError::UnsupportedKind { .. } => "kind",

@@ -112,6 +112,24 @@ pub struct ServerConfig {
     /// delivered, failed and dead since the last one); `0s` turns it off. Default `1m`.
     #[serde(default)]
     pub log_summary_every: Option<String>,
+    /// Where endpoints may point, for deployments where many hands write this file. The cloud
+    /// metadata addresses (169.254.169.254, fd00:ec2::254) are refused always.
+    #[serde(default)]
+    pub endpoint_policy: EndpointPolicyConfig,
+}
+
+/// `server.endpoint_policy`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPolicyConfig {
+    /// Endpoint URLs must be `https://` (`switchyard check` refuses others). Default false.
+    #[serde(default)]
+    pub require_https: bool,
+    /// Refuse loopback, private, link-local and unique-local addresses, checked on the address
+    /// each attempt connects to (after DNS). Default false: self-hosted receivers often live
+    /// on internal addresses.
+    #[serde(default)]
+    pub deny_private: bool,
 }
 
 /// `server.tls`: the certificate chain and its private key, PEM files.
@@ -145,6 +163,7 @@ impl Default for ServerConfig {
             tls: None,
             admin_listen: None,
             log_summary_every: None,
+            endpoint_policy: EndpointPolicyConfig::default(),
         }
     }
 }

@@ -132,6 +132,19 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
                 ),
             );
         }
+        if raw.server.endpoint_policy.require_https {
+            if let Some(url) = &e.url {
+                if !url.trim().to_ascii_lowercase().starts_with("https://") {
+                    err(
+                        at("url"),
+                        format!(
+                            "endpoint `{}`: not https (server.endpoint_policy.require_https)",
+                            e.name
+                        ),
+                    );
+                }
+            }
+        }
         if let Some(t) = &e.timeout {
             match parse_duration(t) {
                 Ok(d) if d.is_zero() => err(at("timeout"), "timeout must be more than 0".into()),

@@ -119,3 +119,59 @@ async fn the_log_has_a_periodic_summary_and_circuit_changes() {
         "{logs}"
     );
 }
+
+/// `server.endpoint_policy`: deny_private refuses the receiver on 127.0.0.1 whether the URL
+/// names the address or a name that resolves to it; require_https is checked by `check`.
+#[actix_rt::test]
+async fn the_endpoint_policy_refuses_private_addresses_on_every_attempt() {
+    let rx = Receiver::start();
+    let by_name = rx.url.replace("127.0.0.1", "localhost");
+    let config = format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:0
+  endpoint_policy: {{ deny_private: true }}
+sources:
+  - name: prometheus
+    kind: alertmanager
+    auth: {{ bearer: t0ken }}
+endpoints:
+  - {{ name: by-address, kind: webhook, url: "{}", retry: {{ schedule: [1h] }} }}
+  - {{ name: by-name, kind: webhook, url: "{by_name}", retry: {{ schedule: [1h] }} }}
+routes:
+  - name: all
+    matchers: []
+    to: [by-address, by-name]
+"#,
+        rx.url
+    );
+    let sy = Switchyard::start(&config);
+    let (status, _) = sy
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
+            &[BEARER],
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("both attempts refused by the policy", || async {
+        sy.logs()
+            .lines()
+            .filter(|l| {
+                l.contains("delivery failed") && l.contains("refused by the endpoint policy")
+            })
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(
+        rx.received().is_empty(),
+        "nothing reached the private receiver"
+    );
+
+    let c = crate::support::check_yaml(
+        "version: 1\nserver:\n  endpoint_policy: { require_https: true }\nendpoints:\n  - { name: plain, kind: webhook, url: 'http://example.com/x' }\n",
+    );
+    assert_eq!(c.code, 1);
+    assert!(c.err.contains("require_https"), "{}", c.err);
+}
