@@ -171,6 +171,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         }))
         .start();
     reload_on_sighup(control.clone());
+    log_summaries(metrics.clone(), runtime.log_summary_every);
     let drain_control = control.clone();
     let admin = runtime.admin_token.clone().map(|token| {
         Arc::new(AdminState {
@@ -265,6 +266,32 @@ fn start_listener(
         tracing::info!(%addr, scheme, routes = ?routes, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
     }
     Ok(server.run())
+}
+
+/// Every `every` (not at all when zero), one log line with what happened since the last one.
+fn log_summaries(metrics: Arc<Metrics>, every: std::time::Duration) {
+    if every.is_zero() {
+        return;
+    }
+    actix_rt::spawn(async move {
+        let mut last = metrics.totals();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            let now = metrics.totals();
+            let d = now.since(&last);
+            last = now;
+            tracing::info!(
+                period_s = every.as_secs_f64(),
+                accepted_requests = d.accepted_requests,
+                alerts = d.alerts,
+                delivered = d.delivered,
+                failed = d.failed,
+                dead = d.dead,
+                "summary since the last one"
+            );
+        }
+    });
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); its name.

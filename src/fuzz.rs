@@ -647,7 +647,13 @@ fn env(name: &str) -> Option<String> {
 fn check_config(text: &str) -> Result<(), TestCaseError> {
     if let Err(errors) = load_str("routes.yaml", text, &env) {
         prop_assert!(!errors.is_empty(), "an Err without errors");
-        let lines = text.split('\n').count();
+        // YAML's line breaks: `\r\n`, `\n`, and a lone `\r` (found by the fuzzer: "\r\r" is
+        // three lines to YAML, and to an editor).
+        let lines = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .split('\n')
+            .count();
         for e in errors.iter() {
             prop_assert!(!e.message.trim().is_empty(), "empty message: {e:?}");
             prop_assert!(
@@ -799,6 +805,17 @@ proptest! {
         }
         check_config(&text)?;
     }
+}
+
+#[test]
+fn fuzz_config_errors_count_lines_as_yaml_does() {
+    // Regression (fuzzer): lone carriage returns are line breaks in YAML.
+    check_config("\r\r").unwrap();
+    let errors = load_str("routes.yaml", "version: 1\r\rnope: 1\r", &env).unwrap_err();
+    assert!(
+        errors.to_string().starts_with("routes.yaml:3:1: "),
+        "{errors}"
+    );
 }
 
 #[test]

@@ -108,6 +108,28 @@ pub struct ServerConfig {
     /// API is then not served on `listen`, which monitoring tools post to.
     #[serde(default)]
     pub admin_listen: Option<String>,
+    /// How often the log gets a summary line (requests accepted, alerts, deliveries
+    /// delivered, failed and dead since the last one); `0s` turns it off. Default `1m`.
+    #[serde(default)]
+    pub log_summary_every: Option<String>,
+    /// Where endpoints may point, for deployments where many hands write this file. The cloud
+    /// metadata addresses (169.254.169.254, fd00:ec2::254) are refused always.
+    #[serde(default)]
+    pub endpoint_policy: EndpointPolicyConfig,
+}
+
+/// `server.endpoint_policy`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPolicyConfig {
+    /// Endpoint URLs must be `https://` (`switchyard check` refuses others). Default false.
+    #[serde(default)]
+    pub require_https: bool,
+    /// Refuse loopback, private, link-local and unique-local addresses, checked on the address
+    /// each attempt connects to (after DNS). Default false: self-hosted receivers often live
+    /// on internal addresses.
+    #[serde(default)]
+    pub deny_private: bool,
 }
 
 /// `server.tls`: the certificate chain and its private key, PEM files.
@@ -140,6 +162,8 @@ impl Default for ServerConfig {
             shutdown_grace: None,
             tls: None,
             admin_listen: None,
+            log_summary_every: None,
+            endpoint_policy: EndpointPolicyConfig::default(),
         }
     }
 }
@@ -561,9 +585,14 @@ pub struct EndpointConfig {
     /// Where events are POSTed.
     #[serde(default)]
     pub url: Option<String>,
-    /// Event types this endpoint receives. Default: every type.
+    /// Event types this endpoint receives: names, `*`, or prefixes such as `incident.*`.
+    /// Default: every type.
     #[serde(default)]
     pub events: Option<Vec<String>>,
+    /// `false` keeps the endpoint in the file (routes may still name it) but sends it
+    /// nothing. Default `true`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// At most this many requests, as `N/s`, `N/m` or `N/h`.
     #[serde(default)]
     pub rate_limit: Option<String>,

@@ -127,13 +127,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     configure_listener(cfg, Listener::All)
 }
 
-/// Registers the routes of [`ROUTES`] that `listener` serves.
+/// Registers the routes of [`ROUTES`] that `listener` serves. A path asked for with a method
+/// it does not take answers 405 with `Allow`.
 pub fn configure_listener(cfg: &mut web::ServiceConfig, listener: Listener) {
+    // Each path once, with its methods, in the order of ROUTES.
+    let mut paths: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for (method, path) in ROUTES {
         if !listener.serves(path) {
             continue;
         }
-        match *path {
+        match paths.iter_mut().find(|(p, _)| p == path) {
+            Some((_, methods)) => methods.push(method),
+            None => paths.push((path, vec![method])),
+        }
+    }
+    for (path, methods) in paths {
+        match path {
             // Served by the ingest scope registered for INGEST_ROUTE.
             INGEST_AM_ROUTE => {}
             // Every method reaches the handler, which answers 405 to all but POST.
@@ -141,12 +150,30 @@ pub fn configure_listener(cfg: &mut web::ServiceConfig, listener: Listener) {
                 cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
             }
             _ => {
-                if let Some(route) = handler(method, path) {
-                    cfg.route(path, route);
+                let allow = methods.join(", ");
+                let mut resource = web::resource(path);
+                for method in &methods {
+                    if let Some(route) = handler(method, path) {
+                        resource = resource.route(route);
+                    }
                 }
+                cfg.service(resource.default_service(web::to(move || {
+                    let allow = allow.clone();
+                    async move { method_not_allowed(&allow) }
+                })));
             }
         }
     }
+}
+
+/// 405 for a known path asked for with another method.
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow.to_string()))
+        .json(serde_json::json!({
+            "error": "method_not_allowed",
+            "detail": format!("this path takes {allow}"),
+        }))
 }
 
 async fn healthz() -> HttpResponse {

@@ -270,7 +270,7 @@ async fn small_answers_are_clear_bounded_and_tell_nothing_internal() {
 
 // Item 9: /readyz needs no credentials, so it does not show the store's own error text.
 #[actix_rt::test]
-async fn readiness_does_not_show_the_stores_error_text() {
+async fn readiness_does_not_show_the_redis_stores_error_text() {
     let mut redis = crate::support::RedisServer::start();
     let store = TestStore::on(&redis);
     let rx = Receiver::start();

@@ -10,6 +10,7 @@ mod endpoints;
 mod hardening;
 mod ingest;
 mod integrations;
+mod operator;
 mod plugins;
 mod prometheus;
 mod redis_admin;
