@@ -39,6 +39,7 @@ fn source(name: &str, kind: SourceKind, mapping: &[(&str, &str)]) -> SourceSpec 
         auth: None,
         allow_from: Vec::new(),
         trusted_proxies: Vec::new(),
+        delivery_id_header: None,
         labels: BTreeMap::new(),
         severity: None,
         preset: None,

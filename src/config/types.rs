@@ -242,6 +242,12 @@ pub struct SourceConfig {
     /// address that is not a trusted proxy). Not trusted: the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// A header whose value is the same each time the tool sends a request again (GitHub's
+    /// `X-GitHub-Delivery`, Bitbucket's `X-Request-UUID`): a request whose id was recorded in
+    /// the last hour is answered 202 and not recorded again. Built in for sentry
+    /// (`Request-ID`), sns (`x-amz-sns-message-id`) and Standard Webhooks (`webhook-id`).
+    #[serde(default)]
+    pub delivery_id_header: Option<String>,
     /// Labels added to every alert of this source (a payload's own label wins).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,

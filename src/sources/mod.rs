@@ -53,6 +53,8 @@ pub enum SourceBuildError {
     Senders(String),
     #[error("sentry.{0}")]
     Sentry(String),
+    #[error("delivery_id_header: {0}")]
+    DeliveryIdHeader(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -229,7 +231,20 @@ impl SourceSpec {
         };
         let senders = senders::SenderFilter::build(&cfg.allow_from, &cfg.trusted_proxies)
             .map_err(SourceBuildError::Senders)?;
-        let redelivery = if cfg.kind == SourceKind::Sentry {
+        let own_delivery_id = cfg
+            .delivery_id_header
+            .as_deref()
+            .map(|h| {
+                actix_web::http::header::HeaderName::from_bytes(h.trim().as_bytes()).map_err(|_| {
+                    SourceBuildError::DeliveryIdHeader(format!(
+                        "`{h}` is not a valid HTTP header name"
+                    ))
+                })
+            })
+            .transpose()?;
+        let redelivery = if let Some(name) = own_delivery_id {
+            Some(Redelivery::header(name))
+        } else if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
         } else if cfg.kind == SourceKind::Sns {
             Some(Redelivery::sns())
@@ -461,6 +476,21 @@ mod tests {
             actix_web::http::header::HeaderValue::from_static("e288882d-4281"),
         );
         assert_eq!(sns.delivery_id(&headers).as_deref(), Some("e288882d-4281"));
+        // Any source can name its tool's header.
+        let mut cfg = config(SourceKind::Generic);
+        cfg.delivery_id_header = Some("X-GitHub-Delivery".into());
+        let gh = SourceSpec::build(&cfg).unwrap();
+        assert_eq!(gh.delivery_id(&headers), None);
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("x-github-delivery"),
+            actix_web::http::header::HeaderValue::from_static("72d3162e"),
+        );
+        assert_eq!(gh.delivery_id(&headers).as_deref(), Some("72d3162e"));
+        cfg.delivery_id_header = Some("Bad Header".into());
+        assert!(matches!(
+            SourceSpec::build(&cfg),
+            Err(SourceBuildError::DeliveryIdHeader(_))
+        ));
     }
 
     #[test]

@@ -48,6 +48,14 @@ impl Redelivery {
         }
     }
 
+    /// A source's own `delivery_id_header`, remembered as long as Sentry's ids.
+    pub fn header(name: HeaderName) -> Redelivery {
+        Redelivery {
+            headers: vec![name],
+            window: DEFAULT_SENTRY_REQUEST_ID_WINDOW,
+        }
+    }
+
     /// Standard Webhooks' `webhook-id` (or Svix's `svix-id`).
     pub fn standard_webhooks() -> Redelivery {
         Redelivery {

@@ -22,6 +22,7 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         auth: None,
         allow_from: Vec::new(),
         trusted_proxies: Vec::new(),
+        delivery_id_header: None,
         labels: BTreeMap::new(),
         severity: None,
         preset: None,

@@ -21,6 +21,7 @@ sources:
   - name: github
     kind: generic
     preset: github-actions
+    delivery_id_header: X-GitHub-Delivery
     auth: {{ hmac: {{ secret: {GITHUB_SECRET}, header: X-Hub-Signature-256, prefix: "sha256=" }} }}
   - name: honeycomb
     kind: generic
@@ -58,7 +59,7 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-async fn post_github(sy: &Switchyard, event: &str, body: &[u8]) -> (u16, Value) {
+async fn post_github(sy: &Switchyard, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
     let sig = sign(body);
     sy.ingest(
         "github",
@@ -66,7 +67,7 @@ async fn post_github(sy: &Switchyard, event: &str, body: &[u8]) -> (u16, Value) 
         &[
             ("User-Agent", "GitHub-Hookshot/abc1234"),
             ("X-GitHub-Event", event),
-            ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("X-GitHub-Delivery", delivery),
             ("X-Hub-Signature-256", &sig),
         ],
     )
@@ -96,11 +97,12 @@ async fn github_workflow_runs_signed_fail_then_succeed() {
     let sy = Switchyard::start(&config(&rx.url));
 
     // The ping GitHub sends when the hook is made, and a requested run: nothing.
-    let (s, b) = post_github(&sy, "ping", &fixture("github-ping.json")).await;
+    let (s, b) = post_github(&sy, "ping", "d-1", &fixture("github-ping.json")).await;
     assert_eq!((s, &b["accepted"]), (202, &json!(0)), "{b}");
     let (s, b) = post_github(
         &sy,
         "workflow_run",
+        "d-2",
         &fixture("github-workflow-run-requested.json"),
     )
     .await;
@@ -111,15 +113,19 @@ async fn github_workflow_runs_signed_fail_then_succeed() {
         "/workflow_run/conclusion",
         json!("failure"),
     );
-    let (s, b) = post_github(&sy, "workflow_run", &failed).await;
+    let (s, b) = post_github(&sy, "workflow_run", "d-3", &failed).await;
     assert_eq!(
         (s, types(&b)),
         (202, vec!["incident.created".to_string()]),
         "{b}"
     );
+    // GitHub redelivering it (same X-GitHub-Delivery): answered, not recorded again.
+    let (s, b) = post_github(&sy, "workflow_run", "d-3", &failed).await;
+    assert_eq!((s, &b["accepted"]), (202, &json!(0)), "{b}");
     let (s, b) = post_github(
         &sy,
         "workflow_run",
+        "d-4",
         &fixture("github-workflow-run-completed-success.json"),
     )
     .await;
