@@ -28,6 +28,9 @@ pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Heads leased at record, by endpoint.
+type LeasedHeads = Vec<(Arc<str>, Claimed)>;
+
 /// One delivery as the queue keeps it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -115,18 +118,43 @@ impl State {
     }
 
     /// Puts `entry` at the tail of its lane; an idle lane falls due now.
-    fn push(&mut self, endpoint: &str, entry: Entry, now: Instant) {
+    /// Puts `entry` at the tail of its lane. An idle lane is leased at once under `lease`
+    /// (token, until) when given (its head is `entry`: returned as claimed), else falls due
+    /// now. Returns whether the lane was idle.
+    fn push(
+        &mut self,
+        endpoint: &str,
+        entry: Entry,
+        now: Instant,
+        lease: Option<(&str, Instant)>,
+    ) -> (bool, Option<Claimed>) {
         let seq = self.next_seq();
         let q = self.endpoint(endpoint);
         let lane: Arc<str> = entry.event.incident.id.as_str().into();
         let items = q.lanes.entry(lane.clone()).or_default();
         let idle = items.is_empty() && !q.leases.contains_key(&lane);
-        items.push_back(entry);
+        let mut leased = None;
         if idle {
-            q.due.insert((now, seq), lane);
+            match lease {
+                Some((token, until)) => {
+                    leased = Some(Claimed {
+                        delivery_id: entry.id.clone(),
+                        lane: lane.to_string(),
+                        event: entry.event.clone(),
+                        attempts: Vec::new(),
+                        lease: token.to_string(),
+                    });
+                    q.leases.insert(lane, (token.to_string(), until));
+                }
+                None => {
+                    q.due.insert((now, seq), lane);
+                }
+            }
         }
+        items.push_back(entry);
         q.depth += 1;
         self.pending += 1;
+        (idle, leased)
     }
 }
 
@@ -183,17 +211,47 @@ impl MemoryQueue {
     }
 
     /// Queues a new delivery of `event` to `endpoint` (at record). Returns its id.
-    pub fn add(&self, endpoint: &str, event: Arc<Event>) -> String {
-        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-        let entry = Entry {
-            id: id.clone(),
-            event,
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
-            replay_of: None,
-        };
-        self.state().push(endpoint, entry, Instant::now());
-        id
+    /// Queues a new delivery per (endpoint, event), in order (at record). A lane that was
+    /// idle is leased to the caller while `room` (endpoint, heads, lease) lasts for its
+    /// endpoint, else it falls due. Returns the leased heads and the endpoints that got a due
+    /// lane.
+    pub fn add(
+        &self,
+        deliveries: Vec<(Arc<str>, Arc<Event>)>,
+        room: &[(&str, usize, Duration)],
+    ) -> (LeasedHeads, Vec<Arc<str>>) {
+        let now = Instant::now();
+        let mut s = self.state();
+        let token = format!("m{}", s.next_seq());
+        let mut left: Vec<(&str, usize, Instant)> = room
+            .iter()
+            .map(|(e, k, lease)| (*e, *k, now + *lease))
+            .collect();
+        let mut leased = Vec::new();
+        let mut due: Vec<Arc<str>> = Vec::new();
+        for (endpoint, event) in deliveries {
+            let entry = Entry {
+                id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                event,
+                state: DeliveryState::Pending,
+                attempts: Vec::new(),
+                replay_of: None,
+            };
+            let slot = left.iter_mut().find(|(e, k, _)| *e == &*endpoint && *k > 0);
+            let lease = slot.as_ref().map(|(_, _, until)| (token.as_str(), *until));
+            let (idle, head) = s.push(&endpoint, entry, now, lease);
+            match head {
+                Some(head) => {
+                    if let Some(slot) = slot {
+                        slot.1 -= 1;
+                    }
+                    leased.push((endpoint, head));
+                }
+                None if idle && !due.contains(&endpoint) => due.push(endpoint),
+                None => {}
+            }
+        }
+        (leased, due)
     }
 
     /// Unfinished deliveries, every endpoint's.
@@ -291,6 +349,7 @@ impl MemoryQueue {
             return QueueStatus {
                 next_claimable_in: None,
                 pending: s.pending,
+                depth: 0,
             };
         }
         let Some(q) = s.endpoints.get_mut(endpoint) else {
@@ -357,6 +416,7 @@ impl MemoryQueue {
             }
         }
         let next_claimable_in = q.next_claimable_in(now);
+        let depth = q.depth;
         s.seq = seq;
         s.pending = s.pending.saturating_sub(finished);
         for event_id in marks {
@@ -365,6 +425,7 @@ impl MemoryQueue {
         QueueStatus {
             next_claimable_in,
             pending: s.pending,
+            depth,
         }
     }
 
@@ -404,7 +465,7 @@ impl MemoryQueue {
         };
         let id = entry.id.clone();
         q.disabled = false;
-        s.push(endpoint, entry, Instant::now());
+        s.push(endpoint, entry, Instant::now(), None);
         Some(id)
     }
 
