@@ -60,7 +60,9 @@ struct EndpointQueue {
     /// Lanes due, by (time, sequence).
     due: BTreeMap<(Instant, u64), Arc<str>>,
     /// Leased lanes: (lease token, until when).
-    leases: FastMap<Arc<str>, (String, Instant)>,
+    leases: FastMap<Arc<str>, (String, Instant, u64)>,
+    /// The leases by when they run out (time, sequence).
+    lease_order: BTreeMap<(Instant, u64), Arc<str>>,
     delivered_log: VecDeque<Entry>,
     dead_log: VecDeque<Entry>,
     disabled: bool,
@@ -131,8 +133,8 @@ impl State {
         let seq = self.next_seq();
         let q = self.endpoint(endpoint);
         let lane: Arc<str> = entry.event.incident.id.as_str().into();
-        let items = q.lanes.entry(lane.clone()).or_default();
-        let idle = items.is_empty() && !q.leases.contains_key(&lane);
+        let idle = q.lanes.get(&lane).is_none_or(|items| items.is_empty())
+            && !q.leases.contains_key(&lane);
         let mut leased = None;
         if idle {
             match lease {
@@ -144,14 +146,14 @@ impl State {
                         attempts: Vec::new(),
                         lease: token.to_string(),
                     });
-                    q.leases.insert(lane, (token.to_string(), until));
+                    q.lease(lane.clone(), token.to_string(), until, seq);
                 }
                 None => {
-                    q.due.insert((now, seq), lane);
+                    q.due.insert((now, seq), lane.clone());
                 }
             }
         }
-        items.push_back(entry);
+        q.lanes.entry(lane).or_default().push_back(entry);
         q.depth += 1;
         self.pending += 1;
         (idle, leased)
@@ -159,10 +161,24 @@ impl State {
 }
 
 impl EndpointQueue {
+    /// Leases `lane` under `token` until `until` (`seq` orders leases of the same time).
+    fn lease(&mut self, lane: Arc<str>, token: String, until: Instant, seq: u64) {
+        if let Some((_, at, old)) = self.leases.insert(lane.clone(), (token, until, seq)) {
+            self.lease_order.remove(&(at, old));
+        }
+        self.lease_order.insert((until, seq), lane);
+    }
+
+    fn unlease(&mut self, lane: &str) {
+        if let Some((_, at, seq)) = self.leases.remove(lane) {
+            self.lease_order.remove(&(at, seq));
+        }
+    }
+
     /// When a lane can be handed out next: its due time or its lease's end, from `now`.
     fn next_claimable_in(&self, now: Instant) -> Option<Duration> {
         let due = self.due.keys().next().map(|(at, _)| *at);
-        let lease = self.leases.values().map(|(_, until)| *until).min();
+        let lease = self.lease_order.keys().next().map(|(until, _)| *until);
         [due, lease]
             .into_iter()
             .flatten()
@@ -280,13 +296,11 @@ impl MemoryQueue {
             }
         };
         // Lanes whose lease ran out (their holder stalled) are due again first.
-        let expired: Vec<Arc<str>> = q
-            .leases
-            .iter()
-            .filter(|(_, (_, until))| *until <= now)
-            .map(|(lane, _)| lane.clone())
-            .collect();
-        for lane in expired {
+        while let Some(entry) = q.lease_order.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let lane = entry.remove();
             q.leases.remove(&lane);
             seq += 1;
             q.due.insert((now, seq), lane);
@@ -323,7 +337,8 @@ impl MemoryQueue {
                     attempts: head.attempts.clone(),
                     lease: token.clone(),
                 });
-                q.leases.insert(lane.clone(), (token.clone(), now + lease));
+                seq += 1;
+                q.lease(lane.clone(), token.clone(), now + lease, seq);
                 break;
             }
         }
@@ -360,7 +375,7 @@ impl MemoryQueue {
             let valid = q
                 .leases
                 .get(&lane)
-                .is_some_and(|(token, _)| *token == claimed.lease);
+                .is_some_and(|(token, _, _)| *token == claimed.lease);
             if !valid {
                 tracing::warn!(
                     endpoint,
@@ -373,7 +388,7 @@ impl MemoryQueue {
                 }
                 continue;
             }
-            q.leases.remove(&lane);
+            q.unlease(&lane);
             let again_at = match *settlement {
                 Settlement::Retry(wait) => Some(now + wait),
                 Settlement::Release => Some(now),
