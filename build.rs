@@ -3,6 +3,14 @@
 use std::process::Command;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=SWITCHYARD_COMMIT");
+    // Set by builds without a git checkout (the container recipe passes it in).
+    if let Ok(commit) = std::env::var("SWITCHYARD_COMMIT") {
+        if !commit.trim().is_empty() {
+            println!("cargo:rustc-env=SWITCHYARD_COMMIT={}", commit.trim());
+            return;
+        }
+    }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -19,7 +19,7 @@ use actix_web::http::header::HeaderMap;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use switchyard::config::types::{SourceConfig, SourceKind};
+use switchyard::config::types::{MappingConfig, SourceConfig, SourceKind};
 use switchyard::sources::plugins::PluginRegistry;
 use switchyard::sources::SourceSpec;
 
@@ -37,12 +37,14 @@ fn source(name: &str, kind: SourceKind, mapping: &[(&str, &str)]) -> SourceSpec 
         name: name.into(),
         kind,
         auth: None,
+        allow_from: Vec::new(),
+        trusted_proxies: Vec::new(),
         labels: BTreeMap::new(),
         severity: None,
-        mapping: mapping
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        preset: None,
+        mapping: MappingConfig::pointers(mapping).expect("mapping"),
+        sentry: None,
+        sns: None,
         plugin: (kind == SourceKind::Plugin).then(|| "uptime-kuma".to_string()),
         config: None,
     })

@@ -90,6 +90,7 @@ fn route_table(n: usize, event: &Event) -> RouteTable {
         serde_json::from_value(serde_json::Value::Array(routes)).expect("route configs");
     let endpoints = vec![EndpointFilter {
         name: Arc::from("hook"),
+        enabled: true,
         events: None,
     }];
     RouteTable::build(&routes, &[], endpoints).expect("route table")

@@ -18,7 +18,7 @@ LAYERS=(
   "router"
   "delivery"
   "store"
-  "signing"
+  "signing tls"
   "config metrics logfmt"
   "model"
 )

@@ -272,13 +272,14 @@ class Sender:
             th.join()
 
 
-def config(port, endpoints, store):
+def config(port, endpoints, store, body_timeout="5s"):
     eps = "".join(endpoints)
     names = ", ".join(e.split("name: ", 1)[1].split("\n", 1)[0] for e in endpoints)
     return """version: 1
 server:
   listen: 127.0.0.1:%d
-  body_timeout: 5s
+  body_timeout: %s
+  shutdown_grace: 1s
 sources:
   - name: open
     kind: generic
@@ -293,7 +294,7 @@ endpoints:
   - name: all
     matchers: []
     to: [%s]
-%s""" % (port, eps, names, store)
+%s""" % (port, body_timeout, eps, names, store)
 
 
 def endpoint(name, url, timeout="5s", circuit_failures=5, rate_limit=None):
@@ -429,8 +430,10 @@ def stalled_post(port, path, extra):
 def scenario_slow_clients(ctx):
     rx = Receiver()
     port = free_port()
-    sy = Switchyard(ctx.binary, config(port, [endpoint("count", rx.url)], MEMORY), ctx.workdir,
-                    port)
+    # The stalled bodies are given longer than the run to arrive: they hang throughout.
+    sy = Switchyard(ctx.binary, config(port, [endpoint("count", rx.url)], MEMORY,
+                                       body_timeout="%ds" % (ctx.seconds + ctx.drain)),
+                    ctx.workdir, port)
     stalled = []
     try:
         # 512 connections that send headers and 10 bytes of a signed body, then nothing.
@@ -439,11 +442,27 @@ def scenario_slow_clients(ctx):
         s = Sender(port, "slow-clients", ctx.total, ctx.seconds, source="secure",
                    token="f4ult-t0ken").start()
         drain(s, rx, ctx.drain)
-        r = Result("slow-clients", s, rx, "(512 stalled bodies; authenticated sender)")
+        # They were still hanging (unanswered, open) when the sender was done.
+        hanging = 0
+        for c in stalled:
+            c.settimeout(0.01)
+            try:
+                c.recv(1)  # an answer, or the connection closed: not hanging
+            except socket.timeout:
+                hanging += 1
+            except OSError:
+                pass
+        r = Result("slow-clients", s, rx,
+                   "(512 stalled bodies, %d still hanging at the end; authenticated sender)"
+                   % hanging)
         if r.refused:
             r.failed = True
             r.extra_failure = ("the authenticated sender was refused %d times while bodies stalled"
                                % r.refused)
+        elif hanging < len(stalled):
+            r.failed = True
+            r.extra_failure = ("only %d of %d stalled bodies hung until the end: the scenario "
+                               "did not hold" % (hanging, len(stalled)))
         return r
     finally:
         for c in stalled:

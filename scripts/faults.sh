@@ -17,7 +17,8 @@ case "$mode" in
   *) echo "FAULTS must be quick or full, not \`$mode\`" >&2; exit 2 ;;
 esac
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# FAULTS_NO_REDIS=1 (with only memory-store scenarios): redis-server is not needed.
+if [ -z "${FAULTS_NO_REDIS:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing redis-server (apt-get)"
     apt-get update -qq

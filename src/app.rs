@@ -14,7 +14,7 @@ use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::http::admin::AdminState;
 use crate::http::{
-    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
+    AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
 use crate::metrics::Metrics;
@@ -155,14 +155,23 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         Box::new(start_delivery),
     )
     .with_restart_only(runtime.restart_only.clone());
-    let control = match stores.redis.clone() {
-        Some(redis) => control.with_on_reload(Box::new(move |rt: &Runtime| {
-            redis.set_source_kinds(source_kinds(&rt.sources));
-        })),
-        None => control,
-    }
-    .start();
+    let (redis, cert) = (stores.redis.clone(), runtime.tls.clone());
+    let control = control
+        .with_on_reload(Box::new(move |rt: &Runtime| {
+            if let Some(redis) = &redis {
+                redis.set_source_kinds(source_kinds(&rt.sources));
+            }
+            // The running listener's certificate, read again from its files.
+            if let Some(cert) = &cert {
+                match cert.reload() {
+                    Ok(()) => tracing::info!("TLS certificate read again"),
+                    Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded; the running one stays"),
+                }
+            }
+        }))
+        .start();
     reload_on_sighup(control.clone());
+    log_summaries(metrics.clone(), runtime.log_summary_every);
     let drain_control = control.clone();
     let admin = runtime.admin_token.clone().map(|token| {
         Arc::new(AdminState {
@@ -191,37 +200,98 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         store,
         admin,
     };
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(crate::http::configure)
-    })
-    // On SIGTERM or SIGINT (ours, below: actix-server's own would stop every arbiter, the
-    // delivery actors' too): stop accepting, give requests under way this long to finish.
-    .disable_signals()
-    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1))
-    .bind(runtime.listen)?;
-    for addr in server.addrs() {
-        // A plain line on stdout, for people and for scripts that start us on port 0.
-        println!(
-            "switchyard {} listening on http://{addr}",
-            env!("CARGO_PKG_VERSION")
-        );
-        tracing::info!(%addr, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
-    }
-    let server = server.run();
-    let handle = server.handle();
+    let public = if runtime.admin_listen.is_some() {
+        Listener::Public
+    } else {
+        Listener::All
+    };
+    let main = start_listener(&runtime, &state, runtime.listen, public)?;
+    let admin = match runtime.admin_listen {
+        Some(addr) => Some(start_listener(&runtime, &state, addr, Listener::Admin)?),
+        None => None,
+    };
+    let handles: Vec<_> = std::iter::once(main.handle())
+        .chain(admin.as_ref().map(|a| a.handle()))
+        .collect();
     actix_rt::spawn(async move {
         let signal = stop_signal().await;
         tracing::info!(
             signal,
             "stopping: no new connections; requests under way finish"
         );
-        handle.stop(true).await;
+        for handle in handles {
+            handle.stop(true).await;
+        }
     });
-    server.await?;
+    // Both listeners run (a server starts when first polled) until both have stopped.
+    futures_util::future::try_join_all(std::iter::once(main).chain(admin)).await?;
     drain_deliveries(&drain_control, runtime.shutdown_grace).await;
     Ok(())
+}
+
+/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it.
+fn start_listener(
+    runtime: &Runtime,
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    routes: Listener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(|cfg| crate::http::configure_listener(cfg, routes))
+    })
+    // On SIGTERM or SIGINT (ours, in `serve`: actix-server's own would stop every arbiter,
+    // the delivery actors' too): stop accepting, give requests under way this long to finish.
+    .disable_signals()
+    .shutdown_timeout(runtime.shutdown_grace.as_secs().max(1));
+    let (server, scheme) = match &runtime.tls {
+        Some(cert) => (
+            server.bind_rustls_0_23(addr, cert.server_config())?,
+            "https",
+        ),
+        None => (server.bind(addr)?, "http"),
+    };
+    for addr in server.addrs() {
+        let what = match routes {
+            Listener::Admin => " (admin API)",
+            _ => "",
+        };
+        // A plain line on stdout, for people and for scripts that start us on port 0.
+        println!(
+            "switchyard {} listening on {scheme}://{addr}{what}",
+            env!("CARGO_PKG_VERSION")
+        );
+        tracing::info!(%addr, scheme, routes = ?routes, sources = runtime.sources.len(), endpoints = runtime.endpoints.len(), "listening");
+    }
+    Ok(server.run())
+}
+
+/// Every `every` (not at all when zero), one log line with what happened since the last one.
+fn log_summaries(metrics: Arc<Metrics>, every: std::time::Duration) {
+    if every.is_zero() {
+        return;
+    }
+    actix_rt::spawn(async move {
+        let mut last = metrics.totals();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            let now = metrics.totals();
+            let d = now.since(&last);
+            last = now;
+            tracing::info!(
+                period_s = every.as_secs_f64(),
+                accepted_requests = d.accepted_requests,
+                alerts = d.alerts,
+                delivered = d.delivered,
+                failed = d.failed,
+                dead = d.dead,
+                "summary since the last one"
+            );
+        }
+    });
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); its name.

@@ -1,6 +1,6 @@
-//! The offline parts of the CLI: `route-test` runs a payload through a source's adapter, the
-//! incident table and the routes without a server, and reports each alert's event and
-//! endpoints.
+//! The parts of the CLI beside `serve`: `route-test` runs a payload through a source's
+//! adapter, the incident table and the routes without a server, and reports each alert's
+//! event and endpoints; `health` asks a running switchyard's `/healthz`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -172,5 +172,66 @@ fn join(set: &BTreeSet<String>) -> String {
         "(none)".into()
     } else {
         set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// How long `switchyard health` waits to connect, and then for the answer.
+pub const DEFAULT_HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why `switchyard health` found no healthy switchyard.
+#[derive(Debug, Error)]
+pub enum HealthError {
+    #[error("`{0}` is not an address (host:port)")]
+    Address(String),
+    #[error("{addr}: {source}")]
+    Io {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{addr}: /healthz answered `{status}`")]
+    Status {
+        addr: std::net::SocketAddr,
+        status: String,
+    },
+}
+
+/// GETs `/healthz` on `listen` (a wildcard address means this host) with plain HTTP/1.1;
+/// Ok when it answers 200.
+pub fn health(listen: &str) -> Result<(), HealthError> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+    let mut addr: SocketAddr = listen
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| HealthError::Address(listen.to_string()))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let io = |source| HealthError::Io { addr, source };
+    let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_HEALTH_TIMEOUT).map_err(io)?;
+    stream
+        .set_read_timeout(Some(DEFAULT_HEALTH_TIMEOUT))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(DEFAULT_HEALTH_TIMEOUT))
+        .map_err(io)?;
+    stream
+        .write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(io)?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(io)?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    let status = line.lines().next().unwrap_or("").to_string();
+    if status.split(' ').nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(HealthError::Status { addr, status })
     }
 }

@@ -25,7 +25,7 @@ use proptest::test_runner::Config as ProptestConfig;
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::load_str;
 use crate::config::matcher::{MatchOp, Matcher};
-use crate::config::types::SourceKind;
+use crate::config::types::{MappingConfig, SourceKind};
 use crate::sources::test_fixtures::{fixture, fixture_names, source_config};
 use crate::sources::{NormalizeError, SourceSpec};
 
@@ -54,16 +54,14 @@ fn spec(kind: SourceKind) -> SourceSpec {
 fn generic_mapped() -> SourceSpec {
     let mut cfg = source_config("fuzz-mapped", SourceKind::Generic);
     cfg.labels = BTreeMap::from([("team".to_string(), "fuzz".to_string())]);
-    cfg.mapping = BTreeMap::from([
-        ("title".to_string(), "/data/issue/title".to_string()),
-        (
-            "dedup_key".to_string(),
-            "/commonLabels/alertname".to_string(),
-        ),
-        ("severity".to_string(), "/payload/severity".to_string()),
-        ("status".to_string(), "/status".to_string()),
-        ("description".to_string(), "/message".to_string()),
-    ]);
+    cfg.mapping = MappingConfig::pointers(&[
+        ("title", "/data/issue/title"),
+        ("dedup_key", "/commonLabels/alertname"),
+        ("severity", "/payload/severity"),
+        ("status", "/status"),
+        ("description", "/message"),
+    ])
+    .expect("pointers");
     SourceSpec::build(&cfg).expect("the mapping builds")
 }
 
@@ -636,7 +634,13 @@ fn env(name: &str) -> Option<String> {
 fn check_config(text: &str) -> Result<(), TestCaseError> {
     if let Err(errors) = load_str("routes.yaml", text, &env) {
         prop_assert!(!errors.is_empty(), "an Err without errors");
-        let lines = text.split('\n').count();
+        // YAML's line breaks: `\r\n`, `\n`, and a lone `\r` (found by the fuzzer: "\r\r" is
+        // three lines to YAML, and to an editor).
+        let lines = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .split('\n')
+            .count();
         for e in errors.iter() {
             prop_assert!(!e.message.trim().is_empty(), "empty message: {e:?}");
             prop_assert!(
@@ -788,6 +792,17 @@ proptest! {
         }
         check_config(&text)?;
     }
+}
+
+#[test]
+fn fuzz_config_errors_count_lines_as_yaml_does() {
+    // Regression (fuzzer): lone carriage returns are line breaks in YAML.
+    check_config("\r\r").unwrap();
+    let errors = load_str("routes.yaml", "version: 1\r\rnope: 1\r", &env).unwrap_err();
+    assert!(
+        errors.to_string().starts_with("routes.yaml:3:1: "),
+        "{errors}"
+    );
 }
 
 #[test]

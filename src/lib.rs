@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod signing;
 pub mod sources;
 pub mod store;
+pub mod tls;
 
 #[cfg(test)]
 mod fuzz;

@@ -81,6 +81,13 @@ enum Command {
     },
     /// Print the man page (roff), e.g. `switchyard man > /usr/local/share/man/man1/switchyard.1`.
     Man,
+    /// Exit 0 when a switchyard answers 200 on /healthz at this address, else 1 (a container
+    /// or service health check). `0.0.0.0` and `[::]` mean this host.
+    Health {
+        /// The address it listens on.
+        #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
 }
 
 /// Logs go to stderr: at `info` for `serve`, at `warn` for the commands that print an answer
@@ -139,6 +146,13 @@ fn main() -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut cmd, "switchyard", &mut out);
             print_all(&out)
         }
+        Command::Health { listen } => Ok(match switchyard::cli::health(&listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::from(1)
+            }
+        }),
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

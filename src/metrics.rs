@@ -234,6 +234,11 @@ impl Metrics {
         out
     }
 
+    /// The running totals the periodic log summary reports (see [`Totals`]).
+    pub fn totals(&self) -> Totals {
+        Totals::read(&self.encode())
+    }
+
     /// One endpoint's metrics, looked up once (a lookup hashes and allocates its labels).
     pub fn endpoint(&self, endpoint: &str) -> EndpointMetrics {
         let labels = EndpointLabels {
@@ -286,4 +291,104 @@ pub struct EndpointMetrics {
     /// Lane heads taken from the durable queue by a claim, and leased at record.
     pub claimed: Counter,
     pub leased_at_record: Counter,
+}
+
+/// Running totals across sources and endpoints, read from the metrics' own text (so the log
+/// summary and `/metrics` never disagree).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Ingest requests answered 202.
+    pub accepted_requests: u64,
+    /// Alerts those requests carried.
+    pub alerts: u64,
+    pub delivered: u64,
+    /// Attempts that failed and will be retried.
+    pub failed: u64,
+    pub dead: u64,
+}
+
+impl Totals {
+    /// Sums the counters of an OpenMetrics text.
+    pub fn read(text: &str) -> Totals {
+        let mut t = Totals::default();
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let value = value as u64;
+            if series.starts_with("switchyard_ingest_requests_total{")
+                && series.contains("code=\"202\"")
+            {
+                t.accepted_requests += value;
+            } else if series.starts_with("switchyard_alerts_received_total{") {
+                t.alerts += value;
+            } else if series.starts_with("switchyard_deliveries_total{") {
+                if series.contains("outcome=\"delivered\"") {
+                    t.delivered += value;
+                } else if series.contains("outcome=\"failed\"") {
+                    t.failed += value;
+                } else if series.contains("outcome=\"dead\"") {
+                    t.dead += value;
+                }
+            }
+        }
+        t
+    }
+
+    /// What happened between `earlier` and these totals.
+    pub fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            accepted_requests: self
+                .accepted_requests
+                .saturating_sub(earlier.accepted_requests),
+            alerts: self.alerts.saturating_sub(earlier.alerts),
+            delivered: self.delivered.saturating_sub(earlier.delivered),
+            failed: self.failed.saturating_sub(earlier.failed),
+            dead: self.dead.saturating_sub(earlier.dead),
+        }
+    }
+}
+
+#[cfg(test)]
+mod totals_tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_the_counters_and_differences_are_per_period() {
+        let m = Metrics::new();
+        let before = m.totals();
+        m.ingest_requests
+            .get_or_create(&IngestLabels {
+                source: "a".into(),
+                code: 202,
+            })
+            .inc_by(3);
+        m.ingest_requests
+            .get_or_create(&IngestLabels {
+                source: "a".into(),
+                code: 401,
+            })
+            .inc();
+        m.alerts_received
+            .get_or_create(&SourceLabels { source: "a".into() })
+            .inc_by(7);
+        let e = m.endpoint("hook");
+        e.delivered.inc_by(5);
+        e.failed.inc_by(2);
+        e.dead.inc();
+        let now = m.totals();
+        assert_eq!(
+            now.since(&before),
+            Totals {
+                accepted_requests: 3,
+                alerts: 7,
+                delivered: 5,
+                failed: 2,
+                dead: 1
+            }
+        );
+    }
 }

@@ -11,11 +11,17 @@ use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
+use crate::delivery::policy::AddressPolicy;
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
+use crate::model::EventType;
 use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
 use crate::sources::SourceSpec;
 use crate::store::redis::{RedisSpec, SourceKinds};
+use crate::tls::ReloadableCert;
+
+/// How often the log gets a summary line (`server.log_summary_every`).
+pub const DEFAULT_LOG_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long a stopping process gives its deliveries to finish (`server.shutdown_grace`).
 pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -33,6 +39,12 @@ pub struct Runtime {
     pub body_timeout: Option<std::time::Duration>,
     /// `server.shutdown_grace` (validated by `config::validate`).
     pub shutdown_grace: std::time::Duration,
+    /// `server.log_summary_every` (zero: no summary).
+    pub log_summary_every: std::time::Duration,
+    /// `server.tls`: the certificate served (None: plain HTTP).
+    pub tls: Option<Arc<ReloadableCert>>,
+    /// `server.admin_listen`: the admin API's own listener.
+    pub admin_listen: Option<SocketAddr>,
     pub max_pending_deliveries: usize,
     pub sources: Vec<Arc<SourceSpec>>,
     pub endpoints: Vec<Arc<EndpointSpec>>,
@@ -101,7 +113,12 @@ impl Runtime {
         let mut endpoints = Vec::new();
         for (i, e) in raw.endpoints.iter().enumerate() {
             match EndpointSpec::build(e) {
-                Ok(spec) => endpoints.push(Arc::new(spec)),
+                Ok(mut spec) => {
+                    spec.policy = AddressPolicy {
+                        deny_private: raw.server.endpoint_policy.deny_private,
+                    };
+                    endpoints.push(Arc::new(spec))
+                }
                 Err(err) => {
                     let field = match &err {
                         EndpointBuildError::UnsupportedKind { .. } => "kind",
@@ -122,10 +139,13 @@ impl Runtime {
             .iter()
             .map(|e| EndpointFilter {
                 name: e.name.as_str().into(),
-                events: e
-                    .events
-                    .as_ref()
-                    .map(|list| list.iter().filter_map(|t| t.parse().ok()).collect()),
+                enabled: e.enabled.unwrap_or(true),
+                events: e.events.as_ref().map(|list| {
+                    list.iter()
+                        .filter_map(|t| EventType::matching(t).ok())
+                        .flatten()
+                        .collect()
+                }),
             })
             .collect();
         let routes = RouteTable::build(&raw.routes, &raw.default, filters)
@@ -141,7 +161,44 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let base = std::path::Path::new(&cfg.file)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let tls = match &raw.server.tls {
+            None => None,
+            Some(t) => {
+                match ReloadableCert::load(&base.join(&t.cert_file), &base.join(&t.key_file)) {
+                    Ok(c) => Some(Arc::new(c)),
+                    Err(e) => {
+                        errors.push(cfg.error_at(&[key("server"), key("tls")], e.to_string()));
+                        None
+                    }
+                }
+            }
+        };
+        let admin_listen = match raw
+            .server
+            .admin_listen
+            .as_deref()
+            .map(str::parse::<SocketAddr>)
+        {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(e)) => {
+                errors.push(cfg.error_at(
+                    &[key("server"), key("admin_listen")],
+                    format!("invalid listen address: {e}"),
+                ));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(Runtime {
+            tls,
+            admin_listen,
             restart_only: (raw.server.clone(), raw.store.clone()),
             listen,
             max_body_bytes: raw.server.max_body_bytes,
@@ -151,6 +208,12 @@ impl Runtime {
                 .body_timeout
                 .as_deref()
                 .and_then(|t| parse_duration(t).ok()),
+            log_summary_every: raw
+                .server
+                .log_summary_every
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .unwrap_or(DEFAULT_LOG_SUMMARY_EVERY),
             shutdown_grace: raw
                 .server
                 .shutdown_grace

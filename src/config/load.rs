@@ -289,6 +289,33 @@ impl Interpolated {
 
 /// Replaces `${VAR}`, `${VAR:-default}` and `$$` outside comments. `${VAR:-default}` takes
 /// the default when VAR is unset or empty; `${VAR}` unset is an error naming VAR.
+/// Most bytes a `${file:...}` secret may hold.
+pub const DEFAULT_MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// The value of `${file:PATH}`: the file's text without its trailing newline (as `echo` and
+/// most secret tools write it). One line only, like any substituted value.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    let path = path.trim();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("`${{file:{path}}}`: cannot read the file: {e}"))?;
+    if meta.len() > DEFAULT_MAX_SECRET_FILE_BYTES {
+        return Err(format!(
+            "`${{file:{path}}}`: the file has {} bytes; a secret file may have at most {DEFAULT_MAX_SECRET_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("`${{file:{path}}}`: cannot read the file: {e}"))?;
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    if value.contains('\n') {
+        return Err(format!(
+            "`${{file:{path}}}`: the file has more than one line; a substituted value must be one line"
+        ));
+    }
+    Ok(value.to_string())
+}
+
 fn interpolate(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -338,6 +365,27 @@ fn interpolate(
                     break;
                 };
                 let inner: String = chars[j + 2..j + 2 + close].iter().collect();
+                if let Some(path) = inner.strip_prefix("file:") {
+                    // A secret in a file (`${file:/run/secrets/x}`): Docker and systemd
+                    // credentials, Kubernetes secret volumes.
+                    let orig_len = close + 3;
+                    j += orig_len;
+                    match read_secret_file(path) {
+                        Ok(value) => {
+                            let new_len = value.chars().count();
+                            out.push_str(&value);
+                            line_subs.push(Substitution {
+                                orig_start: col,
+                                orig_len,
+                                new_start: new_col,
+                                new_len,
+                            });
+                            new_col += new_len;
+                        }
+                        Err(message) => errors.push((lineno, col, message)),
+                    }
+                    continue;
+                }
                 let (name, default) = match inner.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),
                     None => (inner.as_str(), None),
@@ -480,6 +528,34 @@ mod tests {
             errs[0].starts_with("routes.yaml:3:16: environment variable `NOPE` is not set"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret-from-file\n").unwrap();
+        let cfg = load(&format!(
+            "version: 1\nserver:\n  admin_token: ${{file:{}}}\n",
+            token.display()
+        ))
+        .unwrap();
+        assert_eq!(
+            cfg.raw.server.admin_token.as_ref().unwrap().expose(),
+            "s3cret-from-file"
+        );
+        let two = dir.path().join("two");
+        std::fs::write(&two, "a\nb\n").unwrap();
+        let errs = errors(&format!(
+            "version: 1\nserver:\n  admin_token: ${{file:{}}}\n",
+            two.display()
+        ));
+        assert!(
+            errs[0].starts_with("routes.yaml:3:16:") && errs[0].contains("more than one line"),
+            "{errs:?}"
+        );
+        let errs = errors("version: 1\nserver:\n  admin_token: ${file:/nonexistent/x}\n");
+        assert!(errs[0].contains("cannot read the file"), "{errs:?}");
     }
 
     #[test]

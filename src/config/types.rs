@@ -100,6 +100,46 @@ pub struct ServerConfig {
     /// log says how many); with the redis store it stays in Redis. Default `30s`.
     #[serde(default)]
     pub shutdown_grace: Option<String>,
+    /// Serve HTTPS instead of HTTP (both listeners): PEM files, relative to this file; read
+    /// again on every reload (SIGHUP), so a renewed certificate needs no restart.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// A second listener for the admin API (`/api/v1/...`), e.g. `127.0.0.1:9090`: the admin
+    /// API is then not served on `listen`, which monitoring tools post to.
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+    /// How often the log gets a summary line (requests accepted, alerts, deliveries
+    /// delivered, failed and dead since the last one); `0s` turns it off. Default `1m`.
+    #[serde(default)]
+    pub log_summary_every: Option<String>,
+    /// Where endpoints may point, for deployments where many hands write this file. The cloud
+    /// metadata addresses (169.254.169.254, fd00:ec2::254) are refused always.
+    #[serde(default)]
+    pub endpoint_policy: EndpointPolicyConfig,
+}
+
+/// `server.endpoint_policy`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPolicyConfig {
+    /// Endpoint URLs must be `https://` (`switchyard check` refuses others). Default false.
+    #[serde(default)]
+    pub require_https: bool,
+    /// Refuse loopback, private, link-local and unique-local addresses, checked on the address
+    /// each attempt connects to (after DNS). Default false: self-hosted receivers often live
+    /// on internal addresses.
+    #[serde(default)]
+    pub deny_private: bool,
+}
+
+/// `server.tls`: the certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate, then any intermediates.
+    pub cert_file: String,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 fn default_listen() -> String {
@@ -120,6 +160,10 @@ impl Default for ServerConfig {
             max_pending_deliveries: None,
             body_timeout: None,
             shutdown_grace: None,
+            tls: None,
+            admin_listen: None,
+            log_summary_every: None,
+            endpoint_policy: EndpointPolicyConfig::default(),
         }
     }
 }
@@ -184,6 +228,16 @@ pub struct SourceConfig {
     /// How requests prove they come from the tool. Omitted: no authentication.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Only senders with these addresses may post (CIDR blocks or addresses, e.g.
+    /// `[192.30.252.0/22, 2001:db8::/32]`); others get 403 before their body is read.
+    /// Omitted: any address.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Reverse proxies in front of switchyard (CIDRs): when a request comes from one, the
+    /// sender checked against `allow_from` is read from `X-Forwarded-For` (its right-most
+    /// address that is not a trusted proxy). Not trusted: the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Labels added to every alert of this source (a payload's own label wins).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -191,11 +245,23 @@ pub struct SourceConfig {
     /// Default `warning`.
     #[serde(default)]
     pub severity: Option<String>,
-    /// For `kind: generic`: JSON pointers (RFC 6901) into each alert object, by field
-    /// (`title`, `description`, `severity`, `status`, `dedup_key`, `source`); they win over
-    /// the field names switchyard looks for by itself.
+    /// For `kind: generic`: a mapping shipped with switchyard for one tool (`datadog`,
+    /// `azure-monitor`, ...; the list is in docs/INTEGRATIONS.md). Each key of `mapping:` set
+    /// here wins over the preset's.
     #[serde(default)]
-    pub mapping: BTreeMap<String, String>,
+    pub preset: Option<String>,
+    /// For `kind: generic`: where each field is in an alert object (JSON pointers, RFC 6901)
+    /// and what the tool's words mean; they win over the field names switchyard looks for by
+    /// itself.
+    #[serde(default)]
+    pub mapping: MappingConfig,
+    /// For `kind: sentry`: `{base_url: https://sentry.example.com}` for a self-hosted Sentry,
+    /// where issue links point when a payload carries no web URL. Default `https://sentry.io`.
+    #[serde(default)]
+    pub sentry: Option<SentryConfig>,
+    /// For `kind: sns`: how SNS messages are checked and what CloudWatch states mean.
+    #[serde(default)]
+    pub sns: Option<SnsConfig>,
     /// For `kind: plugin`: the name the plugin reports.
     #[serde(default)]
     pub plugin: Option<String>,
@@ -205,6 +271,145 @@ pub struct SourceConfig {
     pub config: Option<serde_json::Value>,
 }
 
+/// `mapping:` of a generic source. Every key is optional; a pointer that finds nothing in a
+/// payload falls back to the field names switchyard looks for by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// JSON pointer to the title, e.g. `/alert/name`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// JSON pointer to the description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON pointer to the severity word (see `severity_values`).
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// JSON pointer to the status word (see `status_values`).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// JSON pointer to the dedup key: alerts with the same key are one incident.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// JSON pointer to the sending system; becomes the label `source`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// JSON pointer to the labels: an object (its scalar values), an array of `key:value`
+    /// strings, or one string of them separated by commas (`env:prod,team:db`).
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// Labels taken one by one: label name -> JSON pointer to its value, e.g.
+    /// `{region: /data/region}`; they win over the labels of `labels`.
+    #[serde(default)]
+    pub label_fields: BTreeMap<String, String>,
+    /// JSON pointer to the annotations (read like `labels`).
+    #[serde(default)]
+    pub annotations: Option<String>,
+    /// JSON pointer to a URL, added as a link.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The text of the link `url` makes. Default `Link`.
+    #[serde(default)]
+    pub url_label: Option<String>,
+    /// JSON pointer to when the problem started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// How `started_at` is written: `rfc3339` (default), `epoch_seconds` or `epoch_millis`
+    /// (a number, or a string of digits).
+    #[serde(default)]
+    pub started_at_format: Option<String>,
+    /// The tool's status words and what they mean: `firing`, `resolved`, `acknowledged`, or
+    /// `ignore` (the item makes no alert), e.g. `{ALARM: firing, OK: resolved}`. Words are
+    /// compared without case; words not listed are read as switchyard reads them by itself.
+    /// The word `""` stands for "no status in the item" (default: firing).
+    #[serde(default)]
+    pub status_values: BTreeMap<String, String>,
+    /// The tool's severity words and what they mean (`critical`, `error`, `warning`,
+    /// `info`), e.g. `{P1: critical, P3: warning}`; compared without case.
+    #[serde(default)]
+    pub severity_values: BTreeMap<String, String>,
+}
+
+impl MappingConfig {
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == MappingConfig::default()
+    }
+
+    /// This mapping with every key it does not set taken from `base` (a preset's); value
+    /// maps are merged word by word, this one's words winning.
+    pub fn over(&self, base: &MappingConfig) -> MappingConfig {
+        fn pick(mine: &Option<String>, theirs: &Option<String>) -> Option<String> {
+            mine.clone().or_else(|| theirs.clone())
+        }
+        fn merge(
+            mine: &BTreeMap<String, String>,
+            theirs: &BTreeMap<String, String>,
+        ) -> BTreeMap<String, String> {
+            let mut out = theirs.clone();
+            out.extend(mine.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out
+        }
+        MappingConfig {
+            title: pick(&self.title, &base.title),
+            description: pick(&self.description, &base.description),
+            severity: pick(&self.severity, &base.severity),
+            status: pick(&self.status, &base.status),
+            dedup_key: pick(&self.dedup_key, &base.dedup_key),
+            source: pick(&self.source, &base.source),
+            labels: pick(&self.labels, &base.labels),
+            label_fields: merge(&self.label_fields, &base.label_fields),
+            annotations: pick(&self.annotations, &base.annotations),
+            url: pick(&self.url, &base.url),
+            url_label: pick(&self.url_label, &base.url_label),
+            started_at: pick(&self.started_at, &base.started_at),
+            started_at_format: pick(&self.started_at_format, &base.started_at_format),
+            status_values: merge(&self.status_values, &base.status_values),
+            severity_values: merge(&self.severity_values, &base.severity_values),
+        }
+    }
+
+    /// A mapping of pointers only, from `(field, pointer)` pairs (tests and fuzzing).
+    pub fn pointers(pairs: &[(&str, &str)]) -> Result<MappingConfig, String> {
+        let obj: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| e.to_string())
+    }
+}
+
+/// `sentry:` of a `kind: sentry` source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentryConfig {
+    /// The Sentry's address, e.g. `https://sentry.example.com`. Default `https://sentry.io`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// `sns:` of a `kind: sns` source (AWS CloudWatch alarms through an SNS topic).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsConfig {
+    /// Check each message's RSA signature with SNS' certificate (fetched only from
+    /// `https://sns.<region>.amazonaws.com` and cached). Default `true`.
+    #[serde(default)]
+    pub verify_signatures: Option<bool>,
+    /// Confirm a new subscription by fetching its `SubscribeURL` (only an
+    /// `https://sns.<region>.amazonaws.com` URL). `false`: the URL is logged for you to
+    /// open. Default `true`.
+    #[serde(default)]
+    pub confirm_subscriptions: Option<bool>,
+    /// What an alarm's `INSUFFICIENT_DATA` state means: `ignore` (default), `firing` or
+    /// `resolved`.
+    #[serde(default)]
+    pub insufficient_data: Option<String>,
+    /// Only messages from these topics (ARNs) are accepted. Default: any topic.
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -212,6 +417,8 @@ pub enum SourceKind {
     Grafana,
     Sentry,
     Generic,
+    /// Amazon SNS (CloudWatch alarms).
+    Sns,
     Plugin,
 }
 
@@ -222,6 +429,7 @@ impl SourceKind {
             SourceKind::Grafana => "grafana",
             SourceKind::Sentry => "sentry",
             SourceKind::Generic => "generic",
+            SourceKind::Sns => "sns",
             SourceKind::Plugin => "plugin",
         }
     }
@@ -239,6 +447,8 @@ pub enum AuthConfig {
     Hmac(HmacConfig),
     /// Standard Webhooks signing (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     StandardWebhooks { secret: Secret },
+    /// A shared token in a header the tool names (`X-Honeycomb-Webhook-Token`, ...).
+    Header { name: String, value: Secret },
 }
 
 /// `auth:` as written: a mapping with exactly one of these keys.
@@ -257,6 +467,20 @@ pub struct AuthOptions {
     /// `standard_webhooks: {secret}`: Standard Webhooks signing.
     #[serde(default)]
     standard_webhooks: Option<StandardWebhooksAuth>,
+    /// `header: {name, value}`: the request carries the header `name` with `value` (a shared
+    /// token, e.g. Honeycomb's `X-Honeycomb-Webhook-Token`).
+    #[serde(default)]
+    header: Option<HeaderAuth>,
+}
+
+/// `auth: { header: {...} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderAuth {
+    /// The header's name.
+    name: String,
+    /// The token it must carry.
+    value: Secret,
 }
 
 /// `auth: { basic: {...} }`.
@@ -294,11 +518,20 @@ impl TryFrom<AuthOptions> for AuthConfig {
         if let Some(s) = o.standard_webhooks {
             found.push(AuthConfig::StandardWebhooks { secret: s.secret });
         }
+        if let Some(h) = o.header {
+            found.push(AuthConfig::Header {
+                name: h.name,
+                value: h.value,
+            });
+        }
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err("auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into()),
+            0 => Err(
+                "auth needs one of `bearer`, `basic`, `hmac`, `standard_webhooks`, `header`".into(),
+            ),
             _ => Err(
-                "auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`".into(),
+                "auth takes exactly one of `bearer`, `basic`, `hmac`, `standard_webhooks`, `header`"
+                    .into(),
             ),
         }
     }
@@ -310,6 +543,10 @@ impl TryFrom<AuthOptions> for AuthConfig {
 pub struct HmacConfig {
     /// The shared secret (its UTF-8 bytes are the key).
     pub secret: Secret,
+    /// A second secret that is accepted too, while the tool moves from one to the other
+    /// (rotation): a signature made with either verifies.
+    #[serde(default)]
+    pub previous_secret: Option<Secret>,
     /// Header holding the signature. Default by kind: sentry `Sentry-Hook-Signature`,
     /// grafana `X-Grafana-Alerting-Signature` (or `X-Grafana-Alert-Signature`), others
     /// `X-Signature` or `X-Webhook-Signature`.
@@ -322,9 +559,15 @@ pub struct HmacConfig {
     /// generic and alertmanager sources, none for sentry and grafana.
     #[serde(default)]
     pub prefix: Option<String>,
-    /// Header holding the unix timestamp; when set, the signed message is `<ts>:<body>`.
+    /// Header holding the unix timestamp (seconds, or milliseconds); when set, the signed
+    /// message is `<ts>:<body>` unless `message` says otherwise.
     #[serde(default)]
     pub timestamp_header: Option<String>,
+    /// What is signed: `{body}` (default without `timestamp_header`), `{timestamp}:{body}`
+    /// (default with one), `{timestamp}.{body}`, or any text around `{timestamp}` before
+    /// `{body}` (Slack: `v0:{timestamp}:{body}`).
+    #[serde(default)]
+    pub message: Option<String>,
     /// How far the timestamp may be from now. Default `5m`.
     #[serde(default)]
     pub tolerance: Option<String>,
@@ -342,9 +585,14 @@ pub struct EndpointConfig {
     /// Where events are POSTed.
     #[serde(default)]
     pub url: Option<String>,
-    /// Event types this endpoint receives. Default: every type.
+    /// Event types this endpoint receives: names, `*`, or prefixes such as `incident.*`.
+    /// Default: every type.
     #[serde(default)]
     pub events: Option<Vec<String>>,
+    /// `false` keeps the endpoint in the file (routes may still name it) but sends it
+    /// nothing. Default `true`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// At most this many requests, as `N/s`, `N/m` or `N/h`.
     #[serde(default)]
     pub rate_limit: Option<String>,

@@ -51,6 +51,11 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             "must be at least 1".into(),
         );
     }
+    if let Some(t) = &raw.server.log_summary_every {
+        if let Err(x) = parse_duration(t) {
+            err(vec![key("server"), key("log_summary_every")], x.to_string());
+        }
+    }
     if let Some(t) = &raw.server.shutdown_grace {
         if let Err(x) = parse_duration(t) {
             err(vec![key("server"), key("shutdown_grace")], x.to_string());
@@ -127,6 +132,19 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
                 ),
             );
         }
+        if raw.server.endpoint_policy.require_https {
+            if let Some(url) = &e.url {
+                if !url.trim().to_ascii_lowercase().starts_with("https://") {
+                    err(
+                        at("url"),
+                        format!(
+                            "endpoint `{}`: not https (server.endpoint_policy.require_https)",
+                            e.name
+                        ),
+                    );
+                }
+            }
+        }
         if let Some(t) = &e.timeout {
             match parse_duration(t) {
                 Ok(d) if d.is_zero() => err(at("timeout"), "timeout must be more than 0".into()),
@@ -149,7 +167,7 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             }
         }
         for (j, t) in e.events.iter().flatten().enumerate() {
-            if let Err(x) = t.parse::<EventType>() {
+            if let Err(x) = EventType::matching(t) {
                 let mut p = at("events");
                 p.push(PathSeg::Index(j));
                 err(p, x);

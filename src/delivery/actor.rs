@@ -23,6 +23,7 @@ use super::attempt::{self, send_event};
 use super::endpoint::EndpointSpec;
 use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
+use super::policy::PolicyResolver;
 use super::queue::{DeliveryQueue, ReplayError};
 use super::transport::AwcTransport;
 use super::{webhook, Backlog};
@@ -202,10 +203,21 @@ impl DeliveryActor {
     /// The transport: awc with the endpoint's settings, made once per spec.
     fn transport(&mut self) -> Rc<dyn Transport> {
         let timeout = self.spec.timeout;
+        let policy = self.spec.policy;
         self.transport
             .get_or_insert_with(|| {
+                // Every name is resolved by the policy's resolver: the address checked is the
+                // address connected to.
+                let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
+                    PolicyResolver(policy),
+                ))
+                .service();
                 let client = awc::Client::builder()
-                    .connector(awc::Connector::new().limit(DEFAULT_ENDPOINT_CONCURRENCY))
+                    .connector(
+                        awc::Connector::new()
+                            .connector(tcp)
+                            .limit(DEFAULT_ENDPOINT_CONCURRENCY),
+                    )
                     .disable_redirects()
                     .timeout(timeout)
                     .add_default_header((
@@ -213,7 +225,11 @@ impl DeliveryActor {
                         concat!("switchyard/", env!("CARGO_PKG_VERSION")),
                     ))
                     .finish();
-                Rc::new(AwcTransport { client, timeout })
+                Rc::new(AwcTransport {
+                    client,
+                    timeout,
+                    policy,
+                })
             })
             .clone()
     }
@@ -322,7 +338,11 @@ impl DeliveryActor {
         // The circuit counts what the service did: failures to reach it or non-2xx answers.
         match &verdict {
             Verdict::Success => {
+                let was = self.breaker.state();
                 self.breaker.record(true, Instant::now());
+                if was != CircuitState::Closed {
+                    tracing::info!(endpoint, "circuit closed: the endpoint answers again");
+                }
             }
             Verdict::Retry { .. }
                 if attempt.is_some() && self.breaker.record(false, Instant::now()) =>

@@ -11,6 +11,7 @@ use thiserror::Error;
 use super::kinds::jira::{JiraSpec, DEFAULT_ISSUE_TYPE, DEFAULT_RESOLVE_TRANSITION};
 use super::kinds::servicenow::{ServicenowSpec, DEFAULT_CLOSE_CODE, DEFAULT_RESOLVE_STATE};
 use super::kinds::{opsgenie, pagerduty, teams};
+use super::policy::AddressPolicy;
 use super::template::BodyTemplate;
 use crate::config::duration::{parse_duration, parse_rate, Rate};
 use crate::config::types::Secret;
@@ -114,6 +115,8 @@ pub struct EndpointSpec {
     pub timeout: Duration,
     pub schedule: Vec<Duration>,
     pub events: Option<Vec<EventType>>,
+    /// `server.endpoint_policy`: the addresses attempts may connect to.
+    pub policy: AddressPolicy,
 }
 
 /// `scheme://host/…` of a URL, for logs and `Debug`.
@@ -307,9 +310,12 @@ impl EndpointSpec {
         let events = match &cfg.events {
             Some(list) => Some(
                 list.iter()
-                    .map(|e| e.parse::<EventType>())
+                    .map(|e| EventType::matching(e))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| invalid("events", e))?,
+                    .map_err(|e| invalid("events", e))?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ),
             None => None,
         };
@@ -339,6 +345,7 @@ impl EndpointSpec {
             timeout,
             schedule,
             events,
+            policy: AddressPolicy::default(),
         })
     }
 }
@@ -360,6 +367,7 @@ impl EndpointSpec {
             timeout: DEFAULT_ENDPOINT_TIMEOUT,
             schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
             events: None,
+            policy: AddressPolicy::default(),
         }
     }
 }
@@ -409,7 +417,10 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            e.to_string().contains("template: template line 1 column"),
+            // minijinja points at the last token before the missing `}}`: `title`, column 13.
+            e.to_string().contains(
+                "template: template line 1 column 13: syntax error: unexpected end of input"
+            ),
             "{e}"
         );
     }

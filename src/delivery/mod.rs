@@ -9,6 +9,7 @@ pub mod attempt;
 pub mod endpoint;
 pub mod kinds;
 pub mod pacing;
+pub mod policy;
 pub mod queue;
 pub mod template;
 pub mod transport;

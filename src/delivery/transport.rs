@@ -10,6 +10,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 
 use super::kinds::{OutboundRequest, Response, Transport};
+use super::policy::AddressPolicy;
 
 /// How much of a response body is read (to find a created Jira issue key or ServiceNow
 /// `sys_id`); the rest is not read.
@@ -20,11 +21,14 @@ pub const DEFAULT_RESPONSE_READ_BYTES: usize = 64 * 1024;
 pub struct AwcTransport {
     pub client: awc::Client,
     pub timeout: Duration,
+    /// Checks a URL written with an address (names are checked by the client's resolver).
+    pub policy: AddressPolicy,
 }
 
 #[async_trait(?Send)]
 impl Transport for AwcTransport {
     async fn send(&self, req: OutboundRequest) -> Result<Response, String> {
+        self.policy.check_url(&req.url)?;
         let started = std::time::Instant::now();
         let mut r = self.client.request(req.method, &req.url);
         let mut has_type = false;

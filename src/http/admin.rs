@@ -276,10 +276,23 @@ pub async fn replay(
             Err(ReplayError::NotFound) => {}
         }
     }
-    Err(AdminError::NotFound(format!(
-        "no delivered or dead delivery with id `{id}` (pending ones are still being tried)"
-    ))
-    .into())
+    // Not finished anywhere: a delivery still being tried is a conflict, not a missing one.
+    for (_, addr) in admin.control.send(ListEndpoints).await.map_err(mailbox)? {
+        let Ok(Ok(list)) = addr.send(ListDeliveries).await else {
+            continue;
+        };
+        if let Some(d) = list.deliveries.iter().find(|d| d.id == id.as_str()) {
+            return Err(AdminError::Conflict(format!(
+                "delivery `{id}` is {} (still being tried); replay it once it is delivered or dead",
+                serde_json::to_value(d.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    Err(AdminError::NotFound(format!("no delivery with id `{id}`")).into())
 }
 
 /// `POST /api/v1/endpoints/{name}/test`

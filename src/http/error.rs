@@ -71,6 +71,9 @@ impl From<IngestError> for ApiError {
             IngestError::Auth(e) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
             }
+            IngestError::Sns(e) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+            }
             IngestError::Normalize(NormalizeError::Json {
                 line,
                 column,
@@ -83,6 +86,9 @@ impl From<IngestError> for ApiError {
             IngestError::Normalize(
                 e @ (NormalizeError::Shape(_) | NormalizeError::PluginRejected { .. }),
             ) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()),
+            IngestError::Normalize(e @ NormalizeError::Upstream(_)) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", e.to_string())
+            }
             IngestError::Normalize(e @ NormalizeError::PluginFailed { .. }) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "plugin_failed", e.to_string())
             }

@@ -4,7 +4,8 @@
 //! events queued.
 //!
 //! The order guards ingest against senders who are slow or not allowed: a request is refused
-//! on its headers when it can be (404, 415, 413, 401) before a byte of its body is read; a
+//! on its headers when it can be (404, 415, 413, 403 for an address outside the source's
+//! `allow_from`, 401) before a byte of its body is read; a
 //! body must arrive within `server.body_timeout` (408) and its bytes are counted against a
 //! shared budget (503); and a request takes one of the `max_inflight_requests` places only
 //! once its body is whole, so connections that send nothing hold nothing that others need.
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::config::types::SourceKind;
 use crate::metrics::{IngestLabels, SourceLabels};
 use crate::sources::actor::{Ingest, IngestError, SourceEntry};
 use bytes::Bytes;
@@ -54,7 +56,7 @@ pub async fn ingest(
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    let Some(source) = source_name(req.match_info().unprocessed()) else {
+    let Some((source, path)) = source_path(req.match_info().unprocessed()) else {
         return HttpResponse::NotFound().finish();
     };
     if req.method() != Method::POST {
@@ -66,7 +68,7 @@ pub async fn ingest(
     // One lookup: the entry is taken now, so a reload in between changes nothing here.
     let entry = state.sources.get(&source);
     let known = entry.is_some();
-    let response = match handle(&state, &source, entry, &req, payload).await {
+    let response = match handle(&state, &source, path, entry, &req, payload).await {
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() {
@@ -101,18 +103,45 @@ pub async fn ingest(
     response
 }
 
+/// Which of a source's URLs a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IngestPath {
+    /// `POST /ingest/{source}`.
+    Source,
+    /// `POST /ingest/{source}/api/v2/alerts` (or `/api/v1/alerts`): the path Prometheus posts
+    /// to on an Alertmanager, so that `path_prefix: /ingest/{source}` points Prometheus straight
+    /// at a `kind: alertmanager` source.
+    AlertmanagerApi,
+}
+
+/// The paths under `/ingest/{source}` Prometheus calls on an Alertmanager (`api_version: v2`,
+/// and `v1` of Prometheus before 3.0; the body is the same array of alerts).
+const ALERTMANAGER_API_PATHS: [&str; 2] = ["/api/v2/alerts", "/api/v1/alerts"];
+
 /// The source's name from the path after `/ingest`: exactly one non-empty segment, as a
-/// `{source}` pattern would match (`/bench`, not `/`, `/a/b` or an empty rest). The name is
-/// taken as sent: source names are letters, digits, `-`, `_` and `.` (checked at config load), so a
-/// percent-encoded one names no source and gets 404.
-fn source_name(rest: &str) -> Option<&str> {
-    let name = rest.strip_prefix('/')?;
-    (!name.is_empty() && !name.contains('/')).then_some(name)
+/// `{source}` pattern would match (`/bench`, not `/`, `/a/b` or an empty rest), optionally
+/// followed by one of [`ALERTMANAGER_API_PATHS`]. The name is taken as sent: source names are
+/// letters, digits, `-`, `_` and `.` (checked at config load), so a percent-encoded one names
+/// no source and gets 404.
+fn source_path(rest: &str) -> Option<(&str, IngestPath)> {
+    let rest = rest.strip_prefix('/')?;
+    let (name, path) = match rest.split_once('/') {
+        None => (rest, IngestPath::Source),
+        Some((name, _)) => {
+            let tail = &rest[name.len()..];
+            if !ALERTMANAGER_API_PATHS.contains(&tail) {
+                return None;
+            }
+            (name, IngestPath::AlertmanagerApi)
+        }
+    };
+    (!name.is_empty()).then_some((name, path))
 }
 
 async fn handle(
     state: &AppState,
     source: &str,
+    path: IngestPath,
     entry: Option<SourceEntry>,
     req: &HttpRequest,
     payload: web::Payload,
@@ -124,6 +153,17 @@ async fn handle(
             format!("no source named `{}` is configured", shorten(source)),
         ));
     };
+    if path == IngestPath::AlertmanagerApi && entry.spec.kind != SourceKind::Alertmanager {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_path",
+            format!(
+                "`/ingest/{source}/api/v2/alerts` is served for `kind: alertmanager` sources; \
+                 `{source}` is `{}`: POST to /ingest/{source}",
+                entry.spec.kind.as_str()
+            ),
+        ));
+    }
     check_content_type(req)?;
     let limit = state.max_body_bytes;
     let declared = req
@@ -134,6 +174,10 @@ async fn handle(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
+    entry
+        .spec
+        .check_sender(req.peer_addr().map(|a| a.ip()), req.headers())
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
     entry
         .spec
         .authenticate_headers(req.headers(), Utc::now())
@@ -288,14 +332,43 @@ impl Drop for GaugeGuard<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::source_name;
+    use super::{source_path, IngestPath};
+
+    fn source_name(rest: &str) -> Option<&str> {
+        source_path(rest).map(|(n, _)| n)
+    }
 
     #[test]
     fn the_source_name_is_the_one_segment_after_the_prefix() {
         assert_eq!(source_name("/prometheus"), Some("prometheus"));
         assert_eq!(source_name("/grafana.prod-1"), Some("grafana.prod-1"));
-        for rest in ["", "/", "prometheus", "/a/b", "//a", "/a/"] {
+        for rest in [
+            "",
+            "/",
+            "prometheus",
+            "/a/b",
+            "//a",
+            "/a/",
+            "/a/api/v2",
+            "/a/api/v2/alerts/x",
+            "//api/v2/alerts",
+        ] {
             assert_eq!(source_name(rest), None, "{rest:?}");
+        }
+    }
+
+    #[test]
+    fn the_alertmanager_api_paths_follow_the_name() {
+        assert_eq!(
+            source_path("/prometheus"),
+            Some(("prometheus", IngestPath::Source))
+        );
+        for tail in ["/api/v2/alerts", "/api/v1/alerts"] {
+            assert_eq!(
+                source_path(&format!("/prom{tail}")),
+                Some(("prom", IngestPath::AlertmanagerApi)),
+                "{tail}"
+            );
         }
     }
 }

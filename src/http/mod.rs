@@ -52,6 +52,7 @@ pub struct AppState {
 /// Every route of the HTTP API: (method, path).
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ingest/{source}"),
+    ("POST", "/ingest/{source}/api/v2/alerts"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -69,7 +70,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The handler of one entry of [`ROUTES`].
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
     Some(match (method, path) {
-        ("POST", INGEST_ROUTE) => web::post().to(ingest::ingest),
+        ("POST", INGEST_ROUTE | INGEST_AM_ROUTE) => web::post().to(ingest::ingest),
         ("GET", "/healthz") => web::get().to(healthz),
         ("GET", "/readyz") => web::get().to(readyz),
         ("GET", "/metrics") => web::get().to(metrics),
@@ -89,21 +90,90 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
 /// The ingest route's path as listed in [`ROUTES`].
 const INGEST_ROUTE: &str = "/ingest/{source}";
 
+/// The Alertmanager API path of an ingest route (`path_prefix: /ingest/{source}` in
+/// Prometheus' `alerting.alertmanagers`), served by the same prefix scope.
+const INGEST_AM_ROUTE: &str = "/ingest/{source}/api/v2/alerts";
+
 /// `POST /ingest/{source}` is registered as a static prefix whose rest of the path is the
 /// source's name (`ingest::source_name`): a `{source}` pattern would be matched by
 /// actix-router's regex on every request, about 12,000 instructions of the hottest route.
 const INGEST_PREFIX: &str = "/ingest";
 
-/// Registers every route of [`ROUTES`].
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    for (method, path) in ROUTES {
-        if *path == INGEST_ROUTE {
-            // Every method reaches the handler, which answers 405 to all but POST.
-            cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
-        } else if let Some(route) = handler(method, path) {
-            cfg.route(path, route);
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Every route of [`ROUTES`] (no `server.admin_listen`).
+    All,
+    /// Ingest, health, readiness and metrics: the admin API (`/api/v1/...`) answers 404.
+    Public,
+    /// The admin API, its OpenAPI document, health, readiness and metrics (`server.admin_listen`).
+    Admin,
+}
+
+impl Listener {
+    fn serves(self, path: &str) -> bool {
+        let admin = path.starts_with("/api/v1/");
+        let ingest = path.starts_with(INGEST_PREFIX);
+        match self {
+            Listener::All => true,
+            Listener::Public => !admin,
+            Listener::Admin => !ingest,
         }
     }
+}
+
+/// Registers every route of [`ROUTES`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_listener(cfg, Listener::All)
+}
+
+/// Registers the routes of [`ROUTES`] that `listener` serves. A path asked for with a method
+/// it does not take answers 405 with `Allow`.
+pub fn configure_listener(cfg: &mut web::ServiceConfig, listener: Listener) {
+    // Each path once, with its methods, in the order of ROUTES.
+    let mut paths: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for (method, path) in ROUTES {
+        if !listener.serves(path) {
+            continue;
+        }
+        match paths.iter_mut().find(|(p, _)| p == path) {
+            Some((_, methods)) => methods.push(method),
+            None => paths.push((path, vec![method])),
+        }
+    }
+    for (path, methods) in paths {
+        match path {
+            // Served by the ingest scope registered for INGEST_ROUTE.
+            INGEST_AM_ROUTE => {}
+            // Every method reaches the handler, which answers 405 to all but POST.
+            INGEST_ROUTE => {
+                cfg.service(web::scope(INGEST_PREFIX).default_service(web::to(ingest::ingest)));
+            }
+            _ => {
+                let allow = methods.join(", ");
+                let mut resource = web::resource(path);
+                for method in &methods {
+                    if let Some(route) = handler(method, path) {
+                        resource = resource.route(route);
+                    }
+                }
+                cfg.service(resource.default_service(web::to(move || {
+                    let allow = allow.clone();
+                    async move { method_not_allowed(&allow) }
+                })));
+            }
+        }
+    }
+}
+
+/// 405 for a known path asked for with another method.
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow.to_string()))
+        .json(serde_json::json!({
+            "error": "method_not_allowed",
+            "detail": format!("this path takes {allow}"),
+        }))
 }
 
 async fn healthz() -> HttpResponse {

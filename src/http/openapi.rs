@@ -53,9 +53,23 @@ pub fn document() -> Value {
                             "type": {"type": "string"}, "incident_id": {"type": "string"}}}}}})),
                     "400": error_response("Malformed or invalid body (with line and column)"),
                     "401": error_response("Bad credentials or signature"),
+                    "403": error_response("The sender's address is not in the source's allow_from"),
                     "404": error_response("Unknown source"),
                     "413": error_response("Body too large"),
                     "415": error_response("Not JSON"),
+                    "503": error_response("Saturated; retry after Retry-After seconds")
+                }
+            }},
+            "/ingest/{source}/api/v2/alerts": {"post": {
+                "summary": "Prometheus' Alertmanager API (a `kind: alertmanager` source): set `path_prefix: /ingest/{source}` in Prometheus' `alerting.alertmanagers`; `/api/v1/alerts` is served too",
+                "parameters": [path_param("source", "The name of a `kind: alertmanager` source")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array"}}}},
+                "responses": {
+                    "202": ok_json("Recorded; the events it emitted", json!({"type": "object"})),
+                    "400": error_response("Malformed or invalid body (with line and column)"),
+                    "401": error_response("Bad credentials"),
+                    "404": error_response("Unknown source, or not a `kind: alertmanager` source"),
+                    "413": error_response("Body too large"),
                     "503": error_response("Saturated; retry after Retry-After seconds")
                 }
             }},

@@ -232,6 +232,31 @@ impl EventType {
         EventType::Ping,
     ];
 
+    /// The types an endpoint's `events:` entry names: an exact type, `*` (every type an alert
+    /// can produce), or a prefix ending in `.*` (e.g. `incident.*`). `ping` is never routed, so
+    /// a pattern does not take it.
+    pub fn matching(pattern: &str) -> Result<Vec<EventType>, String> {
+        let pattern = pattern.trim();
+        let routed = || EventType::ALL.into_iter().filter(|t| *t != EventType::Ping);
+        if pattern == "*" {
+            return Ok(routed().collect());
+        }
+        if let Some(prefix) = pattern.strip_suffix('*') {
+            if prefix.ends_with('.') {
+                let found: Vec<EventType> = routed()
+                    .filter(|t| t.as_str().starts_with(prefix))
+                    .collect();
+                if !found.is_empty() {
+                    return Ok(found);
+                }
+            }
+            return Err(format!(
+                "`{pattern}` matches no event type (patterns are `*` or a prefix such as `incident.*`)"
+            ));
+        }
+        pattern.parse().map(|t| vec![t])
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Created => "incident.created",
@@ -261,6 +286,27 @@ impl FromStr for EventType {
                     EventType::ALL.map(|t| t.as_str()).join(", ")
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod event_type_tests {
+    use super::EventType;
+
+    #[test]
+    fn patterns_name_types_by_prefix_or_all() {
+        assert_eq!(EventType::matching("*").unwrap().len(), 4);
+        assert_eq!(EventType::matching("incident.*").unwrap().len(), 4);
+        assert_eq!(
+            EventType::matching("incident.resolved").unwrap(),
+            vec![EventType::Resolved]
+        );
+        assert!(!EventType::matching("*").unwrap().contains(&EventType::Ping));
+        assert!(EventType::matching("group.*")
+            .unwrap_err()
+            .contains("matches no event type"));
+        assert!(EventType::matching("incident.exploded").is_err());
+        assert!(EventType::matching("incident*").is_err());
     }
 }
 

@@ -42,13 +42,17 @@ pub struct EndpointFilter {
     pub name: Arc<str>,
     /// The event types this endpoint takes; `None` takes every type.
     pub events: Option<Vec<EventType>>,
+    /// `enabled: false`: the endpoint takes nothing.
+    pub enabled: bool,
 }
 
 impl EndpointFilter {
     fn accepts(&self, event: EventType) -> bool {
-        self.events
-            .as_ref()
-            .is_none_or(|types| types.contains(&event))
+        self.enabled
+            && self
+                .events
+                .as_ref()
+                .is_none_or(|types| types.contains(&event))
     }
 }
 
@@ -262,6 +266,7 @@ mod tests {
             .iter()
             .map(|n| EndpointFilter {
                 name: (*n).into(),
+                enabled: true,
                 events: None,
             })
             .collect()

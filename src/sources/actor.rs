@@ -13,6 +13,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::auth::AuthError;
+use super::sns::SnsError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts, RecordError};
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +35,9 @@ pub enum IngestError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Normalize(#[from] NormalizeError),
+    /// An SNS message whose signature or topic was refused (401).
+    #[error(transparent)]
+    Sns(SnsError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -237,6 +241,18 @@ impl Pipeline {
             received: self.received,
             answer,
         };
+        if self.spec.sns().is_some() {
+            let spec = self.spec;
+            actix_rt::spawn(async move {
+                let Some(sns) = spec.sns() else { return };
+                let result = sns.receive(&spec, &body).await.map_err(|e| match e {
+                    SnsError::Normalize(n) => IngestError::Normalize(n),
+                    other => IngestError::Sns(other),
+                });
+                forward.send_checked(result);
+            });
+            return;
+        }
         match self.spec.plugin().cloned() {
             Some(plugin) => {
                 let (spec, metrics) = (self.spec, self.metrics);
@@ -274,10 +290,15 @@ struct Forward {
 
 impl Forward {
     fn send(self, normalized: Result<Vec<Alert>, NormalizeError>) {
+        self.send_checked(normalized.map_err(IngestError::from))
+    }
+
+    /// [`send`](Self::send) for adapters that can also refuse a request's credentials.
+    fn send_checked(self, normalized: Result<Vec<Alert>, IngestError>) {
         let alerts = match normalized {
             Ok(alerts) => alerts,
             Err(e) => {
-                (self.answer)(Err(e.into()));
+                (self.answer)(Err(e));
                 return;
             }
         };

@@ -16,7 +16,9 @@ pub mod generic;
 pub mod grafana;
 pub mod plugins;
 pub mod redelivery;
+pub mod senders;
 pub mod sentry;
+pub mod sns;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
 
@@ -43,6 +45,14 @@ pub enum SourceBuildError {
     Auth(#[from] AuthConfigError),
     #[error("mapping: {0}")]
     Mapping(String),
+    #[error("preset: {0}")]
+    Preset(String),
+    #[error("sns.{0}")]
+    Sns(String),
+    #[error("{0}")]
+    Senders(String),
+    #[error("sentry.{0}")]
+    Sentry(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -60,6 +70,9 @@ pub enum NormalizeError {
     /// Valid JSON, but not in this tool's format.
     #[error("unexpected payload: {0}")]
     Shape(String),
+    /// A call the tool's protocol asks for failed (an SNS subscription confirmation): 502.
+    #[error("{0}")]
+    Upstream(String),
     /// This source kind has no built-in adapter in this build yet.
     #[error("the `{}` adapter is not available in this build yet", .0.as_str())]
     Unsupported(SourceKind),
@@ -136,6 +149,12 @@ pub struct SourceSpec {
     /// Sources whose tool sends a per-delivery id (sentry: `Request-ID`): the ids already
     /// recorded, so that a redelivery is dropped.
     redelivery: Option<Redelivery>,
+    /// `kind: sns`: its options and signature checker.
+    pub(crate) sns: Option<sns::SnsReceiver>,
+    /// `allow_from` with its `trusted_proxies`; None: any sender.
+    senders: Option<senders::SenderFilter>,
+    /// `kind: sentry`: `sentry.base_url` (a self-hosted Sentry), for issue links.
+    pub(crate) sentry_base_url: Option<String>,
 }
 
 impl SourceSpec {
@@ -164,10 +183,52 @@ impl SourceSpec {
                 cfg.kind.as_str()
             )));
         }
-        let mapping = generic::Mapping::build(&cfg.mapping).map_err(SourceBuildError::Mapping)?;
+        let mapping = match &cfg.preset {
+            None => cfg.mapping.clone(),
+            Some(_) if cfg.kind != SourceKind::Generic => {
+                return Err(SourceBuildError::Preset(format!(
+                    "only `kind: generic` sources use a preset, this one is `{}`",
+                    cfg.kind.as_str()
+                )))
+            }
+            Some(name) => {
+                let preset = generic::presets::get(name).map_err(SourceBuildError::Preset)?;
+                cfg.mapping.over(&preset.mapping)
+            }
+        };
+        let mapping = generic::Mapping::build(&mapping).map_err(SourceBuildError::Mapping)?;
         if cfg.config.is_some() && cfg.kind != SourceKind::Plugin {
             return Err(SourceBuildError::Config(cfg.kind.as_str()));
         }
+        if cfg.sns.is_some() && cfg.kind != SourceKind::Sns {
+            return Err(SourceBuildError::Sns(format!(
+                "only `kind: sns` sources take `sns:` options, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let sns = (cfg.kind == SourceKind::Sns)
+            .then(|| sns::SnsReceiver::https(cfg.sns.as_ref()))
+            .transpose()
+            .map_err(SourceBuildError::Sns)?;
+        if cfg.sentry.is_some() && cfg.kind != SourceKind::Sentry {
+            return Err(SourceBuildError::Sentry(format!(
+                "only `kind: sentry` sources take `sentry:` options, this one is `{}`",
+                cfg.kind.as_str()
+            )));
+        }
+        let sentry_base_url = match cfg.sentry.as_ref().and_then(|s| s.base_url.as_deref()) {
+            None => None,
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(SourceBuildError::Sentry(format!(
+                    "base_url: `{u}` is not an http(s) URL"
+                )))
+            }
+        };
+        let senders = senders::SenderFilter::build(&cfg.allow_from, &cfg.trusted_proxies)
+            .map_err(SourceBuildError::Senders)?;
         let redelivery = if cfg.kind == SourceKind::Sentry {
             Some(Redelivery::sentry(sentry::REQUEST_ID_HEADER))
         } else if matches!(cfg.auth, Some(AuthConfig::StandardWebhooks { .. })) {
@@ -191,7 +252,16 @@ impl SourceSpec {
             plugin: None,
             plugin_config: cfg.config.clone().unwrap_or(serde_json::Value::Null),
             redelivery,
+            sns,
+            senders,
+            sentry_base_url,
         })
+    }
+
+    /// A `kind: sns` source's receiver (it checks signatures and confirms subscriptions
+    /// asynchronously: see [`sns::SnsReceiver::receive`]).
+    pub fn sns(&self) -> Option<&sns::SnsReceiver> {
+        self.sns.as_ref()
     }
 
     /// Connects a `kind: plugin` source to its loaded plugin.
@@ -217,6 +287,19 @@ impl SourceSpec {
     /// Whether this source checks credentials at all (`auth:` set).
     pub fn has_auth(&self) -> bool {
         self.auth.is_some()
+    }
+
+    /// Refuses a sender outside the source's `allow_from` (see [`senders`]); `peer` is the
+    /// connection's address. Ingest runs it first, on the headers.
+    pub fn check_sender(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+    ) -> Result<(), senders::SenderError> {
+        match &self.senders {
+            None => Ok(()),
+            Some(f) => f.check(peer, headers),
+        }
     }
 
     /// What of [`authenticate`](Self::authenticate) needs no body (see
@@ -264,6 +347,7 @@ impl SourceSpec {
         match self.kind {
             SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
             SourceKind::Generic => generic::normalize(self, body),
+            SourceKind::Sns => sns::normalize(self, body),
             SourceKind::Grafana => grafana::normalize(self, body),
             SourceKind::Sentry => {
                 let resource = headers
@@ -327,7 +411,7 @@ mod tests {
         assert!(err.to_string().contains("`loud`"), "{err}");
 
         let mut cfg = config(SourceKind::Alertmanager);
-        cfg.mapping.insert("title".into(), "/x".into());
+        cfg.mapping.title = Some("/x".into());
         assert!(matches!(
             SourceSpec::build(&cfg),
             Err(SourceBuildError::Mapping(_))
@@ -390,6 +474,48 @@ mod tests {
         assert!(matches!(
             spec.normalize(b"\"hello\"", Utc::now()),
             Err(NormalizeError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn sentry_base_url_points_issue_links_at_a_self_hosted_sentry() {
+        let body = crate::sources::test_fixtures::fixture("sentry-issue-created-docs.json");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("sentry-hook-resource"),
+            actix_web::http::header::HeaderValue::from_static("issue"),
+        );
+        let link_of = |cfg: &SourceConfig| {
+            SourceSpec::build(cfg)
+                .unwrap()
+                .normalize_request(&headers, &body, Utc::now())
+                .unwrap()
+                .remove(0)
+                .links
+                .remove(0)
+                .url
+        };
+        let mut cfg = config(SourceKind::Sentry);
+        assert_eq!(link_of(&cfg), "https://sentry.io/issues/1170820242/");
+        cfg.sentry = Some(crate::config::types::SentryConfig {
+            base_url: Some("https://sentry.example.com/".into()),
+        });
+        assert_eq!(
+            link_of(&cfg),
+            "https://sentry.example.com/issues/1170820242/"
+        );
+        cfg.sentry = Some(crate::config::types::SentryConfig {
+            base_url: Some("sentry.example.com".into()),
+        });
+        assert!(SourceSpec::build(&cfg)
+            .unwrap_err()
+            .to_string()
+            .starts_with("sentry.base_url"));
+        let mut other = config(SourceKind::Generic);
+        other.sentry = cfg.sentry.clone();
+        assert!(matches!(
+            SourceSpec::build(&other),
+            Err(SourceBuildError::Sentry(_))
         ));
     }
 

@@ -6,16 +6,13 @@
 use chrono::Utc;
 
 use super::{test_fixtures, SourceSpec};
-use crate::config::types::{SourceConfig, SourceKind};
+use crate::config::types::{MappingConfig, SourceConfig, SourceKind};
 use crate::model::{Alert, AlertStatus, Link, Severity};
 use test_fixtures::source_config;
 
 fn spec(mapping: &[(&str, &str)]) -> SourceSpec {
     SourceSpec::build(&SourceConfig {
-        mapping: mapping
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        mapping: MappingConfig::pointers(mapping).unwrap(),
         ..source_config("tool", SourceKind::Generic)
     })
     .unwrap()

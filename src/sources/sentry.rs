@@ -21,7 +21,8 @@
 //! incident. Severity: Sentry's `level` (fatal critical, error, warning, info, debug info);
 //! for metric alerts the action. Title: the issue or event title, or the metric alert rule's
 //! name. Links: the issue's page in Sentry (`web_url`/`permalink`, the event's page, or
-//! `https://sentry.io/issues/<id>/`, which sentry.io redirects to the issue).
+//! `<sentry.base_url>/issues/<id>/`: `https://sentry.io` unless the source names a
+//! self-hosted Sentry).
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
@@ -119,14 +120,21 @@ fn link(label: &str, url: &str) -> Link {
     }
 }
 
-/// The issue's page: a web URL in the payload, else sentry.io's short form.
-fn issue_link(issue_id: &str, candidates: &[Option<&str>]) -> Link {
+/// Where issue links point when the payload has no web URL (`sentry.base_url`).
+pub const DEFAULT_BASE_URL: &str = "https://sentry.io";
+
+/// The issue's page: a web URL in the payload, else `<base_url>/issues/<id>/` (the source's
+/// `sentry.base_url` for a self-hosted Sentry, else sentry.io).
+fn issue_link(spec: &SourceSpec, issue_id: &str, candidates: &[Option<&str>]) -> Link {
     let url = candidates
         .iter()
         .flatten()
         .find(|u| u.starts_with("http") && !u.contains("/api/0/"))
         .map(|u| u.to_string())
-        .unwrap_or_else(|| format!("https://sentry.io/issues/{issue_id}/"));
+        .unwrap_or_else(|| {
+            let base = spec.sentry_base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+            format!("{}/issues/{issue_id}/", base.trim_end_matches('/'))
+        });
     link("Sentry issue", &url)
 }
 
@@ -200,6 +208,7 @@ fn issue(
         .to_string();
     Ok(Some(Alert {
         links: vec![issue_link(
+            spec,
             &id,
             &[
                 text(issue, "web_url"),
@@ -256,7 +265,7 @@ fn event_alert(
     spec.add_source_labels(&mut labels);
     let web_url = text(event, "web_url");
     let issue_url = web_url.and_then(|u| u.split_once("/events/").map(|(i, _)| format!("{i}/")));
-    let mut links = vec![issue_link(&id, &[issue_url.as_deref()])];
+    let mut links = vec![issue_link(spec, &id, &[issue_url.as_deref()])];
     if let Some(u) = web_url {
         links.push(link("Sentry event", u));
     }
@@ -396,7 +405,7 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
         .and_then(Value::as_f64)
         .and_then(|t| Utc.timestamp_millis_opt((t * 1000.0) as i64).single());
     Ok(Some(Alert {
-        links: vec![issue_link(&id, &[text(obj, "url")])],
+        links: vec![issue_link(spec, &id, &[text(obj, "url")])],
         dedup_key: id,
         status: AlertStatus::Firing,
         severity: severity_of(spec, level),

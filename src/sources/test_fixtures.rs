@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::types::{SourceConfig, SourceKind};
+use crate::config::types::{MappingConfig, SourceConfig, SourceKind};
 
 /// The bytes of one fixture.
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -20,9 +20,14 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         name: name.into(),
         kind,
         auth: None,
+        allow_from: Vec::new(),
+        trusted_proxies: Vec::new(),
         labels: BTreeMap::new(),
         severity: None,
-        mapping: BTreeMap::new(),
+        preset: None,
+        mapping: MappingConfig::default(),
+        sentry: None,
+        sns: None,
         plugin: None,
         config: None,
     }

@@ -186,3 +186,53 @@ fn check_and_route_test_print_their_answer_without_log_noise() {
     assert!(err.is_empty(), "stderr: {err}");
     assert!(!out.is_empty());
 }
+
+/// `events:` takes `*` and prefixes such as `incident.*`; `enabled: false` sends nothing.
+#[test]
+fn event_patterns_and_disabled_endpoints_decide_where_an_event_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("routes.yaml");
+    std::fs::write(
+        &cfg,
+        r#"version: 1
+sources:
+  - name: prometheus
+    kind: alertmanager
+endpoints:
+  - { name: all-incidents, kind: webhook, url: "http://127.0.0.1:1/a", events: ["incident.*"] }
+  - { name: everything, kind: webhook, url: "http://127.0.0.1:1/b", events: ["*"] }
+  - { name: resolves, kind: webhook, url: "http://127.0.0.1:1/c", events: [incident.resolved] }
+  - { name: paused, kind: webhook, url: "http://127.0.0.1:1/d", enabled: false }
+routes:
+  - name: all
+    matchers: []
+    to: [all-incidents, everything, resolves, paused]
+"#,
+    )
+    .unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/payloads/alertmanager-webhook-firing-alertmanager-bot.json");
+    let (c, f) = (cfg.to_str().unwrap(), fixture.to_str().unwrap());
+    let args = |expect: &'static str| {
+        vec![
+            "route-test",
+            "-c",
+            c,
+            "--source",
+            "prometheus",
+            "--expect",
+            expect,
+            f,
+        ]
+    };
+    let (code, out, err) = switchyard(&args("all-incidents,everything"));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = switchyard(&args("all-incidents,everything,paused"));
+    assert_eq!(code, 1, "a disabled endpoint gets nothing: {out}");
+
+    let bad = check_yaml(
+        "version: 1\nendpoints:\n  - { name: e, kind: webhook, url: 'http://127.0.0.1:1/', events: ['group.*'] }\n",
+    );
+    assert_eq!(bad.code, 1);
+    assert!(bad.err.contains("matches no event type"), "{}", bad.err);
+}

@@ -676,3 +676,50 @@ async fn the_circuit_opens_after_repeated_failures_then_probes_and_drains_in_ord
         Some(0.0)
     );
 }
+
+both_stores!(a_runaway_template_fails_its_delivery_fast_and_the_others_go_on);
+async fn a_runaway_template_fails_its_delivery_fast_and_the_others_go_on(store: TestStore) {
+    let rx = Receiver::start();
+    let runaway = Receiver::start();
+    // `ep` renders nested loops of 10^10 iterations; `plain` is an ordinary webhook.
+    let cfg = config(
+        &store,
+        &format!(
+            "    kind: webhook\n    url: {}\n    template: '{{% for a in range(100000) %}}{{% for b in range(100000) %}}x{{% endfor %}}{{% endfor %}}'",
+            runaway.url
+        ),
+    )
+    .replace(
+        "routes:\n  - matchers: []\n    to: [ep]",
+        &format!("  - name: plain\n    kind: webhook\n    url: {}\nroutes:\n  - matchers: []\n    to: [ep, plain]", rx.url),
+    );
+    assert!(cfg.contains("to: [ep, plain]"), "{cfg}");
+    let sy = Switchyard::start(&cfg);
+    for i in 0..3 {
+        alert(
+            &sy,
+            json!({"title": format!("Loop {i}"), "id": format!("loop-{i}")}),
+        )
+        .await;
+    }
+    rx.wait_delivered(3).await;
+    let dead = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=ep&state=dead",
+        "the runaway template's deliveries to be dead",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 3),
+    )
+    .await;
+    let error = dead["deliveries"][0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("template rendering stopped") && error.contains("budget of 500000 units"),
+        "{dead}"
+    );
+    assert!(runaway.received().is_empty(), "nothing sent for it");
+    // The admin API still answers at once.
+    let (s, _) = admin_call(&sy, "GET", "/api/v1/incidents", Some(ADMIN)).await;
+    assert_eq!(s, 200);
+}

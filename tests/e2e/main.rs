@@ -4,14 +4,20 @@ mod adapters;
 mod admin;
 mod cli;
 mod delivery;
+mod deploy;
+mod docs;
 mod endpoints;
 mod hardening;
 mod ingest;
+mod integrations;
+mod operator;
 mod plugins;
+mod prometheus;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;
 mod redis_store;
+mod sns;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source

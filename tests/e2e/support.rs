@@ -100,6 +100,8 @@ where
 pub struct Switchyard {
     child: Child,
     pub base: String,
+    /// The admin listener's base URL, with `server.admin_listen`.
+    pub admin_base: Option<String>,
     _dir: tempfile::TempDir,
     stderr_path: PathBuf,
 }
@@ -130,22 +132,31 @@ impl Switchyard {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(url.trim().to_string());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send((rest.contains("(admin API)"), url));
                 }
             }
         });
-        let base = match rx.recv_timeout(DEADLINE) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!("switchyard did not start:\n{log}");
+        let mut base = None;
+        let mut admin_base = None;
+        let wants_admin = routes_yaml.contains("admin_listen:");
+        while base.is_none() || (wants_admin && admin_base.is_none()) {
+            match rx.recv_timeout(DEADLINE) {
+                Ok((true, url)) => admin_base = Some(url),
+                Ok((false, url)) => base = Some(url),
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!("switchyard did not start:\n{log}");
+                }
             }
-        };
+        }
+        let base = base.unwrap_or_default();
         Switchyard {
             child,
             base,
+            admin_base,
             _dir: dir,
             stderr_path,
         }

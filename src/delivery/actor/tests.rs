@@ -100,15 +100,21 @@ struct Backend {
 
 fn backends() -> Vec<Backend> {
     let memory = Arc::new(MemoryStore::new());
+    let memory = Backend {
+        name: "memory",
+        incidents: memory.clone(),
+        queue: memory,
+        _redis: None,
+    };
+    // scripts/test.sh's local-only switch; CI refuses it.
+    if std::env::var_os("SWITCHYARD_SKIP_REDIS").is_some() {
+        eprintln!("NOT RUN: the redis backend of the dispatcher tests (SWITCHYARD_SKIP_REDIS)");
+        return vec![memory];
+    }
     let redis = TestRedis::get();
     let store = Arc::new(redis.redis_store(&prefix()));
     vec![
-        Backend {
-            name: "memory",
-            incidents: memory.clone(),
-            queue: memory,
-            _redis: None,
-        },
+        memory,
         Backend {
             name: "redis",
             incidents: store.clone(),

@@ -167,6 +167,7 @@ pub(crate) async fn deliver(
         }
         if event.kind == EventType::Created {
             let body = body_or_template(spec, event, || create_body(jira, event))
+                .await
                 .map_err(|e| Exchange::fatal(e, None, 0))?;
             let mut req = OutboundRequest::get(format!("{site}/rest/api/3/issue"));
             req.method = Method::POST;

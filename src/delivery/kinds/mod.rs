@@ -226,13 +226,22 @@ impl<'a> Steps<'a> {
 }
 
 /// The body of a kind's main request: the endpoint's template if it has one, else `default`.
-pub(crate) fn body_or_template(
+/// A template is rendered on the blocking pool, not on the thread that serves every
+/// endpoint's deliveries: a slow one (bounded by its fuel) holds up only its own delivery.
+pub(crate) async fn body_or_template(
     spec: &EndpointSpec,
     event: &Event,
     default: impl FnOnce() -> serde_json::Value,
 ) -> Result<Bytes, String> {
     match &spec.template {
-        Some(t) => t.render(event).map(Bytes::from).map_err(|e| e.to_string()),
+        Some(t) => {
+            let (t, event) = (t.clone(), event.clone());
+            actix_rt::task::spawn_blocking(move || t.render(&event))
+                .await
+                .map_err(|e| format!("the template's render stopped: {e}"))?
+                .map(Bytes::from)
+                .map_err(|e| e.to_string())
+        }
         None => Ok(Bytes::from(
             serde_json::to_vec(&default()).unwrap_or_default(),
         )),
@@ -245,7 +254,7 @@ pub async fn deliver(a: Job<'_>) -> Exchange {
     let result = match &a.spec.kind_spec {
         KindSpec::Webhook => {
             let body = match &a.spec.template {
-                Some(_) => body_or_template(a.spec, a.event, || serde_json::Value::Null),
+                Some(_) => body_or_template(a.spec, a.event, || serde_json::Value::Null).await,
                 None => Ok(a.webhook_body.clone()),
             };
             match body {
@@ -283,8 +292,9 @@ async fn simple(
     event: &Event,
     body: fn(&Event) -> serde_json::Value,
 ) -> Result<(), Exchange> {
-    let bytes =
-        body_or_template(spec, event, || body(event)).map_err(|e| Exchange::fatal(e, None, 0))?;
+    let bytes = body_or_template(spec, event, || body(event))
+        .await
+        .map_err(|e| Exchange::fatal(e, None, 0))?;
     let req = OutboundRequest {
         method: Method::POST,
         url: spec.url.clone(),

@@ -136,6 +136,7 @@ pub(crate) async fn deliver(
         if spec.template.is_some() && req.url.ends_with("/v2/alerts") {
             req.body = Some(
                 body_or_template(spec, event, || Value::Null)
+                    .await
                     .map_err(|e| Exchange::fatal(e, None, 0))?,
             );
         }

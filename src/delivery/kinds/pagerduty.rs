@@ -82,13 +82,14 @@ pub fn body(event: &Event, routing_key: &Secret, action: &str) -> Value {
     })
 }
 
-fn request(
+async fn request(
     spec: &EndpointSpec,
     event: &Event,
     key: &Secret,
     action: &str,
 ) -> Result<OutboundRequest, Exchange> {
     let bytes = body_or_template(spec, event, || body(event, key, action))
+        .await
         .map_err(|e| Exchange::fatal(e, None, 0))?;
     Ok(OutboundRequest {
         method: Method::POST,
@@ -111,7 +112,7 @@ pub(crate) async fn deliver(
         EventType::Ping => &["trigger", "resolve"],
     };
     for action in actions {
-        let req = request(spec, event, key, action)?;
+        let req = request(spec, event, key, action).await?;
         steps.send(req).await?;
     }
     Ok(())

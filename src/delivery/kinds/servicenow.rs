@@ -134,6 +134,7 @@ pub(crate) async fn deliver(
             }
             EventType::Created => {
                 let body = body_or_template(spec, event, || create_body(event))
+                    .await
                     .map_err(|e| Exchange::fatal(e, None, 0))?;
                 let mut req = OutboundRequest::get(table.clone());
                 req.method = Method::POST;

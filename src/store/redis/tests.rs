@@ -789,19 +789,12 @@ async fn a_batch_settle_judges_each_delivery_on_its_own() {
         .iter()
         .find(|d| d.event.incident.dedup_key == "fails")
     {
-        Some(d) => Claim {
-            deliveries: vec![d.clone()],
-            disabled: false,
-            next_due_in: None,
-            depth: 0,
-            duplicates: 0,
-            pending: 0,
-        },
-        None => claim_once_due(&b, lease).await,
+        Some(d) => vec![d.clone()],
+        None => claim_once_due(&b, lease).await.deliveries,
     };
-    assert_eq!(retry.deliveries.len(), 1);
-    assert_eq!(retry.deliveries[0].delivery_id, by_key("fails").delivery_id);
-    assert_eq!(retry.deliveries[0].attempts.len(), 1);
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].delivery_id, by_key("fails").delivery_id);
+    assert_eq!(retry[0].attempts.len(), 1);
     // `stale`'s real lease still holds: its own settle finishes it.
     settle(
         &a,
