@@ -473,8 +473,10 @@ impl Handler<Drain> for DeliveryActor {
         self.draining = true;
         let durable = self.durable.is_durable();
         if !durable {
-            // The count of what is left comes with a claim (the next ask sees it).
+            // Keep delivering; the count of what is left comes with a claim (the next ask
+            // sees it), also when pacing lets nothing be claimed now.
             durable::claim(self, ctx);
+            durable::refresh_depth(self, ctx);
         }
         let (unsettled, held) = self.durable.unsettled();
         MessageResult(DrainState {

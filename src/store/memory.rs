@@ -352,21 +352,32 @@ impl IncidentStore for MemoryStore {
         alerts: &[Alert],
         now: DateTime<Utc>,
         routes: &dyn Routing,
-        _offer: &mut LeaseOffer,
+        offer: &mut LeaseOffer,
     ) -> Result<Recording, StoreError> {
         let mut recorded = self.record_incidents(alerts, now)?;
+        let mut deliveries = Vec::new();
+        let mut want: Vec<(Arc<str>, usize)> = Vec::new();
         for r in &mut recorded {
             if let Some(event) = &r.event {
                 r.endpoints = routes.endpoints_of(event);
                 for endpoint in &r.endpoints {
-                    self.queue.add(endpoint, event.clone());
+                    match want.iter_mut().find(|(e, _)| e == endpoint) {
+                        Some((_, n)) => *n += 1,
+                        None => want.push((endpoint.clone(), 1)),
+                    }
+                    deliveries.push((endpoint.clone(), event.clone()));
                 }
             }
         }
+        // New lanes go straight to this process's delivery actors, within their room.
+        offer.reserve(&want);
+        let room: Vec<(&str, usize, Duration)> = offer.reserved().collect();
+        let (leased, due) = self.queue.add(deliveries, &room);
         Ok(Recording {
             recorded,
+            leased,
+            due,
             pending: Some(self.queue.pending()),
-            ..Recording::default()
         })
     }
 

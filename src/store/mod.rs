@@ -143,6 +143,8 @@ pub struct QueueStatus {
     pub next_claimable_in: Option<Duration>,
     /// The store's count of unfinished deliveries (every endpoint's, every instance's).
     pub pending: usize,
+    /// The endpoint's unfinished deliveries (every instance's).
+    pub depth: usize,
 }
 
 /// One delivery as a durable queue holds it (the admin delivery log).

@@ -436,6 +436,20 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }));
 }
 
+/// Reads the endpoint's count of unfinished deliveries (a claim of nothing).
+pub(super) fn refresh_depth(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let store = act.durable.store.clone();
+    let endpoint = act.spec.name.clone();
+    let lease = act.spec.timeout + DEFAULT_LEASE_MARGIN;
+    let fut = async move { store.claim(&endpoint, 0, lease).await };
+    ctx.spawn(fut.into_actor(act).map(|res, act, _| {
+        if let Ok(claim) = res {
+            act.durable.depth = Some(claim.depth);
+            act.store_pending(claim.pending);
+        }
+    }));
+}
+
 /// Puts claimed heads into the actor's queue (or settles them dead on a disabled endpoint).
 fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>) {
     let now = Instant::now();
@@ -611,6 +625,7 @@ fn flush_settles(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
             .map_or(true, |s| s.next_claimable_in == Some(Duration::ZERO));
         if let Ok(status) = &res {
             act.store_pending(status.pending);
+            act.durable.depth = Some(status.depth);
         }
         if let Some(next) = res.as_ref().ok().and_then(|s| s.next_claimable_in) {
             if !next.is_zero() {

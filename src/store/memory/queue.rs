@@ -28,6 +28,9 @@ pub const DEFAULT_MEMORY_DEDUP_CAPACITY: usize = 1_000_000;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Heads leased at record, by endpoint.
+type LeasedHeads = Vec<(Arc<str>, Claimed)>;
+
 /// One delivery as the queue keeps it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -57,7 +60,9 @@ struct EndpointQueue {
     /// Lanes due, by (time, sequence).
     due: BTreeMap<(Instant, u64), Arc<str>>,
     /// Leased lanes: (lease token, until when).
-    leases: FastMap<Arc<str>, (String, Instant)>,
+    leases: FastMap<Arc<str>, (String, Instant, u64)>,
+    /// The leases by when they run out (time, sequence).
+    lease_order: BTreeMap<(Instant, u64), Arc<str>>,
     delivered_log: VecDeque<Entry>,
     dead_log: VecDeque<Entry>,
     disabled: bool,
@@ -115,26 +120,65 @@ impl State {
     }
 
     /// Puts `entry` at the tail of its lane; an idle lane falls due now.
-    fn push(&mut self, endpoint: &str, entry: Entry, now: Instant) {
+    /// Puts `entry` at the tail of its lane. An idle lane is leased at once under `lease`
+    /// (token, until) when given (its head is `entry`: returned as claimed), else falls due
+    /// now. Returns whether the lane was idle.
+    fn push(
+        &mut self,
+        endpoint: &str,
+        entry: Entry,
+        now: Instant,
+        lease: Option<(&str, Instant)>,
+    ) -> (bool, Option<Claimed>) {
         let seq = self.next_seq();
         let q = self.endpoint(endpoint);
         let lane: Arc<str> = entry.event.incident.id.as_str().into();
-        let items = q.lanes.entry(lane.clone()).or_default();
-        let idle = items.is_empty() && !q.leases.contains_key(&lane);
-        items.push_back(entry);
+        let idle = q.lanes.get(&lane).is_none_or(|items| items.is_empty())
+            && !q.leases.contains_key(&lane);
+        let mut leased = None;
         if idle {
-            q.due.insert((now, seq), lane);
+            match lease {
+                Some((token, until)) => {
+                    leased = Some(Claimed {
+                        delivery_id: entry.id.clone(),
+                        lane: lane.to_string(),
+                        event: entry.event.clone(),
+                        attempts: Vec::new(),
+                        lease: token.to_string(),
+                    });
+                    q.lease(lane.clone(), token.to_string(), until, seq);
+                }
+                None => {
+                    q.due.insert((now, seq), lane.clone());
+                }
+            }
         }
+        q.lanes.entry(lane).or_default().push_back(entry);
         q.depth += 1;
         self.pending += 1;
+        (idle, leased)
     }
 }
 
 impl EndpointQueue {
+    /// Leases `lane` under `token` until `until` (`seq` orders leases of the same time).
+    fn lease(&mut self, lane: Arc<str>, token: String, until: Instant, seq: u64) {
+        if let Some((_, at, old)) = self.leases.insert(lane.clone(), (token, until, seq)) {
+            self.lease_order.remove(&(at, old));
+        }
+        self.lease_order.insert((until, seq), lane);
+    }
+
+    fn unlease(&mut self, lane: &str) {
+        if let Some((_, at, seq)) = self.leases.remove(lane) {
+            self.lease_order.remove(&(at, seq));
+        }
+    }
+
     /// When a lane can be handed out next: its due time or its lease's end, from `now`.
     fn next_claimable_in(&self, now: Instant) -> Option<Duration> {
         let due = self.due.keys().next().map(|(at, _)| *at);
-        let lease = self.leases.values().map(|(_, until)| *until).min();
+        let lease = self.lease_order.keys().next().map(|(until, _)| *until);
         [due, lease]
             .into_iter()
             .flatten()
@@ -183,17 +227,47 @@ impl MemoryQueue {
     }
 
     /// Queues a new delivery of `event` to `endpoint` (at record). Returns its id.
-    pub fn add(&self, endpoint: &str, event: Arc<Event>) -> String {
-        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-        let entry = Entry {
-            id: id.clone(),
-            event,
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
-            replay_of: None,
-        };
-        self.state().push(endpoint, entry, Instant::now());
-        id
+    /// Queues a new delivery per (endpoint, event), in order (at record). A lane that was
+    /// idle is leased to the caller while `room` (endpoint, heads, lease) lasts for its
+    /// endpoint, else it falls due. Returns the leased heads and the endpoints that got a due
+    /// lane.
+    pub fn add(
+        &self,
+        deliveries: Vec<(Arc<str>, Arc<Event>)>,
+        room: &[(&str, usize, Duration)],
+    ) -> (LeasedHeads, Vec<Arc<str>>) {
+        let now = Instant::now();
+        let mut s = self.state();
+        let token = format!("m{}", s.next_seq());
+        let mut left: Vec<(&str, usize, Instant)> = room
+            .iter()
+            .map(|(e, k, lease)| (*e, *k, now + *lease))
+            .collect();
+        let mut leased = Vec::new();
+        let mut due: Vec<Arc<str>> = Vec::new();
+        for (endpoint, event) in deliveries {
+            let entry = Entry {
+                id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                event,
+                state: DeliveryState::Pending,
+                attempts: Vec::new(),
+                replay_of: None,
+            };
+            let slot = left.iter_mut().find(|(e, k, _)| *e == &*endpoint && *k > 0);
+            let lease = slot.as_ref().map(|(_, _, until)| (token.as_str(), *until));
+            let (idle, head) = s.push(&endpoint, entry, now, lease);
+            match head {
+                Some(head) => {
+                    if let Some(slot) = slot {
+                        slot.1 -= 1;
+                    }
+                    leased.push((endpoint, head));
+                }
+                None if idle && !due.contains(&endpoint) => due.push(endpoint),
+                None => {}
+            }
+        }
+        (leased, due)
     }
 
     /// Unfinished deliveries, every endpoint's.
@@ -222,13 +296,11 @@ impl MemoryQueue {
             }
         };
         // Lanes whose lease ran out (their holder stalled) are due again first.
-        let expired: Vec<Arc<str>> = q
-            .leases
-            .iter()
-            .filter(|(_, (_, until))| *until <= now)
-            .map(|(lane, _)| lane.clone())
-            .collect();
-        for lane in expired {
+        while let Some(entry) = q.lease_order.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let lane = entry.remove();
             q.leases.remove(&lane);
             seq += 1;
             q.due.insert((now, seq), lane);
@@ -265,7 +337,8 @@ impl MemoryQueue {
                     attempts: head.attempts.clone(),
                     lease: token.clone(),
                 });
-                q.leases.insert(lane.clone(), (token.clone(), now + lease));
+                seq += 1;
+                q.lease(lane.clone(), token.clone(), now + lease, seq);
                 break;
             }
         }
@@ -291,6 +364,7 @@ impl MemoryQueue {
             return QueueStatus {
                 next_claimable_in: None,
                 pending: s.pending,
+                depth: 0,
             };
         }
         let Some(q) = s.endpoints.get_mut(endpoint) else {
@@ -301,7 +375,7 @@ impl MemoryQueue {
             let valid = q
                 .leases
                 .get(&lane)
-                .is_some_and(|(token, _)| *token == claimed.lease);
+                .is_some_and(|(token, _, _)| *token == claimed.lease);
             if !valid {
                 tracing::warn!(
                     endpoint,
@@ -314,7 +388,7 @@ impl MemoryQueue {
                 }
                 continue;
             }
-            q.leases.remove(&lane);
+            q.unlease(&lane);
             let again_at = match *settlement {
                 Settlement::Retry(wait) => Some(now + wait),
                 Settlement::Release => Some(now),
@@ -357,6 +431,7 @@ impl MemoryQueue {
             }
         }
         let next_claimable_in = q.next_claimable_in(now);
+        let depth = q.depth;
         s.seq = seq;
         s.pending = s.pending.saturating_sub(finished);
         for event_id in marks {
@@ -365,6 +440,7 @@ impl MemoryQueue {
         QueueStatus {
             next_claimable_in,
             pending: s.pending,
+            depth,
         }
     }
 
@@ -404,7 +480,7 @@ impl MemoryQueue {
         };
         let id = entry.id.clone();
         q.disabled = false;
-        s.push(endpoint, entry, Instant::now());
+        s.push(endpoint, entry, Instant::now(), None);
         Some(id)
     }
 

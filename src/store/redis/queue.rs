@@ -187,7 +187,7 @@ impl DeliveryQueueStore for RedisStore {
                 .arg(&claimed.event.id);
         }
         let mut conn = self.conn().await?;
-        let (pending, stale, next_in): (i64, Vec<String>, i64) = invocation
+        let (pending, stale, next_in, depth): (i64, Vec<String>, i64, i64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
@@ -201,6 +201,7 @@ impl DeliveryQueueStore for RedisStore {
         Ok(QueueStatus {
             next_claimable_in: u64::try_from(next_in).ok().map(Duration::from_millis),
             pending: pending.max(0) as usize,
+            depth: depth.max(0) as usize,
         })
     }
 

@@ -8,7 +8,7 @@
 -- action (delivered | retry | dead | gone | release: not attempted, due again now),
 -- retry wait ms, attempts JSON, state, event id.
 -- Returns {pending, {delivery ids whose lease was no longer theirs}, ms until a lane can be
--- claimed (0 now, -1 none waits)}.
+-- claimed (0 now, -1 none waits), the endpoint's unfinished deliveries}.
 local q = ARGV[1]
 local dedup_ttl = ARGV[2]
 local cap = tonumber(ARGV[3])
@@ -130,4 +130,4 @@ end
 -- When a lane can be claimed next (ms from now; 0: now, a head due or a lease run out; -1:
 -- none waits): the caller claims again only when it is now, else it looks then.
 local next_in = next_claimable_in(q, now)
-return {pending, stale, next_in}
+return {pending, stale, next_in, tonumber(redis.call('GET', q .. ':pending') or '0')}
