@@ -188,10 +188,10 @@ fn signing(c: &mut Criterion) {
     let event = sample_event();
     let key = b"0123456789abcdef0123456789abcdef";
     let mac = switchyard::signing::SigningMac::new(key);
-    let body = webhook::body(&event);
+    let body = webhook::body(&event, Some("dlv_0"));
     let mut g = c.benchmark_group("webhook");
     g.bench_function("body", |b| {
-        b.iter(|| black_box(webhook::body(black_box(&event))))
+        b.iter(|| black_box(webhook::body(black_box(&event), Some("dlv_0"))))
     });
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("sign", |b| {

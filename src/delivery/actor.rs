@@ -598,7 +598,7 @@ impl Handler<Ping> for DeliveryActor {
         let refs = self.refs.clone();
         Box::pin(async move {
             let event = ping_event();
-            let body = Bytes::from(webhook::body(&event));
+            let body = Bytes::from(webhook::body(&event, None));
             let (attempt, outcome) =
                 send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
             tracing::info!(

@@ -68,7 +68,7 @@ pub async fn attempt(
     // Rendered at each attempt rather than kept with the delivery: the body is a pure
     // function of the event (the same bytes every time), and a queue of events alone takes
     // half the memory.
-    let body = Bytes::from(webhook::body(&event));
+    let body = Bytes::from(webhook::body(&event, Some(&delivery.id)));
     let (att, exchange) = send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
     (Some(att), exchange.verdict, event)
 }

@@ -115,7 +115,7 @@ impl BodyTemplate {
     /// Renders the body of `event`.
     pub fn render(&self, event: &Event) -> Result<String, TemplateError> {
         let body: serde_json::Value =
-            serde_json::from_slice(&super::webhook::body(event)).unwrap_or_default();
+            serde_json::from_slice(&super::webhook::body(event, None)).unwrap_or_default();
         let incident = body["data"]["incident"].clone();
         let changes = body["data"]
             .get("changes")

@@ -33,6 +33,10 @@ fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
 #[derive(Serialize)]
 struct Body<'a> {
     id: &'a str,
+    /// The delivery's id: the same on every retry of it, a new one on a replay (a receiver
+    /// that deduplicates on it still gets a replay). None for a test ping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery_id: Option<&'a str>,
     #[serde(rename = "type")]
     kind: &'a str,
     #[serde(serialize_with = "rfc3339_secs")]
@@ -92,9 +96,10 @@ impl<'a> From<&'a Incident> for IncidentBody<'a> {
 }
 
 /// The webhook body of an event, exactly as the spec gives it.
-pub fn body(event: &Event) -> Vec<u8> {
+pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
     let body = Body {
         id: &event.id,
+        delivery_id,
         kind: event.kind.as_str(),
         timestamp: &event.timestamp,
         source: SourceBody {
@@ -205,11 +210,11 @@ mod tests {
 
     #[test]
     fn body_has_exactly_the_spec_shape() {
-        let v: serde_json::Value = serde_json::from_slice(&body(&event())).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body(&event(), Some("dlv_1"))).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
-                "id": "evt_1", "type": "incident.updated", "timestamp": "2026-11-22T10:30:00Z",
+                "id": "evt_1", "delivery_id": "dlv_1", "type": "incident.updated", "timestamp": "2026-11-22T10:30:00Z",
                 "source": {"name": "prometheus", "kind": "alertmanager"},
                 "data": {"incident": {"id": "inc_1", "dedup_key": "abc", "status": "triggered",
                     "severity": "critical", "title": "Disk full", "description": "d",

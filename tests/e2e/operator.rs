@@ -175,3 +175,53 @@ routes:
     assert_eq!(c.code, 1);
     assert!(c.err.contains("require_https"), "{}", c.err);
 }
+
+// Issue 18: every body carries `delivery_id`: the same on each retry of a delivery, a new one
+// on a replay (the event `id` stays the event's).
+crate::both_stores!(the_delivery_id_is_kept_across_retries_and_new_on_a_replay);
+async fn the_delivery_id_is_kept_across_retries_and_new_on_a_replay(
+    store: crate::support::TestStore,
+) {
+    let rx = Receiver::start();
+    rx.answer(&[(500, &[])]);
+    let sy = Switchyard::start(&crate::config_for(&store, &rx.url, "  admin_token: adm1n"));
+    let (status, _) = sy
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
+            &[BEARER],
+        )
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_delivered(1).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 2, "one failure, one retry");
+    let (first, retry) = (got[0].json(), got[1].json());
+    let id = first["delivery_id"]
+        .as_str()
+        .expect("delivery_id")
+        .to_string();
+    assert!(id.starts_with("dlv_"), "{id}");
+    assert_eq!(
+        retry["delivery_id"], first["delivery_id"],
+        "the same on a retry"
+    );
+    assert_eq!(retry["id"], first["id"]);
+
+    let (status, body) = admin_call(
+        &sy,
+        "POST",
+        &format!("/api/v1/deliveries/{id}/replay"),
+        Some("adm1n"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    rx.wait_delivered(2).await;
+    let replayed = rx.received()[2].json();
+    assert_eq!(replayed["id"], first["id"], "the same event");
+    assert_ne!(
+        replayed["delivery_id"], first["delivery_id"],
+        "a new delivery"
+    );
+    assert_eq!(replayed["delivery_id"], body["delivery_id"]);
+}
