@@ -55,6 +55,9 @@ pub struct DeliveryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
     pub attempts: Vec<Attempt>,
+    /// A failed delivery's next attempt, when it waits for its retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The delivery log of this endpoint (unfinished first, then finished, oldest first): the

@@ -173,6 +173,7 @@ pub fn document() -> Value {
                     "event_type": {"type": "string"}, "incident_id": {"type": "string"},
                     "state": {"type": "string", "enum": ["pending", "delivered", "failed", "dead"]},
                     "replay_of": {"type": "string"},
+                    "next_attempt_at": {"type": "string", "format": "date-time", "description": "A failed delivery's next attempt"},
                     "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}}}}
             }
         }

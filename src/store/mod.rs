@@ -159,6 +159,8 @@ pub struct StoredDelivery {
     pub attempts: Vec<Attempt>,
     /// For a replay: the delivery it repeats.
     pub replay_of: Option<String>,
+    /// For a failed delivery waiting for its retry: when it is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// An endpoint's deliveries in a durable queue.

@@ -324,14 +324,28 @@ async fn a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts(
     let failed = admin_until(
         &sy,
         "/api/v1/deliveries?endpoint=hook&state=failed",
-        "the delivery to wait for its retry",
-        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+        "the delivery to wait for its retry, with its next attempt's time",
+        |v| {
+            v["deliveries"].as_array().is_some_and(|a| a.len() == 1)
+                && v["deliveries"][0]["next_attempt_at"].is_string()
+        },
     )
     .await;
     let d = &failed["deliveries"][0];
     assert_eq!(d["event_type"], "incident.created");
     assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(d["attempts"][0]["status"], 503);
+    // When the retry is due: the attempt's time plus the 2 s Retry-After (not the 50 ms of
+    // the schedule).
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {d}")))
+            .unwrap()
+    };
+    let wait = at(&d["next_attempt_at"]) - at(&d["attempts"][0]["at"]);
+    assert!(
+        (1_500..3_000).contains(&wait.num_milliseconds()),
+        "next attempt {wait:?} after the first: {d}"
+    );
     assert!(rx.delivered().is_empty(), "still waiting: {d}");
     rx.wait_delivered(1).await;
     let delivered = admin_until(
@@ -343,6 +357,7 @@ async fn a_delivery_waiting_for_its_retry_is_listed_as_failed_with_its_attempts(
     .await;
     let d2 = &delivered["deliveries"][0];
     assert_eq!(d2["id"], d["id"], "the same delivery");
+    assert!(d2.get("next_attempt_at").is_none(), "{d2}");
     let statuses: Vec<_> = d2["attempts"]
         .as_array()
         .unwrap()

@@ -153,6 +153,7 @@ pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDel
             state: d.state,
             replay_of: d.replay_of,
             attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
             id: d.id,
         })
         .collect();

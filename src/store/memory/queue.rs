@@ -49,6 +49,7 @@ impl Entry {
             state: self.state,
             attempts: self.attempts.clone(),
             replay_of: self.replay_of.clone(),
+            next_attempt_at: None,
         }
     }
 }
@@ -449,14 +450,30 @@ impl MemoryQueue {
         let Some(q) = s.endpoints.get(endpoint) else {
             return StoredDeliveries::default();
         };
-        let deliveries = q
-            .lanes
-            .values()
-            .flat_map(|items| items.iter())
-            .chain(q.dead_log.iter())
-            .chain(q.delivered_log.iter())
-            .map(Entry::stored)
-            .collect();
+        // When each waiting lane's head is due, as a wall-clock time.
+        let (now, wall) = (Instant::now(), chrono::Utc::now());
+        let due_at: FastMap<&Arc<str>, Instant> =
+            q.due.iter().map(|((at, _), lane)| (lane, *at)).collect();
+        let mut deliveries: Vec<StoredDelivery> = Vec::new();
+        for (lane, items) in &q.lanes {
+            for (i, entry) in items.iter().enumerate() {
+                let mut stored = entry.stored();
+                if i == 0 && stored.state == DeliveryState::Failed {
+                    stored.next_attempt_at = due_at.get(lane).and_then(|at| {
+                        chrono::Duration::from_std(at.saturating_duration_since(now))
+                            .ok()
+                            .map(|d| wall + d)
+                    });
+                }
+                deliveries.push(stored);
+            }
+        }
+        deliveries.extend(
+            q.dead_log
+                .iter()
+                .chain(q.delivered_log.iter())
+                .map(Entry::stored),
+        );
         StoredDeliveries {
             deliveries,
             disabled: q.disabled,

@@ -95,6 +95,7 @@ impl Entry<'_> {
             state: stored_state(self.state),
             attempts: self.attempts(),
             replay_of: self.replay_of.map(str::to_string),
+            next_attempt_at: None,
         })
     }
 }
