@@ -178,7 +178,7 @@ async fn handle(
         .spec
         .check_sender(req.peer_addr().map(|a| a.ip()), req.headers())
         .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
-    entry
+    let checked = entry
         .spec
         .authenticate_headers(req.headers(), Utc::now())
         .map_err(IngestError::from)?;
@@ -211,6 +211,7 @@ async fn handle(
     let (reply, answer) = tokio::sync::oneshot::channel();
     // Bounded: this request holds an ingest permit (`_permit`) until it is answered.
     entry.actor.do_send(Ingest {
+        checked,
         headers: req.headers().clone(),
         body,
         received_at: Utc::now(),

@@ -134,6 +134,29 @@ pub struct Alert {
     pub source: SourceRef,
 }
 
+#[cfg(test)]
+impl Alert {
+    /// A bare alert for tests: source `s` (generic), title `t`, no labels, links or times.
+    pub(crate) fn for_tests(dedup_key: &str, status: AlertStatus, severity: Severity) -> Alert {
+        Alert {
+            dedup_key: dedup_key.into(),
+            status,
+            severity,
+            title: "t".into(),
+            description: String::new(),
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            links: vec![],
+            started_at: None,
+            ended_at: None,
+            source: SourceRef {
+                name: "s".into(),
+                kind: "generic".into(),
+            },
+        }
+    }
+}
+
 /// The lifecycle state of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

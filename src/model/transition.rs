@@ -167,24 +167,12 @@ fn new_incident(alert: &Alert, now: DateTime<Utc>) -> Incident {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Labels, Severity, SourceRef};
+    use crate::model::Severity;
 
     fn alert(status: AlertStatus, severity: Severity, title: &str) -> Alert {
         Alert {
-            dedup_key: "k1".into(),
-            status,
-            severity,
             title: title.into(),
-            description: String::new(),
-            labels: Labels::new(),
-            annotations: Labels::new(),
-            links: vec![],
-            started_at: None,
-            ended_at: None,
-            source: SourceRef {
-                name: "s".into(),
-                kind: "generic".into(),
-            },
+            ..Alert::for_tests("k1", status, severity)
         }
     }
 

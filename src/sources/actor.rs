@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use super::auth::AuthError;
+use super::auth::{AuthError, HeadersChecked};
 use super::sns::SnsError;
 use super::{NormalizeError, SourceSpec};
 use crate::incidents::actor::{IncidentActor, RecordAlerts, RecordError};
@@ -67,6 +67,8 @@ pub type IngestReply = oneshot::Sender<Result<Vec<Recorded>, IngestError>>;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Ingest {
+    /// The headers passed the source's credential check (ingest made it before the body).
+    pub checked: HeadersChecked,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub received_at: DateTime<Utc>,
@@ -125,12 +127,16 @@ impl Handler<Ingest> for SourceActor {
     /// a task of its own: one already recorded is answered without recording it again.
     fn handle(&mut self, msg: Ingest, _ctx: &mut Self::Context) {
         let Ingest {
+            checked,
             headers,
             body,
             received_at,
             reply,
         } = msg;
-        if let Err(e) = self.spec.authenticate(&headers, &body, received_at) {
+        if let Err(e) = self
+            .spec
+            .authenticate_body(checked, &headers, &body, received_at)
+        {
             let _ = reply.send(Err(e.into()));
             return;
         }

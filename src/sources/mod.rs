@@ -33,7 +33,7 @@ use crate::config::types::{AuthConfig, SourceConfig, SourceKind};
 use crate::model::{Alert, Labels, Severity, SourceRef};
 use crate::sources::plugins::PluginAdapter;
 
-use auth::{AuthConfigError, AuthError, Authenticator};
+use auth::{AuthConfigError, AuthError, Authenticator, HeadersChecked};
 use redelivery::Redelivery;
 
 /// Why a configured source cannot be built. Each message starts with the key it is about.
@@ -325,10 +325,25 @@ impl SourceSpec {
         &self,
         headers: &HeaderMap,
         now: DateTime<Utc>,
+    ) -> Result<HeadersChecked, AuthError> {
+        match &self.auth {
+            None => Ok(HeadersChecked::no_credentials()),
+            Some(a) => a.verify_headers(headers, now),
+        }
+    }
+
+    /// What of [`authenticate`](Self::authenticate) needs the body, for a request whose
+    /// headers passed [`authenticate_headers`](Self::authenticate_headers).
+    pub fn authenticate_body(
+        &self,
+        checked: HeadersChecked,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
     ) -> Result<(), AuthError> {
         match &self.auth {
             None => Ok(()),
-            Some(a) => a.verify_headers(headers, now),
+            Some(a) => a.verify_body(checked, headers, body, now),
         }
     }
 

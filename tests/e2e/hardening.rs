@@ -10,6 +10,22 @@ use crate::{base_config, both_stores, config_for};
 
 const BEARER: (&str, &str) = ("Authorization", "Bearer t0ken");
 
+/// The distinct `alertname` labels of the incidents in these deliveries, sorted.
+fn distinct_alertnames(delivered: &[crate::support::Received]) -> Vec<String> {
+    let mut names: Vec<String> = delivered
+        .iter()
+        .map(|r| {
+            r.json()["data"]["incident"]["labels"]["alertname"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn am_body(name: &str, starts_at: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "version": "4", "status": "firing",
@@ -44,17 +60,7 @@ async fn a_far_future_start_time_loses_nothing_of_any_request(store: TestStore) 
         assert_eq!(body["events"][0]["type"], "incident.created", "{body}");
     }
     let delivered = rx.wait_delivered(30).await;
-    let mut names: Vec<String> = delivered
-        .iter()
-        .map(|r| {
-            r.json()["data"]["incident"]["labels"]["alertname"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    names.sort();
-    names.dedup();
+    let names = distinct_alertnames(&delivered);
     assert_eq!(
         names.len(),
         30,
@@ -410,18 +416,7 @@ async fn sigterm_finishes_queued_deliveries_before_exiting() {
     .await
     .unwrap();
     assert_eq!(code.0, Some(0), "{}", code.1);
-    let mut names: Vec<_> = rx
-        .delivered()
-        .iter()
-        .map(|r| {
-            r.json()["data"]["incident"]["labels"]["alertname"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    names.sort();
-    names.dedup();
+    let names = distinct_alertnames(&rx.delivered());
     assert_eq!(
         names.len(),
         8,

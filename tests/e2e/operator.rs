@@ -6,6 +6,18 @@ use crate::support::{eventually, fixture, Receiver, Switchyard};
 
 const BEARER: (&str, &str) = ("Authorization", "Bearer t0ken");
 
+/// POSTs Alertmanager's firing fixture to `prometheus`; it must be accepted.
+async fn post_firing(sy: &Switchyard) {
+    let (status, body) = sy
+        .ingest(
+            "prometheus",
+            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
+            &[BEARER],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+}
+
 #[actix_rt::test]
 async fn wrong_methods_get_405_and_replaying_a_delivery_still_tried_gets_409() {
     let rx = Receiver::start();
@@ -29,14 +41,7 @@ async fn wrong_methods_get_405_and_replaying_a_delivery_still_tried_gets_409() {
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(resp.headers().get("allow").unwrap(), "GET");
 
-    let (status, _) = sy
-        .ingest(
-            "prometheus",
-            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
-            &[BEARER],
-        )
-        .await;
-    assert_eq!(status, 202);
+    post_firing(&sy).await;
     eventually("the delivery failed once", || async {
         let (_, list) =
             admin_call(&sy, "GET", "/api/v1/deliveries?state=failed", Some("adm1n")).await;
@@ -80,14 +85,7 @@ async fn the_log_has_a_periodic_summary_and_circuit_changes() {
             "    retry: { schedule: [50ms, 100ms] }\n    circuit_breaker: { failures: 2, open_for: 200ms }",
         ),
     );
-    let (status, _) = sy
-        .ingest(
-            "prometheus",
-            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
-            &[BEARER],
-        )
-        .await;
-    assert_eq!(status, 202);
+    post_firing(&sy).await;
     rx.wait_delivered(1).await;
     // Summed over the summary lines: the request and its attempts may fall in two periods.
     let field = |line: &str, name: &str| -> u64 {
@@ -146,14 +144,7 @@ routes:
         rx.url
     );
     let sy = Switchyard::start(&config);
-    let (status, _) = sy
-        .ingest(
-            "prometheus",
-            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
-            &[BEARER],
-        )
-        .await;
-    assert_eq!(status, 202);
+    post_firing(&sy).await;
     eventually("both attempts refused by the policy", || async {
         sy.logs()
             .lines()
@@ -185,14 +176,7 @@ async fn the_delivery_id_is_kept_across_retries_and_new_on_a_replay(
     let rx = Receiver::start();
     rx.answer(&[(500, &[])]);
     let sy = Switchyard::start(&crate::config_for(&store, &rx.url, "  admin_token: adm1n"));
-    let (status, _) = sy
-        .ingest(
-            "prometheus",
-            &fixture("alertmanager-webhook-firing-alertmanager-bot.json"),
-            &[BEARER],
-        )
-        .await;
-    assert_eq!(status, 202);
+    post_firing(&sy).await;
     rx.wait_delivered(1).await;
     let got = rx.received();
     assert_eq!(got.len(), 2, "one failure, one retry");

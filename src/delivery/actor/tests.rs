@@ -14,7 +14,7 @@ use super::*;
 use crate::config::duration::parse_rate;
 use crate::delivery::kinds::{OutboundRequest, Response};
 use crate::metrics::Metrics;
-use crate::model::{Alert, AlertStatus, Labels, Severity};
+use crate::model::{Alert, AlertStatus, Severity};
 use crate::store::leases::LeaseOffer;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::tests::{prefix, TestRedis};
@@ -125,22 +125,7 @@ fn backends() -> Vec<Backend> {
 }
 
 fn alert(key: &str, status: AlertStatus) -> Alert {
-    Alert {
-        dedup_key: key.into(),
-        status,
-        severity: Severity::Warning,
-        title: "t".into(),
-        description: String::new(),
-        labels: Labels::new(),
-        annotations: Labels::new(),
-        links: vec![],
-        started_at: None,
-        ended_at: None,
-        source: SourceRef {
-            name: "s".into(),
-            kind: "generic".into(),
-        },
-    }
+    Alert::for_tests(key, status, Severity::Warning)
 }
 
 /// Records `alerts` as the incident actor does (routed to the test endpoint); their events.

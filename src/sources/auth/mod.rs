@@ -202,26 +202,50 @@ impl Authenticator {
         }
     }
 
-    /// Checks one request. `body` is the raw body as received (signatures cover its bytes).
     /// The part of [`verify`](Self::verify) that needs no body, for ingest to run before it
-    /// reads one: bearer and basic credentials in full; for signatures, that the headers are
-    /// there and the signed timestamp is within tolerance. A request refused here would be
-    /// refused by `verify` with the same error; one accepted here still needs `verify`.
-    pub fn verify_headers(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Result<(), AuthError> {
+    /// reads one: bearer, basic and header tokens in full; for signatures, that the headers
+    /// are there and the signed timestamp is within tolerance. A request refused here would
+    /// be refused by `verify` with the same error; one accepted here still needs
+    /// [`verify_body`](Self::verify_body), which takes the proof this returns.
+    pub fn verify_headers(
+        &self,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) -> Result<HeadersChecked, AuthError> {
         match &self.0 {
             Inner::Bearer { .. } | Inner::Basic { .. } | Inner::Header { .. } => {
-                self.verify(headers, &[], now)
+                self.verify(headers, &[], now)?
             }
-            Inner::Hmac(v) => v.verify_headers(headers, now),
+            Inner::Hmac(v) => v.verify_headers(headers, now)?,
             Inner::StandardWebhooks { .. } => {
                 sw_header(headers, SW_ID)?;
                 let ts_raw = sw_header(headers, SW_TIMESTAMP)?.trim();
                 sw_header(headers, SW_SIGNATURE)?;
-                check_timestamp(SW_TIMESTAMP[0], ts_raw, now, DEFAULT_TOLERANCE).map(|_| ())
+                check_timestamp(SW_TIMESTAMP[0], ts_raw, now, DEFAULT_TOLERANCE)?;
             }
+        }
+        Ok(HeadersChecked(()))
+    }
+
+    /// The rest of [`verify`](Self::verify) for a request whose headers passed
+    /// [`verify_headers`](Self::verify_headers): the signature over the body. Credentials
+    /// that live in headers alone are not checked twice.
+    pub fn verify_body(
+        &self,
+        _checked: HeadersChecked,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        match &self.0 {
+            Inner::Bearer { .. } | Inner::Basic { .. } | Inner::Header { .. } => Ok(()),
+            Inner::Hmac(v) => v.verify(headers, body, now),
+            Inner::StandardWebhooks { mac } => verify_standard_webhooks(mac, headers, body, now),
         }
     }
 
+    /// Checks one request whole. `body` is the raw body as received (signatures cover its
+    /// bytes).
     pub fn verify(
         &self,
         headers: &HeaderMap,
@@ -250,6 +274,19 @@ impl Authenticator {
             }
             Inner::StandardWebhooks { mac } => verify_standard_webhooks(mac, headers, body, now),
         }
+    }
+}
+
+/// Proof that a request's headers passed [`Authenticator::verify_headers`] (or that its
+/// source checks no credentials): the body check takes it, so header credentials are checked
+/// once and never skipped.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadersChecked(());
+
+impl HeadersChecked {
+    /// For a source without `auth:`: there is nothing to check.
+    pub(super) fn no_credentials() -> HeadersChecked {
+        HeadersChecked(())
     }
 }
 

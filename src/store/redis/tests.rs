@@ -11,7 +11,7 @@ use super::conn::unavailable;
 use super::*;
 use crate::model::delivery::{Attempt, DeliveryState, Settlement};
 use crate::model::transition::Outcome;
-use crate::model::{Alert, AlertStatus, Event, Labels, Severity, SourceRef};
+use crate::model::{Alert, AlertStatus, Event, Severity};
 use crate::store::leases::{LeaseRooms, RecordLeases};
 use crate::store::{
     Claim, Claimed, DeliveryQueueStore, IncidentStore, Recorded, Routing, StoreError,
@@ -236,22 +236,7 @@ async fn nothing_until_due(
 }
 
 fn alert(key: &str, status: AlertStatus, severity: Severity) -> Alert {
-    Alert {
-        dedup_key: key.into(),
-        status,
-        severity,
-        title: "t".into(),
-        description: String::new(),
-        labels: Labels::new(),
-        annotations: Labels::new(),
-        links: vec![],
-        started_at: None,
-        ended_at: None,
-        source: SourceRef {
-            name: "s".into(),
-            kind: "generic".into(),
-        },
-    }
+    Alert::for_tests(key, status, severity)
 }
 
 fn attempt(status: u16) -> Attempt {
