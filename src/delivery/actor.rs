@@ -419,6 +419,7 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
         // Once for the whole batch: every slot it freed is filled in one pass.
         self.update_depth();
         self.pump(ctx);
+        claim::claim_if_waiting(self, ctx);
     }
 
     /// The actor holds a sender, so the stream ends only when the actor is gone.
