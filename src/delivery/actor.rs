@@ -589,6 +589,7 @@ pub fn ping_event() -> Event {
             now,
         ),
         changes: None,
+        group: None,
     }
 }
 

@@ -109,6 +109,9 @@ pub fn requests(base_url: &str, api_key: &Secret, event: &Event) -> Vec<Outbound
             v
         }
         EventType::Acknowledged => vec![action("acknowledge", "Acknowledged in switchyard".into())],
+        EventType::Reminder | EventType::GroupNotification => {
+            vec![action("notes", "Reminder: still open".into())]
+        }
         EventType::Resolved => vec![action(
             "close",
             format!("Resolved ({} reported it resolved)", event.source.name),
