@@ -498,9 +498,8 @@ pub struct RouteConfig {
     #[serde(default)]
     pub group_interval: Option<String>,
     /// A group with firing incidents is notified again this long after its last
-    /// notification; on a route without `group_by`, an open incident is re-notified
-    /// (`incident.reminder`) this often. Inherited. Default for groups `4h`; without
-    /// `group_by`, no reminders unless set.
+    /// notification. Inherited. Default `4h`. (On a route without `group_by` it has no
+    /// effect yet.)
     #[serde(default)]
     pub repeat_interval: Option<String>,
 }

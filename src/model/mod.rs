@@ -248,20 +248,16 @@ pub enum EventType {
     /// A grouped route's notification of a group of incidents (`data.group`).
     #[serde(rename = "group.notification")]
     GroupNotification,
-    /// An open incident on a route with `repeat_interval` and no `group_by`, notified again.
-    #[serde(rename = "incident.reminder")]
-    Reminder,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 6] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
         EventType::Resolved,
         EventType::Ping,
         EventType::GroupNotification,
-        EventType::Reminder,
     ];
 
     /// The types an endpoint's `events:` entry names: an exact type, `*` (every type an alert
@@ -297,7 +293,6 @@ impl EventType {
             EventType::Resolved => "incident.resolved",
             EventType::Ping => "ping",
             EventType::GroupNotification => "group.notification",
-            EventType::Reminder => "incident.reminder",
         }
     }
 }
@@ -329,8 +324,8 @@ mod event_type_tests {
 
     #[test]
     fn patterns_name_types_by_prefix_or_all() {
-        assert_eq!(EventType::matching("*").unwrap().len(), 6);
-        assert_eq!(EventType::matching("incident.*").unwrap().len(), 5);
+        assert_eq!(EventType::matching("*").unwrap().len(), 5);
+        assert_eq!(EventType::matching("incident.*").unwrap().len(), 4);
         assert_eq!(
             EventType::matching("incident.resolved").unwrap(),
             vec![EventType::Resolved]

@@ -390,10 +390,6 @@ pub fn headline(event: &Event) -> String {
         EventType::Acknowledged => "ACKNOWLEDGED".into(),
         EventType::Resolved => "RESOLVED".into(),
         EventType::Ping => "TEST".into(),
-        EventType::Reminder => format!(
-            "REMINDER {}",
-            event.incident.severity.as_str().to_ascii_uppercase()
-        ),
         EventType::GroupNotification => "GROUP".into(),
     };
     format!("[{tag}] {}", title(event))

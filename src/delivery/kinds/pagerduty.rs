@@ -107,10 +107,7 @@ pub(crate) async fn deliver(
 ) -> Result<(), Exchange> {
     let actions: &[&str] = match event.kind {
         // A group notification arrives here as its incident's event (`kinds::as_incident`).
-        EventType::Created
-        | EventType::Updated
-        | EventType::Reminder
-        | EventType::GroupNotification => &["trigger"],
+        EventType::Created | EventType::Updated | EventType::GroupNotification => &["trigger"],
         EventType::Acknowledged => &["acknowledge"],
         EventType::Resolved => &["resolve"],
         EventType::Ping => &["trigger", "resolve"],
