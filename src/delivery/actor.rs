@@ -607,6 +607,7 @@ pub fn ping_event() -> Event {
             now,
         ),
         changes: None,
+        group: None,
     }
 }
 
