@@ -16,6 +16,7 @@ LAYERS=(
   "sources"
   "incidents"
   "grouping"
+  "holding"
   "router"
   "delivery"
   "store"

@@ -13,6 +13,8 @@ use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::policy::AddressPolicy;
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
+use crate::holding::inhibit::InhibitRule;
+use crate::holding::silences::{static_silences, Silence};
 use crate::model::EventType;
 use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
@@ -57,6 +59,10 @@ pub struct Runtime {
     pub plugins: Arc<PluginRegistry>,
     /// `store: {kind: redis}`; None: the memory store.
     pub redis: Option<RedisSpec>,
+    /// `silences:`, checked.
+    pub silences: Vec<Silence>,
+    /// `inhibit_rules:`, compiled.
+    pub inhibit_rules: Vec<InhibitRule>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -158,6 +164,14 @@ impl Runtime {
                 return Err(errors);
             }
         };
+        let silences = static_silences(&raw.silences).unwrap_or_else(|(i, field, msg)| {
+            errors.push(cfg.error_at(&[key("silences"), PathSeg::Index(i), key(field)], msg));
+            Vec::new()
+        });
+        let inhibit_rules = InhibitRule::build(&raw.inhibit_rules).unwrap_or_else(|(i, f, msg)| {
+            errors.push(cfg.error_at(&[key("inhibit_rules"), PathSeg::Index(i), key(f)], msg));
+            Vec::new()
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -231,6 +245,8 @@ impl Runtime {
             admin_token: raw.server.admin_token.clone().filter(|t| !t.is_empty()),
             plugins: Arc::new(plugins),
             redis,
+            silences,
+            inhibit_rules,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod load;
 pub mod matcher;
 pub mod source_options;
+pub mod storms;
 pub mod types;
 pub mod unknown_keys;
 pub mod validate;

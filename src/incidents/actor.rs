@@ -17,13 +17,14 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::grouping::Grouper;
+use crate::holding::{hold_key, HeldRouting, Holding};
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
 use crate::store::leases::{LeaseOffer, LeaseRooms};
 use crate::store::query::IncidentQuery;
-use crate::store::{IncidentStore, Recorded, Recording, StoreError};
+use crate::store::{IncidentStore, Recorded, Recording, Routing, StoreError};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -225,6 +226,7 @@ impl IncidentActor {
                 leases: None,
                 metrics,
                 grouper: None,
+                holding: None,
             }),
             router,
             schedule,
@@ -246,6 +248,14 @@ impl IncidentActor {
     pub fn with_grouper(mut self, grouper: Arc<Grouper>) -> Self {
         if let Some(r) = Arc::get_mut(&mut self.recorder) {
             r.grouper = Some(grouper);
+        }
+        self
+    }
+
+    /// Holds the events a silence holds (`holding`): recorded, not delivered.
+    pub fn with_holding(mut self, holding: Arc<Holding>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.holding = Some(holding);
         }
         self
     }
@@ -321,6 +331,8 @@ struct Recorder {
     metrics: Arc<Metrics>,
     /// Groups of grouped routes (None: no grouping).
     grouper: Option<Arc<Grouper>>,
+    /// Silences and holds (None: nothing is held).
+    holding: Option<Arc<Holding>>,
 }
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
@@ -517,10 +529,30 @@ async fn record(
         leases,
         metrics,
         grouper,
+        holding,
     } = recorder;
     let table = routes.current();
+    let now = Utc::now();
+    // What may hold this batch's events: the silences in force, and which of its resolving
+    // incidents are held already (their resolve is held too).
+    let view = match holding.as_ref().filter(|h| h.may_hold()) {
+        Some(h) => {
+            let resolving = alerts
+                .iter()
+                .filter(|a| a.status == AlertStatus::Resolved)
+                .map(|a| hold_key(&a.source.name, &a.dedup_key))
+                .collect();
+            Some(h.view(now, h.holds_of(resolving).await?))
+        }
+        None => None,
+    };
+    let held_routing = view.as_ref().map(|v| HeldRouting::new(&table, v));
+    let routing: &dyn Routing = match &held_routing {
+        Some(r) => r,
+        None => &*table,
+    };
     let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
-    let recording = match store.record(alerts, Utc::now(), &*table, &mut offer).await {
+    let recording = match store.record(alerts, now, routing, &mut offer).await {
         Ok(recording) => recording,
         Err(e) => {
             offer.finish(Vec::new(), &[]);
@@ -568,6 +600,40 @@ async fn record(
                 r#type: kind.to_string(),
             })
             .inc_by(n);
+    }
+    if let (Some(h), Some(r), Some(view)) = (holding, &held_routing, &view) {
+        let mut causes = r.take_held();
+        let held: Vec<_> = events
+            .iter()
+            .filter_map(|(e, _)| Some((e.clone(), causes.remove(&e.id)?)))
+            .collect();
+        // A held incident notified before whose resolve went out: nothing left to release.
+        let resolved = view.resolved_holds(
+            events
+                .iter()
+                .filter(|(_, endpoints)| !endpoints.is_empty())
+                .map(|(e, _)| &**e),
+        );
+        if let Err(e) = h.drop_holds(&resolved).await {
+            tracing::warn!(error = %e, "could not drop the holds of resolved incidents; they are looked at again when due");
+        }
+        if !held.is_empty() {
+            // Held events go to no endpoint now: not "unrouted".
+            let ids: std::collections::HashSet<&str> =
+                held.iter().map(|(e, _)| e.id.as_str()).collect();
+            events.retain(|(e, endpoints)| !endpoints.is_empty() || !ids.contains(e.id.as_str()));
+            if let Err(e) = h.hold(view, held, metrics).await {
+                // Recorded, not delivered, and not kept as held: logged loudly, as the 202
+                // is not withheld for it (a retry would be a repeat).
+                tracing::error!(error = %e, "could not keep held incidents; they are notified with their next event");
+            }
+        }
+    }
+    if let Some(h) = holding {
+        let all: Vec<Arc<Event>> = recorded.iter().filter_map(|r| r.event.clone()).collect();
+        if let Err(e) = h.track_sources(&all, now).await {
+            tracing::error!(error = %e, "could not keep the inhibiting incidents up to date");
+        }
     }
     if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
         let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();

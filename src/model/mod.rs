@@ -374,6 +374,17 @@ impl Event {
     }
 }
 
+impl Event {
+    /// An event id derived from `seed` (`evt_` and 32 hex digits of its SHA-256): an event
+    /// made again from the same seed (a flush or release repeated after a crash) has the same
+    /// id, which the delivery dedup key stops at an endpoint that got it already.
+    pub fn derived_id(seed: &str) -> String {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(seed.as_bytes());
+        format!("evt_{}", &hex::encode(d)[..32])
+    }
+}
+
 /// A fresh incident id: `inc_` and a UUIDv7.
 pub fn new_incident_id() -> String {
     format!("inc_{}", uuid::Uuid::now_v7().simple())
