@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and end-to-end tests.
 # Usage: scripts/test.sh
-# Needs a Rust toolchain, redis-server and prometheus (both installed here with apt-get when
-# missing and run as root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
+# Needs a Rust toolchain, redis-server, prometheus and amtool (all installed here with apt-get
+# when missing and run as root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
 # when nothing answers there, else on a free port; its URL is exported as
 # SWITCHYARD_TEST_REDIS_URL and it is stopped at the end. Set SWITCHYARD_TEST_REDIS_URL
 # yourself to use an existing server instead (tests use random key prefixes).
@@ -79,6 +79,23 @@ install_prometheus() {
   fi
 }
 
+# The silences e2e tests (tests/e2e/silences.rs) drive the real `amtool`, which Debian ships in
+# `prometheus-alertmanager`; they say SKIPPED when it is missing and this script could not
+# install it.
+install_amtool() {
+  if command -v amtool >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing amtool (apt-get install prometheus-alertmanager)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null
+  else
+    echo "note: amtool is not installed (Debian/Ubuntu: sudo apt-get install -y prometheus-alertmanager);" >&2
+    echo "      the amtool e2e test will be SKIPPED." >&2
+  fi
+}
+
 echo "==> scripts/check-layers.sh"
 scripts/check-layers.sh
 
@@ -102,6 +119,7 @@ elif [ -z "${SWITCHYARD_TEST_REDIS_URL:-}" ]; then
   start_test_redis
 fi
 install_prometheus
+install_amtool
 
 echo "==> cargo test"
 log=$(mktemp)
