@@ -161,7 +161,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         holding: holding.clone(),
         incidents: stores.query.clone(),
         queue: stores.queue.clone(),
-        routes,
+        routes: routes.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
     }));
@@ -173,6 +173,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         queue: stores.queue.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
+        routes: routes.clone(),
     }));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::duration::parse_duration;
+use crate::config::intervals::TimeInterval;
 use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
 use crate::config::ConfigErrors;
@@ -63,6 +64,8 @@ pub struct Runtime {
     pub silences: Vec<Silence>,
     /// `inhibit_rules:`, compiled.
     pub inhibit_rules: Vec<InhibitRule>,
+    /// What is legal but surely not meant (`switchyard check` prints them, `serve` logs them).
+    pub warnings: Vec<crate::config::ConfigError>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -154,7 +157,14 @@ impl Runtime {
                 }),
             })
             .collect();
+        // Checked with their places by `config::validate`; here the ones that parse.
+        let intervals = raw
+            .time_intervals
+            .iter()
+            .filter_map(|t| TimeInterval::build(t).ok())
+            .collect();
         let routes = RouteTable::build(&raw.routes, &raw.default, filters)
+            .map(|t| t.with_time_intervals(intervals))
             .map_err(|e| cfg.error_at(&[key("routes")], e.to_string()));
         let (listen, routes) = match (listen, routes) {
             (Ok(l), Ok(r)) => (l, r),
@@ -247,6 +257,7 @@ impl Runtime {
             redis,
             silences,
             inhibit_rules,
+            warnings: crate::config::storm_checks::warnings(cfg),
         })
     }
 }

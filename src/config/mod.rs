@@ -3,9 +3,11 @@
 //! rate syntax (`duration`).
 
 pub mod duration;
+pub mod intervals;
 pub mod load;
 pub mod matcher;
 pub mod source_options;
+pub mod storm_checks;
 pub mod storms;
 pub mod types;
 pub mod unknown_keys;

@@ -189,6 +189,7 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             errors.push(cfg.error_at(&[key("default"), PathSeg::Index(j)], msg));
         }
     }
+    crate::config::storm_checks::check(cfg, &mut errors);
     errors
 }
 

@@ -83,6 +83,60 @@ pub struct Hold {
     pub since: DateTime<Utc>,
     /// What holds it (as of its latest event or check).
     pub causes: Vec<Cause>,
+    /// The endpoints its held events did not go to.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+/// What holds one event: why, which of its endpoints, and until when at most (a time
+/// interval's end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub causes: Vec<Cause>,
+    pub endpoints: Vec<Arc<str>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Routes `event` with `table` and says which endpoints take it now and what holds the
+/// others: a silence or an inhibition holds every endpoint, a route's time interval that
+/// route's. `unheard`: its incident is held and was never notified (see [`HoldView::causes`]).
+pub fn decide(
+    table: &RouteTable,
+    view: &HoldView,
+    event: &Event,
+    unheard: bool,
+) -> (Vec<Arc<str>>, Option<Held>) {
+    let decision = table.route(event);
+    let name = |id: &usize| table.endpoints().get(*id).map(|e| e.name.clone());
+    let all: Vec<Arc<str>> = decision.endpoints.iter().filter_map(name).collect();
+    if all.is_empty() {
+        return (all, None);
+    }
+    let mut causes = view.causes(event, unheard);
+    let mut until = None;
+    let mut held: Vec<Arc<str>> = Vec::new();
+    if !decision.timed.is_empty() {
+        if let Some((ids, hold)) = table.held_by_intervals(&decision, view.now) {
+            held = ids.iter().filter_map(name).collect();
+            causes.extend(hold.names.into_iter().map(Cause::Interval));
+            until = hold.until;
+        }
+    }
+    if causes.is_empty() {
+        return (all, None);
+    }
+    if causes.iter().any(|c| !matches!(c, Cause::Interval(_))) {
+        held = all.clone();
+    }
+    let free = all.into_iter().filter(|e| !held.contains(e)).collect();
+    (
+        free,
+        Some(Held {
+            causes,
+            endpoints: held,
+            until,
+        }),
+    )
 }
 
 impl Hold {
@@ -184,9 +238,12 @@ impl Holding {
         }
     }
 
-    /// Whether anything could hold an event now (else record calls skip every look-up).
-    pub fn may_hold(&self) -> bool {
-        !self.cached_silences().active.is_empty() || !self.inhibit_rules().is_empty()
+    /// Whether anything could hold an event now, with `table` (else record calls skip
+    /// every look-up).
+    pub fn may_hold(&self, table: &RouteTable) -> bool {
+        !self.cached_silences().active.is_empty()
+            || !self.inhibit_rules().is_empty()
+            || table.has_intervals()
     }
 
     /// The holds of these hold keys that exist.
@@ -206,7 +263,7 @@ impl Holding {
     pub async fn hold(
         &self,
         view: &HoldView,
-        held: Vec<(Arc<Event>, Vec<Cause>)>,
+        held: Vec<(Arc<Event>, Held)>,
         metrics: &Metrics,
     ) -> Result<(), StoreError> {
         if held.is_empty() {
@@ -216,8 +273,8 @@ impl Holding {
         let mut existing = self.holds_of(keys.clone()).await?;
         let mut docs: Vec<(String, String)> = Vec::with_capacity(held.len());
         let mut due: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(held.len());
-        for ((event, causes), key) in held.into_iter().zip(keys) {
-            for c in &causes {
+        for ((event, held), key) in held.into_iter().zip(keys) {
+            for c in &held.causes {
                 metrics
                     .events_held
                     .get_or_create(&HeldLabels {
@@ -226,6 +283,15 @@ impl Holding {
                     .inc();
             }
             let before = existing.remove(&key);
+            let mut endpoints: Vec<String> = before
+                .as_ref()
+                .map(|h| h.endpoints.clone())
+                .unwrap_or_default();
+            for e in &held.endpoints {
+                if !endpoints.iter().any(|x| x.as_str() == &**e) {
+                    endpoints.push(e.to_string());
+                }
+            }
             let hold = Hold {
                 incident_id: event.incident.id.clone(),
                 notified: before
@@ -233,9 +299,11 @@ impl Holding {
                     .map_or(event.kind != EventType::Created, |h| h.notified),
                 kind: event.kind,
                 since: before.as_ref().map_or(view.now, |h| h.since),
-                causes,
+                causes: held.causes,
+                endpoints,
             };
-            due.push((key.clone(), view.recheck_at(&hold.causes)));
+            let at = view.recheck_at(&hold.causes);
+            due.push((key.clone(), held.until.map_or(at, |u| u.min(at))));
             tracing::debug!(incident_id = %hold.incident_id, event_type = %event.kind, causes = ?hold.causes, "event held");
             let json = serde_json::to_string(&hold)
                 .map_err(|e| StoreError::Rejected(format!("hold: {e}")))?;
@@ -372,7 +440,7 @@ impl HoldView {
 pub struct HeldRouting<'a> {
     pub table: &'a RouteTable,
     pub view: &'a HoldView,
-    held: Mutex<HashMap<String, Vec<Cause>>>,
+    held: Mutex<HashMap<String, Held>>,
 }
 
 impl<'a> HeldRouting<'a> {
@@ -386,7 +454,7 @@ impl<'a> HeldRouting<'a> {
 
     /// The causes of each held event, by event id (events of a decision the store made
     /// again after a conflict are among them; callers keep those it recorded).
-    pub fn take_held(&self) -> HashMap<String, Vec<Cause>> {
+    pub fn take_held(&self) -> HashMap<String, Held> {
         std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -394,19 +462,14 @@ impl<'a> HeldRouting<'a> {
 impl Routing for HeldRouting<'_> {
     fn endpoints_of(&self, event: &Event) -> Vec<Arc<str>> {
         self.view.note_source(event);
-        let endpoints = self.table.endpoint_names(event);
-        if endpoints.is_empty() {
-            return endpoints;
+        let (free, held) = decide(self.table, self.view, event, self.view.is_unheard(event));
+        if let Some(held) = held {
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(event.id.clone(), held);
         }
-        let causes = self.view.causes(event, self.view.is_unheard(event));
-        if causes.is_empty() {
-            return endpoints;
-        }
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event.id.clone(), causes);
-        Vec::new()
+        free
     }
 }
 

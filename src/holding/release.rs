@@ -145,11 +145,18 @@ pub async fn release(r: &Releaser, c: &ClaimedTimer, now: DateTime<Utc>) -> Resu
         group: None,
     };
     let view = r.holding.view(now, Default::default());
-    let causes = view.causes(&event, !hold.notified);
-    if !causes.is_empty() {
-        let at = view.recheck_at(&causes);
-        if causes != hold.causes {
-            hold.causes = causes;
+    let table = r.routes.current();
+    let (free, held) = super::decide(&table, &view, &event, !hold.notified);
+    let still = held.filter(|h| {
+        h.endpoints
+            .iter()
+            .any(|e| hold.endpoints.iter().any(|x| x.as_str() == &**e))
+    });
+    if let Some(held) = still {
+        let at = view.recheck_at(&held.causes);
+        let at = held.until.map_or(at, |u| u.min(at));
+        if held.causes != hold.causes {
+            hold.causes = held.causes;
             let json = serde_json::to_string(&hold)
                 .map_err(|e| StoreError::Rejected(format!("hold: {e}")))?;
             r.holding.docs.put(HOLDS, &[(key.clone(), json)]).await?;
@@ -157,8 +164,11 @@ pub async fn release(r: &Releaser, c: &ClaimedTimer, now: DateTime<Utc>) -> Resu
         timers.complete(c, Some((at, ""))).await?;
         return Ok(());
     }
-    let table = r.routes.current();
-    let endpoints = table.endpoint_names(&event);
+    // The endpoints it missed that take it now.
+    let endpoints: Vec<Arc<str>> = free
+        .into_iter()
+        .filter(|e| hold.endpoints.iter().any(|x| x.as_str() == &**e))
+        .collect();
     if !endpoints.is_empty() {
         let event = Arc::new(event);
         let pending = r.queue.enqueue(event.clone(), &endpoints).await?;

@@ -11,6 +11,7 @@ fn a_release_says_what_the_endpoints_have_not_heard() {
         kind,
         since: Utc::now(),
         causes: vec![],
+        endpoints: vec![],
     };
     // Never notified: created while open, nothing once resolved.
     assert_eq!(

@@ -535,7 +535,7 @@ async fn record(
     let now = Utc::now();
     // What may hold this batch's events: the silences in force, and which of its resolving
     // incidents are held already (their resolve is held too).
-    let view = match holding.as_ref().filter(|h| h.may_hold()) {
+    let view = match holding.as_ref().filter(|h| h.may_hold(&table)) {
         Some(h) => {
             let resolving = alerts
                 .iter()

@@ -1,9 +1,12 @@
-//! Issue 15, silences: Alertmanager's v2 silences API driven by the real `amtool` (Debian
-//! package `prometheus-alertmanager`, installed by scripts/test.sh), with the real binary on
-//! both stores: a silenced incident is recorded and shown but not delivered, and notified
-//! when the silence is expired; a resolve of an incident notified before the silence goes out.
+//! Issue 15, held events, with the real binary on both stores: silences through
+//! Alertmanager's v2 API driven by the real `amtool` (Debian package
+//! `prometheus-alertmanager`, installed by scripts/test.sh): a silenced incident is recorded
+//! and shown but not delivered, and notified when the silence is expired; a resolve of an
+//! incident notified before the silence goes out. Inhibition, and a route's mute interval.
 
 use std::process::Command;
+
+use chrono::Timelike as _;
 
 use crate::support::{eventually, skipped, Receiver, Switchyard, TestStore};
 
@@ -379,3 +382,99 @@ routes:
     assert_eq!(inc["inhibited_by"], serde_json::json!([]), "{inc}");
 }
 crate::both_stores!(an_open_source_inhibits_its_targets_until_it_resolves);
+
+/// A mute interval covering now holds a route's events (its other routes' go out); at the
+/// interval's end the incident's latest state goes out once.
+async fn a_mute_interval_holds_until_it_ends(store: TestStore) {
+    // The interval is this minute (UTC); with too little of it left, the next one.
+    let mut now = chrono::Utc::now();
+    if chrono::Timelike::second(&now) > 45 {
+        wait_until(
+            now + chrono::TimeDelta::seconds(61 - i64::from(chrono::Timelike::second(&now))),
+        )
+        .await;
+        now = chrono::Utc::now();
+    }
+    let end = now + chrono::TimeDelta::minutes(1);
+    let hhmm = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
+    let end_text = if hhmm(end) == "00:00" {
+        "24:00".to_string()
+    } else {
+        hhmm(end)
+    };
+    let ends_at = end
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap();
+    let rx = Receiver::start();
+    let yaml = config(&store, &rx.url).replace(
+        "routes:\n  - to: [hook]\n",
+        &format!(
+            r#"time_intervals:
+  - name: now
+    time_intervals: [{{ times: [{{ start_time: '{}', end_time: '{end_text}' }}] }}]
+routes:
+  - matchers: ['alertname="Control"']
+    to: [hook]
+  - to: [hook]
+    mute_time_intervals: [now]
+"#,
+            hhmm(now)
+        ),
+    );
+    assert!(yaml.contains("mute_time_intervals"), "{yaml}");
+    let sy = Switchyard::start(&yaml);
+    let mut muted_id = String::new();
+    for body in [
+        alert("Batch", "firing", "first"),
+        alert("Batch", "firing", "second"),
+        alert("Control", "firing", "first"),
+    ] {
+        let (s, b) = sy.ingest("prometheus", &body, &[BEARER]).await;
+        assert_eq!(s, 202, "{b}");
+        if muted_id.is_empty() {
+            muted_id = b["events"][0]["incident_id"].as_str().unwrap().to_string();
+        }
+    }
+    eventually("the control alert delivered", || async {
+        !types_of(&rx, "Control").is_empty()
+    })
+    .await;
+    if chrono::Utc::now() < ends_at {
+        assert!(types_of(&rx, "Batch").is_empty(), "muted");
+        let (_, inc) = admin(&sy, "GET", &format!("/api/v1/incidents/{muted_id}")).await;
+        assert_eq!(inc["muted_by"], serde_json::json!(["now"]), "{inc}");
+    }
+    assert_eq!(
+        sy.metric("switchyard_events_held_total{cause=\"muted\"}")
+            .await,
+        Some(2.0)
+    );
+    wait_until(ends_at).await;
+    eventually("the muted incident released", || async {
+        !types_of(&rx, "Batch").is_empty()
+    })
+    .await;
+    let got: Vec<serde_json::Value> = rx
+        .delivered()
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["data"]["incident"]["labels"]["alertname"] == "Batch")
+        .collect();
+    assert_eq!(got.len(), 1, "once: {got:?}");
+    assert_eq!(got[0]["type"], "incident.created");
+    assert_eq!(
+        got[0]["data"]["incident"]["title"], "second",
+        "its latest state"
+    );
+    let at = chrono::DateTime::parse_from_rfc3339(got[0]["timestamp"].as_str().unwrap()).unwrap();
+    assert!(at >= ends_at, "released at the interval's end: {at}");
+}
+crate::both_stores!(a_mute_interval_holds_until_it_ends);
+
+/// Waits (polling the clock) until `t`.
+async fn wait_until(t: chrono::DateTime<chrono::Utc>) {
+    while chrono::Utc::now() < t {
+        actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
