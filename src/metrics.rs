@@ -100,7 +100,8 @@ pub struct Metrics {
     pub ingest_duration: HistogramFamily<SourceLabels>,
     /// `switchyard_delivery_duration_seconds{endpoint}`: one attempt's HTTP round trip.
     pub delivery_duration: HistogramFamily<EndpointLabels>,
-    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx.
+    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx (replays
+    /// are not counted: theirs would start at the original event).
     pub delivery_latency: HistogramFamily<EndpointLabels>,
     /// `switchyard_incidents_open`.
     pub incidents_open: Gauge,
@@ -196,7 +197,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "delivery_latency_seconds",
-            "Time from an event to its successful delivery",
+            "Time from an event to its successful delivery (replays not counted)",
             delivery_latency.clone(),
         );
         let incidents_open = Gauge::default();

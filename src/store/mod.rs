@@ -122,6 +122,8 @@ pub struct Claimed {
     pub attempts: Vec<Attempt>,
     /// Proves the lease when settling; a settle with an outdated lease changes nothing.
     pub lease: String,
+    /// A replay (made by the admin API): its latency is not its event's.
+    pub replay: bool,
 }
 
 /// What one claim brought.

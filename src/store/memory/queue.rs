@@ -148,6 +148,7 @@ impl State {
                         event: entry.event.clone(),
                         attempts: Vec::new(),
                         lease: token.to_string(),
+                        replay: false,
                     });
                     q.lease(lane.clone(), token.to_string(), until, seq);
                 }
@@ -338,6 +339,7 @@ impl MemoryQueue {
                     event: head.event.clone(),
                     attempts: head.attempts.clone(),
                     lease: token.clone(),
+                    replay: head.replay_of.is_some(),
                 });
                 seq += 1;
                 q.lease(lane.clone(), token.clone(), now + lease, seq);

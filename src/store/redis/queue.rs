@@ -190,6 +190,7 @@ impl DeliveryQueueStore for RedisStore {
                 event: Arc::new(entry.event()?),
                 attempts: entry.attempts(),
                 lease: token.clone(),
+                replay: entry.replay_of.is_some(),
             });
         }
         Ok(Claim {
