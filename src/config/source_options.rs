@@ -58,7 +58,8 @@ pub struct MappingConfig {
     /// The tool's status words and what they mean: `firing`, `resolved`, `acknowledged`, or
     /// `ignore` (the item makes no alert), e.g. `{ALARM: firing, OK: resolved}`. Words are
     /// compared without case; words not listed are read as switchyard reads them by itself.
-    /// The word `""` stands for "no status in the item" (default: firing).
+    /// The word `""` stands for "no status in the item" (default: firing), and `*` for any
+    /// word not listed (e.g. `{recovered: resolved, "*": firing}`).
     #[serde(default)]
     pub status_values: BTreeMap<String, String>,
     /// The tool's severity words and what they mean (`critical`, `error`, `warning`,

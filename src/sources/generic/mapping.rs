@@ -175,12 +175,18 @@ impl Mapping {
         *self == Mapping::default()
     }
 
-    /// What the tool's status word means by `status_values`, if it lists the word.
+    /// What the tool's status word means by `status_values`: the word's entry, else the
+    /// entry `*` (any other word; not the missing word `""`), if there is one.
     pub fn status_word(&self, word: &str) -> Option<StatusWord> {
         if self.status_values.is_empty() {
             return None;
         }
-        self.status_values.get(&word.trim().to_lowercase()).copied()
+        let word = word.trim().to_lowercase();
+        self.status_values.get(&word).copied().or_else(|| {
+            (!word.is_empty())
+                .then(|| self.status_values.get("*").copied())
+                .flatten()
+        })
     }
 
     /// What the tool's severity word means by `severity_values`, if it lists the word.

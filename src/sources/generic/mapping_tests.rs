@@ -95,6 +95,29 @@ fn started_at_in_each_format() {
 }
 
 #[test]
+fn the_star_word_stands_for_any_word_not_listed() {
+    let s = spec_mapping(json!({
+        "status": "/group",
+        "status_values": {"recovered": "resolved", "*": "firing", "": "ignore"}
+    }));
+    assert_eq!(
+        one(&s, json!({"group": "Recovered"})).status,
+        AlertStatus::Resolved
+    );
+    // A word neither listed nor known to switchyard: `*` says firing (no 400).
+    assert_eq!(
+        one(&s, json!({"group": "query matched"})).status,
+        AlertStatus::Firing
+    );
+    assert_eq!(
+        one(&s, json!({"group": "metrics.threshold.fired"})).status,
+        AlertStatus::Firing
+    );
+    // `*` is not the missing word: `""` still decides that.
+    assert!(run(&s, &json!({"title": "no group"})).is_empty());
+}
+
+#[test]
 fn status_and_severity_words_of_the_tool() {
     let s = spec_mapping(json!({
         "status": "/NewStateValue",
