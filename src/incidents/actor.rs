@@ -203,6 +203,7 @@ pub fn admin_alert(incident: &Incident, to: AlertStatus, now: DateTime<Utc>) -> 
         links: incident.links.clone(),
         started_at: Some(incident.started_at),
         ended_at: (to == AlertStatus::Resolved).then_some(now),
+        expires_at: None,
         source,
     })
 }

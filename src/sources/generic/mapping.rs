@@ -87,6 +87,8 @@ pub struct Mapping {
     pub url_label: Option<String>,
     pub started_at: Option<String>,
     pub time_format: TimeFormat,
+    /// Pointer to the alert's own `resolve_after`.
+    pub resolve_after: Option<String>,
     /// Lowercased word -> meaning.
     status_values: HashMap<String, StatusWord>,
     /// Lowercased word -> severity.
@@ -166,6 +168,7 @@ impl Mapping {
             url_label: raw.url_label.clone().filter(|l| !l.trim().is_empty()),
             started_at: pointer("started_at", &raw.started_at)?,
             time_format,
+            resolve_after: pointer("resolve_after", &raw.resolve_after)?,
             status_values,
             severity_values,
         })
