@@ -3,11 +3,12 @@
 //! its concurrency, rate limit and circuit let them start (one at a time per incident, so an
 //! incident's events arrive in order), sends them (`attempt`), decides what follows each
 //! (`queue`: the retry schedule and `Retry-After`) and settles the results back into the
-//! store in batches (`durable`). It also answers the admin API: the delivery log, replays,
+//! store in batches. `claim` is how work comes in, `settle` how results go out. It also answers the admin API: the delivery log, replays,
 //! test pings and config reloads.
 
-mod durable;
+mod claim;
 mod held;
+mod settle;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -34,7 +35,8 @@ use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryQueueStore, StoreError};
 
-pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
+pub use claim::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL};
+pub use settle::DEFAULT_SETTLE_ATTEMPTS;
 
 /// The most requests one endpoint has in flight at once (each for a different incident),
 /// whatever its store allows ([`DeliveryQueueStore::concurrency`]).
@@ -99,9 +101,8 @@ pub struct PingReport {
 #[rtype(result = "()")]
 pub struct UpdateSpec(pub Arc<EndpointSpec>);
 
-/// Tells an actor with a durable queue that new work is in the store: it claims at once
-/// (else it would notice at its next poll). The router sends it instead of `Enqueue` when
-/// the store wrote the deliveries with their events.
+/// Tells an actor that new work for its endpoint is in the store's queue (recorded by this
+/// instance and not leased to it at record): it claims at once instead of at its next poll.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ClaimDue;
@@ -124,8 +125,10 @@ pub struct DeliveryActor {
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
     counters: EndpointMetrics,
-    /// The store's queue, and what this actor holds of it.
-    durable: durable::Durable,
+    /// The store's queue, and the lanes this actor holds leases on.
+    claims: claim::Claims,
+    /// Results on their way back to the store.
+    settles: settle::Settles,
     /// Where finished attempts report back. Each attempt runs as its own task (an actix
     /// context polls every future it holds on every wake-up, which costs O(in flight) per
     /// completion); the channel holds at most `DEFAULT_ENDPOINT_CONCURRENCY` results, since
@@ -177,7 +180,8 @@ impl DeliveryActor {
             draining: false,
             timer: None,
             counters,
-            durable: durable::Durable::new(queue, leases),
+            claims: claim::Claims::new(queue, leases),
+            settles: settle::Settles::default(),
         }
     }
 
@@ -188,12 +192,12 @@ impl DeliveryActor {
 
     /// How many claimed deliveries may be out at once.
     fn concurrency(&self) -> usize {
-        self.durable.concurrency().min(DEFAULT_ENDPOINT_CONCURRENCY)
+        self.claims.concurrency().min(DEFAULT_ENDPOINT_CONCURRENCY)
     }
 
     /// The endpoint's unfinished deliveries, as of the last claim.
     fn depth(&self) -> usize {
-        self.durable.depth.unwrap_or(0)
+        self.claims.depth.unwrap_or(0)
     }
 
     /// Sends its requests with `transport` instead of awc (tests: a scripted one).
@@ -247,7 +251,7 @@ impl DeliveryActor {
     /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,
     /// and arms the timer for the next retry, token or probe.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        durable::unpark(self);
+        claim::unpark(self);
         let now = Instant::now();
         let mut room = self.concurrency().saturating_sub(self.in_flight);
         room = room.min(self.breaker.allowance(now));
@@ -284,7 +288,7 @@ impl DeliveryActor {
             }
         }
         self.arm_timer(ctx);
-        durable::publish_room(self);
+        claim::publish_room(self);
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
@@ -359,7 +363,7 @@ impl DeliveryActor {
             // a half-open circuit may probe again.
             _ => self.breaker.release(),
         }
-        let durable_attempt = attempt.clone();
+        let stored_attempt = attempt.clone();
         let duplicate = verdict == Verdict::Duplicate;
         let before = self.queue.pending();
         let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
@@ -391,7 +395,7 @@ impl DeliveryActor {
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
-        durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
+        settle::settled(self, &lane, &event.id, stored_attempt, settlement, ctx);
     }
 }
 
@@ -410,9 +414,9 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
-impl StreamHandler<durable::LeasedAtRecord> for DeliveryActor {
-    fn handle(&mut self, heads: durable::LeasedAtRecord, ctx: &mut Self::Context) {
-        durable::take_leased(self, heads.0, ctx);
+impl StreamHandler<claim::LeasedAtRecord> for DeliveryActor {
+    fn handle(&mut self, heads: claim::LeasedAtRecord, ctx: &mut Self::Context) {
+        claim::take_leased(self, heads.0, ctx);
     }
 
     /// The store holds the sender; the actor goes on claiming without it.
@@ -434,8 +438,8 @@ impl Actor for DeliveryActor {
             }));
         }
         self.update_depth();
-        durable::start_record_leases(self, ctx);
-        durable::claim(self, ctx);
+        claim::start_record_leases(self, ctx);
+        claim::claim(self, ctx);
     }
 }
 
@@ -474,14 +478,14 @@ impl Handler<Drain> for DeliveryActor {
 
     fn handle(&mut self, _msg: Drain, ctx: &mut Self::Context) -> Self::Result {
         self.draining = true;
-        let durable = self.durable.is_durable();
+        let durable = self.claims.is_durable();
         if !durable {
             // Keep delivering; the count of what is left comes with a claim (the next ask
             // sees it), also when pacing lets nothing be claimed now.
-            durable::claim(self, ctx);
-            durable::refresh_depth(self, ctx);
+            claim::claim(self, ctx);
+            claim::refresh_depth(self, ctx);
         }
-        let (unsettled, held) = self.durable.unsettled();
+        let (unsettled, held) = (self.settles.unwritten(), self.claims.held());
         MessageResult(DrainState {
             in_flight: self.in_flight,
             unsettled,
@@ -499,8 +503,8 @@ impl Handler<ClaimDue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: ClaimDue, ctx: &mut Self::Context) {
-        if durable::claim_due_needed(self) {
-            durable::claim(self, ctx);
+        if claim::claim_due_needed(self) {
+            claim::claim(self, ctx);
         }
     }
 }
@@ -509,14 +513,14 @@ impl Handler<ListDeliveries> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
 
     fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         Box::pin(
             async move { store.deliveries(&endpoint).await }
                 .into_actor(self)
                 .map(|res, act, _| {
                     let stored = res?;
-                    Ok(durable::view(act, stored))
+                    Ok(claim::view(act, stored))
                 }),
         )
     }
@@ -528,7 +532,7 @@ impl Handler<Replay> for DeliveryActor {
     fn handle(&mut self, msg: Replay, _ctx: &mut Self::Context) -> Self::Result {
         // The replay is written into the store's queue (with the redis store, any instance
         // delivers it and it survives a restart).
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         let old = msg.0.clone();
         Box::pin(
@@ -538,7 +542,7 @@ impl Handler<Replay> for DeliveryActor {
                     Ok(Some(id)) => {
                         act.queue.enable();
                         tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
-                        durable::claim(act, ctx);
+                        claim::claim(act, ctx);
                         Ok(id)
                     }
                     Ok(None) => Err(ReplayError::NotFound),
@@ -564,7 +568,7 @@ impl Handler<UpdateSpec> for DeliveryActor {
             self.transport = None;
         }
         self.spec = spec;
-        durable::spec_changed(self);
+        claim::spec_changed(self);
         self.pump(ctx);
     }
 }
