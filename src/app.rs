@@ -17,6 +17,7 @@ use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
+use crate::incidents::expiry::run_expirer;
 use crate::metrics::Metrics;
 use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
@@ -28,6 +29,7 @@ use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::request_ids::{MemoryRequestIds, RequestIds};
+use crate::store::timers::{MemoryTimers, Timers};
 use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
@@ -43,6 +45,8 @@ struct Stores {
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
+    /// Durable timers (auto-resolve of expired incidents).
+    timers: Arc<dyn Timers>,
 }
 
 impl Stores {
@@ -56,6 +60,7 @@ impl Stores {
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
                 request_ids: Arc::new(MemoryRequestIds::default()),
+                timers: Arc::new(MemoryTimers::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -68,6 +73,7 @@ impl Stores {
             query: store.clone(),
             refs: store.clone(),
             request_ids: store.clone(),
+            timers: store.clone(),
             redis: Some(store),
         })
     }
@@ -120,7 +126,13 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
         .with_lease_rooms(lease_rooms)
         .with_query(stores.query.clone())
+        .with_expiry(stores.timers.clone())
         .start();
+    actix_rt::spawn(run_expirer(
+        stores.timers.clone(),
+        incidents.clone(),
+        metrics.clone(),
+    ));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
