@@ -1,12 +1,13 @@
 //! `DeliveryActor`: one per endpoint, the same for every store. It claims the endpoint's due
 //! deliveries from the store's queue ([`DeliveryQueueStore`]) under a lease, holds them until
 //! its concurrency, rate limit and circuit let them start (one at a time per incident, so an
-//! incident's events arrive in order), sends them (`attempt`), decides what follows each
-//! (`queue`: the retry schedule and `Retry-After`) and settles the results back into the
+//! incident's events arrive in order: `heads`), sends them (`attempt`), decides what follows
+//! each (`retry`: the retry schedule and `Retry-After`) and settles the results back into the
 //! store in batches. `claim` is how work comes in, `settle` how results go out. It also answers the admin API: the delivery log, replays,
 //! test pings and config reloads.
 
 mod claim;
+mod heads;
 mod held;
 mod settle;
 
@@ -25,9 +26,8 @@ use super::endpoint::EndpointSpec;
 use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
 use super::policy::PolicyResolver;
-use super::queue::{DeliveryQueue, ReplayError};
 use super::transport::AwcTransport;
-use super::{webhook, Backlog};
+use super::{retry, webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
@@ -77,6 +77,16 @@ pub struct EndpointDeliveries {
     pub deliveries: Vec<DeliveryView>,
 }
 
+/// Why a delivery could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no finished (delivered or dead) delivery with this id")]
+    NotFound,
+    /// The store's queue could not be read or written.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Sends a finished delivery's event again.
 #[derive(Message)]
 #[rtype(result = "Result<String, ReplayError>")]
@@ -115,7 +125,8 @@ pub struct DeliveryActor {
     /// The transport was given (a test): kept across spec changes.
     scripted: bool,
     refs: Arc<dyn ExternalRefs>,
-    queue: DeliveryQueue,
+    /// The lane heads this actor holds leases on, until their results are stored.
+    heads: heads::Heads,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
     /// Unfinished deliveries, for ingest's admission: the store's count, as its last answer
@@ -168,7 +179,7 @@ impl DeliveryActor {
         DeliveryActor {
             finished,
             finished_rx: Some(finished_rx),
-            queue: DeliveryQueue::new(spec.schedule.clone()),
+            heads: heads::Heads::default(),
             limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
             breaker: CircuitBreaker::new(spec.circuit),
             spec,
@@ -259,18 +270,19 @@ impl DeliveryActor {
             room = room.min(l.available(now));
         }
         if room > 0 {
-            let batch = self.queue.take_ready(now, room);
+            let batch = self.heads.take_ready(room);
             self.breaker.started(batch.len());
             if let Some(l) = &mut self.limiter {
                 l.take(batch.len(), now);
             }
-            for (lane, delivery) in batch {
+            for (lane, delivery_id, event) in batch {
                 self.in_flight += 1;
                 let fut = attempt::attempt(
                     self.transport(),
                     self.spec.clone(),
                     self.refs.clone(),
-                    delivery,
+                    delivery_id,
+                    event,
                 );
                 let finished = self.finished.clone();
                 actix_rt::spawn(async move {
@@ -293,21 +305,17 @@ impl DeliveryActor {
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let mut next = self.queue.next_wakeup();
-        if self.queue.has_ready() && self.in_flight < self.concurrency() {
-            // Something is due but held back: wake when the circuit probes or a token comes.
-            let held = match self.breaker.reopens_at() {
-                Some(at) => Some(at),
-                None => match (&mut self.limiter, self.breaker.state()) {
-                    (Some(l), CircuitState::Closed) => Some(l.next_token_at(now)),
-                    _ => None,
-                },
-            };
-            next = match (next, held) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+        if !self.heads.has_ready() || self.in_flight >= self.concurrency() {
+            return;
         }
+        // Something is due but held back: wake when the circuit probes or a token comes.
+        let next = match self.breaker.reopens_at() {
+            Some(at) => Some(at),
+            None => match (&mut self.limiter, self.breaker.state()) {
+                (Some(l), CircuitState::Closed) => Some(l.next_token_at(now)),
+                _ => None,
+            },
+        };
         let Some(at) = next else {
             return;
         };
@@ -363,10 +371,13 @@ impl DeliveryActor {
             // a half-open circuit may probe again.
             _ => self.breaker.release(),
         }
-        let stored_attempt = attempt.clone();
+        let Some(mut claimed) = self.heads.finish(&lane, &event.id) else {
+            // The lane's head is another one now (see `Heads::finish`): nothing to store.
+            return;
+        };
+        claimed.attempts.extend(attempt);
         let duplicate = verdict == Verdict::Duplicate;
-        let before = self.queue.pending();
-        let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
+        let settlement = retry::decide(&self.spec.schedule, claimed.attempts.len(), verdict);
         match settlement {
             Settlement::Delivered if duplicate => {
                 self.counters.duplicate.inc();
@@ -390,12 +401,12 @@ impl DeliveryActor {
             }
             Settlement::Gone => {
                 // Every other delivery held here dies with it.
-                let also_dead = before.saturating_sub(1);
+                let also_dead = self.heads.len() + self.claims.parked.len();
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
-        settle::settled(self, &lane, &event.id, stored_attempt, settlement, ctx);
+        settle::settled(self, claimed, settlement, ctx);
     }
 }
 
@@ -485,7 +496,10 @@ impl Handler<Drain> for DeliveryActor {
             claim::claim(self, ctx);
             claim::refresh_depth(self, ctx);
         }
-        let (unsettled, held) = (self.settles.unwritten(), self.claims.held());
+        let (unsettled, held) = (
+            self.settles.unwritten(),
+            self.heads.len() + self.claims.parked.len(),
+        );
         MessageResult(DrainState {
             in_flight: self.in_flight,
             unsettled,
@@ -540,7 +554,7 @@ impl Handler<Replay> for DeliveryActor {
                 .into_actor(self)
                 .map(move |res, act, ctx| match res {
                     Ok(Some(id)) => {
-                        act.queue.enable();
+                        act.heads.enable();
                         tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
                         claim::claim(act, ctx);
                         Ok(id)
@@ -557,7 +571,6 @@ impl Handler<UpdateSpec> for DeliveryActor {
 
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Self::Context) {
         let spec = msg.0;
-        self.queue.set_schedule(spec.schedule.clone());
         if spec.rate_limit != self.spec.rate_limit {
             self.limiter = spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now()));
         }

@@ -4,12 +4,11 @@
 //! rate limit and circuit) or, for new lanes, from the record call that wrote them (leased at
 //! record, handed over through [`RecordLeases`] with no claim round trip; they wait parked
 //! for a free slot at most [`DEFAULT_LEASED_MAX_WAIT`]). A held head goes into the actor's
-//! `DeliveryQueue` to be sent in its lane's turn; its result goes back through `settle`.
+//! `Heads` to be sent in its lane's turn; its result goes back through `settle`.
 //! No work is held only here: a crash loses at most the leases, which run out and let any
 //! instance (or the next start) take the lanes over. Heads pacing does not let start go back
 //! to the store at once, so no head waits here while its lease runs out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,11 +43,9 @@ pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
 /// (at least every [`DEFAULT_QUEUE_POLL_INTERVAL`]).
 pub const DEFAULT_LEASED_MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// What the actor holds of the store's queue: the lanes it has leases on, and its claims.
+/// The actor's claims on the store's queue, and the heads leased at record it parks.
 pub(super) struct Claims {
     store: Arc<dyn DeliveryQueueStore>,
-    /// Claimed lane heads by lane (incident id), until settled.
-    pub(super) claimed: HashMap<Arc<str>, Claimed, foldhash::fast::RandomState>,
     claiming: bool,
     claim_again: bool,
     /// The last claim failed (logged once, until a claim succeeds again).
@@ -76,7 +73,6 @@ impl Claims {
         Claims {
             store,
             lease_rooms,
-            claimed: HashMap::default(),
             claiming: false,
             claim_again: false,
             failing: false,
@@ -86,11 +82,6 @@ impl Claims {
             claim_limit: 0,
             parked: ParkedHeads::default(),
         }
-    }
-
-    /// Heads leased to this process (claimed, in flight or not, and parked).
-    pub(super) fn held(&self) -> usize {
-        self.claimed.len() + self.parked.len()
     }
 
     /// Whether the store keeps its queue across a restart.
@@ -143,8 +134,8 @@ pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDel
 /// the store. Also returns when to look again if pacing allows nothing now.
 fn claim_room(act: &mut DeliveryActor) -> (usize, Option<Duration>) {
     let now = Instant::now();
-    let pending = act.queue.pending();
-    // Taken from the store (or enqueued from memory) and not started yet.
+    let pending = act.heads.len();
+    // Taken from the store and not started yet.
     let held = pending.saturating_sub(act.in_flight);
     let mut pace = act.breaker.allowance(now);
     let mut wake = act
@@ -199,7 +190,7 @@ pub(super) fn publish_room(act: &mut DeliveryActor) {
 /// plus free places among the parked heads (only while nothing paces the endpoint), less the
 /// limit of a claim under way.
 fn record_room(act: &mut DeliveryActor) -> usize {
-    if act.queue.is_disabled() {
+    if act.heads.is_disabled() {
         return 0;
     }
     let start = claim_room(act).0;
@@ -216,30 +207,25 @@ fn record_room(act: &mut DeliveryActor) -> usize {
 /// Moves parked heads into the queue, as many as can start at once (called before each
 /// pump, so a freed slot takes a parked head first).
 pub(super) fn unpark(act: &mut DeliveryActor) {
-    if act.claims.parked.is_empty() || act.queue.is_disabled() {
+    if act.claims.parked.is_empty() || act.heads.is_disabled() {
         return;
     }
     let room = claim_room(act).0;
-    let now = Instant::now();
     for _ in 0..room {
         let d = &mut act.claims;
         let Some(c) = d.parked.pop_oldest() else {
             break;
         };
-        hold(act, c, now);
+        hold(act, c);
     }
 }
 
-/// Puts a head this instance holds the lease of into the queue, to be sent in its lane's
-/// turn, and keeps it until it is settled.
-fn hold(act: &mut DeliveryActor, c: Claimed, now: Instant) {
-    let lane: Arc<str> = c.lane.as_str().into();
-    let event = Arc::clone(&c.event);
-    if act
-        .queue
-        .push_resumed(c.delivery_id.clone(), event, c.attempts.clone(), now)
-    {
-        act.claims.claimed.insert(lane, c);
+/// Holds a head this instance has the lease of, to be sent in its lane's turn, until its
+/// result is stored. A head of a lane held already (an earlier head whose lease ran out and
+/// that another instance finished meanwhile) is left to its lease, then claimed again.
+fn hold(act: &mut DeliveryActor, c: Claimed) {
+    if let Err(c) = act.heads.hold(c) {
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head waits for its lease");
     }
 }
 
@@ -298,13 +284,12 @@ pub(super) fn take_leased(
     act.counters.leased_at_record.inc_by(n as u64);
     let now = Instant::now();
     for c in heads {
-        if act.queue.is_disabled() {
+        if act.heads.is_disabled() {
             dead_while_disabled(act, ctx, c);
             continue;
         }
         let d = &mut act.claims;
-        let lane: Arc<str> = c.lane.as_str().into();
-        if d.claimed.contains_key(&lane) || d.parked.holds_lane(&c.lane) {
+        if act.heads.holds(&c.lane) || d.parked.holds_lane(&c.lane) {
             // This instance still holds an earlier head of the lane (its lease ran out and
             // another instance finished it meanwhile): one head per lane here, so this one
             // waits for its lease to run out and is claimed then.
@@ -425,33 +410,29 @@ pub(super) fn refresh_depth(act: &mut DeliveryActor, ctx: &mut Context<DeliveryA
 
 /// Puts claimed heads into the actor's queue (or settles them dead on a disabled endpoint).
 fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>) {
-    let now = Instant::now();
-    if !claim.disabled && act.queue.is_disabled() {
+    if !claim.disabled && act.heads.is_disabled() {
         // A replay re-enabled the endpoint (on this instance or another one).
-        act.queue.enable();
+        act.heads.enable();
     }
     for c in claim.deliveries {
-        let lane: Arc<str> = c.lane.as_str().into();
-        if claim.disabled || act.queue.is_disabled() {
+        if claim.disabled || act.heads.is_disabled() {
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let d = &mut act.claims;
-        if let Some(held) = d.claimed.get_mut(&lane) {
-            // Our own lease ran out and we got the lane again while still holding its head:
-            // keep the one copy, under the new lease.
-            *held = c;
+        // Our own lease ran out and we got the lane again while still holding its head:
+        // keep the one copy, under the new lease.
+        let Err(c) = act.heads.renew(c) else {
             continue;
-        }
-        // Likewise for a head leased at record and still parked.
-        let c = match d.parked.replace(c) {
-            Ok(()) => continue,
-            Err(c) => c,
         };
+        // Likewise for a head leased at record and still parked.
+        let Err(c) = act.claims.parked.replace(c) else {
+            continue;
+        };
+        // And for a head whose result waits to be stored: it takes that result.
         let Some(c) = act.settles.waiting.adopt(c) else {
             continue;
         };
-        hold(act, c, now);
+        hold(act, c);
     }
 }
 
@@ -459,19 +440,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
 /// while the claim was under way): they go back to the store at once instead of waiting here
 /// while their leases run out.
 fn release_held(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
-    let d = &mut act.claims;
-    let queue = &act.queue;
-    let held: Vec<Arc<str>> = d
-        .claimed
-        .keys()
-        .filter(|lane| !queue.is_busy(lane))
-        .cloned()
-        .collect();
-    for lane in held {
-        let Some(claimed) = act.claims.claimed.remove(&lane) else {
-            continue;
-        };
-        act.queue.release(&lane);
+    for claimed in act.heads.release_waiting() {
         tracing::debug!(endpoint = &*act.spec.name, delivery_id = %claimed.delivery_id, "held back by pacing; lease given up");
         store_settlement(act, ctx, claimed, Settlement::Release, 1);
     }

@@ -5,7 +5,6 @@
 //! call is tried again; until its results are stored, a head claimed again takes its waiting
 //! result instead of being sent a second time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 use super::claim::{self, DEFAULT_QUEUE_POLL_INTERVAL};
 use super::held::{WaitingResult, WaitingResults};
 use super::DeliveryActor;
-use crate::model::delivery::{Attempt, Settlement};
+use crate::model::delivery::Settlement;
 use crate::store::Claimed;
 
 /// How often storing an attempt's result is tried while the store is unreachable (half a
@@ -50,39 +49,20 @@ impl Settles {
     }
 }
 
-/// After the actor's queue settled an attempt: store the result and what follows.
+/// After an attempt: store its result (`claimed` with every attempt so far) and what follows.
+/// On a 410 every other head held here is stored dead too.
 pub(super) fn settled(
     act: &mut DeliveryActor,
-    lane: &Arc<str>,
-    event_id: &str,
-    attempt: Option<Attempt>,
+    claimed: Claimed,
     settlement: Settlement,
     ctx: &mut Context<DeliveryActor>,
 ) {
-    let d = &mut act.claims;
-    if d.claimed.get(lane).is_none_or(|c| c.event.id != event_id) {
-        // The lane's head changed while this attempt ran (its lease ran out and the lane
-        // came back with a later head): this result is not the held head's.
-        return;
-    }
-    let Some(mut claimed) = d.claimed.remove(lane) else {
-        return;
-    };
-    claimed.attempts.extend(attempt);
-    match settlement {
-        Settlement::Retry(_) => {
-            // The store keeps the retry's time; the lane leaves this instance until then.
-            act.queue.release(lane);
+    if settlement == Settlement::Gone {
+        let mut others = act.heads.disable();
+        others.extend(act.claims.parked.take_all());
+        for c in others {
+            store_settlement(act, ctx, c, Settlement::Dead, 1);
         }
-        Settlement::Gone => {
-            // The queue dropped every other lane it held: settle them dead too.
-            let mut others: Vec<Claimed> = d.claimed.drain().map(|(_, c)| c).collect();
-            others.extend(d.parked.take_all());
-            for c in others {
-                store_settlement(act, ctx, c, Settlement::Dead, 1);
-            }
-        }
-        Settlement::Delivered | Settlement::Dead | Settlement::Release => {}
     }
     store_settlement(act, ctx, claimed, settlement, 1);
 }
