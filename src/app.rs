@@ -19,6 +19,7 @@ use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
+use crate::incidents::expiry::run_expirer;
 use crate::metrics::Metrics;
 use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
@@ -47,8 +48,9 @@ struct Stores {
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
-    /// Notification groups of grouped routes, and the timers that pace them.
+    /// Notification groups of grouped routes.
     groups: Arc<dyn Groups>,
+    /// Durable timers: group notifications, auto-resolve of expired incidents.
     timers: Arc<dyn Timers>,
 }
 
@@ -136,6 +138,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .with_lease_rooms(lease_rooms)
         .with_query(stores.query.clone())
         .with_grouper(grouper)
+        .with_expiry(stores.timers.clone())
         .start();
     // Group notifications: due group timers claimed and flushed, on this thread.
     actix_rt::spawn(flush::run(Flusher {
@@ -146,6 +149,12 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router: router.clone(),
         metrics: metrics.clone(),
     }));
+    // Auto-resolve: due expiry timers claimed and sent to the incident actor.
+    actix_rt::spawn(run_expirer(
+        stores.timers.clone(),
+        incidents.clone(),
+        metrics.clone(),
+    ));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();

@@ -114,6 +114,10 @@ pub struct Metrics {
     /// `switchyard_delivery_heads_taken_total{endpoint,via}`: lane heads a durable queue
     /// (redis) gave this instance, by `claim` or leased at `record`.
     pub heads_taken: Family<HeadLabels, Counter>,
+    /// `switchyard_incident_expiry_total{outcome}`: the auto-resolve timers (`expires_at`):
+    /// `armed`, `arm_failed` (the store refused; that incident will not auto-resolve),
+    /// `resolved`, and timers that fired on nothing to do: `renewed`, `closed`.
+    pub expiry: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -220,6 +224,12 @@ impl Metrics {
             "Lane heads the durable queue gave this instance, by claim or leased at record",
             heads_taken.clone(),
         );
+        let expiry = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "incident_expiry",
+            "Auto-resolve timers of incidents: armed, arm_failed, resolved, renewed, closed",
+            expiry.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ingest_requests,
@@ -239,6 +249,7 @@ impl Metrics {
             plugin_calls,
             redeliveries_dropped,
             heads_taken,
+            expiry,
         })
     }
 

@@ -255,6 +255,13 @@ pub struct SourceConfig {
     /// Default `warning`.
     #[serde(default)]
     pub severity: Option<String>,
+    /// Resolve an incident that no alert has renewed for this long (e.g. `24h`), for tools
+    /// that never send a resolve (Sentry `event_alert`s, log alerts, one-shot webhooks).
+    /// Each firing alert starts the wait again. A generic source's `mapping.resolve_after`
+    /// may set it per alert; Prometheus' `endsAt` on the Alertmanager API path wins over both.
+    /// At most `365d`. Default: incidents stay open until the tool resolves them.
+    #[serde(default)]
+    pub resolve_after: Option<String>,
     /// For `kind: generic`: a mapping shipped with switchyard for one tool (`datadog`,
     /// `azure-monitor`, ...; the list is in docs/INTEGRATIONS.md). Each key of `mapping:` set
     /// here wins over the preset's.

@@ -23,7 +23,10 @@ use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
 use crate::store::leases::{LeaseOffer, LeaseRooms};
 use crate::store::query::IncidentQuery;
+use crate::store::timers::Timers;
 use crate::store::{IncidentStore, Recorded, Recording, StoreError};
+
+use super::expiry::Expiry;
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -159,6 +162,8 @@ pub struct IncidentActor {
     router: Addr<RouterActor>,
     schedule: RecordSchedule,
     query: Option<Arc<dyn IncidentQuery>>,
+    /// The auto-resolve timers (see `incidents::expiry`), when they are on.
+    timers: Option<Arc<dyn Timers>>,
 }
 
 /// The admin API acknowledges or resolves an incident: recorded as an alert of that status
@@ -204,6 +209,7 @@ pub fn admin_alert(incident: &Incident, to: AlertStatus, now: DateTime<Utc>) -> 
         links: incident.links.clone(),
         started_at: Some(incident.started_at),
         ended_at: (to == AlertStatus::Resolved).then_some(now),
+        expires_at: None,
         source,
     })
 }
@@ -225,10 +231,12 @@ impl IncidentActor {
                 leases: None,
                 metrics,
                 grouper: None,
+                expiry: None,
             }),
             router,
             schedule,
             query: None,
+            timers: None,
         }
     }
 
@@ -254,6 +262,25 @@ impl IncidentActor {
     pub fn with_query(mut self, query: Arc<dyn IncidentQuery>) -> Self {
         self.query = Some(query);
         self
+    }
+
+    /// Arms an auto-resolve timer for each recorded firing alert with an `expires_at`, and
+    /// lets [`ExpireIncident`](super::expiry::ExpireIncident) resolve incidents (with
+    /// [`with_query`](Self::with_query)).
+    pub fn with_expiry(mut self, timers: Arc<dyn Timers>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.expiry = Some(Expiry::new(timers.clone(), r.metrics.clone()));
+        }
+        self.timers = Some(timers);
+        self
+    }
+
+    pub(super) fn query(&self) -> Option<Arc<dyn IncidentQuery>> {
+        self.query.clone()
+    }
+
+    pub(super) fn timers(&self) -> Option<Arc<dyn Timers>> {
+        self.timers.clone()
     }
 
     /// Starts every group the schedule allows: records its requests (up to
@@ -321,6 +348,8 @@ struct Recorder {
     metrics: Arc<Metrics>,
     /// Groups of grouped routes (None: no grouping).
     grouper: Option<Arc<Grouper>>,
+    /// Arms auto-resolve timers after a record (None: off).
+    expiry: Option<Expiry>,
 }
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
@@ -517,6 +546,7 @@ async fn record(
         leases,
         metrics,
         grouper,
+        expiry,
     } = recorder;
     let table = routes.current();
     let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
@@ -534,6 +564,9 @@ async fn record(
         pending,
     } = recording;
     offer.finish(leased, &due);
+    if let Some(expiry) = expiry {
+        expiry.arm(alerts, &recorded).await;
+    }
     let mut events = Vec::new();
     // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
     let mut outcomes: Vec<(&'static str, u64)> = Vec::new();

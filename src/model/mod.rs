@@ -132,6 +132,11 @@ pub struct Alert {
     pub links: Vec<Link>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// For a firing alert: when its incident is resolved unless an alert renews it before
+    /// (Prometheus' `endsAt` on the Alertmanager API path, a source's `resolve_after`).
+    /// `None`: the incident stays open until the tool resolves it.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
     pub source: SourceRef,
 }
 
@@ -150,6 +155,7 @@ impl Alert {
             links: vec![],
             started_at: None,
             ended_at: None,
+            expires_at: None,
             source: SourceRef {
                 name: "s".into(),
                 kind: "generic".into(),

@@ -7,6 +7,7 @@ mod delivery;
 mod deploy;
 mod docs;
 mod endpoints;
+mod expiry;
 mod hardening;
 mod ingest;
 mod integrations;

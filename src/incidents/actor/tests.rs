@@ -35,6 +35,7 @@ fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
         leases: None,
         metrics: Metrics::new(),
         grouper: None,
+        expiry: None,
     })
 }
 
