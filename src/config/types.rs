@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+pub use super::endpoint_options::{SigningConfig, SigningScheme};
 pub use super::source_options::{
     AuthConfig, AuthOptions, HmacConfig, MappingConfig, SentryConfig, SnsConfig,
 };
@@ -332,6 +333,15 @@ pub struct EndpointConfig {
     /// Signing secret (`webhook`): `whsec_<base64>` or any string.
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// The secret being replaced, during a rotation (`webhook`): Standard Webhooks signs
+    /// with both (`webhook-signature` carries two signatures), so a receiver verifies with
+    /// either; `hmac` signs with `secret`, the newest.
+    #[serde(default)]
+    pub previous_secret: Option<Secret>,
+    /// How requests are signed and which headers carry the event (`webhook`). Default: the
+    /// Standard Webhooks headers.
+    #[serde(default)]
+    pub signing: Option<SigningConfig>,
     /// Extra request headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -395,6 +405,8 @@ impl fmt::Debug for EndpointConfig {
             .field("events", &self.events)
             .field("rate_limit", &self.rate_limit)
             .field("secret", &self.secret)
+            .field("previous_secret", &self.previous_secret)
+            .field("signing", &self.signing)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)

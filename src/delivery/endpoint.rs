@@ -12,13 +12,12 @@ use super::kinds::jira::{JiraSpec, DEFAULT_ISSUE_TYPE, DEFAULT_RESOLVE_TRANSITIO
 use super::kinds::servicenow::{ServicenowSpec, DEFAULT_CLOSE_CODE, DEFAULT_RESOLVE_STATE};
 use super::kinds::{opsgenie, pagerduty, teams};
 use super::policy::AddressPolicy;
+use super::signer::Signer;
 use super::template::BodyTemplate;
 use crate::config::duration::{parse_duration, parse_rate, Rate};
 use crate::config::types::Secret;
 use crate::config::types::{EndpointConfig, EndpointKind};
 use crate::model::EventType;
-use crate::signing::standard_webhooks_key;
-use crate::signing::SigningMac;
 
 /// Time limit of one delivery request when the endpoint sets no `timeout`.
 pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,9 +107,8 @@ pub struct EndpointSpec {
     pub template: Option<BodyTemplate>,
     pub rate_limit: Option<Rate>,
     pub circuit: CircuitSettings,
-    /// The signing key bytes (a `whsec_` secret base64-decoded, any other secret as bytes).
-    /// Its `Debug` is not printed: see [`SigningKey`].
-    pub signing_key: Option<SigningKey>,
+    /// The webhook's signing headers (`signing:`, `secret`, `previous_secret`).
+    pub signer: Signer,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub schedule: Vec<Duration>,
@@ -141,32 +139,12 @@ impl std::fmt::Debug for EndpointSpec {
             .field("template", &self.template.is_some())
             .field("rate_limit", &self.rate_limit)
             .field("circuit", &self.circuit)
-            .field("signing_key", &self.signing_key)
+            .field("signer", &self.signer)
             .field("headers", &self.headers.len())
             .field("timeout", &self.timeout)
             .field("schedule", &self.schedule)
             .field("events", &self.events)
             .finish()
-    }
-}
-
-/// The endpoint's signing key, made ready for HMAC once; its `Debug` prints `***`.
-#[derive(Clone)]
-pub struct SigningKey(SigningMac);
-
-impl SigningKey {
-    pub fn new(key: &[u8]) -> SigningKey {
-        SigningKey(SigningMac::new(key))
-    }
-
-    pub fn mac(&self) -> &SigningMac {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -327,11 +305,23 @@ impl EndpointSpec {
                 .map_err(|e| invalid("headers", format!("value of `{k}`: {e}")))?;
             headers.push((hn, hv));
         }
-        let signing_key = cfg
-            .secret
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|s| SigningKey::new(&standard_webhooks_key(s.expose())));
+        if cfg.kind != EndpointKind::Webhook {
+            if cfg.signing.is_some() {
+                return Err(invalid("signing", "only for `kind: webhook`".to_string()));
+            }
+            if cfg.previous_secret.is_some() {
+                return Err(invalid(
+                    "previous_secret",
+                    "only for `kind: webhook`".to_string(),
+                ));
+            }
+        }
+        let signer = Signer::build(
+            cfg.secret.as_ref(),
+            cfg.previous_secret.as_ref(),
+            cfg.signing.as_ref(),
+        )
+        .map_err(|e| invalid(e.field, e.reason))?;
         Ok(EndpointSpec {
             name: name.as_str().into(),
             kind: cfg.kind,
@@ -340,7 +330,7 @@ impl EndpointSpec {
             template,
             rate_limit,
             circuit,
-            signing_key,
+            signer,
             headers,
             timeout,
             schedule,
@@ -362,7 +352,7 @@ impl EndpointSpec {
             template: None,
             rate_limit: None,
             circuit: CircuitSettings::default(),
-            signing_key: None,
+            signer: Signer::default(),
             headers: Vec::new(),
             timeout: DEFAULT_ENDPOINT_TIMEOUT,
             schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),

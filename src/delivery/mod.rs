@@ -1,8 +1,7 @@
 //! Delivery: one `DeliveryActor` per endpoint (`actor`) driving a per-endpoint queue of lanes
-//! (`queue`), the webhook body and signatures (`webhook`), the runtime endpoint (`endpoint`),
-//! the per-kind request formats (`kinds`), body templates (`template`), what an endpoint
-//! and the rate limiter and circuit
-//! breaker (`pacing`).
+//! (`queue`), the webhook body (`webhook`) and its signing headers (`signer`), the runtime
+//! endpoint (`endpoint`), the per-kind request formats (`kinds`), body templates (`template`),
+//! where attempts may connect (`policy`), and the rate limiter and circuit breaker (`pacing`).
 
 pub mod actor;
 pub mod attempt;
@@ -11,6 +10,7 @@ pub mod kinds;
 pub mod pacing;
 pub mod policy;
 pub mod queue;
+pub mod signer;
 pub mod template;
 pub mod transport;
 pub mod webhook;

@@ -17,6 +17,7 @@ mod redis_admin;
 mod redis_lease;
 mod redis_settle;
 mod redis_store;
+mod signing;
 mod sns;
 mod support;
 
