@@ -80,6 +80,22 @@ pub struct EndpointDeliveries {
 #[rtype(result = "Result<String, ReplayError>")]
 pub struct Replay(pub String);
 
+/// Sends every dead delivery of this endpoint again (`recover::dead_to_recover`), in order;
+/// answers the replays queued.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Recovered>, StoreError>")]
+pub struct Recover {
+    /// Only deliveries of events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One replay a recovery queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub replay_of: String,
+    pub delivery_id: String,
+}
+
 /// Sends a `ping` event now (outside the queue, rate limit and circuit) and reports.
 #[derive(Message)]
 #[rtype(result = "PingReport")]
@@ -544,6 +560,46 @@ impl Handler<Replay> for DeliveryActor {
                     Ok(None) => Err(ReplayError::NotFound),
                     Err(e) => Err(ReplayError::Unavailable(e.to_string())),
                 }),
+        )
+    }
+}
+
+impl Handler<Recover> for DeliveryActor {
+    type Result = ResponseActFuture<Self, Result<Vec<Recovered>, StoreError>>;
+
+    fn handle(&mut self, msg: Recover, _ctx: &mut Self::Context) -> Self::Result {
+        let store = self.durable.store();
+        let endpoint = self.spec.name.clone();
+        Box::pin(
+            async move {
+                let log = store.deliveries(&endpoint).await?;
+                let ids = super::recover::dead_to_recover(&log, msg.since);
+                let new_ids = store.replay_many(&endpoint, &ids).await?;
+                Ok(ids
+                    .into_iter()
+                    .zip(new_ids)
+                    .filter_map(|(old, new)| {
+                        new.map(|delivery_id| Recovered {
+                            replay_of: old,
+                            delivery_id,
+                        })
+                    })
+                    .collect::<Vec<_>>())
+            }
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                let recovered = res?;
+                if !recovered.is_empty() {
+                    act.queue.enable();
+                    tracing::info!(
+                        endpoint = &*act.spec.name,
+                        replays = recovered.len(),
+                        "recovery queued"
+                    );
+                    durable::claim(act, ctx);
+                }
+                Ok(recovered)
+            }),
         )
     }
 }

@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deliveries"),
     ("POST", "/api/v1/deliveries/{id}/replay"),
     ("POST", "/api/v1/endpoints/{name}/test"),
+    ("POST", "/api/v1/endpoints/{name}/recover"),
     ("POST", "/api/v1/reload"),
 ];
 
@@ -82,6 +83,7 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("GET", "/api/v1/deliveries") => web::get().to(admin::list_deliveries),
         ("POST", "/api/v1/deliveries/{id}/replay") => web::post().to(admin::replay),
         ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
+        ("POST", "/api/v1/endpoints/{name}/recover") => web::post().to(admin::recover),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
         _ => return None,
     })

@@ -135,6 +135,18 @@ pub fn document() -> Value {
                     "endpoint": {"type": "string"}, "ok": {"type": "boolean"}, "requests": {"type": "integer"},
                     "attempt": {"$ref": "#/components/schemas/Attempt"}}}))}))
             }},
+            "/api/v1/endpoints/{name}/recover": {"post": {
+                "summary": "Send every dead delivery of the endpoint again, oldest event first (each as a new delivery; one already replayed is left out)", "security": admin,
+                "parameters": [path_param("name", "Endpoint name"),
+                    {"name": "since", "in": "query", "required": false, "description": "RFC 3339: only deliveries of events at or after this time",
+                     "schema": {"type": "string", "format": "date-time"}}],
+                "responses": admin_errors(json!({
+                    "202": ok_json("Queued", json!({"type": "object", "properties": {
+                        "endpoint": {"type": "string"}, "replayed": {"type": "integer"},
+                        "replays": {"type": "array", "items": {"type": "object", "properties": {
+                            "replay_of": {"type": "string"}, "delivery_id": {"type": "string"}}}}}})),
+                    "400": error_response("`since` is not an RFC 3339 time")}))
+            }},
             "/api/v1/reload": {"post": {
                 "summary": "Reload routes.yaml (as SIGHUP does); an invalid file keeps the running config", "security": admin,
                 "responses": admin_errors(json!({

@@ -199,12 +199,27 @@ pub trait DeliveryQueueStore: Send + Sync {
     /// none): the admin delivery log.
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError>;
 
-    /// Queues a finished (delivered or dead) delivery's event again as a new delivery at the
-    /// tail of its incident's lane, sent even though its dedup key exists, and re-enables a
-    /// disabled endpoint. Returns the new delivery id; None when no finished delivery has
-    /// this id.
-    async fn replay(&self, endpoint: &str, delivery_id: &str)
-        -> Result<Option<String>, StoreError>;
+    /// Queues finished (delivered or dead) deliveries' events again, in the order given, each
+    /// as a new delivery at the tail of its incident's lane, sent even though its dedup key
+    /// exists, and re-enables a disabled endpoint, in one step. Returns each one's new
+    /// delivery id; None for an id no finished delivery has.
+    async fn replay_many(
+        &self,
+        endpoint: &str,
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError>;
+
+    /// [`Self::replay_many`] of one delivery.
+    async fn replay(
+        &self,
+        endpoint: &str,
+        delivery_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut ids = self
+            .replay_many(endpoint, &[delivery_id.to_string()])
+            .await?;
+        Ok(ids.pop().flatten())
+    }
 
     /// How many claimed deliveries one endpoint's actor may have out at once. Each delivery
     /// answered 2xx whose result is not settled yet is sent again after a crash (by whoever

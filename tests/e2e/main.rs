@@ -13,6 +13,7 @@ mod integrations;
 mod operator;
 mod plugins;
 mod prometheus;
+mod recovery;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;

@@ -210,24 +210,35 @@ impl DeliveryQueueStore for RedisStore {
         self.list_deliveries(endpoint).await
     }
 
-    async fn replay(
+    async fn replay_many(
         &self,
         endpoint: &str,
-        delivery_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let new_id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if delivery_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new_ids: Vec<String> = delivery_ids
+            .iter()
+            .map(|_| format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+            .collect();
         // (The pending count is the next claim's to report: a claim follows every replay.)
         let mut conn = self.conn().await?;
-        let (done, _pending): (i64, i64) = self
-            .replay_script
-            .arg(self.queue_prefix(endpoint))
-            .arg(delivery_id)
-            .arg(&new_id)
-            .arg(self.pending_key())
+        let mut call = self.replay_script.prepare_invoke();
+        call.arg(self.queue_prefix(endpoint))
+            .arg(self.pending_key());
+        for (old, new) in delivery_ids.iter().zip(&new_ids) {
+            call.arg(old).arg(new);
+        }
+        let answer: Vec<i64> = call
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        Ok((done == 1).then_some(new_id))
+        Ok(new_ids
+            .into_iter()
+            .zip(answer.into_iter().skip(1).chain(std::iter::repeat(0)))
+            .map(|(id, found)| (found == 1).then_some(id))
+            .collect())
     }
 
     fn concurrency(&self) -> usize {
