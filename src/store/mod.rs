@@ -5,6 +5,8 @@
 //! - [`DeliveryQueueStore`]: the delivery queue: the deliveries a recording produced, in
 //!   lanes per incident, claimed under leases by the delivery actors and settled with their
 //!   results (memory: plain data under a lock; redis: Lua scripts, shared by instances).
+//! - [`timers::Timers`]: durable timers (a key, a due time, a payload), claimed under leases
+//!   so that one instance fires each.
 
 pub mod backlog;
 pub mod leases;
@@ -14,6 +16,7 @@ pub mod redis;
 pub mod refs;
 pub mod request_ids;
 pub mod sharded;
+pub mod timers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,6 +15,7 @@ mod keys;
 mod query;
 mod queue;
 mod request_ids;
+mod timers;
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, RwLock};
@@ -51,6 +52,7 @@ const RECORD_LUA: &str = include_str!("record.lua");
 const CLAIM_LUA: &str = concat!(include_str!("common.lua"), include_str!("claim.lua"));
 const SETTLE_LUA: &str = concat!(include_str!("common.lua"), include_str!("settle.lua"));
 const REPLAY_LUA: &str = concat!(include_str!("common.lua"), include_str!("replay.lua"));
+const TIMERS_LUA: &str = include_str!("timers.lua");
 
 /// Incidents, dedup keys and delivery queues in Redis, under `key_prefix`.
 pub struct RedisStore {
@@ -66,6 +68,7 @@ pub struct RedisStore {
     claim_script: Script,
     settle_script: Script,
     replay_script: Script,
+    timers_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
 }
@@ -84,6 +87,7 @@ impl RedisStore {
             claim_script: Script::new(CLAIM_LUA),
             settle_script: Script::new(SETTLE_LUA),
             replay_script: Script::new(REPLAY_LUA),
+            timers_script: Script::new(TIMERS_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
         }
     }
