@@ -111,12 +111,14 @@ impl Runtime {
             }
         }
         let mut endpoints = Vec::new();
+        let on_dead: Arc<[Arc<str>]> = raw.on_dead.iter().map(|n| Arc::from(n.as_str())).collect();
         for (i, e) in raw.endpoints.iter().enumerate() {
             match EndpointSpec::build(e) {
                 Ok(mut spec) => {
                     spec.policy = AddressPolicy {
                         deny_private: raw.server.endpoint_policy.deny_private,
                     };
+                    spec.on_dead = on_dead.clone();
                     endpoints.push(Arc::new(spec))
                 }
                 Err(err) => {

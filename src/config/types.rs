@@ -74,6 +74,12 @@ pub struct RawConfig {
     /// (and counted in `switchyard_events_unrouted_total`).
     #[serde(default)]
     pub default: Vec<String>,
+    /// Endpoints told when a delivery goes dead (`delivery.dead`) or an endpoint is disabled
+    /// (`endpoint.disabled`: a 410 Gone, or `disable_after`): the dead delivery's endpoint,
+    /// event, attempts and last answer. Webhook and chat kinds only. A notice that dies is not
+    /// noticed in turn.
+    #[serde(default)]
+    pub on_dead: Vec<String>,
 }
 
 /// `server:` the HTTP listener and its limits.
@@ -387,6 +393,17 @@ pub struct EndpointConfig {
     /// Pause the endpoint after repeated failures. Default `{failures: 5, open_for: 30s}`.
     #[serde(default)]
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Disable the endpoint once it has failed this long without a single success (e.g.
+    /// `5d`), as a 410 Gone does (its queued deliveries die; a replay or recovery enables it
+    /// again), with an `endpoint.disabled` notice to `on_dead:`. Counted by each instance from
+    /// its own attempts. Default: never.
+    #[serde(default)]
+    pub disable_after: Option<String>,
+    /// Send a `ping` when the config that adds this endpoint is loaded (start-up, or a reload
+    /// that adds it); the answer is logged and shown by `GET /api/v1/deliveries`
+    /// (`endpoints[].last_ping`). Default `false`.
+    #[serde(default)]
+    pub ping_on_load: bool,
 }
 
 impl fmt::Debug for EndpointConfig {
@@ -450,6 +467,18 @@ pub enum EndpointKind {
 }
 
 impl EndpointKind {
+    /// Whether `delivery.dead` notices can be sent to it: webhooks and chats (paging and
+    /// ticketing kinds would open an incident or a ticket for each).
+    pub fn takes_notices(self) -> bool {
+        matches!(
+            self,
+            EndpointKind::Webhook
+                | EndpointKind::Slack
+                | EndpointKind::Teams
+                | EndpointKind::Discord
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndpointKind::Slack => "slack",

@@ -115,6 +115,12 @@ pub struct EndpointSpec {
     pub events: Option<Vec<EventType>>,
     /// `server.endpoint_policy`: the addresses attempts may connect to.
     pub policy: AddressPolicy,
+    /// The top-level `on_dead:` endpoints: told when a delivery of this one goes dead.
+    pub on_dead: Arc<[Arc<str>]>,
+    /// Disabled after failing this long without a success.
+    pub disable_after: Option<Duration>,
+    /// Pinged when the config that adds it loads.
+    pub ping_on_load: bool,
 }
 
 /// `scheme://host/…` of a URL, for logs and `Debug`.
@@ -336,6 +342,22 @@ impl EndpointSpec {
             schedule,
             events,
             policy: AddressPolicy::default(),
+            on_dead: Arc::from(Vec::new()),
+            disable_after: match &cfg.disable_after {
+                Some(d) => {
+                    let d =
+                        parse_duration(d).map_err(|e| invalid("disable_after", e.to_string()))?;
+                    if d.is_zero() {
+                        return Err(invalid(
+                            "disable_after",
+                            "must be longer than 0s".to_string(),
+                        ));
+                    }
+                    Some(d)
+                }
+                None => None,
+            },
+            ping_on_load: cfg.ping_on_load,
         })
     }
 }
@@ -358,6 +380,9 @@ impl EndpointSpec {
             schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
             events: None,
             policy: AddressPolicy::default(),
+            on_dead: Arc::from(Vec::new()),
+            disable_after: None,
+            ping_on_load: false,
         }
     }
 }

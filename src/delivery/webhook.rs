@@ -10,6 +10,7 @@ use actix_web::http::Method;
 
 use super::endpoint::EndpointSpec;
 use super::kinds::OutboundRequest;
+use crate::model::delivery::DeadNotice;
 use crate::model::{Changes, Event, Incident, Link};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -53,6 +54,9 @@ struct Data<'a> {
     incident: IncidentBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<&'a Changes>,
+    /// A `delivery.dead` / `endpoint.disabled` notice's delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<&'a DeadNotice>,
 }
 
 #[derive(Serialize)]
@@ -106,6 +110,7 @@ pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
         data: Data {
             incident: IncidentBody::from(&event.incident),
             changes: event.changes.as_ref(),
+            delivery: event.notice.as_deref(),
         },
     };
     // Serializing plain structs of strings and maps cannot fail.
@@ -173,6 +178,7 @@ mod tests {
                 source: None,
             },
             changes: Some(changes),
+            notice: None,
         }
     }
 

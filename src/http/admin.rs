@@ -212,6 +212,8 @@ struct EndpointStatus {
     name: String,
     circuit: crate::delivery::pacing::CircuitState,
     disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_ping: Option<crate::delivery::actor::PingReport>,
 }
 
 /// `GET /api/v1/deliveries?endpoint=&state=`
@@ -246,6 +248,7 @@ pub async fn list_deliveries(
             name: list.endpoint,
             circuit: list.circuit,
             disabled: list.disabled,
+            last_ping: list.last_ping,
         });
         deliveries.extend(
             list.deliveries

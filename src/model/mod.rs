@@ -244,23 +244,44 @@ pub enum EventType {
     /// Sent by `POST /api/v1/endpoints/{name}/test`; never produced by an alert.
     #[serde(rename = "ping")]
     Ping,
+    /// A delivery went dead (a notice to the `on_dead:` endpoints; never routed).
+    #[serde(rename = "delivery.dead")]
+    DeliveryDead,
+    /// An endpoint was disabled (410 Gone, or failing for `disable_after`; a notice to the
+    /// `on_dead:` endpoints; never routed).
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 7] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
         EventType::Resolved,
         EventType::Ping,
+        EventType::DeliveryDead,
+        EventType::EndpointDisabled,
     ];
+
+    /// Whether this is a notice about deliveries (`delivery.dead`, `endpoint.disabled`): sent
+    /// to the `on_dead:` endpoints, never routed, and never noticed in turn.
+    pub fn is_notice(self) -> bool {
+        matches!(self, EventType::DeliveryDead | EventType::EndpointDisabled)
+    }
+
+    /// Whether an alert's transition makes events of this type (what routes and `events:`
+    /// patterns take).
+    pub fn is_routed(self) -> bool {
+        self != EventType::Ping && !self.is_notice()
+    }
 
     /// The types an endpoint's `events:` entry names: an exact type, `*` (every type an alert
     /// can produce), or a prefix ending in `.*` (e.g. `incident.*`). `ping` is never routed, so
     /// a pattern does not take it.
     pub fn matching(pattern: &str) -> Result<Vec<EventType>, String> {
         let pattern = pattern.trim();
-        let routed = || EventType::ALL.into_iter().filter(|t| *t != EventType::Ping);
+        let routed = || EventType::ALL.into_iter().filter(|t| t.is_routed());
         if pattern == "*" {
             return Ok(routed().collect());
         }
@@ -287,6 +308,8 @@ impl EventType {
             EventType::Acknowledged => "incident.acknowledged",
             EventType::Resolved => "incident.resolved",
             EventType::Ping => "ping",
+            EventType::DeliveryDead => "delivery.dead",
+            EventType::EndpointDisabled => "endpoint.disabled",
         }
     }
 }
@@ -325,6 +348,10 @@ mod event_type_tests {
             vec![EventType::Resolved]
         );
         assert!(!EventType::matching("*").unwrap().contains(&EventType::Ping));
+        assert!(
+            EventType::matching("delivery.*").is_err(),
+            "notices are never routed"
+        );
         assert!(EventType::matching("group.*")
             .unwrap_err()
             .contains("matches no event type"));
@@ -354,6 +381,9 @@ pub struct Event {
     pub source: SourceRef,
     pub incident: Incident,
     pub changes: Option<Changes>,
+    /// For a `delivery.dead` / `endpoint.disabled` notice: the delivery it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Box<delivery::DeadNotice>>,
 }
 
 impl Event {
@@ -383,6 +413,7 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
         },
         incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
+        notice: None,
     }
 }
 

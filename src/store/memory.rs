@@ -29,7 +29,7 @@ use super::{
 use crate::model::delivery::Settlement;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
+use crate::model::{Alert, Event, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
 
 /// How many deliveries one endpoint has out at once with the memory store (each for a
 /// different incident). Nothing of the memory store survives a crash anyway, so this is
@@ -411,6 +411,10 @@ impl DeliveryQueueStore for MemoryStore {
 
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError> {
         Ok(self.queue.deliveries(endpoint))
+    }
+
+    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError> {
+        Ok(self.queue.enqueue(endpoint, event))
     }
 
     async fn replay_many(

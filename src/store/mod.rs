@@ -212,6 +212,10 @@ pub trait DeliveryQueueStore: Send + Sync {
         delivery_ids: &[String],
     ) -> Result<Vec<Option<String>>, StoreError>;
 
+    /// Queues one delivery of `event` to `endpoint` at the tail of its incident's lane: an
+    /// event no transition made (a `delivery.dead` notice). Returns the delivery id.
+    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError>;
+
     /// [`Self::replay_many`] of one delivery.
     async fn replay(
         &self,
@@ -284,6 +288,7 @@ pub(crate) fn decide_once(
         source: alert.source.clone(),
         incident: next,
         changes: t.changes,
+        notice: None,
     }));
     (recorded, Next::InEvent)
 }

@@ -161,6 +161,7 @@ pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDel
         endpoint: endpoint.to_string(),
         circuit: act.breaker.state(),
         disabled: stored.disabled,
+        last_ping: act.last_ping.clone(),
         deliveries,
     }
 }
@@ -457,6 +458,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
     if !claim.disabled && act.queue.is_disabled() {
         // A replay re-enabled the endpoint (on this instance or another one).
         act.queue.enable();
+        act.failing.reset();
     }
     for c in claim.deliveries {
         let lane: Arc<str> = c.lane.as_str().into();
@@ -557,6 +559,7 @@ pub(super) fn settled(
         }
         Settlement::Delivered | Settlement::Dead | Settlement::Release => {}
     }
+    super::notices::notify(act, &claimed, settlement);
     store_settlement(act, ctx, claimed, settlement, 1);
 }
 

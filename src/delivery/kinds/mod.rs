@@ -251,6 +251,13 @@ pub(crate) async fn body_or_template(
 /// Delivers one event to one endpoint, as its kind does.
 pub async fn deliver(a: Job<'_>) -> Exchange {
     let mut steps = Steps::new(a.spec, a.transport);
+    if a.event.kind.is_notice() && !a.spec.kind.takes_notices() {
+        return steps.nothing(format!(
+            "kind `{}` takes no `{}` notices",
+            a.spec.kind.as_str(),
+            a.event.kind
+        ));
+    }
     let result = match &a.spec.kind_spec {
         KindSpec::Webhook => {
             let body = match &a.spec.template {
@@ -351,6 +358,17 @@ pub fn headline(event: &Event) -> String {
         EventType::Acknowledged => "ACKNOWLEDGED".into(),
         EventType::Resolved => "RESOLVED".into(),
         EventType::Ping => "TEST".into(),
+        EventType::DeliveryDead | EventType::EndpointDisabled => {
+            let what = if event.kind == EventType::DeliveryDead {
+                "DELIVERY DEAD"
+            } else {
+                "ENDPOINT DISABLED"
+            };
+            match &event.notice {
+                Some(n) => format!("{what}: {}", n.endpoint),
+                None => what.into(),
+            }
+        }
     };
     format!("[{tag}] {}", title(event))
 }
@@ -481,6 +499,7 @@ pub(crate) mod tests {
                 source: None,
             },
             changes,
+            notice: None,
         }
     }
 

@@ -480,6 +480,20 @@ impl MemoryQueue {
         }
     }
 
+    /// Queues one delivery of `event` (see `DeliveryQueueStore::enqueue`).
+    pub fn enqueue(&self, endpoint: &str, event: &Event) -> String {
+        let entry = Entry {
+            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            event: Arc::new(event.clone()),
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            replay_of: None,
+        };
+        let id = entry.id.clone();
+        self.state().push(endpoint, entry, Instant::now(), None);
+        id
+    }
+
     /// Queues these finished deliveries again, in this order (see
     /// `DeliveryQueueStore::replay_many`).
     pub fn replay_many(&self, endpoint: &str, delivery_ids: &[String]) -> Vec<Option<String>> {

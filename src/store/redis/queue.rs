@@ -29,6 +29,8 @@ struct Envelope {
     timestamp: DateTime<Utc>,
     source: SourceRef,
     changes: Option<crate::model::Changes>,
+    #[serde(default)]
+    notice: Option<Box<crate::model::delivery::DeadNotice>>,
 }
 
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
@@ -81,6 +83,7 @@ impl Entry<'_> {
             source: env.source,
             incident,
             changes: env.changes,
+            notice: env.notice,
         })
     }
 
@@ -239,6 +242,26 @@ impl DeliveryQueueStore for RedisStore {
             .zip(answer.into_iter().skip(1).chain(std::iter::repeat(0)))
             .map(|(id, found)| (found == 1).then_some(id))
             .collect())
+    }
+
+    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError> {
+        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        let incident = serde_json::to_string(&event.incident).map_err(unavailable)?;
+        let envelope = super::incidents::envelope_json(event)?;
+        let mut conn = self.conn().await?;
+        let _pending: i64 = self
+            .enqueue_script
+            .arg(self.queue_prefix(endpoint))
+            .arg(self.pending_key())
+            .arg(&id)
+            .arg(&event.incident.id)
+            .arg(&event.id)
+            .arg(incident)
+            .arg(envelope)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        Ok(id)
     }
 
     fn concurrency(&self) -> usize {
