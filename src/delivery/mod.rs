@@ -1,8 +1,9 @@
-//! Delivery: one `DeliveryActor` per endpoint (`actor`) driving a per-endpoint queue of lanes
-//! (`queue`), the webhook body (`webhook`) and its signing headers (`signer`), the runtime
-//! endpoint (`endpoint`), the per-kind request formats (`kinds`), body templates (`template`),
-//! where attempts may connect (`policy`), which dead deliveries a recovery sends again
-//! (`recover`), and the rate limiter and circuit breaker (`pacing`).
+//! Delivery: one `DeliveryActor` per endpoint (`actor`) taking its work from the store's
+//! queue, one attempt (`attempt`) sent over the transport (`transport`, the address policy in
+//! `policy`), what follows it (`retry`), the webhook body (`webhook`) and its signing headers
+//! (`signer`), the runtime endpoint (`endpoint`), the per-kind request formats (`kinds`), body
+//! templates (`template`), which dead deliveries a recovery sends again (`recover`), and the
+//! rate limiter and circuit breaker (`pacing`).
 
 pub mod actor;
 pub mod attempt;
@@ -10,8 +11,8 @@ pub mod endpoint;
 pub mod kinds;
 pub mod pacing;
 pub mod policy;
-pub mod queue;
 pub mod recover;
+pub mod retry;
 pub mod signer;
 pub mod template;
 pub mod transport;

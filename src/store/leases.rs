@@ -15,7 +15,7 @@ use super::Claimed;
 /// instance while recording them (no `claim` call for them), and how many it may lease.
 ///
 /// The dispatcher publishes its free room (heads it could start at once, plus free places
-/// to park heads until a slot frees: see `durable::record_room`); a record call reserves from it
+/// to park heads until a slot frees: see `delivery::actor::claim::record_room`); a record call reserves from it
 /// through its [`LeaseOffer`] and, once the call returned, hands over what it leased and
 /// gives back the rest ([`LeaseOffer::finish`]). Reserved heads stay counted (`in_transit`) until the
 /// dispatcher has taken them into its queue ([`arrived`](Self::arrived)), so room is never

@@ -7,12 +7,12 @@ use actix::prelude::*;
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::durable;
+use super::claim;
 use super::{
-    DeliveryActor, EndpointDeliveries, ListDeliveries, Ping, PingReport, Recover, Recovered, Replay,
+    DeliveryActor, EndpointDeliveries, ListDeliveries, Ping, PingReport, Recover, Recovered,
+    Replay, ReplayError,
 };
 use crate::delivery::attempt::send_event;
-use crate::delivery::queue::ReplayError;
 use crate::delivery::webhook;
 use crate::model::delivery::Verdict;
 use crate::model::{Event, EventType, Incident, SourceRef};
@@ -22,14 +22,14 @@ impl Handler<ListDeliveries> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
 
     fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         Box::pin(
             async move { store.deliveries(&endpoint).await }
                 .into_actor(self)
                 .map(|res, act, _| {
                     let stored = res?;
-                    Ok(durable::view(act, stored))
+                    Ok(claim::view(act, stored))
                 }),
         )
     }
@@ -41,7 +41,7 @@ impl Handler<Replay> for DeliveryActor {
     fn handle(&mut self, msg: Replay, _ctx: &mut Self::Context) -> Self::Result {
         // The replay is written into the store's queue (with the redis store, any instance
         // delivers it and it survives a restart).
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         let old = msg.0.clone();
         Box::pin(
@@ -49,10 +49,10 @@ impl Handler<Replay> for DeliveryActor {
                 .into_actor(self)
                 .map(move |res, act, ctx| match res {
                     Ok(Some(id)) => {
-                        act.queue.enable();
+                        act.heads.enable();
                     act.failing.reset();
                         tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
-                        durable::claim(act, ctx);
+                        claim::claim(act, ctx);
                         Ok(id)
                     }
                     Ok(None) => Err(ReplayError::NotFound),
@@ -66,7 +66,7 @@ impl Handler<Recover> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<Vec<Recovered>, StoreError>>;
 
     fn handle(&mut self, msg: Recover, _ctx: &mut Self::Context) -> Self::Result {
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         Box::pin(
             async move {
@@ -88,14 +88,14 @@ impl Handler<Recover> for DeliveryActor {
             .map(|res, act, ctx| {
                 let recovered = res?;
                 if !recovered.is_empty() {
-                    act.queue.enable();
+                    act.heads.enable();
                     act.failing.reset();
                     tracing::info!(
                         endpoint = &*act.spec.name,
                         replays = recovered.len(),
                         "recovery queued"
                     );
-                    durable::claim(act, ctx);
+                    claim::claim(act, ctx);
                 }
                 Ok(recovered)
             }),

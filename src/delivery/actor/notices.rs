@@ -134,7 +134,7 @@ pub(super) fn notify(act: &DeliveryActor, claimed: &Claimed, settlement: Settlem
     else {
         return;
     };
-    let store = act.durable.store();
+    let store = act.claims.store();
     let targets = act.spec.on_dead.clone();
     let from = act.spec.name.clone();
     actix_rt::spawn(async move {
