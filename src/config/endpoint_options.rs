@@ -1,6 +1,6 @@
 //! The options of an endpoint in routes.yaml that only some kinds take: `signing:` of a
-//! webhook endpoint, as serde types; re-exported by [`super::types`]. Their doc comments are
-//! the user documentation of each key.
+//! webhook endpoint and `smtp:` of an email endpoint, as serde types; re-exported by
+//! [`super::types`]. Their doc comments are the user documentation of each key.
 
 use serde::Deserialize;
 
@@ -51,4 +51,43 @@ pub enum SigningScheme {
     #[default]
     StandardWebhooks,
     Hmac,
+}
+
+/// `smtp:` of a `kind: email` endpoint: one message (plain text and HTML) per event to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's host name (checked against its certificate).
+    pub host: String,
+    /// Default by `security`: 587 (`starttls`), 465 (`tls`), 25 (`none`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls` (default: plain connection upgraded with STARTTLS, refused if the relay
+    /// does not offer it), `tls` (TLS from the first byte), or `none` (no encryption: only for
+    /// a relay on the same host or network).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// Login, when the relay needs one (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<super::types::Secret>,
+    /// The sender, e.g. `switchyard <alerts@example.com>`.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// A PEM file of a certificate authority to trust besides the public ones (a relay with a
+    /// certificate of your own); relative to this file.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// `smtp.security`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
 }

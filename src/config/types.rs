@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-pub use super::endpoint_options::{SigningConfig, SigningScheme};
+pub use super::endpoint_options::{SigningConfig, SigningScheme, SmtpConfig, SmtpSecurity};
 pub use super::source_options::{
     AuthConfig, AuthOptions, HmacConfig, MappingConfig, SentryConfig, SnsConfig,
 };
@@ -372,9 +372,18 @@ pub struct EndpointConfig {
     /// Jira / ServiceNow: user name.
     #[serde(default)]
     pub username: Option<String>,
-    /// Jira: API token; ServiceNow: password.
+    /// Jira: API token; ServiceNow: password; Slack: a bot token (`xoxb-...`, with
+    /// `channel`: messages are posted with `chat.postMessage`, threaded per incident, instead
+    /// of through an incoming webhook); Telegram: the bot token.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// Slack (with a bot `token`): the channel id (`C0123...`) or name; Telegram: the chat id
+    /// (`-100...`) or `@channelname`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Email: the SMTP relay, sender and recipients.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
     /// Jira: project key.
     #[serde(default)]
     pub project: Option<String>,
@@ -464,6 +473,11 @@ pub enum EndpointKind {
     Jira,
     Servicenow,
     Webhook,
+    #[serde(rename = "google_chat")]
+    GoogleChat,
+    Telegram,
+    Mattermost,
+    Email,
 }
 
 impl EndpointKind {
@@ -476,6 +490,10 @@ impl EndpointKind {
                 | EndpointKind::Slack
                 | EndpointKind::Teams
                 | EndpointKind::Discord
+                | EndpointKind::GoogleChat
+                | EndpointKind::Telegram
+                | EndpointKind::Mattermost
+                | EndpointKind::Email
         )
     }
 
@@ -489,6 +507,10 @@ impl EndpointKind {
             EndpointKind::Jira => "jira",
             EndpointKind::Servicenow => "servicenow",
             EndpointKind::Webhook => "webhook",
+            EndpointKind::GoogleChat => "google_chat",
+            EndpointKind::Telegram => "telegram",
+            EndpointKind::Mattermost => "mattermost",
+            EndpointKind::Email => "email",
         }
     }
 }

@@ -8,9 +8,12 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use thiserror::Error;
 
+use super::kinds::email::EmailSpec;
 use super::kinds::jira::{JiraSpec, DEFAULT_ISSUE_TYPE, DEFAULT_RESOLVE_TRANSITION};
 use super::kinds::servicenow::{ServicenowSpec, DEFAULT_CLOSE_CODE, DEFAULT_RESOLVE_STATE};
-use super::kinds::{opsgenie, pagerduty, teams};
+use super::kinds::slack_bot::SlackBotSpec;
+use super::kinds::telegram::TelegramSpec;
+use super::kinds::{opsgenie, pagerduty, slack_bot, teams, telegram};
 use super::policy::AddressPolicy;
 use super::signer::Signer;
 use super::template::BodyTemplate;
@@ -57,10 +60,20 @@ pub enum KindSpec {
     Slack,
     Teams,
     Discord,
-    Pagerduty { routing_key: Secret },
-    Opsgenie { api_key: Secret },
+    Pagerduty {
+        routing_key: Secret,
+    },
+    Opsgenie {
+        api_key: Secret,
+    },
     Jira(JiraSpec),
     Servicenow(ServicenowSpec),
+    /// Slack with a bot token: the Web API, threaded per incident.
+    SlackBot(SlackBotSpec),
+    GoogleChat,
+    Telegram(TelegramSpec),
+    Mattermost,
+    Email(Arc<EmailSpec>),
 }
 
 /// The circuit breaker of an endpoint.
@@ -180,7 +193,40 @@ impl EndpointSpec {
         };
         let (kind_spec, url) = match cfg.kind {
             EndpointKind::Webhook => (KindSpec::Webhook, url_required()?),
+            EndpointKind::Slack if cfg.token.is_some() => (
+                KindSpec::SlackBot(SlackBotSpec {
+                    token: required_secret("token", &cfg.token)?,
+                    channel: required_text("channel", &cfg.channel)?,
+                }),
+                given_url.unwrap_or_else(|| slack_bot::DEFAULT_URL.to_string()),
+            ),
             EndpointKind::Slack => (KindSpec::Slack, url_required()?),
+            EndpointKind::GoogleChat => (KindSpec::GoogleChat, url_required()?),
+            EndpointKind::Mattermost => (KindSpec::Mattermost, url_required()?),
+            EndpointKind::Telegram => (
+                KindSpec::Telegram(TelegramSpec {
+                    token: required_secret("token", &cfg.token)?,
+                    chat_id: required_text("channel", &cfg.channel)?,
+                }),
+                given_url.unwrap_or_else(|| telegram::DEFAULT_URL.to_string()),
+            ),
+            EndpointKind::Email => {
+                let smtp = cfg
+                    .smtp
+                    .as_ref()
+                    .ok_or_else(|| invalid("smtp", "required for kind `email`".to_string()))?;
+                let timeout = match &cfg.timeout {
+                    Some(t) => parse_duration(t).map_err(|e| invalid("timeout", e.to_string()))?,
+                    None => DEFAULT_ENDPOINT_TIMEOUT,
+                };
+                let spec = EmailSpec::build(smtp, timeout)
+                    .map_err(|(field, reason)| invalid(field, reason))?;
+                // Not an HTTP address: the relay, for logs and `Debug`.
+                (
+                    KindSpec::Email(Arc::new(spec)),
+                    format!("smtp://{}/", smtp.host.trim()),
+                )
+            }
             EndpointKind::Discord => (KindSpec::Discord, url_required()?),
             EndpointKind::Teams => {
                 let url = url_required()?;
@@ -245,7 +291,10 @@ impl EndpointSpec {
                 url_required()?,
             ),
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.starts_with("http://")
+            || url.starts_with("https://")
+            || cfg.kind == EndpointKind::Email)
+        {
             return Err(invalid(
                 "url",
                 "must start with http:// or https://".to_string(),
@@ -259,7 +308,9 @@ impl EndpointSpec {
         };
         let rate_limit = match &cfg.rate_limit {
             Some(r) => Some(parse_rate(r).map_err(|e| invalid("rate_limit", e.to_string()))?),
-            None if cfg.kind == EndpointKind::Slack => Some(DEFAULT_SLACK_RATE),
+            None if cfg.kind == EndpointKind::Slack && cfg.token.is_none() => {
+                Some(DEFAULT_SLACK_RATE)
+            }
             None => None,
         };
         let mut circuit = CircuitSettings::default();

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod admin;
+mod chat_kinds;
 mod cli;
 mod delivery;
 mod deploy;
