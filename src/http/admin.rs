@@ -19,7 +19,7 @@ use super::AppState;
 use crate::config::types::Secret;
 use crate::control::{ControlActor, ListEndpoints, Reload};
 use crate::delivery::actor::ReplayError;
-use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Replay};
+use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Recover, Replay};
 use crate::grouping::{GroupMeta, GROUP_TIMERS};
 use crate::incidents::actor::{ChangeError, ChangeIncident, IncidentActor};
 use crate::model::delivery::DeliveryState;
@@ -260,6 +260,8 @@ struct EndpointStatus {
     name: String,
     circuit: crate::delivery::pacing::CircuitState,
     disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_ping: Option<crate::delivery::actor::PingReport>,
 }
 
 /// `GET /api/v1/deliveries?endpoint=&state=`
@@ -294,6 +296,7 @@ pub async fn list_deliveries(
             name: list.endpoint,
             circuit: list.circuit,
             disabled: list.disabled,
+            last_ping: list.last_ping,
         });
         deliveries.extend(
             list.deliveries
@@ -341,6 +344,50 @@ pub async fn replay(
         }
     }
     Err(AdminError::NotFound(format!("no delivery with id `{id}`")).into())
+}
+
+/// `?since=` of a recovery.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverQuery {
+    /// RFC 3339: only deliveries of events at or after this time.
+    since: Option<String>,
+}
+
+/// `POST /api/v1/endpoints/{name}/recover`
+pub async fn recover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let query = web::Query::<RecoverQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| {
+                    AdminError::BadRequest(format!(
+                        "since: `{s}` is not an RFC 3339 time (2026-11-22T10:30:00Z): {e}"
+                    ))
+                })?
+                .to_utc(),
+        ),
+    };
+    let actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
+    let (_, addr) = actors
+        .into_iter()
+        .find(|(n, _)| n == name.as_str())
+        .ok_or_else(|| AdminError::NotFound(format!("no endpoint named `{name}`")))?;
+    let replays = addr
+        .send(Recover { since })
+        .await
+        .map_err(mailbox)?
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "endpoint": name.as_str(), "replayed": replays.len(), "replays": replays,
+    })))
 }
 
 /// `POST /api/v1/endpoints/{name}/test`

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod admin;
+mod chat_kinds;
 mod cli;
 mod delivery;
 mod deploy;
@@ -14,10 +15,12 @@ mod integrations;
 mod operator;
 mod plugins;
 mod prometheus;
+mod recovery;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;
 mod redis_store;
+mod signing;
 mod sns;
 mod storms;
 mod support;
