@@ -63,7 +63,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{id}/resolve"),
     ("GET", "/api/v1/deliveries"),
     ("POST", "/api/v1/deliveries/{id}/replay"),
+    ("GET", "/api/v1/endpoints"),
     ("POST", "/api/v1/endpoints/{name}/test"),
+    ("POST", "/api/v1/route-test"),
     ("POST", "/api/v1/reload"),
 ];
 
@@ -81,7 +83,9 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/api/v1/incidents/{id}/resolve") => web::post().to(admin::resolve),
         ("GET", "/api/v1/deliveries") => web::get().to(admin::list_deliveries),
         ("POST", "/api/v1/deliveries/{id}/replay") => web::post().to(admin::replay),
+        ("GET", "/api/v1/endpoints") => web::get().to(admin::list_endpoints),
         ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
+        ("POST", "/api/v1/route-test") => web::post().to(admin::test_route),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
         _ => return None,
     })
