@@ -2,6 +2,7 @@
 
 mod adapters;
 mod admin;
+mod browser;
 mod cli;
 mod delivery;
 mod deploy;
@@ -19,6 +20,7 @@ mod redis_settle;
 mod redis_store;
 mod sns;
 mod support;
+mod ui;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
 /// (HMAC secret `s3cret`), one webhook endpoint `hook` at `url` with a fast retry schedule.
