@@ -16,6 +16,7 @@ LAYERS=(
   "runtime"
   "sources"
   "incidents"
+  "grouping"
   "router"
   "delivery"
   "store"

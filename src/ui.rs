@@ -5,12 +5,13 @@
 //! cookie (`session`); every change is a POST carrying the session's CSRF token.
 //!
 //! Pages: incidents (`incidents`), deliveries (`deliveries`), endpoints (`endpoints`), routes
-//! and the route tester (`routes`); sign-in and out (`login`). A page's live part is fetched
+//! and the route tester (`routes`), notification groups (`groups`); sign-in and out (`login`). A page's live part is fetched
 //! again by `assets/console.js` every few seconds (the same handler answers only that part
 //! when asked with `X-Console-Fragment`).
 
 mod deliveries;
 mod endpoints;
+mod groups;
 mod incidents;
 mod login;
 mod routes;
@@ -63,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ui/endpoints/{name}/test"),
     ("GET", "/ui/routes"),
     ("POST", "/ui/routes/test"),
+    ("GET", "/ui/groups"),
 ];
 
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
@@ -93,6 +95,7 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/ui/endpoints/{name}/test") => web::post().to(endpoints::test),
         ("GET", "/ui/routes") => web::get().to(routes::show),
         ("POST", "/ui/routes/test") => web::post().to(routes::test),
+        ("GET", "/ui/groups") => web::get().to(groups::list),
         _ => return None,
     })
 }

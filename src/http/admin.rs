@@ -23,7 +23,9 @@ use crate::config::types::Secret;
 use crate::control::ControlActor;
 use crate::incidents::actor::{ChangeError, IncidentActor};
 use crate::model::{AlertStatus, Incident, SourceRef};
+use crate::store::groups::Groups;
 use crate::store::query::IncidentQuery;
+use crate::store::timers::Timers;
 use ops::{DeliverySearch, IncidentSearch};
 
 /// What the admin handlers need.
@@ -32,6 +34,9 @@ pub struct AdminState {
     pub control: Addr<ControlActor>,
     pub incidents: Addr<IncidentActor>,
     pub query: Arc<dyn IncidentQuery>,
+    /// Notification groups and their timers (`GET /api/v1/groups`).
+    pub groups: Arc<dyn Groups>,
+    pub timers: Arc<dyn Timers>,
 }
 
 /// Why an admin call failed; `http::error` maps each to its answer.
@@ -111,6 +116,18 @@ pub async fn list_incidents(
     let list = ops::list_incidents(admin, &IncidentSearch::from_query(&q)?).await?;
     let views: Vec<_> = list.iter().map(incident_view).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "incidents": views })))
+}
+
+/// `GET /api/v1/groups`: every notification group (up to
+/// [`crate::store::groups::DEFAULT_GROUP_LIST_LIMIT`]) with its incidents and when it is
+/// notified next.
+pub async fn list_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let groups = ops::list_groups(admin).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "groups": groups })))
 }
 
 /// `GET /api/v1/incidents/{id}`

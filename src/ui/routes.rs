@@ -77,6 +77,7 @@ fn routes(list: &[RouteView]) -> Markup {
                     @for m in &r.matchers { code { (m) } " " }
                     " → " @if r.to.is_empty() { span.muted { "no endpoints" } } @else { (r.to.join(", ")) }
                     @if r.continue_ { " " span.badge.b-info { "continue" } }
+                    @if let Some(g) = &r.grouping { div.muted { (g) } }
                     @if !r.routes.is_empty() { (routes(&r.routes)) }
                 }
             }

@@ -16,6 +16,7 @@ pub enum Nav {
     Deliveries,
     Endpoints,
     Routes,
+    Groups,
     None,
 }
 
@@ -24,6 +25,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Deliveries, "/ui/deliveries", "Deliveries"),
     (Nav::Endpoints, "/ui/endpoints", "Endpoints"),
     (Nav::Routes, "/ui/routes", "Routes"),
+    (Nav::Groups, "/ui/groups", "Groups"),
 ];
 
 /// One page: its title, its navigation entry, the part that does not change by itself, and

@@ -8,6 +8,7 @@ mod delivery;
 mod deploy;
 mod docs;
 mod endpoints;
+mod expiry;
 mod hardening;
 mod ingest;
 mod integrations;
@@ -19,6 +20,7 @@ mod redis_lease;
 mod redis_settle;
 mod redis_store;
 mod sns;
+mod storms;
 mod support;
 mod ui;
 

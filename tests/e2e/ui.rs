@@ -272,11 +272,71 @@ async fn every_page_is_readable_in_dark_mode() {
         ("deliveries", "/ui/deliveries".to_string()),
         ("endpoints", "/ui/endpoints".to_string()),
         ("routes", "/ui/routes".to_string()),
+        ("groups", "/ui/groups".to_string()),
     ] {
         b.goto(&sy.url(&path)).await;
         b.wait_text("Sign out").await;
         b.capture(name, true).await;
     }
+    b.quit().await;
+}
+
+/// A grouped route's group in the console: its incidents, and when it is notified next; the
+/// route tree shows the grouping.
+#[actix_rt::test]
+async fn groups_show_their_incidents_and_next_notification() {
+    if let Some(why) = browser::missing() {
+        skipped(
+            "ui::groups_show_their_incidents_and_next_notification",
+            &why,
+        );
+        return;
+    }
+    let rx = Receiver::start();
+    let store = TestStore::memory();
+    let sy = Switchyard::start(&format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:0
+  admin_token: {ADMIN}
+sources:
+  - name: open
+    kind: generic
+endpoints:
+  - {{ name: hook, kind: webhook, url: "{}", retry: {{ schedule: [50ms] }} }}
+routes:
+  - name: by-cluster
+    to: [hook]
+    group_by: [cluster]
+    group_wait: 1h
+{}"#,
+        rx.url,
+        store.section()
+    ));
+    let id = alert(
+        &sy,
+        json!({"title": "Node down", "id": "g-1", "labels": {"cluster": "eu-1"}}),
+    )
+    .await
+    .expect("an incident");
+    let b = Browser::start(1280, false).await;
+    sign_in(&b, &sy).await;
+    b.goto(&sy.url("/ui/groups")).await;
+    let text = b.wait_text(&id).await;
+    assert!(text.contains("by-cluster"), "{text}");
+    assert!(text.contains("cluster=\"eu-1\""), "the group key: {text}");
+    assert!(
+        text.contains("not yet"),
+        "not notified yet (group_wait 1h): {text}"
+    );
+    assert!(
+        text.contains("in 59 min") || text.contains("in 1 h"),
+        "next notification: {text}"
+    );
+    b.capture("groups", false).await;
+    b.goto(&sy.url("/ui/routes")).await;
+    b.wait_text("group_by [cluster], wait 3600s").await;
+    assert!(rx.received().is_empty(), "nothing sent before group_wait");
     b.quit().await;
 }
 

@@ -12,15 +12,18 @@ use serde::Serialize;
 use super::{AdminError, AdminState};
 use crate::config::matcher::{parse_set, Matcher};
 use crate::control::{GetRunning, ListEndpoints, Reload, ReloadSummary, RunningConfig};
+use crate::delivery::actor::ReplayError;
 use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, PingReport, Replay};
 use crate::delivery::pacing::CircuitState;
-use crate::delivery::queue::ReplayError;
+use crate::grouping::{GroupMeta, GROUP_TIMERS};
 use crate::incidents::actor::ChangeIncident;
 use crate::metrics::recent::RecentSummary;
 use crate::metrics::Metrics;
 use crate::model::delivery::DeliveryState;
+use crate::model::Labels;
 use crate::model::{AlertStatus, Incident, IncidentStatus, Severity};
 use crate::runtime::route_test::{route_test, RouteTestReport};
+use crate::store::groups::DEFAULT_GROUP_LIST_LIMIT;
 use crate::store::query::{IncidentFilter, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT};
 
 /// The largest payload the route tester takes, in bytes (actix-web's default body limit).
@@ -414,4 +417,55 @@ pub async fn test_route(
     .await
     .map_err(|e| AdminError::Unavailable(format!("route test: {e}")))?
     .map_err(|e| AdminError::BadRequest(e.to_string()))
+}
+
+/// One notification group as the admin API shows it.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub key: String,
+    pub route: Option<String>,
+    pub labels: Option<Labels>,
+    pub endpoints: Option<Vec<String>>,
+    pub incident_ids: Vec<String>,
+    /// The incidents changed since the last notification.
+    pub changed: Vec<String>,
+    pub notified_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub next_notification_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Every notification group (up to [`DEFAULT_GROUP_LIST_LIMIT`]) with its incidents and when
+/// it is notified next.
+pub async fn list_groups(admin: &AdminState) -> Result<Vec<GroupView>, AdminError> {
+    let unavailable = |e: crate::store::StoreError| AdminError::Unavailable(e.to_string());
+    let groups = admin
+        .groups
+        .list(DEFAULT_GROUP_LIST_LIMIT)
+        .await
+        .map_err(unavailable)?;
+    let mut views = Vec::with_capacity(groups.len());
+    for g in groups {
+        let meta: Option<GroupMeta> = serde_json::from_str(&g.meta).ok();
+        let next = admin
+            .timers
+            .get(GROUP_TIMERS, &g.key)
+            .await
+            .map_err(unavailable)?
+            .map(|t| t.due);
+        views.push(GroupView {
+            changed: g
+                .members
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            incident_ids: g.members.into_keys().collect(),
+            route: meta.as_ref().map(|m| m.route.clone()),
+            labels: meta.as_ref().map(|m| m.labels.clone()),
+            endpoints: meta.map(|m| m.endpoints),
+            key: g.key,
+            notified_at: g.notified_at,
+            next_notification_at: next,
+        });
+    }
+    Ok(views)
 }
