@@ -35,6 +35,11 @@ pub struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: String,
 }
@@ -79,6 +84,9 @@ pub struct Metrics {
     pub events_emitted: Family<EventLabels, Counter>,
     /// `switchyard_events_unrouted_total`: events no route and no default took.
     pub events_unrouted: Counter,
+    /// `switchyard_group_notifications_total{route}`: group notifications queued (one per
+    /// group flush, to every endpoint of the group).
+    pub group_notifications: Family<RouteLabels, Counter>,
     /// `switchyard_deliveries_total{endpoint,outcome}`: delivered, failed, dead, duplicate.
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
@@ -92,7 +100,8 @@ pub struct Metrics {
     pub ingest_duration: HistogramFamily<SourceLabels>,
     /// `switchyard_delivery_duration_seconds{endpoint}`: one attempt's HTTP round trip.
     pub delivery_duration: HistogramFamily<EndpointLabels>,
-    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx.
+    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx (replays
+    /// are not counted: theirs would start at the original event).
     pub delivery_latency: HistogramFamily<EndpointLabels>,
     /// `switchyard_incidents_open`.
     pub incidents_open: Gauge,
@@ -144,6 +153,12 @@ impl Metrics {
             "Events that no route and no default took (dropped)",
             events_unrouted.clone(),
         );
+        let group_notifications = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "group_notifications",
+            "Group notifications queued, per route",
+            group_notifications.clone(),
+        );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "deliveries",
@@ -186,7 +201,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "delivery_latency_seconds",
-            "Time from an event to its successful delivery",
+            "Time from an event to its successful delivery (replays not counted)",
             delivery_latency.clone(),
         );
         let incidents_open = Gauge::default();
@@ -222,6 +237,7 @@ impl Metrics {
             alert_outcomes,
             events_emitted,
             events_unrouted,
+            group_notifications,
             deliveries,
             queue_depth,
             circuit_open,

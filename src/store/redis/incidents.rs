@@ -95,6 +95,7 @@ impl RecordBatch {
                         event: Arc::clone(event),
                         attempts: Vec::new(),
                         lease: token.to_string(),
+                        replay: false,
                     },
                 )
             })

@@ -10,6 +10,7 @@
 
 mod admin;
 mod conn;
+mod groups;
 mod incidents;
 mod keys;
 mod query;
@@ -53,6 +54,8 @@ const CLAIM_LUA: &str = concat!(include_str!("common.lua"), include_str!("claim.
 const SETTLE_LUA: &str = concat!(include_str!("common.lua"), include_str!("settle.lua"));
 const REPLAY_LUA: &str = concat!(include_str!("common.lua"), include_str!("replay.lua"));
 const TIMERS_LUA: &str = include_str!("timers.lua");
+const GROUPS_LUA: &str = include_str!("groups.lua");
+const ENQUEUE_LUA: &str = concat!(include_str!("common.lua"), include_str!("enqueue.lua"));
 
 /// Incidents, dedup keys and delivery queues in Redis, under `key_prefix`.
 pub struct RedisStore {
@@ -69,6 +72,8 @@ pub struct RedisStore {
     settle_script: Script,
     replay_script: Script,
     timers_script: Script,
+    groups_script: Script,
+    enqueue_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
 }
@@ -88,6 +93,8 @@ impl RedisStore {
             settle_script: Script::new(SETTLE_LUA),
             replay_script: Script::new(REPLAY_LUA),
             timers_script: Script::new(TIMERS_LUA),
+            groups_script: Script::new(GROUPS_LUA),
+            enqueue_script: Script::new(ENQUEUE_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
         }
     }
