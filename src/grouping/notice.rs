@@ -119,5 +119,6 @@ pub fn notification(g: GroupNotice, id: String, now: DateTime<Utc>) -> Event {
         incident,
         changes: None,
         group: Some(Arc::new(g)),
+        notice: None,
     }
 }

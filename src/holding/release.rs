@@ -143,6 +143,7 @@ pub async fn release(r: &Releaser, c: &ClaimedTimer, now: DateTime<Utc>) -> Resu
         incident,
         changes: None,
         group: None,
+        notice: None,
     };
     let view = r.holding.view(now, Default::default());
     let table = r.routes.current();

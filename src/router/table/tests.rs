@@ -40,6 +40,24 @@ fn names(table: &RouteTable, d: &RouteDecision) -> Vec<String> {
 }
 
 #[test]
+fn the_tree_shows_each_route_with_its_inherited_endpoints() {
+    let routes = routes_json(serde_json::json!([
+        {"name": "db", "matchers": ["service=~\"db-.*\""], "to": ["slack"], "continue": true,
+         "routes": [{"matchers": ["severity=\"critical\""]}]},
+    ]));
+    let table =
+        RouteTable::build(&routes, &["itsm".into()], endpoints(&["slack", "itsm"])).unwrap();
+    let tree = table.tree();
+    assert_eq!(tree.len(), 1);
+    assert_eq!(tree[0].matchers, vec![r#"service=~"db-.*""#.to_string()]);
+    assert!(tree[0].continue_);
+    assert_eq!(tree[0].routes[0].name, "db.0");
+    assert_eq!(tree[0].routes[0].to, vec!["slack".to_string()]);
+    assert_eq!(table.default_endpoints(), vec!["itsm".to_string()]);
+    assert!(RouteTable::empty().tree().is_empty());
+}
+
+#[test]
 fn first_match_wins_unless_continue() {
     let routes = routes_json(serde_json::json!([
         {"name": "db", "matchers": ["severity=~\"critical|error\"", "service=~\"db-.*\""], "to": ["slack"]},
