@@ -13,6 +13,7 @@ use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::grouping::flush::{self, Flusher};
+use crate::grouping::reminders::{self, Reminder};
 use crate::grouping::Grouper;
 use crate::holding::release::{self, Releaser};
 use crate::holding::Holding;
@@ -159,6 +160,16 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .with_expiry(stores.timers.clone())
     .with_holding(holding.clone())
     .start();
+    // Reminders of open, unacknowledged incidents (repeat_interval without group_by).
+    actix_rt::spawn(reminders::run(Reminder {
+        timers: stores.timers.clone(),
+        incidents: stores.query.clone(),
+        queue: stores.queue.clone(),
+        routes: routes.clone(),
+        router: router.clone(),
+        holding: holding.clone(),
+        metrics: metrics.clone(),
+    }));
     // Held incidents: due holds claimed and released, silences kept current, on this thread.
     actix_rt::spawn(release::run(Releaser {
         holding: holding.clone(),

@@ -250,6 +250,12 @@ async fn record(
             tracing::error!(error = %e, "could not keep the inhibiting incidents up to date");
         }
     }
+    if let Some(grouper) = grouper {
+        let all: Vec<Arc<Event>> = recorded.iter().filter_map(|r| r.event.clone()).collect();
+        if let Err(e) = crate::grouping::reminders::arm(&*grouper.timers, &table, &all, now).await {
+            tracing::error!(error = %e, "could not arm reminders");
+        }
+    }
     if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
         let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();
         match grouper.join(&table, &all, Utc::now()).await {

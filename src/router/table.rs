@@ -79,6 +79,8 @@ struct RouteNode {
     grouping: Option<Arc<Grouping>>,
     /// Own or inherited `mute_time_intervals` and `active_time_intervals`.
     timing: Arc<RouteIntervals>,
+    /// A route without grouping: its `repeat_interval` (own or inherited), if set.
+    reminder: Option<Duration>,
 }
 
 /// A route's time intervals by name (own or inherited).
@@ -215,6 +217,9 @@ pub struct RouteDecision {
     pub timed: Vec<(Vec<EndpointId>, Arc<RouteIntervals>)>,
     /// Endpoints routed by a route without time intervals (or by `default`).
     pub untimed: Vec<EndpointId>,
+    /// Routes without grouping that set `repeat_interval` and decided: their endpoints and
+    /// how often an open, unacknowledged incident is reminded.
+    pub reminders: Vec<(Vec<EndpointId>, Duration)>,
 }
 
 /// The compiled routing tree.
@@ -339,6 +344,11 @@ impl RouteTable {
                     to,
                     continue_: cfg.continue_,
                     children,
+                    reminder: if grouping.is_none() {
+                        timing.repeat
+                    } else {
+                        None
+                    },
                     grouping,
                     timing: intervals,
                 });
@@ -372,6 +382,32 @@ impl RouteTable {
             .map(|i| (i.name.clone(), Arc::new(i)))
             .collect();
         self
+    }
+
+    /// Whether any route without grouping reminds (`repeat_interval`).
+    pub fn has_reminders(&self) -> bool {
+        fn any(nodes: &[RouteNode]) -> bool {
+            nodes
+                .iter()
+                .any(|n| n.reminder.is_some() || any(&n.children))
+        }
+        any(&self.routes)
+    }
+
+    /// The endpoints that take `event`'s reminders (those of its reminding routes that take
+    /// `incident.reminder`) and how often, if any route reminds it.
+    pub fn reminder_of(&self, event: &Event) -> Option<(Vec<Arc<str>>, Duration)> {
+        let d = self.route(event);
+        let every = d.reminders.iter().map(|(_, e)| *e).min()?;
+        let mut endpoints: Vec<Arc<str>> = Vec::new();
+        for (ids, _) in &d.reminders {
+            for e in ids.iter().filter_map(|&id| self.endpoints.get(id)) {
+                if e.accepts(EventType::Reminder) && !endpoints.contains(&e.name) {
+                    endpoints.push(e.name.clone());
+                }
+            }
+        }
+        Some((endpoints, every))
     }
 
     /// Whether any route has time intervals.
@@ -610,6 +646,9 @@ fn route_level<'a>(
                 grouped.push(node);
             } else {
                 out.extend_from_slice(&node.to);
+                if let Some(every) = node.reminder {
+                    decision.reminders.push((node.to.clone(), every));
+                }
                 if node.timing.is_empty() {
                     decision.untimed.extend_from_slice(&node.to);
                 } else {
