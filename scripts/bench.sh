@@ -24,7 +24,10 @@
 #      connections: ingest p50/p99, delivered by the end of the load, end-to-end p99 and max
 #      (`rate_*`)
 #   6. (switchyard) single-alert ingest as in 1 with no route (nothing to deliver): what
-#      ingest alone takes on these cores (`noroute_*`)
+#      ingest alone takes on these cores (`noroute_*`); and as in 1 through a grouped route
+#      (`group_by: ['...']`, every alert its own group as in the Alertmanager config below,
+#      group_wait 1s): what grouping costs ingest (`grouped_*`; the summary shows its ratio to
+#      1 per store)
 #   7. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
 #   8. (ceiling) 1, 5 and 6 against examples/bench_ceiling.rs: actix-web and awc as switchyard
@@ -38,7 +41,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# STEPS picks measurements (default all): single batch e2e memory rate noroute sustain ceiling
+# STEPS picks measurements (default all): single batch e2e memory rate noroute grouped sustain ceiling
 # am ("am": Alertmanager's 1-4), e.g. STEPS="rate sustain" SUSTAIN_SECONDS=60 scripts/bench.sh.
 STEPS=${STEPS:-all}
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
@@ -168,15 +171,15 @@ start_redis() {
 
 SY_PID=""
 SY_PORT=""
-start_switchyard() { # store [routes: the `default:` list, [hook] unless given] [binary]
-  local store=$1 routes=${2:-[hook]} bin=${3:-$BIN}
+start_switchyard() { # store [routes: the `default:` list, [hook] unless given] [binary] [more yaml]
+  local store=$1 routes=${2:-[hook]} bin=${3:-$BIN} more=${4:-}
   SY_PORT=$(free_port)
   local store_yaml="store: { kind: memory }"
   if [ "$store" = redis ]; then
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
     store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
   fi
-  bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" "$routes" >"$OUT/switchyard.yaml"
+  bench_config "$SY_PORT" "$store_yaml" "$RECV_PORT" "$routes" "$more" >"$OUT/switchyard.yaml"
   RUST_LOG=warn $bin serve -c "$OUT/switchyard.yaml" >/dev/null 2>"$OUT/switchyard.log" &
   SY_PID=$!
   PIDS+=("$SY_PID")
@@ -265,7 +268,8 @@ PY
   # switchyard: every accepted alert must arrive, once; how long after the load the last one
   # did (nothing is routed in the noroute runs). Alertmanager falls far behind under this
   # load; its duplicates are counted instead.
-  if [[ ($sys == switchyard* || $sys == baseline* || $sys == ceiling) && $label != noroute* ]]; then
+  if [[ ($sys == switchyard* || $sys == baseline* || $sys == ceiling) && $label != noroute* \
+    && $label != grouped* ]]; then
     local accepted t0
     accepted=$(awk -F'\t' -v s="$sys" -v m="${label}_accepted" '$1 == s && $2 == m {v = $3} END {print v}' "$RESULTS")
     t0=$(date +%s.%N)
@@ -346,7 +350,7 @@ run_memory() { # system pid url format rate suffix
 
 for store in $STORES; do
   want single || want batch || want e2e || want memory || want rate || want noroute \
-    || want sustain || continue
+    || want grouped || want sustain || continue
   [ "$store" = redis ] && start_redis
   for run in $(seq 1 "$RUNS"); do
     for v in "${VARIANTS[@]}"; do
@@ -385,6 +389,17 @@ for store in $STORES; do
       if want noroute; then
         start_switchyard "$store" "[]" "$bin"; recv_reset
         run_wrk "$sys" noroute_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+        stop_switchyard
+      fi
+      if want grouped; then
+        start_switchyard "$store" "[]" "$bin" "routes:
+  - to: [hook]
+    group_by: ['...']
+    group_wait: 1s
+    group_interval: 1m
+    repeat_interval: 1000h"
+        recv_reset
+        run_wrk "$sys" grouped_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
         stop_switchyard
       fi
     done

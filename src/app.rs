@@ -188,6 +188,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router: router.clone(),
         metrics: metrics.clone(),
         routes: routes.clone(),
+        holding: Some(holding.clone()),
     }));
     // Auto-resolve: due expiry timers claimed and sent to the incident actor.
     actix_rt::spawn(run_expirer(

@@ -10,8 +10,9 @@ wait_http() { # url
 }
 
 # The bench config: one alertmanager source, every alert routed to one signed webhook at
-# the bench receiver (unless the `default:` list is given: `[]` routes nothing).
-bench_config() { # listen_port store_yaml receiver_port [default_list]
+# the bench receiver (unless the `default:` list is given: `[]` routes nothing); a fifth
+# argument is added at the end (e.g. a `routes:` section).
+bench_config() { # listen_port store_yaml receiver_port [default_list] [more_yaml]
   cat <<Y
 version: 1
 server:
@@ -28,5 +29,6 @@ endpoints:
     secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
     retry: { schedule: [1s, 5s, 30s] }
 default: ${4:-[hook]}
+${5:-}
 Y
 }

@@ -62,3 +62,12 @@ for metric, by_system in rows.items():
             else:
                 line.append(f"{statistics.median(mine) / statistics.median(theirs):.2f}x")
     print("| " + " | ".join(line) + " |")
+
+# Grouping's cost to ingest: single-alert ingest through a grouped route against the same
+# without grouping, per system (the same run).
+for s in ours:
+    on = rows.get("grouped_single_ok_req_s", {}).get(s, [])
+    off = rows.get("single_ok_req_s", {}).get(s, [])
+    if on and off and statistics.median(off) > 0:
+        print(f"\n{s}: single-alert ingest with grouping on / off: "
+              f"{statistics.median(on) / statistics.median(off):.2f}x")

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::notice::{notification, notification_id};
 use super::{after, GroupMeta, GROUP_TIMERS};
+use crate::holding::Holding;
 use crate::metrics::Metrics;
 use crate::model::group::{GroupNotice, GroupStatus};
+use crate::model::{Event, EventType};
 use crate::router::actor::{RouteEvents, RouterActor, SharedRoutes};
 use crate::store::groups::Groups;
 use crate::store::query::IncidentQuery;
@@ -39,6 +41,9 @@ pub struct Flusher {
     pub metrics: Arc<Metrics>,
     /// The route table now (a grouped route's time intervals).
     pub routes: Arc<SharedRoutes>,
+    /// Silences and inhibitions: the incidents they hold are left out of notifications
+    /// (None: nothing is held).
+    pub holding: Option<Arc<Holding>>,
 }
 
 /// Claims and flushes due groups until the process ends.
@@ -80,6 +85,43 @@ pub async fn run(f: Flusher) {
         };
         tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
     }
+}
+
+/// The open incidents of a group that a silence or an inhibition holds now, noted in their
+/// holds (so the group is flushed again when they are released).
+async fn held_members(
+    f: &Flusher,
+    key: &str,
+    incidents: &[crate::model::Incident],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let Some(holding) = &f.holding else {
+        return Ok(Vec::new());
+    };
+    let view = holding.view(now, Default::default());
+    let mut held = Vec::new();
+    for i in incidents.iter().filter(|i| i.status.is_open()) {
+        let Some(source) = i.source.clone() else {
+            continue;
+        };
+        let event = Event {
+            id: String::new(),
+            kind: EventType::Updated,
+            timestamp: now,
+            source,
+            incident: i.clone(),
+            changes: None,
+            group: None,
+            notice: None,
+        };
+        let causes = view.causes(&event, true);
+        if !causes.is_empty() {
+            held.push((event, causes));
+        }
+    }
+    let ids = held.iter().map(|(e, _)| e.incident.id.clone()).collect();
+    holding.hold_in_group(&view, key, held).await?;
+    Ok(ids)
 }
 
 /// Flushes one claimed group: its notification queued to its endpoints (if there is
@@ -134,10 +176,19 @@ pub async fn flush_group(
             None => ended.push(id.clone()),
         }
     }
-    let seen: Vec<(String, u64)> = state.members.into_iter().collect();
+    let mut seen: Vec<(String, u64)> = state.members.into_iter().collect();
+    // Open incidents a silence or an inhibition holds are left out (and stay changed): the
+    // group is looked at again when that may end.
+    let held = held_members(f, key, &incidents, now).await?;
+    if !held.is_empty() {
+        incidents.retain(|i| !held.contains(&i.id));
+        changed.retain(|id| !held.contains(id));
+        seen.retain(|(id, _)| !held.contains(id));
+    }
     let firing = incidents.iter().any(|i| i.status.is_open());
     if changed.is_empty() && !firing {
-        // Nothing new and nothing open: the group ends quietly.
+        // Nothing new and nothing open (but what is held): the group ends quietly, or waits
+        // for its held incidents (their release arms its timer again).
         f.groups.flushed(key, &seen, &ended, now).await?;
         f.timers.complete(c, None).await?;
         return Ok(());

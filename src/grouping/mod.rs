@@ -29,8 +29,7 @@ use crate::store::groups::Groups;
 use crate::store::timers::{Timers, When};
 use crate::store::StoreError;
 
-/// The timer set of group notifications.
-pub const GROUP_TIMERS: &str = "group";
+pub use crate::store::groups::GROUP_TIMERS;
 
 /// What a group keeps of its route from when it began (`Groups` meta, JSON): its
 /// notifications go to these endpoints with these timings until it ends.

@@ -86,6 +86,9 @@ pub struct Hold {
     /// The endpoints its held events did not go to.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// Groups (keys) whose notifications left it out: flushed again at its release.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// What holds one event: why, which of its endpoints, and until when at most (a time
@@ -301,6 +304,7 @@ impl Holding {
                 since: before.as_ref().map_or(view.now, |h| h.since),
                 causes: held.causes,
                 endpoints,
+                groups: before.map(|h| h.groups).unwrap_or_default(),
             };
             let at = view.recheck_at(&hold.causes);
             due.push((key.clone(), held.until.map_or(at, |u| u.min(at))));
@@ -315,6 +319,56 @@ impl Holding {
                 .schedule(HOLD_TIMERS, k, *at, "", crate::store::timers::When::Replace)
         });
         futures_util::future::try_join_all(armed).await?;
+        Ok(())
+    }
+
+    /// Notes that group `group` left these held incidents (event, causes) out of a
+    /// notification: at their release the group is flushed again. Their hold timers are armed
+    /// at the earliest end of their causes (never later than armed already).
+    pub async fn hold_in_group(
+        &self,
+        view: &HoldView,
+        group: &str,
+        held: Vec<(Event, Vec<Cause>)>,
+    ) -> Result<(), StoreError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = held.iter().map(|(e, _)| event_hold_key(e)).collect();
+        let mut existing = self.holds_of(keys.clone()).await?;
+        let mut docs = Vec::with_capacity(held.len());
+        let mut due = Vec::with_capacity(held.len());
+        for ((event, causes), key) in held.into_iter().zip(keys) {
+            let mut hold = existing.remove(&key).unwrap_or(Hold {
+                incident_id: event.incident.id.clone(),
+                notified: true,
+                kind: event.kind,
+                since: view.now,
+                causes: Vec::new(),
+                endpoints: Vec::new(),
+                groups: Vec::new(),
+            });
+            if !hold.groups.iter().any(|g| g == group) {
+                hold.groups.push(group.to_string());
+            }
+            due.push((key.clone(), view.recheck_at(&causes)));
+            hold.causes = causes;
+            let json = serde_json::to_string(&hold)
+                .map_err(|e| StoreError::Rejected(format!("hold: {e}")))?;
+            docs.push((key, json));
+        }
+        self.docs.put(HOLDS, &docs).await?;
+        for (k, at) in due {
+            self.timers
+                .schedule(
+                    HOLD_TIMERS,
+                    &k,
+                    at,
+                    "",
+                    crate::store::timers::When::IfEarlier,
+                )
+                .await?;
+        }
         Ok(())
     }
 

@@ -148,11 +148,21 @@ pub async fn release(r: &Releaser, c: &ClaimedTimer, now: DateTime<Utc>) -> Resu
     let view = r.holding.view(now, Default::default());
     let table = r.routes.current();
     let (free, held) = super::decide(&table, &view, &event, !hold.notified);
-    let still = held.filter(|h| {
-        h.endpoints
-            .iter()
-            .any(|e| hold.endpoints.iter().any(|x| x.as_str() == &**e))
-    });
+    let still = if hold.endpoints.is_empty() {
+        // Held in groups only: what holds the incident itself.
+        let causes = view.causes(&event, !hold.notified);
+        (!causes.is_empty()).then_some(super::Held {
+            causes,
+            endpoints: Vec::new(),
+            until: None,
+        })
+    } else {
+        held.filter(|h| {
+            h.endpoints
+                .iter()
+                .any(|e| hold.endpoints.iter().any(|x| x.as_str() == &**e))
+        })
+    };
     if let Some(held) = still {
         let at = view.recheck_at(&held.causes);
         let at = held.until.map_or(at, |u| u.min(at));
@@ -164,6 +174,18 @@ pub async fn release(r: &Releaser, c: &ClaimedTimer, now: DateTime<Utc>) -> Resu
         }
         timers.complete(c, Some((at, ""))).await?;
         return Ok(());
+    }
+    // Groups that left it out notify it now.
+    for g in &hold.groups {
+        timers
+            .schedule(
+                crate::store::groups::GROUP_TIMERS,
+                g,
+                now,
+                "",
+                crate::store::timers::When::IfEarlier,
+            )
+            .await?;
     }
     // The endpoints it missed that take it now.
     let endpoints: Vec<Arc<str>> = free

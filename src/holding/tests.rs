@@ -12,6 +12,7 @@ fn a_release_says_what_the_endpoints_have_not_heard() {
         since: Utc::now(),
         causes: vec![],
         endpoints: vec![],
+        groups: vec![],
     };
     // Never notified: created while open, nothing once resolved.
     assert_eq!(

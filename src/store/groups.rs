@@ -18,6 +18,9 @@ use chrono::{DateTime, Utc};
 use super::timers::{from_ms, to_ms};
 use super::StoreError;
 
+/// The timer set of group notifications (`store::timers`): a group's next flush, by key.
+pub const GROUP_TIMERS: &str = "group";
+
 /// Most groups the admin list answers with.
 pub const DEFAULT_GROUP_LIST_LIMIT: usize = 1000;
 

@@ -534,3 +534,59 @@ async fn redis_silences_and_holds_are_shared_and_survive_a_kill() {
     store.wait_queue_settled("hook").await;
     assert_eq!(rx.delivered().len(), 1, "once");
 }
+
+/// A grouped route leaves a silenced incident out of its group's notifications until the
+/// silence is expired; then the group's next notification has it.
+async fn a_silenced_incident_is_left_out_of_its_group(store: TestStore) {
+    let rx = Receiver::start();
+    let yaml = config(&store, &rx.url).replace(
+        "routes:\n  - to: [hook]\n",
+        "routes:\n  - to: [hook]\n    group_by: [service]\n    group_wait: 1s\n    group_interval: 1s\n",
+    );
+    assert!(yaml.contains("group_by"), "{yaml}");
+    let sy = Switchyard::start(&yaml);
+    let now = chrono::Utc::now();
+    let client = awc::Client::default();
+    let mut resp = client
+        .post(sy.url("/api/v2/silences"))
+        .insert_header(("Authorization", "Bearer adm1n"))
+        .send_json(&serde_json::json!({
+            "matchers": [{"name": "alertname", "value": "Batch", "isRegex": false}],
+            "startsAt": now.to_rfc3339(),
+            "endsAt": (now + chrono::TimeDelta::hours(1)).to_rfc3339(),
+            "createdBy": "test", "comment": "grouped"
+        }))
+        .await
+        .unwrap();
+    let id: serde_json::Value = resp.json().await.unwrap();
+    let id = id["silenceID"].as_str().unwrap().to_string();
+    for name in ["Batch", "Other"] {
+        let (s, b) = sy
+            .ingest("prometheus", &alert(name, "firing", "first"), &[BEARER])
+            .await;
+        assert_eq!(s, 202, "{b}");
+    }
+    let names = |b: &serde_json::Value| -> Vec<String> {
+        b["data"]["group"]["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["labels"]["alertname"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let got = rx.wait_delivered(1).await;
+    assert_eq!(names(&got[0].json()), ["Other"], "{}", got[0].json());
+    let (code, _) = admin(&sy, "DELETE", &format!("/api/v2/silence/{id}")).await;
+    assert_eq!(code, 200);
+    let got = rx.wait_delivered(2).await;
+    let b = got[1].json();
+    let mut listed = names(&b);
+    listed.sort();
+    assert_eq!(listed, ["Batch", "Other"], "{b}");
+    assert_eq!(
+        b["data"]["group"]["changed"].as_array().map(Vec::len),
+        Some(1),
+        "{b}"
+    );
+}
+crate::both_stores!(a_silenced_incident_is_left_out_of_its_group);
