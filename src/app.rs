@@ -161,7 +161,11 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .with_holding(holding.clone())
     .start();
     // Reminders of open, unacknowledged incidents (repeat_interval without group_by).
-    actix_rt::spawn(reminders::run(Reminder {
+    // The timers' claimants (reminders, held incidents, group notifications) run on an
+    // arbiter of their own: under a storm of new groups their store calls would otherwise
+    // share the thread that takes alerts in.
+    let timers_arbiter = Arbiter::new().handle();
+    timers_arbiter.spawn(reminders::run(Reminder {
         timers: stores.timers.clone(),
         incidents: stores.query.clone(),
         queue: stores.queue.clone(),
@@ -170,8 +174,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         holding: holding.clone(),
         metrics: metrics.clone(),
     }));
-    // Held incidents: due holds claimed and released, silences kept current, on this thread.
-    actix_rt::spawn(release::run(Releaser {
+    // Held incidents: due holds claimed and released, silences kept current.
+    timers_arbiter.spawn(release::run(Releaser {
         holding: holding.clone(),
         incidents: stores.query.clone(),
         queue: stores.queue.clone(),
@@ -179,8 +183,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router: router.clone(),
         metrics: metrics.clone(),
     }));
-    // Group notifications: due group timers claimed and flushed, on this thread.
-    actix_rt::spawn(flush::run(Flusher {
+    // Group notifications: due group timers claimed and flushed.
+    timers_arbiter.spawn(flush::run(Flusher {
         groups: stores.groups.clone(),
         timers: stores.timers.clone(),
         incidents: stores.query.clone(),

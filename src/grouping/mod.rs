@@ -82,16 +82,18 @@ impl Grouper {
     ) -> Result<Vec<bool>, StoreError> {
         let mut joined = Vec::with_capacity(events.len());
         let mut joins = Vec::new();
-        let mut metas: HashMap<String, GroupMeta> = HashMap::new();
+        // Each group's meta, and its JSON, once per call.
+        let mut metas: HashMap<String, (GroupMeta, String)> = HashMap::new();
         for event in events {
             let groups = table.route(event).groups;
             joined.push(!groups.is_empty());
             for g in groups {
-                let meta = metas
-                    .entry(g.key.clone())
-                    .or_insert_with(|| GroupMeta::of(&g));
-                let meta = serde_json::to_string(meta).unwrap_or_default();
-                joins.push((g.key, meta, event.incident.id.clone()));
+                let (_, json) = metas.entry(g.key.clone()).or_insert_with(|| {
+                    let meta = GroupMeta::of(&g);
+                    let json = serde_json::to_string(&meta).unwrap_or_default();
+                    (meta, json)
+                });
+                joins.push((g.key, json.clone(), event.incident.id.clone()));
             }
         }
         if joins.is_empty() {
@@ -99,7 +101,7 @@ impl Grouper {
         }
         let notified = self.groups.join(&joins).await?;
         let arm = notified.into_iter().filter_map(|(key, at)| {
-            let meta = metas.get(&key)?;
+            let (meta, _) = metas.get(&key)?;
             Some(match at {
                 None => (key, after(now, meta.wait_ms), When::IfAbsent),
                 Some(at) => (key, after(at, meta.interval_ms).max(now), When::IfEarlier),
