@@ -7,6 +7,7 @@ mod cli;
 mod delivery;
 mod deploy;
 mod docs;
+mod email;
 mod endpoints;
 mod hardening;
 mod ingest;
@@ -20,6 +21,7 @@ mod redis_lease;
 mod redis_settle;
 mod redis_store;
 mod signing;
+mod smtp_sink;
 mod sns;
 mod support;
 

@@ -9,7 +9,9 @@
 //! | kind | created | updated | acknowledged | resolved |
 //! |---|---|---|---|---|
 //! | webhook | body | body | body | body |
-//! | slack, teams, discord | message | message | message | message |
+//! | slack (webhook), teams, discord, google_chat, mattermost, email | message | message | message | message |
+//! | slack (bot token) | message | thread reply | thread reply + update the first | thread reply + update the first |
+//! | telegram | message | reply to the first | reply to the first | reply to the first |
 //! | pagerduty | `trigger` | `trigger` (same dedup key) | `acknowledge` | `resolve` |
 //! | opsgenie | create alert | note (+ priority) | acknowledge | close |
 //! | jira | create issue | comment | comment | transition |
