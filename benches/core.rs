@@ -61,6 +61,7 @@ fn sample_event() -> Event {
         incident,
         changes: None,
         notice: None,
+        group: None,
     }
 }
 

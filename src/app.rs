@@ -12,22 +12,27 @@ use crate::control::{ControlActor, ListEndpoints, Reload, SourceDirectory};
 use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
+use crate::grouping::flush::{self, Flusher};
+use crate::grouping::Grouper;
 use crate::http::admin::AdminState;
 use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
+use crate::incidents::expiry::run_expirer;
 use crate::metrics::Metrics;
 use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
+use crate::store::groups::{Groups, MemoryGroups};
 use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::request_ids::{MemoryRequestIds, RequestIds};
+use crate::store::timers::{MemoryTimers, Timers};
 use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
@@ -43,6 +48,10 @@ struct Stores {
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
+    /// Notification groups of grouped routes.
+    groups: Arc<dyn Groups>,
+    /// Durable timers: group notifications, auto-resolve of expired incidents.
+    timers: Arc<dyn Timers>,
 }
 
 impl Stores {
@@ -56,6 +65,8 @@ impl Stores {
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
                 request_ids: Arc::new(MemoryRequestIds::default()),
+                groups: Arc::new(MemoryGroups::default()),
+                timers: Arc::new(MemoryTimers::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -68,6 +79,8 @@ impl Stores {
             query: store.clone(),
             refs: store.clone(),
             request_ids: store.clone(),
+            groups: store.clone(),
+            timers: store.clone(),
             redis: Some(store),
         })
     }
@@ -117,10 +130,31 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let router =
         RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone()).start();
     let store = stores.incidents.clone();
+    let grouper = Arc::new(Grouper {
+        groups: stores.groups.clone(),
+        timers: stores.timers.clone(),
+    });
     let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
         .with_lease_rooms(lease_rooms)
         .with_query(stores.query.clone())
+        .with_grouper(grouper)
+        .with_expiry(stores.timers.clone())
         .start();
+    // Group notifications: due group timers claimed and flushed, on this thread.
+    actix_rt::spawn(flush::run(Flusher {
+        groups: stores.groups.clone(),
+        timers: stores.timers.clone(),
+        incidents: stores.query.clone(),
+        queue: stores.queue.clone(),
+        router: router.clone(),
+        metrics: metrics.clone(),
+    }));
+    // Auto-resolve: due expiry timers claimed and sent to the incident actor.
+    actix_rt::spawn(run_expirer(
+        stores.timers.clone(),
+        incidents.clone(),
+        metrics.clone(),
+    ));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -179,6 +213,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             control,
             incidents,
             query: stores.query.clone(),
+            groups: stores.groups.clone(),
+            timers: stores.timers.clone(),
         })
     });
 

@@ -35,6 +35,11 @@ pub struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: String,
 }
@@ -79,6 +84,9 @@ pub struct Metrics {
     pub events_emitted: Family<EventLabels, Counter>,
     /// `switchyard_events_unrouted_total`: events no route and no default took.
     pub events_unrouted: Counter,
+    /// `switchyard_group_notifications_total{route}`: group notifications queued (one per
+    /// group flush, to every endpoint of the group).
+    pub group_notifications: Family<RouteLabels, Counter>,
     /// `switchyard_deliveries_total{endpoint,outcome}`: delivered, failed, dead, duplicate.
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
@@ -92,7 +100,8 @@ pub struct Metrics {
     pub ingest_duration: HistogramFamily<SourceLabels>,
     /// `switchyard_delivery_duration_seconds{endpoint}`: one attempt's HTTP round trip.
     pub delivery_duration: HistogramFamily<EndpointLabels>,
-    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx.
+    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx (replays
+    /// are not counted: theirs would start at the original event).
     pub delivery_latency: HistogramFamily<EndpointLabels>,
     /// `switchyard_incidents_open`.
     pub incidents_open: Gauge,
@@ -105,6 +114,10 @@ pub struct Metrics {
     /// `switchyard_delivery_heads_taken_total{endpoint,via}`: lane heads a durable queue
     /// (redis) gave this instance, by `claim` or leased at `record`.
     pub heads_taken: Family<HeadLabels, Counter>,
+    /// `switchyard_incident_expiry_total{outcome}`: the auto-resolve timers (`expires_at`):
+    /// `armed`, `arm_failed` (the store refused; that incident will not auto-resolve),
+    /// `resolved`, and timers that fired on nothing to do: `renewed`, `closed`.
+    pub expiry: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -139,6 +152,12 @@ impl Metrics {
             "events_unrouted",
             "Events that no route and no default took (dropped)",
             events_unrouted.clone(),
+        );
+        let group_notifications = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "group_notifications",
+            "Group notifications queued, per route",
+            group_notifications.clone(),
         );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -182,7 +201,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "delivery_latency_seconds",
-            "Time from an event to its successful delivery",
+            "Time from an event to its successful delivery (replays not counted)",
             delivery_latency.clone(),
         );
         let incidents_open = Gauge::default();
@@ -205,6 +224,12 @@ impl Metrics {
             "Lane heads the durable queue gave this instance, by claim or leased at record",
             heads_taken.clone(),
         );
+        let expiry = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "incident_expiry",
+            "Auto-resolve timers of incidents: armed, arm_failed, resolved, renewed, closed",
+            expiry.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ingest_requests,
@@ -212,6 +237,7 @@ impl Metrics {
             alert_outcomes,
             events_emitted,
             events_unrouted,
+            group_notifications,
             deliveries,
             queue_depth,
             circuit_open,
@@ -223,6 +249,7 @@ impl Metrics {
             plugin_calls,
             redeliveries_dropped,
             heads_taken,
+            expiry,
         })
     }
 

@@ -262,6 +262,13 @@ pub struct SourceConfig {
     /// Default `warning`.
     #[serde(default)]
     pub severity: Option<String>,
+    /// Resolve an incident that no alert has renewed for this long (e.g. `24h`), for tools
+    /// that never send a resolve (Sentry `event_alert`s, log alerts, one-shot webhooks).
+    /// Each firing alert starts the wait again. A generic source's `mapping.resolve_after`
+    /// may set it per alert; Prometheus' `endsAt` on the Alertmanager API path wins over both.
+    /// At most `365d`. Default: incidents stay open until the tool resolves them.
+    #[serde(default)]
+    pub resolve_after: Option<String>,
     /// For `kind: generic`: a mapping shipped with switchyard for one tool (`datadog`,
     /// `azure-monitor`, ...; the list is in docs/INTEGRATIONS.md). Each key of `mapping:` set
     /// here wins over the preset's.
@@ -545,4 +552,24 @@ pub struct RouteConfig {
     /// Children, tried only when this route matches.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Notify incidents in groups (Alertmanager's `group_by`): incidents with equal values of
+    /// these labels (or the fields `severity`, `status`, `source`, `kind`, `title`) are sent
+    /// together as one `group.notification` per endpoint. `['...']` groups by every label.
+    /// Inherited by child routes; `[]` on a child turns grouping off again. Absent: every
+    /// incident event goes out on its own.
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    /// How long a new group waits to collect incidents before its first notification.
+    /// Inherited. Default `30s`.
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    /// Later changes to a group (new, changed or resolved incidents) go out at most this
+    /// often. Inherited. Default `5m`.
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    /// A group with firing incidents is notified again this long after its last
+    /// notification. Inherited. Default `4h`. (On a route without `group_by` it has no
+    /// effect yet.)
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
 }

@@ -416,10 +416,14 @@ impl DeliveryActor {
             }
             Settlement::Delivered => {
                 self.counters.delivered.inc();
-                let latency = (Utc::now() - event.timestamp)
-                    .num_microseconds()
-                    .unwrap_or(0);
-                self.counters.latency.observe(latency.max(0) as f64 / 1e6);
+                // From the event to its delivery; a replay's would count from the original
+                // event (hours or days), so replays are left out.
+                if !claimed.replay {
+                    let latency = (Utc::now() - event.timestamp)
+                        .num_microseconds()
+                        .unwrap_or(0);
+                    self.counters.latency.observe(latency.max(0) as f64 / 1e6);
+                }
                 tracing::debug!(endpoint, event_id = %event.id, event_type = %event.kind, "delivered");
             }
             Settlement::Retry(wait) => {
@@ -457,6 +461,7 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
         // Once for the whole batch: every slot it freed is filled in one pass.
         self.update_depth();
         self.pump(ctx);
+        claim::claim_if_waiting(self, ctx);
     }
 
     /// The actor holds a sender, so the stream ends only when the actor is gone.

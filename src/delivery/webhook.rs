@@ -11,6 +11,7 @@ use actix_web::http::Method;
 use super::endpoint::EndpointSpec;
 use super::kinds::OutboundRequest;
 use crate::model::delivery::DeadNotice;
+use crate::model::group::{GroupCounts, GroupNotice, GroupStatus};
 use crate::model::{Changes, Event, Incident, Link};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -57,6 +58,35 @@ struct Data<'a> {
     /// A `delivery.dead` / `endpoint.disabled` notice's delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery: Option<&'a DeadNotice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupBody<'a>>,
+}
+
+/// `data.group` of a `group.notification`: its incidents as the incident objects of the
+/// other events.
+#[derive(Serialize)]
+struct GroupBody<'a> {
+    key: &'a str,
+    route: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    status: GroupStatus,
+    incidents: Vec<IncidentBody<'a>>,
+    changed: &'a [String],
+    counts: GroupCounts,
+}
+
+impl<'a> From<&'a GroupNotice> for GroupBody<'a> {
+    fn from(g: &'a GroupNotice) -> Self {
+        GroupBody {
+            key: &g.key,
+            route: &g.route,
+            labels: &g.labels,
+            status: g.status,
+            incidents: g.incidents.iter().map(IncidentBody::from).collect(),
+            changed: &g.changed,
+            counts: g.counts,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -111,6 +141,7 @@ pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
             incident: IncidentBody::from(&event.incident),
             changes: event.changes.as_ref(),
             delivery: event.notice.as_deref(),
+            group: event.group.as_deref().map(GroupBody::from),
         },
     };
     // Serializing plain structs of strings and maps cannot fail.
@@ -179,6 +210,7 @@ mod tests {
             },
             changes: Some(changes),
             notice: None,
+            group: None,
         }
     }
 

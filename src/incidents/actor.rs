@@ -16,13 +16,17 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use crate::grouping::Grouper;
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
 use crate::store::leases::{LeaseOffer, LeaseRooms};
 use crate::store::query::IncidentQuery;
+use crate::store::timers::Timers;
 use crate::store::{IncidentStore, Recorded, Recording, StoreError};
+
+use super::expiry::Expiry;
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -158,6 +162,8 @@ pub struct IncidentActor {
     router: Addr<RouterActor>,
     schedule: RecordSchedule,
     query: Option<Arc<dyn IncidentQuery>>,
+    /// The auto-resolve timers (see `incidents::expiry`), when they are on.
+    timers: Option<Arc<dyn Timers>>,
 }
 
 /// The admin API acknowledges or resolves an incident: recorded as an alert of that status
@@ -203,6 +209,7 @@ pub fn admin_alert(incident: &Incident, to: AlertStatus, now: DateTime<Utc>) -> 
         links: incident.links.clone(),
         started_at: Some(incident.started_at),
         ended_at: (to == AlertStatus::Resolved).then_some(now),
+        expires_at: None,
         source,
     })
 }
@@ -223,10 +230,13 @@ impl IncidentActor {
                 routes,
                 leases: None,
                 metrics,
+                grouper: None,
+                expiry: None,
             }),
             router,
             schedule,
             query: None,
+            timers: None,
         }
     }
 
@@ -239,10 +249,38 @@ impl IncidentActor {
         self
     }
 
+    /// Adds incidents routed to grouped routes to their groups (`grouping`) after each record
+    /// call, before its requests are answered.
+    pub fn with_grouper(mut self, grouper: Arc<Grouper>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.grouper = Some(grouper);
+        }
+        self
+    }
+
     /// Enables admin changes (acknowledge, resolve), which read the incident first.
     pub fn with_query(mut self, query: Arc<dyn IncidentQuery>) -> Self {
         self.query = Some(query);
         self
+    }
+
+    /// Arms an auto-resolve timer for each recorded firing alert with an `expires_at`, and
+    /// lets [`ExpireIncident`](super::expiry::ExpireIncident) resolve incidents (with
+    /// [`with_query`](Self::with_query)).
+    pub fn with_expiry(mut self, timers: Arc<dyn Timers>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.expiry = Some(Expiry::new(timers.clone(), r.metrics.clone()));
+        }
+        self.timers = Some(timers);
+        self
+    }
+
+    pub(super) fn query(&self) -> Option<Arc<dyn IncidentQuery>> {
+        self.query.clone()
+    }
+
+    pub(super) fn timers(&self) -> Option<Arc<dyn Timers>> {
+        self.timers.clone()
     }
 
     /// Starts every group the schedule allows: records its requests (up to
@@ -308,6 +346,10 @@ struct Recorder {
     /// The delivery actors' room for lanes leased at record (None: none is leased).
     leases: Option<Arc<LeaseRooms>>,
     metrics: Arc<Metrics>,
+    /// Groups of grouped routes (None: no grouping).
+    grouper: Option<Arc<Grouper>>,
+    /// Arms auto-resolve timers after a record (None: off).
+    expiry: Option<Expiry>,
 }
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
@@ -503,6 +545,8 @@ async fn record(
         routes,
         leases,
         metrics,
+        grouper,
+        expiry,
     } = recorder;
     let table = routes.current();
     let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
@@ -520,6 +564,9 @@ async fn record(
         pending,
     } = recording;
     offer.finish(leased, &due);
+    if let Some(expiry) = expiry {
+        expiry.arm(alerts, &recorded).await;
+    }
     let mut events = Vec::new();
     // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
     let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
@@ -554,6 +601,23 @@ async fn record(
                 r#type: kind.to_string(),
             })
             .inc_by(n);
+    }
+    if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
+        let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();
+        match grouper.join(&table, &all, Utc::now()).await {
+            // An event that joined a group and went to no endpoint of its own was routed.
+            Ok(joined) => {
+                let mut joined = joined.into_iter();
+                events.retain(|(_, endpoints)| {
+                    !(joined.next() == Some(true) && endpoints.is_empty())
+                });
+            }
+            Err(e) => {
+                // The events are recorded (and their own deliveries queued): answering 503
+                // would make the sender's retry a repeat that joins nothing, so go on.
+                tracing::error!(error = %e, "could not add incidents to their groups");
+            }
+        }
     }
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);

@@ -5,6 +5,7 @@
 //! incident store only ever turns alerts into `Event`s, and delivery only ever sees `Event`s.
 
 pub mod delivery;
+pub mod group;
 pub mod transition;
 
 use std::collections::BTreeMap;
@@ -131,6 +132,11 @@ pub struct Alert {
     pub links: Vec<Link>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// For a firing alert: when its incident is resolved unless an alert renews it before
+    /// (Prometheus' `endsAt` on the Alertmanager API path, a source's `resolve_after`).
+    /// `None`: the incident stays open until the tool resolves it.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
     pub source: SourceRef,
 }
 
@@ -149,6 +155,7 @@ impl Alert {
             links: vec![],
             started_at: None,
             ended_at: None,
+            expires_at: None,
             source: SourceRef {
                 name: "s".into(),
                 kind: "generic".into(),
@@ -251,10 +258,13 @@ pub enum EventType {
     /// `on_dead:` endpoints; never routed).
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    /// A grouped route's notification of a group of incidents (`data.group`).
+    #[serde(rename = "group.notification")]
+    GroupNotification,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
@@ -262,6 +272,7 @@ impl EventType {
         EventType::Ping,
         EventType::DeliveryDead,
         EventType::EndpointDisabled,
+        EventType::GroupNotification,
     ];
 
     /// Whether this is a notice about deliveries (`delivery.dead`, `endpoint.disabled`): sent
@@ -310,6 +321,7 @@ impl EventType {
             EventType::Ping => "ping",
             EventType::DeliveryDead => "delivery.dead",
             EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::GroupNotification => "group.notification",
         }
     }
 }
@@ -341,7 +353,7 @@ mod event_type_tests {
 
     #[test]
     fn patterns_name_types_by_prefix_or_all() {
-        assert_eq!(EventType::matching("*").unwrap().len(), 4);
+        assert_eq!(EventType::matching("*").unwrap().len(), 5);
         assert_eq!(EventType::matching("incident.*").unwrap().len(), 4);
         assert_eq!(
             EventType::matching("incident.resolved").unwrap(),
@@ -352,7 +364,7 @@ mod event_type_tests {
             EventType::matching("delivery.*").is_err(),
             "notices are never routed"
         );
-        assert!(EventType::matching("group.*")
+        assert!(EventType::matching("alert.*")
             .unwrap_err()
             .contains("matches no event type"));
         assert!(EventType::matching("incident.exploded").is_err());
@@ -384,6 +396,11 @@ pub struct Event {
     /// For a `delivery.dead` / `endpoint.disabled` notice: the delivery it is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<Box<delivery::DeadNotice>>,
+    /// A `group.notification`'s group; its `incident` then stands for the whole group (id
+    /// `grp_...`, the group key as dedup key, its title the group's summary), so every
+    /// endpoint kind can render it as one incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Arc<group::GroupNotice>>,
 }
 
 impl Event {
@@ -414,6 +431,7 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
         incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
         notice: None,
+        group: None,
     }
 }
 

@@ -413,16 +413,25 @@ impl DeliveryQueueStore for MemoryStore {
         Ok(self.queue.deliveries(endpoint))
     }
 
-    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError> {
-        Ok(self.queue.enqueue(endpoint, event))
-    }
-
     async fn replay_many(
         &self,
         endpoint: &str,
         delivery_ids: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
         Ok(self.queue.replay_many(endpoint, delivery_ids))
+    }
+
+    async fn enqueue(
+        &self,
+        event: Arc<Event>,
+        endpoints: &[Arc<str>],
+    ) -> Result<usize, StoreError> {
+        let deliveries = endpoints
+            .iter()
+            .map(|e| (e.clone(), event.clone()))
+            .collect();
+        self.queue.add(deliveries, &[]);
+        Ok(self.queue.pending())
     }
 
     fn concurrency(&self) -> usize {

@@ -5,10 +5,12 @@
 //! - [`DeliveryQueueStore`]: the delivery queue: the deliveries a recording produced, in
 //!   lanes per incident, claimed under leases by the delivery actors and settled with their
 //!   results (memory: plain data under a lock; redis: Lua scripts, shared by instances).
+//! - [`groups::Groups`]: notification groups (grouped routes) and their changed members.
 //! - [`timers::Timers`]: durable timers (a key, a due time, a payload), claimed under leases
 //!   so that one instance fires each.
 
 pub mod backlog;
+pub mod groups;
 pub mod leases;
 pub mod memory;
 pub mod query;
@@ -120,6 +122,8 @@ pub struct Claimed {
     pub attempts: Vec<Attempt>,
     /// Proves the lease when settling; a settle with an outdated lease changes nothing.
     pub lease: String,
+    /// A replay (made by the admin API): its latency is not its event's.
+    pub replay: bool,
 }
 
 /// What one claim brought.
@@ -212,10 +216,6 @@ pub trait DeliveryQueueStore: Send + Sync {
         delivery_ids: &[String],
     ) -> Result<Vec<Option<String>>, StoreError>;
 
-    /// Queues one delivery of `event` to `endpoint` at the tail of its incident's lane: an
-    /// event no transition made (a `delivery.dead` notice). Returns the delivery id.
-    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError>;
-
     /// [`Self::replay_many`] of one delivery.
     async fn replay(
         &self,
@@ -227,6 +227,12 @@ pub trait DeliveryQueueStore: Send + Sync {
             .await?;
         Ok(ids.pop().flatten())
     }
+
+    /// Queues `event`, made outside a record call (a group's notification), to each of
+    /// `endpoints`: a delivery at the tail of lane `event.incident.id`, due now if the lane
+    /// was idle (nothing is leased). Answers the store's count of unfinished deliveries.
+    async fn enqueue(&self, event: Arc<Event>, endpoints: &[Arc<str>])
+        -> Result<usize, StoreError>;
 
     /// How many claimed deliveries one endpoint's actor may have out at once. Each delivery
     /// answered 2xx whose result is not settled yet is sent again after a crash (by whoever
@@ -289,6 +295,7 @@ pub(crate) fn decide_once(
         incident: next,
         changes: t.changes,
         notice: None,
+        group: None,
     }));
     (recorded, Next::InEvent)
 }

@@ -9,6 +9,7 @@ mod deploy;
 mod docs;
 mod email;
 mod endpoints;
+mod expiry;
 mod hardening;
 mod ingest;
 mod integrations;
@@ -23,6 +24,7 @@ mod redis_store;
 mod signing;
 mod smtp_sink;
 mod sns;
+mod storms;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source

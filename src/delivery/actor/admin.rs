@@ -124,6 +124,7 @@ fn ping_event() -> Event {
         ),
         changes: None,
         notice: None,
+        group: None,
     }
 }
 

@@ -395,6 +395,17 @@ let d = &mut act.claims;
     }));
 }
 
+/// Claims at once when the store holds more of this endpoint's work than this actor does
+/// (due lanes may wait there): slots freed by finished attempts are filled without waiting
+/// for their results to be stored first (that settle call claims again too, for the next
+/// heads of the lanes it moves on). One claim is under way at a time.
+pub(super) fn claim_if_waiting(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
+    let held = act.heads.len() + act.claims.parked.len();
+    if act.depth() > held {
+        claim(act, ctx);
+    }
+}
+
 /// Reads the endpoint's count of unfinished deliveries (a claim of nothing).
 pub(super) fn refresh_depth(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     let store = act.claims.store.clone();

@@ -114,6 +114,7 @@ pub(super) fn notice_event(
         source: dead.source.clone(),
         incident: dead.incident.clone(),
         changes: None,
+        group: None,
         notice: Some(Box::new(DeadNotice {
             endpoint: endpoint.to_string(),
             delivery_id: claimed.delivery_id.clone(),
@@ -137,15 +138,14 @@ pub(super) fn notify(act: &DeliveryActor, claimed: &Claimed, settlement: Settlem
     let store = act.claims.store();
     let targets = act.spec.on_dead.clone();
     let from = act.spec.name.clone();
+    let kind = event.kind;
     actix_rt::spawn(async move {
-        for target in targets.iter() {
-            match store.enqueue(target, &event).await {
-                Ok(id) => {
-                    tracing::info!(endpoint = &*from, to = &**target, delivery = %id, notice = %event.kind, "notice queued")
-                }
-                Err(e) => {
-                    tracing::error!(endpoint = &*from, to = &**target, error = %e, notice = %event.kind, "notice could not be queued")
-                }
+        match store.enqueue(std::sync::Arc::new(event), &targets).await {
+            Ok(_) => {
+                tracing::info!(endpoint = &*from, to = ?targets, notice = %kind, "notice queued")
+            }
+            Err(e) => {
+                tracing::error!(endpoint = &*from, to = ?targets, error = %e, notice = %kind, "notice could not be queued")
             }
         }
     });
@@ -199,6 +199,7 @@ mod tests {
             event: std::sync::Arc::new(event),
             attempts: Vec::new(),
             lease: String::new(),
+            replay: false,
         };
         let n = notice_event("hook", &claimed, Settlement::Dead, None).unwrap();
         assert_eq!(n.kind, EventType::DeliveryDead);

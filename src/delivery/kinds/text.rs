@@ -52,6 +52,7 @@ pub fn headline(event: &Event) -> String {
         EventType::Acknowledged => "ACKNOWLEDGED".into(),
         EventType::Resolved => "RESOLVED".into(),
         EventType::Ping => "TEST".into(),
+        EventType::GroupNotification => "GROUP".into(),
         EventType::DeliveryDead | EventType::EndpointDisabled => {
             let what = if event.kind == EventType::DeliveryDead {
                 "DELIVERY DEAD"

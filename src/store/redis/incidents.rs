@@ -95,6 +95,7 @@ impl RecordBatch {
                         event: Arc::clone(event),
                         attempts: Vec::new(),
                         lease: token.to_string(),
+                        replay: false,
                     },
                 )
             })
@@ -132,9 +133,12 @@ struct EnvelopeRef<'a> {
     changes: Option<&'a crate::model::Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notice: Option<&'a crate::model::delivery::DeadNotice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a crate::model::group::GroupNotice>,
 }
 
-/// The JSON a delivery entry keeps of its event besides the incident.
+/// The JSON a delivery entry keeps of its event besides the incident (record.lua's and
+/// enqueue.lua's entries alike).
 pub(super) fn envelope_json(event: &Event) -> Result<String, StoreError> {
     serde_json::to_string(&EnvelopeRef {
         id: &event.id,
@@ -143,6 +147,7 @@ pub(super) fn envelope_json(event: &Event) -> Result<String, StoreError> {
         source: &event.source,
         changes: event.changes.as_ref(),
         notice: event.notice.as_deref(),
+        group: event.group.as_deref(),
     })
     .map_err(unavailable)
 }

@@ -31,6 +31,7 @@ struct Envelope {
     changes: Option<crate::model::Changes>,
     #[serde(default)]
     notice: Option<Box<crate::model::delivery::DeadNotice>>,
+    group: Option<Arc<crate::model::group::GroupNotice>>,
 }
 
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
@@ -84,6 +85,7 @@ impl Entry<'_> {
             incident,
             changes: env.changes,
             notice: env.notice,
+            group: env.group,
         })
     }
 
@@ -105,6 +107,34 @@ impl Entry<'_> {
 
 #[async_trait]
 impl DeliveryQueueStore for RedisStore {
+    async fn enqueue(
+        &self,
+        event: Arc<Event>,
+        endpoints: &[Arc<str>],
+    ) -> Result<usize, StoreError> {
+        if endpoints.is_empty() {
+            return Ok(0);
+        }
+        let envelope = super::incidents::envelope_json(&event)?;
+        let incident = serde_json::to_string(&event.incident).map_err(unavailable)?;
+        let mut inv = self.enqueue_script.arg(&self.prefix);
+        inv.arg(&event.incident.id)
+            .arg(&event.id)
+            .arg(incident)
+            .arg(envelope)
+            .arg(endpoints.len());
+        for e in endpoints {
+            inv.arg(&**e)
+                .arg(format!("dlv_{}", uuid::Uuid::now_v7().simple()));
+        }
+        let mut conn = self.conn().await?;
+        let pending: i64 = inv
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        Ok(usize::try_from(pending).unwrap_or(0))
+    }
+
     async fn claim(
         &self,
         endpoint: &str,
@@ -141,6 +171,7 @@ impl DeliveryQueueStore for RedisStore {
                 event: Arc::new(entry.event()?),
                 attempts: entry.attempts(),
                 lease: token.clone(),
+                replay: entry.replay_of.is_some(),
             });
         }
         Ok(Claim {
@@ -242,26 +273,6 @@ impl DeliveryQueueStore for RedisStore {
             .zip(answer.into_iter().skip(1).chain(std::iter::repeat(0)))
             .map(|(id, found)| (found == 1).then_some(id))
             .collect())
-    }
-
-    async fn enqueue(&self, endpoint: &str, event: &Event) -> Result<String, StoreError> {
-        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-        let incident = serde_json::to_string(&event.incident).map_err(unavailable)?;
-        let envelope = super::incidents::envelope_json(event)?;
-        let mut conn = self.conn().await?;
-        let _pending: i64 = self
-            .enqueue_script
-            .arg(self.queue_prefix(endpoint))
-            .arg(self.pending_key())
-            .arg(&id)
-            .arg(&event.incident.id)
-            .arg(&event.id)
-            .arg(incident)
-            .arg(envelope)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.broken(e))?;
-        Ok(id)
     }
 
     fn concurrency(&self) -> usize {
