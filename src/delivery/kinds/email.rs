@@ -16,7 +16,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{changes_text, headline, truncate, Exchange};
+use super::{changes_text, headline, omitted, truncate, Exchange};
 use crate::config::types::{SmtpConfig, SmtpSecurity};
 use crate::delivery::policy::AddressPolicy;
 use crate::model::delivery::Verdict;
@@ -135,7 +135,7 @@ fn labels(event: &Event) -> (Vec<String>, Option<String>) {
         .take(MAX_LABELS)
         .map(|(k, v)| truncate(&format!("{k}={v}"), MAX_LABEL))
         .collect();
-    let more = (l.len() > MAX_LABELS).then(|| format!("… and {} more", l.len() - MAX_LABELS));
+    let more = omitted(l.len(), MAX_LABELS);
     (shown, more)
 }
 

@@ -379,9 +379,12 @@ async fn simple(
 }
 
 pub use text::{
-    base, basic_auth, bounded_key, changes_text, colour, encode_component, headline, secret_header,
-    title, truncate,
+    base, basic_auth, bounded_key, changes_text, colour, encode_component, fit_list, headline,
+    omitted, secret_header, title, truncate,
 };
+
+#[cfg(test)]
+mod limits_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

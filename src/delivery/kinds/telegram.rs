@@ -4,13 +4,15 @@
 //! whose `message_id` is remembered per incident ([`ExternalRefs`]); later events reply to it
 //! (`reply_parameters`, sent even if it was deleted), one reply chain per incident.
 //!
-//! Limits kept: 4096 characters of text (after entities are parsed: counted here on the text
-//! as shown), each part cut with `…`, labels listed up to [`MAX_LABELS`].
+//! Limits kept: 4096 characters of text as shown (after entities are parsed; link addresses
+//! do not count): the headline 256, the description 1000, each label 100, up to
+//! [`MAX_LABELS`] labels then `… and N more`, five links; each part cut with `…`, so the sum
+//! stays under the limit.
 
 use actix_web::http::Method;
 use serde_json::{json, Value};
 
-use super::{base, changes_text, headline, truncate, Exchange, OutboundRequest, Steps};
+use super::{base, changes_text, headline, omitted, truncate, Exchange, OutboundRequest, Steps};
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
 use crate::model::delivery::Verdict;
@@ -22,10 +24,10 @@ pub const DEFAULT_URL: &str = "https://api.telegram.org";
 /// Telegram's limit on a message's text.
 pub const MAX_TEXT: usize = 4096;
 /// Labels shown; the rest are counted.
-pub const MAX_LABELS: usize = 20;
+pub const MAX_LABELS: usize = 15;
 /// Room kept for the headline, description, each label.
 const MAX_HEADLINE: usize = 256;
-const MAX_DESCRIPTION: usize = 2048;
+const MAX_DESCRIPTION: usize = 1000;
 const MAX_LABEL: usize = 100;
 
 /// The bot endpoint's settings.
@@ -76,9 +78,7 @@ pub fn text(event: &Event) -> String {
                 )
             })
             .collect();
-        if inc.labels.len() > MAX_LABELS {
-            labels.push(format!("… and {} more", inc.labels.len() - MAX_LABELS));
-        }
+        labels.extend(omitted(inc.labels.len(), MAX_LABELS));
         lines.push(labels.join(" "));
     }
     for l in inc.links.iter().take(5) {
