@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use super::{changes_text, fit_list, headline, truncate};
+use super::{changes_text, escape_html, fit_list, headline, truncate};
 use crate::model::Event;
 
 /// Link buttons.
@@ -28,16 +28,8 @@ pub fn url(webhook: &str) -> String {
     format!("{webhook}{sep}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD")
 }
 
-/// Google Chat's text formatting marks `*`, `_`, `~` and backticks: shown as typed in the
-/// card's plain widgets; `<`, `>` and `&` are escaped in widget text (it is HTML).
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn decorated(label: &str, text: &str) -> Value {
-    json!({"decoratedText": {"topLabel": label, "text": html(&truncate(text, MAX_WIDGET))}})
+    json!({"decoratedText": {"topLabel": label, "text": escape_html(&truncate(text, MAX_WIDGET))}})
 }
 
 /// The message for an event.
@@ -51,7 +43,7 @@ pub fn body(event: &Event) -> Value {
     ];
     if !inc.description.trim().is_empty() {
         widgets.push(
-            json!({"textParagraph": {"text": html(&truncate(&inc.description, MAX_WIDGET))}}),
+            json!({"textParagraph": {"text": escape_html(&truncate(&inc.description, MAX_WIDGET))}}),
         );
     }
     if let Some(c) = changes_text(event) {

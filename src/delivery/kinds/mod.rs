@@ -379,8 +379,8 @@ async fn simple(
 }
 
 pub use text::{
-    base, basic_auth, bounded_key, changes_text, colour, encode_component, fit_list, headline,
-    omitted, secret_header, title, truncate,
+    base, basic_auth, bounded_key, changes_text, colour, encode_component, escape_html, fit_list,
+    headline, omitted, secret_header, title, truncate,
 };
 
 #[cfg(test)]

@@ -164,3 +164,12 @@ pub fn fit_list(items: &[String], sep: &str, max: usize) -> String {
     }
     out
 }
+
+/// HTML escaping of text shown as typed: `&`, `<`, `>` and `"` (Telegram's HTML knows exactly
+/// these four entities; email and Google Chat widgets take HTML).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
