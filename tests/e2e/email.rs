@@ -113,4 +113,20 @@ fn email_settings_are_checked_by_switchyard_check() {
         "version: 1\nendpoints:\n  - { name: mail, kind: email, smtp: { host: relay, from: 'nobody', to: [a@example.com] } }\nroutes:\n  - { matchers: [], to: [mail] }\n",
     );
     assert!(c.err.contains("smtp.from: `nobody`"), "{}", c.err);
+    let clear = crate::support::check_yaml(
+        "version: 1\nserver: { endpoint_policy: { require_https: true } }\nendpoints:\n  - { name: mail, kind: email, smtp: { host: relay, security: none, from: a@example.com, to: [b@example.com] } }\nroutes:\n  - { matchers: [], to: [mail] }\n",
+    );
+    assert!(
+        clear.err.contains("smtp.security none sends in the clear"),
+        "{}",
+        clear.err
+    );
+    let url = crate::support::check_yaml(
+        "version: 1\nendpoints:\n  - { name: mail, kind: email, url: 'https://x', smtp: { host: relay, from: a@example.com, to: [b@example.com] } }\nroutes:\n  - { matchers: [], to: [mail] }\n",
+    );
+    assert!(
+        url.err.contains("kind `email` sends through `smtp:`"),
+        "{}",
+        url.err
+    );
 }
