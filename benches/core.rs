@@ -60,8 +60,8 @@ fn sample_event() -> Event {
         },
         incident,
         changes: None,
-        notice: None,
         group: None,
+        notice: None,
     }
 }
 

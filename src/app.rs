@@ -188,7 +188,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         Box::new(start_sources),
         Box::new(start_delivery),
     )
-    .with_restart_only(runtime.restart_only.clone());
+    .with_restart_only(runtime.restart_only.clone())
+    .with_running(runtime.sources.clone(), runtime.routes.clone());
     let (redis, cert) = (stores.redis.clone(), runtime.tls.clone());
     let control = control
         .with_on_reload(Box::new(move |rt: &Runtime| {
@@ -241,9 +242,16 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     } else {
         Listener::All
     };
-    let main = start_listener(&runtime, &state, runtime.listen, public)?;
+    let console = crate::ui::Console::new(runtime.admin_token.as_ref().map(|t| t.expose()));
+    let main = start_listener(&runtime, &state, &console, runtime.listen, public)?;
     let admin = match runtime.admin_listen {
-        Some(addr) => Some(start_listener(&runtime, &state, addr, Listener::Admin)?),
+        Some(addr) => Some(start_listener(
+            &runtime,
+            &state,
+            &console,
+            addr,
+            Listener::Admin,
+        )?),
         None => None,
     };
     let handles: Vec<_> = std::iter::once(main.handle())
@@ -265,18 +273,25 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it.
+/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it. The console
+/// (`/ui`) is where the admin API is.
 fn start_listener(
     runtime: &Runtime,
     state: &AppState,
+    console: &Option<Arc<crate::ui::Console>>,
     addr: std::net::SocketAddr,
     routes: Listener,
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = state.clone();
+    let console = match routes {
+        Listener::Public => None,
+        Listener::All | Listener::Admin => console.clone(),
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(|cfg| crate::http::configure_listener(cfg, routes))
+            .configure(|cfg| crate::ui::configure(cfg, console.clone()))
     })
     // On SIGTERM or SIGINT (ours, in `serve`: actix-server's own would stop every arbiter,
     // the delivery actors' too): stop accepting, give requests under way this long to finish.

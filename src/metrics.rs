@@ -2,9 +2,13 @@
 //!
 //! One [`Metrics`] value is made at start-up and shared (`Arc`) by the HTTP handlers and the
 //! actors. Label values are the configured source and endpoint names, so cardinality is
-//! bounded by routes.yaml.
+//! bounded by routes.yaml. Beside them, each endpoint's last hour of attempts
+//! ([`recent::RecentAttempts`]) for the console.
 
-use std::sync::Arc;
+pub mod recent;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use recent::RecentAttempts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -114,6 +120,8 @@ pub struct Metrics {
     /// `switchyard_delivery_heads_taken_total{endpoint,via}`: lane heads a durable queue
     /// (redis) gave this instance, by `claim` or leased at `record`.
     pub heads_taken: Family<HeadLabels, Counter>,
+    /// Each endpoint's attempts over the last hour (not exported: the console reads it).
+    recent: Mutex<HashMap<String, Arc<RecentAttempts>>>,
     /// `switchyard_incident_expiry_total{outcome}`: the auto-resolve timers (`expires_at`):
     /// `armed`, `arm_failed` (the store refused; that incident will not auto-resolve),
     /// `resolved`, and timers that fired on nothing to do: `renewed`, `closed`.
@@ -249,6 +257,7 @@ impl Metrics {
             plugin_calls,
             redeliveries_dropped,
             heads_taken,
+            recent: Mutex::new(HashMap::new()),
             expiry,
         })
     }
@@ -290,7 +299,27 @@ impl Metrics {
             latency: self.delivery_latency.get_or_create(&labels).clone(),
             claimed: self.head_counter(endpoint, "claim"),
             leased_at_record: self.head_counter(endpoint, "record"),
+            recent: self.recent(endpoint),
         }
+    }
+
+    /// The last hour of `endpoint`'s attempts (the same counts its delivery actor records).
+    pub fn recent(&self, endpoint: &str) -> Arc<RecentAttempts> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// `endpoint`'s current queue depth, as `/metrics` shows it.
+    pub fn queue_depth_of(&self, endpoint: &str) -> i64 {
+        self.queue_depth
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_string(),
+            })
+            .get()
     }
 
     fn head_counter(&self, endpoint: &str, via: &str) -> Counter {
@@ -318,6 +347,8 @@ pub struct EndpointMetrics {
     /// Lane heads taken from the durable queue by a claim, and leased at record.
     pub claimed: Counter,
     pub leased_at_record: Counter,
+    /// The last hour of attempts, for the console.
+    pub recent: Arc<RecentAttempts>,
 }
 
 /// Running totals across sources and endpoints, read from the metrics' own text (so the log

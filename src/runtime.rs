@@ -1,6 +1,9 @@
 //! `Runtime::build`: turns a loaded routes.yaml into checked runtime parts (sources with
 //! their plugins, endpoints, the route table, the listener and the store's settings). The
 //! control plane builds one on each reload; `app::serve` starts the actors from the first.
+//! `route_test` runs a payload through its sources and routes without sending anything.
+
+pub mod route_test;
 
 use std::net::SocketAddr;
 use std::path::Path;

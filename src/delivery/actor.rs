@@ -53,6 +53,8 @@ pub struct DeliveryView {
     pub endpoint: String,
     pub event_id: String,
     pub event_type: &'static str,
+    /// When the event happened.
+    pub event_at: chrono::DateTime<chrono::Utc>,
     pub incident_id: String,
     pub state: DeliveryState,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,6 +381,9 @@ impl DeliveryActor {
             self.counters
                 .duration
                 .observe(a.duration_ms as f64 / 1000.0);
+            self.counters
+                .recent
+                .record(verdict == Verdict::Success, a.duration_ms);
         }
         let endpoint = &*self.spec.name;
         // The circuit counts what the service did: failures to reach it or non-2xx answers.

@@ -55,11 +55,11 @@ struct Data<'a> {
     incident: IncidentBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<&'a Changes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupBody<'a>>,
     /// A `delivery.dead` / `endpoint.disabled` notice's delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery: Option<&'a DeadNotice>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<GroupBody<'a>>,
 }
 
 /// `data.group` of a `group.notification`: its incidents as the incident objects of the
@@ -140,8 +140,8 @@ pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
         data: Data {
             incident: IncidentBody::from(&event.incident),
             changes: event.changes.as_ref(),
-            delivery: event.notice.as_deref(),
             group: event.group.as_deref().map(GroupBody::from),
+            delivery: event.notice.as_deref(),
         },
     };
     // Serializing plain structs of strings and maps cannot fail.
@@ -209,8 +209,8 @@ mod tests {
                 source: None,
             },
             changes: Some(changes),
-            notice: None,
             group: None,
+            notice: None,
         }
     }
 

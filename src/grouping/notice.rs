@@ -119,7 +119,7 @@ pub fn notification(g: GroupNotice, id: String, now: DateTime<Utc>) -> Event {
         source,
         incident,
         changes: None,
-        notice: None,
         group: Some(Arc::new(g)),
+        notice: None,
     }
 }

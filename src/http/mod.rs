@@ -63,9 +63,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/incidents/{id}/resolve"),
     ("GET", "/api/v1/deliveries"),
     ("POST", "/api/v1/deliveries/{id}/replay"),
+    ("GET", "/api/v1/endpoints"),
     ("GET", "/api/v1/groups"),
     ("POST", "/api/v1/endpoints/{name}/test"),
     ("POST", "/api/v1/endpoints/{name}/recover"),
+    ("POST", "/api/v1/route-test"),
     ("POST", "/api/v1/reload"),
 ];
 
@@ -83,9 +85,11 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/api/v1/incidents/{id}/resolve") => web::post().to(admin::resolve),
         ("GET", "/api/v1/deliveries") => web::get().to(admin::list_deliveries),
         ("POST", "/api/v1/deliveries/{id}/replay") => web::post().to(admin::replay),
+        ("GET", "/api/v1/endpoints") => web::get().to(admin::list_endpoints),
         ("GET", "/api/v1/groups") => web::get().to(admin::list_groups),
         ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
         ("POST", "/api/v1/endpoints/{name}/recover") => web::post().to(admin::recover),
+        ("POST", "/api/v1/route-test") => web::post().to(admin::test_route),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
         _ => return None,
     })

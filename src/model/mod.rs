@@ -251,6 +251,9 @@ pub enum EventType {
     /// Sent by `POST /api/v1/endpoints/{name}/test`; never produced by an alert.
     #[serde(rename = "ping")]
     Ping,
+    /// A grouped route's notification of a group of incidents (`data.group`).
+    #[serde(rename = "group.notification")]
+    GroupNotification,
     /// A delivery went dead (a notice to the `on_dead:` endpoints; never routed).
     #[serde(rename = "delivery.dead")]
     DeliveryDead,
@@ -258,9 +261,6 @@ pub enum EventType {
     /// `on_dead:` endpoints; never routed).
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
-    /// A grouped route's notification of a group of incidents (`data.group`).
-    #[serde(rename = "group.notification")]
-    GroupNotification,
 }
 
 impl EventType {
@@ -270,9 +270,9 @@ impl EventType {
         EventType::Acknowledged,
         EventType::Resolved,
         EventType::Ping,
+        EventType::GroupNotification,
         EventType::DeliveryDead,
         EventType::EndpointDisabled,
-        EventType::GroupNotification,
     ];
 
     /// Whether this is a notice about deliveries (`delivery.dead`, `endpoint.disabled`): sent
@@ -319,9 +319,9 @@ impl EventType {
             EventType::Acknowledged => "incident.acknowledged",
             EventType::Resolved => "incident.resolved",
             EventType::Ping => "ping",
+            EventType::GroupNotification => "group.notification",
             EventType::DeliveryDead => "delivery.dead",
             EventType::EndpointDisabled => "endpoint.disabled",
-            EventType::GroupNotification => "group.notification",
         }
     }
 }
@@ -393,14 +393,14 @@ pub struct Event {
     pub source: SourceRef,
     pub incident: Incident,
     pub changes: Option<Changes>,
-    /// For a `delivery.dead` / `endpoint.disabled` notice: the delivery it is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notice: Option<Box<delivery::DeadNotice>>,
     /// A `group.notification`'s group; its `incident` then stands for the whole group (id
     /// `grp_...`, the group key as dedup key, its title the group's summary), so every
     /// endpoint kind can render it as one incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<group::GroupNotice>>,
+    /// For a `delivery.dead` / `endpoint.disabled` notice: the delivery it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Box<delivery::DeadNotice>>,
 }
 
 impl Event {
@@ -430,8 +430,8 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
         },
         incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
-        notice: None,
         group: None,
+        notice: None,
     }
 }
 

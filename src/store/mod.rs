@@ -228,7 +228,8 @@ pub trait DeliveryQueueStore: Send + Sync {
         Ok(ids.pop().flatten())
     }
 
-    /// Queues `event`, made outside a record call (a group's notification), to each of
+    /// Queues `event`, made outside a record call (a group's notification, a
+    /// `delivery.dead` notice), to each of
     /// `endpoints`: a delivery at the tail of lane `event.incident.id`, due now if the lane
     /// was idle (nothing is leased). Answers the store's count of unfinished deliveries.
     async fn enqueue(&self, event: Arc<Event>, endpoints: &[Arc<str>])
@@ -294,8 +295,8 @@ pub(crate) fn decide_once(
         source: alert.source.clone(),
         incident: next,
         changes: t.changes,
-        notice: None,
         group: None,
+        notice: None,
     }));
     (recorded, Next::InEvent)
 }

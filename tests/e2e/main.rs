@@ -2,6 +2,7 @@
 
 mod adapters;
 mod admin;
+mod browser;
 mod chat_kinds;
 mod cli;
 mod delivery;
@@ -26,6 +27,7 @@ mod smtp_sink;
 mod sns;
 mod storms;
 mod support;
+mod ui;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
 /// (HMAC secret `s3cret`), one webhook endpoint `hook` at `url` with a fast retry schedule.

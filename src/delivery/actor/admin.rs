@@ -123,8 +123,8 @@ fn ping_event() -> Event {
             now,
         ),
         changes: None,
-        notice: None,
         group: None,
+        notice: None,
     }
 }
 

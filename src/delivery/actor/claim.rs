@@ -112,6 +112,7 @@ pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDel
             endpoint: endpoint.to_string(),
             event_id: d.event.id,
             event_type: d.event.kind.as_str(),
+            event_at: d.event.timestamp,
             incident_id: d.event.incident.id,
             state: d.state,
             replay_of: d.replay_of,

@@ -4,6 +4,7 @@
 //! for every `on_dead:` endpoint (whose actors claim it at their next poll). A notice that
 //! dies is not noticed in turn.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -138,14 +139,14 @@ pub(super) fn notify(act: &DeliveryActor, claimed: &Claimed, settlement: Settlem
     let store = act.claims.store();
     let targets = act.spec.on_dead.clone();
     let from = act.spec.name.clone();
-    let kind = event.kind;
+    let event = Arc::new(event);
     actix_rt::spawn(async move {
-        match store.enqueue(std::sync::Arc::new(event), &targets).await {
+        match store.enqueue(event.clone(), &targets).await {
             Ok(_) => {
-                tracing::info!(endpoint = &*from, to = ?targets, notice = %kind, "notice queued")
+                tracing::info!(endpoint = &*from, to = ?targets, notice = %event.kind, "notice queued")
             }
             Err(e) => {
-                tracing::error!(endpoint = &*from, to = ?targets, error = %e, notice = %kind, "notice could not be queued")
+                tracing::error!(endpoint = &*from, to = ?targets, error = %e, notice = %event.kind, "notice could not be queued")
             }
         }
     });

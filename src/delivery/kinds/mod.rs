@@ -451,8 +451,8 @@ pub(crate) mod tests {
                 source: None,
             },
             changes,
-            notice: None,
             group: None,
+            notice: None,
         }
     }
 

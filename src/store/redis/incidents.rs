@@ -132,13 +132,12 @@ struct EnvelopeRef<'a> {
     source: &'a SourceRef,
     changes: Option<&'a crate::model::Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    notice: Option<&'a crate::model::delivery::DeadNotice>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<&'a crate::model::group::GroupNotice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<&'a crate::model::delivery::DeadNotice>,
 }
 
-/// The JSON a delivery entry keeps of its event besides the incident (record.lua's and
-/// enqueue.lua's entries alike).
+/// The JSON a delivery entry keeps of its event besides the incident.
 pub(super) fn envelope_json(event: &Event) -> Result<String, StoreError> {
     serde_json::to_string(&EnvelopeRef {
         id: &event.id,
@@ -146,8 +145,8 @@ pub(super) fn envelope_json(event: &Event) -> Result<String, StoreError> {
         timestamp: event.timestamp,
         source: &event.source,
         changes: event.changes.as_ref(),
-        notice: event.notice.as_deref(),
         group: event.group.as_deref(),
+        notice: event.notice.as_deref(),
     })
     .map_err(unavailable)
 }

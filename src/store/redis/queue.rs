@@ -30,8 +30,8 @@ struct Envelope {
     source: SourceRef,
     changes: Option<crate::model::Changes>,
     #[serde(default)]
-    notice: Option<Box<crate::model::delivery::DeadNotice>>,
     group: Option<Arc<crate::model::group::GroupNotice>>,
+    notice: Option<Box<crate::model::delivery::DeadNotice>>,
 }
 
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
@@ -84,8 +84,8 @@ impl Entry<'_> {
             source: env.source,
             incident,
             changes: env.changes,
-            notice: env.notice,
             group: env.group,
+            notice: env.notice,
         })
     }
 
