@@ -22,6 +22,7 @@ use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
+use crate::store::file::FileStore;
 use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
@@ -43,10 +44,24 @@ struct Stores {
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
+    /// The file store (admin backups).
+    file: Option<Arc<FileStore>>,
 }
 
 impl Stores {
     fn build(runtime: &Runtime) -> std::io::Result<Stores> {
+        if let Some(dir) = &runtime.file_store {
+            let store = FileStore::open(dir).map_err(std::io::Error::other)?;
+            return Ok(Stores {
+                incidents: store.clone(),
+                queue: store.clone(),
+                query: store.clone(),
+                refs: store.clone(),
+                redis: None,
+                request_ids: store.clone(),
+                file: Some(store),
+            });
+        }
         let Some(spec) = &runtime.redis else {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
@@ -56,6 +71,7 @@ impl Stores {
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
                 request_ids: Arc::new(MemoryRequestIds::default()),
+                file: None,
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -69,6 +85,7 @@ impl Stores {
             refs: store.clone(),
             request_ids: store.clone(),
             redis: Some(store),
+            file: None,
         })
     }
 }
@@ -179,6 +196,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             control,
             incidents,
             query: stores.query.clone(),
+            file_store: stores.file.clone(),
         })
     });
 

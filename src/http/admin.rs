@@ -33,6 +33,8 @@ pub struct AdminState {
     pub control: Addr<ControlActor>,
     pub incidents: Addr<IncidentActor>,
     pub query: Arc<dyn IncidentQuery>,
+    /// The file store, for backups; None with another store.
+    pub file_store: Option<Arc<crate::store::file::FileStore>>,
 }
 
 /// Why an admin call failed; `http::error` maps each to its answer.
@@ -309,6 +311,27 @@ pub async fn test_endpoint(
         .ok_or_else(|| AdminError::NotFound(format!("no endpoint named `{name}`")))?;
     let report = addr.send(Ping).await.map_err(mailbox)?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// `POST /api/v1/store/backup`: a consistent snapshot of the file store, kept in
+/// `<store.path>/backups/<time>/` (a data directory of its own). 409 with another store.
+pub async fn backup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let Some(store) = admin.file_store.clone() else {
+        return Err(AdminError::Conflict(
+            "backups are made by the file store (`store: {kind: file}`); this instance runs another store".into(),
+        )
+        .into());
+    };
+    let info = tokio::task::spawn_blocking(move || store.backup())
+        .await
+        .map_err(|e| AdminError::Unavailable(format!("backup task: {e}")))?
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "dir": info.dir,
+        "generation": info.generation,
+        "bytes": info.bytes,
+    })))
 }
 
 /// `POST /api/v1/reload`

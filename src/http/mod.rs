@@ -65,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/deliveries/{id}/replay"),
     ("POST", "/api/v1/endpoints/{name}/test"),
     ("POST", "/api/v1/reload"),
+    ("POST", "/api/v1/store/backup"),
 ];
 
 /// The handler of one entry of [`ROUTES`].
@@ -83,6 +84,7 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/api/v1/deliveries/{id}/replay") => web::post().to(admin::replay),
         ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
+        ("POST", "/api/v1/store/backup") => web::post().to(admin::backup),
         _ => return None,
     })
 }
