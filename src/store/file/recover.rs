@@ -193,19 +193,19 @@ pub fn read_frames(
     }
     let mut at = magic.len();
     while at < bytes.len() {
-        let rest = &bytes[at..];
-        if rest.len() < FRAME_HEADER {
+        let Some(payload) = whole_frame(&bytes[at..]) else {
+            // A write interrupted at the end leaves no whole frame after it; damage in the
+            // middle of the file does.
+            if let Some(next) = (at + 1..bytes.len()).find(|o| whole_frame(&bytes[*o..]).is_some()) {
+                return Err(OpenError::Damaged {
+                    file: path.to_path_buf(),
+                    offset: at as u64,
+                    reason: format!("a frame does not read back, and a whole frame follows at byte {next} (not an interrupted write)"),
+                });
+            }
             return Ok((End::Torn(at as u64), len));
-        }
-        let size = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if size > DEFAULT_MAX_FRAME_BYTES || rest.len() - FRAME_HEADER < size {
-            return Ok((End::Torn(at as u64), len));
-        }
-        let payload = &rest[FRAME_HEADER..FRAME_HEADER + size];
-        if crc32fast::hash(payload) != crc {
-            return Ok((End::Torn(at as u64), len));
-        }
+        };
+        let size = payload.len();
         let frame: Frame = postcard::from_bytes(payload).map_err(|e| OpenError::Damaged {
             file: path.to_path_buf(),
             offset: at as u64,
@@ -219,6 +219,19 @@ pub fn read_frames(
         at += FRAME_HEADER + size;
     }
     Ok((End::Whole, len))
+}
+
+/// The payload of the whole frame `bytes` starts with, if it does (a length that fits and a
+/// matching CRC-32; an empty frame is never written).
+fn whole_frame(bytes: &[u8]) -> Option<&[u8]> {
+    let header = bytes.get(..FRAME_HEADER)?;
+    let size = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if size == 0 || size > DEFAULT_MAX_FRAME_BYTES {
+        return None;
+    }
+    let payload = bytes.get(FRAME_HEADER..FRAME_HEADER + size)?;
+    (crc32fast::hash(payload) == crc).then_some(payload)
 }
 
 /// Reads the snapshot and journals of `files` into `each`; returns the newest journal's
