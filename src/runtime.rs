@@ -200,14 +200,8 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let file_store = (raw.store.kind == StoreKind::File).then(|| {
-            base.join(
-                raw.store
-                    .path
-                    .as_deref()
-                    .unwrap_or(DEFAULT_FILE_STORE_PATH),
-            )
-        });
+        let file_store = (raw.store.kind == StoreKind::File)
+            .then(|| base.join(raw.store.path.as_deref().unwrap_or(DEFAULT_FILE_STORE_PATH)));
         Ok(Runtime {
             file_store,
             tls,

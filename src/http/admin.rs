@@ -315,7 +315,10 @@ pub async fn test_endpoint(
 
 /// `POST /api/v1/store/backup`: a consistent snapshot of the file store, kept in
 /// `<store.path>/backups/<time>/` (a data directory of its own). 409 with another store.
-pub async fn backup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn backup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
     let Some(store) = admin.file_store.clone() else {
         return Err(AdminError::Conflict(

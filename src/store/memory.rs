@@ -418,7 +418,9 @@ impl IncidentStore for MemoryStore {
         // New lanes go straight to this process's delivery actors, within their room.
         offer.reserve(&want);
         let room: Vec<(&str, usize, Duration)> = offer.reserved().collect();
-        let (leased, due) = self.queue.add(deliveries, &room, frame.map(|f| (f, event_of)));
+        let (leased, due) = self
+            .queue
+            .add(deliveries, &room, frame.map(|f| (f, event_of)));
         Ok(Recording {
             recorded,
             leased,

@@ -7,6 +7,7 @@ mod delivery;
 mod deploy;
 mod docs;
 mod endpoints;
+mod file_store;
 mod hardening;
 mod ingest;
 mod integrations;

@@ -41,8 +41,8 @@ use super::query::{IncidentFilter, IncidentQuery};
 use super::refs::{ExternalRefs, MemoryRefs};
 use super::request_ids::{IdState, MemoryRequestIds, RequestIds};
 use super::{
-    Claim, Claimed, DeliveryQueueStore, IncidentStore, QueueStatus, Recording, Routing,
-    StoreError, StoredDeliveries,
+    Claim, Claimed, DeliveryQueueStore, IncidentStore, QueueStatus, Recording, Routing, StoreError,
+    StoredDeliveries,
 };
 use crate::model::delivery::Settlement;
 use crate::model::{Alert, Incident};
@@ -442,7 +442,8 @@ impl RequestIds for FileStore {
 
     async fn recorded(&self, source: &str, id: &str, window: Duration) -> Result<(), StoreError> {
         self.ids.recorded(source, id, window).await?;
-        let until = Utc::now() + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let until =
+            Utc::now() + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         self.log(vec![Op::RequestId {
             source: source.to_string(),
             id: id.to_string(),

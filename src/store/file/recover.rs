@@ -196,7 +196,8 @@ pub fn read_frames(
         let Some(payload) = whole_frame(&bytes[at..]) else {
             // A write interrupted at the end leaves no whole frame after it; damage in the
             // middle of the file does.
-            if let Some(next) = (at + 1..bytes.len()).find(|o| whole_frame(&bytes[*o..]).is_some()) {
+            if let Some(next) = (at + 1..bytes.len()).find(|o| whole_frame(&bytes[*o..]).is_some())
+            {
                 return Err(OpenError::Damaged {
                     file: path.to_path_buf(),
                     offset: at as u64,

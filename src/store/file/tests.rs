@@ -61,7 +61,10 @@ async fn incidents_deliveries_attempts_retry_times_logs_and_refs_come_back() {
     let store = FileStore::open(dir.path()).unwrap();
     let first = record(
         &store,
-        &[alert("a", AlertStatus::Firing), alert("b", AlertStatus::Firing)],
+        &[
+            alert("a", AlertStatus::Firing),
+            alert("b", AlertStatus::Firing),
+        ],
     )
     .await;
     record(&store, &[alert("b", AlertStatus::Resolved)]).await;
@@ -125,7 +128,9 @@ async fn incidents_deliveries_attempts_retry_times_logs_and_refs_come_back() {
         .iter()
         .find(|d| d.state == DeliveryState::Failed)
         .unwrap();
-    let drift = (failed.next_attempt_at.unwrap() - retry_at).num_milliseconds().abs();
+    let drift = (failed.next_attempt_at.unwrap() - retry_at)
+        .num_milliseconds()
+        .abs();
     assert!(drift < 1000, "the retry time is kept ({drift} ms off)");
     assert_eq!(failed.attempts[0].status, Some(503));
     // The retry is not due yet: nothing to claim; lane b waits behind its delivered head.
@@ -158,7 +163,8 @@ async fn a_second_open_of_the_same_directory_is_refused() {
     let _store = FileStore::open(dir.path()).unwrap();
     let err = FileStore::open(dir.path()).err().expect("refused");
     assert!(
-        err.to_string().contains("in use by another switchyard process"),
+        err.to_string()
+            .contains("in use by another switchyard process"),
         "{err}"
     );
 }
@@ -177,7 +183,11 @@ async fn a_torn_write_at_the_end_is_cut_off_and_kept_aside() {
     drop(file);
 
     let store = reopen(dir.path());
-    assert_eq!(store.open_count().await.unwrap(), 1, "the torn record is gone");
+    assert_eq!(
+        store.open_count().await.unwrap(),
+        1,
+        "the torn record is gone"
+    );
     let kept: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -279,5 +289,8 @@ async fn a_backup_is_a_data_directory_of_its_own() {
     }
     let restored = FileStore::open(copy.path()).unwrap();
     assert_eq!(restored.open_count().await.unwrap(), 1, "as of the backup");
-    assert_eq!(restored.deliveries("hook").await.unwrap().deliveries.len(), 1);
+    assert_eq!(
+        restored.deliveries("hook").await.unwrap().deliveries.len(),
+        1
+    );
 }

@@ -98,7 +98,10 @@ pub enum Op {
     /// The endpoint answered 410 (true), or a replay re-enabled it (false).
     Disabled { endpoint: Arc<str>, disabled: bool },
     /// The event was delivered to the endpoint (its dedup key).
-    Delivered { endpoint: Arc<str>, event_id: String },
+    Delivered {
+        endpoint: Arc<str>,
+        event_id: String,
+    },
     /// The finished delivery `of` queued again as `id`, due at `due_at` if its lane was idle.
     Replay {
         endpoint: Arc<str>,

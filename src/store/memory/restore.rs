@@ -37,7 +37,8 @@ impl Restore {
                             "a logged incident names an event its frame does not hold".into(),
                         ));
                     };
-                    self.store.restore_incident(&event.incident, event.source.clone(), *at)?;
+                    self.store
+                        .restore_incident(&event.incident, event.source.clone(), *at)?;
                 }
                 Op::Incident {
                     incident,
@@ -155,4 +156,3 @@ impl MemoryStore {
         }
     }
 }
-

@@ -85,7 +85,12 @@ impl FrameBuilder {
 
 impl MemoryQueue {
     /// Applies one logged op (ops of other parts of the store are left alone).
-    pub(in crate::store::memory) fn apply(&self, r: &mut Restoring, events: &[Arc<Event>], op: &Op) {
+    pub(in crate::store::memory) fn apply(
+        &self,
+        r: &mut Restoring,
+        events: &[Arc<Event>],
+        op: &Op,
+    ) {
         let mut s = self.state();
         let event = |i: &u32| events.get(*i as usize).cloned();
         match op {
