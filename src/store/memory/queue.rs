@@ -416,9 +416,12 @@ impl MemoryQueue {
 
     pub fn settle(&self, endpoint: &str, settles: &[(Claimed, Settlement)]) -> QueueStatus {
         let now = Instant::now();
-        let mut frame = self.changes.as_ref().map(|_| Frame::default());
+        // With a change log: the frame, and the endpoint's name for its ops.
+        let mut frame = self
+            .changes
+            .as_ref()
+            .map(|_| (Frame::default(), Arc::<str>::from(endpoint)));
         let wall = frame.as_ref().map(|_| Utc::now()).unwrap_or_default();
-        let ep: Arc<str> = endpoint.into();
         let mut s = self.state();
         let mut finished = 0;
         let mut marks = Vec::new();
@@ -448,7 +451,7 @@ impl MemoryQueue {
                 if *settlement == Settlement::Delivered {
                     // Whoever holds the head now finishes it without a second request.
                     marks.push(claimed.event.id.clone());
-                    if let Some(frame) = frame.as_mut() {
+                    if let Some((frame, ep)) = frame.as_mut() {
                         frame.ops.push(Op::Delivered {
                             endpoint: ep.clone(),
                             event_id: claimed.event.id.clone(),
@@ -466,7 +469,7 @@ impl MemoryQueue {
             if let Some(at) = again_at {
                 if let Some(head) = q.lanes.get_mut(&lane).and_then(|items| items.front_mut()) {
                     if head.id == claimed.delivery_id {
-                        if let Some(frame) = frame.as_mut() {
+                        if let Some((frame, ep)) = frame.as_mut() {
                             frame.ops.push(Op::Head {
                                 endpoint: ep.clone(),
                                 lane: claimed.lane.clone(),
@@ -497,7 +500,7 @@ impl MemoryQueue {
                 h.attempts = claimed.attempts.clone();
             });
             if let Some(done) = done {
-                if let Some(frame) = frame.as_mut() {
+                if let Some((frame, ep)) = frame.as_mut() {
                     frame.ops.push(Op::Finish {
                         endpoint: ep.clone(),
                         lane: claimed.lane.clone(),
@@ -511,7 +514,7 @@ impl MemoryQueue {
             }
             if *settlement == Settlement::Gone {
                 q.disabled = true;
-                if let Some(frame) = frame.as_mut() {
+                if let Some((frame, ep)) = frame.as_mut() {
                     frame.ops.push(Op::Disabled {
                         endpoint: ep.clone(),
                         disabled: true,
@@ -530,7 +533,7 @@ impl MemoryQueue {
         for event_id in marks {
             s.mark_delivered(endpoint, &event_id);
         }
-        self.log_changes(frame);
+        self.log_changes(frame.map(|(f, _)| f));
         QueueStatus {
             next_claimable_in,
             pending: s.pending,
