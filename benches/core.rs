@@ -60,6 +60,7 @@ fn sample_event() -> Event {
         },
         incident,
         changes: None,
+        group: None,
     }
 }
 

@@ -15,6 +15,7 @@ LAYERS=(
   "runtime"
   "sources"
   "incidents"
+  "grouping"
   "router"
   "delivery"
   "store"

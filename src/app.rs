@@ -12,6 +12,8 @@ use crate::control::{ControlActor, ListEndpoints, Reload, SourceDirectory};
 use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
+use crate::grouping::flush::{self, Flusher};
+use crate::grouping::Grouper;
 use crate::http::admin::AdminState;
 use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
@@ -23,12 +25,14 @@ use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
 use crate::store::file::FileStore;
+use crate::store::groups::{Groups, MemoryGroups};
 use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
 use crate::store::query::IncidentQuery;
 use crate::store::redis::RedisStore;
 use crate::store::refs::{ExternalRefs, MemoryRefs};
 use crate::store::request_ids::{MemoryRequestIds, RequestIds};
+use crate::store::timers::{MemoryTimers, Timers};
 use crate::store::{DeliveryQueueStore, IncidentStore};
 
 /// The store's parts, as the actors see them.
@@ -46,6 +50,9 @@ struct Stores {
     request_ids: Arc<dyn RequestIds>,
     /// The file store (admin backups).
     file: Option<Arc<FileStore>>,
+    /// Notification groups of grouped routes, and the timers that pace them.
+    groups: Arc<dyn Groups>,
+    timers: Arc<dyn Timers>,
 }
 
 impl Stores {
@@ -59,6 +66,8 @@ impl Stores {
                 refs: store.clone(),
                 redis: None,
                 request_ids: store.clone(),
+                groups: store.clone(),
+                timers: store.clone(),
                 file: Some(store),
             });
         }
@@ -72,6 +81,8 @@ impl Stores {
                 redis: None,
                 request_ids: Arc::new(MemoryRequestIds::default()),
                 file: None,
+                groups: Arc::new(MemoryGroups::default()),
+                timers: Arc::new(MemoryTimers::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -84,6 +95,8 @@ impl Stores {
             query: store.clone(),
             refs: store.clone(),
             request_ids: store.clone(),
+            groups: store.clone(),
+            timers: store.clone(),
             redis: Some(store),
             file: None,
         })
@@ -134,10 +147,24 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     let router =
         RouterActor::new(routes.clone(), deliveries, metrics.clone(), backlog.clone()).start();
     let store = stores.incidents.clone();
+    let grouper = Arc::new(Grouper {
+        groups: stores.groups.clone(),
+        timers: stores.timers.clone(),
+    });
     let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
         .with_lease_rooms(lease_rooms)
         .with_query(stores.query.clone())
+        .with_grouper(grouper)
         .start();
+    // Group notifications: due group timers claimed and flushed, on this thread.
+    actix_rt::spawn(flush::run(Flusher {
+        groups: stores.groups.clone(),
+        timers: stores.timers.clone(),
+        incidents: stores.query.clone(),
+        queue: stores.queue.clone(),
+        router: router.clone(),
+        metrics: metrics.clone(),
+    }));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -197,6 +224,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             incidents,
             query: stores.query.clone(),
             file_store: stores.file.clone(),
+            groups: stores.groups.clone(),
+            timers: stores.timers.clone(),
         })
     });
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod grouping;
 pub mod http;
 pub mod incidents;
 pub mod logfmt;

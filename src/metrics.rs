@@ -35,6 +35,11 @@ pub struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: String,
 }
@@ -79,6 +84,9 @@ pub struct Metrics {
     pub events_emitted: Family<EventLabels, Counter>,
     /// `switchyard_events_unrouted_total`: events no route and no default took.
     pub events_unrouted: Counter,
+    /// `switchyard_group_notifications_total{route}`: group notifications queued (one per
+    /// group flush, to every endpoint of the group).
+    pub group_notifications: Family<RouteLabels, Counter>,
     /// `switchyard_deliveries_total{endpoint,outcome}`: delivered, failed, dead, duplicate.
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
@@ -139,6 +147,12 @@ impl Metrics {
             "events_unrouted",
             "Events that no route and no default took (dropped)",
             events_unrouted.clone(),
+        );
+        let group_notifications = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "group_notifications",
+            "Group notifications queued, per route",
+            group_notifications.clone(),
         );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -212,6 +226,7 @@ impl Metrics {
             alert_outcomes,
             events_emitted,
             events_unrouted,
+            group_notifications,
             deliveries,
             queue_depth,
             circuit_open,

@@ -492,4 +492,24 @@ pub struct RouteConfig {
     /// Children, tried only when this route matches.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Notify incidents in groups (Alertmanager's `group_by`): incidents with equal values of
+    /// these labels (or the fields `severity`, `status`, `source`, `kind`, `title`) are sent
+    /// together as one `group.notification` per endpoint. `['...']` groups by every label.
+    /// Inherited by child routes; `[]` on a child turns grouping off again. Absent: every
+    /// incident event goes out on its own.
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    /// How long a new group waits to collect incidents before its first notification.
+    /// Inherited. Default `30s`.
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    /// Later changes to a group (new, changed or resolved incidents) go out at most this
+    /// often. Inherited. Default `5m`.
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    /// A group with firing incidents is notified again this long after its last
+    /// notification. Inherited. Default `4h`. (On a route without `group_by` it has no
+    /// effect yet.)
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
 }

@@ -235,6 +235,30 @@ fn check_routes<'a>(
                 errors.push(cfg.error_at(&at("to", Some(j)), msg));
             }
         }
+        for k in ["group_wait", "group_interval", "repeat_interval"] {
+            let value = match k {
+                "group_wait" => &r.group_wait,
+                "group_interval" => &r.group_interval,
+                _ => &r.repeat_interval,
+            };
+            if let Some(t) = value {
+                match parse_duration(t) {
+                    Ok(d) if d.is_zero() && k != "group_wait" => {
+                        errors.push(cfg.error_at(&at(k, None), format!("{k} must be more than 0")))
+                    }
+                    Ok(_) => {}
+                    Err(x) => errors.push(cfg.error_at(&at(k, None), x.to_string())),
+                }
+            }
+        }
+        for (j, g) in r.group_by.iter().flatten().enumerate() {
+            if g.is_empty() || (g.contains("...") && g != "...") {
+                errors.push(cfg.error_at(
+                    &at("group_by", Some(j)),
+                    format!("`{g}` is not a label name (`...` alone groups by every label)"),
+                ));
+            }
+        }
         check_routes(cfg, &r.routes, at("routes", None), endpoints, names, errors);
     }
 }

@@ -1,13 +1,15 @@
 //! `DeliveryActor`: one per endpoint, the same for every store. It claims the endpoint's due
 //! deliveries from the store's queue ([`DeliveryQueueStore`]) under a lease, holds them until
 //! its concurrency, rate limit and circuit let them start (one at a time per incident, so an
-//! incident's events arrive in order), sends them (`attempt`), decides what follows each
-//! (`queue`: the retry schedule and `Retry-After`) and settles the results back into the
-//! store in batches (`durable`). It also answers the admin API: the delivery log, replays,
+//! incident's events arrive in order: `heads`), sends them (`attempt`), decides what follows
+//! each (`retry`: the retry schedule and `Retry-After`) and settles the results back into the
+//! store in batches. `claim` is how work comes in, `settle` how results go out. It also answers the admin API: the delivery log, replays,
 //! test pings and config reloads.
 
-mod durable;
+mod claim;
+mod heads;
 mod held;
+mod settle;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,9 +26,8 @@ use super::endpoint::EndpointSpec;
 use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
 use super::policy::PolicyResolver;
-use super::queue::{DeliveryQueue, ReplayError};
 use super::transport::AwcTransport;
-use super::{webhook, Backlog};
+use super::{retry, webhook, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
 use crate::model::{Event, EventType, Incident, SourceRef};
@@ -34,7 +35,8 @@ use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryQueueStore, StoreError};
 
-pub use durable::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL, DEFAULT_SETTLE_ATTEMPTS};
+pub use claim::{DEFAULT_LEASE_MARGIN, DEFAULT_QUEUE_POLL_INTERVAL};
+pub use settle::DEFAULT_SETTLE_ATTEMPTS;
 
 /// The most requests one endpoint has in flight at once (each for a different incident),
 /// whatever its store allows ([`DeliveryQueueStore::concurrency`]).
@@ -75,6 +77,16 @@ pub struct EndpointDeliveries {
     pub deliveries: Vec<DeliveryView>,
 }
 
+/// Why a delivery could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no finished (delivered or dead) delivery with this id")]
+    NotFound,
+    /// The store's queue could not be read or written.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Sends a finished delivery's event again.
 #[derive(Message)]
 #[rtype(result = "Result<String, ReplayError>")]
@@ -99,9 +111,8 @@ pub struct PingReport {
 #[rtype(result = "()")]
 pub struct UpdateSpec(pub Arc<EndpointSpec>);
 
-/// Tells an actor with a durable queue that new work is in the store: it claims at once
-/// (else it would notice at its next poll). The router sends it instead of `Enqueue` when
-/// the store wrote the deliveries with their events.
+/// Tells an actor that new work for its endpoint is in the store's queue (recorded by this
+/// instance and not leased to it at record): it claims at once instead of at its next poll.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ClaimDue;
@@ -114,7 +125,8 @@ pub struct DeliveryActor {
     /// The transport was given (a test): kept across spec changes.
     scripted: bool,
     refs: Arc<dyn ExternalRefs>,
-    queue: DeliveryQueue,
+    /// The lane heads this actor holds leases on, until their results are stored.
+    heads: heads::Heads,
     limiter: Option<RateLimiter>,
     breaker: CircuitBreaker,
     /// Unfinished deliveries, for ingest's admission: the store's count, as its last answer
@@ -124,8 +136,10 @@ pub struct DeliveryActor {
     timer: Option<(Instant, SpawnHandle)>,
     /// This endpoint's series, looked up once.
     counters: EndpointMetrics,
-    /// The store's queue, and what this actor holds of it.
-    durable: durable::Durable,
+    /// The store's queue, and the lanes this actor holds leases on.
+    claims: claim::Claims,
+    /// Results on their way back to the store.
+    settles: settle::Settles,
     /// Where finished attempts report back. Each attempt runs as its own task (an actix
     /// context polls every future it holds on every wake-up, which costs O(in flight) per
     /// completion); the channel holds at most `DEFAULT_ENDPOINT_CONCURRENCY` results, since
@@ -165,7 +179,7 @@ impl DeliveryActor {
         DeliveryActor {
             finished,
             finished_rx: Some(finished_rx),
-            queue: DeliveryQueue::new(spec.schedule.clone()),
+            heads: heads::Heads::default(),
             limiter: spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now())),
             breaker: CircuitBreaker::new(spec.circuit),
             spec,
@@ -177,7 +191,8 @@ impl DeliveryActor {
             draining: false,
             timer: None,
             counters,
-            durable: durable::Durable::new(queue, leases),
+            claims: claim::Claims::new(queue, leases),
+            settles: settle::Settles::default(),
         }
     }
 
@@ -188,12 +203,12 @@ impl DeliveryActor {
 
     /// How many claimed deliveries may be out at once.
     fn concurrency(&self) -> usize {
-        self.durable.concurrency().min(DEFAULT_ENDPOINT_CONCURRENCY)
+        self.claims.concurrency().min(DEFAULT_ENDPOINT_CONCURRENCY)
     }
 
     /// The endpoint's unfinished deliveries, as of the last claim.
     fn depth(&self) -> usize {
-        self.durable.depth.unwrap_or(0)
+        self.claims.depth.unwrap_or(0)
     }
 
     /// Sends its requests with `transport` instead of awc (tests: a scripted one).
@@ -247,7 +262,7 @@ impl DeliveryActor {
     /// Starts every due attempt the concurrency limit, the rate limit and the circuit allow,
     /// and arms the timer for the next retry, token or probe.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        durable::unpark(self);
+        claim::unpark(self);
         let now = Instant::now();
         let mut room = self.concurrency().saturating_sub(self.in_flight);
         room = room.min(self.breaker.allowance(now));
@@ -255,18 +270,19 @@ impl DeliveryActor {
             room = room.min(l.available(now));
         }
         if room > 0 {
-            let batch = self.queue.take_ready(now, room);
+            let batch = self.heads.take_ready(room);
             self.breaker.started(batch.len());
             if let Some(l) = &mut self.limiter {
                 l.take(batch.len(), now);
             }
-            for (lane, delivery) in batch {
+            for (lane, delivery_id, event) in batch {
                 self.in_flight += 1;
                 let fut = attempt::attempt(
                     self.transport(),
                     self.spec.clone(),
                     self.refs.clone(),
-                    delivery,
+                    delivery_id,
+                    event,
                 );
                 let finished = self.finished.clone();
                 actix_rt::spawn(async move {
@@ -284,26 +300,22 @@ impl DeliveryActor {
             }
         }
         self.arm_timer(ctx);
-        durable::publish_room(self);
+        claim::publish_room(self);
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let mut next = self.queue.next_wakeup();
-        if self.queue.has_ready() && self.in_flight < self.concurrency() {
-            // Something is due but held back: wake when the circuit probes or a token comes.
-            let held = match self.breaker.reopens_at() {
-                Some(at) => Some(at),
-                None => match (&mut self.limiter, self.breaker.state()) {
-                    (Some(l), CircuitState::Closed) => Some(l.next_token_at(now)),
-                    _ => None,
-                },
-            };
-            next = match (next, held) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+        if !self.heads.has_ready() || self.in_flight >= self.concurrency() {
+            return;
         }
+        // Something is due but held back: wake when the circuit probes or a token comes.
+        let next = match self.breaker.reopens_at() {
+            Some(at) => Some(at),
+            None => match (&mut self.limiter, self.breaker.state()) {
+                (Some(l), CircuitState::Closed) => Some(l.next_token_at(now)),
+                _ => None,
+            },
+        };
         let Some(at) = next else {
             return;
         };
@@ -359,10 +371,13 @@ impl DeliveryActor {
             // a half-open circuit may probe again.
             _ => self.breaker.release(),
         }
-        let durable_attempt = attempt.clone();
+        let Some(mut claimed) = self.heads.finish(&lane, &event.id) else {
+            // The lane's head is another one now (see `Heads::finish`): nothing to store.
+            return;
+        };
+        claimed.attempts.extend(attempt);
         let duplicate = verdict == Verdict::Duplicate;
-        let before = self.queue.pending();
-        let settlement = self.queue.settle(&lane, attempt, verdict, Instant::now());
+        let settlement = retry::decide(&self.spec.schedule, claimed.attempts.len(), verdict);
         match settlement {
             Settlement::Delivered if duplicate => {
                 self.counters.duplicate.inc();
@@ -386,12 +401,12 @@ impl DeliveryActor {
             }
             Settlement::Gone => {
                 // Every other delivery held here dies with it.
-                let also_dead = before.saturating_sub(1);
+                let also_dead = self.heads.len() + self.claims.parked.len();
                 self.counters.dead.inc();
                 tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
             }
         }
-        durable::settled(self, &lane, &event.id, durable_attempt, settlement, ctx);
+        settle::settled(self, claimed, settlement, ctx);
     }
 }
 
@@ -404,15 +419,16 @@ impl StreamHandler<FinishedBatch> for DeliveryActor {
         // Once for the whole batch: every slot it freed is filled in one pass.
         self.update_depth();
         self.pump(ctx);
+        claim::claim_if_waiting(self, ctx);
     }
 
     /// The actor holds a sender, so the stream ends only when the actor is gone.
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
-impl StreamHandler<durable::LeasedAtRecord> for DeliveryActor {
-    fn handle(&mut self, heads: durable::LeasedAtRecord, ctx: &mut Self::Context) {
-        durable::take_leased(self, heads.0, ctx);
+impl StreamHandler<claim::LeasedAtRecord> for DeliveryActor {
+    fn handle(&mut self, heads: claim::LeasedAtRecord, ctx: &mut Self::Context) {
+        claim::take_leased(self, heads.0, ctx);
     }
 
     /// The store holds the sender; the actor goes on claiming without it.
@@ -434,8 +450,8 @@ impl Actor for DeliveryActor {
             }));
         }
         self.update_depth();
-        durable::start_record_leases(self, ctx);
-        durable::claim(self, ctx);
+        claim::start_record_leases(self, ctx);
+        claim::claim(self, ctx);
     }
 }
 
@@ -474,14 +490,17 @@ impl Handler<Drain> for DeliveryActor {
 
     fn handle(&mut self, _msg: Drain, ctx: &mut Self::Context) -> Self::Result {
         self.draining = true;
-        let durable = self.durable.is_durable();
+        let durable = self.claims.is_durable();
         if !durable {
             // Keep delivering; the count of what is left comes with a claim (the next ask
             // sees it), also when pacing lets nothing be claimed now.
-            durable::claim(self, ctx);
-            durable::refresh_depth(self, ctx);
+            claim::claim(self, ctx);
+            claim::refresh_depth(self, ctx);
         }
-        let (unsettled, held) = self.durable.unsettled();
+        let (unsettled, held) = (
+            self.settles.unwritten(),
+            self.heads.len() + self.claims.parked.len(),
+        );
         MessageResult(DrainState {
             in_flight: self.in_flight,
             unsettled,
@@ -499,8 +518,8 @@ impl Handler<ClaimDue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: ClaimDue, ctx: &mut Self::Context) {
-        if durable::claim_due_needed(self) {
-            durable::claim(self, ctx);
+        if claim::claim_due_needed(self) {
+            claim::claim(self, ctx);
         }
     }
 }
@@ -509,14 +528,14 @@ impl Handler<ListDeliveries> for DeliveryActor {
     type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
 
     fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         Box::pin(
             async move { store.deliveries(&endpoint).await }
                 .into_actor(self)
                 .map(|res, act, _| {
                     let stored = res?;
-                    Ok(durable::view(act, stored))
+                    Ok(claim::view(act, stored))
                 }),
         )
     }
@@ -528,7 +547,7 @@ impl Handler<Replay> for DeliveryActor {
     fn handle(&mut self, msg: Replay, _ctx: &mut Self::Context) -> Self::Result {
         // The replay is written into the store's queue (with the redis store, any instance
         // delivers it and it survives a restart).
-        let store = self.durable.store();
+        let store = self.claims.store();
         let endpoint = self.spec.name.clone();
         let old = msg.0.clone();
         Box::pin(
@@ -536,9 +555,9 @@ impl Handler<Replay> for DeliveryActor {
                 .into_actor(self)
                 .map(move |res, act, ctx| match res {
                     Ok(Some(id)) => {
-                        act.queue.enable();
+                        act.heads.enable();
                         tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
-                        durable::claim(act, ctx);
+                        claim::claim(act, ctx);
                         Ok(id)
                     }
                     Ok(None) => Err(ReplayError::NotFound),
@@ -553,7 +572,6 @@ impl Handler<UpdateSpec> for DeliveryActor {
 
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Self::Context) {
         let spec = msg.0;
-        self.queue.set_schedule(spec.schedule.clone());
         if spec.rate_limit != self.spec.rate_limit {
             self.limiter = spec.rate_limit.map(|r| RateLimiter::new(r, Instant::now()));
         }
@@ -564,7 +582,7 @@ impl Handler<UpdateSpec> for DeliveryActor {
             self.transport = None;
         }
         self.spec = spec;
-        durable::spec_changed(self);
+        claim::spec_changed(self);
         self.pump(ctx);
     }
 }
@@ -589,6 +607,7 @@ pub fn ping_event() -> Event {
             now,
         ),
         changes: None,
+        group: None,
     }
 }
 

@@ -10,7 +10,6 @@ use chrono::Utc;
 
 use super::endpoint::EndpointSpec;
 use super::kinds::{self, Exchange, Transport};
-use super::queue::Delivery;
 use super::webhook;
 use crate::model::delivery::{Attempt, Verdict};
 use crate::model::Event;
@@ -62,13 +61,13 @@ pub async fn attempt(
     transport: Rc<dyn Transport>,
     spec: Arc<EndpointSpec>,
     refs: Arc<dyn ExternalRefs>,
-    delivery: Delivery,
+    delivery_id: String,
+    event: Arc<Event>,
 ) -> (Option<Attempt>, Verdict, Arc<Event>) {
-    let event = delivery.event.clone();
     // Rendered at each attempt rather than kept with the delivery: the body is a pure
     // function of the event (the same bytes every time), and a queue of events alone takes
     // half the memory.
-    let body = Bytes::from(webhook::body(&event, Some(&delivery.id)));
+    let body = Bytes::from(webhook::body(&event, Some(&delivery_id)));
     let (att, exchange) = send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
     (Some(att), exchange.verdict, event)
 }

@@ -1,8 +1,8 @@
-//! Delivery: one `DeliveryActor` per endpoint (`actor`) driving a per-endpoint queue of lanes
-//! (`queue`), the webhook body and signatures (`webhook`), the runtime endpoint (`endpoint`),
-//! the per-kind request formats (`kinds`), body templates (`template`), what an endpoint
-//! and the rate limiter and circuit
-//! breaker (`pacing`).
+//! Delivery: one `DeliveryActor` per endpoint (`actor`) taking its work from the store's
+//! queue, one attempt (`attempt`) sent over the transport (`transport`, the address policy in
+//! `policy`), what follows it (`retry`), the webhook body and signatures (`webhook`), the
+//! runtime endpoint (`endpoint`), the per-kind request formats (`kinds`), body templates
+//! (`template`), and the rate limiter and circuit breaker (`pacing`).
 
 pub mod actor;
 pub mod attempt;
@@ -10,7 +10,7 @@ pub mod endpoint;
 pub mod kinds;
 pub mod pacing;
 pub mod policy;
-pub mod queue;
+pub mod retry;
 pub mod template;
 pub mod transport;
 pub mod webhook;

@@ -4,7 +4,8 @@
 //! variable name fails the delivery with a message instead of sending an empty field.
 //!
 //! The context is the webhook body of the event (`id`, `type`, `timestamp`, `source`, `data`)
-//! plus the shortcuts `incident` (= `data.incident`) and `changes` (= `data.changes`, or none).
+//! plus the shortcuts `incident` (= `data.incident`), `changes` (= `data.changes`, or none) and
+//! `group` (= `data.group` of a `group.notification`, or none).
 //! The `tojson` filter writes a value as JSON.
 //!
 //! A render is bounded, because it runs where deliveries are made: it may spend at most
@@ -121,12 +122,17 @@ impl BodyTemplate {
             .get("changes")
             .cloned()
             .unwrap_or(serde_json::Value::Null);
+        let group = body["data"]
+            .get("group")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         let mut ctx = match body {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
         };
         ctx.insert("incident".into(), incident);
         ctx.insert("changes".into(), changes);
+        ctx.insert("group".into(), group);
         let mut out = Limited {
             buf: Vec::new(),
             limit: self.max_output,

@@ -12,6 +12,7 @@ use actix_web::http::Method;
 
 use super::endpoint::EndpointSpec;
 use super::kinds::OutboundRequest;
+use crate::model::group::{GroupCounts, GroupNotice, GroupStatus};
 use crate::model::{Changes, Event, Incident, Link};
 use crate::signing::{hmac_sha256_hex_with, standard_webhooks_signature_with, SigningMac};
 
@@ -56,6 +57,35 @@ struct Data<'a> {
     incident: IncidentBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<&'a Changes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupBody<'a>>,
+}
+
+/// `data.group` of a `group.notification`: its incidents as the incident objects of the
+/// other events.
+#[derive(Serialize)]
+struct GroupBody<'a> {
+    key: &'a str,
+    route: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    status: GroupStatus,
+    incidents: Vec<IncidentBody<'a>>,
+    changed: &'a [String],
+    counts: GroupCounts,
+}
+
+impl<'a> From<&'a GroupNotice> for GroupBody<'a> {
+    fn from(g: &'a GroupNotice) -> Self {
+        GroupBody {
+            key: &g.key,
+            route: &g.route,
+            labels: &g.labels,
+            status: g.status,
+            incidents: g.incidents.iter().map(IncidentBody::from).collect(),
+            changed: &g.changed,
+            counts: g.counts,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -109,6 +139,7 @@ pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
         data: Data {
             incident: IncidentBody::from(&event.incident),
             changes: event.changes.as_ref(),
+            group: event.group.as_deref().map(GroupBody::from),
         },
     };
     // Serializing plain structs of strings and maps cannot fail.
@@ -205,6 +236,7 @@ mod tests {
                 source: None,
             },
             changes: Some(changes),
+            group: None,
         }
     }
 

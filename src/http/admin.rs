@@ -18,14 +18,17 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::types::Secret;
 use crate::control::{ControlActor, ListEndpoints, Reload};
+use crate::delivery::actor::ReplayError;
 use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Replay};
-use crate::delivery::queue::ReplayError;
+use crate::grouping::{GroupMeta, GROUP_TIMERS};
 use crate::incidents::actor::{ChangeError, ChangeIncident, IncidentActor};
 use crate::model::delivery::DeliveryState;
 use crate::model::{AlertStatus, Incident, IncidentStatus, SourceRef};
+use crate::store::groups::{Groups, DEFAULT_GROUP_LIST_LIMIT};
 use crate::store::query::{
     IncidentFilter, IncidentQuery, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT,
 };
+use crate::store::timers::Timers;
 
 /// What the admin handlers need.
 pub struct AdminState {
@@ -35,6 +38,9 @@ pub struct AdminState {
     pub query: Arc<dyn IncidentQuery>,
     /// The file store, for backups; None with another store.
     pub file_store: Option<Arc<crate::store::file::FileStore>>,
+    /// Notification groups and their timers (`GET /api/v1/groups`).
+    pub groups: Arc<dyn Groups>,
+    pub timers: Arc<dyn Timers>,
 }
 
 /// Why an admin call failed; `http::error` maps each to its answer.
@@ -145,6 +151,48 @@ pub async fn list_incidents(
         .map_err(|e| AdminError::Unavailable(e.to_string()))?;
     let views: Vec<_> = list.iter().map(incident_view).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "incidents": views })))
+}
+
+/// `GET /api/v1/groups`: every notification group (up to [`DEFAULT_GROUP_LIST_LIMIT`]) with
+/// its incidents and when it is notified next.
+pub async fn list_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let unavailable = |e: crate::store::StoreError| AdminError::Unavailable(e.to_string());
+    let groups = admin
+        .groups
+        .list(DEFAULT_GROUP_LIST_LIMIT)
+        .await
+        .map_err(unavailable)?;
+    let mut views = Vec::with_capacity(groups.len());
+    for g in groups {
+        let meta: Option<GroupMeta> = serde_json::from_str(&g.meta).ok();
+        let next = admin
+            .timers
+            .get(GROUP_TIMERS, &g.key)
+            .await
+            .map_err(unavailable)?
+            .map(|t| t.due);
+        let changed: Vec<&String> = g
+            .members
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(id, _)| id)
+            .collect();
+        views.push(serde_json::json!({
+            "key": g.key,
+            "route": meta.as_ref().map(|m| m.route.as_str()),
+            "labels": meta.as_ref().map(|m| &m.labels),
+            "endpoints": meta.as_ref().map(|m| &m.endpoints),
+            "incident_ids": g.members.keys().collect::<Vec<_>>(),
+            "changed": changed,
+            "notified_at": g.notified_at,
+            "next_notification_at": next,
+        }));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "groups": views })))
 }
 
 /// `GET /api/v1/incidents/{id}`

@@ -91,6 +91,21 @@ pub fn document() -> Value {
                     "200": ok_json("Incidents", json!({"type": "object", "properties": {"incidents": {"type": "array", "items": incident_ref.clone()}}})),
                     "400": error_response("Bad filter")}))
             }},
+            "/api/v1/groups": {"get": {
+                "summary": "Notification groups of grouped routes (group_by): their incidents and next notification",
+                "security": admin,
+                "responses": admin_errors(json!({
+                    "200": ok_json("Groups", json!({"type": "object", "properties": {"groups": {"type": "array", "items": {
+                        "type": "object", "properties": {
+                            "key": {"type": "string", "description": "route:{label=\"value\",...}"},
+                            "route": {"type": "string"},
+                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                            "endpoints": {"type": "array", "items": {"type": "string"}},
+                            "incident_ids": {"type": "array", "items": {"type": "string"}},
+                            "changed": {"type": "array", "items": {"type": "string"}, "description": "Incidents changed since the last notification"},
+                            "notified_at": {"type": ["string", "null"], "format": "date-time"},
+                            "next_notification_at": {"type": ["string", "null"], "format": "date-time"}}}}}}))}))
+            }},
             "/api/v1/incidents/{id}": {"get": {
                 "summary": "One incident", "security": admin,
                 "parameters": [path_param("id", "Incident id (inc_...)")],

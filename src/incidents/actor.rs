@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use crate::grouping::Grouper;
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
 use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
@@ -223,6 +224,7 @@ impl IncidentActor {
                 routes,
                 leases: None,
                 metrics,
+                grouper: None,
             }),
             router,
             schedule,
@@ -235,6 +237,15 @@ impl IncidentActor {
     pub fn with_lease_rooms(mut self, leases: Arc<LeaseRooms>) -> Self {
         if let Some(r) = Arc::get_mut(&mut self.recorder) {
             r.leases = Some(leases);
+        }
+        self
+    }
+
+    /// Adds incidents routed to grouped routes to their groups (`grouping`) after each record
+    /// call, before its requests are answered.
+    pub fn with_grouper(mut self, grouper: Arc<Grouper>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.grouper = Some(grouper);
         }
         self
     }
@@ -308,6 +319,8 @@ struct Recorder {
     /// The delivery actors' room for lanes leased at record (None: none is leased).
     leases: Option<Arc<LeaseRooms>>,
     metrics: Arc<Metrics>,
+    /// Groups of grouped routes (None: no grouping).
+    grouper: Option<Arc<Grouper>>,
 }
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
@@ -503,6 +516,7 @@ async fn record(
         routes,
         leases,
         metrics,
+        grouper,
     } = recorder;
     let table = routes.current();
     let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
@@ -554,6 +568,23 @@ async fn record(
                 r#type: kind.to_string(),
             })
             .inc_by(n);
+    }
+    if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
+        let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();
+        match grouper.join(&table, &all, Utc::now()).await {
+            // An event that joined a group and went to no endpoint of its own was routed.
+            Ok(joined) => {
+                let mut joined = joined.into_iter();
+                events.retain(|(_, endpoints)| {
+                    !(joined.next() == Some(true) && endpoints.is_empty())
+                });
+            }
+            Err(e) => {
+                // The events are recorded (and their own deliveries queued): answering 503
+                // would make the sender's retry a repeat that joins nothing, so go on.
+                tracing::error!(error = %e, "could not add incidents to their groups");
+            }
+        }
     }
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);

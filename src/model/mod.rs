@@ -5,6 +5,7 @@
 //! incident store only ever turns alerts into `Event`s, and delivery only ever sees `Event`s.
 
 pub mod delivery;
+pub mod group;
 pub mod transition;
 
 use std::collections::BTreeMap;
@@ -244,15 +245,19 @@ pub enum EventType {
     /// Sent by `POST /api/v1/endpoints/{name}/test`; never produced by an alert.
     #[serde(rename = "ping")]
     Ping,
+    /// A grouped route's notification of a group of incidents (`data.group`).
+    #[serde(rename = "group.notification")]
+    GroupNotification,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
         EventType::Resolved,
         EventType::Ping,
+        EventType::GroupNotification,
     ];
 
     /// The types an endpoint's `events:` entry names: an exact type, `*` (every type an alert
@@ -287,6 +292,7 @@ impl EventType {
             EventType::Acknowledged => "incident.acknowledged",
             EventType::Resolved => "incident.resolved",
             EventType::Ping => "ping",
+            EventType::GroupNotification => "group.notification",
         }
     }
 }
@@ -318,14 +324,14 @@ mod event_type_tests {
 
     #[test]
     fn patterns_name_types_by_prefix_or_all() {
-        assert_eq!(EventType::matching("*").unwrap().len(), 4);
+        assert_eq!(EventType::matching("*").unwrap().len(), 5);
         assert_eq!(EventType::matching("incident.*").unwrap().len(), 4);
         assert_eq!(
             EventType::matching("incident.resolved").unwrap(),
             vec![EventType::Resolved]
         );
         assert!(!EventType::matching("*").unwrap().contains(&EventType::Ping));
-        assert!(EventType::matching("group.*")
+        assert!(EventType::matching("alert.*")
             .unwrap_err()
             .contains("matches no event type"));
         assert!(EventType::matching("incident.exploded").is_err());
@@ -354,6 +360,11 @@ pub struct Event {
     pub source: SourceRef,
     pub incident: Incident,
     pub changes: Option<Changes>,
+    /// A `group.notification`'s group; its `incident` then stands for the whole group (id
+    /// `grp_...`, the group key as dedup key, its title the group's summary), so every
+    /// endpoint kind can render it as one incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Arc<group::GroupNotice>>,
 }
 
 impl Event {
@@ -383,6 +394,7 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
         },
         incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
+        group: None,
     }
 }
 

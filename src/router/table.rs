@@ -8,12 +8,14 @@
 //! top-level route matches go to `default`. Finally each endpoint's `events:` filter applies.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::config::duration::{parse_duration, DurationError};
 use crate::config::matcher::{Matcher, MatcherError};
 use crate::config::types::RouteConfig;
-use crate::model::{Event, EventType};
+use crate::model::{Event, EventType, Labels};
 use crate::store::Routing;
 
 /// Index of an endpoint in the runtime endpoint list.
@@ -31,6 +33,12 @@ pub enum RouteBuildError {
     },
     #[error("route {route}: unknown endpoint `{endpoint}`")]
     UnknownEndpoint { route: String, endpoint: String },
+    #[error("route {route}: {source}")]
+    Duration {
+        route: String,
+        #[source]
+        source: DurationError,
+    },
 }
 
 /// Looks endpoint names up for a route (the route's name is for the error).
@@ -64,6 +72,88 @@ struct RouteNode {
     to: Vec<EndpointId>,
     continue_: bool,
     children: Vec<RouteNode>,
+    /// Own or inherited grouping; None: events go out on their own.
+    grouping: Option<Arc<Grouping>>,
+}
+
+/// The default `group_wait` (Alertmanager's).
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+/// The default `group_interval` (Alertmanager's).
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// The default `repeat_interval` of a grouped route (Alertmanager's).
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// Longest group key kept as written; a longer one is `route:<sha256 of the key>`.
+pub const MAX_GROUP_KEY_BYTES: usize = 512;
+
+/// A route's timings as written (own or inherited), before defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Timing {
+    wait: Option<Duration>,
+    interval: Option<Duration>,
+    repeat: Option<Duration>,
+}
+
+/// How a grouped route groups and paces its notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    /// The names whose values make the group key; None: every label (`['...']`).
+    pub by: Option<Vec<String>>,
+    pub wait: Duration,
+    pub interval: Duration,
+    pub repeat: Duration,
+}
+
+/// A group an event joins: routed by a grouped route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTarget {
+    /// The route's name.
+    pub route: Arc<str>,
+    /// `route:{name="value",...}`, the `group_by` values sorted by name.
+    pub key: String,
+    /// The `group_by` values.
+    pub labels: Labels,
+    /// The endpoints that take `group.notification`.
+    pub endpoints: Vec<Arc<str>>,
+    pub grouping: Arc<Grouping>,
+}
+
+impl GroupTarget {
+    fn of(
+        route: Arc<str>,
+        grouping: Arc<Grouping>,
+        event: &Event,
+        endpoints: Vec<Arc<str>>,
+    ) -> Self {
+        let labels: Labels = match &grouping.by {
+            None => event.incident.labels.clone(),
+            Some(names) => names
+                .iter()
+                .map(|n| (n.clone(), field(event, n).to_string()))
+                .collect(),
+        };
+        let inner = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut key = format!("{route}:{{{inner}}}");
+        if key.len() > MAX_GROUP_KEY_BYTES {
+            // A key that long (many or long labels) is kept as its digest.
+            use sha2::Digest as _;
+            key = format!(
+                "{route}:{}",
+                hex::encode(sha2::Sha256::digest(key.as_bytes()))
+            );
+        }
+        GroupTarget {
+            key,
+            route,
+            labels,
+            endpoints,
+            grouping,
+        }
+    }
 }
 
 /// The outcome of routing one event.
@@ -75,6 +165,9 @@ pub struct RouteDecision {
     pub routes: Vec<Arc<str>>,
     /// True when no route matched and `default` applied.
     pub defaulted: bool,
+    /// The groups the event joins (grouped routes that decided; their endpoints are not in
+    /// `endpoints`).
+    pub groups: Vec<GroupTarget>,
 }
 
 /// The compiled routing tree.
@@ -109,6 +202,8 @@ impl RouteTable {
         fn build_level(
             configs: &[RouteConfig],
             inherited: &[EndpointId],
+            inherited_by: Option<&Option<Vec<String>>>,
+            inherited_timing: Timing,
             path: &str,
             resolve: &Resolve<'_>,
         ) -> Result<Vec<RouteNode>, RouteBuildError> {
@@ -131,24 +226,79 @@ impl RouteTable {
                     Some(names) => resolve(&name, names)?,
                     None => inherited.to_vec(),
                 };
-                let children = build_level(&cfg.routes, &to, &format!("{name}."), resolve)?;
+                let duration =
+                    |d: &Option<String>, up: Option<Duration>| match d {
+                        Some(t) => parse_duration(t).map(Some).map_err(|source| {
+                            RouteBuildError::Duration {
+                                route: name.to_string(),
+                                source,
+                            }
+                        }),
+                        None => Ok(up),
+                    };
+                let timing = Timing {
+                    wait: duration(&cfg.group_wait, inherited_timing.wait)?,
+                    interval: duration(&cfg.group_interval, inherited_timing.interval)?,
+                    repeat: duration(&cfg.repeat_interval, inherited_timing.repeat)?,
+                };
+                // `group_by` as written or inherited: None (not grouped), Some(None) (every
+                // label), Some(Some(names)).
+                let own_by = cfg.group_by.as_ref().map(|names| {
+                    if names.iter().any(|n| n == "...") {
+                        None
+                    } else {
+                        Some(names.clone())
+                    }
+                });
+                let by = match (&own_by, cfg.group_by.as_ref()) {
+                    (_, Some(names)) if names.is_empty() => None,
+                    (Some(b), _) => Some(b.clone()),
+                    (None, _) => inherited_by.cloned(),
+                };
+                let grouping = by.as_ref().map(|by| {
+                    Arc::new(Grouping {
+                        by: by.clone(),
+                        wait: timing.wait.unwrap_or(DEFAULT_GROUP_WAIT),
+                        interval: timing.interval.unwrap_or(DEFAULT_GROUP_INTERVAL),
+                        repeat: timing.repeat.unwrap_or(DEFAULT_REPEAT_INTERVAL),
+                    })
+                });
+                let children = build_level(
+                    &cfg.routes,
+                    &to,
+                    by.as_ref(),
+                    timing,
+                    &format!("{name}."),
+                    resolve,
+                )?;
                 nodes.push(RouteNode {
                     name,
                     matchers,
                     to,
                     continue_: cfg.continue_,
                     children,
+                    grouping,
                 });
             }
             Ok(nodes)
         }
-        let routes = build_level(routes, &[], "route#", &resolve)?;
+        let routes = build_level(routes, &[], None, Timing::default(), "route#", &resolve)?;
         let default = resolve("default", default)?;
         Ok(RouteTable {
             routes,
             default,
             endpoints,
         })
+    }
+
+    /// Whether any route groups (`group_by`).
+    pub fn has_groups(&self) -> bool {
+        fn any(nodes: &[RouteNode]) -> bool {
+            nodes
+                .iter()
+                .any(|n| n.grouping.is_some() || any(&n.children))
+        }
+        any(&self.routes)
     }
 
     /// The endpoint list this table routes to.
@@ -170,10 +320,34 @@ impl RouteTable {
     pub fn route(&self, event: &Event) -> RouteDecision {
         let mut decision = RouteDecision::default();
         let mut raw = Vec::new();
-        let matched = route_level(&self.routes, event, &mut raw, &mut decision.routes);
+        let mut grouped = Vec::new();
+        let matched = route_level(
+            &self.routes,
+            event,
+            &mut raw,
+            &mut grouped,
+            &mut decision.routes,
+        );
         if !matched {
             decision.defaulted = !self.default.is_empty();
             raw.extend_from_slice(&self.default);
+        }
+        for node in grouped {
+            let Some(grouping) = &node.grouping else {
+                continue;
+            };
+            let mut endpoints: Vec<Arc<str>> = Vec::new();
+            for e in node.to.iter().filter_map(|&id| self.endpoints.get(id)) {
+                if e.accepts(EventType::GroupNotification) && !endpoints.contains(&e.name) {
+                    endpoints.push(e.name.clone());
+                }
+            }
+            decision.groups.push(GroupTarget::of(
+                node.name.clone(),
+                grouping.clone(),
+                event,
+                endpoints,
+            ));
         }
         for id in raw {
             if !decision.endpoints.contains(&id)
@@ -189,11 +363,13 @@ impl RouteTable {
     }
 }
 
-/// Tries one level of siblings; returns whether any matched.
-fn route_level(
-    nodes: &[RouteNode],
+/// Tries one level of siblings; returns whether any matched. Routes that decide add their
+/// endpoints to `out`, or themselves to `grouped` when they group.
+fn route_level<'a>(
+    nodes: &'a [RouteNode],
     event: &Event,
     out: &mut Vec<EndpointId>,
+    grouped: &mut Vec<&'a RouteNode>,
     names: &mut Vec<Arc<str>>,
 ) -> bool {
     let mut any = false;
@@ -206,8 +382,12 @@ fn route_level(
             continue;
         }
         any = true;
-        if !route_level(&node.children, event, out, names) {
-            out.extend_from_slice(&node.to);
+        if !route_level(&node.children, event, out, grouped, names) {
+            if node.grouping.is_some() {
+                grouped.push(node);
+            } else {
+                out.extend_from_slice(&node.to);
+            }
             names.push(node.name.clone());
         }
         if !node.continue_ {

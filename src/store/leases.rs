@@ -11,24 +11,24 @@ use std::time::Duration;
 
 use super::Claimed;
 
-/// How many batches of heads leased at record one endpoint's channel holds (one message per
-/// record call, and an instance records one group at a time, so a few at most). A store
-/// that finds it full leaves the heads to their leases running out (then any instance
-/// claims them).
-pub const DEFAULT_RECORD_LEASE_CHANNEL: usize = 64;
-
 /// Where a durable queue hands an endpoint's dispatcher the new lanes it leased to this
 /// instance while recording them (no `claim` call for them), and how many it may lease.
 ///
 /// The dispatcher publishes its free room (heads it could start at once, plus free places
-/// to park heads until a slot frees: see `durable::record_room`); a record call reserves from it
+/// to park heads until a slot frees: see `delivery::actor::claim::record_room`); a record call reserves from it
 /// through its [`LeaseOffer`] and, once the call returned, hands over what it leased and
 /// gives back the rest ([`LeaseOffer::finish`]). Reserved heads stay counted (`in_transit`) until the
 /// dispatcher has taken them into its queue ([`arrived`](Self::arrived)), so room is never
 /// handed out twice, by record calls or by the dispatcher's own claims.
+///
+/// Handed-over heads wait in an inbox until the dispatcher takes them all at once
+/// ([`LeasedHeads`]); the inbox needs no bound of its own: it never holds more than the room
+/// the dispatcher published (reservations are counted until [`arrived`](Self::arrived)).
 pub struct RecordLeases {
     state: Mutex<LeaseRoom>,
-    tx: tokio::sync::mpsc::Sender<Vec<Claimed>>,
+    /// Wakes the dispatcher (capacity 1: one pending wake covers every head handed over
+    /// before the dispatcher looks). Closed once the dispatcher is gone.
+    wake: tokio::sync::mpsc::Sender<()>,
 }
 
 struct LeaseRoom {
@@ -40,22 +40,56 @@ struct LeaseRoom {
     lease: Duration,
     /// A record call put a new lane of this endpoint in the due set: claim it.
     due: bool,
+    /// Heads handed over and not taken by the dispatcher yet, in the order handed over.
+    inbox: Vec<Claimed>,
+}
+
+/// The dispatcher's end of a [`RecordLeases`]: every head handed over since it last looked,
+/// in one batch.
+pub struct LeasedHeads {
+    sink: Arc<RecordLeases>,
+    wake: tokio::sync::mpsc::Receiver<()>,
+}
+
+impl LeasedHeads {
+    /// Waits until heads were handed over and takes them all (None: the sink is gone).
+    pub async fn recv(&mut self) -> Option<Vec<Claimed>> {
+        loop {
+            self.wake.recv().await?;
+            let heads = std::mem::take(&mut self.sink.state().inbox);
+            if !heads.is_empty() {
+                return Some(heads);
+            }
+        }
+    }
+
+    /// The heads handed over since the last look, without waiting (None: none).
+    pub fn try_recv(&mut self) -> Option<Vec<Claimed>> {
+        while self.wake.try_recv().is_ok() {}
+        let heads = std::mem::take(&mut self.sink.state().inbox);
+        (!heads.is_empty()).then_some(heads)
+    }
 }
 
 impl RecordLeases {
     /// A sink with no room yet, and the receiving end for the dispatcher.
-    pub fn new(lease: Duration) -> (Arc<RecordLeases>, tokio::sync::mpsc::Receiver<Vec<Claimed>>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(DEFAULT_RECORD_LEASE_CHANNEL);
-        let sink = RecordLeases {
+    pub fn new(lease: Duration) -> (Arc<RecordLeases>, LeasedHeads) {
+        let (wake, rx) = tokio::sync::mpsc::channel(1);
+        let sink = Arc::new(RecordLeases {
             state: Mutex::new(LeaseRoom {
                 room: 0,
                 in_transit: 0,
                 lease,
                 due: false,
+                inbox: Vec::new(),
             }),
-            tx,
+            wake,
+        });
+        let heads = LeasedHeads {
+            sink: sink.clone(),
+            wake: rx,
         };
-        (Arc::new(sink), rx)
+        (sink, heads)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LeaseRoom> {
@@ -92,7 +126,7 @@ impl RecordLeases {
 
     /// Reserves up to `want` heads (none once the dispatcher is gone), with their lease.
     pub fn reserve(&self, want: usize) -> (usize, Duration) {
-        if self.tx.is_closed() {
+        if self.wake.is_closed() {
             return (0, Duration::ZERO);
         }
         let mut s = self.state();
@@ -113,10 +147,15 @@ impl RecordLeases {
         if n == 0 {
             return;
         }
-        if let Err(e) = self.tx.try_send(heads) {
+        if self.wake.is_closed() {
             s.in_transit = s.in_transit.saturating_sub(n);
-            tracing::warn!(heads = n, error = %e, "a dispatcher cannot take the lanes leased to it at record; they are claimed once their leases run out");
+            tracing::warn!(heads = n, "the dispatcher is gone: the lanes leased to it at record are claimed once their leases run out");
+            return;
         }
+        s.inbox.extend(heads);
+        drop(s);
+        // Full: a wake is pending already, and the dispatcher takes the whole inbox then.
+        let _ = self.wake.try_send(());
     }
 }
 
@@ -207,5 +246,58 @@ impl LeaseOffer {
             let mine = mine.into_iter().map(|(_, c)| c).collect();
             sink.deliver(k, mine, due.contains(&endpoint));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{test_event, EventType};
+
+    fn head(n: usize) -> Claimed {
+        Claimed {
+            delivery_id: format!("dlv_{n}"),
+            lane: format!("inc_{n}"),
+            event: Arc::new(test_event(&format!("inc_{n}"), EventType::Created)),
+            attempts: Vec::new(),
+            lease: String::new(),
+        }
+    }
+
+    /// Regression: heads were handed over in a channel of 64 messages, one per record call;
+    /// under a single-alert load more record calls than that ran while the dispatcher was
+    /// busy, and their heads were left to their leases running out (15 s late).
+    #[actix_rt::test]
+    async fn every_head_handed_over_arrives_however_many_record_calls_ran_meanwhile() {
+        let (sink, mut rx) = RecordLeases::new(Duration::from_secs(15));
+        sink.set_room(1000);
+        for n in 0..500 {
+            let (k, _) = sink.reserve(1);
+            assert_eq!(k, 1);
+            sink.deliver(k, vec![head(n)], false);
+        }
+        let heads = rx.recv().await.expect("the heads");
+        let ids: Vec<_> = heads.iter().map(|c| c.delivery_id.clone()).collect();
+        let want: Vec<_> = (0..500).map(|n| format!("dlv_{n}")).collect();
+        assert_eq!(
+            ids, want,
+            "all of them, in the order handed over, in one batch"
+        );
+        assert_eq!(
+            sink.in_transit(),
+            500,
+            "counted until the dispatcher took them"
+        );
+        sink.arrived(500, 500);
+        assert_eq!(sink.in_transit(), 0);
+        assert!(rx.try_recv().is_none(), "nothing left over");
+    }
+
+    #[test]
+    fn nothing_is_reserved_once_the_dispatcher_is_gone() {
+        let (sink, rx) = RecordLeases::new(Duration::from_secs(15));
+        sink.set_room(10);
+        drop(rx);
+        assert_eq!(sink.reserve(5).0, 0);
     }
 }

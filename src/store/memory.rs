@@ -34,7 +34,7 @@ use super::{
 use crate::model::delivery::Settlement;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Alert, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
+use crate::model::{Alert, Event, Incident, IncidentStatus, Labels, Link, Severity, SourceRef};
 
 /// How many deliveries one endpoint has out at once with the memory store (each for a
 /// different incident). Nothing of the memory store survives a crash anyway, so this is
@@ -467,6 +467,26 @@ impl DeliveryQueueStore for MemoryStore {
         delivery_id: &str,
     ) -> Result<Option<String>, StoreError> {
         Ok(self.queue.replay(endpoint, delivery_id))
+    }
+
+    async fn enqueue(
+        &self,
+        event: Arc<Event>,
+        endpoints: &[Arc<str>],
+    ) -> Result<usize, StoreError> {
+        let deliveries = endpoints
+            .iter()
+            .map(|e| (e.clone(), event.clone()))
+            .collect();
+        let frame = self.changes.as_ref().map(|_| {
+            let frame = Frame {
+                events: vec![event.clone()],
+                ops: Vec::new(),
+            };
+            (frame, vec![0; endpoints.len()])
+        });
+        self.queue.add(deliveries, &[], frame);
+        Ok(self.queue.pending())
     }
 
     fn concurrency(&self) -> usize {

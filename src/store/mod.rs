@@ -6,9 +6,13 @@
 //! - [`DeliveryQueueStore`]: the delivery queue: the deliveries a recording produced, in
 //!   lanes per incident, claimed under leases by the delivery actors and settled with their
 //!   results (memory: plain data under a lock; redis: Lua scripts, shared by instances).
+//! - [`groups::Groups`]: notification groups (grouped routes) and their changed members.
+//! - [`timers::Timers`]: durable timers (a key, a due time, a payload), claimed under leases
+//!   so that one instance fires each.
 
 pub mod backlog;
 pub mod file;
+pub mod groups;
 pub mod leases;
 pub mod memory;
 pub mod query;
@@ -16,6 +20,7 @@ pub mod redis;
 pub mod refs;
 pub mod request_ids;
 pub mod sharded;
+pub mod timers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,6 +213,12 @@ pub trait DeliveryQueueStore: Send + Sync {
     async fn replay(&self, endpoint: &str, delivery_id: &str)
         -> Result<Option<String>, StoreError>;
 
+    /// Queues `event`, made outside a record call (a group's notification), to each of
+    /// `endpoints`: a delivery at the tail of lane `event.incident.id`, due now if the lane
+    /// was idle (nothing is leased). Answers the store's count of unfinished deliveries.
+    async fn enqueue(&self, event: Arc<Event>, endpoints: &[Arc<str>])
+        -> Result<usize, StoreError>;
+
     /// How many claimed deliveries one endpoint's actor may have out at once. Each delivery
     /// answered 2xx whose result is not settled yet is sent again after a crash (by whoever
     /// takes its lane over), so a store that survives crashes keeps this small.
@@ -268,6 +279,7 @@ pub(crate) fn decide_once(
         source: alert.source.clone(),
         incident: next,
         changes: t.changes,
+        group: None,
     }));
     (recorded, Next::InEvent)
 }

@@ -231,7 +231,7 @@ routes:
     assert_eq!(code, 1, "a disabled endpoint gets nothing: {out}");
 
     let bad = check_yaml(
-        "version: 1\nendpoints:\n  - { name: e, kind: webhook, url: 'http://127.0.0.1:1/', events: ['group.*'] }\n",
+        "version: 1\nendpoints:\n  - { name: e, kind: webhook, url: 'http://127.0.0.1:1/', events: ['alert.*'] }\n",
     );
     assert_eq!(bad.code, 1);
     assert!(bad.err.contains("matches no event type"), "{}", bad.err);

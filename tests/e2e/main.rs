@@ -19,6 +19,7 @@ mod redis_lease;
 mod redis_settle;
 mod redis_store;
 mod sns;
+mod storms;
 mod support;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source

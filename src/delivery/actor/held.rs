@@ -78,7 +78,7 @@ impl WaitingResults {
 
 /// Heads leased at record that wait for a free slot, oldest first, with a set of their
 /// lanes: each head leased at record or claimed is checked against them, and a scan of up
-/// to [`DEFAULT_LEASED_BACKLOG`](super::durable::DEFAULT_LEASED_BACKLOG) lane ids per head was a quarter of the delivery thread.
+/// to [`DEFAULT_LEASED_BACKLOG`](super::claim::DEFAULT_LEASED_BACKLOG) lane ids per head was a quarter of the delivery thread.
 #[derive(Default)]
 pub(super) struct ParkedHeads {
     order: std::collections::VecDeque<(Instant, Claimed)>,

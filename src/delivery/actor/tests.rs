@@ -15,7 +15,7 @@ use crate::config::duration::parse_rate;
 use crate::delivery::kinds::{OutboundRequest, Response};
 use crate::metrics::Metrics;
 use crate::model::{Alert, AlertStatus, Severity};
-use crate::store::leases::LeaseOffer;
+use crate::store::leases::{LeaseOffer, LeaseRooms, RecordLeases};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::tests::{prefix, TestRedis};
 use crate::store::refs::MemoryRefs;
@@ -466,5 +466,62 @@ async fn a_lane_whose_lease_ran_out_is_taken_over() {
         })
         .await;
         assert_eq!(script.sent().len(), 1, "{}", b.name);
+    }
+}
+
+/// Regression: under a steady stream of new incidents every new lane was leased at record
+/// while older lanes (recorded when the actor had no room) waited in the due set, unclaimed
+/// until the stream stopped: seconds of delay for some events at 20,000 alerts/s. Now a new
+/// lane queues behind due ones.
+#[actix_rt::test]
+async fn new_lanes_queue_behind_due_ones_instead_of_being_leased_at_record() {
+    for b in backends() {
+        let rooms = Arc::new(LeaseRooms::default());
+        let (sink, mut rx) = RecordLeases::new(Duration::from_secs(30));
+        rooms.register(ENDPOINT, sink.clone());
+        let record_offered = |alert: Alert| {
+            let (b, rooms) = (&b, rooms.clone());
+            async move {
+                let mut offer = rooms.offer();
+                let r = b
+                    .incidents
+                    .record(&[alert], Utc::now(), &ToTest, &mut offer)
+                    .await
+                    .expect("record");
+                offer.finish(r.leased, &r.due);
+                r.recorded[0].event.clone().expect("an event")
+            }
+        };
+        // No room: the first lane falls due.
+        let older = record_offered(alert("older", AlertStatus::Firing)).await;
+        assert!(sink.take_due(), "{}: a lane went to the due set", b.name);
+        // Room now, but a lane is due: the new one queues behind it.
+        sink.set_room(10);
+        let newer = record_offered(alert("newer", AlertStatus::Firing)).await;
+        assert!(
+            rx.try_recv().is_none(),
+            "{}: nothing leased at record",
+            b.name
+        );
+        assert_eq!(sink.in_transit(), 0, "{}: the room is given back", b.name);
+        let claim = b
+            .queue
+            .claim(ENDPOINT, 10, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        let mut got: Vec<_> = claim
+            .deliveries
+            .iter()
+            .map(|c| c.event.id.clone())
+            .collect();
+        got.sort();
+        let mut want = vec![older.id.clone(), newer.id.clone()];
+        want.sort();
+        assert_eq!(got, want, "{}: both claimed", b.name);
+        // Nothing due any more: a new lane is leased at record again.
+        let third = record_offered(alert("third", AlertStatus::Firing)).await;
+        let heads = rx.try_recv().expect("leased at record");
+        assert_eq!(heads.len(), 1, "{}", b.name);
+        assert_eq!(heads[0].event.id, third.id, "{}", b.name);
     }
 }

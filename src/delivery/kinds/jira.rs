@@ -221,14 +221,14 @@ pub(crate) async fn deliver(
         };
         let issue = format!("{site}/rest/api/3/issue/{}", encode_component(&key));
         match event.kind {
-            EventType::Updated | EventType::Acknowledged => {
-                let msg = if event.kind == EventType::Updated {
-                    format!(
+            EventType::Updated | EventType::Acknowledged | EventType::GroupNotification => {
+                let msg = match event.kind {
+                    EventType::Updated => format!(
                         "switchyard: updated: {}",
                         changes_text(event).unwrap_or_default()
-                    )
-                } else {
-                    "switchyard: acknowledged".to_string()
+                    ),
+                    EventType::Acknowledged => "switchyard: acknowledged".to_string(),
+                    _ => "switchyard: group notified".to_string(),
                 };
                 let req = OutboundRequest::json(
                     Method::POST,

@@ -248,9 +248,48 @@ pub(crate) async fn body_or_template(
     }
 }
 
+/// A `group.notification` as the event of the incident that stands for its group, for the
+/// kinds that speak of incidents: its first notification opens the group's record
+/// (`incident.created`: one PagerDuty alert, Opsgenie alert, Jira issue or ServiceNow incident
+/// per group, keyed by the group), later ones update it (`incident.updated`, the counts and
+/// what changed as `changes.group`), and the group's resolve closes it. Other events as they
+/// are.
+pub fn as_incident(event: &Event) -> std::borrow::Cow<'_, Event> {
+    use crate::model::group::GroupStatus;
+    let Some(g) = &event.group else {
+        return std::borrow::Cow::Borrowed(event);
+    };
+    let mut e = event.clone();
+    e.kind = match (g.status, g.first) {
+        (GroupStatus::Resolved, _) => EventType::Resolved,
+        (GroupStatus::Firing, true) => EventType::Created,
+        (GroupStatus::Firing, false) => EventType::Updated,
+    };
+    if e.kind == EventType::Updated {
+        let to = format!(
+            "{} firing, {} resolved, {} changed",
+            g.counts.firing,
+            g.counts.resolved,
+            g.changed.len()
+        );
+        let change = crate::model::Change {
+            from: String::new(),
+            to,
+        };
+        e.changes = Some([("group".to_string(), change)].into());
+    }
+    std::borrow::Cow::Owned(e)
+}
+
 /// Delivers one event to one endpoint, as its kind does.
 pub async fn deliver(a: Job<'_>) -> Exchange {
     let mut steps = Steps::new(a.spec, a.transport);
+    let event = if matches!(a.spec.kind_spec, KindSpec::Webhook) {
+        std::borrow::Cow::Borrowed(a.event)
+    } else {
+        as_incident(a.event)
+    };
+    let a = Job { event: &event, ..a };
     let result = match &a.spec.kind_spec {
         KindSpec::Webhook => {
             let body = match &a.spec.template {
@@ -351,6 +390,7 @@ pub fn headline(event: &Event) -> String {
         EventType::Acknowledged => "ACKNOWLEDGED".into(),
         EventType::Resolved => "RESOLVED".into(),
         EventType::Ping => "TEST".into(),
+        EventType::GroupNotification => "GROUP".into(),
     };
     format!("[{tag}] {}", title(event))
 }
@@ -481,6 +521,7 @@ pub(crate) mod tests {
                 source: None,
             },
             changes,
+            group: None,
         }
     }
 

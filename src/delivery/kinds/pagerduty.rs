@@ -106,7 +106,8 @@ pub(crate) async fn deliver(
     event: &Event,
 ) -> Result<(), Exchange> {
     let actions: &[&str] = match event.kind {
-        EventType::Created | EventType::Updated => &["trigger"],
+        // A group notification arrives here as its incident's event (`kinds::as_incident`).
+        EventType::Created | EventType::Updated | EventType::GroupNotification => &["trigger"],
         EventType::Acknowledged => &["acknowledge"],
         EventType::Resolved => &["resolve"],
         EventType::Ping => &["trigger", "resolve"],

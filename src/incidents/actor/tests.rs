@@ -34,6 +34,7 @@ fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
         routes: SharedRoutes::new(Arc::new(table)),
         leases: None,
         metrics: Metrics::new(),
+        grouper: None,
     })
 }
 

@@ -22,6 +22,7 @@ mod recover;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,18 +35,20 @@ use chrono::{DateTime, Utc};
 pub use journal::{Journal, DEFAULT_MAX_FRAME_BYTES};
 pub use recover::OpenError;
 
+use super::groups::MemoryGroups;
 use super::leases::LeaseOffer;
 use super::memory::changes::{ChangeLog, Frame, Op};
 use super::memory::{MemoryStore, Restore};
 use super::query::{IncidentFilter, IncidentQuery};
 use super::refs::{ExternalRefs, MemoryRefs};
 use super::request_ids::{IdState, MemoryRequestIds, RequestIds};
+use super::timers::MemoryTimers;
 use super::{
     Claim, Claimed, DeliveryQueueStore, IncidentStore, QueueStatus, Recording, Routing, StoreError,
     StoredDeliveries,
 };
 use crate::model::delivery::Settlement;
-use crate::model::{Alert, Incident};
+use crate::model::{Alert, Event, Incident};
 
 /// How many claimed deliveries one endpoint has out at once with the file store. A result
 /// that came back but is not in a settle call yet is sent again after a `kill -9`, so this
@@ -69,6 +72,10 @@ pub struct FileStore {
     mem: MemoryStore,
     refs: MemoryRefs,
     ids: MemoryRequestIds,
+    groups: MemoryGroups,
+    timers: MemoryTimers,
+    /// One change of groups or timers at a time (see `timers`).
+    side_lock: std::sync::Mutex<()>,
     journal: Arc<Journal>,
     dir: PathBuf,
     /// Held open: the directory's lock.
@@ -100,6 +107,7 @@ impl FileStore {
         let journal = Arc::new(Journal::new(dir));
         let mut restore = Restore::new(MemoryStore::with_changes(journal.clone()));
         let (refs, ids) = (MemoryRefs::default(), MemoryRequestIds::default());
+        let (groups, timers) = (MemoryGroups::default(), MemoryTimers::default());
         let (wall, now) = (Utc::now(), Instant::now());
         let mut frames = 0u64;
         let (generation, len) = recover::read_all(dir, &files, |frame| {
@@ -116,6 +124,7 @@ impl FileStore {
                             ids.restore(source, id, now + ahead);
                         }
                     }
+                    Op::Group { .. } | Op::Timer { .. } => timers::apply(op, &groups, &timers),
                     _ => {}
                 }
             }
@@ -139,6 +148,9 @@ impl FileStore {
             mem,
             refs,
             ids,
+            groups,
+            timers,
+            side_lock: std::sync::Mutex::new(()),
             journal,
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -265,7 +277,7 @@ impl FileStore {
         Ok(SnapshotInfo { dir, ..info })
     }
 
-    /// References and request ids as one frame of ops.
+    /// References, request ids, groups and timers as one frame of ops.
     fn side_state(&self) -> Frame {
         let (wall, now) = (Utc::now(), Instant::now());
         let mut ops: Vec<Op> = self
@@ -288,6 +300,7 @@ impl FileStore {
                     until: wall_at(wall, now, until),
                 }),
         );
+        ops.extend(timers::snapshot(&self.groups, &self.timers));
         Frame {
             events: Vec::new(),
             ops,
@@ -389,6 +402,17 @@ impl DeliveryQueueStore for FileStore {
         let id = self.mem.replay(endpoint, delivery_id).await?;
         self.commit().await?;
         Ok(id)
+    }
+
+    async fn enqueue(
+        &self,
+        event: Arc<Event>,
+        endpoints: &[Arc<str>],
+    ) -> Result<usize, StoreError> {
+        self.journal.ready()?;
+        let pending = self.mem.enqueue(event, endpoints).await?;
+        self.commit().await?;
+        Ok(pending)
     }
 
     fn concurrency(&self) -> usize {

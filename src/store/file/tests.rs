@@ -294,3 +294,82 @@ async fn a_backup_is_a_data_directory_of_its_own() {
         1
     );
 }
+
+#[actix_rt::test]
+async fn timers_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    crate::store::timers::tests::timers_follow_the_contract(&*store, "s").await;
+    crate::store::timers::tests::each_timer_goes_to_one_claimant(&*store, &*store, "t").await;
+}
+
+#[actix_rt::test]
+async fn groups_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    crate::store::groups::tests::groups_follow_the_contract(&*store).await;
+}
+
+#[actix_rt::test]
+async fn timers_groups_and_enqueued_deliveries_come_back_after_a_restart_and_a_compaction() {
+    use crate::store::groups::Groups;
+    use crate::store::timers::{Timers, When};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let at = crate::store::timers::tests::at;
+    store
+        .schedule("group", "g1", at(100), "p1", When::Replace)
+        .await
+        .unwrap();
+    store
+        .schedule("group", "g2", at(200), "p2", When::Replace)
+        .await
+        .unwrap();
+    // A claimed timer is due again after a restart (its lease is not kept).
+    let claimed = store
+        .claim_due("group", at(150), 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.cancel("group", "g2").await.unwrap();
+    store
+        .join(&[("g1".into(), "meta".into(), "inc_1".into())])
+        .await
+        .unwrap();
+    let event = Arc::new(crate::model::test_event(
+        "grp_1",
+        crate::model::EventType::Updated,
+    ));
+    store.enqueue(event, &["hook".into()]).await.unwrap();
+    drop(store);
+
+    for round in 0..2 {
+        let store = reopen(dir.path());
+        assert_eq!(
+            Timers::get(&*store, "group", "g1")
+                .await
+                .unwrap()
+                .map(|t| t.payload),
+            Some("p1".into()),
+            "round {round}"
+        );
+        assert!(Timers::get(&*store, "group", "g2").await.unwrap().is_none());
+        let again = store
+            .claim_due("group", at(150), 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.len(),
+            1,
+            "a claimed timer fires again after a restart"
+        );
+        let g = Groups::get(&*store, "g1")
+            .await
+            .unwrap()
+            .expect("the group");
+        assert_eq!(g.members.get("inc_1"), Some(&1));
+        let d = store.deliveries("hook").await.unwrap();
+        assert_eq!(d.deliveries.len(), 1, "the enqueued delivery");
+        store.compact().unwrap();
+    }
+}

@@ -27,8 +27,89 @@ pub trait ChangeLog: Send + Sync {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Frame {
     /// Events the ops refer to by index (each once, however many endpoints it goes to).
+    #[serde(with = "events")]
     pub events: Vec<Arc<Event>>,
     pub ops: Vec<Op>,
+}
+
+/// Events in a frame: every field always written, in order (`postcard` is not
+/// self-describing, and `Event` leaves out an empty `group` in JSON); a group notice as JSON.
+mod events {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::{Changes, Event, EventType, Incident, SourceRef};
+
+    #[derive(Serialize)]
+    struct EventRef<'a> {
+        id: &'a str,
+        kind: EventType,
+        timestamp: DateTime<Utc>,
+        source: &'a SourceRef,
+        incident: &'a Incident,
+        changes: &'a Option<Changes>,
+        group: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct EventOwned {
+        id: String,
+        kind: EventType,
+        timestamp: DateTime<Utc>,
+        source: SourceRef,
+        incident: Incident,
+        changes: Option<Changes>,
+        group: Option<String>,
+    }
+
+    pub fn serialize<S: Serializer>(events: &[Arc<Event>], s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let group = match &e.group {
+                Some(g) => Some(serde_json::to_string(g).map_err(S::Error::custom)?),
+                None => None,
+            };
+            out.push(EventRef {
+                id: &e.id,
+                kind: e.kind,
+                timestamp: e.timestamp,
+                source: &e.source,
+                incident: &e.incident,
+                changes: &e.changes,
+                group,
+            });
+        }
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Arc<Event>>, D::Error> {
+        use serde::de::Error;
+        Vec::<EventOwned>::deserialize(d)?
+            .into_iter()
+            .map(|e| {
+                let group = match e.group {
+                    Some(g) => Some(Arc::new(
+                        serde_json::from_str(&g).map_err(D::Error::custom)?,
+                    )),
+                    None => None,
+                };
+                let mut incident = e.incident;
+                incident.source = Some(e.source.clone());
+                Ok(Arc::new(Event {
+                    id: e.id,
+                    kind: e.kind,
+                    timestamp: e.timestamp,
+                    source: e.source,
+                    incident,
+                    changes: e.changes,
+                    group,
+                }))
+            })
+            .collect()
+    }
 }
 
 impl Frame {
@@ -121,4 +202,24 @@ pub enum Op {
         id: String,
         until: DateTime<Utc>,
     },
+    /// A notification group as it is now (`store::groups`), or None: it ended.
+    Group {
+        key: String,
+        state: Option<StoredGroup>,
+    },
+    /// A timer as armed now (`store::timers`: due in ms, payload), or None: it is gone.
+    /// Leases are not kept: after a restart a claimed timer is due again.
+    Timer {
+        set: String,
+        key: String,
+        armed: Option<(i64, String)>,
+    },
+}
+
+/// A notification group's state in a frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredGroup {
+    pub meta: String,
+    pub members: Vec<(String, u64)>,
+    pub notified_at: Option<DateTime<Utc>>,
 }

@@ -133,10 +133,11 @@ impl State {
             .contains(&(Arc::from(endpoint), event_id.to_string()))
     }
 
-    /// Puts `entry` at the tail of its lane; an idle lane falls due now.
     /// Puts `entry` at the tail of its lane. An idle lane is leased at once under `lease`
-    /// (token, until) when given (its head is `entry`: returned as claimed), else falls due
-    /// now. Returns whether the lane was idle.
+    /// (token, until) when given and no lane of the endpoint is due now (its head is `entry`:
+    /// returned as claimed), else falls due now, behind the lanes due already (first in,
+    /// first out: a steady stream of new lanes leased at record would otherwise keep the
+    /// actor from ever claiming the older ones). Returns whether the lane was idle.
     fn push(
         &mut self,
         endpoint: &str,
@@ -150,8 +151,9 @@ impl State {
         let idle = q.lanes.get(&lane).is_none_or(|items| items.is_empty())
             && !q.leases.contains_key(&lane);
         let mut leased = None;
+        let backlog = q.due.keys().next().is_some_and(|(at, _)| *at <= now);
         if idle {
-            match lease {
+            match lease.filter(|_| !backlog) {
                 Some((token, until)) => {
                     leased = Some(Claimed {
                         delivery_id: entry.id.clone(),
@@ -257,7 +259,6 @@ impl MemoryQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a new delivery of `event` to `endpoint` (at record). Returns its id.
     /// Queues a new delivery per (endpoint, event), in order (at record). A lane that was
     /// idle is leased to the caller while `room` (endpoint, heads, lease) lasts for its
     /// endpoint, else it falls due. Returns the leased heads and the endpoints that got a due

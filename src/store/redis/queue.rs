@@ -29,6 +29,8 @@ struct Envelope {
     timestamp: DateTime<Utc>,
     source: SourceRef,
     changes: Option<crate::model::Changes>,
+    #[serde(default)]
+    group: Option<Arc<crate::model::group::GroupNotice>>,
 }
 
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
@@ -81,6 +83,7 @@ impl Entry<'_> {
             source: env.source,
             incident,
             changes: env.changes,
+            group: env.group,
         })
     }
 
@@ -100,8 +103,57 @@ impl Entry<'_> {
     }
 }
 
+/// The envelope of an event (the event without its incident) as a delivery entry keeps it.
+#[derive(serde::Serialize)]
+struct EnvelopeOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: EventType,
+    timestamp: DateTime<Utc>,
+    source: &'a SourceRef,
+    changes: Option<&'a crate::model::Changes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a crate::model::group::GroupNotice>,
+}
+
 #[async_trait]
 impl DeliveryQueueStore for RedisStore {
+    async fn enqueue(
+        &self,
+        event: Arc<Event>,
+        endpoints: &[Arc<str>],
+    ) -> Result<usize, StoreError> {
+        if endpoints.is_empty() {
+            return Ok(0);
+        }
+        let envelope = serde_json::to_string(&EnvelopeOut {
+            id: &event.id,
+            kind: event.kind,
+            timestamp: event.timestamp,
+            source: &event.source,
+            changes: event.changes.as_ref(),
+            group: event.group.as_deref(),
+        })
+        .map_err(unavailable)?;
+        let incident = serde_json::to_string(&event.incident).map_err(unavailable)?;
+        let mut inv = self.enqueue_script.arg(&self.prefix);
+        inv.arg(&event.incident.id)
+            .arg(&event.id)
+            .arg(incident)
+            .arg(envelope)
+            .arg(endpoints.len());
+        for e in endpoints {
+            inv.arg(&**e)
+                .arg(format!("dlv_{}", uuid::Uuid::now_v7().simple()));
+        }
+        let mut conn = self.conn().await?;
+        let pending: i64 = inv
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.broken(e))?;
+        Ok(usize::try_from(pending).unwrap_or(0))
+    }
+
     async fn claim(
         &self,
         endpoint: &str,

@@ -61,7 +61,11 @@ local function may_lease(ep, q)
     return false
   end
   if leases[q] == nil then
-    if redis.call('EXISTS', q .. ':disabled') == 1 then
+    -- Nothing is leased at record on a disabled endpoint, nor while lanes wait in the due
+    -- set: new lanes queue behind them (first in, first out), else a steady stream of new
+    -- lanes leased at record would keep the actor from ever claiming the older ones.
+    if redis.call('EXISTS', q .. ':disabled') == 1
+      or #redis.call('ZRANGEBYSCORE', q .. ':due', '-inf', now, 'LIMIT', 0, 1) > 0 then
       budget[ep] = 0
       return false
     end

@@ -1,0 +1,170 @@
+//! The group timers' claimant: claims due group timers and flushes each group into one
+//! `group.notification` queued to its endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use chrono::{DateTime, Utc};
+
+use super::notice::{notification, notification_id};
+use super::{after, GroupMeta, GROUP_TIMERS};
+use crate::metrics::Metrics;
+use crate::model::group::{GroupNotice, GroupStatus};
+use crate::router::actor::{RouteEvents, RouterActor};
+use crate::store::groups::Groups;
+use crate::store::query::IncidentQuery;
+use crate::store::timers::{to_ms, ClaimedTimer, Timers, When};
+use crate::store::{DeliveryQueueStore, StoreError};
+
+/// The longest wait between two claims of due group timers (another instance may have armed
+/// an earlier one).
+pub const DEFAULT_GROUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a claimed group timer is this instance's: a flush is a few store calls, so an
+/// instance that dies mid-flush leaves the group to another one this much later.
+pub const DEFAULT_GROUP_LEASE: Duration = Duration::from_secs(30);
+/// Most group timers claimed at once.
+pub const DEFAULT_GROUP_FLUSH_BATCH: usize = 64;
+
+/// What flushing groups needs.
+pub struct Flusher {
+    pub groups: Arc<dyn Groups>,
+    pub timers: Arc<dyn Timers>,
+    pub incidents: Arc<dyn IncidentQuery>,
+    pub queue: Arc<dyn DeliveryQueueStore>,
+    pub router: Addr<RouterActor>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Claims and flushes due groups until the process ends.
+pub async fn run(f: Flusher) {
+    loop {
+        let now = Utc::now();
+        let claimed = match f
+            .timers
+            .claim_due(
+                GROUP_TIMERS,
+                now,
+                DEFAULT_GROUP_FLUSH_BATCH,
+                DEFAULT_GROUP_LEASE,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim group timers");
+                Vec::new()
+            }
+        };
+        let full = claimed.len() == DEFAULT_GROUP_FLUSH_BATCH;
+        for c in claimed {
+            if let Err(e) = flush_group(&f, &c, Utc::now()).await {
+                // The lease runs out and the group is flushed then (by any instance).
+                tracing::warn!(group = %c.timer.key, error = %e, "could not flush a group");
+            }
+        }
+        if full {
+            continue;
+        }
+        let wait = match f.timers.next_due(GROUP_TIMERS).await {
+            Ok(Some(t)) => (t - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(DEFAULT_GROUP_POLL_INTERVAL),
+            _ => DEFAULT_GROUP_POLL_INTERVAL,
+        };
+        tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
+    }
+}
+
+/// Flushes one claimed group: its notification queued to its endpoints (if there is
+/// anything to say), its members marked notified, its timer re-armed or ended.
+pub async fn flush_group(
+    f: &Flusher,
+    c: &ClaimedTimer,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = &c.timer.key;
+    let Some(state) = f.groups.get(key).await? else {
+        f.timers.complete(c, None).await?;
+        return Ok(());
+    };
+    let meta: GroupMeta = serde_json::from_str(&state.meta)
+        .map_err(|e| StoreError::Unavailable(format!("group {key} unreadable: {e}")))?;
+    let mut incidents = Vec::with_capacity(state.members.len());
+    let mut ended = Vec::new();
+    let mut changed = Vec::new();
+    for (id, count) in &state.members {
+        match f.incidents.get_incident(id).await? {
+            Some(i) => {
+                if *count > 0 {
+                    changed.push(id.clone());
+                }
+                if !i.status.is_open() {
+                    ended.push(id.clone());
+                }
+                incidents.push(i);
+            }
+            // Forgotten by the store: nothing left to say of it.
+            None => ended.push(id.clone()),
+        }
+    }
+    let seen: Vec<(String, u64)> = state.members.into_iter().collect();
+    let firing = incidents.iter().any(|i| i.status.is_open());
+    if changed.is_empty() && !firing {
+        // Nothing new and nothing open: the group ends quietly.
+        f.groups.flushed(key, &seen, &ended, now).await?;
+        f.timers.complete(c, None).await?;
+        return Ok(());
+    }
+    let notice = GroupNotice::new(
+        key.clone(),
+        meta.route.clone(),
+        meta.labels.clone(),
+        incidents,
+        changed,
+        state.notified_at.is_none(),
+    );
+    let status = notice.status;
+    let event = Arc::new(notification(
+        notice,
+        notification_id(key, to_ms(c.timer.due)),
+        now,
+    ));
+    let endpoints: Vec<Arc<str>> = meta
+        .endpoints
+        .iter()
+        .map(|e| Arc::from(e.as_str()))
+        .collect();
+    let pending = f.queue.enqueue(event.clone(), &endpoints).await?;
+    f.metrics
+        .group_notifications
+        .get_or_create(&crate::metrics::RouteLabels {
+            route: meta.route.clone(),
+        })
+        .inc();
+    f.router.do_send(RouteEvents {
+        events: vec![(event, endpoints)],
+        pending: Some(pending),
+        after: None,
+    });
+    f.groups.flushed(key, &seen, &ended, now).await?;
+    let next = (status == GroupStatus::Firing).then(|| after(now, meta.repeat_ms));
+    f.timers.complete(c, next.map(|t| (t, ""))).await?;
+    // A change that came in while this flush ran found the timer claimed: it goes out after
+    // group_interval.
+    if let Some(s) = f.groups.get(key).await? {
+        if s.members.values().any(|n| *n > 0) {
+            f.timers
+                .schedule(
+                    GROUP_TIMERS,
+                    key,
+                    after(now, meta.interval_ms),
+                    "",
+                    When::IfEarlier,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}

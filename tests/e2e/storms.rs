@@ -1,0 +1,165 @@
+//! Issue 15, storm control: grouped routes (`group_by`) send one `group.notification` per
+//! group, paced by `group_wait` / `group_interval`, with the real binary on both stores.
+
+use crate::support::{eventually, Received, Receiver, Switchyard, TestStore};
+
+const BEARER: (&str, &str) = ("Authorization", "Bearer t0ken");
+
+fn config(store: &TestStore, url: &str) -> String {
+    format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:0
+  admin_token: adm1n
+sources:
+  - name: prometheus
+    kind: alertmanager
+    auth: {{ bearer: t0ken }}
+endpoints:
+  - {{ name: hook, kind: webhook, url: "{url}", retry: {{ schedule: [50ms] }} }}
+routes:
+  - name: k8s
+    matchers: ['cluster=~"c.*"']
+    to: [hook]
+    group_by: [cluster]
+    group_wait: 1s
+    group_interval: 2s
+    repeat_interval: 1h
+  - name: plain
+    to: [hook]
+{}"#,
+        store.section()
+    )
+}
+
+/// An Alertmanager body of `n` alerts `alert-<first+i>` in cluster `c<i % 3>`.
+fn storm(first: usize, n: usize, status: &str) -> Vec<u8> {
+    let alerts: Vec<_> = (first..first + n)
+        .map(|i| {
+            serde_json::json!({
+                "status": status,
+                "labels": {"alertname": format!("alert-{i}"), "cluster": format!("c{}", i % 3), "severity": "warning"},
+                "startsAt": "2026-11-22T10:00:00Z",
+                "endsAt": if status == "resolved" { "2026-11-22T10:05:00Z" } else { "0001-01-01T00:00:00Z" },
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"version": "4", "status": status, "alerts": alerts}))
+        .unwrap()
+}
+
+fn group_of(r: &Received) -> serde_json::Value {
+    let body = r.json();
+    assert_eq!(body["type"], "group.notification", "{body}");
+    body["data"]["group"].clone()
+}
+
+async fn a_storm_gives_one_notification_per_group(store: TestStore) {
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config(&store, &rx.url));
+    // 200 alerts in 3 groups, in 4 requests.
+    for part in 0..4 {
+        let (status, body) = sy
+            .ingest("prometheus", &storm(part * 50, 50, "firing"), &[BEARER])
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let got = rx.wait_delivered(3).await;
+    let mut sizes: Vec<(String, usize)> = got
+        .iter()
+        .map(|r| {
+            let g = group_of(r);
+            assert_eq!(g["status"], "firing");
+            assert_eq!(g["route"], "k8s");
+            let n = g["incidents"].as_array().unwrap().len();
+            assert_eq!(g["counts"]["firing"], n);
+            assert_eq!(g["changed"].as_array().unwrap().len(), n, "all new");
+            (g["labels"]["cluster"].as_str().unwrap().to_string(), n)
+        })
+        .collect();
+    sizes.sort();
+    assert_eq!(
+        sizes,
+        vec![("c0".into(), 67), ("c1".into(), 67), ("c2".into(), 66)]
+    );
+    // The admin API lists the groups, with their next notification (the repeat).
+    let (code, groups) = sy.get("/api/v1/groups").await;
+    assert_eq!(code, 401, "{groups}");
+    let groups = admin_get(&sy, "/api/v1/groups").await;
+    let listed = groups["groups"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{groups}");
+    assert!(listed.iter().all(|g| !g["next_notification_at"].is_null()));
+
+    // One alert of each cluster resolves: one more notification per group (each with its
+    // one change), group_interval after the group's first.
+    let (status, _) = sy
+        .ingest("prometheus", &storm(0, 3, "resolved"), &[BEARER])
+        .await;
+    assert_eq!(status, 202);
+    let got = rx.wait_delivered(6).await;
+    let mut keys = std::collections::BTreeSet::new();
+    for r in &got[3..] {
+        let g = group_of(r);
+        assert_eq!(g["changed"].as_array().unwrap().len(), 1, "{g}");
+        assert_eq!(g["counts"]["resolved"], 1, "{g}");
+        assert_eq!(g["status"], "firing", "{g}");
+        let first = got[..3]
+            .iter()
+            .find(|f| group_of(f)["key"] == g["key"])
+            .unwrap();
+        // Flushes are group_interval (2s) apart; arrivals also differ by each delivery's
+        // own time in the queue and on the wire.
+        let apart = r.at.duration_since(first.at);
+        assert!(
+            apart >= std::time::Duration::from_millis(1500),
+            "{apart:?} after {}",
+            first.json()
+        );
+        keys.insert(g["key"].as_str().unwrap().to_string());
+    }
+    assert_eq!(keys.len(), 3, "one notification per changed group");
+    assert_eq!(rx.delivered().len(), 6, "nothing more");
+}
+crate::both_stores!(a_storm_gives_one_notification_per_group);
+
+async fn admin_get(sy: &Switchyard, path: &str) -> serde_json::Value {
+    let client = awc::Client::default();
+    let mut resp = client
+        .get(sy.url(path))
+        .insert_header(("Authorization", "Bearer adm1n"))
+        .send()
+        .await
+        .expect("GET");
+    let body: serde_json::Value = resp.json().limit(8 << 20).await.expect("json");
+    assert_eq!(resp.status().as_u16(), 200, "{body}");
+    body
+}
+
+/// A group whose incidents all resolve sends one last notification and ends; a new incident
+/// for it then begins a new group (group_wait again).
+async fn a_resolved_group_ends(store: TestStore) {
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config(&store, &rx.url));
+    let (status, _) = sy
+        .ingest("prometheus", &storm(0, 1, "firing"), &[BEARER])
+        .await;
+    assert_eq!(status, 202);
+    let got = rx.wait_delivered(1).await;
+    assert_eq!(group_of(&got[0])["status"], "firing");
+    let (status, _) = sy
+        .ingest("prometheus", &storm(0, 1, "resolved"), &[BEARER])
+        .await;
+    assert_eq!(status, 202);
+    let got = rx.wait_delivered(2).await;
+    let g = group_of(&got[1]);
+    assert_eq!(g["status"], "resolved", "{g}");
+    assert_eq!(g["counts"]["resolved"], 1);
+    assert_eq!(got[1].json()["data"]["incident"]["status"], "resolved");
+    eventually("the group ended", || async {
+        admin_get(&sy, "/api/v1/groups").await["groups"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    })
+    .await;
+}
+crate::both_stores!(a_resolved_group_ends);
