@@ -143,8 +143,7 @@ pub fn scan(dir: &Path) -> Result<Files, OpenError> {
         }
     }
     // Generations follow one another: a gap means a journal is missing.
-    let mut expect = from;
-    for g in &files.journals {
+    for (expect, g) in (from..).zip(files.journals.iter()) {
         if *g != expect {
             return Err(OpenError::Damaged {
                 file: dir.join(journal_name(expect)),
@@ -155,7 +154,6 @@ pub fn scan(dir: &Path) -> Result<Files, OpenError> {
                 ),
             });
         }
-        expect += 1;
     }
     Ok(files)
 }
