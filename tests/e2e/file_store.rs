@@ -141,6 +141,13 @@ async fn after_a_kill_9_retries_resume_with_their_attempts_and_times() {
         got
     };
     assert_eq!(before["state"], "failed", "{before}");
+    // A settle is written after the admin API can see it; a record call's 202 comes after
+    // everything before it is written and synced: the same alert again (a repeat) waits
+    // for the failed attempt's frame.
+    let (s, b) = sy
+        .ingest("open", br#"{"title": "Retry me", "id": "r-1"}"#, &[])
+        .await;
+    assert_eq!(s, 202, "{b}");
     sy.kill();
     let sy = Switchyard::start(&cfg);
     let after = list(&sy).await;

@@ -165,6 +165,11 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether changes wait in the buffer, not written yet.
+    pub fn unwritten(&self) -> bool {
+        !self.inner().buf.is_empty()
+    }
+
     /// Whether the last write failed (and nothing was written since).
     pub fn failing(&self) -> bool {
         self.poisoned().is_some() || self.inner().write_error.is_some()

@@ -57,7 +57,7 @@ pub const DEFAULT_FILE_ENDPOINT_CONCURRENCY: usize = 64;
 
 /// How many disjoint groups of alerts the incident actor records at once with the file
 /// store: each waits for a sync (a few ms on a disk), and syncs of one file overlap.
-pub const DEFAULT_FILE_RECORD_GROUPS: usize = 4;
+pub const DEFAULT_FILE_RECORD_GROUPS: usize = 16;
 
 /// The longest a written change (a settle, a claim's duplicate) waits for a sync when no
 /// record call syncs it sooner: what a power loss (not a `kill -9`) can take back.
@@ -319,14 +319,16 @@ fn wall_at(wall: DateTime<Utc>, now: Instant, until: Instant) -> DateTime<Utc> {
 fn background_sync(store: Weak<FileStore>) {
     loop {
         std::thread::sleep(DEFAULT_FILE_SYNC_EVERY);
-        let Some(store) = store.upgrade() else {
+        // The store is held only for a moment (its lock is released when it is dropped).
+        let Some(journal) = store.upgrade().map(|s| s.journal.clone()) else {
             return;
         };
-        let upto = store.journal.appended();
-        if let Err(e) = store.journal.sync_to(upto) {
+        if let Err(e) = journal.sync_to(journal.appended()) {
             tracing::debug!(error = %e, "file store background sync");
         }
-        store.maybe_compact();
+        if let Some(store) = store.upgrade() {
+            store.maybe_compact();
+        }
     }
 }
 
@@ -371,7 +373,16 @@ impl DeliveryQueueStore for FileStore {
     ) -> Result<Claim, StoreError> {
         // Leases are not kept (after a restart every lane is due); a head found delivered
         // already is finished, written with the next write.
-        self.mem.claim(endpoint, limit, lease).await
+        let claim = self.mem.claim(endpoint, limit, lease).await?;
+        // A head can be claimed while the record call that queued it waits for its sync:
+        // its frame is written first, so a `kill -9` cannot take back an event once sent.
+        if !claim.deliveries.is_empty() && self.journal.unwritten() {
+            if let Err(e) = self.write().await {
+                // Leased in memory already: sent, at worst once more than its record shows.
+                tracing::warn!(endpoint, error = %e, "claimed deliveries whose record is not written yet");
+            }
+        }
+        Ok(claim)
     }
 
     async fn settle_many(
