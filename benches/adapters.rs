@@ -42,6 +42,7 @@ fn source(name: &str, kind: SourceKind, mapping: &[(&str, &str)]) -> SourceSpec 
         delivery_id_header: None,
         labels: BTreeMap::new(),
         severity: None,
+        resolve_after: None,
         preset: None,
         mapping: MappingConfig::pointers(mapping).expect("mapping"),
         sentry: None,

@@ -10,6 +10,7 @@ LAYERS=(
   "main fuzz"
   "cli"
   "app"
+  "ui"
   "http"
   "control"
   "runtime"

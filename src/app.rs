@@ -19,6 +19,7 @@ use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
 };
 use crate::incidents::actor::IncidentActor;
+use crate::incidents::expiry::run_expirer;
 use crate::metrics::Metrics;
 use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
@@ -50,8 +51,9 @@ struct Stores {
     request_ids: Arc<dyn RequestIds>,
     /// The file store (admin backups).
     file: Option<Arc<FileStore>>,
-    /// Notification groups of grouped routes, and the timers that pace them.
+    /// Notification groups of grouped routes.
     groups: Arc<dyn Groups>,
+    /// Durable timers: group notifications, auto-resolve of expired incidents.
     timers: Arc<dyn Timers>,
 }
 
@@ -155,6 +157,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         .with_lease_rooms(lease_rooms)
         .with_query(stores.query.clone())
         .with_grouper(grouper)
+        .with_expiry(stores.timers.clone())
         .start();
     // Group notifications: due group timers claimed and flushed, on this thread.
     actix_rt::spawn(flush::run(Flusher {
@@ -165,6 +168,12 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         router: router.clone(),
         metrics: metrics.clone(),
     }));
+    // Auto-resolve: due expiry timers claimed and sent to the incident actor.
+    actix_rt::spawn(run_expirer(
+        stores.timers.clone(),
+        incidents.clone(),
+        metrics.clone(),
+    ));
     let start_sources = {
         let (incidents, metrics, backlog) = (incidents.clone(), metrics.clone(), backlog.clone());
         let request_ids = stores.request_ids.clone();
@@ -198,7 +207,8 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         Box::new(start_sources),
         Box::new(start_delivery),
     )
-    .with_restart_only(runtime.restart_only.clone());
+    .with_restart_only(runtime.restart_only.clone())
+    .with_running(runtime.sources.clone(), runtime.routes.clone());
     let (redis, cert) = (stores.redis.clone(), runtime.tls.clone());
     let control = control
         .with_on_reload(Box::new(move |rt: &Runtime| {
@@ -252,9 +262,16 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     } else {
         Listener::All
     };
-    let main = start_listener(&runtime, &state, runtime.listen, public)?;
+    let console = crate::ui::Console::new(runtime.admin_token.as_ref().map(|t| t.expose()));
+    let main = start_listener(&runtime, &state, &console, runtime.listen, public)?;
     let admin = match runtime.admin_listen {
-        Some(addr) => Some(start_listener(&runtime, &state, addr, Listener::Admin)?),
+        Some(addr) => Some(start_listener(
+            &runtime,
+            &state,
+            &console,
+            addr,
+            Listener::Admin,
+        )?),
         None => None,
     };
     let handles: Vec<_> = std::iter::once(main.handle())
@@ -276,18 +293,25 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it.
+/// Binds one listener serving `routes` (HTTPS with `server.tls`) and starts it. The console
+/// (`/ui`) is where the admin API is.
 fn start_listener(
     runtime: &Runtime,
     state: &AppState,
+    console: &Option<Arc<crate::ui::Console>>,
     addr: std::net::SocketAddr,
     routes: Listener,
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = state.clone();
+    let console = match routes {
+        Listener::Public => None,
+        Listener::All | Listener::Admin => console.clone(),
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(|cfg| crate::http::configure_listener(cfg, routes))
+            .configure(|cfg| crate::ui::configure(cfg, console.clone()))
     })
     // On SIGTERM or SIGINT (ours, in `serve`: actix-server's own would stop every arbiter,
     // the delivery actors' too): stop accepting, give requests under way this long to finish.

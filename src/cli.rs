@@ -1,178 +1,20 @@
-//! The parts of the CLI beside `serve`: `route-test` runs a payload through a source's
-//! adapter, the incident table and the routes without a server, and reports each alert's
-//! event and endpoints; `health` asks a running switchyard's `/healthz`.
+//! The parts of the CLI beside `serve`: `route-test` (`runtime::route_test`, which the
+//! console runs too) and `health`, which asks a running switchyard's `/healthz`.
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-
-use chrono::Utc;
 use thiserror::Error;
 
-use crate::model::{AlertStatus, Event};
+pub use crate::runtime::route_test::{RouteTestError, RouteTestReport};
 use crate::runtime::Runtime;
-use crate::sources::NormalizeError;
-use crate::store::leases::LeaseOffer;
-use crate::store::memory::MemoryStore;
-use crate::store::IncidentStore;
 
-#[derive(Debug, Error)]
-pub enum RouteTestError {
-    #[error("no source named `{0}` in the config (sources: {1})")]
-    UnknownSource(String, String),
-    #[error("the `{source_name}` adapter refused the payload: {error}")]
-    Adapter {
-        source_name: String,
-        error: NormalizeError,
-    },
-    #[error("incident store: {0}")]
-    Store(#[from] crate::store::StoreError),
-    #[error("cannot start a runtime: {0}")]
-    Runtime(#[from] std::io::Error),
-}
-
-/// What `route-test` prints, and whether `--expect` held.
-#[derive(Debug)]
-pub struct RouteTestReport {
-    pub text: String,
-    /// Every endpoint any alert reached, sorted.
-    pub endpoints: BTreeSet<String>,
-    pub expectation_met: bool,
-}
-
-/// Runs `body` through source `source`. A resolved or acknowledged alert is tested against an
-/// open incident (as if its firing alert had come first), so it shows the event it would emit.
+/// `switchyard route-test`: [`crate::runtime::route_test::route_test`] on the config file's
+/// sources and routes.
 pub fn route_test(
     rt: &Runtime,
     source: &str,
     body: &[u8],
     expect: Option<&[String]>,
 ) -> Result<RouteTestReport, RouteTestError> {
-    let spec = rt
-        .sources
-        .iter()
-        .find(|s| &*s.name == source)
-        .ok_or_else(|| {
-            RouteTestError::UnknownSource(
-                source.to_string(),
-                rt.sources
-                    .iter()
-                    .map(|s| s.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?;
-    let now = Utc::now();
-    let alerts = spec
-        .normalize(body, now)
-        .map_err(|error| RouteTestError::Adapter {
-            source_name: source.to_string(),
-            error,
-        })?;
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let mut text = String::new();
-    let mut all = BTreeSet::new();
-    let _ = writeln!(text, "{} alert(s) from source `{source}`", alerts.len());
-    for (i, alert) in alerts.iter().enumerate() {
-        let store = MemoryStore::new();
-        let event = runtime.block_on(async {
-            if alert.status != AlertStatus::Firing {
-                let mut firing = alert.clone();
-                firing.status = AlertStatus::Firing;
-                store
-                    .record(&[firing], now, &*rt.routes, &mut LeaseOffer::none())
-                    .await?;
-            }
-            let rec = store
-                .record(
-                    std::slice::from_ref(alert),
-                    now,
-                    &*rt.routes,
-                    &mut LeaseOffer::none(),
-                )
-                .await?;
-            Ok::<Option<std::sync::Arc<Event>>, RouteTestError>(
-                rec.recorded.into_iter().next().and_then(|r| r.event),
-            )
-        })?;
-        let labels: Vec<String> = alert
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect();
-        let _ = writeln!(
-            text,
-            "\nalert {}: [{}] {} {:?}\n  dedup_key: {}\n  labels: {{{}}}",
-            i + 1,
-            alert.status.as_str(),
-            alert.severity,
-            alert.title,
-            alert.dedup_key,
-            labels.join(", ")
-        );
-        let Some(event) = event else {
-            let _ = writeln!(text, "  event: none");
-            continue;
-        };
-        let decision = rt.routes.route(&event);
-        let names: Vec<String> = decision
-            .endpoints
-            .iter()
-            .filter_map(|&id| rt.routes.endpoints().get(id).map(|e| e.name.to_string()))
-            .collect();
-        let _ = writeln!(text, "  event: {}", event.kind);
-        let how = if decision.defaulted {
-            "default".to_string()
-        } else if decision.routes.is_empty() {
-            "no route matched, no default: dropped".to_string()
-        } else {
-            decision
-                .routes
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let _ = writeln!(text, "  routes: {how}");
-        let _ = writeln!(
-            text,
-            "  endpoints: {}",
-            if names.is_empty() {
-                "(none)".to_string()
-            } else {
-                names.join(", ")
-            }
-        );
-        all.extend(names);
-    }
-    let mut expectation_met = true;
-    if let Some(expect) = expect {
-        let want: BTreeSet<String> = expect
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        expectation_met = want == all;
-        let _ = writeln!(
-            text,
-            "\nexpected endpoints: {}\nactual endpoints:   {}\n{}",
-            join(&want),
-            join(&all),
-            if expectation_met { "OK" } else { "MISMATCH" }
-        );
-    }
-    Ok(RouteTestReport {
-        text,
-        endpoints: all,
-        expectation_met,
-    })
-}
-
-fn join(set: &BTreeSet<String>) -> String {
-    if set.is_empty() {
-        "(none)".into()
-    } else {
-        set.iter().cloned().collect::<Vec<_>>().join(", ")
-    }
+    crate::runtime::route_test::route_test(&rt.sources, &rt.routes, source, body, expect)
 }
 
 /// How long `switchyard health` waits to connect, and then for the answer.

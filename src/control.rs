@@ -21,6 +21,7 @@ use crate::config::ConfigErrors;
 use crate::delivery::actor::{DeliveryActor, UpdateSpec};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::router::actor::{RouterActor, SetRoutes};
+use crate::router::table::RouteTable;
 use crate::runtime::Runtime;
 use crate::sources::actor::SourceEntry;
 use crate::sources::SourceSpec;
@@ -98,8 +99,25 @@ pub fn restart_only_changes(
 #[rtype(result = "Vec<(String, Addr<DeliveryActor>)>")]
 pub struct ListEndpoints;
 
+/// The running configuration's sources, endpoints and route table, as the console shows them
+/// and its route tester runs them (what `route-test` runs on the file).
+#[derive(Message)]
+#[rtype(result = "Arc<RunningConfig>")]
+pub struct GetRunning;
+
+/// What [`GetRunning`] answers: the parts of the runtime that reloads swap.
+pub struct RunningConfig {
+    pub sources: Vec<Arc<SourceSpec>>,
+    pub endpoints: Vec<Arc<EndpointSpec>>,
+    pub routes: Arc<RouteTable>,
+    /// Endpoints no longer in the file whose actors finish what they hold.
+    pub retired: Vec<String>,
+}
+
 pub struct ControlActor {
     config_file: PathBuf,
+    /// The sources and route table of the running config (see [`GetRunning`]).
+    running: (Vec<Arc<SourceSpec>>, Arc<RouteTable>),
     /// The `server:` and `store:` sections the process runs with (None: not compared).
     restart_only: Option<(ServerConfig, StoreConfig)>,
     endpoints: Vec<(Arc<EndpointSpec>, Addr<DeliveryActor>)>,
@@ -134,7 +152,14 @@ impl ControlActor {
             start_sources,
             start_delivery,
             on_reload: None,
+            running: (Vec::new(), Arc::new(RouteTable::empty())),
         }
+    }
+
+    /// The running config's sources and route table (reloads replace them).
+    pub fn with_running(mut self, sources: Vec<Arc<SourceSpec>>, routes: Arc<RouteTable>) -> Self {
+        self.running = (sources, routes);
+        self
     }
 
     /// The `server:` and `store:` sections the process was started with: a reload that
@@ -166,6 +191,19 @@ impl Handler<ListEndpoints> for ControlActor {
                 .chain(self.retired.iter().cloned())
                 .collect(),
         )
+    }
+}
+
+impl Handler<GetRunning> for ControlActor {
+    type Result = MessageResult<GetRunning>;
+
+    fn handle(&mut self, _: GetRunning, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Arc::new(RunningConfig {
+            sources: self.running.0.clone(),
+            endpoints: self.endpoints.iter().map(|(s, _)| s.clone()).collect(),
+            routes: self.running.1.clone(),
+            retired: self.retired.iter().map(|(n, _)| n.clone()).collect(),
+        }))
     }
 }
 
@@ -206,6 +244,7 @@ impl Handler<Reload> for ControlActor {
             hook(&rt);
         }
         self.sources.replace((self.start_sources)(&rt.sources));
+        self.running = (rt.sources.clone(), rt.routes.clone());
         let set_routes = self.router.send(SetRoutes {
             table: rt.routes.clone(),
             deliveries: self.endpoints.iter().map(|(_, a)| a.clone()).collect(),

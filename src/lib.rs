@@ -23,6 +23,7 @@ pub mod signing;
 pub mod sources;
 pub mod store;
 pub mod tls;
+pub mod ui;
 
 #[cfg(test)]
 mod fuzz;

@@ -2,9 +2,13 @@
 //!
 //! One [`Metrics`] value is made at start-up and shared (`Arc`) by the HTTP handlers and the
 //! actors. Label values are the configured source and endpoint names, so cardinality is
-//! bounded by routes.yaml.
+//! bounded by routes.yaml. Beside them, each endpoint's last hour of attempts
+//! ([`recent::RecentAttempts`]) for the console.
 
-use std::sync::Arc;
+pub mod recent;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use recent::RecentAttempts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -100,7 +106,8 @@ pub struct Metrics {
     pub ingest_duration: HistogramFamily<SourceLabels>,
     /// `switchyard_delivery_duration_seconds{endpoint}`: one attempt's HTTP round trip.
     pub delivery_duration: HistogramFamily<EndpointLabels>,
-    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx.
+    /// `switchyard_delivery_latency_seconds{endpoint}`: from the event to its 2xx (replays
+    /// are not counted: theirs would start at the original event).
     pub delivery_latency: HistogramFamily<EndpointLabels>,
     /// `switchyard_incidents_open`.
     pub incidents_open: Gauge,
@@ -113,6 +120,12 @@ pub struct Metrics {
     /// `switchyard_delivery_heads_taken_total{endpoint,via}`: lane heads a durable queue
     /// (redis) gave this instance, by `claim` or leased at `record`.
     pub heads_taken: Family<HeadLabels, Counter>,
+    /// Each endpoint's attempts over the last hour (not exported: the console reads it).
+    recent: Mutex<HashMap<String, Arc<RecentAttempts>>>,
+    /// `switchyard_incident_expiry_total{outcome}`: the auto-resolve timers (`expires_at`):
+    /// `armed`, `arm_failed` (the store refused; that incident will not auto-resolve),
+    /// `resolved`, and timers that fired on nothing to do: `renewed`, `closed`.
+    pub expiry: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -196,7 +209,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "delivery_latency_seconds",
-            "Time from an event to its successful delivery",
+            "Time from an event to its successful delivery (replays not counted)",
             delivery_latency.clone(),
         );
         let incidents_open = Gauge::default();
@@ -219,6 +232,12 @@ impl Metrics {
             "Lane heads the durable queue gave this instance, by claim or leased at record",
             heads_taken.clone(),
         );
+        let expiry = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "incident_expiry",
+            "Auto-resolve timers of incidents: armed, arm_failed, resolved, renewed, closed",
+            expiry.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ingest_requests,
@@ -238,6 +257,8 @@ impl Metrics {
             plugin_calls,
             redeliveries_dropped,
             heads_taken,
+            recent: Mutex::new(HashMap::new()),
+            expiry,
         })
     }
 
@@ -278,7 +299,27 @@ impl Metrics {
             latency: self.delivery_latency.get_or_create(&labels).clone(),
             claimed: self.head_counter(endpoint, "claim"),
             leased_at_record: self.head_counter(endpoint, "record"),
+            recent: self.recent(endpoint),
         }
+    }
+
+    /// The last hour of `endpoint`'s attempts (the same counts its delivery actor records).
+    pub fn recent(&self, endpoint: &str) -> Arc<RecentAttempts> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// `endpoint`'s current queue depth, as `/metrics` shows it.
+    pub fn queue_depth_of(&self, endpoint: &str) -> i64 {
+        self.queue_depth
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_string(),
+            })
+            .get()
     }
 
     fn head_counter(&self, endpoint: &str, via: &str) -> Counter {
@@ -306,6 +347,8 @@ pub struct EndpointMetrics {
     /// Lane heads taken from the durable queue by a claim, and leased at record.
     pub claimed: Counter,
     pub leased_at_record: Counter,
+    /// The last hour of attempts, for the console.
+    pub recent: Arc<RecentAttempts>,
 }
 
 /// Running totals across sources and endpoints, read from the metrics' own text (so the log

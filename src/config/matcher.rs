@@ -121,6 +121,36 @@ impl fmt::Display for Matcher {
     }
 }
 
+/// Parses a set of matchers as Alertmanager's UI and amtool take them: `{a="b", c=~"d"}`
+/// or the same without braces; commas inside quoted values do not split. Empty: no matchers.
+pub fn parse_set(input: &str) -> Result<Vec<Matcher>, MatcherError> {
+    let s = input.trim();
+    let s = s
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or(s);
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                if !s[start..i].trim().is_empty() {
+                    out.push(Matcher::parse(&s[start..i])?);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !s[start..].trim().is_empty() {
+        out.push(Matcher::parse(&s[start..])?);
+    }
+    Ok(out)
+}
+
 fn find_operator(s: &str) -> Option<(usize, MatchOp, usize)> {
     let bytes = s.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
@@ -200,6 +230,21 @@ impl PartialEq for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_splits_on_commas_outside_quotes() {
+        let set = parse_set(r#"{team="db,ops", severity=~"crit.*",}"#).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set[0].value, "db,ops");
+        assert_eq!(set[1].op, MatchOp::Regex);
+        assert_eq!(parse_set(r#"a="x\"," , b!=y"#).unwrap()[0].value, "x\",");
+        assert!(parse_set("  ").unwrap().is_empty());
+        assert!(parse_set("{}").unwrap().is_empty());
+        assert!(matches!(
+            parse_set("a=\"b\", nonsense"),
+            Err(MatcherError::NoOperator(_))
+        ));
+    }
 
     fn m(s: &str) -> Matcher {
         Matcher::parse(s).unwrap()

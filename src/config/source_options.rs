@@ -55,10 +55,16 @@ pub struct MappingConfig {
     /// (a number, or a string of digits).
     #[serde(default)]
     pub started_at_format: Option<String>,
+    /// JSON pointer to how long the alert's incident stays open without a renewal: a
+    /// duration (`24h`, `90m`) or a number of seconds; wins over the source's
+    /// `resolve_after`. An item without it uses the source's.
+    #[serde(default)]
+    pub resolve_after: Option<String>,
     /// The tool's status words and what they mean: `firing`, `resolved`, `acknowledged`, or
     /// `ignore` (the item makes no alert), e.g. `{ALARM: firing, OK: resolved}`. Words are
     /// compared without case; words not listed are read as switchyard reads them by itself.
-    /// The word `""` stands for "no status in the item" (default: firing).
+    /// The word `""` stands for "no status in the item" (default: firing), and `*` for any
+    /// word not listed (e.g. `{recovered: resolved, "*": firing}`).
     #[serde(default)]
     pub status_values: BTreeMap<String, String>,
     /// The tool's severity words and what they mean (`critical`, `error`, `warning`,
@@ -101,6 +107,7 @@ impl MappingConfig {
             url_label: pick(&self.url_label, &base.url_label),
             started_at: pick(&self.started_at, &base.started_at),
             started_at_format: pick(&self.started_at_format, &base.started_at_format),
+            resolve_after: pick(&self.resolve_after, &base.resolve_after),
             status_values: merge(&self.status_values, &base.status_values),
             severity_values: merge(&self.severity_values, &base.severity_values),
         }

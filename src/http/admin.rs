@@ -2,7 +2,10 @@
 //! with every attempt, replays, test pings and config reloads. Every call needs
 //! `Authorization: Bearer <server.admin_token>`; without a token in the config the whole API
 //! is off and answers 404. Acknowledge and resolve go through the `IncidentActor`, so they
-//! emit and route the same events as alerts do.
+//! emit and route the same events as alerts do. The handlers here check the token and turn
+//! the plain functions of [`ops`] (which the console calls too) into JSON.
+
+pub mod ops;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,18 +20,13 @@ use thiserror::Error;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::types::Secret;
-use crate::control::{ControlActor, ListEndpoints, Reload};
-use crate::delivery::actor::ReplayError;
-use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, Replay};
-use crate::grouping::{GroupMeta, GROUP_TIMERS};
-use crate::incidents::actor::{ChangeError, ChangeIncident, IncidentActor};
-use crate::model::delivery::DeliveryState;
-use crate::model::{AlertStatus, Incident, IncidentStatus, SourceRef};
-use crate::store::groups::{Groups, DEFAULT_GROUP_LIST_LIMIT};
-use crate::store::query::{
-    IncidentFilter, IncidentQuery, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT,
-};
+use crate::control::ControlActor;
+use crate::incidents::actor::{ChangeError, IncidentActor};
+use crate::model::{AlertStatus, Incident, SourceRef};
+use crate::store::groups::Groups;
+use crate::store::query::IncidentQuery;
 use crate::store::timers::Timers;
+use ops::{DeliverySearch, IncidentSearch};
 
 /// What the admin handlers need.
 pub struct AdminState {
@@ -74,8 +72,9 @@ impl From<ChangeError> for AdminError {
     }
 }
 
-fn mailbox(e: actix::MailboxError) -> AdminError {
-    AdminError::Unavailable(format!("actor unavailable: {e}"))
+/// Whether `given` is the admin token (constant time).
+pub fn token_matches(admin: &AdminState, given: &str) -> bool {
+    bool::from(given.as_bytes().ct_eq(admin.token.expose().as_bytes()))
 }
 
 /// The admin state when the request carries the right bearer token.
@@ -87,7 +86,7 @@ fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a AdminStat
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(AdminError::Unauthorized)?;
-    if bool::from(given.as_bytes().ct_eq(admin.token.expose().as_bytes())) {
+    if token_matches(admin, given) {
         Ok(admin)
     } else {
         Err(AdminError::Unauthorized)
@@ -109,90 +108,28 @@ fn incident_view(i: &Incident) -> IncidentView<'_> {
     }
 }
 
-fn parse_status(s: &str) -> Result<IncidentStatus, AdminError> {
-    match s {
-        "triggered" => Ok(IncidentStatus::Triggered),
-        "acknowledged" => Ok(IncidentStatus::Acknowledged),
-        "resolved" => Ok(IncidentStatus::Resolved),
-        other => Err(AdminError::BadRequest(format!(
-            "status `{other}`: expected triggered, acknowledged or resolved"
-        ))),
-    }
-}
-
-/// `GET /api/v1/incidents?status=&source=&limit=`
+/// `GET /api/v1/incidents?status=&source=&severity=&matchers=&q=&limit=`
 pub async fn list_incidents(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let status = q
-        .get("status")
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_status(s))
-        .transpose()?;
-    let limit = match q.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .map_err(|_| AdminError::BadRequest(format!("limit `{l}`: expected a number")))?
-            .min(MAX_INCIDENT_LIST_LIMIT),
-        None => DEFAULT_INCIDENT_LIST_LIMIT,
-    };
-    let filter = IncidentFilter {
-        status,
-        source: q.get("source").filter(|s| !s.is_empty()).cloned(),
-        limit,
-    };
-    let list = admin
-        .query
-        .list_incidents(&filter)
-        .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    let list = ops::list_incidents(admin, &IncidentSearch::from_query(&q)?).await?;
     let views: Vec<_> = list.iter().map(incident_view).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "incidents": views })))
 }
 
-/// `GET /api/v1/groups`: every notification group (up to [`DEFAULT_GROUP_LIST_LIMIT`]) with
-/// its incidents and when it is notified next.
+/// `GET /api/v1/groups`: every notification group (up to
+/// [`crate::store::groups::DEFAULT_GROUP_LIST_LIMIT`]) with its incidents and when it is
+/// notified next.
 pub async fn list_groups(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let unavailable = |e: crate::store::StoreError| AdminError::Unavailable(e.to_string());
-    let groups = admin
-        .groups
-        .list(DEFAULT_GROUP_LIST_LIMIT)
-        .await
-        .map_err(unavailable)?;
-    let mut views = Vec::with_capacity(groups.len());
-    for g in groups {
-        let meta: Option<GroupMeta> = serde_json::from_str(&g.meta).ok();
-        let next = admin
-            .timers
-            .get(GROUP_TIMERS, &g.key)
-            .await
-            .map_err(unavailable)?
-            .map(|t| t.due);
-        let changed: Vec<&String> = g
-            .members
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(id, _)| id)
-            .collect();
-        views.push(serde_json::json!({
-            "key": g.key,
-            "route": meta.as_ref().map(|m| m.route.as_str()),
-            "labels": meta.as_ref().map(|m| &m.labels),
-            "endpoints": meta.as_ref().map(|m| &m.endpoints),
-            "incident_ids": g.members.keys().collect::<Vec<_>>(),
-            "changed": changed,
-            "notified_at": g.notified_at,
-            "next_notification_at": next,
-        }));
-    }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "groups": views })))
+    let groups = ops::list_groups(admin).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "groups": groups })))
 }
 
 /// `GET /api/v1/incidents/{id}`
@@ -202,12 +139,7 @@ pub async fn get_incident(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let incident = admin
-        .query
-        .get_incident(&id)
-        .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?
-        .ok_or_else(|| AdminError::NotFound(format!("no incident with id `{id}`")))?;
+    let incident = ops::get_incident(admin, &id).await?;
     Ok(HttpResponse::Ok().json(incident_view(&incident)))
 }
 
@@ -218,12 +150,7 @@ async fn change(
     to: AlertStatus,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let incident = admin
-        .incidents
-        .send(ChangeIncident { id, to })
-        .await
-        .map_err(mailbox)?
-        .map_err(AdminError::from)?;
+    let incident = ops::change_incident(admin, id, to).await?;
     Ok(HttpResponse::Ok().json(incident_view(&incident)))
 }
 
@@ -245,66 +172,15 @@ pub async fn resolve(
     change(req, state, id.into_inner(), AlertStatus::Resolved).await
 }
 
-fn parse_state(s: &str) -> Result<DeliveryState, AdminError> {
-    match s {
-        "pending" => Ok(DeliveryState::Pending),
-        "delivered" => Ok(DeliveryState::Delivered),
-        "failed" => Ok(DeliveryState::Failed),
-        "dead" => Ok(DeliveryState::Dead),
-        other => Err(AdminError::BadRequest(format!(
-            "state `{other}`: expected pending, delivered, failed or dead"
-        ))),
-    }
-}
-
-#[derive(Serialize)]
-struct EndpointStatus {
-    name: String,
-    circuit: crate::delivery::pacing::CircuitState,
-    disabled: bool,
-}
-
-/// `GET /api/v1/deliveries?endpoint=&state=`
+/// `GET /api/v1/deliveries?endpoint=&state=&incident=`
 pub async fn list_deliveries(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let want_state = q
-        .get("state")
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_state(s))
-        .transpose()?;
-    let want_endpoint = q.get("endpoint").filter(|s| !s.is_empty());
-    let mut actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
-    if let Some(name) = want_endpoint {
-        actors.retain(|(n, _)| n == name);
-        if actors.is_empty() {
-            return Err(AdminError::NotFound(format!("no endpoint named `{name}`")).into());
-        }
-    }
-    let mut deliveries: Vec<DeliveryView> = Vec::new();
-    let mut endpoints = Vec::new();
-    for (_, addr) in actors {
-        let list = addr
-            .send(ListDeliveries)
-            .await
-            .map_err(mailbox)?
-            .map_err(|e| AdminError::Unavailable(e.to_string()))?;
-        endpoints.push(EndpointStatus {
-            name: list.endpoint,
-            circuit: list.circuit,
-            disabled: list.disabled,
-        });
-        deliveries.extend(
-            list.deliveries
-                .into_iter()
-                .filter(|d| want_state.is_none_or(|s| d.state == s)),
-        );
-    }
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "endpoints": endpoints, "deliveries": deliveries })))
+    let list = ops::list_deliveries(admin, &DeliverySearch::from_query(&q)?).await?;
+    Ok(HttpResponse::Ok().json(list))
 }
 
 /// `POST /api/v1/deliveries/{id}/replay`
@@ -314,35 +190,49 @@ pub async fn replay(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
-    for (name, addr) in actors {
-        match addr.send(Replay(id.to_string())).await.map_err(mailbox)? {
-            Ok(new_id) => {
-                return Ok(HttpResponse::Accepted().json(serde_json::json!({
-                    "replay_of": id.as_str(), "delivery_id": new_id, "endpoint": name,
-                })));
-            }
-            Err(ReplayError::Unavailable(e)) => return Err(AdminError::Unavailable(e).into()),
-            Err(ReplayError::NotFound) => {}
-        }
-    }
-    // Not finished anywhere: a delivery still being tried is a conflict, not a missing one.
-    for (_, addr) in admin.control.send(ListEndpoints).await.map_err(mailbox)? {
-        let Ok(Ok(list)) = addr.send(ListDeliveries).await else {
-            continue;
-        };
-        if let Some(d) = list.deliveries.iter().find(|d| d.id == id.as_str()) {
-            return Err(AdminError::Conflict(format!(
-                "delivery `{id}` is {} (still being tried); replay it once it is delivered or dead",
-                serde_json::to_value(d.state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ))
-            .into());
-        }
-    }
-    Err(AdminError::NotFound(format!("no delivery with id `{id}`")).into())
+    Ok(HttpResponse::Accepted().json(ops::replay(admin, &id).await?))
+}
+
+/// `GET /api/v1/endpoints`
+pub async fn list_endpoints(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let list = ops::list_endpoints(admin, &state.metrics).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "endpoints": list })))
+}
+
+/// `?since=` of a recovery.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverQuery {
+    /// RFC 3339: only deliveries of events at or after this time.
+    since: Option<String>,
+}
+
+/// `POST /api/v1/endpoints/{name}/recover`
+pub async fn recover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let query = web::Query::<RecoverQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| {
+                    AdminError::BadRequest(format!(
+                        "since: `{s}` is not an RFC 3339 time (2026-11-22T10:30:00Z): {e}"
+                    ))
+                })?
+                .to_utc(),
+        ),
+    };
+    Ok(HttpResponse::Accepted().json(ops::recover(admin, &name, since).await?))
 }
 
 /// `POST /api/v1/endpoints/{name}/test`
@@ -352,13 +242,25 @@ pub async fn test_endpoint(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    let actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
-    let (_, addr) = actors
-        .into_iter()
-        .find(|(n, _)| n == name.as_str())
-        .ok_or_else(|| AdminError::NotFound(format!("no endpoint named `{name}`")))?;
-    let report = addr.send(Ping).await.map_err(mailbox)?;
-    Ok(HttpResponse::Ok().json(report))
+    Ok(HttpResponse::Ok().json(ops::test_endpoint(admin, &name).await?))
+}
+
+/// `POST /api/v1/route-test?source=`: the body is the payload.
+pub async fn test_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<HashMap<String, String>>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let source = q
+        .get("source")
+        .ok_or_else(|| AdminError::BadRequest("source: missing".into()))?;
+    let report = ops::test_route(admin, source, body.to_vec()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "text": report.text,
+        "endpoints": report.endpoints,
+    })))
 }
 
 /// `POST /api/v1/store/backup`: a consistent snapshot of the file store, kept in
@@ -391,15 +293,5 @@ pub async fn reload(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
-    match admin.control.send(Reload).await.map_err(mailbox)? {
-        Ok(summary) => Ok(HttpResponse::Ok().json(summary)),
-        Err(errors) => Err(AdminError::InvalidConfig(
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-        .into()),
-    }
+    Ok(HttpResponse::Ok().json(ops::reload(admin).await?))
 }

@@ -34,6 +34,30 @@ fn ok_json(description: &str, schema: Value) -> Value {
 pub fn document() -> Value {
     let admin = json!([{"bearerAuth": []}]);
     let incident_ref = json!({"$ref": "#/components/schemas/Incident"});
+    let last_hour = json!({"type": "object", "properties": {
+        "attempts": {"type": "integer"}, "succeeded": {"type": "integer"},
+        "success_rate": {"type": ["number", "null"]}, "mean_ms": {"type": ["integer", "null"]},
+        "max_ms": {"type": ["integer", "null"]}}});
+    let endpoint = json!({"type": "object", "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string"},
+        "state": {"type": "string", "enum": ["ok", "circuit_open", "circuit_half_open", "disabled", "retired"]},
+        "queue_depth": {"type": "integer"},
+        "last_hour": last_hour}});
+    let endpoints_schema = json!({"type": "object", "properties": {
+        "endpoints": {"type": "array", "items": endpoint}}});
+    // Built apart: one json! of the whole document exceeds the macro recursion limit.
+    let recover = json!({"post": {
+        "summary": "Send every dead delivery of the endpoint again, oldest event first (each as a new delivery; one already replayed is left out)", "security": admin,
+        "parameters": [path_param("name", "Endpoint name"),
+            {"name": "since", "in": "query", "required": false, "description": "RFC 3339: only deliveries of events at or after this time",
+             "schema": {"type": "string", "format": "date-time"}}],
+        "responses": admin_errors(json!({
+            "202": ok_json("Queued", json!({"type": "object", "properties": {
+                "endpoint": {"type": "string"}, "replayed": {"type": "integer"},
+                "replays": {"type": "array", "items": {"type": "object", "properties": {
+                    "replay_of": {"type": "string"}, "delivery_id": {"type": "string"}}}}}})),
+            "400": error_response("`since` is not an RFC 3339 time")}))
+    }});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -80,11 +104,14 @@ pub fn document() -> Value {
                 "description": "OpenMetrics text", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": ok_json("OpenAPI 3.1", json!({"type": "object"}))}}},
             "/api/v1/incidents": {"get": {
-                "summary": "List incidents, most recently started first",
+                "summary": "List incidents: open ones first, then most recently started first",
                 "security": admin,
                 "parameters": [
                     query_param("status", "Only incidents in this status", Some(&["triggered", "acknowledged", "resolved"])),
                     query_param("source", "Only incidents of this source", None),
+                    query_param("severity", "Only incidents of this severity", Some(&["critical", "error", "warning", "info"])),
+                    query_param("matchers", "Label matchers in Alertmanager's syntax, all of which must hold: {team=\"db\", env=~\"prod|staging\"} (over the newest 1000 incidents)", None),
+                    query_param("q", "Words that must all be in the title, any case (over the newest 1000 incidents)", None),
                     query_param("limit", "At most this many (default 100, max 1000)", None)
                 ],
                 "responses": admin_errors(json!({
@@ -127,13 +154,15 @@ pub fn document() -> Value {
                 "summary": "Deliveries of every endpoint with every attempt", "security": admin,
                 "parameters": [
                     query_param("endpoint", "Only this endpoint's", None),
-                    query_param("state", "Only deliveries in this state", Some(&["pending", "delivered", "failed", "dead"]))
+                    query_param("state", "Only deliveries in this state", Some(&["pending", "delivered", "failed", "dead"])),
+                    query_param("incident", "Only this incident's (its id)", None)
                 ],
                 "responses": admin_errors(json!({
                     "200": ok_json("Deliveries", json!({"type": "object", "properties": {
                         "endpoints": {"type": "array", "items": {"type": "object", "properties": {
                             "name": {"type": "string"}, "circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
-                            "disabled": {"type": "boolean"}}}},
+                            "disabled": {"type": "boolean"},
+                            "last_ping": {"$ref": "#/components/schemas/PingReport"}}}},
                         "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}})),
                     "400": error_response("Bad filter")}))
             }},
@@ -143,13 +172,25 @@ pub fn document() -> Value {
                 "responses": admin_errors(json!({"202": ok_json("Queued", json!({"type": "object", "properties": {
                     "replay_of": {"type": "string"}, "delivery_id": {"type": "string"}, "endpoint": {"type": "string"}}}))}))
             }},
+            "/api/v1/endpoints": {"get": {
+                "summary": "Every endpoint: kind, state, queue depth and this process's attempts over the last hour", "security": admin,
+                "responses": admin_errors(json!({"200": ok_json("Endpoints", endpoints_schema)}))
+            }},
+            "/api/v1/route-test": {"post": {
+                "summary": "Run a payload through a source and the running routes without sending anything (what `switchyard route-test` prints)", "security": admin,
+                "parameters": [{"name": "source", "in": "query", "required": true, "description": "The source's name", "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {}}}},
+                "responses": admin_errors(json!({
+                    "200": ok_json("Each alert's event and endpoints", json!({"type": "object", "properties": {
+                        "text": {"type": "string"}, "endpoints": {"type": "array", "items": {"type": "string"}}}})),
+                    "400": error_response("Unknown source, or the adapter refused the payload")}))
+            }},
             "/api/v1/endpoints/{name}/test": {"post": {
                 "summary": "Send a ping event to the endpoint now and report its answer", "security": admin,
                 "parameters": [path_param("name", "Endpoint name")],
-                "responses": admin_errors(json!({"200": ok_json("What the endpoint answered", json!({"type": "object", "properties": {
-                    "endpoint": {"type": "string"}, "ok": {"type": "boolean"}, "requests": {"type": "integer"},
-                    "attempt": {"$ref": "#/components/schemas/Attempt"}}}))}))
+                "responses": admin_errors(json!({"200": ok_json("What the endpoint answered", json!({"$ref": "#/components/schemas/PingReport"}))}))
             }},
+            "/api/v1/endpoints/{name}/recover": recover,
             "/api/v1/reload": {"post": {
                 "summary": "Reload routes.yaml (as SIGHUP does); an invalid file keeps the running config", "security": admin,
                 "responses": admin_errors(json!({
@@ -169,6 +210,9 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "PingReport": {"type": "object", "description": "A ping's answer (a test ping, or ping_on_load)", "properties": {
+                    "endpoint": {"type": "string"}, "ok": {"type": "boolean"}, "requests": {"type": "integer"},
+                    "attempt": {"$ref": "#/components/schemas/Attempt"}}},
                 "Error": {"type": "object", "required": ["error", "detail"], "properties": {
                     "error": {"type": "string"}, "detail": {"type": "string"}}},
                 "Incident": {"type": "object", "properties": {
@@ -192,7 +236,8 @@ pub fn document() -> Value {
                     "response": {"type": "string", "description": "First 1 KiB of the response body"}}},
                 "Delivery": {"type": "object", "properties": {
                     "id": {"type": "string"}, "endpoint": {"type": "string"}, "event_id": {"type": "string"},
-                    "event_type": {"type": "string"}, "incident_id": {"type": "string"},
+                    "event_type": {"type": "string"}, "event_at": {"type": "string", "format": "date-time"},
+                    "incident_id": {"type": "string"},
                     "state": {"type": "string", "enum": ["pending", "delivered", "failed", "dead"]},
                     "replay_of": {"type": "string"},
                     "next_attempt_at": {"type": "string", "format": "date-time", "description": "A failed delivery's next attempt"},

@@ -156,6 +156,21 @@ impl GroupTarget {
     }
 }
 
+/// One route of [`RouteTable::tree`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteView {
+    pub name: String,
+    /// Each matcher as written back (`name="value"`).
+    pub matchers: Vec<String>,
+    /// Its own or inherited endpoints.
+    pub to: Vec<String>,
+    #[serde(rename = "continue")]
+    pub continue_: bool,
+    /// How it groups notifications (`group_by` and its timings), if it does.
+    pub grouping: Option<String>,
+    pub routes: Vec<RouteView>,
+}
+
 /// The outcome of routing one event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouteDecision {
@@ -289,6 +304,54 @@ impl RouteTable {
             default,
             endpoints,
         })
+    }
+
+    /// A table with no routes, no default and no endpoints: it routes nothing.
+    pub fn empty() -> RouteTable {
+        RouteTable {
+            routes: Vec::new(),
+            default: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// The route tree as the config has it (inherited `to` filled in), for the console.
+    pub fn tree(&self) -> Vec<RouteView> {
+        fn level(nodes: &[RouteNode], table: &RouteTable) -> Vec<RouteView> {
+            nodes
+                .iter()
+                .map(|n| RouteView {
+                    name: n.name.to_string(),
+                    matchers: n.matchers.iter().map(|m| m.to_string()).collect(),
+                    to: table.names(&n.to),
+                    continue_: n.continue_,
+                    grouping: n.grouping.as_ref().map(|g| {
+                        format!(
+                            "group_by [{}], wait {}s, interval {}s, repeat {}s",
+                            g.by.as_ref()
+                                .map(|b| b.join(", "))
+                                .unwrap_or_else(|| "...".into()),
+                            g.wait.as_secs(),
+                            g.interval.as_secs(),
+                            g.repeat.as_secs()
+                        )
+                    }),
+                    routes: level(&n.children, table),
+                })
+                .collect()
+        }
+        level(&self.routes, self)
+    }
+
+    /// The endpoints of `default:`.
+    pub fn default_endpoints(&self) -> Vec<String> {
+        self.names(&self.default)
+    }
+
+    fn names(&self, ids: &[EndpointId]) -> Vec<String> {
+        ids.iter()
+            .filter_map(|&id| self.endpoints.get(id).map(|e| e.name.to_string()))
+            .collect()
     }
 
     /// Whether any route groups (`group_by`).
@@ -457,6 +520,24 @@ mod tests {
             .iter()
             .map(|&i| table.endpoints()[i].name.to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_tree_shows_each_route_with_its_inherited_endpoints() {
+        let routes = routes_json(serde_json::json!([
+            {"name": "db", "matchers": ["service=~\"db-.*\""], "to": ["slack"], "continue": true,
+             "routes": [{"matchers": ["severity=\"critical\""]}]},
+        ]));
+        let table =
+            RouteTable::build(&routes, &["itsm".into()], endpoints(&["slack", "itsm"])).unwrap();
+        let tree = table.tree();
+        assert_eq!(tree.len(), 1);
+        assert_eq!(tree[0].matchers, vec![r#"service=~"db-.*""#.to_string()]);
+        assert!(tree[0].continue_);
+        assert_eq!(tree[0].routes[0].name, "db.0");
+        assert_eq!(tree[0].routes[0].to, vec!["slack".to_string()]);
+        assert_eq!(table.default_endpoints(), vec!["itsm".to_string()]);
+        assert!(RouteTable::empty().tree().is_empty());
     }
 
     #[test]

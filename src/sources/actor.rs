@@ -246,6 +246,7 @@ impl Pipeline {
             backlog: self.backlog,
             received: self.received,
             answer,
+            resolve_after: self.spec.resolve_after,
         };
         if self.spec.sns().is_some() {
             let spec = self.spec;
@@ -292,6 +293,8 @@ struct Forward {
     backlog: Arc<Backlog>,
     received: Counter,
     answer: Answer,
+    /// The source's `resolve_after`, for firing alerts without an expiry of their own.
+    resolve_after: Option<std::time::Duration>,
 }
 
 impl Forward {
@@ -301,13 +304,14 @@ impl Forward {
 
     /// [`send`](Self::send) for adapters that can also refuse a request's credentials.
     fn send_checked(self, normalized: Result<Vec<Alert>, IngestError>) {
-        let alerts = match normalized {
+        let mut alerts = match normalized {
             Ok(alerts) => alerts,
             Err(e) => {
                 (self.answer)(Err(e));
                 return;
             }
         };
+        crate::sources::expiry::apply_default(&mut alerts, self.resolve_after, Utc::now());
         self.received.inc_by(alerts.len() as u64);
         if alerts.is_empty() {
             (self.answer)(Ok(Vec::new()));

@@ -108,7 +108,7 @@ pub fn normalize(
     now: DateTime<Utc>,
 ) -> Result<Vec<Alert>, NormalizeError> {
     let body: Body<'_> = serde_json::from_slice(body).map_err(NormalizeError::from_json)?;
-    let alerts = match body {
+    let (alerts, api) = match body {
         Body::Webhook(w) => {
             if let Some(n) = w.truncated_alerts.filter(|n| *n > 0) {
                 tracing::warn!(
@@ -117,22 +117,27 @@ pub fn normalize(
                     "Alertmanager truncated this group: {n} alert(s) were not sent (raise max_alerts on the webhook_config)"
                 );
             }
-            w.alerts
+            (w.alerts, false)
         }
-        Body::Alerts(a) => a,
+        Body::Alerts(a) => (a, true),
     };
     alerts
         .into_iter()
         .enumerate()
-        .map(|(i, a)| convert(spec, i, a, now))
+        .map(|(i, a)| convert(spec, i, a, now, api))
         .collect()
 }
 
+/// One alert. `api`: it came on the API path (from Prometheus, which sends a firing alert
+/// again every `--rules.alert.resend-delay` with a later `endsAt`), so a firing alert's
+/// `endsAt` is when it expires. A webhook's `endsAt` is not: Alertmanager notifies again only
+/// at its `repeat_interval`, and sends the resolve itself.
 fn convert(
     spec: &SourceSpec,
     index: usize,
     a: AmAlert<'_>,
     now: DateTime<Utc>,
+    api: bool,
 ) -> Result<Alert, NormalizeError> {
     let mut labels = a.labels.unwrap_or_default();
     let annotations = a.annotations.unwrap_or_default();
@@ -207,6 +212,7 @@ fn convert(
         links,
         started_at,
         ended_at,
+        expires_at: ended_at.filter(|end| api && status == AlertStatus::Firing && *end > now),
         source: spec.source_ref(),
     })
 }
@@ -580,12 +586,26 @@ mod tests {
             );
             assert_eq!(a.started_at, Some(t("2020-09-13T12:27:02.153716049Z")));
             assert_eq!(a.ended_at, Some(t("2020-09-13T12:31:02.153716049Z")));
+            // A firing alert from Prometheus expires at its endsAt unless sent again.
+            let expires =
+                (status == AlertStatus::Firing).then(|| t("2020-09-13T12:31:02.153716049Z"));
+            assert_eq!(a.expires_at, expires, "at {now}");
         };
         // While Prometheus keeps re-sending, endsAt lies in the future: firing.
         check(t("2020-09-13T12:28:00Z"), AlertStatus::Firing);
         // endsAt <= now: resolved.
         check(t("2020-09-13T12:31:02.153716049Z"), AlertStatus::Resolved);
         check(now(), AlertStatus::Resolved);
+    }
+
+    #[test]
+    fn a_webhook_alerts_ends_at_is_no_expiry() {
+        // Alertmanager passes Prometheus' endsAt on in its webhook, but notifies again only
+        // at repeat_interval and resolves by itself: that endsAt must not resolve anything.
+        let body = fixture("alertmanager-webhook-firing-alertmanager-bot.json");
+        let alerts = spec().normalize(&body, t("2018-11-04T21:30:00Z")).unwrap();
+        assert!(alerts.iter().any(|a| a.ended_at.is_some()));
+        assert!(alerts.iter().all(|a| a.expires_at.is_none()));
     }
 
     #[test]

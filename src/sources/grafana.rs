@@ -178,6 +178,7 @@ fn unified(spec: &SourceSpec, index: usize, a: &Value) -> Result<Alert, Normaliz
         links,
         started_at,
         ended_at,
+        expires_at: None,
         source: spec.source_ref(),
     })
 }
@@ -247,6 +248,7 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
         links,
         started_at: None,
         ended_at: None,
+        expires_at: None,
         source: spec.source_ref(),
     }))
 }

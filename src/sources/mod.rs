@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod alertmanager;
 pub mod auth;
+pub mod expiry;
 pub mod fingerprint;
 pub mod generic;
 pub mod grafana;
@@ -55,6 +56,8 @@ pub enum SourceBuildError {
     Sentry(String),
     #[error("delivery_id_header: {0}")]
     DeliveryIdHeader(String),
+    #[error("resolve_after: {0}")]
+    ResolveAfter(String),
     #[error("config: only `kind: plugin` sources take a `config`, this one is `{0}`")]
     Config(&'static str),
 }
@@ -157,6 +160,9 @@ pub struct SourceSpec {
     senders: Option<senders::SenderFilter>,
     /// `kind: sentry`: `sentry.base_url` (a self-hosted Sentry), for issue links.
     pub(crate) sentry_base_url: Option<String>,
+    /// `resolve_after`: how long a firing alert's incident stays open without a renewal,
+    /// for alerts that carry no expiry of their own (see [`expiry`]).
+    pub resolve_after: Option<std::time::Duration>,
 }
 
 impl SourceSpec {
@@ -253,6 +259,12 @@ impl SourceSpec {
         } else {
             None
         };
+        let resolve_after = cfg
+            .resolve_after
+            .as_deref()
+            .map(expiry::parse_resolve_after)
+            .transpose()
+            .map_err(SourceBuildError::ResolveAfter)?;
         let name: Arc<str> = cfg.name.as_str().into();
         let source_ref = SourceRef {
             name: name.clone(),
@@ -272,6 +284,7 @@ impl SourceSpec {
             sns,
             senders,
             sentry_base_url,
+            resolve_after,
         })
     }
 
@@ -363,7 +376,9 @@ impl SourceSpec {
 
     /// The alerts a body carries (possibly none), for a request without headers.
     pub fn normalize(&self, body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, NormalizeError> {
-        self.normalize_request(&HeaderMap::new(), body, now)
+        let mut alerts = self.normalize_request(&HeaderMap::new(), body, now)?;
+        expiry::apply_default(&mut alerts, self.resolve_after, now);
+        Ok(alerts)
     }
 
     /// The alerts a request carries (possibly none). `now` decides whether an Alertmanager
@@ -378,7 +393,7 @@ impl SourceSpec {
     ) -> Result<Vec<Alert>, NormalizeError> {
         match self.kind {
             SourceKind::Alertmanager => alertmanager::normalize(self, body, now),
-            SourceKind::Generic => generic::normalize(self, body),
+            SourceKind::Generic => generic::normalize(self, body, now),
             SourceKind::Sns => sns::normalize(self, body),
             SourceKind::Grafana => grafana::normalize(self, body),
             SourceKind::Sentry => {

@@ -225,6 +225,7 @@ fn issue(
         annotations,
         started_at: rfc3339(issue, "firstSeen"),
         ended_at: None,
+        expires_at: None,
         source: spec.source_ref(),
     }))
 }
@@ -292,6 +293,7 @@ fn event_alert(
         links,
         started_at,
         ended_at: None,
+        expires_at: None,
         source: spec.source_ref(),
     }))
 }
@@ -372,6 +374,7 @@ fn metric_alert(
         links,
         started_at: rfc3339(ma, "date_started"),
         ended_at: rfc3339(ma, "date_closed"),
+        expires_at: None,
         source: spec.source_ref(),
     }))
 }
@@ -415,6 +418,7 @@ fn legacy(spec: &SourceSpec, obj: &Map<String, Value>) -> Result<Option<Alert>, 
         annotations,
         started_at,
         ended_at: None,
+        expires_at: None,
         source: spec.source_ref(),
     }))
 }

@@ -25,6 +25,7 @@ pub fn source_config(name: &str, kind: SourceKind) -> SourceConfig {
         delivery_id_header: None,
         labels: BTreeMap::new(),
         severity: None,
+        resolve_after: None,
         preset: None,
         mapping: MappingConfig::default(),
         sentry: None,

@@ -261,6 +261,7 @@ mod tests {
             event: Arc::new(test_event(&format!("inc_{n}"), EventType::Created)),
             attempts: Vec::new(),
             lease: String::new(),
+            replay: false,
         }
     }
 

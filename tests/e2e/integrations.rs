@@ -1,6 +1,7 @@
 //! The integrations of issue 17 end to end, through the real binary: presets of the generic
 //! mapping with the tools' real bodies and headers (GitHub signed with `X-Hub-Signature-256`,
-//! Honeycomb's token header, Pingdom), fire then resolve at a real receiver; and `allow_from`
+//! Honeycomb's token header, Pingdom, AppDynamics and Kibana with basic auth, Better Stack),
+//! fire then resolve at a real receiver; and `allow_from`
 //! with `X-Forwarded-For` read only from trusted proxies.
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -31,6 +32,18 @@ sources:
     kind: generic
     preset: pingdom
     mapping: {{ url_label: Pingdom check }}
+  - name: appdynamics
+    kind: generic
+    preset: appdynamics
+    auth: {{ basic: {{ username: appd, password: appd-pw }} }}
+  - name: kibana
+    kind: generic
+    preset: elastic-kibana
+    auth: {{ basic: {{ username: kibana, password: kibana-pw }} }}
+  - name: betterstack
+    kind: generic
+    preset: betterstack
+    allow_from: [127.0.0.0/8]
   - name: office
     kind: generic
     allow_from: [10.0.0.0/8]
@@ -255,4 +268,114 @@ async fn allow_from_refuses_other_addresses() {
         .metric(r#"switchyard_ingest_requests_total{source="office",code="403"}"#)
         .await;
     assert!(refused.unwrap_or(0.0) >= 2.0, "{refused:?}");
+}
+
+/// `Authorization: Basic` of `user:password`, as an AppDynamics HTTP request template with
+/// basic authentication and a Kibana webhook connector with basic authentication send it.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+#[actix_rt::test]
+async fn appdynamics_kibana_and_betterstack_fire_then_resolve() {
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config(&rx.url));
+    let json_type = ("Content-Type", "application/json");
+
+    // AppDynamics: a health rule violation starts, then ends.
+    let appd = "appdynamics-health-rule-violation-started-cloudforet.json";
+    let auth = basic("appd", "wrong");
+    let (s, _) = sy
+        .ingest(
+            "appdynamics",
+            &fixture(appd),
+            &[json_type, ("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(s, 401);
+    let auth = basic("appd", "appd-pw");
+    let headers = [json_type, ("Authorization", auth.as_str())];
+    let (s, b) = sy.ingest("appdynamics", &fixture(appd), &headers).await;
+    assert_eq!(
+        (s, types(&b)),
+        (202, vec!["incident.created".to_string()]),
+        "{b}"
+    );
+    let ended = with(appd, "/event_type", json!("POLICY_CLOSE_CRITICAL"));
+    let (s, b) = sy.ingest("appdynamics", &ended, &headers).await;
+    assert_eq!(
+        (s, types(&b)),
+        (202, vec!["incident.resolved".to_string()]),
+        "{b}"
+    );
+
+    // Kibana: the rule's alert is active, then recovered.
+    let kibana = "elastic-kibana-webhook-template-active.json";
+    let auth = basic("kibana", "kibana-pw");
+    let headers = [json_type, ("Authorization", auth.as_str())];
+    let (s, b) = sy.ingest("kibana", &fixture(kibana), &headers).await;
+    assert_eq!(
+        (s, types(&b)),
+        (202, vec!["incident.created".to_string()]),
+        "{b}"
+    );
+    let recovered = with(kibana, "/action_group", json!("recovered"));
+    let (s, b) = sy.ingest("kibana", &recovered, &headers).await;
+    assert_eq!(
+        (s, types(&b)),
+        (202, vec!["incident.resolved".to_string()]),
+        "{b}"
+    );
+
+    // Better Stack: started, acknowledged, resolved (no credentials: allow_from).
+    let bs = "betterstack-incident-acknowledged-docs.json";
+    let mut seen = Vec::new();
+    for event in ["started", "acknowledged", "resolved"] {
+        let (s, b) = sy
+            .ingest(
+                "betterstack",
+                &with(bs, "/event", json!(event)),
+                &[json_type],
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        seen.extend(types(&b));
+    }
+    assert_eq!(
+        seen,
+        [
+            "incident.created",
+            "incident.acknowledged",
+            "incident.resolved"
+        ]
+    );
+
+    // What a user sees at the endpoint: title, severity, labels and links of each tool.
+    let got = rx.wait_delivered(7).await;
+    let created = |source: &str| {
+        got.iter()
+            .map(|r| r.json())
+            .find(|e| e["source"]["name"] == source && e["type"] == "incident.created")
+            .unwrap_or_else(|| panic!("no incident.created from {source}"))
+    };
+    let appd = created("appdynamics");
+    let inc = &appd["data"]["incident"];
+    assert_eq!(inc["title"], "Business Transaction Health");
+    assert_eq!(inc["severity"], "critical");
+    assert_eq!(inc["labels"]["application"], "MyApp");
+    assert_eq!(inc["links"][0]["label"], "AppDynamics");
+    let kib = created("kibana");
+    let inc = &kib["data"]["incident"];
+    assert_eq!(inc["title"], "name-of-alert");
+    assert_eq!(inc["labels"]["alert_id"], "host-1");
+    assert_eq!(inc["links"][0]["label"], "Kibana rule");
+    let better = created("betterstack");
+    let inc = &better["data"]["incident"];
+    assert_eq!(inc["title"], "Tesla.com homepage");
+    assert_eq!(inc["links"][0]["url"], "https://tesla.com");
+    assert_eq!(inc["labels"]["monitor_id"], "4");
 }

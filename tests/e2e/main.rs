@@ -2,11 +2,14 @@
 
 mod adapters;
 mod admin;
+mod browser;
+mod chat_kinds;
 mod cli;
 mod delivery;
 mod deploy;
 mod docs;
 mod endpoints;
+mod expiry;
 mod file_store;
 mod hardening;
 mod ingest;
@@ -14,13 +17,16 @@ mod integrations;
 mod operator;
 mod plugins;
 mod prometheus;
+mod recovery;
 mod redis_admin;
 mod redis_lease;
 mod redis_settle;
 mod redis_store;
+mod signing;
 mod sns;
 mod storms;
 mod support;
+mod ui;
 
 /// A routes.yaml for tests: one alertmanager source (bearer `t0ken`), one generic source
 /// (HMAC secret `s3cret`), one webhook endpoint `hook` at `url` with a fast retry schedule.

@@ -208,4 +208,15 @@ async fn the_delivery_id_is_kept_across_retries_and_new_on_a_replay(
         "a new delivery"
     );
     assert_eq!(replayed["delivery_id"], body["delivery_id"]);
+    // The latency histogram counts the event once: a replay's would start at the original.
+    let delivered = r#"switchyard_deliveries_total{endpoint="hook",outcome="delivered"}"#;
+    crate::support::eventually("both deliveries counted", || async {
+        sy.metric(delivered).await == Some(2.0)
+    })
+    .await;
+    assert_eq!(
+        sy.metric(r#"switchyard_delivery_latency_seconds_count{endpoint="hook"}"#)
+            .await,
+        Some(1.0)
+    );
 }

@@ -7,9 +7,14 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{eventually, fixture, skipped, wait_for, Receiver, Switchyard};
+use crate::both_stores;
+use crate::support::{eventually, fixture, skipped, wait_for, Receiver, Switchyard, TestStore};
 
 fn config(url: &str) -> String {
+    config_on(&TestStore::memory(), url)
+}
+
+fn config_on(store: &TestStore, url: &str) -> String {
     format!(
         r#"version: 1
 server:
@@ -28,7 +33,8 @@ endpoints:
 routes:
   - matchers: []
     to: [hook]
-"#
+{}"#,
+        store.section()
     )
 }
 
@@ -75,7 +81,7 @@ async fn the_alertmanager_api_path_takes_prometheus_bodies_with_the_sources_auth
 /// A running `prometheus`, stopped on drop.
 struct Prometheus {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     log: std::path::PathBuf,
 }
 
@@ -137,11 +143,18 @@ alerting:
             .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
             .spawn()
             .expect("start prometheus");
-        Prometheus {
-            child,
-            _dir: dir,
-            log,
-        }
+        Prometheus { child, dir, log }
+    }
+
+    /// Removes every rule and reloads the configuration (SIGHUP), as an operator deleting
+    /// the rule would: Prometheus then stops sending the alert, and sends no resolve for it.
+    fn remove_rules(&self) {
+        std::fs::write(self.dir.path().join("rules.yml"), "groups: []\n").expect("rules.yml");
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(sent.success());
     }
 }
 
@@ -217,3 +230,68 @@ async fn real_prometheus_with_path_prefix_creates_an_incident() {
         .count();
     assert_eq!(created_count, 1);
 }
+
+/// Prometheus re-sends a firing alert with an `endsAt` 4 resend intervals ahead (4 s here);
+/// a rule that is removed is not sent again, and no resolve is sent for it: switchyard
+/// resolves the incident when the last `endsAt` passes (Alertmanager's behaviour), by its
+/// durable timer.
+async fn real_prometheus_removed_rule_resolves_after_ends_at(store: TestStore) {
+    const TEST: &str = "prometheus::real_prometheus_removed_rule_resolves_after_ends_at";
+    if !prometheus_installed() {
+        skipped(
+            TEST,
+            "no `prometheus` binary (scripts/test.sh installs it as root)",
+        );
+        return;
+    }
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&config_on(&store, &rx.url));
+    let target = sy
+        .base
+        .strip_prefix("http://")
+        .expect("an http base URL")
+        .trim_end_matches('/')
+        .to_string();
+    let prom = Prometheus::start(&target, "/ingest/prometheus", "prom-t0ken");
+    let is = |r: &crate::support::Received, kind: &str| {
+        r.json()["type"] == kind
+            && r.json()["data"]["incident"]["labels"]["alertname"] == "SwitchyardE2EAlwaysFiring"
+    };
+    wait_for("incident.created from Prometheus' alert", || {
+        rx.delivered()
+            .into_iter()
+            .find(|r| is(r, "incident.created"))
+    })
+    .await;
+    // A few re-sends fold into it and move its expiry.
+    let metric = r#"switchyard_ingest_requests_total{source="prometheus",code="202"}"#;
+    eventually("Prometheus re-sent the alert", || async {
+        sy.metric(metric).await.is_some_and(|n| n >= 3.0)
+    })
+    .await;
+    assert!(!rx.delivered().iter().any(|r| is(r, "incident.resolved")));
+
+    prom.remove_rules();
+    let removed = std::time::Instant::now();
+    let resolved = wait_for("incident.resolved after endsAt", || {
+        rx.delivered()
+            .into_iter()
+            .find(|r| is(r, "incident.resolved"))
+    })
+    .await;
+    // Not before the last endsAt (4 s after the last send, which was at most ~1 s before).
+    let waited = removed.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(2),
+        "resolved {waited:?} after the reload"
+    );
+    assert_eq!(resolved.json()["data"]["incident"]["status"], "resolved");
+    // switchyard's timer resolved it, not a resolve from Prometheus.
+    assert_eq!(
+        sy.metric(r#"switchyard_incident_expiry_total{outcome="resolved"}"#)
+            .await,
+        Some(1.0)
+    );
+    drop(prom);
+}
+both_stores!(real_prometheus_removed_rule_resolves_after_ends_at);

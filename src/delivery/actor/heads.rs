@@ -153,6 +153,7 @@ mod tests {
             event,
             attempts: Vec::new(),
             lease: "lease-1".into(),
+            replay: false,
         }
     }
 

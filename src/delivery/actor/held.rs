@@ -150,6 +150,7 @@ mod tests {
             event: Arc::new(crate::model::test_event("inc_1", EventType::Created)),
             attempts: vec![],
             lease: lease.into(),
+            replay: false,
         }
     }
 

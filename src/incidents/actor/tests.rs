@@ -1,7 +1,9 @@
 //! Unit tests of the incident actor: record groups, the schedule, rejected and large requests.
 
 use super::*;
-use crate::store::Routing;
+use crate::incidents::record::split;
+use crate::store::leases::LeaseOffer;
+use crate::store::{Recording, Routing};
 
 fn waiting(
     keys: &[&str],
@@ -35,6 +37,7 @@ fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
         leases: None,
         metrics: Metrics::new(),
         grouper: None,
+        expiry: None,
     })
 }
 

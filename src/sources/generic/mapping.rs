@@ -87,6 +87,8 @@ pub struct Mapping {
     pub url_label: Option<String>,
     pub started_at: Option<String>,
     pub time_format: TimeFormat,
+    /// Pointer to the alert's own `resolve_after`.
+    pub resolve_after: Option<String>,
     /// Lowercased word -> meaning.
     status_values: HashMap<String, StatusWord>,
     /// Lowercased word -> severity.
@@ -166,6 +168,7 @@ impl Mapping {
             url_label: raw.url_label.clone().filter(|l| !l.trim().is_empty()),
             started_at: pointer("started_at", &raw.started_at)?,
             time_format,
+            resolve_after: pointer("resolve_after", &raw.resolve_after)?,
             status_values,
             severity_values,
         })
@@ -175,12 +178,18 @@ impl Mapping {
         *self == Mapping::default()
     }
 
-    /// What the tool's status word means by `status_values`, if it lists the word.
+    /// What the tool's status word means by `status_values`: the word's entry, else the
+    /// entry `*` (any other word; not the missing word `""`), if there is one.
     pub fn status_word(&self, word: &str) -> Option<StatusWord> {
         if self.status_values.is_empty() {
             return None;
         }
-        self.status_values.get(&word.trim().to_lowercase()).copied()
+        let word = word.trim().to_lowercase();
+        self.status_values.get(&word).copied().or_else(|| {
+            (!word.is_empty())
+                .then(|| self.status_values.get("*").copied())
+                .flatten()
+        })
     }
 
     /// What the tool's severity word means by `severity_values`, if it lists the word.

@@ -95,6 +95,29 @@ fn started_at_in_each_format() {
 }
 
 #[test]
+fn the_star_word_stands_for_any_word_not_listed() {
+    let s = spec_mapping(json!({
+        "status": "/group",
+        "status_values": {"recovered": "resolved", "*": "firing", "": "ignore"}
+    }));
+    assert_eq!(
+        one(&s, json!({"group": "Recovered"})).status,
+        AlertStatus::Resolved
+    );
+    // A word neither listed nor known to switchyard: `*` says firing (no 400).
+    assert_eq!(
+        one(&s, json!({"group": "query matched"})).status,
+        AlertStatus::Firing
+    );
+    assert_eq!(
+        one(&s, json!({"group": "metrics.threshold.fired"})).status,
+        AlertStatus::Firing
+    );
+    // `*` is not the missing word: `""` still decides that.
+    assert!(run(&s, &json!({"title": "no group"})).is_empty());
+}
+
+#[test]
 fn status_and_severity_words_of_the_tool() {
     let s = spec_mapping(json!({
         "status": "/NewStateValue",
@@ -195,4 +218,44 @@ fn a_preset_fills_in_what_the_source_does_not_set() {
     })
     .unwrap_err();
     assert!(err.to_string().starts_with("preset: "), "{err}");
+}
+
+#[test]
+fn resolve_after_per_alert_and_per_source() {
+    let now = chrono::Utc::now();
+    let s = SourceSpec::build(&SourceConfig {
+        mapping: serde_json::from_value(json!({"resolve_after": "/ttl"})).unwrap(),
+        resolve_after: Some("24h".into()),
+        ..crate::sources::test_fixtures::source_config("tool", SourceKind::Generic)
+    })
+    .unwrap();
+    let expiry = |body: serde_json::Value| {
+        s.normalize(body.to_string().as_bytes(), now)
+            .map(|v| v[0].expires_at)
+    };
+    let hours = |h: i64| Some(now + chrono::Duration::hours(h));
+    // The alert's own value wins; without one, the source's.
+    assert_eq!(expiry(json!({"title": "a", "ttl": "2h"})), Ok(hours(2)));
+    assert_eq!(expiry(json!({"title": "a", "ttl": 7200})), Ok(hours(2)));
+    assert_eq!(expiry(json!({"title": "a"})), Ok(hours(24)));
+    assert_eq!(expiry(json!({"title": "a", "ttl": null})), Ok(hours(24)));
+    // Resolved alerts expire nothing.
+    assert_eq!(
+        expiry(json!({"title": "a", "status": "ok", "ttl": "2h"})),
+        Ok(None)
+    );
+    // A bad value is refused with the pointer named, and nothing is recorded.
+    for bad in [json!("soon"), json!(-3), json!("400d"), json!({"h": 2})] {
+        let err = expiry(json!({"title": "a", "ttl": bad})).unwrap_err();
+        assert!(err.to_string().contains("resolve_after: /ttl"), "{err}");
+    }
+    // A bad source option is a config error at its key.
+    for bad in ["0s", "never", "1000d"] {
+        let err = SourceSpec::build(&SourceConfig {
+            resolve_after: Some(bad.into()),
+            ..crate::sources::test_fixtures::source_config("tool", SourceKind::Generic)
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("resolve_after: "), "{err}");
+    }
 }

@@ -26,8 +26,10 @@ pub mod presets;
 
 use std::borrow::Cow;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::expiry::resolve_after_value;
 use super::fingerprint::{to_hex, Fnv1a64, SEPARATOR};
 use super::{NormalizeError, SourceSpec};
 use crate::model::{Alert, AlertStatus, Labels, Link, Severity};
@@ -236,14 +238,18 @@ fn labels_from(v: &Value) -> Option<Labels> {
 
 /// Normalizes a generic body: one object, or an array of objects. Items whose status word
 /// the mapping says to `ignore` make no alert.
-pub fn normalize(spec: &SourceSpec, body: &[u8]) -> Result<Vec<Alert>, NormalizeError> {
+pub fn normalize(
+    spec: &SourceSpec,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Vec<Alert>, NormalizeError> {
     let value: Value = serde_json::from_slice(body).map_err(NormalizeError::from_json)?;
     match &value {
-        Value::Object(_) => Ok(convert(spec, &value, None)?.into_iter().collect()),
+        Value::Object(_) => Ok(convert(spec, &value, None, now)?.into_iter().collect()),
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.extend(convert(spec, item, Some(i))?);
+                out.extend(convert(spec, item, Some(i), now)?);
             }
             Ok(out)
         }
@@ -258,6 +264,7 @@ fn convert(
     spec: &SourceSpec,
     item: &Value,
     index: Option<usize>,
+    now: DateTime<Utc>,
 ) -> Result<Option<Alert>, NormalizeError> {
     let Value::Object(obj) = item else {
         return Err(NormalizeError::Shape(format!(
@@ -392,6 +399,19 @@ fn convert(
         .as_deref()
         .and_then(|p| item.pointer(p))
         .and_then(|v| m.time_format.read(v));
+    // The alert's own resolve_after (firing alerts only; a bad value refuses the request).
+    let expires_at = match m.resolve_after.as_deref().and_then(|p| item.pointer(p)) {
+        Some(v) if status == AlertStatus::Firing => resolve_after_value(v)
+            .map_err(|e| {
+                NormalizeError::Shape(format!(
+                    "{}mapping `resolve_after: {}`: {e}",
+                    at(index),
+                    m.resolve_after.as_deref().unwrap_or_default()
+                ))
+            })?
+            .and_then(|d| super::expiry::after(now, d)),
+        _ => None,
+    };
 
     Ok(Some(Alert {
         dedup_key,
@@ -404,6 +424,7 @@ fn convert(
         links,
         started_at,
         ended_at: None,
+        expires_at,
         source: spec.source_ref(),
     }))
 }

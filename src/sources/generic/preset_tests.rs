@@ -488,3 +488,128 @@ fn datadog_triggered_then_recovered() {
     );
     assert!(alerts(&s, &no_data).is_empty());
 }
+
+#[test]
+fn appdynamics_health_rule_violation_started_then_ended() {
+    let s = preset("appdynamics");
+    let name = "appdynamics-health-rule-violation-started-cloudforet.json";
+    let o = one(&s, name);
+    assert_eq!(o.status, AlertStatus::Firing);
+    assert_eq!(o.title, "Business Transaction Health");
+    assert_eq!(
+        o.description,
+        "AppDynamics has detected a problem with Business xxxxxx."
+    );
+    assert_eq!(o.severity, Severity::Critical, "ERROR");
+    assert_eq!(o.dedup_key, "70646", "the violation's incident id");
+    assert_eq!(o.labels["application"], "MyApp");
+    assert_eq!(o.labels["tier"], "MyTier");
+    assert_eq!(o.labels["policy"], "JAVA alert");
+    assert_eq!(o.labels["event_type"], "POLICY_OPEN_CRITICAL");
+    assert_eq!(o.links[0].label, "AppDynamics");
+    assert!(o.links[0].url.contains("#location=APP_EVENT_"));
+    // The violation continuing, downgraded: still firing, same incident, severity follows.
+    for (event, sev) in [
+        ("POLICY_CONTINUES_CRITICAL", "ERROR"),
+        ("POLICY_DOWNGRADED", "WARN"),
+    ] {
+        let mut v: Value = serde_json::from_slice(&fixture(name)).unwrap();
+        v["event_type"] = json!(event);
+        v["severity"] = json!(sev);
+        let c = alerts(&s, &serde_json::to_vec(&v).unwrap()).remove(0);
+        assert_eq!(
+            (c.status, &c.dedup_key),
+            (AlertStatus::Firing, &o.dedup_key)
+        );
+    }
+    // Ended or canceled: resolves the same incident.
+    for event in ["POLICY_CLOSE_CRITICAL", "POLICY_CANCELED_WARNING"] {
+        let e = alerts(&s, &with(name, "/event_type", json!(event))).remove(0);
+        assert_eq!(
+            (e.status, &e.dedup_key),
+            (AlertStatus::Resolved, &o.dedup_key),
+            "{event}"
+        );
+    }
+    // An event that is not a health rule violation (the template leaves out the incident
+    // fields): fires, keyed by its summary and labels, and is not refused for its word.
+    let mut v: Value = serde_json::from_slice(&fixture(name)).unwrap();
+    for k in [
+        "health_rule_id",
+        "health_rule_name",
+        "incident_id",
+        "incident_name",
+    ] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    v["event_type"] = json!("APPLICATION_ERROR");
+    let a = alerts(&s, &serde_json::to_vec(&v).unwrap()).remove(0);
+    assert_eq!(a.status, AlertStatus::Firing);
+    assert_eq!(a.title, o.description, "the summary, with no health rule");
+    assert_ne!(a.dedup_key, o.dedup_key);
+}
+
+#[test]
+fn betterstack_incident_started_acknowledged_resolved() {
+    let s = preset("betterstack");
+    let name = "betterstack-incident-acknowledged-docs.json";
+    let a = one(&s, name);
+    assert_eq!(a.status, AlertStatus::Acknowledged);
+    assert_eq!(a.title, "Tesla.com homepage");
+    assert_eq!(a.description, "Error 500");
+    assert_eq!(a.dedup_key, "1", "the incident's id");
+    assert_eq!(a.labels["monitor_id"], "4");
+    assert_eq!(a.labels["http_method"], "get");
+    assert_eq!(
+        (a.links[0].label.as_str(), a.links[0].url.as_str()),
+        ("Monitored URL", "https://tesla.com")
+    );
+    assert_eq!(
+        a.started_at.map(|t| t.to_rfc3339()),
+        Some("2020-10-21T10:51:28.151+00:00".into())
+    );
+    // The same incident started, then resolved.
+    for (event, status) in [
+        ("started", AlertStatus::Firing),
+        ("reopened", AlertStatus::Firing),
+        ("resolved", AlertStatus::Resolved),
+    ] {
+        let x = alerts(&s, &with(name, "/event", json!(event))).remove(0);
+        assert_eq!((x.status, &x.dedup_key), (status, &a.dedup_key), "{event}");
+    }
+    // A comment on the incident makes no alert.
+    assert!(alerts(&s, &with(name, "/event", json!("comment"))).is_empty());
+}
+
+#[test]
+fn elastic_kibana_rule_alert_active_then_recovered() {
+    let s = preset("elastic-kibana");
+    let name = "elastic-kibana-webhook-template-active.json";
+    let a = one(&s, name);
+    assert_eq!(a.status, AlertStatus::Firing);
+    assert_eq!(a.title, "name-of-alert");
+    assert!(a.description.starts_with("Document count is 12"));
+    assert_eq!(a.dedup_key, "1:host-1", "{{rule.id}}:{{alert.id}}");
+    assert_eq!(a.labels["alert_id"], "host-1");
+    assert_eq!(a.labels["space"], "test1");
+    assert!(a.labels.contains_key("tag-A") && a.labels.contains_key("tag-B"));
+    assert_eq!(a.links[0].label, "Kibana rule");
+    assert!(a.links[0].url.ends_with("/triggersActions/rule/1"));
+    // Every rule type names its active group differently; all fire.
+    for group in [
+        "threshold met",
+        "metrics.threshold.fired",
+        "custom_threshold.fired",
+    ] {
+        let g = alerts(&s, &with(name, "/action_group", json!(group))).remove(0);
+        assert_eq!(
+            (g.status, &g.dedup_key),
+            (AlertStatus::Firing, &a.dedup_key)
+        );
+    }
+    let r = alerts(&s, &with(name, "/action_group", json!("recovered"))).remove(0);
+    assert_eq!(
+        (r.status, &r.dedup_key),
+        (AlertStatus::Resolved, &a.dedup_key)
+    );
+}

@@ -334,6 +334,7 @@ impl PluginAdapter {
                 .collect(),
             started_at: time(a.started_at, "started_at")?,
             ended_at: time(a.ended_at, "ended_at")?,
+            expires_at: None,
             source: spec.source_ref(),
         })
     }

@@ -383,6 +383,7 @@ fn alerts_of(
         ended_at: (status == AlertStatus::Resolved)
             .then_some(changed)
             .flatten(),
+        expires_at: None,
         source: spec.source_ref(),
     }])
 }

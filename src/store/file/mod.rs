@@ -404,15 +404,15 @@ impl DeliveryQueueStore for FileStore {
         self.mem.deliveries(endpoint).await
     }
 
-    async fn replay(
+    async fn replay_many(
         &self,
         endpoint: &str,
-        delivery_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
         self.journal.ready()?;
-        let id = self.mem.replay(endpoint, delivery_id).await?;
+        let ids = self.mem.replay_many(endpoint, delivery_ids).await?;
         self.commit().await?;
-        Ok(id)
+        Ok(ids)
     }
 
     async fn enqueue(

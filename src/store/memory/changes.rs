@@ -33,7 +33,9 @@ pub struct Frame {
 }
 
 /// Events in a frame: every field always written, in order (`postcard` is not
-/// self-describing, and `Event` leaves out an empty `group` in JSON); a group notice as JSON.
+/// self-describing, and `Event` leaves out an empty `group` or `notice` in JSON); a group
+/// notice and a delivery notice as JSON. A field added to `Event` fails to compile here until
+/// it is written too.
 mod events {
     use std::sync::Arc;
 
@@ -51,6 +53,7 @@ mod events {
         incident: &'a Incident,
         changes: &'a Option<Changes>,
         group: Option<String>,
+        notice: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -62,6 +65,7 @@ mod events {
         incident: Incident,
         changes: Option<Changes>,
         group: Option<String>,
+        notice: Option<String>,
     }
 
     pub fn serialize<S: Serializer>(events: &[Arc<Event>], s: S) -> Result<S::Ok, S::Error> {
@@ -72,6 +76,10 @@ mod events {
                 Some(g) => Some(serde_json::to_string(g).map_err(S::Error::custom)?),
                 None => None,
             };
+            let notice = match &e.notice {
+                Some(n) => Some(serde_json::to_string(n).map_err(S::Error::custom)?),
+                None => None,
+            };
             out.push(EventRef {
                 id: &e.id,
                 kind: e.kind,
@@ -80,6 +88,7 @@ mod events {
                 incident: &e.incident,
                 changes: &e.changes,
                 group,
+                notice,
             });
         }
         out.serialize(s)
@@ -96,6 +105,12 @@ mod events {
                     )),
                     None => None,
                 };
+                let notice = match e.notice {
+                    Some(n) => Some(Box::new(
+                        serde_json::from_str(&n).map_err(D::Error::custom)?,
+                    )),
+                    None => None,
+                };
                 let mut incident = e.incident;
                 incident.source = Some(e.source.clone());
                 Ok(Arc::new(Event {
@@ -106,6 +121,7 @@ mod events {
                     incident,
                     changes: e.changes,
                     group,
+                    notice,
                 }))
             })
             .collect()

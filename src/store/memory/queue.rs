@@ -161,6 +161,7 @@ impl State {
                         event: entry.event.clone(),
                         attempts: Vec::new(),
                         lease: token.to_string(),
+                        replay: false,
                     });
                     q.lease(lane.clone(), token.to_string(), until, seq);
                 }
@@ -396,6 +397,7 @@ impl MemoryQueue {
                     event: head.event.clone(),
                     attempts: head.attempts.clone(),
                     lease: token.clone(),
+                    replay: head.replay_of.is_some(),
                 });
                 seq += 1;
                 q.lease(lane.clone(), token.clone(), now + lease, seq);
@@ -577,36 +579,56 @@ impl MemoryQueue {
         }
     }
 
-    pub fn replay(&self, endpoint: &str, delivery_id: &str) -> Option<String> {
+    /// Queues these finished deliveries again, in this order (see
+    /// `DeliveryQueueStore::replay_many`).
+    pub fn replay_many(&self, endpoint: &str, delivery_ids: &[String]) -> Vec<Option<String>> {
         let mut s = self.state();
-        let q = s.endpoints.get_mut(endpoint)?;
-        let old = q
+        let Some(q) = s.endpoints.get_mut(endpoint) else {
+            return vec![None; delivery_ids.len()];
+        };
+        let finished: FastMap<&str, &Entry> = q
             .dead_log
             .iter()
             .chain(q.delivered_log.iter())
-            .find(|d| d.id == delivery_id)?;
-        let entry = Entry {
-            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-            event: old.event.clone(),
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
-            replay_of: Some(old.id.clone()),
-        };
-        let id = entry.id.clone();
-        let of = old.id.clone();
-        q.disabled = false;
-        s.push(endpoint, entry, Instant::now(), None);
-        let frame = self.changes.as_ref().map(|_| Frame {
-            events: Vec::new(),
-            ops: vec![Op::Replay {
-                endpoint: endpoint.into(),
-                of,
-                id: id.clone(),
-                due_at: Utc::now(),
-            }],
-        });
+            .map(|d| (d.id.as_str(), d))
+            .collect();
+        let entries: Vec<Option<Entry>> = delivery_ids
+            .iter()
+            .map(|id| {
+                finished.get(id.as_str()).map(|old| Entry {
+                    id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                    event: old.event.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: Vec::new(),
+                    replay_of: Some(old.id.clone()),
+                })
+            })
+            .collect();
+        if entries.iter().any(Option::is_some) {
+            q.disabled = false;
+        }
+        let now = Instant::now();
+        let mut frame = self.changes.as_ref().map(|_| Frame::default());
+        let wall = Utc::now();
+        let ids = entries
+            .into_iter()
+            .map(|entry| {
+                let entry = entry?;
+                let id = entry.id.clone();
+                if let (Some(frame), Some(of)) = (frame.as_mut(), entry.replay_of.clone()) {
+                    frame.ops.push(Op::Replay {
+                        endpoint: endpoint.into(),
+                        of,
+                        id: id.clone(),
+                        due_at: wall,
+                    });
+                }
+                s.push(endpoint, entry, now, None);
+                Some(id)
+            })
+            .collect();
         self.log_changes(frame);
-        Some(id)
+        ids
     }
 
     /// Whether this event was delivered to this endpoint (its dedup key exists).

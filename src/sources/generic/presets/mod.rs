@@ -11,13 +11,16 @@ use crate::config::types::MappingConfig;
 
 /// Every preset: (name, its YAML).
 const PRESETS: &[(&str, &str)] = &[
+    ("appdynamics", include_str!("appdynamics.yaml")),
     ("azure-monitor", include_str!("azure-monitor.yaml")),
+    ("betterstack", include_str!("betterstack.yaml")),
     (
         "bitbucket-pipelines",
         include_str!("bitbucket-pipelines.yaml"),
     ),
     ("datadog", include_str!("datadog.yaml")),
     ("dynatrace", include_str!("dynatrace.yaml")),
+    ("elastic-kibana", include_str!("elastic-kibana.yaml")),
     ("gcp-monitoring", include_str!("gcp-monitoring.yaml")),
     ("github-actions", include_str!("github-actions.yaml")),
     ("honeycomb", include_str!("honeycomb.yaml")),
