@@ -57,7 +57,7 @@ pub const DEFAULT_FILE_ENDPOINT_CONCURRENCY: usize = 64;
 
 /// How many disjoint groups of alerts the incident actor records at once with the file
 /// store: each waits for a sync (a few ms on a disk), and syncs of one file overlap.
-pub const DEFAULT_FILE_RECORD_GROUPS: usize = 16;
+pub const DEFAULT_FILE_RECORD_GROUPS: usize = 4;
 
 /// The longest a written change (a settle, a claim's duplicate) waits for a sync when no
 /// record call syncs it sooner: what a power loss (not a `kill -9`) can take back.
