@@ -183,9 +183,14 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `memory` (default: one process, nothing survives a restart) or `redis`.
+    /// `file` (default: durable in local files, one process), `memory` (nothing survives a
+    /// restart: tests and throwaway runs) or `redis` (durable, shared by instances).
     #[serde(default)]
     pub kind: StoreKind,
+    /// The data directory, for `kind: file` (made if missing; relative paths are relative to
+    /// this file's directory). Default `switchyard-data`.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Redis URL, for `kind: redis`.
     #[serde(default)]
     pub url: Option<String>,
@@ -201,7 +206,8 @@ fn default_key_prefix() -> String {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            kind: StoreKind::Memory,
+            kind: StoreKind::File,
+            path: None,
             url: None,
             key_prefix: default_key_prefix(),
         }
@@ -212,9 +218,13 @@ impl Default for StoreConfig {
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     #[default]
+    File,
     Memory,
     Redis,
 }
+
+/// The file store's data directory when `store.path` names none.
+pub const DEFAULT_FILE_STORE_PATH: &str = "switchyard-data";
 
 /// `plugins:` where adapter plugin libraries are loaded from.
 #[derive(Debug, Clone, Deserialize)]
