@@ -421,8 +421,9 @@ pub struct EndpointConfig {
     pub circuit_breaker: Option<CircuitBreakerConfig>,
     /// Disable the endpoint once it has failed this long without a single success (e.g.
     /// `5d`), as a 410 Gone does (its queued deliveries die; a replay or recovery enables it
-    /// again), with an `endpoint.disabled` notice to `on_dead:`. Counted by each instance from
-    /// its own attempts. Default: never.
+    /// again), with an `endpoint.disabled` notice to `on_dead:`. The first failure's time is
+    /// kept in the store (Redis with the redis store), so restarts keep counting. Default:
+    /// never.
     #[serde(default)]
     pub disable_after: Option<String>,
     /// Send a `ping` when the config that adds this endpoint is loaded (start-up, or a reload
