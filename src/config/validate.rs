@@ -71,6 +71,17 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             Err(x) => err(vec![key("server"), key("body_timeout")], x.to_string()),
         }
     }
+    match (&raw.store.path, raw.store.kind) {
+        (Some(p), StoreKind::File) if p.trim().is_empty() => err(
+            vec![key("store"), key("path")],
+            "must name a directory".into(),
+        ),
+        (Some(_), StoreKind::Memory | StoreKind::Redis) => err(
+            vec![key("store"), key("path")],
+            "`path` is for `kind: file`".into(),
+        ),
+        _ => {}
+    }
     if raw.store.kind == StoreKind::Redis && raw.store.url.as_deref().is_none_or(str::is_empty) {
         err(
             vec![key("store"), key("kind")],

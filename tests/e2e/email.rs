@@ -69,6 +69,22 @@ async fn email_over_starttls_with_a_login_sends_plain_text_and_html() {
     assert!(body[html..].contains("a &lt;b&gt; &amp; c"), "{body}");
     assert!(body[html..].contains("<code>team=db</code>"), "{body}");
     assert!(mails[1].data.contains("Subject: [RESOLVED] Disk full"));
+    // One thread per incident: the resolve answers the first message.
+    let header = |data: &str, name: &str| {
+        data.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let first_id = header(&mails[0].data, "Message-ID:").expect("a Message-ID");
+    assert!(
+        first_id.starts_with("<inc_") && first_id.ends_with("@example.com>"),
+        "{first_id}"
+    );
+    assert_eq!(
+        header(&mails[1].data, "In-Reply-To:"),
+        Some(first_id.clone())
+    );
+    assert_eq!(header(&mails[1].data, "References:"), Some(first_id));
 }
 
 #[actix_rt::test]

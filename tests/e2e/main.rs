@@ -11,6 +11,7 @@ mod docs;
 mod email;
 mod endpoints;
 mod expiry;
+mod file_store;
 mod hardening;
 mod ingest;
 mod integrations;

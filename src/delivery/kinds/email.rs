@@ -1,6 +1,7 @@
 //! `kind: email`: one message per event over SMTP (lettre), `multipart/alternative` with a
-//! plain-text and an HTML part, to the `smtp.to` recipients; STARTTLS (default), TLS from the
-//! first byte, or none. The relay's 5xx answers make the delivery dead at once (a refused
+//! plain-text and an HTML part, to the `smtp.to` recipients, threaded per incident
+//! (`In-Reply-To` the incident's first message); STARTTLS (default), TLS from the first byte,
+//! or none. The relay's 5xx answers make the delivery dead at once (a refused
 //! recipient stays refused); anything else is retried. `server.endpoint_policy` is checked
 //! on the relay's addresses before each send.
 //!
@@ -216,10 +217,22 @@ pub fn render(event: &Event) -> (String, String, String) {
     (subject, text, h)
 }
 
-/// The message of an event.
+/// The message of an event. The incident's first message has the Message-ID
+/// `<incident id@sender's domain>`; later ones answer it (`In-Reply-To`, `References`), so mail
+/// clients show one thread per incident.
 pub fn message(spec: &EmailSpec, event: &Event) -> Result<Message, String> {
     let (subject, text, html) = render(event);
+    let domain = spec.from.email.domain();
+    let thread = format!("<{}@{domain}>", event.incident.id);
     let mut b = Message::builder().from(spec.from.clone()).subject(subject);
+    if event.kind == crate::model::EventType::Created {
+        b = b.message_id(Some(thread));
+    } else {
+        b = b
+            .message_id(Some(format!("<{}@{domain}>", event.id)))
+            .in_reply_to(thread.clone())
+            .references(thread);
+    }
     for to in &spec.to {
         b = b.to(to.clone());
     }

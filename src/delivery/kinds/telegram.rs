@@ -2,7 +2,8 @@
 //! with `parse_mode: HTML`: every text is escaped (`&`, `<`, `>`, and `"` in link addresses:
 //! the four entities Telegram's HTML knows). The first event of an incident sends a message
 //! whose `message_id` is remembered per incident ([`ExternalRefs`]); later events reply to it
-//! (`reply_parameters`, sent even if it was deleted), one reply chain per incident.
+//! (`reply_parameters`, sent even if it was deleted), one reply chain per incident. A 429's
+//! wait (`parameters.retry_after`) is honoured like `Retry-After`.
 //!
 //! Limits kept: 4096 characters of text as shown (after entities are parsed; link addresses
 //! do not count): the headline 256, the description 1000, each label 100, up to
@@ -151,7 +152,18 @@ pub(crate) async fn deliver(
             }
             Ok(None)
         }
-        Err(e) => Err(e),
+        Err(mut e) => {
+            // A 429's wait is in the body (`parameters.retry_after`, seconds).
+            if let (Verdict::Retry { retry_after: None }, Some(resp)) = (&e.verdict, &e.response) {
+                let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                if let Some(secs) = v["parameters"]["retry_after"].as_u64() {
+                    e.verdict = Verdict::Retry {
+                        retry_after: Some(std::time::Duration::from_secs(secs)),
+                    };
+                }
+            }
+            Err(e)
+        }
     };
     steps.finish(result)
 }
@@ -208,5 +220,16 @@ mod tests {
         assert_eq!(b["reply_parameters"]["message_id"], 42);
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["chat_id"], "-1001");
+        let t = Script::answering(&[(
+            429,
+            r#"{"ok":false,"error_code":429,"parameters":{"retry_after":7}}"#,
+        )]);
+        let o = super::super::deliver(attempt(&spec, &event(EventType::Resolved), &refs, &t)).await;
+        assert_eq!(
+            o.verdict,
+            Verdict::Retry {
+                retry_after: Some(std::time::Duration::from_secs(7))
+            }
+        );
     }
 }
