@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::matcher::Matcher;
-use crate::config::types::{RouteConfig, SourceKind, StoreKind};
+use crate::config::types::{RouteConfig, SmtpSecurity, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::model::EventType;
 
@@ -144,6 +144,18 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             );
         }
         if raw.server.endpoint_policy.require_https {
+            if e.smtp
+                .as_ref()
+                .is_some_and(|s| s.security == SmtpSecurity::None)
+            {
+                err(
+                    at("smtp"),
+                    format!(
+                        "endpoint `{}`: smtp.security none sends in the clear (server.endpoint_policy.require_https)",
+                        e.name
+                    ),
+                );
+            }
             if let Some(url) = &e.url {
                 if !url.trim().to_ascii_lowercase().starts_with("https://") {
                     err(

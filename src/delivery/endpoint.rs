@@ -211,6 +211,12 @@ impl EndpointSpec {
                 given_url.unwrap_or_else(|| telegram::DEFAULT_URL.to_string()),
             ),
             EndpointKind::Email => {
+                if given_url.is_some() {
+                    return Err(invalid(
+                        "url",
+                        "kind `email` sends through `smtp:`, not to a `url`".to_string(),
+                    ));
+                }
                 let smtp = cfg
                     .smtp
                     .as_ref()

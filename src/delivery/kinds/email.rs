@@ -16,7 +16,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{changes_text, headline, truncate, Exchange};
+use super::{changes_text, escape_html, headline, omitted, truncate, Exchange};
 use crate::config::types::{SmtpConfig, SmtpSecurity};
 use crate::delivery::policy::AddressPolicy;
 use crate::model::delivery::Verdict;
@@ -119,14 +119,6 @@ impl EmailSpec {
     }
 }
 
-/// HTML escaping of text shown as typed.
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The labels listed (at most [`MAX_LABELS`], each cut), and the line counting the rest.
 fn labels(event: &Event) -> (Vec<String>, Option<String>) {
     let l = &event.incident.labels;
@@ -135,7 +127,7 @@ fn labels(event: &Event) -> (Vec<String>, Option<String>) {
         .take(MAX_LABELS)
         .map(|(k, v)| truncate(&format!("{k}={v}"), MAX_LABEL))
         .collect();
-    let more = (l.len() > MAX_LABELS).then(|| format!("… and {} more", l.len() - MAX_LABELS));
+    let more = omitted(l.len(), MAX_LABELS);
     (shown, more)
 }
 
@@ -176,41 +168,41 @@ pub fn render(event: &Event) -> (String, String, String) {
         event.kind, inc.id
     ));
 
-    let mut h = format!("<h2>{}</h2>\n<table>\n", html(&subject));
+    let mut h = format!("<h2>{}</h2>\n<table>\n", escape_html(&subject));
     for (k, v) in &facts {
         h.push_str(&format!(
             "<tr><th align=\"left\">{k}</th><td>{}</td></tr>\n",
-            html(v)
+            escape_html(v)
         ));
     }
     h.push_str("</table>\n");
     if let Some(c) = changes_text(event) {
         h.push_str(&format!(
             "<p>Changed: {}</p>\n",
-            html(&truncate(&c, MAX_LABEL * 5))
+            escape_html(&truncate(&c, MAX_LABEL * 5))
         ));
     }
     if !description.trim().is_empty() {
         h.push_str(&format!(
             "<p style=\"white-space: pre-wrap\">{}</p>\n",
-            html(&description)
+            escape_html(&description)
         ));
     }
     if !labels.is_empty() {
         h.push_str("<p>");
         for l in &labels {
-            h.push_str(&format!("<code>{}</code> ", html(l)));
+            h.push_str(&format!("<code>{}</code> ", escape_html(l)));
         }
         if let Some(m) = &more {
-            h.push_str(&html(m));
+            h.push_str(&escape_html(m));
         }
         h.push_str("</p>\n");
     }
     for l in inc.links.iter().filter(|l| l.url.starts_with("http")) {
         h.push_str(&format!(
             "<p><a href=\"{}\">{}</a></p>\n",
-            html(&l.url),
-            html(&truncate(
+            escape_html(&l.url),
+            escape_html(&truncate(
                 if l.label.is_empty() { &l.url } else { &l.label },
                 MAX_LABEL
             ))
@@ -219,7 +211,7 @@ pub fn render(event: &Event) -> (String, String, String) {
     h.push_str(&format!(
         "<p style=\"color:#888\">switchyard · {} · {}</p>\n",
         event.kind,
-        html(&inc.id)
+        escape_html(&inc.id)
     ));
     (subject, text, h)
 }
