@@ -139,7 +139,7 @@ echo "==> fault suite (FAULTS=quick)"
 faults_rc=0
 if [ -n "$skip_redis" ]; then
   FAULTS=quick FAULTS_NO_REDIS=1 SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh \
-    --only slow-clients --only hanging-endpoint --only storm-429 2>&1 | tee -a "$log" || faults_rc=$?
+    --only slow-clients --only hanging-endpoint --only storm-429 --only kill9-file 2>&1 | tee -a "$log" || faults_rc=$?
 else
   FAULTS=quick SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh 2>&1 | tee -a "$log" || faults_rc=$?
 fi
