@@ -257,13 +257,6 @@ impl Browser {
     }
 }
 
-impl Browser {
-    /// Ends the session (the browser quits), then the driver.
-    pub async fn quit(self) {
-        let _ = self.client.clone().close().await;
-    }
-}
-
 impl Drop for Browser {
     fn drop(&mut self) {
         // The driver's process group: chromedriver and any browser it started.

@@ -243,7 +243,6 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         303,
         "the signed-out session is refused"
     );
-    b.quit().await;
 }
 
 /// Every page in dark mode: screenshots, and axe-core's contrast checks with dark colours.
@@ -278,7 +277,6 @@ async fn every_page_is_readable_in_dark_mode() {
         b.wait_text("Sign out").await;
         b.capture(name, true).await;
     }
-    b.quit().await;
 }
 
 /// A grouped route's group in the console: its incidents, and when it is notified next; the
@@ -337,7 +335,6 @@ routes:
     b.goto(&sy.url("/ui/routes")).await;
     b.wait_text("group_by [cluster], wait 3600s").await;
     assert!(rx.received().is_empty(), "nothing sent before group_wait");
-    b.quit().await;
 }
 
 /// Without an admin token there is no console; the keyboard reaches every control first
