@@ -61,6 +61,7 @@ fn sample_event() -> Event {
         incident,
         changes: None,
         group: None,
+        notice: None,
     }
 }
 
@@ -187,8 +188,9 @@ fn incident_transition(c: &mut Criterion) {
 
 fn signing(c: &mut Criterion) {
     let event = sample_event();
-    let key = b"0123456789abcdef0123456789abcdef";
-    let mac = switchyard::signing::SigningMac::new(key);
+    let secret = switchyard::config::types::Secret::new("0123456789abcdef0123456789abcdef");
+    let signer = switchyard::delivery::signer::Signer::build(Some(&secret), None, None)
+        .expect("a signing profile");
     let body = webhook::body(&event, Some("dlv_0"));
     let mut g = c.benchmark_group("webhook");
     g.bench_function("body", |b| {
@@ -197,9 +199,9 @@ fn signing(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("sign", |b| {
         b.iter(|| {
-            black_box(webhook::signatures(
-                &mac,
+            black_box(signer.headers(
                 &event.id,
+                event.kind.as_str(),
                 1_700_000_000,
                 black_box(&body),
             ))

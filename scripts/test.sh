@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and end-to-end tests.
 # Usage: scripts/test.sh
-# Needs a Rust toolchain, redis-server, prometheus, chromium with chromium-driver, and axe-core
-# (the first four installed here with apt-get, axe-core with npm, when missing and run as root). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
+# Needs a Rust toolchain, redis-server, prometheus, chromium and chromium-driver (installed
+# here with apt-get when missing and run as root), python3 with the PyPI package
+# standardwebhooks (pip install when missing), and axe-core (npm install under target/axe-core
+# when missing). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
 # when nothing answers there, else on a free port; its URL is exported as
 # SWITCHYARD_TEST_REDIS_URL and it is stopped at the end. Set SWITCHYARD_TEST_REDIS_URL
 # yourself to use an existing server instead (tests use random key prefixes).
@@ -110,6 +112,24 @@ install_browser() {
   fi
 }
 
+# The outbound signing tests (tests/e2e/signing.rs) verify with the reference implementation:
+# the `standardwebhooks` package from PyPI, installed with pip when missing; they say SKIPPED
+# when python3 or the package is not there.
+install_standardwebhooks() {
+  if python3 -c 'import standardwebhooks.webhooks' >/dev/null 2>&1; then
+    return
+  fi
+  if ! command -v python3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing python3 and pip (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >/dev/null
+  fi
+  echo "==> installing the standardwebhooks package (pip)"
+  python3 -m pip install --quiet standardwebhooks 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages standardwebhooks \
+    || echo "note: could not install standardwebhooks; the signing e2e tests will be SKIPPED." >&2
+}
+
 echo "==> scripts/check-layers.sh"
 scripts/check-layers.sh
 
@@ -134,6 +154,7 @@ elif [ -z "${SWITCHYARD_TEST_REDIS_URL:-}" ]; then
 fi
 install_prometheus
 install_browser
+install_standardwebhooks
 
 echo "==> cargo test"
 log=$(mktemp)

@@ -114,12 +114,24 @@ impl Runtime {
             }
         }
         let mut endpoints = Vec::new();
+        let on_dead: Arc<[Arc<str>]> = raw.on_dead.iter().map(|n| Arc::from(n.as_str())).collect();
         for (i, e) in raw.endpoints.iter().enumerate() {
+            // `smtp.ca_file` is relative to the config file.
+            let mut e = e.clone();
+            if let Some(ca) = e.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
+                if Path::new(ca.as_str()).is_relative() {
+                    if let Some(base) = Path::new(&cfg.file).parent() {
+                        *ca = base.join(&*ca).display().to_string();
+                    }
+                }
+            }
+            let e = &e;
             match EndpointSpec::build(e) {
                 Ok(mut spec) => {
                     spec.policy = AddressPolicy {
                         deny_private: raw.server.endpoint_policy.deny_private,
                     };
+                    spec.on_dead = on_dead.clone();
                     endpoints.push(Arc::new(spec))
                 }
                 Err(err) => {

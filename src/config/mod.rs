@@ -3,6 +3,7 @@
 //! rate syntax (`duration`).
 
 pub mod duration;
+pub mod endpoint_options;
 pub mod load;
 pub mod matcher;
 pub mod source_options;

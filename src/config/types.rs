@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+pub use super::endpoint_options::{SigningConfig, SigningScheme, SmtpConfig, SmtpSecurity};
 pub use super::source_options::{
     AuthConfig, AuthOptions, HmacConfig, MappingConfig, SentryConfig, SnsConfig,
 };
@@ -73,6 +74,12 @@ pub struct RawConfig {
     /// (and counted in `switchyard_events_unrouted_total`).
     #[serde(default)]
     pub default: Vec<String>,
+    /// Endpoints told when a delivery goes dead (`delivery.dead`) or an endpoint is disabled
+    /// (`endpoint.disabled`: a 410 Gone, or `disable_after`): the dead delivery's endpoint,
+    /// event, attempts and last answer. Webhook and chat kinds only. A notice that dies is not
+    /// noticed in turn.
+    #[serde(default)]
+    pub on_dead: Vec<String>,
 }
 
 /// `server:` the HTTP listener and its limits.
@@ -339,6 +346,15 @@ pub struct EndpointConfig {
     /// Signing secret (`webhook`): `whsec_<base64>` or any string.
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// The secret being replaced, during a rotation (`webhook`): Standard Webhooks signs
+    /// with both (`webhook-signature` carries two signatures), so a receiver verifies with
+    /// either; `hmac` signs with `secret`, the newest.
+    #[serde(default)]
+    pub previous_secret: Option<Secret>,
+    /// How requests are signed and which headers carry the event (`webhook`). Default: the
+    /// Standard Webhooks headers.
+    #[serde(default)]
+    pub signing: Option<SigningConfig>,
     /// Extra request headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -363,9 +379,18 @@ pub struct EndpointConfig {
     /// Jira / ServiceNow: user name.
     #[serde(default)]
     pub username: Option<String>,
-    /// Jira: API token; ServiceNow: password.
+    /// Jira: API token; ServiceNow: password; Slack: a bot token (`xoxb-...`, with
+    /// `channel`: messages are posted with `chat.postMessage`, threaded per incident, instead
+    /// of through an incoming webhook); Telegram: the bot token.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// Slack (with a bot `token`): the channel id (`C0123...`) or name; Telegram: the chat id
+    /// (`-100...`) or `@channelname`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Email: the SMTP relay, sender and recipients.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
     /// Jira: project key.
     #[serde(default)]
     pub project: Option<String>,
@@ -384,6 +409,17 @@ pub struct EndpointConfig {
     /// Pause the endpoint after repeated failures. Default `{failures: 5, open_for: 30s}`.
     #[serde(default)]
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Disable the endpoint once it has failed this long without a single success (e.g.
+    /// `5d`), as a 410 Gone does (its queued deliveries die; a replay or recovery enables it
+    /// again), with an `endpoint.disabled` notice to `on_dead:`. Counted by each instance from
+    /// its own attempts. Default: never.
+    #[serde(default)]
+    pub disable_after: Option<String>,
+    /// Send a `ping` when the config that adds this endpoint is loaded (start-up, or a reload
+    /// that adds it); the answer is logged and shown by `GET /api/v1/deliveries`
+    /// (`endpoints[].last_ping`). Default `false`.
+    #[serde(default)]
+    pub ping_on_load: bool,
 }
 
 impl fmt::Debug for EndpointConfig {
@@ -402,6 +438,8 @@ impl fmt::Debug for EndpointConfig {
             .field("events", &self.events)
             .field("rate_limit", &self.rate_limit)
             .field("secret", &self.secret)
+            .field("previous_secret", &self.previous_secret)
+            .field("signing", &self.signing)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -442,9 +480,30 @@ pub enum EndpointKind {
     Jira,
     Servicenow,
     Webhook,
+    #[serde(rename = "google_chat")]
+    GoogleChat,
+    Telegram,
+    Mattermost,
+    Email,
 }
 
 impl EndpointKind {
+    /// Whether `delivery.dead` notices can be sent to it: webhooks and chats (paging and
+    /// ticketing kinds would open an incident or a ticket for each).
+    pub fn takes_notices(self) -> bool {
+        matches!(
+            self,
+            EndpointKind::Webhook
+                | EndpointKind::Slack
+                | EndpointKind::Teams
+                | EndpointKind::Discord
+                | EndpointKind::GoogleChat
+                | EndpointKind::Telegram
+                | EndpointKind::Mattermost
+                | EndpointKind::Email
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndpointKind::Slack => "slack",
@@ -455,6 +514,10 @@ impl EndpointKind {
             EndpointKind::Jira => "jira",
             EndpointKind::Servicenow => "servicenow",
             EndpointKind::Webhook => "webhook",
+            EndpointKind::GoogleChat => "google_chat",
+            EndpointKind::Telegram => "telegram",
+            EndpointKind::Mattermost => "mattermost",
+            EndpointKind::Email => "email",
         }
     }
 }

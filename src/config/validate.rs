@@ -189,6 +189,22 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             errors.push(cfg.error_at(&[key("default"), PathSeg::Index(j)], msg));
         }
     }
+    for (j, name) in raw.on_dead.iter().enumerate() {
+        let at = [key("on_dead"), PathSeg::Index(j)];
+        if let Some(msg) = unknown_endpoint(name, &endpoint_names) {
+            errors.push(cfg.error_at(&at, msg));
+        } else if let Some(e) = raw.endpoints.iter().find(|e| &e.name == name) {
+            if !e.kind.takes_notices() {
+                errors.push(cfg.error_at(
+                    &at,
+                    format!(
+                        "endpoint `{name}` is of kind `{}`, which cannot take `delivery.dead` notices (use a webhook or chat endpoint)",
+                        e.kind.as_str()
+                    ),
+                ));
+            }
+        }
+    }
     errors
 }
 

@@ -6,9 +6,11 @@
 //! store in batches. `claim` is how work comes in, `settle` how results go out. It also answers the admin API: the delivery log, replays,
 //! test pings and config reloads.
 
+mod admin;
 mod claim;
 mod heads;
 mod held;
+mod notices;
 mod settle;
 
 use std::rc::Rc;
@@ -16,21 +18,20 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::http::header;
-use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::attempt::{self, send_event};
+use super::attempt::{self};
 use super::endpoint::EndpointSpec;
 use super::kinds::Transport;
 use super::pacing::{CircuitBreaker, CircuitState, RateLimiter};
 use super::policy::PolicyResolver;
 use super::transport::AwcTransport;
-use super::{retry, webhook, Backlog};
+use super::{retry, Backlog};
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement, Verdict};
-use crate::model::{Event, EventType, Incident, SourceRef};
+use crate::model::Event;
 use crate::store::leases::LeaseRooms;
 use crate::store::refs::ExternalRefs;
 use crate::store::{DeliveryQueueStore, StoreError};
@@ -76,6 +77,8 @@ pub struct EndpointDeliveries {
     pub endpoint: String,
     pub circuit: CircuitState,
     pub disabled: bool,
+    /// The last ping's report (`ping_on_load`, or a test ping), if any.
+    pub last_ping: Option<PingReport>,
     pub deliveries: Vec<DeliveryView>,
 }
 
@@ -93,6 +96,22 @@ pub enum ReplayError {
 #[derive(Message)]
 #[rtype(result = "Result<String, ReplayError>")]
 pub struct Replay(pub String);
+
+/// Sends every dead delivery of this endpoint again (`recover::dead_to_recover`), in order;
+/// answers the replays queued.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Recovered>, StoreError>")]
+pub struct Recover {
+    /// Only deliveries of events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One replay a recovery queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub replay_of: String,
+    pub delivery_id: String,
+}
 
 /// Sends a `ping` event now (outside the queue, rate limit and circuit) and reports.
 #[derive(Message)]
@@ -150,6 +169,10 @@ pub struct DeliveryActor {
     finished_rx: Option<tokio::sync::mpsc::Receiver<Finished>>,
     /// The process is stopping (see [`Drain`]): no new work is claimed from a durable queue.
     draining: bool,
+    /// How long the endpoint has failed without a success (`disable_after`).
+    failing: notices::FailingSince,
+    /// The last ping's report.
+    last_ping: Option<PingReport>,
 }
 
 /// Attempts that finished since the actor last looked.
@@ -195,6 +218,8 @@ impl DeliveryActor {
             counters,
             claims: claim::Claims::new(queue, leases),
             settles: settle::Settles::default(),
+            failing: notices::FailingSince::default(),
+            last_ping: None,
         }
     }
 
@@ -344,6 +369,12 @@ impl DeliveryActor {
         event: Arc<Event>,
         ctx: &mut Context<Self>,
     ) {
+        let verdict = self.failing.judge(
+            verdict,
+            attempt.is_some(),
+            self.spec.disable_after,
+            Instant::now(),
+        );
         let status = attempt.as_ref().and_then(|a| a.status);
         let error = attempt.as_ref().and_then(|a| a.error.clone());
         if let Some(a) = &attempt {
@@ -412,7 +443,14 @@ impl DeliveryActor {
                 // Every other delivery held here dies with it.
                 let also_dead = self.heads.len() + self.claims.parked.len();
                 self.counters.dead.inc();
-                tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled");
+                match self.failing.tripped() {
+                    Some(d) => {
+                        tracing::error!(endpoint, event_id = %event.id, also_dead, failing_for_s = d.as_secs(), "endpoint failing without a success for disable_after: disabled")
+                    }
+                    None => {
+                        tracing::error!(endpoint, event_id = %event.id, also_dead, "endpoint answered 410 Gone: disabled")
+                    }
+                }
             }
         }
         settle::settled(self, claimed, settlement, ctx);
@@ -461,6 +499,7 @@ impl Actor for DeliveryActor {
         self.update_depth();
         claim::start_record_leases(self, ctx);
         claim::claim(self, ctx);
+        admin::ping_on_load(self, ctx);
     }
 }
 
@@ -533,49 +572,6 @@ impl Handler<ClaimDue> for DeliveryActor {
     }
 }
 
-impl Handler<ListDeliveries> for DeliveryActor {
-    type Result = ResponseActFuture<Self, Result<EndpointDeliveries, StoreError>>;
-
-    fn handle(&mut self, _: ListDeliveries, _: &mut Self::Context) -> Self::Result {
-        let store = self.claims.store();
-        let endpoint = self.spec.name.clone();
-        Box::pin(
-            async move { store.deliveries(&endpoint).await }
-                .into_actor(self)
-                .map(|res, act, _| {
-                    let stored = res?;
-                    Ok(claim::view(act, stored))
-                }),
-        )
-    }
-}
-
-impl Handler<Replay> for DeliveryActor {
-    type Result = ResponseActFuture<Self, Result<String, ReplayError>>;
-
-    fn handle(&mut self, msg: Replay, _ctx: &mut Self::Context) -> Self::Result {
-        // The replay is written into the store's queue (with the redis store, any instance
-        // delivers it and it survives a restart).
-        let store = self.claims.store();
-        let endpoint = self.spec.name.clone();
-        let old = msg.0.clone();
-        Box::pin(
-            async move { store.replay(&endpoint, &old).await }
-                .into_actor(self)
-                .map(move |res, act, ctx| match res {
-                    Ok(Some(id)) => {
-                        act.heads.enable();
-                        tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
-                        claim::claim(act, ctx);
-                        Ok(id)
-                    }
-                    Ok(None) => Err(ReplayError::NotFound),
-                    Err(e) => Err(ReplayError::Unavailable(e.to_string())),
-                }),
-        )
-    }
-}
-
 impl Handler<UpdateSpec> for DeliveryActor {
     type Result = ();
 
@@ -593,58 +589,6 @@ impl Handler<UpdateSpec> for DeliveryActor {
         self.spec = spec;
         claim::spec_changed(self);
         self.pump(ctx);
-    }
-}
-
-/// The event a test ping sends: an info-level test incident of its own.
-pub fn ping_event() -> Event {
-    let now = Utc::now();
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    Event {
-        id: Event::new_id(),
-        kind: EventType::Ping,
-        timestamp: now,
-        source: SourceRef {
-            name: "switchyard".into(),
-            kind: "ping".into(),
-        },
-        incident: Incident::bare(
-            format!("inc_ping_{id}"),
-            format!("switchyard-ping-{id}"),
-            "switchyard test event".into(),
-            "A test event sent by the switchyard admin API; no action needed.".into(),
-            now,
-        ),
-        changes: None,
-        group: None,
-    }
-}
-
-impl Handler<Ping> for DeliveryActor {
-    type Result = ResponseFuture<PingReport>;
-
-    fn handle(&mut self, _: Ping, _: &mut Self::Context) -> Self::Result {
-        let transport = self.transport();
-        let spec = self.spec.clone();
-        let refs = self.refs.clone();
-        Box::pin(async move {
-            let event = ping_event();
-            let body = Bytes::from(webhook::body(&event, None));
-            let (attempt, outcome) =
-                send_event(&*transport, &spec, refs.as_ref(), &event, &body).await;
-            tracing::info!(
-                endpoint = &*spec.name,
-                ok = outcome.verdict == Verdict::Success,
-                status = attempt.status,
-                "test ping sent"
-            );
-            PingReport {
-                endpoint: spec.name.to_string(),
-                ok: outcome.verdict == Verdict::Success,
-                requests: outcome.requests,
-                attempt,
-            }
-        })
     }
 }
 

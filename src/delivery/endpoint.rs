@@ -8,17 +8,19 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use thiserror::Error;
 
+use super::kinds::email::EmailSpec;
 use super::kinds::jira::{JiraSpec, DEFAULT_ISSUE_TYPE, DEFAULT_RESOLVE_TRANSITION};
 use super::kinds::servicenow::{ServicenowSpec, DEFAULT_CLOSE_CODE, DEFAULT_RESOLVE_STATE};
-use super::kinds::{opsgenie, pagerduty, teams};
+use super::kinds::slack_bot::SlackBotSpec;
+use super::kinds::telegram::TelegramSpec;
+use super::kinds::{opsgenie, pagerduty, slack_bot, teams, telegram};
 use super::policy::AddressPolicy;
+use super::signer::Signer;
 use super::template::BodyTemplate;
 use crate::config::duration::{parse_duration, parse_rate, Rate};
 use crate::config::types::Secret;
 use crate::config::types::{EndpointConfig, EndpointKind};
 use crate::model::EventType;
-use crate::signing::standard_webhooks_key;
-use crate::signing::SigningMac;
 
 /// Time limit of one delivery request when the endpoint sets no `timeout`.
 pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,10 +60,20 @@ pub enum KindSpec {
     Slack,
     Teams,
     Discord,
-    Pagerduty { routing_key: Secret },
-    Opsgenie { api_key: Secret },
+    Pagerduty {
+        routing_key: Secret,
+    },
+    Opsgenie {
+        api_key: Secret,
+    },
     Jira(JiraSpec),
     Servicenow(ServicenowSpec),
+    /// Slack with a bot token: the Web API, threaded per incident.
+    SlackBot(SlackBotSpec),
+    GoogleChat,
+    Telegram(TelegramSpec),
+    Mattermost,
+    Email(Arc<EmailSpec>),
 }
 
 /// The circuit breaker of an endpoint.
@@ -108,15 +120,20 @@ pub struct EndpointSpec {
     pub template: Option<BodyTemplate>,
     pub rate_limit: Option<Rate>,
     pub circuit: CircuitSettings,
-    /// The signing key bytes (a `whsec_` secret base64-decoded, any other secret as bytes).
-    /// Its `Debug` is not printed: see [`SigningKey`].
-    pub signing_key: Option<SigningKey>,
+    /// The webhook's signing headers (`signing:`, `secret`, `previous_secret`).
+    pub signer: Signer,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub schedule: Vec<Duration>,
     pub events: Option<Vec<EventType>>,
     /// `server.endpoint_policy`: the addresses attempts may connect to.
     pub policy: AddressPolicy,
+    /// The top-level `on_dead:` endpoints: told when a delivery of this one goes dead.
+    pub on_dead: Arc<[Arc<str>]>,
+    /// Disabled after failing this long without a success.
+    pub disable_after: Option<Duration>,
+    /// Pinged when the config that adds it loads.
+    pub ping_on_load: bool,
 }
 
 /// `scheme://host/…` of a URL, for logs and `Debug`.
@@ -141,32 +158,12 @@ impl std::fmt::Debug for EndpointSpec {
             .field("template", &self.template.is_some())
             .field("rate_limit", &self.rate_limit)
             .field("circuit", &self.circuit)
-            .field("signing_key", &self.signing_key)
+            .field("signer", &self.signer)
             .field("headers", &self.headers.len())
             .field("timeout", &self.timeout)
             .field("schedule", &self.schedule)
             .field("events", &self.events)
             .finish()
-    }
-}
-
-/// The endpoint's signing key, made ready for HMAC once; its `Debug` prints `***`.
-#[derive(Clone)]
-pub struct SigningKey(SigningMac);
-
-impl SigningKey {
-    pub fn new(key: &[u8]) -> SigningKey {
-        SigningKey(SigningMac::new(key))
-    }
-
-    pub fn mac(&self) -> &SigningMac {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -196,7 +193,40 @@ impl EndpointSpec {
         };
         let (kind_spec, url) = match cfg.kind {
             EndpointKind::Webhook => (KindSpec::Webhook, url_required()?),
+            EndpointKind::Slack if cfg.token.is_some() => (
+                KindSpec::SlackBot(SlackBotSpec {
+                    token: required_secret("token", &cfg.token)?,
+                    channel: required_text("channel", &cfg.channel)?,
+                }),
+                given_url.unwrap_or_else(|| slack_bot::DEFAULT_URL.to_string()),
+            ),
             EndpointKind::Slack => (KindSpec::Slack, url_required()?),
+            EndpointKind::GoogleChat => (KindSpec::GoogleChat, url_required()?),
+            EndpointKind::Mattermost => (KindSpec::Mattermost, url_required()?),
+            EndpointKind::Telegram => (
+                KindSpec::Telegram(TelegramSpec {
+                    token: required_secret("token", &cfg.token)?,
+                    chat_id: required_text("channel", &cfg.channel)?,
+                }),
+                given_url.unwrap_or_else(|| telegram::DEFAULT_URL.to_string()),
+            ),
+            EndpointKind::Email => {
+                let smtp = cfg
+                    .smtp
+                    .as_ref()
+                    .ok_or_else(|| invalid("smtp", "required for kind `email`".to_string()))?;
+                let timeout = match &cfg.timeout {
+                    Some(t) => parse_duration(t).map_err(|e| invalid("timeout", e.to_string()))?,
+                    None => DEFAULT_ENDPOINT_TIMEOUT,
+                };
+                let spec = EmailSpec::build(smtp, timeout)
+                    .map_err(|(field, reason)| invalid(field, reason))?;
+                // Not an HTTP address: the relay, for logs and `Debug`.
+                (
+                    KindSpec::Email(Arc::new(spec)),
+                    format!("smtp://{}/", smtp.host.trim()),
+                )
+            }
             EndpointKind::Discord => (KindSpec::Discord, url_required()?),
             EndpointKind::Teams => {
                 let url = url_required()?;
@@ -261,7 +291,10 @@ impl EndpointSpec {
                 url_required()?,
             ),
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.starts_with("http://")
+            || url.starts_with("https://")
+            || cfg.kind == EndpointKind::Email)
+        {
             return Err(invalid(
                 "url",
                 "must start with http:// or https://".to_string(),
@@ -275,7 +308,9 @@ impl EndpointSpec {
         };
         let rate_limit = match &cfg.rate_limit {
             Some(r) => Some(parse_rate(r).map_err(|e| invalid("rate_limit", e.to_string()))?),
-            None if cfg.kind == EndpointKind::Slack => Some(DEFAULT_SLACK_RATE),
+            None if cfg.kind == EndpointKind::Slack && cfg.token.is_none() => {
+                Some(DEFAULT_SLACK_RATE)
+            }
             None => None,
         };
         let mut circuit = CircuitSettings::default();
@@ -327,11 +362,23 @@ impl EndpointSpec {
                 .map_err(|e| invalid("headers", format!("value of `{k}`: {e}")))?;
             headers.push((hn, hv));
         }
-        let signing_key = cfg
-            .secret
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|s| SigningKey::new(&standard_webhooks_key(s.expose())));
+        if cfg.kind != EndpointKind::Webhook {
+            if cfg.signing.is_some() {
+                return Err(invalid("signing", "only for `kind: webhook`".to_string()));
+            }
+            if cfg.previous_secret.is_some() {
+                return Err(invalid(
+                    "previous_secret",
+                    "only for `kind: webhook`".to_string(),
+                ));
+            }
+        }
+        let signer = Signer::build(
+            cfg.secret.as_ref(),
+            cfg.previous_secret.as_ref(),
+            cfg.signing.as_ref(),
+        )
+        .map_err(|e| invalid(e.field, e.reason))?;
         Ok(EndpointSpec {
             name: name.as_str().into(),
             kind: cfg.kind,
@@ -340,12 +387,28 @@ impl EndpointSpec {
             template,
             rate_limit,
             circuit,
-            signing_key,
+            signer,
             headers,
             timeout,
             schedule,
             events,
             policy: AddressPolicy::default(),
+            on_dead: Arc::from(Vec::new()),
+            disable_after: match &cfg.disable_after {
+                Some(d) => {
+                    let d =
+                        parse_duration(d).map_err(|e| invalid("disable_after", e.to_string()))?;
+                    if d.is_zero() {
+                        return Err(invalid(
+                            "disable_after",
+                            "must be longer than 0s".to_string(),
+                        ));
+                    }
+                    Some(d)
+                }
+                None => None,
+            },
+            ping_on_load: cfg.ping_on_load,
         })
     }
 }
@@ -362,12 +425,15 @@ impl EndpointSpec {
             template: None,
             rate_limit: None,
             circuit: CircuitSettings::default(),
-            signing_key: None,
+            signer: Signer::default(),
             headers: Vec::new(),
             timeout: DEFAULT_ENDPOINT_TIMEOUT,
             schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
             events: None,
             policy: AddressPolicy::default(),
+            on_dead: Arc::from(Vec::new()),
+            disable_after: None,
+            ping_on_load: false,
         }
     }
 }

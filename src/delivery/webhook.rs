@@ -1,20 +1,18 @@
-//! `kind: webhook`: the JSON body every webhook endpoint receives, and its signature headers
-//! (Standard Webhooks `webhook-id` / `webhook-timestamp` / `webhook-signature`, plus
-//! `X-Webhook-Event` and `X-Webhook-Signature: sha256=<hex>`).
+//! `kind: webhook`: the JSON body every webhook endpoint receives, and its request with the
+//! endpoint's signing headers (`delivery::signer`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 
 use super::endpoint::EndpointSpec;
 use super::kinds::OutboundRequest;
+use crate::model::delivery::DeadNotice;
 use crate::model::group::{GroupCounts, GroupNotice, GroupStatus};
 use crate::model::{Changes, Event, Incident, Link};
-use crate::signing::{hmac_sha256_hex_with, standard_webhooks_signature_with, SigningMac};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
@@ -59,6 +57,9 @@ struct Data<'a> {
     changes: Option<&'a Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<GroupBody<'a>>,
+    /// A `delivery.dead` / `endpoint.disabled` notice's delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<&'a DeadNotice>,
 }
 
 /// `data.group` of a `group.notification`: its incidents as the incident objects of the
@@ -140,57 +141,29 @@ pub fn body(event: &Event, delivery_id: Option<&str>) -> Vec<u8> {
             incident: IncidentBody::from(&event.incident),
             changes: event.changes.as_ref(),
             group: event.group.as_deref().map(GroupBody::from),
+            delivery: event.notice.as_deref(),
         },
     };
     // Serializing plain structs of strings and maps cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-/// The request of one attempt: `body` POSTed with the Standard Webhooks headers (and both
-/// signatures when the endpoint has a secret). `timestamp` is this attempt's, in unix seconds.
+/// The request of one attempt: `body` POSTed with the endpoint's signing headers.
+/// `timestamp` is this attempt's, in unix seconds.
 pub fn request(
     spec: &EndpointSpec,
     event: &Event,
     body: bytes::Bytes,
     timestamp: i64,
 ) -> OutboundRequest {
-    let h = |v: &str| HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static(""));
-    let mut headers = vec![
-        (HeaderName::from_static("webhook-id"), h(&event.id)),
-        (
-            HeaderName::from_static("webhook-timestamp"),
-            h(&timestamp.to_string()),
-        ),
-        (
-            HeaderName::from_static("x-webhook-event"),
-            h(event.kind.as_str()),
-        ),
-    ];
-    if let Some(key) = &spec.signing_key {
-        let (sw, hex) = signatures(key.mac(), &event.id, timestamp, &body);
-        headers.push((HeaderName::from_static("webhook-signature"), h(&sw)));
-        headers.push((HeaderName::from_static("x-webhook-signature"), h(&hex)));
-    }
     OutboundRequest {
         method: Method::POST,
         url: spec.url.clone(),
-        headers,
+        headers: spec
+            .signer
+            .headers(&event.id, event.kind.as_str(), timestamp, &body),
         body: Some(body),
     }
-}
-
-/// The signature headers of one attempt: `webhook-signature` and `X-Webhook-Signature`.
-/// `key` is the endpoint secret's key bytes (a `whsec_` secret base64-decoded).
-pub fn signatures(
-    key: &SigningMac,
-    event_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> (String, String) {
-    (
-        standard_webhooks_signature_with(key, event_id, timestamp, body),
-        hmac_sha256_hex_with(key, "sha256=", body),
-    )
 }
 
 #[cfg(test)]
@@ -237,6 +210,7 @@ mod tests {
             },
             changes: Some(changes),
             group: None,
+            notice: None,
         }
     }
 
@@ -260,19 +234,38 @@ mod tests {
     #[test]
     fn signatures_follow_standard_webhooks() {
         // The Standard Webhooks specification's published test vector.
-        let key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-        let body = br#"{"test": 2432232314}"#;
-        let mac = SigningMac::new(&key);
-        let (sw, hex) = signatures(&mac, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
-        assert_eq!(sw, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let secret = crate::config::types::Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let mut spec = EndpointSpec::for_tests("https://x");
+        spec.signer = crate::delivery::signer::Signer::build(Some(&secret), None, None).unwrap();
+        let mut e = event();
+        e.id = "msg_p5jXN8AQM9LWM0D4loKWxJek".into();
+        let body = bytes::Bytes::from_static(br#"{"test": 2432232314}"#);
+        let req = request(&spec, &e, body.clone(), 1614265330);
+        let header = |n: &str| {
+            req.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+        };
         assert_eq!(
-            hex,
-            format!("sha256={}", crate::signing::hmac_sha256_hex(&key, body))
+            header("webhook-signature").as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         );
-        // The prepared key is reused: a second signature is the same.
+        let key = standard_webhooks_key(secret.expose());
         assert_eq!(
-            signatures(&mac, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
-            (sw, hex)
+            header("x-webhook-signature"),
+            Some(format!(
+                "sha256={}",
+                crate::signing::hmac_sha256_hex(&key, &body)
+            ))
+        );
+        assert_eq!(
+            header("webhook-id").as_deref(),
+            Some("msg_p5jXN8AQM9LWM0D4loKWxJek")
+        );
+        assert_eq!(
+            header("x-webhook-event").as_deref(),
+            Some("incident.updated")
         );
     }
 }

@@ -120,5 +120,6 @@ pub fn notification(g: GroupNotice, id: String, now: DateTime<Utc>) -> Event {
         incident,
         changes: None,
         group: Some(Arc::new(g)),
+        notice: None,
     }
 }

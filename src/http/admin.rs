@@ -201,6 +201,38 @@ pub async fn list_endpoints(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "endpoints": list })))
 }
 
+/// `?since=` of a recovery.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverQuery {
+    /// RFC 3339: only deliveries of events at or after this time.
+    since: Option<String>,
+}
+
+/// `POST /api/v1/endpoints/{name}/recover`
+pub async fn recover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let query = web::Query::<RecoverQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| {
+                    AdminError::BadRequest(format!(
+                        "since: `{s}` is not an RFC 3339 time (2026-11-22T10:30:00Z): {e}"
+                    ))
+                })?
+                .to_utc(),
+        ),
+    };
+    Ok(HttpResponse::Accepted().json(ops::recover(admin, &name, since).await?))
+}
+
 /// `POST /api/v1/endpoints/{name}/test`
 pub async fn test_endpoint(
     req: HttpRequest,

@@ -66,6 +66,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/endpoints"),
     ("GET", "/api/v1/groups"),
     ("POST", "/api/v1/endpoints/{name}/test"),
+    ("POST", "/api/v1/endpoints/{name}/recover"),
     ("POST", "/api/v1/route-test"),
     ("POST", "/api/v1/reload"),
 ];
@@ -87,6 +88,7 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("GET", "/api/v1/endpoints") => web::get().to(admin::list_endpoints),
         ("GET", "/api/v1/groups") => web::get().to(admin::list_groups),
         ("POST", "/api/v1/endpoints/{name}/test") => web::post().to(admin::test_endpoint),
+        ("POST", "/api/v1/endpoints/{name}/recover") => web::post().to(admin::recover),
         ("POST", "/api/v1/route-test") => web::post().to(admin::test_route),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
         _ => return None,

@@ -45,6 +45,19 @@ pub fn document() -> Value {
         "last_hour": last_hour}});
     let endpoints_schema = json!({"type": "object", "properties": {
         "endpoints": {"type": "array", "items": endpoint}}});
+    // Built apart: one json! of the whole document exceeds the macro recursion limit.
+    let recover = json!({"post": {
+        "summary": "Send every dead delivery of the endpoint again, oldest event first (each as a new delivery; one already replayed is left out)", "security": admin,
+        "parameters": [path_param("name", "Endpoint name"),
+            {"name": "since", "in": "query", "required": false, "description": "RFC 3339: only deliveries of events at or after this time",
+             "schema": {"type": "string", "format": "date-time"}}],
+        "responses": admin_errors(json!({
+            "202": ok_json("Queued", json!({"type": "object", "properties": {
+                "endpoint": {"type": "string"}, "replayed": {"type": "integer"},
+                "replays": {"type": "array", "items": {"type": "object", "properties": {
+                    "replay_of": {"type": "string"}, "delivery_id": {"type": "string"}}}}}})),
+            "400": error_response("`since` is not an RFC 3339 time")}))
+    }});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -148,7 +161,8 @@ pub fn document() -> Value {
                     "200": ok_json("Deliveries", json!({"type": "object", "properties": {
                         "endpoints": {"type": "array", "items": {"type": "object", "properties": {
                             "name": {"type": "string"}, "circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
-                            "disabled": {"type": "boolean"}}}},
+                            "disabled": {"type": "boolean"},
+                            "last_ping": {"$ref": "#/components/schemas/PingReport"}}}},
                         "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}})),
                     "400": error_response("Bad filter")}))
             }},
@@ -174,10 +188,9 @@ pub fn document() -> Value {
             "/api/v1/endpoints/{name}/test": {"post": {
                 "summary": "Send a ping event to the endpoint now and report its answer", "security": admin,
                 "parameters": [path_param("name", "Endpoint name")],
-                "responses": admin_errors(json!({"200": ok_json("What the endpoint answered", json!({"type": "object", "properties": {
-                    "endpoint": {"type": "string"}, "ok": {"type": "boolean"}, "requests": {"type": "integer"},
-                    "attempt": {"$ref": "#/components/schemas/Attempt"}}}))}))
+                "responses": admin_errors(json!({"200": ok_json("What the endpoint answered", json!({"$ref": "#/components/schemas/PingReport"}))}))
             }},
+            "/api/v1/endpoints/{name}/recover": recover,
             "/api/v1/reload": {"post": {
                 "summary": "Reload routes.yaml (as SIGHUP does); an invalid file keeps the running config", "security": admin,
                 "responses": admin_errors(json!({
@@ -190,6 +203,9 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "PingReport": {"type": "object", "description": "A ping's answer (a test ping, or ping_on_load)", "properties": {
+                    "endpoint": {"type": "string"}, "ok": {"type": "boolean"}, "requests": {"type": "integer"},
+                    "attempt": {"$ref": "#/components/schemas/Attempt"}}},
                 "Error": {"type": "object", "required": ["error", "detail"], "properties": {
                     "error": {"type": "string"}, "detail": {"type": "string"}}},
                 "Incident": {"type": "object", "properties": {

@@ -17,16 +17,17 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::grouping::Grouper;
-use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
+use crate::metrics::Metrics;
 use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
 use crate::router::actor::{AfterRouting, RouteEvents, RouterActor, SharedRoutes};
-use crate::store::leases::{LeaseOffer, LeaseRooms};
+use crate::store::leases::LeaseRooms;
 use crate::store::query::IncidentQuery;
 use crate::store::timers::Timers;
-use crate::store::{IncidentStore, Recorded, Recording, StoreError};
+use crate::store::{IncidentStore, Recorded, StoreError};
 
 use super::expiry::Expiry;
+use super::record::{record_requests, Recorder};
 
 /// Mailbox size of the incident actor for callers that wait (the admin API's changes wait
 /// when it is full). Adapters' `RecordAlerts` are bounded by the ingest permits instead: each
@@ -329,113 +330,15 @@ impl IncidentActor {
 }
 
 /// An event and the endpoints it was routed to.
-type Routed = (Arc<Event>, Vec<Arc<str>>);
+pub(super) type Routed = (Arc<Event>, Vec<Arc<str>>);
 
 /// Each request's answer, the events to hand on (in the order they were decided), and the
 /// store's count of unfinished deliveries after the last call, when it keeps one.
-type GroupResult = (
+pub(super) type GroupResult = (
     Vec<Result<Vec<Recorded>, RecordError>>,
     Vec<Routed>,
     Option<usize>,
 );
-
-/// What a record call needs besides the alerts.
-struct Recorder {
-    store: Arc<dyn IncidentStore>,
-    routes: Arc<SharedRoutes>,
-    /// The delivery actors' room for lanes leased at record (None: none is leased).
-    leases: Option<Arc<LeaseRooms>>,
-    metrics: Arc<Metrics>,
-    /// Groups of grouped routes (None: no grouping).
-    grouper: Option<Arc<Grouper>>,
-    /// Arms auto-resolve timers after a record (None: off).
-    expiry: Option<Expiry>,
-}
-
-/// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
-/// store call. When the store rejects the group's input ([`StoreError::Rejected`]: one
-/// request's body it cannot keep), each request is recorded on its own, one after the
-/// other, so only the request that carried it is refused and no request suffers for
-/// another's body. When the store is unavailable, every request gets that error.
-async fn record_requests(
-    recorder: Arc<Recorder>,
-    alerts: Vec<Alert>,
-    sizes: Vec<usize>,
-) -> GroupResult {
-    if sizes.len() == 1 && alerts.len() > DEFAULT_RECORD_GROUP_ALERTS {
-        return record_in_calls(&recorder, &alerts, DEFAULT_RECORD_GROUP_ALERTS).await;
-    }
-    match record(&recorder, &alerts).await {
-        Ok((recorded, events, pending)) => (
-            split(recorded, &sizes).into_iter().map(Ok).collect(),
-            events,
-            pending,
-        ),
-        Err(e @ StoreError::Rejected(_)) if sizes.len() > 1 => {
-            tracing::warn!(requests = sizes.len(), error = %e, "a group was rejected by the store; recording its requests one by one");
-            let mut answers = Vec::with_capacity(sizes.len());
-            let mut events = Vec::new();
-            let mut pending = None;
-            let mut rest = alerts.as_slice();
-            for n in sizes {
-                let (part, after) = rest.split_at(n.min(rest.len()));
-                rest = after;
-                match record(&recorder, part).await {
-                    Ok((recorded, part_events, part_pending)) => {
-                        events.extend(part_events);
-                        pending = part_pending.or(pending);
-                        answers.push(Ok(recorded));
-                    }
-                    Err(e) => answers.push(Err(e.into())),
-                }
-            }
-            (answers, events, pending)
-        }
-        Err(e) => {
-            if let StoreError::Unavailable(_) = &e {
-                tracing::warn!(requests = sizes.len(), error = %e, "recording failed");
-            }
-            (
-                sizes.iter().map(|_| Err(e.clone().into())).collect(),
-                Vec::new(),
-                None,
-            )
-        }
-    }
-}
-
-/// Records one request's alerts in store calls of at most `per_call` alerts, one after the
-/// other (so no call blocks the store for long, nor runs past its timeout). Stops at the
-/// first call that fails: what the earlier calls recorded stays recorded and its events are
-/// routed (see [`RecordError::Partial`]).
-async fn record_in_calls(recorder: &Recorder, alerts: &[Alert], per_call: usize) -> GroupResult {
-    let mut recorded = Vec::with_capacity(alerts.len());
-    let mut events = Vec::new();
-    let mut pending = None;
-    for chunk in alerts.chunks(per_call.max(1)) {
-        match record(recorder, chunk).await {
-            Ok((r, e, p)) => {
-                recorded.extend(r);
-                events.extend(e);
-                pending = p.or(pending);
-            }
-            Err(cause) => {
-                tracing::warn!(recorded = recorded.len(), total = alerts.len(), error = %cause, "a large request was recorded in part");
-                let answer = if recorded.is_empty() {
-                    RecordError::Store(cause)
-                } else {
-                    RecordError::Partial {
-                        recorded: recorded.len(),
-                        total: alerts.len(),
-                        cause,
-                    }
-                };
-                return (vec![Err(answer)], events, pending);
-            }
-        }
-    }
-    (vec![Ok(recorded)], events, pending)
-}
 
 /// How many of the first waiting requests make the next group: whole requests, up to
 /// `max_alerts` alerts (a larger request goes alone).
@@ -450,16 +353,6 @@ fn group_len(waiting: &VecDeque<Waiting>, max_alerts: usize) -> usize {
         n += 1;
     }
     n
-}
-
-/// Cuts a group's results back into one part per request.
-fn split<T>(mut all: Vec<T>, sizes: &[usize]) -> Vec<Vec<T>> {
-    let mut parts = Vec::with_capacity(sizes.len());
-    for &n in sizes {
-        let rest = all.split_off(n.min(all.len()));
-        parts.push(std::mem::replace(&mut all, rest));
-    }
-    parts
 }
 
 impl Actor for IncidentActor {
@@ -531,98 +424,6 @@ impl Handler<ChangeIncident> for IncidentActor {
             Ok(event.incident.clone())
         })
     }
-}
-
-/// Records one group in the store, routing its events with the current table and handing
-/// the lanes it leased to their delivery actors; returns what each alert did, the events with
-/// their endpoints, and the store's count of unfinished deliveries when it keeps one.
-async fn record(
-    recorder: &Recorder,
-    alerts: &[Alert],
-) -> Result<(Vec<Recorded>, Vec<Routed>, Option<usize>), StoreError> {
-    let Recorder {
-        store,
-        routes,
-        leases,
-        metrics,
-        grouper,
-        expiry,
-    } = recorder;
-    let table = routes.current();
-    let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
-    let recording = match store.record(alerts, Utc::now(), &*table, &mut offer).await {
-        Ok(recording) => recording,
-        Err(e) => {
-            offer.finish(Vec::new(), &[]);
-            return Err(e);
-        }
-    };
-    let Recording {
-        recorded,
-        leased,
-        due,
-        pending,
-    } = recording;
-    offer.finish(leased, &due);
-    if let Some(expiry) = expiry {
-        expiry.arm(alerts, &recorded).await;
-    }
-    let mut events = Vec::new();
-    // Counted per group, not per alert: a metric lookup hashes and allocates its labels.
-    let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
-    let mut kinds: Vec<(&'static str, u64)> = Vec::new();
-    let tally = |counts: &mut Vec<(&'static str, u64)>, name: &'static str| match counts
-        .iter_mut()
-        .find(|(n, _)| *n == name)
-    {
-        Some((_, c)) => *c += 1,
-        None => counts.push((name, 1)),
-    };
-    for r in &recorded {
-        tally(&mut outcomes, r.outcome.as_str());
-        if let Some(e) = &r.event {
-            tally(&mut kinds, e.kind.as_str());
-            tracing::debug!(event_id = %e.id, event_type = %e.kind, incident_id = %e.incident.id, source = %e.source.name, dedup_key = %e.incident.dedup_key, "incident event");
-            events.push((e.clone(), r.endpoints.clone()));
-        }
-    }
-    for (outcome, n) in outcomes {
-        metrics
-            .alert_outcomes
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_string(),
-            })
-            .inc_by(n);
-    }
-    for (kind, n) in kinds {
-        metrics
-            .events_emitted
-            .get_or_create(&EventLabels {
-                r#type: kind.to_string(),
-            })
-            .inc_by(n);
-    }
-    if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
-        let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();
-        match grouper.join(&table, &all, Utc::now()).await {
-            // An event that joined a group and went to no endpoint of its own was routed.
-            Ok(joined) => {
-                let mut joined = joined.into_iter();
-                events.retain(|(_, endpoints)| {
-                    !(joined.next() == Some(true) && endpoints.is_empty())
-                });
-            }
-            Err(e) => {
-                // The events are recorded (and their own deliveries queued): answering 503
-                // would make the sender's retry a repeat that joins nothing, so go on.
-                tracing::error!(error = %e, "could not add incidents to their groups");
-            }
-        }
-    }
-    if let Ok(open) = store.open_count().await {
-        metrics.incidents_open.set(open as i64);
-    }
-    Ok((recorded, events, pending))
 }
 
 #[cfg(test)]

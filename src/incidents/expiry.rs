@@ -47,8 +47,10 @@ pub const DEFAULT_EXPIRY_LEASE: Duration = Duration::from_secs(30);
 /// The longest the expirer sleeps between claims (another instance may arm an earlier timer;
 /// a timer fires at most this late).
 pub const DEFAULT_EXPIRY_POLL: Duration = Duration::from_secs(1);
-/// Timers claimed (and resolved, one after the other) at once.
+/// Timers claimed at once.
 pub const DEFAULT_EXPIRY_BATCH: usize = 64;
+/// Expired incidents being resolved at once (their resolves are recorded in groups).
+pub const DEFAULT_EXPIRY_IN_FLIGHT: usize = 16;
 /// Timers armed at once after a group is recorded.
 pub const DEFAULT_EXPIRY_ARMS_IN_FLIGHT: usize = 16;
 
@@ -234,24 +236,29 @@ pub async fn run_expirer(
             }
         };
         let full = claimed.len() == DEFAULT_EXPIRY_BATCH;
-        for c in claimed {
-            let result = incidents
-                .send(ExpireIncident { claimed: c.clone() })
-                .await
-                .map_err(|e| ExpireError::Record(e.to_string()))
-                .and_then(|r| r);
-            match result {
-                Ok(found) => {
-                    count(&metrics, found.as_str(), 1);
-                    if let Err(e) = timers.complete(&c, None).await {
-                        tracing::warn!(incident_id = %c.timer.key, error = %e, "auto-resolve timer not completed; it fires again after its lease");
+        stream::iter(claimed)
+            .for_each_concurrent(DEFAULT_EXPIRY_IN_FLIGHT, |c| {
+                let (timers, incidents, metrics) = (&timers, &incidents, &metrics);
+                async move {
+                    let result = incidents
+                        .send(ExpireIncident { claimed: c.clone() })
+                        .await
+                        .map_err(|e| ExpireError::Record(e.to_string()))
+                        .and_then(|r| r);
+                    match result {
+                        Ok(found) => {
+                            count(metrics, found.as_str(), 1);
+                            if let Err(e) = timers.complete(&c, None).await {
+                                tracing::warn!(incident_id = %c.timer.key, error = %e, "auto-resolve timer not completed; it fires again after its lease");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(incident_id = %c.timer.key, error = %e, "incident not resolved at its expiry; trying again after the timer's lease")
+                        }
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(incident_id = %c.timer.key, error = %e, "incident not resolved at its expiry; trying again after the timer's lease")
-                }
-            }
-        }
+            })
+            .await;
         if full {
             continue;
         }

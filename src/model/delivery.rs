@@ -32,6 +32,21 @@ pub struct Attempt {
     pub response: String,
 }
 
+/// What a `delivery.dead` / `endpoint.disabled` notice says about the delivery that died.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadNotice {
+    /// The endpoint the delivery was for.
+    pub endpoint: String,
+    pub delivery_id: String,
+    /// The event that was not delivered, and its type.
+    pub event_id: String,
+    pub event_type: super::EventType,
+    /// Every attempt, oldest first; the last one holds the last answer.
+    pub attempts: Vec<Attempt>,
+    /// Why: `out of attempts`, `410 Gone`, `failing for 5d without a success`, ...
+    pub reason: String,
+}
+
 /// The result of one attempt: what it means for the delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {

@@ -254,24 +254,45 @@ pub enum EventType {
     /// A grouped route's notification of a group of incidents (`data.group`).
     #[serde(rename = "group.notification")]
     GroupNotification,
+    /// A delivery went dead (a notice to the `on_dead:` endpoints; never routed).
+    #[serde(rename = "delivery.dead")]
+    DeliveryDead,
+    /// An endpoint was disabled (410 Gone, or failing for `disable_after`; a notice to the
+    /// `on_dead:` endpoints; never routed).
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 8] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
         EventType::Resolved,
         EventType::Ping,
         EventType::GroupNotification,
+        EventType::DeliveryDead,
+        EventType::EndpointDisabled,
     ];
+
+    /// Whether this is a notice about deliveries (`delivery.dead`, `endpoint.disabled`): sent
+    /// to the `on_dead:` endpoints, never routed, and never noticed in turn.
+    pub fn is_notice(self) -> bool {
+        matches!(self, EventType::DeliveryDead | EventType::EndpointDisabled)
+    }
+
+    /// Whether an alert's transition makes events of this type (what routes and `events:`
+    /// patterns take).
+    pub fn is_routed(self) -> bool {
+        self != EventType::Ping && !self.is_notice()
+    }
 
     /// The types an endpoint's `events:` entry names: an exact type, `*` (every type an alert
     /// can produce), or a prefix ending in `.*` (e.g. `incident.*`). `ping` is never routed, so
     /// a pattern does not take it.
     pub fn matching(pattern: &str) -> Result<Vec<EventType>, String> {
         let pattern = pattern.trim();
-        let routed = || EventType::ALL.into_iter().filter(|t| *t != EventType::Ping);
+        let routed = || EventType::ALL.into_iter().filter(|t| t.is_routed());
         if pattern == "*" {
             return Ok(routed().collect());
         }
@@ -299,6 +320,8 @@ impl EventType {
             EventType::Resolved => "incident.resolved",
             EventType::Ping => "ping",
             EventType::GroupNotification => "group.notification",
+            EventType::DeliveryDead => "delivery.dead",
+            EventType::EndpointDisabled => "endpoint.disabled",
         }
     }
 }
@@ -337,6 +360,10 @@ mod event_type_tests {
             vec![EventType::Resolved]
         );
         assert!(!EventType::matching("*").unwrap().contains(&EventType::Ping));
+        assert!(
+            EventType::matching("delivery.*").is_err(),
+            "notices are never routed"
+        );
         assert!(EventType::matching("alert.*")
             .unwrap_err()
             .contains("matches no event type"));
@@ -371,6 +398,9 @@ pub struct Event {
     /// endpoint kind can render it as one incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<group::GroupNotice>>,
+    /// For a `delivery.dead` / `endpoint.disabled` notice: the delivery it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Box<delivery::DeadNotice>>,
 }
 
 impl Event {
@@ -401,6 +431,7 @@ pub(crate) fn test_event(incident: &str, kind: EventType) -> Event {
         incident: Incident::bare(incident.into(), "k".into(), "t".into(), String::new(), now),
         changes: None,
         group: None,
+        notice: None,
     }
 }
 

@@ -413,12 +413,12 @@ impl DeliveryQueueStore for MemoryStore {
         Ok(self.queue.deliveries(endpoint))
     }
 
-    async fn replay(
+    async fn replay_many(
         &self,
         endpoint: &str,
-        delivery_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self.queue.replay(endpoint, delivery_id))
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(self.queue.replay_many(endpoint, delivery_ids))
     }
 
     async fn enqueue(

@@ -206,14 +206,30 @@ pub trait DeliveryQueueStore: Send + Sync {
     /// none): the admin delivery log.
     async fn deliveries(&self, endpoint: &str) -> Result<StoredDeliveries, StoreError>;
 
-    /// Queues a finished (delivered or dead) delivery's event again as a new delivery at the
-    /// tail of its incident's lane, sent even though its dedup key exists, and re-enables a
-    /// disabled endpoint. Returns the new delivery id; None when no finished delivery has
-    /// this id.
-    async fn replay(&self, endpoint: &str, delivery_id: &str)
-        -> Result<Option<String>, StoreError>;
+    /// Queues finished (delivered or dead) deliveries' events again, in the order given, each
+    /// as a new delivery at the tail of its incident's lane, sent even though its dedup key
+    /// exists, and re-enables a disabled endpoint, in one step. Returns each one's new
+    /// delivery id; None for an id no finished delivery has.
+    async fn replay_many(
+        &self,
+        endpoint: &str,
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError>;
 
-    /// Queues `event`, made outside a record call (a group's notification), to each of
+    /// [`Self::replay_many`] of one delivery.
+    async fn replay(
+        &self,
+        endpoint: &str,
+        delivery_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut ids = self
+            .replay_many(endpoint, &[delivery_id.to_string()])
+            .await?;
+        Ok(ids.pop().flatten())
+    }
+
+    /// Queues `event`, made outside a record call (a group's notification, a
+    /// `delivery.dead` notice), to each of
     /// `endpoints`: a delivery at the tail of lane `event.incident.id`, due now if the lane
     /// was idle (nothing is leased). Answers the store's count of unfinished deliveries.
     async fn enqueue(&self, event: Arc<Event>, endpoints: &[Arc<str>])
@@ -280,6 +296,7 @@ pub(crate) fn decide_once(
         incident: next,
         changes: t.changes,
         group: None,
+        notice: None,
     }));
     (recorded, Next::InEvent)
 }

@@ -125,6 +125,7 @@ pub(super) fn view(act: &DeliveryActor, stored: StoredDeliveries) -> EndpointDel
         endpoint: endpoint.to_string(),
         circuit: act.breaker.state(),
         disabled: stored.disabled,
+        last_ping: act.last_ping.clone(),
         deliveries,
     }
 }
@@ -425,6 +426,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
     if !claim.disabled && act.heads.is_disabled() {
         // A replay re-enabled the endpoint (on this instance or another one).
         act.heads.enable();
+        act.failing.reset();
     }
     for c in claim.deliveries {
         if claim.disabled || act.heads.is_disabled() {

@@ -64,6 +64,7 @@ pub(super) fn settled(
             store_settlement(act, ctx, c, Settlement::Dead, 1);
         }
     }
+    super::notices::notify(act, &claimed, settlement);
     store_settlement(act, ctx, claimed, settlement, 1);
 }
 

@@ -4,6 +4,7 @@
 //! retry schedule and `Retry-After`, 410, dead, replay, pacing, dedup and lease expiry.
 //! Nothing sleeps a fixed time: each test waits for what it expects, with a deadline.
 
+use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -267,7 +267,10 @@ pub(crate) async fn deliver(
                 );
                 steps.send(authed(jira, req)).await?;
             }
-            EventType::Created | EventType::Ping => {}
+            EventType::Created
+            | EventType::Ping
+            | EventType::DeliveryDead
+            | EventType::EndpointDisabled => {}
         }
         Ok(None)
     };

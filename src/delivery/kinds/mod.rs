@@ -16,26 +16,30 @@
 //! | servicenow | create incident | update | state In Progress | resolve |
 
 pub mod discord;
+pub mod email;
+pub mod google_chat;
 pub mod jira;
+pub mod mattermost;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod servicenow;
 pub mod slack;
+pub mod slack_bot;
 pub mod teams;
+pub mod telegram;
+pub mod text;
 
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 use async_trait::async_trait;
-use base64::Engine as _;
 use bytes::Bytes;
 
 use super::endpoint::{EndpointSpec, KindSpec};
 use super::webhook;
-use crate::config::types::Secret;
 use crate::model::delivery::Verdict;
-use crate::model::{Event, EventType, Severity};
+use crate::model::{Event, EventType};
 use crate::store::refs::ExternalRefs;
 
 /// One HTTP request to an endpoint's service.
@@ -284,6 +288,13 @@ pub fn as_incident(event: &Event) -> std::borrow::Cow<'_, Event> {
 /// Delivers one event to one endpoint, as its kind does.
 pub async fn deliver(a: Job<'_>) -> Exchange {
     let mut steps = Steps::new(a.spec, a.transport);
+    if a.event.kind.is_notice() && !a.spec.kind.takes_notices() {
+        return steps.nothing(format!(
+            "kind `{}` takes no `{}` notices",
+            a.spec.kind.as_str(),
+            a.event.kind
+        ));
+    }
     let event = if matches!(a.spec.kind_spec, KindSpec::Webhook) {
         std::borrow::Cow::Borrowed(a.event)
     } else {
@@ -305,6 +316,28 @@ pub async fn deliver(a: Job<'_>) -> Exchange {
             }
         }
         KindSpec::Slack => simple(&mut steps, a.spec, a.event, slack::body).await,
+        KindSpec::SlackBot(bot) => {
+            return slack_bot::deliver(steps, a.spec, bot, a.refs, a.event).await
+        }
+        KindSpec::GoogleChat => {
+            let bytes = match body_or_template(a.spec, a.event, || google_chat::body(a.event)).await
+            {
+                Ok(b) => b,
+                Err(e) => return Exchange::fatal(e, None, 0),
+            };
+            let req = OutboundRequest {
+                method: Method::POST,
+                url: google_chat::url(&a.spec.url),
+                headers: Vec::new(),
+                body: Some(bytes),
+            };
+            steps.send(req).await.map(|_| ())
+        }
+        KindSpec::Telegram(tg) => {
+            return telegram::deliver(steps, a.spec, tg, a.refs, a.event).await
+        }
+        KindSpec::Mattermost => simple(&mut steps, a.spec, a.event, mattermost::body).await,
+        KindSpec::Email(mail) => return email::deliver(mail, a.spec.policy, a.event).await,
         KindSpec::Teams => simple(&mut steps, a.spec, a.event, teams::body).await,
         KindSpec::Discord => simple(&mut steps, a.spec, a.event, discord::body).await,
         KindSpec::Pagerduty { routing_key } => {
@@ -343,121 +376,10 @@ async fn simple(
     steps.send(req).await.map(|_| ())
 }
 
-// ---- shared text helpers ----
-
-/// At most `max` characters of `s`, ending in `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// A key of at most `max` bytes: itself when short enough, else a prefix and the SHA-256 of
-/// the whole key (so two long keys never collide on a shared prefix).
-pub fn bounded_key(key: &str, max: usize) -> String {
-    if key.len() <= max {
-        return key.to_string();
-    }
-    use sha2::Digest as _;
-    let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
-    let mut cut = max.saturating_sub(digest.len() + 1);
-    while !key.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}~{digest}", &key[..cut])
-}
-
-/// The incident's title, or a placeholder when the source gave none.
-pub fn title(event: &Event) -> &str {
-    if event.incident.title.trim().is_empty() {
-        "(untitled incident)"
-    } else {
-        &event.incident.title
-    }
-}
-
-/// `[CRITICAL] Disk full`, `[RESOLVED] Disk full`, ...: what a message leads with.
-pub fn headline(event: &Event) -> String {
-    let tag = match event.kind {
-        EventType::Created => event.incident.severity.as_str().to_ascii_uppercase(),
-        EventType::Updated => format!(
-            "UPDATED {}",
-            event.incident.severity.as_str().to_ascii_uppercase()
-        ),
-        EventType::Acknowledged => "ACKNOWLEDGED".into(),
-        EventType::Resolved => "RESOLVED".into(),
-        EventType::Ping => "TEST".into(),
-        EventType::GroupNotification => "GROUP".into(),
-    };
-    format!("[{tag}] {}", title(event))
-}
-
-/// `severity: warning → critical; title: a → b`, for `incident.updated`.
-pub fn changes_text(event: &Event) -> Option<String> {
-    let changes = event.changes.as_ref().filter(|c| !c.is_empty())?;
-    Some(
-        changes
-            .iter()
-            .map(|(k, c)| format!("{k}: {} → {}", c.from, c.to))
-            .collect::<Vec<_>>()
-            .join("; "),
-    )
-}
-
-/// A colour per severity (and green for resolved), as 0xRRGGBB.
-pub fn colour(event: &Event) -> u32 {
-    match event.kind {
-        EventType::Resolved => 0x2EB67D,
-        EventType::Acknowledged => 0x95A5A6,
-        _ => match event.incident.severity {
-            Severity::Critical => 0xE01E5A,
-            Severity::Error => 0xF2711C,
-            Severity::Warning => 0xECB22E,
-            Severity::Info => 0x36C5F0,
-        },
-    }
-}
-
-/// `Authorization: Basic ...` for these credentials, marked sensitive.
-pub fn basic_auth(username: &str, password: &Secret) -> HeaderValue {
-    let raw = format!("{username}:{}", password.expose());
-    let mut v = HeaderValue::try_from(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""));
-    v.set_sensitive(true);
-    v
-}
-
-/// A header value from a secret, marked sensitive (never printed by `Debug`).
-pub fn secret_header(prefix: &str, secret: &Secret) -> HeaderValue {
-    let mut v = HeaderValue::try_from(format!("{prefix}{}", secret.expose()))
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
-    v.set_sensitive(true);
-    v
-}
-
-/// Percent-encodes one URL path segment or query value (RFC 3986 unreserved kept).
-pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The base URL without a trailing slash.
-pub fn base(url: &str) -> &str {
-    url.trim_end_matches('/')
-}
+pub use text::{
+    base, basic_auth, bounded_key, changes_text, colour, encode_component, headline, secret_header,
+    title, truncate,
+};
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -467,7 +389,10 @@ pub(crate) mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::model::{Change, Changes, Incident, IncidentStatus, Labels, Link, SourceRef};
+    use crate::config::types::Secret;
+    use crate::model::{
+        Change, Changes, EventType, Incident, IncidentStatus, Labels, Link, Severity, SourceRef,
+    };
 
     /// A sample event of each type, from the same incident.
     pub(crate) fn event(kind: EventType) -> Event {
@@ -522,6 +447,7 @@ pub(crate) mod tests {
             },
             changes,
             group: None,
+            notice: None,
         }
     }
 

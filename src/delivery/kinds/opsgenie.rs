@@ -119,6 +119,7 @@ pub fn requests(base_url: &str, api_key: &Secret, event: &Event) -> Vec<Outbound
             OutboundRequest::json(Method::POST, format!("{b}/v2/alerts"), &create_body(event)),
             action("close", "switchyard test alert".into()),
         ],
+        EventType::DeliveryDead | EventType::EndpointDisabled => Vec::new(),
     };
     for r in &mut out {
         r.headers

@@ -111,6 +111,7 @@ pub(crate) async fn deliver(
         EventType::Acknowledged => &["acknowledge"],
         EventType::Resolved => &["resolve"],
         EventType::Ping => &["trigger", "resolve"],
+        EventType::DeliveryDead | EventType::EndpointDisabled => &[],
     };
     for action in actions {
         let req = request(spec, event, key, action).await?;

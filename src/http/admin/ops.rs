@@ -13,7 +13,9 @@ use super::{AdminError, AdminState};
 use crate::config::matcher::{parse_set, Matcher};
 use crate::control::{GetRunning, ListEndpoints, Reload, ReloadSummary, RunningConfig};
 use crate::delivery::actor::ReplayError;
-use crate::delivery::actor::{DeliveryView, ListDeliveries, Ping, PingReport, Replay};
+use crate::delivery::actor::{
+    DeliveryView, ListDeliveries, Ping, PingReport, Recover, Recovered, Replay,
+};
 use crate::delivery::pacing::CircuitState;
 use crate::grouping::{GroupMeta, GROUP_TIMERS};
 use crate::incidents::actor::ChangeIncident;
@@ -227,6 +229,9 @@ pub struct EndpointStatus {
     pub name: String,
     pub circuit: CircuitState,
     pub disabled: bool,
+    /// The answer to the ping sent when the config that added the endpoint loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ping: Option<PingReport>,
 }
 
 /// The delivery log of the endpoints searched.
@@ -261,6 +266,7 @@ pub async fn list_deliveries(
             name: list.endpoint,
             circuit: list.circuit,
             disabled: list.disabled,
+            last_ping: list.last_ping,
         });
         out.deliveries
             .extend(list.deliveries.into_iter().filter(|d| {
@@ -311,6 +317,38 @@ pub async fn replay(admin: &AdminState, id: &str) -> Result<Replayed, AdminError
         }
     }
     Err(AdminError::NotFound(format!("no delivery with id `{id}`")))
+}
+
+/// What a recovery queued.
+#[derive(Debug, Serialize)]
+pub struct Recovery {
+    pub endpoint: String,
+    pub replayed: usize,
+    pub replays: Vec<Recovered>,
+}
+
+/// Sends every dead delivery of endpoint `name` again (of events at or after `since`), in
+/// order, each as a new delivery.
+pub async fn recover(
+    admin: &AdminState,
+    name: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Recovery, AdminError> {
+    let actors = admin.control.send(ListEndpoints).await.map_err(mailbox)?;
+    let (_, addr) = actors
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .ok_or_else(|| AdminError::NotFound(format!("no endpoint named `{name}`")))?;
+    let replays = addr
+        .send(Recover { since })
+        .await
+        .map_err(mailbox)?
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    Ok(Recovery {
+        endpoint: name.to_string(),
+        replayed: replays.len(),
+        replays,
+    })
 }
 
 /// A delivery state's name as the API writes it.

@@ -1,7 +1,9 @@
 //! Unit tests of the incident actor: record groups, the schedule, rejected and large requests.
 
 use super::*;
-use crate::store::Routing;
+use crate::incidents::record::split;
+use crate::store::leases::LeaseOffer;
+use crate::store::{Recording, Routing};
 
 fn waiting(
     keys: &[&str],

@@ -16,67 +16,8 @@ use super::{
 };
 use crate::config::duration::parse_duration;
 use crate::config::types::{HmacConfig, SourceKind};
-use crate::signing::{decode_base64, new_mac, HmacSha256};
-
-/// Longest `hmac.message` template.
-pub const DEFAULT_MAX_MESSAGE_TEMPLATE: usize = 128;
-
-/// How the signature bytes are written in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureEncoding {
-    Hex,
-    Base64,
-}
-
-/// What is signed: `before` (with the timestamp in place of `{timestamp}`), then the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MessageTemplate {
-    /// Text before the timestamp (empty without one).
-    head: String,
-    /// Text between the timestamp and the body; `None`: no timestamp in the message.
-    after_timestamp: Option<String>,
-}
-
-impl MessageTemplate {
-    fn parse(t: &str) -> Result<MessageTemplate, AuthConfigError> {
-        let bad = |why: &str| AuthConfigError::Message(format!("`{t}`: {why}"));
-        if t.len() > DEFAULT_MAX_MESSAGE_TEMPLATE {
-            return Err(bad("too long"));
-        }
-        let before_body = t
-            .strip_suffix("{body}")
-            .ok_or_else(|| bad("it must end with `{body}`"))?;
-        if before_body.contains("{body}") {
-            return Err(bad("`{body}` may appear once"));
-        }
-        match before_body.split_once("{timestamp}") {
-            None => {
-                if !before_body.is_empty() {
-                    return Err(bad(
-                        "text before `{body}` needs a `{timestamp}` (or leave only `{body}`)",
-                    ));
-                }
-                Ok(MessageTemplate {
-                    head: String::new(),
-                    after_timestamp: None,
-                })
-            }
-            Some((head, after)) => {
-                if after.contains("{timestamp}") {
-                    return Err(bad("`{timestamp}` may appear once"));
-                }
-                Ok(MessageTemplate {
-                    head: head.to_string(),
-                    after_timestamp: Some(after.to_string()),
-                })
-            }
-        }
-    }
-
-    fn uses_timestamp(&self) -> bool {
-        self.after_timestamp.is_some()
-    }
-}
+pub use crate::signing::SignatureEncoding;
+use crate::signing::{decode_base64, new_mac, HmacSha256, MessageTemplate};
 
 /// The HMAC signature header check (`auth: { hmac: {...} }`).
 #[derive(Clone)]
@@ -130,16 +71,8 @@ pub(super) fn build_hmac(
             .map(|n| NamedHeader::new("hmac.header", n))
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let encoding = match h.encoding.as_deref().map(|e| e.trim().to_ascii_lowercase()) {
-        None => SignatureEncoding::Hex,
-        Some(e) if e == "hex" => SignatureEncoding::Hex,
-        Some(e) if e == "base64" => SignatureEncoding::Base64,
-        Some(_) => {
-            return Err(AuthConfigError::Encoding(
-                h.encoding.clone().unwrap_or_default(),
-            ))
-        }
-    };
+    let encoding =
+        SignatureEncoding::parse(h.encoding.as_deref()).map_err(AuthConfigError::Encoding)?;
     let prefix = match &h.prefix {
         Some(p) if p.is_empty() => None,
         Some(p) => Some(p.clone()),
@@ -150,17 +83,8 @@ pub(super) fn build_hmac(
         .as_deref()
         .map(|n| NamedHeader::new("hmac.timestamp_header", n))
         .transpose()?;
-    let message = match (&h.message, &timestamp_header) {
-        (Some(t), _) => MessageTemplate::parse(t)?,
-        // Grafana's scheme, the default with a timestamp header.
-        (None, Some(_)) => MessageTemplate::parse("{timestamp}:{body}")?,
-        (None, None) => MessageTemplate::parse("{body}")?,
-    };
-    if message.uses_timestamp() && timestamp_header.is_none() {
-        return Err(AuthConfigError::Message(
-            "a message with `{timestamp}` needs `timestamp_header`".into(),
-        ));
-    }
+    let message = MessageTemplate::resolve(h.message.as_deref(), timestamp_header.is_some())
+        .map_err(AuthConfigError::Message)?;
     let tolerance = match &h.tolerance {
         Some(t) => parse_duration(t).map_err(|e| AuthConfigError::Tolerance(e.to_string()))?,
         None => DEFAULT_TOLERANCE,
@@ -263,12 +187,7 @@ impl HmacVerifier {
         let mut matched = false;
         for key in &self.macs {
             let mut mac = key.clone();
-            if let (Some(ts), Some(after)) = (timestamp, &self.message.after_timestamp) {
-                mac.update(self.message.head.as_bytes());
-                mac.update(ts.as_bytes());
-                mac.update(after.as_bytes());
-            }
-            mac.update(body);
+            self.message.update(&mut mac, timestamp, body);
             // Every key is tried, so the time taken does not say which one matched.
             matched |= mac.verify_slice(&tag).is_ok();
         }

@@ -483,25 +483,44 @@ impl MemoryQueue {
         }
     }
 
-    pub fn replay(&self, endpoint: &str, delivery_id: &str) -> Option<String> {
+    /// Queues these finished deliveries again, in this order (see
+    /// `DeliveryQueueStore::replay_many`).
+    pub fn replay_many(&self, endpoint: &str, delivery_ids: &[String]) -> Vec<Option<String>> {
         let mut s = self.state();
-        let q = s.endpoints.get_mut(endpoint)?;
-        let old = q
+        let Some(q) = s.endpoints.get_mut(endpoint) else {
+            return vec![None; delivery_ids.len()];
+        };
+        let finished: FastMap<&str, &Entry> = q
             .dead_log
             .iter()
             .chain(q.delivered_log.iter())
-            .find(|d| d.id == delivery_id)?;
-        let entry = Entry {
-            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-            event: old.event.clone(),
-            state: DeliveryState::Pending,
-            attempts: Vec::new(),
-            replay_of: Some(old.id.clone()),
-        };
-        let id = entry.id.clone();
-        q.disabled = false;
-        s.push(endpoint, entry, Instant::now(), None);
-        Some(id)
+            .map(|d| (d.id.as_str(), d))
+            .collect();
+        let entries: Vec<Option<Entry>> = delivery_ids
+            .iter()
+            .map(|id| {
+                finished.get(id.as_str()).map(|old| Entry {
+                    id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                    event: old.event.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: Vec::new(),
+                    replay_of: Some(old.id.clone()),
+                })
+            })
+            .collect();
+        if entries.iter().any(Option::is_some) {
+            q.disabled = false;
+        }
+        let now = Instant::now();
+        entries
+            .into_iter()
+            .map(|entry| {
+                let entry = entry?;
+                let id = entry.id.clone();
+                s.push(endpoint, entry, now, None);
+                Some(id)
+            })
+            .collect()
     }
 
     /// Whether this event was delivered to this endpoint (its dedup key exists).

@@ -131,6 +131,24 @@ struct EnvelopeRef<'a> {
     timestamp: DateTime<Utc>,
     source: &'a SourceRef,
     changes: Option<&'a crate::model::Changes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a crate::model::group::GroupNotice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<&'a crate::model::delivery::DeadNotice>,
+}
+
+/// The JSON a delivery entry keeps of its event besides the incident.
+pub(super) fn envelope_json(event: &Event) -> Result<String, StoreError> {
+    serde_json::to_string(&EnvelopeRef {
+        id: &event.id,
+        kind: event.kind,
+        timestamp: event.timestamp,
+        source: &event.source,
+        changes: event.changes.as_ref(),
+        group: event.group.as_deref(),
+        notice: event.notice.as_deref(),
+    })
+    .map_err(unavailable)
 }
 
 #[derive(Serialize)]
@@ -228,16 +246,7 @@ impl RedisStore {
                             args.push(String::new());
                             args.push(String::new());
                         } else {
-                            args.push(
-                                serde_json::to_string(&EnvelopeRef {
-                                    id: &event.id,
-                                    kind: event.kind,
-                                    timestamp: event.timestamp,
-                                    source: &event.source,
-                                    changes: event.changes.as_ref(),
-                                })
-                                .map_err(unavailable)?,
-                            );
+                            args.push(envelope_json(event)?);
                             args.push(event.id.clone());
                         }
                     }

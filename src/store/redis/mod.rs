@@ -53,9 +53,9 @@ const RECORD_LUA: &str = include_str!("record.lua");
 const CLAIM_LUA: &str = concat!(include_str!("common.lua"), include_str!("claim.lua"));
 const SETTLE_LUA: &str = concat!(include_str!("common.lua"), include_str!("settle.lua"));
 const REPLAY_LUA: &str = concat!(include_str!("common.lua"), include_str!("replay.lua"));
+const ENQUEUE_LUA: &str = concat!(include_str!("common.lua"), include_str!("enqueue.lua"));
 const TIMERS_LUA: &str = include_str!("timers.lua");
 const GROUPS_LUA: &str = include_str!("groups.lua");
-const ENQUEUE_LUA: &str = concat!(include_str!("common.lua"), include_str!("enqueue.lua"));
 
 /// Incidents, dedup keys and delivery queues in Redis, under `key_prefix`.
 pub struct RedisStore {
@@ -71,9 +71,9 @@ pub struct RedisStore {
     claim_script: Script,
     settle_script: Script,
     replay_script: Script,
+    enqueue_script: Script,
     timers_script: Script,
     groups_script: Script,
-    enqueue_script: Script,
     /// Source kinds by name, for incidents read back (`query`).
     source_kinds: RwLock<query::SourceKinds>,
 }
@@ -92,9 +92,9 @@ impl RedisStore {
             claim_script: Script::new(CLAIM_LUA),
             settle_script: Script::new(SETTLE_LUA),
             replay_script: Script::new(REPLAY_LUA),
+            enqueue_script: Script::new(ENQUEUE_LUA),
             timers_script: Script::new(TIMERS_LUA),
             groups_script: Script::new(GROUPS_LUA),
-            enqueue_script: Script::new(ENQUEUE_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
         }
     }

@@ -31,6 +31,7 @@ struct Envelope {
     changes: Option<crate::model::Changes>,
     #[serde(default)]
     group: Option<Arc<crate::model::group::GroupNotice>>,
+    notice: Option<Box<crate::model::delivery::DeadNotice>>,
 }
 
 /// A delivery as the scripts keep it: an entry of its lane while unfinished, of the log once
@@ -84,6 +85,7 @@ impl Entry<'_> {
             incident,
             changes: env.changes,
             group: env.group,
+            notice: env.notice,
         })
     }
 
@@ -103,19 +105,6 @@ impl Entry<'_> {
     }
 }
 
-/// The envelope of an event (the event without its incident) as a delivery entry keeps it.
-#[derive(serde::Serialize)]
-struct EnvelopeOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: EventType,
-    timestamp: DateTime<Utc>,
-    source: &'a SourceRef,
-    changes: Option<&'a crate::model::Changes>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<&'a crate::model::group::GroupNotice>,
-}
-
 #[async_trait]
 impl DeliveryQueueStore for RedisStore {
     async fn enqueue(
@@ -126,15 +115,7 @@ impl DeliveryQueueStore for RedisStore {
         if endpoints.is_empty() {
             return Ok(0);
         }
-        let envelope = serde_json::to_string(&EnvelopeOut {
-            id: &event.id,
-            kind: event.kind,
-            timestamp: event.timestamp,
-            source: &event.source,
-            changes: event.changes.as_ref(),
-            group: event.group.as_deref(),
-        })
-        .map_err(unavailable)?;
+        let envelope = super::incidents::envelope_json(&event)?;
         let incident = serde_json::to_string(&event.incident).map_err(unavailable)?;
         let mut inv = self.enqueue_script.arg(&self.prefix);
         inv.arg(&event.incident.id)
@@ -263,24 +244,35 @@ impl DeliveryQueueStore for RedisStore {
         self.list_deliveries(endpoint).await
     }
 
-    async fn replay(
+    async fn replay_many(
         &self,
         endpoint: &str,
-        delivery_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let new_id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        delivery_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if delivery_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new_ids: Vec<String> = delivery_ids
+            .iter()
+            .map(|_| format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+            .collect();
         // (The pending count is the next claim's to report: a claim follows every replay.)
         let mut conn = self.conn().await?;
-        let (done, _pending): (i64, i64) = self
-            .replay_script
-            .arg(self.queue_prefix(endpoint))
-            .arg(delivery_id)
-            .arg(&new_id)
-            .arg(self.pending_key())
+        let mut call = self.replay_script.prepare_invoke();
+        call.arg(self.queue_prefix(endpoint))
+            .arg(self.pending_key());
+        for (old, new) in delivery_ids.iter().zip(&new_ids) {
+            call.arg(old).arg(new);
+        }
+        let answer: Vec<i64> = call
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        Ok((done == 1).then_some(new_id))
+        Ok(new_ids
+            .into_iter()
+            .zip(answer.into_iter().skip(1).chain(std::iter::repeat(0)))
+            .map(|(id, found)| (found == 1).then_some(id))
+            .collect())
     }
 
     fn concurrency(&self) -> usize {
