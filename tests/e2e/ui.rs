@@ -136,6 +136,33 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         "the dead delivery's event: {body}"
     );
     assert_eq!(body["type"], "incident.created");
+
+    // "Recover dead" sends every dead delivery of the endpoint again (a second incident's).
+    rx.fail_with(Some(500));
+    let second = alert(&sy, json!({"title": "Second one", "id": "ui-2"}))
+        .await
+        .expect("a second incident");
+    admin_until(
+        &sy,
+        &format!("/api/v1/deliveries?state=dead&incident={second}"),
+        "the second incident's dead delivery",
+        |v| v["deliveries"].as_array().is_some_and(|d| !d.is_empty()),
+    )
+    .await;
+    rx.fail_with(None);
+    b.goto(&sy.url("/ui/deliveries")).await;
+    b.click("#recover summary").await;
+    b.click("form[action='/ui/endpoints/hook/recover'] button")
+        .await;
+    b.wait_text("Recovered: 1 dead deliveries of hook").await;
+    let got = rx.wait_delivered(2).await;
+    assert_eq!(
+        got[1].json()["data"]["incident"]["id"],
+        second.as_str(),
+        "{:?}",
+        got[1].json()
+    );
+
     b.goto(&sy.url(&format!("/ui/incidents/{id}"))).await;
     b.wait_text("Timeline").await;
 
@@ -159,8 +186,8 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     let (_, inc) = admin_call(&sy, "GET", &format!("/api/v1/incidents/{id}"), Some(ADMIN)).await;
     assert_eq!(inc["status"], "acknowledged", "{inc}");
     // Its event went out too (the receiver answers 200 now).
-    let got = rx.wait_delivered(2).await;
-    assert_eq!(got[1].json()["type"], "incident.acknowledged");
+    let got = rx.wait_delivered(3).await;
+    assert_eq!(got[2].json()["type"], "incident.acknowledged");
 
     // Test an endpoint: the answer is shown, and the receiver got the ping.
     let before = rx.received().len();
@@ -214,7 +241,7 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     let (_, list) = admin_call(&sy, "GET", "/api/v1/incidents", Some(ADMIN)).await;
     assert_eq!(
         list["incidents"].as_array().unwrap().len(),
-        1,
+        2,
         "and recorded nothing: {list}"
     );
 
