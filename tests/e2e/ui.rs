@@ -3,6 +3,8 @@
 //! tester, CSRF, sign out; screenshots of every page at 1280 and 390 px (light and dark) under
 //! target/ui-screenshots/ and axe-core finding no serious or critical violation on any.
 
+use fantoccini::key::Key;
+use fantoccini::Locator;
 use serde_json::json;
 
 use crate::browser::{self, Browser};
@@ -211,7 +213,7 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     b.goto(&sy.url("/ui/routes")).await;
     b.wait_text("everything").await;
     b.client
-        .find(fantoccini::Locator::Css("select[name=source]"))
+        .find(Locator::Css("select[name=source]"))
         .await
         .expect("source select")
         .select_by_value("open")
@@ -227,7 +229,7 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     assert!(text.contains("incident.created"), "{text}");
     let reached = b
         .client
-        .find(fantoccini::Locator::Css("#route-endpoints"))
+        .find(Locator::Css("#route-endpoints"))
         .await
         .expect("endpoints reached")
         .text()
@@ -235,6 +237,14 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         .unwrap();
     assert_eq!(reached, "hook");
     if shots {
+        // The result, not only the form, in the picture.
+        b.client
+            .execute(
+                "document.getElementById('route-result').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .expect("scroll");
         b.capture("routes", false).await;
     }
     assert_eq!(rx.received().len(), before, "the route tester sent nothing");
@@ -346,6 +356,27 @@ routes:
     .expect("an incident");
     let b = Browser::start(1280, false).await;
     sign_in(&b, &sy).await;
+    // From the keyboard: the first Tab reaches the skip link, Enter moves into the page, and
+    // the next Tab reaches the filters' first control.
+    let key = |k: Key| k.to_string();
+    let body = b.client.find(Locator::Css("body")).await.expect("body");
+    body.send_keys(&key(Key::Tab)).await.expect("tab");
+    let active = b.client.active_element().await.expect("focus");
+    assert_eq!(active.text().await.unwrap(), "Skip to content");
+    active.send_keys(&key(Key::Enter)).await.expect("enter");
+    b.client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys(&key(Key::Tab))
+        .await
+        .expect("tab");
+    let active = b.client.active_element().await.expect("focus");
+    assert_eq!(
+        active.attr("name").await.unwrap().as_deref(),
+        Some("status"),
+        "the status filter after the skip link"
+    );
     b.goto(&sy.url("/ui/groups")).await;
     let text = b.wait_text(&id).await;
     assert!(text.contains("by-cluster"), "{text}");
