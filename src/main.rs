@@ -124,7 +124,12 @@ fn load(path: &Path) -> Option<(LoadedConfig, Runtime)> {
         }
     };
     match Runtime::build(&loaded) {
-        Ok(rt) => Some((loaded, rt)),
+        Ok(rt) => {
+            for w in &rt.warnings {
+                eprintln!("warning: {w}");
+            }
+            Some((loaded, rt))
+        }
         Err(errors) => {
             print(errors);
             None

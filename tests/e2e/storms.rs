@@ -163,3 +163,74 @@ async fn a_resolved_group_ends(store: TestStore) {
     .await;
 }
 crate::both_stores!(a_resolved_group_ends);
+
+/// `repeat_interval` on a route without `group_by`: an open, unacknowledged incident gets an
+/// `incident.reminder` every interval until it is acknowledged.
+async fn an_open_incident_is_reminded_until_acknowledged(store: TestStore) {
+    let rx = Receiver::start();
+    let yaml = config(&store, &rx.url).replace(
+        "  - name: plain\n    to: [hook]\n",
+        "  - name: plain\n    to: [hook]\n    repeat_interval: 1s\n",
+    );
+    assert!(yaml.contains("repeat_interval: 1s"), "{yaml}");
+    let sy = Switchyard::start(&yaml);
+    let alert = |name: &str| {
+        serde_json::to_vec(
+            &serde_json::json!({"version": "4", "status": "firing", "alerts": [{
+            "status": "firing", "labels": {"alertname": name},
+            "startsAt": "2026-11-22T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]}),
+        )
+        .unwrap()
+    };
+    let (s, b) = sy.ingest("prometheus", &alert("Stuck"), &[BEARER]).await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["events"][0]["incident_id"].as_str().unwrap().to_string();
+    let of = |id: &str| -> Vec<(String, std::time::Instant)> {
+        rx.delivered()
+            .iter()
+            .filter(|r| r.json()["data"]["incident"]["id"] == id)
+            .map(|r| (r.json()["type"].as_str().unwrap().to_string(), r.at))
+            .collect()
+    };
+    eventually("two reminders", || async { of(&id).len() >= 3 }).await;
+    let got = of(&id);
+    assert_eq!(got[0].0, "incident.created");
+    assert_eq!(got[1].0, "incident.reminder");
+    assert_eq!(got[2].0, "incident.reminder");
+    // Two intervals after the first notification (arrivals also differ by each delivery's
+    // own time in the queue).
+    assert!(
+        got[2].1.duration_since(got[0].1) >= std::time::Duration::from_millis(1500),
+        "a repeat_interval apart: {:?}",
+        got.iter()
+            .map(|(t, at)| (t, at.duration_since(got[0].1)))
+            .collect::<Vec<_>>()
+    );
+    // Acknowledged: no more reminders (while another incident's come in).
+    let client = awc::Client::default();
+    let resp = client
+        .post(sy.url(&format!("/api/v1/incidents/{id}/acknowledge")))
+        .insert_header(("Authorization", "Bearer adm1n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    eventually("the acknowledge", || async {
+        of(&id).iter().any(|(t, _)| t == "incident.acknowledged")
+    })
+    .await;
+    let after_ack = of(&id).len();
+    let (s, b) = sy.ingest("prometheus", &alert("Other"), &[BEARER]).await;
+    assert_eq!(s, 202, "{b}");
+    let other = b["events"][0]["incident_id"].as_str().unwrap().to_string();
+    eventually("the other incident's two reminders", || async {
+        of(&other).len() >= 3
+    })
+    .await;
+    assert_eq!(
+        of(&id).len(),
+        after_ack,
+        "no reminder after the acknowledge"
+    );
+}
+crate::both_stores!(an_open_incident_is_reminded_until_acknowledged);
