@@ -385,7 +385,7 @@ impl HoldView {
     }
 
     /// Notes `event`'s incident as an inhibiting one of this batch if it is one (open).
-    fn note_source(&self, event: &Event) {
+    pub fn note_source(&self, event: &Event) {
         if !event.incident.status.is_open() {
             return;
         }

@@ -59,6 +59,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .map(|(_, v)| Matcher::parse(v).map_err(|e| AdminError::BadRequest(format!("filter: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let now = Utc::now();
+    // What this lists, record calls here hold by from now on (another instance's changes
+    // reach them within DEFAULT_SILENCE_REFRESH anyway).
+    if let Err(e) = admin.holding.refresh_silences(now).await {
+        return Err(AdminError::Unavailable(e.to_string()).into());
+    }
     let all = admin
         .holding
         .silences(now)

@@ -478,3 +478,59 @@ async fn wait_until(t: chrono::DateTime<chrono::Utc>) {
         actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// redis: a silence made through one instance holds on another, and a hold outlives the
+/// instance that made it: with that one killed, the other releases it at the silence's end,
+/// once.
+#[actix_rt::test]
+async fn redis_silences_and_holds_are_shared_and_survive_a_kill() {
+    let store = TestStore::redis();
+    let rx = Receiver::start();
+    let cfg = config(&store, &rx.url);
+    let a = Switchyard::start(&cfg);
+    let mut b = Switchyard::start(&cfg);
+    let now = chrono::Utc::now();
+    let client = awc::Client::default();
+    let resp = client
+        .post(a.url("/api/v2/silences"))
+        .insert_header(("Authorization", "Bearer adm1n"))
+        .send_json(&serde_json::json!({
+            "matchers": [{"name": "alertname", "value": "Batch", "isRegex": false}],
+            "startsAt": now.to_rfc3339(),
+            "endsAt": (now + chrono::TimeDelta::seconds(4)).to_rfc3339(),
+            "createdBy": "test", "comment": "shared"
+        }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // B lists it (and holds by it from then on).
+    let (code, listed) = admin(&b, "GET", "/api/v2/silences").await;
+    assert_eq!(code, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let (s, body) = b
+        .ingest("prometheus", &alert("Batch", "firing", "first"), &[BEARER])
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let id = body["events"][0]["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, inc) = admin(&a, "GET", &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(
+        inc["silenced_by"].as_array().map(Vec::len),
+        Some(1),
+        "{inc}"
+    );
+    b.kill();
+    // A releases it when the silence ends.
+    let got = rx.wait_delivered(1).await;
+    assert_eq!(got[0].json()["type"], "incident.created");
+    assert_eq!(got[0].json()["data"]["incident"]["id"], id.as_str());
+    eventually("the hold removed", || async {
+        admin(&a, "GET", &format!("/api/v1/incidents/{id}")).await.1["silenced_by"]
+            == serde_json::json!([])
+    })
+    .await;
+    store.wait_queue_settled("hook").await;
+    assert_eq!(rx.delivered().len(), 1, "once");
+}
