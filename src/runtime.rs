@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::config::duration::parse_duration;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
+use crate::config::types::{
+    Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig, StoreKind, DEFAULT_FILE_STORE_PATH,
+};
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::policy::AddressPolicy;
@@ -58,8 +60,10 @@ pub struct Runtime {
     pub admin_token: Option<Secret>,
     /// The adapter plugins loaded from `plugins.dir` (empty without `plugins:`).
     pub plugins: Arc<PluginRegistry>,
-    /// `store: {kind: redis}`; None: the memory store.
+    /// `store: {kind: redis}`.
     pub redis: Option<RedisSpec>,
+    /// `store: {kind: file}`: the data directory (relative paths resolved).
+    pub file_store: Option<std::path::PathBuf>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -211,7 +215,10 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let file_store = (raw.store.kind == StoreKind::File)
+            .then(|| base.join(raw.store.path.as_deref().unwrap_or(DEFAULT_FILE_STORE_PATH)));
         Ok(Runtime {
+            file_store,
             tls,
             admin_listen,
             restart_only: (raw.server.clone(), raw.store.clone()),

@@ -69,6 +69,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/endpoints/{name}/recover"),
     ("POST", "/api/v1/route-test"),
     ("POST", "/api/v1/reload"),
+    ("POST", "/api/v1/store/backup"),
 ];
 
 /// The handler of one entry of [`ROUTES`].
@@ -91,6 +92,7 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/api/v1/endpoints/{name}/recover") => web::post().to(admin::recover),
         ("POST", "/api/v1/route-test") => web::post().to(admin::test_route),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
+        ("POST", "/api/v1/store/backup") => web::post().to(admin::backup),
         _ => return None,
     })
 }
