@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load harness: switchyard against Alertmanager on this machine, in one run.
 #
-#   scripts/bench.sh                 # memory store (and redis when STORES includes it)
-#   RUNS=3 DURATION=10 STORES="memory redis" SUSTAIN_SECONDS=60 scripts/bench.sh
+#   scripts/bench.sh                 # memory store (and file, redis when STORES includes them)
+#   RUNS=3 DURATION=10 STORES="memory file redis" SUSTAIN_SECONDS=60 scripts/bench.sh
 #   BASELINE_BIN=/path/to/older/switchyard STEPS="single batch e2e sustain" scripts/bench.sh
 #
 # BASELINE_BIN: a second build measured in the same run, step by step after this one (as
@@ -23,6 +23,9 @@
 #   5. (switchyard) SUSTAIN_RATE (default 20,000) alerts/s for DURATION seconds over 256
 #      connections: ingest p50/p99, delivered by the end of the load, end-to-end p99 and max
 #      (`rate_*`)
+#   With the file store (its data in target/bench/file-data, on this machine's disk), 1 and 3
+#   also record the bytes the process wrote to disk per accepted alert (`*_disk_bytes_per_alert`,
+#   /proc/<pid>/io write_bytes: what reached the block layer, journal and snapshots).
 #   6. (switchyard) single-alert ingest as in 1 with no route (nothing to deliver): what
 #      ingest alone takes on these cores (`noroute_*`); and as in 1 through a grouped route
 #      (`group_by: ['...']`, every alert its own group as in the Alertmanager config below,
@@ -106,6 +109,14 @@ record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; } # system metric 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 major_faults() { awk '/^pgmajfault / {print $2}' /proc/vmstat; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+io_write_bytes() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
+# After a measurement of the file store: the bytes it wrote to disk per alert since $2
+# (write_bytes then), once its background sync had a chance to run.
+record_disk_per_alert() { # system label bytes_before alerts
+  [[ $1 == *-file ]] || return 0
+  sleep 1.5
+  record "$1" "$2_disk_bytes_per_alert" "$(python3 -c "print(round(($(io_write_bytes "$SY_PID") - $3) / max(1, $4)))")"
+}
 
 # How long a fixed single-threaded loop takes now, in ms: the host's speed. On a shared VM
 # it varies by tens of percent within minutes (steal time is not reported there), which
@@ -175,6 +186,10 @@ start_switchyard() { # store [routes: the `default:` list, [hook] unless given] 
   local store=$1 routes=${2:-[hook]} bin=${3:-$BIN} more=${4:-}
   SY_PORT=$(free_port)
   local store_yaml="store: { kind: memory }"
+  if [ "$store" = file ]; then
+    rm -rf "$OUT/file-data"
+    store_yaml="store: { kind: file, path: \"$PWD/$OUT/file-data\" }"
+  fi
   if [ "$store" = redis ]; then
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
     store_yaml="store: { kind: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", key_prefix: bench }"
@@ -234,7 +249,8 @@ stop_ceiling() { kill "$CEIL_PID" 2>/dev/null || true; wait "$CEIL_PID" 2>/dev/n
 
 # wrk with the ingest script; records requests/s of 2xx answers, p50 and p99 (ms).
 run_wrk() { # system label url path format alerts_per_body
-  local sys=$1 label=$2 url=$3 path=$4 format=$5 per=$6 out
+  local sys=$1 label=$2 url=$3 path=$4 format=$5 per=$6 out wb0=0
+  [[ $sys == *-file ]] && wb0=$(io_write_bytes "$SY_PID")
   out=$(ALERTS=$per FORMAT=$format TARGET_PATH=$path wrk -t2 -c32 -d"${DURATION}s" --latency \
     -s scripts/bench/ingest.lua "$url" 2>&1)
   echo "$out" >>"$OUT/wrk.log"
@@ -277,12 +293,14 @@ PY
     record "$sys" "${label}_arrived" "$(recv_stat unique)"
     record "$sys" "${label}_drained_s" "$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")"
     record "$sys" "${label}_duplicates" "$(recv_stat duplicates)"
+    record_disk_per_alert "$sys" "$label" "$wb0" "$accepted"
   fi
 }
 
 # Fixed-rate end-to-end latency: every alert must arrive; duplicates counted.
 run_e2e() { # system url format
-  local sys=$1 url=$2 format=$3 res accepted maj0
+  local sys=$1 url=$2 format=$3 res accepted maj0 wb0=0
+  [[ $sys == *-file ]] && wb0=$(io_write_bytes "$SY_PID")
   recv_reset
   maj0=$(major_faults)
   res=$($LOADGEN --url "$url" --format "$format" --rate "$RATE" --seconds "$DURATION" --connections 32)
@@ -298,6 +316,7 @@ run_e2e() { # system url format
   record "$sys" e2e_p99_ms "$(recv_stat p99_ms)"
   echo "    $sys e2e, worst ms per second sent: $(recv_stat worst_ms_by_second)" | tee -a "$OUT/e2e.log" >&2
   record "$sys" ingest_at_rate_p99_ms "$(echo "$res" | python3 -c "import json,sys; print(json.load(sys.stdin)['p99_ms'])")"
+  record_disk_per_alert "$sys" e2e "$wb0" "$accepted"
 }
 
 # SUSTAIN_RATE alerts/s for DURATION s (switchyard): the ingest latency at that rate, and

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and end-to-end tests.
 # Usage: scripts/test.sh
-# Needs a Rust toolchain, redis-server, prometheus and amtool (all installed here with apt-get
-# when missing and run as root), and python3 with the PyPI package standardwebhooks (pip
-# install when missing). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
+# Needs a Rust toolchain, redis-server, prometheus, amtool, chromium and chromium-driver
+# (installed here with apt-get when missing and run as root), python3 with the PyPI package
+# standardwebhooks (pip install when missing), and axe-core (npm install under target/axe-core
+# when missing). A throwaway redis-server (no persistence) is started for the tests on 127.0.0.1:6379
 # when nothing answers there, else on a free port; its URL is exported as
 # SWITCHYARD_TEST_REDIS_URL and it is stopped at the end. Set SWITCHYARD_TEST_REDIS_URL
 # yourself to use an existing server instead (tests use random key prefixes).
@@ -80,6 +81,37 @@ install_prometheus() {
   fi
 }
 
+# The console's browser tests (tests/e2e/ui.rs) need Debian's chromium and chromium-driver,
+# and axe-core from npm (installed under target/axe-core/); they say SKIPPED when these are
+# missing and this script could not install them.
+AXE_JS=target/axe-core/node_modules/axe-core/axe.min.js
+install_browser() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing chromium and chromium-driver (apt-get)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+      echo "note: chromium and chromium-driver are not installed (Debian: sudo apt-get install -y" >&2
+      echo "      chromium chromium-driver); the console's browser tests will be SKIPPED." >&2
+    fi
+  fi
+  if [ ! -s "$AXE_JS" ]; then
+    if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing npm (apt-get)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    fi
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> installing axe-core (npm) under target/axe-core"
+      mkdir -p target/axe-core
+      npm install --prefix target/axe-core --no-audit --no-fund --silent axe-core@4 >/dev/null
+    else
+      echo "note: npm is missing: axe-core not installed; the console's browser tests will be SKIPPED." >&2
+    fi
+  fi
+}
+
 # The silences e2e tests (tests/e2e/holds.rs) drive the real `amtool`, which Debian ships in
 # `prometheus-alertmanager`; they say SKIPPED when it is missing and this script could not
 # install it.
@@ -138,6 +170,7 @@ elif [ -z "${SWITCHYARD_TEST_REDIS_URL:-}" ]; then
   start_test_redis
 fi
 install_prometheus
+install_browser
 install_amtool
 install_standardwebhooks
 
@@ -157,7 +190,7 @@ echo "==> fault suite (FAULTS=quick)"
 faults_rc=0
 if [ -n "$skip_redis" ]; then
   FAULTS=quick FAULTS_NO_REDIS=1 SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh \
-    --only slow-clients --only hanging-endpoint --only storm-429 2>&1 | tee -a "$log" || faults_rc=$?
+    --only slow-clients --only hanging-endpoint --only storm-429 --only kill9-file 2>&1 | tee -a "$log" || faults_rc=$?
 else
   FAULTS=quick SWITCHYARD_BIN=target/debug/switchyard scripts/faults.sh 2>&1 | tee -a "$log" || faults_rc=$?
 fi

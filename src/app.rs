@@ -29,6 +29,7 @@ use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
 use crate::store::documents::{Documents, MemoryDocuments};
+use crate::store::file::FileStore;
 use crate::store::groups::{Groups, MemoryGroups};
 use crate::store::leases::LeaseRooms;
 use crate::store::memory::MemoryStore;
@@ -52,6 +53,8 @@ struct Stores {
     redis: Option<Arc<RedisStore>>,
     /// The request ids sources have recorded (redeliveries and replays).
     request_ids: Arc<dyn RequestIds>,
+    /// The file store (admin backups).
+    file: Option<Arc<FileStore>>,
     /// Notification groups of grouped routes.
     groups: Arc<dyn Groups>,
     /// Durable timers: group notifications, auto-resolve of expired incidents.
@@ -62,6 +65,21 @@ struct Stores {
 
 impl Stores {
     fn build(runtime: &Runtime) -> std::io::Result<Stores> {
+        if let Some(dir) = &runtime.file_store {
+            let store = FileStore::open(dir).map_err(std::io::Error::other)?;
+            return Ok(Stores {
+                incidents: store.clone(),
+                queue: store.clone(),
+                query: store.clone(),
+                refs: store.clone(),
+                redis: None,
+                request_ids: store.clone(),
+                groups: store.clone(),
+                timers: store.clone(),
+                docs: store.clone(),
+                file: Some(store),
+            });
+        }
         let Some(spec) = &runtime.redis else {
             let store = Arc::new(MemoryStore::new());
             return Ok(Stores {
@@ -71,6 +89,7 @@ impl Stores {
                 refs: Arc::new(MemoryRefs::default()),
                 redis: None,
                 request_ids: Arc::new(MemoryRequestIds::default()),
+                file: None,
                 groups: Arc::new(MemoryGroups::default()),
                 timers: Arc::new(MemoryTimers::default()),
                 docs: Arc::new(MemoryDocuments::default()),
@@ -90,6 +109,7 @@ impl Stores {
             timers: store.clone(),
             docs: store.clone(),
             redis: Some(store),
+            file: None,
         })
     }
 }
@@ -262,6 +282,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             control,
             incidents,
             query: stores.query.clone(),
+            file_store: stores.file.clone(),
             groups: stores.groups.clone(),
             timers: stores.timers.clone(),
             holding,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use crate::config::duration::parse_duration;
 use crate::config::intervals::TimeInterval;
 use crate::config::load::{LoadedConfig, PathSeg};
-use crate::config::types::{Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig};
+use crate::config::types::{
+    Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig, StoreKind, DEFAULT_FILE_STORE_PATH,
+};
 use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::policy::AddressPolicy;
@@ -61,8 +63,10 @@ pub struct Runtime {
     pub admin_token: Option<Secret>,
     /// The adapter plugins loaded from `plugins.dir` (empty without `plugins:`).
     pub plugins: Arc<PluginRegistry>,
-    /// `store: {kind: redis}`; None: the memory store.
+    /// `store: {kind: redis}`.
     pub redis: Option<RedisSpec>,
+    /// `store: {kind: file}`: the data directory (relative paths resolved).
+    pub file_store: Option<std::path::PathBuf>,
     /// `silences:`, checked.
     pub silences: Vec<Silence>,
     /// `inhibit_rules:`, compiled.
@@ -235,7 +239,10 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let file_store = (raw.store.kind == StoreKind::File)
+            .then(|| base.join(raw.store.path.as_deref().unwrap_or(DEFAULT_FILE_STORE_PATH)));
         Ok(Runtime {
+            file_store,
             tls,
             admin_listen,
             restart_only: (raw.server.clone(), raw.store.clone()),

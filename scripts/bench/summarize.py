@@ -1,6 +1,6 @@
 """Summarizes scripts/bench.sh's raw results (system, metric, value per line) as a Markdown
 table: the median of the runs with the spread (min-max), the ratio of each switchyard store to
-its baseline build (BASELINE_BIN) when one ran, of the redis store to the memory store, and to
+its baseline build (BASELINE_BIN) when one ran, of the redis and file stores to the memory store, and to
 Alertmanager and to the ceiling (examples/bench_ceiling.rs)."""
 import collections
 import statistics
@@ -34,13 +34,14 @@ ours = [s for s in systems if s.startswith("switchyard")]
 # Ratios of each switchyard store to Alertmanager and to the ceiling (the same stack without
 # switchyard's logic), when they ran.
 bases = [(b, name) for b, name in (("alertmanager", "AM"), ("ceiling", "ceiling")) if b in systems]
-# This build against the baseline build, store by store; the redis store against the memory
-# store (this build's, and the baseline's).
+# This build against the baseline build, store by store; the redis and file stores against
+# the memory store (this build's, and the baseline's).
 pairs = [(s, "baseline-" + s.split("-", 1)[1], f"{s.split('-', 1)[1]}: new / baseline")
          for s in ours if "baseline-" + s.split("-", 1)[1] in systems]
 for build in ("switchyard", "baseline"):
-    if f"{build}-redis" in systems and f"{build}-memory" in systems:
-        pairs.append((f"{build}-redis", f"{build}-memory", f"{build}: redis / memory"))
+    for store in ("redis", "file"):
+        if f"{build}-{store}" in systems and f"{build}-memory" in systems:
+            pairs.append((f"{build}-{store}", f"{build}-memory", f"{build}: {store} / memory"))
 header = ["metric"] + systems + [name for _, _, name in pairs] \
     + [f"{s.split('-', 1)[1]} / {name}" for _, name in bases for s in ours]
 print("| " + " | ".join(header) + " |")

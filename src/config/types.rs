@@ -196,9 +196,14 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `memory` (default: one process, nothing survives a restart) or `redis`.
+    /// `file` (default: durable in local files, one process), `memory` (nothing survives a
+    /// restart: tests and throwaway runs) or `redis` (durable, shared by instances).
     #[serde(default)]
     pub kind: StoreKind,
+    /// The data directory, for `kind: file` (made if missing; relative paths are relative to
+    /// this file's directory). Default `switchyard-data`.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Redis URL, for `kind: redis`.
     #[serde(default)]
     pub url: Option<String>,
@@ -214,7 +219,8 @@ fn default_key_prefix() -> String {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            kind: StoreKind::Memory,
+            kind: StoreKind::File,
+            path: None,
             url: None,
             key_prefix: default_key_prefix(),
         }
@@ -225,9 +231,13 @@ impl Default for StoreConfig {
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     #[default]
+    File,
     Memory,
     Redis,
 }
+
+/// The file store's data directory when `store.path` names none.
+pub const DEFAULT_FILE_STORE_PATH: &str = "switchyard-data";
 
 /// `plugins:` where adapter plugin libraries are loaded from.
 #[derive(Debug, Clone, Deserialize)]
@@ -424,8 +434,9 @@ pub struct EndpointConfig {
     pub circuit_breaker: Option<CircuitBreakerConfig>,
     /// Disable the endpoint once it has failed this long without a single success (e.g.
     /// `5d`), as a 410 Gone does (its queued deliveries die; a replay or recovery enables it
-    /// again), with an `endpoint.disabled` notice to `on_dead:`. Counted by each instance from
-    /// its own attempts. Default: never.
+    /// again), with an `endpoint.disabled` notice to `on_dead:`. The first failure's time is
+    /// kept in the store (Redis with the redis store), so restarts keep counting. Default:
+    /// never.
     #[serde(default)]
     pub disable_after: Option<String>,
     /// Send a `ping` when the config that adds this endpoint is loaded (start-up, or a reload

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::config::duration::{parse_duration, parse_rate};
 use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::matcher::Matcher;
-use crate::config::types::{RouteConfig, SourceKind, StoreKind};
+use crate::config::types::{RouteConfig, SmtpSecurity, SourceKind, StoreKind};
 use crate::config::ConfigErrors;
 use crate::model::EventType;
 
@@ -70,6 +70,17 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             Ok(_) => {}
             Err(x) => err(vec![key("server"), key("body_timeout")], x.to_string()),
         }
+    }
+    match (&raw.store.path, raw.store.kind) {
+        (Some(p), StoreKind::File) if p.trim().is_empty() => err(
+            vec![key("store"), key("path")],
+            "must name a directory".into(),
+        ),
+        (Some(_), StoreKind::Memory | StoreKind::Redis) => err(
+            vec![key("store"), key("path")],
+            "`path` is for `kind: file`".into(),
+        ),
+        _ => {}
     }
     if raw.store.kind == StoreKind::Redis && raw.store.url.as_deref().is_none_or(str::is_empty) {
         err(
@@ -133,6 +144,18 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             );
         }
         if raw.server.endpoint_policy.require_https {
+            if e.smtp
+                .as_ref()
+                .is_some_and(|s| s.security == SmtpSecurity::None)
+            {
+                err(
+                    at("smtp"),
+                    format!(
+                        "endpoint `{}`: smtp.security none sends in the clear (server.endpoint_policy.require_https)",
+                        e.name
+                    ),
+                );
+            }
             if let Some(url) = &e.url {
                 if !url.trim().to_ascii_lowercase().starts_with("https://") {
                     err(

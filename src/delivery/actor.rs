@@ -369,12 +369,15 @@ impl DeliveryActor {
         event: Arc<Event>,
         ctx: &mut Context<Self>,
     ) {
-        let verdict = self.failing.judge(
+        let (verdict, persist) = self.failing.judge(
             verdict,
             attempt.is_some(),
             self.spec.disable_after,
-            Instant::now(),
+            Utc::now(),
         );
+        if let Some(p) = persist {
+            notices::persist(self, p);
+        }
         let status = attempt.as_ref().and_then(|a| a.status);
         let error = attempt.as_ref().and_then(|a| a.error.clone());
         if let Some(a) = &attempt {
@@ -500,6 +503,7 @@ impl Actor for DeliveryActor {
         claim::start_record_leases(self, ctx);
         claim::claim(self, ctx);
         admin::ping_on_load(self, ctx);
+        notices::load_failing(self, ctx);
     }
 }
 

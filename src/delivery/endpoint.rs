@@ -46,8 +46,9 @@ pub const DEFAULT_CIRCUIT_OPEN_FOR: Duration = Duration::from_secs(30);
 /// The longest an open circuit waits before probing.
 pub const DEFAULT_CIRCUIT_MAX_OPEN: Duration = Duration::from_secs(600);
 
-/// Slack accepts one message per second per incoming webhook: the rate of a slack endpoint
-/// that sets no `rate_limit`.
+/// Slack accepts one message per second per incoming webhook, and `chat.postMessage` about one
+/// per second per channel: the rate of a slack endpoint (either form) that sets no
+/// `rate_limit`.
 pub const DEFAULT_SLACK_RATE: Rate = Rate {
     count: 1,
     per: Duration::from_secs(1),
@@ -211,6 +212,12 @@ impl EndpointSpec {
                 given_url.unwrap_or_else(|| telegram::DEFAULT_URL.to_string()),
             ),
             EndpointKind::Email => {
+                if given_url.is_some() {
+                    return Err(invalid(
+                        "url",
+                        "kind `email` sends through `smtp:`, not to a `url`".to_string(),
+                    ));
+                }
                 let smtp = cfg
                     .smtp
                     .as_ref()
@@ -308,9 +315,7 @@ impl EndpointSpec {
         };
         let rate_limit = match &cfg.rate_limit {
             Some(r) => Some(parse_rate(r).map_err(|e| invalid("rate_limit", e.to_string()))?),
-            None if cfg.kind == EndpointKind::Slack && cfg.token.is_none() => {
-                Some(DEFAULT_SLACK_RATE)
-            }
+            None if cfg.kind == EndpointKind::Slack => Some(DEFAULT_SLACK_RATE),
             None => None,
         };
         let mut circuit = CircuitSettings::default();
@@ -478,6 +483,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.rate_limit, Some(DEFAULT_SLACK_RATE));
+        let bot = EndpointSpec::build(&cfg("{name: b, kind: slack, token: xoxb-1, channel: C1}"))
+            .unwrap();
+        assert_eq!(bot.rate_limit, Some(DEFAULT_SLACK_RATE));
+        assert_eq!(bot.url, "https://slack.com/api");
+        let e = EndpointSpec::build(&cfg("{name: b, kind: slack, token: xoxb-1}")).unwrap_err();
+        assert!(e.to_string().contains("channel: required"), "{e}");
         let e = EndpointSpec::build(&cfg(
             "{name: w, kind: webhook, url: 'http://x', template: '{{ incident.title'}",
         ))

@@ -35,6 +35,8 @@ pub struct AdminState {
     pub control: Addr<ControlActor>,
     pub incidents: Addr<IncidentActor>,
     pub query: Arc<dyn IncidentQuery>,
+    /// The file store, for backups; None with another store.
+    pub file_store: Option<Arc<crate::store::file::FileStore>>,
     /// Notification groups and their timers (`GET /api/v1/groups`).
     pub groups: Arc<dyn Groups>,
     pub timers: Arc<dyn Timers>,
@@ -298,6 +300,30 @@ pub async fn test_route(
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "text": report.text,
         "endpoints": report.endpoints,
+    })))
+}
+
+/// `POST /api/v1/store/backup`: a consistent snapshot of the file store, kept in
+/// `<store.path>/backups/<time>/` (a data directory of its own). 409 with another store.
+pub async fn backup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = authorize(&req, &state)?;
+    let Some(store) = admin.file_store.clone() else {
+        return Err(AdminError::Conflict(
+            "backups are made by the file store (`store: {kind: file}`); this instance runs another store".into(),
+        )
+        .into());
+    };
+    let info = tokio::task::spawn_blocking(move || store.backup())
+        .await
+        .map_err(|e| AdminError::Unavailable(format!("backup task: {e}")))?
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "dir": info.dir,
+        "generation": info.generation,
+        "bytes": info.bytes,
     })))
 }
 

@@ -261,6 +261,13 @@ fn paths_v1() -> Value {
                         "config": {"type": "string"}, "sources": {"type": "integer"}, "endpoints": {"type": "integer"},
                         "retired_endpoints": {"type": "array", "items": {"type": "string"}}}})),
                     "400": error_response("The file is invalid: every error as file:line:col")}))
+            }},
+            "/api/v1/store/backup": {"post": {
+                "summary": "Write a consistent snapshot of the file store to <store.path>/backups/<time>/ (a data directory of its own: copy it away, start switchyard on it to restore)", "security": admin,
+                "responses": admin_errors(json!({
+                    "200": ok_json("Written", json!({"type": "object", "properties": {
+                        "dir": {"type": "string"}, "generation": {"type": "integer"}, "bytes": {"type": "integer"}}})),
+                    "409": error_response("The instance runs another store than `file`")}))
             }}
         },
         "components": {

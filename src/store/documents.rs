@@ -99,6 +99,33 @@ impl MemoryDocuments {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Collection>> {
         self.collections.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Every document as (collection, key, value) (a durable store's snapshot).
+    pub(crate) fn all(&self) -> Vec<(String, String, String)> {
+        self.lock()
+            .iter()
+            .flat_map(|(name, c)| {
+                c.docs
+                    .iter()
+                    .map(move |(k, v)| (name.clone(), k.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// Sets or removes one document as a durable store read it back (no bounds checked).
+    pub(crate) fn restore(&self, collection: &str, key: &str, value: Option<&str>) {
+        let mut all = self.lock();
+        let c = all.entry(collection.to_string()).or_default();
+        match value {
+            Some(v) => {
+                c.docs.insert(key.to_string(), v.to_string());
+            }
+            None => {
+                c.docs.remove(key);
+            }
+        }
+        c.version += 1;
+    }
 }
 
 #[async_trait]

@@ -75,6 +75,15 @@ impl MemoryGroups {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, GroupState>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Sets group `key` to `state` (None: ends it); a file store's start-up.
+    pub fn restore(&self, key: &str, state: Option<GroupState>) {
+        let mut groups = self.lock();
+        match state {
+            Some(state) => groups.insert(key.to_string(), state),
+            None => groups.remove(key),
+        };
+    }
 }
 
 #[async_trait]

@@ -6,8 +6,13 @@
 //! it; about a third of the time and space of JSON) beside the few fields the store itself
 //! needs. Resolved incidents are forgotten after [`DEFAULT_MEMORY_RESOLVED_RETENTION`].
 
+pub mod changes;
 mod queue;
+mod restore;
 
+pub use restore::Restore;
+
+use changes::{ChangeLog, Frame, Op};
 pub use queue::{
     MemoryQueue, DEFAULT_DEAD_LOG_CAPACITY, DEFAULT_DELIVERED_LOG_CAPACITY,
     DEFAULT_MEMORY_DEDUP_CAPACITY,
@@ -282,12 +287,24 @@ pub struct MemoryStore {
     incidents: Mutex<Incidents>,
     queue: MemoryQueue,
     resolved_retention: Duration,
+    /// Where each call's changes are written (the file store's journal); None: nowhere.
+    changes: Option<Arc<dyn ChangeLog>>,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             resolved_retention: DEFAULT_MEMORY_RESOLVED_RETENTION,
+            ..Default::default()
+        }
+    }
+
+    /// A store that hands every change it makes to `log` (see [`changes`]).
+    pub fn with_changes(log: Arc<dyn ChangeLog>) -> Self {
+        MemoryStore {
+            resolved_retention: DEFAULT_MEMORY_RESOLVED_RETENTION,
+            queue: MemoryQueue::with_changes(log.clone()),
+            changes: Some(log),
             ..Default::default()
         }
     }
@@ -300,11 +317,13 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
-    /// Applies the alerts to the incidents, all or none.
+    /// Applies the alerts to the incidents, all or none. With a change log, `ops` gets the
+    /// incidents changed (an event's incident by the event's index among the recorded events).
     fn record_incidents(
         &self,
         alerts: &[Alert],
         now: DateTime<Utc>,
+        mut ops: Option<&mut Vec<Op>>,
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut state = self.incidents();
         state.forget_resolved(now, self.resolved_retention);
@@ -314,6 +333,7 @@ impl MemoryStore {
             resolved_len: state.resolved.len(),
         };
         let mut out = Vec::with_capacity(alerts.len());
+        let mut events = 0u32;
         for alert in alerts {
             let key: IncidentKey = (alert.source.name.clone(), alert.dedup_key.as_str().into());
             let current = state.by_key.get(&key).and_then(|s| s.incident(&key.1));
@@ -338,6 +358,22 @@ impl MemoryStore {
                     (true, false) => state.open -= 1,
                     _ => {}
                 }
+                if let Some(ops) = ops.as_deref_mut() {
+                    ops.push(match recorded.event {
+                        Some(_) => Op::IncidentOfEvent {
+                            event: events,
+                            at: now,
+                        },
+                        None => Op::Incident {
+                            incident: Box::new(next.clone()),
+                            source: alert.source.clone(),
+                            at: now,
+                        },
+                    });
+                }
+            }
+            if recorded.event.is_some() {
+                events += 1;
             }
             out.push(recorded);
         }
@@ -354,11 +390,18 @@ impl IncidentStore for MemoryStore {
         routes: &dyn Routing,
         offer: &mut LeaseOffer,
     ) -> Result<Recording, StoreError> {
-        let mut recorded = self.record_incidents(alerts, now)?;
+        let mut frame = self.changes.as_ref().map(|_| Frame::default());
+        let mut recorded =
+            self.record_incidents(alerts, now, frame.as_mut().map(|f| &mut f.ops))?;
         let mut deliveries = Vec::new();
+        // With a change log: each delivery's event, as an index into the frame's events.
+        let mut event_of: Vec<u32> = Vec::new();
         let mut want: Vec<(Arc<str>, usize)> = Vec::new();
         for r in &mut recorded {
             if let Some(event) = &r.event {
+                if let Some(frame) = frame.as_mut() {
+                    frame.events.push(event.clone());
+                }
                 r.endpoints = routes.endpoints_of(event);
                 for endpoint in &r.endpoints {
                     match want.iter_mut().find(|(e, _)| e == endpoint) {
@@ -366,13 +409,18 @@ impl IncidentStore for MemoryStore {
                         None => want.push((endpoint.clone(), 1)),
                     }
                     deliveries.push((endpoint.clone(), event.clone()));
+                    if let Some(frame) = &frame {
+                        event_of.push(frame.events.len() as u32 - 1);
+                    }
                 }
             }
         }
         // New lanes go straight to this process's delivery actors, within their room.
         offer.reserve(&want);
         let room: Vec<(&str, usize, Duration)> = offer.reserved().collect();
-        let (leased, due) = self.queue.add(deliveries, &room);
+        let (leased, due) = self
+            .queue
+            .add(deliveries, &room, frame.map(|f| (f, event_of)));
         Ok(Recording {
             recorded,
             leased,
@@ -430,7 +478,14 @@ impl DeliveryQueueStore for MemoryStore {
             .iter()
             .map(|e| (e.clone(), event.clone()))
             .collect();
-        self.queue.add(deliveries, &[]);
+        let frame = self.changes.as_ref().map(|_| {
+            let frame = Frame {
+                events: vec![event.clone()],
+                ops: Vec::new(),
+            };
+            (frame, vec![0; endpoints.len()])
+        });
+        self.queue.add(deliveries, &[], frame);
         Ok(self.queue.pending())
     }
 

@@ -1,4 +1,5 @@
-//! The state backends: one set of traits, several implementations (`memory` and `redis`).
+//! The state backends: one set of traits, several implementations (`memory`; `file`, the
+//! memory store journaled to local files; and `redis`).
 //! The incident actor and the delivery actors only see these traits.
 //!
 //! - [`IncidentStore`]: incidents by (source, dedup key) and their transitions.
@@ -13,6 +14,7 @@
 
 pub mod backlog;
 pub mod documents;
+pub mod file;
 pub mod groups;
 pub mod leases;
 pub mod memory;

@@ -35,6 +35,30 @@ pub struct MemoryRefs {
     inner: Mutex<RefTable>,
 }
 
+impl MemoryRefs {
+    /// Remembers `reference` for (endpoint, incident).
+    pub fn remember(&self, endpoint: &str, incident_id: &str, reference: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (endpoint.to_string(), incident_id.to_string());
+        if g.0.insert(key.clone(), reference.to_string()).is_none() {
+            g.1.push_back(key);
+            if g.1.len() > DEFAULT_MEMORY_REFS_CAPACITY {
+                if let Some(old) = g.1.pop_front() {
+                    g.0.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Every (endpoint, incident id, reference), oldest first (a file store's snapshot).
+    pub fn entries(&self) -> Vec<(String, String, String)> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.iter()
+            .filter_map(|k| g.0.get(k).map(|r| (k.0.clone(), k.1.clone(), r.clone())))
+            .collect()
+    }
+}
+
 #[async_trait]
 impl ExternalRefs for MemoryRefs {
     async fn get(&self, endpoint: &str, incident_id: &str) -> Result<Option<String>, StoreError> {
@@ -50,16 +74,7 @@ impl ExternalRefs for MemoryRefs {
         incident_id: &str,
         reference: &str,
     ) -> Result<(), StoreError> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (endpoint.to_string(), incident_id.to_string());
-        if g.0.insert(key.clone(), reference.to_string()).is_none() {
-            g.1.push_back(key);
-            if g.1.len() > DEFAULT_MEMORY_REFS_CAPACITY {
-                if let Some(old) = g.1.pop_front() {
-                    g.0.remove(&old);
-                }
-            }
-        }
+        self.remember(endpoint, incident_id, reference);
         Ok(())
     }
 }

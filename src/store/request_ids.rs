@@ -82,6 +82,31 @@ impl MemoryRequestIds {
     }
 }
 
+impl MemoryRequestIds {
+    /// Remembers `id` of `source` as recorded until `until` (a file store's start-up).
+    pub fn restore(&self, source: &str, id: &str, until: Instant) {
+        if until > Instant::now() {
+            Self::put(
+                &mut self.lock(),
+                (source.to_string(), id.to_string()),
+                true,
+                until,
+            );
+        }
+    }
+
+    /// Every recorded (source, id, until) not forgotten yet (a file store's snapshot).
+    pub fn recorded_ids(&self) -> Vec<(String, String, Instant)> {
+        let now = Instant::now();
+        self.lock()
+            .by_id
+            .iter()
+            .filter(|(_, (recorded, until))| *recorded && *until > now)
+            .map(|((source, id), (_, until))| (source.clone(), id.clone(), *until))
+            .collect()
+    }
+}
+
 #[async_trait]
 impl RequestIds for MemoryRequestIds {
     async fn begin_recording(&self, source: &str, id: &str) -> Result<IdState, StoreError> {

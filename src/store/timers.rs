@@ -194,6 +194,23 @@ impl MemoryTimers {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Set>> {
         self.sets.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Every timer as armed, by set (a file store's snapshot; leases are left out).
+    pub fn armed(&self) -> Vec<(String, Timer)> {
+        let sets = self.lock();
+        sets.iter()
+            .flat_map(|(set, s)| {
+                s.timers.iter().map(|(key, t)| {
+                    let timer = Timer {
+                        key: key.clone(),
+                        due: from_ms(t.due),
+                        payload: t.payload.clone(),
+                    };
+                    (set.clone(), timer)
+                })
+            })
+            .collect()
+    }
 }
 
 #[async_trait]

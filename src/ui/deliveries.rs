@@ -46,6 +46,10 @@ pub async fn list(
         @if query.get("notice").map(String::as_str) == Some("replayed") {
             (view::notice_box(&format!("Replay queued as delivery {}.", short_id(get("id")))))
         }
+        @if query.get("notice").map(String::as_str) == Some("recovered") {
+            (view::notice_box(&format!("Recovered: {} dead deliveries of {} queued again.",
+                get("count").parse::<usize>().unwrap_or(0), short_id(get("endpoint")))))
+        }
         form.filters method="get" action="/ui/deliveries" aria-label="Filter deliveries" {
             div.row {
                 (view::select("endpoint", "Endpoint", &names, get("endpoint")))
@@ -57,9 +61,14 @@ pub async fn list(
                 a href="/ui/deliveries" { "Clear" }
             }
         }
-        p.muted {
-            "Recovering every dead delivery of an endpoint at once is not in the console yet: "
-            "replay them one by one here, or through the admin API."
+        details #recover {
+            summary { "Recover every dead delivery of an endpoint" }
+            p.muted { "Sends each dead delivery of the endpoint again, oldest event first, as new deliveries (one already replayed is left out)." }
+            div.actions {
+                @for name in &names {
+                    (view::post_button(&signed.csrf, &format!("/ui/endpoints/{name}/recover"), &format!("Recover dead of {name}"), true))
+                }
+            }
         }
     };
     let mut shown: Vec<&DeliveryView> = list
@@ -102,8 +111,13 @@ pub async fn list(
     )
 }
 
+/// An id or name from the query string, shown only if it looks like one.
 fn short_id(id: &str) -> &str {
-    if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
         id
     } else {
         ""
@@ -203,6 +217,31 @@ pub async fn replay(
                 ("endpoint", &r.endpoint),
                 ("notice", "replayed"),
                 ("id", &r.delivery_id)
+            ])
+        )),
+        Err(e) => failure(&signed, "Deliveries", e),
+    }
+}
+
+/// `POST /ui/endpoints/{name}/recover`: every dead delivery of the endpoint sent again.
+pub async fn recover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    console: web::Data<Console>,
+    name: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let signed = match may_change(&req, &state, &console, form.get("csrf").map(String::as_str)) {
+        Ok(s) => s,
+        Err(refused) => return refused.response(),
+    };
+    match ops::recover(signed.admin, &name, None).await {
+        Ok(r) => redirect(&format!(
+            "/ui/deliveries?{}",
+            encode_query(&[
+                ("endpoint", &r.endpoint),
+                ("notice", "recovered"),
+                ("count", &r.replayed.to_string())
             ])
         )),
         Err(e) => failure(&signed, "Deliveries", e),

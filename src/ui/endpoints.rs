@@ -51,7 +51,7 @@ async fn page(
                 tbody {
                     @for e in &list {
                         tr {
-                            td { a href=(format!("/ui/deliveries?endpoint={}", super::incidents::encode_query(&[("", &e.name)]).trim_start_matches('='))) { (e.name) } }
+                            td { a href=(format!("/ui/deliveries?endpoint={}", crate::delivery::kinds::text::encode_component(&e.name))) { (e.name) } }
                             td.hide-narrow { (e.kind) }
                             td { span class=(match e.state { "ok" => "badge b-ok", "retired" => "badge b-info", "circuit_half_open" => "badge b-warn", _ => "badge b-bad" }) { (e.state.replace('_', " ")) } }
                             td.num { (e.queue_depth) }

@@ -11,6 +11,7 @@ use maud::{html, Markup};
 use super::view::{self, Nav, Page};
 use super::{failure, may_change, redirect, respond, signed_in, Console};
 use crate::delivery::actor::DeliveryView;
+use crate::delivery::kinds::text::encode_component;
 use crate::http::admin::ops::{self, DeliverySearch, IncidentSearch, StatusCounts};
 use crate::http::AppState;
 use crate::model::{AlertStatus, Incident, IncidentStatus};
@@ -116,17 +117,7 @@ fn count_links(counts: &StatusCounts, query: &HashMap<String, String>) -> Markup
 pub fn encode_query(params: &[(&str, &str)]) -> String {
     params
         .iter()
-        .map(|(k, v)| {
-            let mut out = format!("{k}=");
-            for b in v.bytes() {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
-            out
-        })
+        .map(|(k, v)| format!("{k}={}", encode_component(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -303,7 +294,7 @@ async fn change(
     match ops::change_incident(signed.admin, id.clone(), to).await {
         Ok(_) => redirect(&format!(
             "/ui/incidents/{}?notice={}",
-            encode_query(&[("", &id)]).trim_start_matches('='),
+            encode_component(&id),
             to.as_str()
         )),
         Err(e) => failure(&signed, "Incident", e),

@@ -81,7 +81,7 @@ impl Page {
                         button.secondary type="submit" { "Sign out" }
                     }
                 }
-                main #main {
+                main #main tabindex="-1" {
                     h1 { (self.title) }
                     (self.body)
                     @if let Some(live) = &self.live {

@@ -30,7 +30,9 @@ async fn wrong_or_missing_token_is_401_and_no_token_configured_is_404(store: Tes
     let (s, body) = admin_call(&sy, "POST", "/api/v1/reload", Some("nope")).await;
     assert_eq!(s, 401);
     assert_eq!(body["error"], "unauthorized");
-    let off = Switchyard::start(&config_for(&store, &rx.url, ""));
+    // A file store is one process's: the second instance gets a directory of its own.
+    let own = store.file_dir.is_some().then(TestStore::file);
+    let off = Switchyard::start(&config_for(own.as_ref().unwrap_or(&store), &rx.url, ""));
     assert_eq!(
         admin_call(&off, "GET", "/api/v1/incidents", Some(ADMIN))
             .await

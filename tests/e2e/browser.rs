@@ -145,15 +145,20 @@ impl Browser {
             .to_string()
     }
 
-    /// The page's visible text.
+    /// The page's visible text ("" while a page is loading: read by script, so a navigation
+    /// between finding an element and reading it cannot fail the read).
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
+        match self
+            .client
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
             .await
-            .expect("body")
-            .text()
-            .await
-            .expect("text")
+        {
+            Ok(Value::String(s)) => s,
+            _ => String::new(),
+        }
     }
 
     /// Waits until the page's text contains `what` (the live parts update by themselves).
@@ -257,19 +262,14 @@ impl Browser {
     }
 }
 
-impl Browser {
-    /// Ends the session (the browser quits), then the driver.
-    pub async fn quit(self) {
-        let _ = self.client.clone().close().await;
-    }
-}
-
 impl Drop for Browser {
     fn drop(&mut self) {
         // The driver's process group: chromedriver and any browser it started.
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.driver.id())])
             .status();
+        // The driver itself in any case, so that waiting for it cannot hang.
+        let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }

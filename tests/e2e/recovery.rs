@@ -274,3 +274,45 @@ fn on_dead_names_existing_webhook_or_chat_endpoints() {
         zero.err
     );
 }
+
+#[actix_rt::test]
+async fn redis_disable_after_counts_from_the_failing_start_kept_across_a_restart() {
+    use deadpool_redis::redis::AsyncCommands;
+    let store = TestStore::redis();
+    let (rx, ops) = (Receiver::start(), Receiver::start());
+    rx.fail_with(Some(503));
+    let endpoints = format!(
+        "  - {{ name: hook, kind: webhook, url: '{}', disable_after: 1h, retry: {{ schedule: [200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms] }}, circuit_breaker: {{ failures: 1000 }} }}\n  - {{ name: ops, kind: webhook, url: '{}' }}",
+        rx.url, ops.url
+    );
+    let yaml = config(&store, &endpoints, "hook", "on_dead: [ops]");
+    let mut sy = Switchyard::start(&yaml);
+    alert(&sy, json!({"title": "Down", "id": "dk-1"})).await;
+    let key = format!("{}:ref:hook:~failing_since", store.key_prefix);
+    let mut conn = store.redis_conn().await;
+    crate::support::eventually("the failing start stored in redis", || {
+        let mut conn = conn.clone();
+        let key = key.clone();
+        async move {
+            let v: Option<String> = conn.get(&key).await.unwrap();
+            v.is_some_and(|v| chrono::DateTime::parse_from_rfc3339(&v).is_ok())
+        }
+    })
+    .await;
+    assert!(ops.received().is_empty(), "an hour has not passed");
+    sy.kill();
+    // As if the endpoint had been failing for two hours when this instance went down.
+    let two_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    let _: () = conn.set(&key, &two_hours_ago).await.unwrap();
+    let _sy = Switchyard::start(&yaml);
+    let got = ops.wait_delivered(1).await;
+    let v = got[0].json();
+    assert_eq!(v["type"], "endpoint.disabled", "{v}");
+    assert!(
+        v["data"]["delivery"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failing for 1h"),
+        "{v}"
+    );
+}

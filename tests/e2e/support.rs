@@ -531,6 +531,8 @@ pub struct TestStore {
     pub redis_url: Option<String>,
     pub key_prefix: String,
     _own: Option<RedisServer>,
+    /// The file store's data directory (outlives the switchyard processes run on it).
+    pub file_dir: Option<tempfile::TempDir>,
 }
 
 impl TestStore {
@@ -539,7 +541,21 @@ impl TestStore {
             redis_url: None,
             key_prefix: String::new(),
             _own: None,
+            file_dir: None,
         }
+    }
+
+    /// The file store, in a directory of its own.
+    pub fn file() -> TestStore {
+        TestStore {
+            file_dir: Some(tempfile::tempdir().expect("tempdir")),
+            ..TestStore::memory()
+        }
+    }
+
+    /// The file store in `dir` (a directory the test made, e.g. a size-limited mount).
+    pub fn file_in(dir: &std::path::Path) -> String {
+        format!("store:\n  kind: file\n  path: {}\n", dir.display())
     }
 
     pub fn redis() -> TestStore {
@@ -549,6 +565,7 @@ impl TestStore {
                 redis_url: Some(url),
                 key_prefix,
                 _own: None,
+                file_dir: None,
             },
             _ => {
                 let own = RedisServer::start();
@@ -556,6 +573,7 @@ impl TestStore {
                     redis_url: Some(own.url()),
                     key_prefix,
                     _own: Some(own),
+                    file_dir: None,
                 }
             }
         }
@@ -567,11 +585,15 @@ impl TestStore {
             redis_url: Some(server.url()),
             key_prefix: format!("sytest-{}", uuid::Uuid::now_v7().simple()),
             _own: None,
+            file_dir: None,
         }
     }
 
     /// The `store:` section of routes.yaml.
     pub fn section(&self) -> String {
+        if let Some(dir) = &self.file_dir {
+            return Self::file_in(dir.path());
+        }
         match &self.redis_url {
             None => "store:\n  kind: memory\n".to_string(),
             Some(url) => format!(
@@ -607,7 +629,7 @@ impl TestStore {
 }
 
 /// Runs a test body once per store: `both_stores!(name);` after `async fn name(store: TestStore)`
-/// makes the tests `name::memory` and `name::redis`.
+/// makes the tests `name::memory`, `name::redis` and `name::file`.
 #[macro_export]
 macro_rules! both_stores {
     ($name:ident) => {
@@ -619,6 +641,10 @@ macro_rules! both_stores {
             #[actix_rt::test]
             async fn redis() {
                 super::$name($crate::support::TestStore::redis()).await
+            }
+            #[actix_rt::test]
+            async fn file() {
+                super::$name($crate::support::TestStore::file()).await
             }
         }
     };

@@ -3,6 +3,8 @@
 //! tester, CSRF, sign out; screenshots of every page at 1280 and 390 px (light and dark) under
 //! target/ui-screenshots/ and axe-core finding no serious or critical violation on any.
 
+use fantoccini::key::Key;
+use fantoccini::Locator;
 use serde_json::json;
 
 use crate::browser::{self, Browser};
@@ -136,6 +138,33 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         "the dead delivery's event: {body}"
     );
     assert_eq!(body["type"], "incident.created");
+
+    // "Recover dead" sends every dead delivery of the endpoint again (a second incident's).
+    rx.fail_with(Some(500));
+    let second = alert(&sy, json!({"title": "Second one", "id": "ui-2"}))
+        .await
+        .expect("a second incident");
+    admin_until(
+        &sy,
+        &format!("/api/v1/deliveries?state=dead&incident={second}"),
+        "the second incident's dead delivery",
+        |v| v["deliveries"].as_array().is_some_and(|d| !d.is_empty()),
+    )
+    .await;
+    rx.fail_with(None);
+    b.goto(&sy.url("/ui/deliveries")).await;
+    b.click("#recover summary").await;
+    b.click("form[action='/ui/endpoints/hook/recover'] button")
+        .await;
+    b.wait_text("Recovered: 1 dead deliveries of hook").await;
+    let got = rx.wait_delivered(2).await;
+    assert_eq!(
+        got[1].json()["data"]["incident"]["id"],
+        second.as_str(),
+        "{:?}",
+        got[1].json()
+    );
+
     b.goto(&sy.url(&format!("/ui/incidents/{id}"))).await;
     b.wait_text("Timeline").await;
 
@@ -159,8 +188,8 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     let (_, inc) = admin_call(&sy, "GET", &format!("/api/v1/incidents/{id}"), Some(ADMIN)).await;
     assert_eq!(inc["status"], "acknowledged", "{inc}");
     // Its event went out too (the receiver answers 200 now).
-    let got = rx.wait_delivered(2).await;
-    assert_eq!(got[1].json()["type"], "incident.acknowledged");
+    let got = rx.wait_delivered(3).await;
+    assert_eq!(got[2].json()["type"], "incident.acknowledged");
 
     // Test an endpoint: the answer is shown, and the receiver got the ping.
     let before = rx.received().len();
@@ -184,7 +213,7 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     b.goto(&sy.url("/ui/routes")).await;
     b.wait_text("everything").await;
     b.client
-        .find(fantoccini::Locator::Css("select[name=source]"))
+        .find(Locator::Css("select[name=source]"))
         .await
         .expect("source select")
         .select_by_value("open")
@@ -200,7 +229,7 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
     assert!(text.contains("incident.created"), "{text}");
     let reached = b
         .client
-        .find(fantoccini::Locator::Css("#route-endpoints"))
+        .find(Locator::Css("#route-endpoints"))
         .await
         .expect("endpoints reached")
         .text()
@@ -208,13 +237,21 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         .unwrap();
     assert_eq!(reached, "hook");
     if shots {
+        // The result, not only the form, in the picture.
+        b.client
+            .execute(
+                "document.getElementById('route-result').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .expect("scroll");
         b.capture("routes", false).await;
     }
     assert_eq!(rx.received().len(), before, "the route tester sent nothing");
     let (_, list) = admin_call(&sy, "GET", "/api/v1/incidents", Some(ADMIN)).await;
     assert_eq!(
         list["incidents"].as_array().unwrap().len(),
-        1,
+        2,
         "and recorded nothing: {list}"
     );
 
@@ -243,7 +280,6 @@ async fn an_operator_works_an_incident_in_the_console(store: TestStore) {
         303,
         "the signed-out session is refused"
     );
-    b.quit().await;
 }
 
 /// Every page in dark mode: screenshots, and axe-core's contrast checks with dark colours.
@@ -278,7 +314,6 @@ async fn every_page_is_readable_in_dark_mode() {
         b.wait_text("Sign out").await;
         b.capture(name, true).await;
     }
-    b.quit().await;
 }
 
 /// A grouped route's group in the console: its incidents, and when it is notified next; the
@@ -321,6 +356,27 @@ routes:
     .expect("an incident");
     let b = Browser::start(1280, false).await;
     sign_in(&b, &sy).await;
+    // From the keyboard: the first Tab reaches the skip link, Enter moves into the page, and
+    // the next Tab reaches the filters' first control.
+    let key = |k: Key| k.to_string();
+    let body = b.client.find(Locator::Css("body")).await.expect("body");
+    body.send_keys(&key(Key::Tab)).await.expect("tab");
+    let active = b.client.active_element().await.expect("focus");
+    assert_eq!(active.text().await.unwrap(), "Skip to content");
+    active.send_keys(&key(Key::Enter)).await.expect("enter");
+    b.client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys(&key(Key::Tab))
+        .await
+        .expect("tab");
+    let active = b.client.active_element().await.expect("focus");
+    assert_eq!(
+        active.attr("name").await.unwrap().as_deref(),
+        Some("status"),
+        "the status filter after the skip link"
+    );
     b.goto(&sy.url("/ui/groups")).await;
     let text = b.wait_text(&id).await;
     assert!(text.contains("by-cluster"), "{text}");
@@ -337,7 +393,6 @@ routes:
     b.goto(&sy.url("/ui/routes")).await;
     b.wait_text("group_by [cluster], wait 3600s").await;
     assert!(rx.received().is_empty(), "nothing sent before group_wait");
-    b.quit().await;
 }
 
 /// Without an admin token there is no console; the keyboard reaches every control first

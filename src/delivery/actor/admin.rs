@@ -8,6 +8,7 @@ use bytes::Bytes;
 use chrono::Utc;
 
 use super::claim;
+use super::notices;
 use super::{
     DeliveryActor, EndpointDeliveries, ListDeliveries, Ping, PingReport, Recover, Recovered,
     Replay, ReplayError,
@@ -50,7 +51,7 @@ impl Handler<Replay> for DeliveryActor {
                 .map(move |res, act, ctx| match res {
                     Ok(Some(id)) => {
                         act.heads.enable();
-                    act.failing.reset();
+                    notices::reset_failing(act);
                         tracing::info!(endpoint = &*act.spec.name, delivery = %msg.0, replay = %id, "replay queued");
                         claim::claim(act, ctx);
                         Ok(id)
@@ -89,7 +90,7 @@ impl Handler<Recover> for DeliveryActor {
                 let recovered = res?;
                 if !recovered.is_empty() {
                     act.heads.enable();
-                    act.failing.reset();
+                    notices::reset_failing(act);
                     tracing::info!(
                         endpoint = &*act.spec.name,
                         replays = recovered.len(),

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::held::ParkedHeads;
+use super::notices;
 use super::settle::store_settlement;
 use super::{DeliveryActor, DeliveryView, EndpointDeliveries};
 use crate::model::delivery::Settlement;
@@ -426,7 +427,7 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
     if !claim.disabled && act.heads.is_disabled() {
         // A replay re-enabled the endpoint (on this instance or another one).
         act.heads.enable();
-        act.failing.reset();
+        notices::reset_failing(act);
     }
     for c in claim.deliveries {
         if claim.disabled || act.heads.is_disabled() {

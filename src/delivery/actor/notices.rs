@@ -7,52 +7,95 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use tokio::time::Instant;
+use chrono::{DateTime, Utc};
 
 use super::DeliveryActor;
 use crate::model::delivery::{DeadNotice, Settlement, Verdict};
 use crate::model::{Event, EventType};
 use crate::store::Claimed;
 
-/// How long an endpoint has failed without a success (`disable_after`), counted from this
-/// instance's attempts.
-#[derive(Debug, Default)]
+/// Where [`ExternalRefs`](crate::store::refs::ExternalRefs) keeps, per endpoint, when it
+/// started failing without a success (RFC 3339; empty: it is not failing), so that a restart
+/// or another instance goes on counting `disable_after` (in Redis with the redis store).
+pub const FAILING_SINCE_REF: &str = "~failing_since";
+
+/// Since when the endpoint has failed without a success (`disable_after`): counted from every
+/// attempt of this instance, started from the store's time at start-up, written back when it
+/// starts or ends.
+#[derive(Debug)]
 pub(super) struct FailingSince {
-    since: Option<Instant>,
+    since: Option<DateTime<Utc>>,
+    /// The store may hold a start (not read yet, or read): a success clears it.
+    stored: bool,
     /// The last verdict turned into a disable: the reason its notice gives.
     tripped: Option<Duration>,
+}
+
+impl Default for FailingSince {
+    fn default() -> Self {
+        FailingSince {
+            since: None,
+            stored: true,
+            tripped: None,
+        }
+    }
+}
+
+/// What the store is to keep after a judgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Persist {
+    Start(DateTime<Utc>),
+    Clear,
 }
 
 impl FailingSince {
     /// The verdict of an attempt, seen through `disable_after`: a failure once the endpoint
     /// has failed that long without a success becomes [`Verdict::Gone`] (the endpoint is
-    /// disabled as a 410 disables it).
+    /// disabled as a 410 disables it). Also what to write to the store, if anything.
     pub(super) fn judge(
         &mut self,
         verdict: Verdict,
         attempted: bool,
         disable_after: Option<Duration>,
-        now: Instant,
-    ) -> Verdict {
+        now: DateTime<Utc>,
+    ) -> (Verdict, Option<Persist>) {
         self.tripped = None;
+        let Some(limit) = disable_after else {
+            return (verdict, None);
+        };
         match verdict {
-            Verdict::Success | Verdict::Duplicate => {
-                self.since = None;
-                verdict
-            }
+            Verdict::Success | Verdict::Duplicate => (verdict, self.clear()),
             Verdict::Retry { .. } | Verdict::Fatal if attempted => {
-                let since = *self.since.get_or_insert(now);
-                match disable_after {
-                    Some(limit) if now.saturating_duration_since(since) >= limit => {
-                        self.tripped = Some(limit);
-                        self.since = None;
-                        Verdict::Gone
-                    }
-                    _ => verdict,
+                let Some(since) = self.since else {
+                    self.since = Some(now);
+                    self.stored = true;
+                    return (verdict, Some(Persist::Start(now)));
+                };
+                if (now - since).to_std().unwrap_or_default() >= limit {
+                    self.tripped = Some(limit);
+                    (Verdict::Gone, self.clear())
+                } else {
+                    (verdict, None)
                 }
             }
-            other => other,
+            other => (other, None),
+        }
+    }
+
+    fn clear(&mut self) -> Option<Persist> {
+        self.since = None;
+        std::mem::replace(&mut self.stored, false).then_some(Persist::Clear)
+    }
+
+    /// What the store held at start-up: an earlier start wins over one this instance saw.
+    pub(super) fn load(&mut self, stored: Option<&str>) {
+        match stored.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+            Some(t) => {
+                let t = t.to_utc();
+                self.since = Some(self.since.map_or(t, |s| s.min(t)));
+                self.stored = true;
+            }
+            None => self.stored = self.since.is_some(),
         }
     }
 
@@ -60,11 +103,45 @@ impl FailingSince {
     pub(super) fn tripped(&self) -> Option<Duration> {
         self.tripped
     }
+}
 
-    /// The endpoint was enabled again (a replay or recovery): the count starts over.
-    pub(super) fn reset(&mut self) {
-        self.since = None;
+/// Writes what `judge` said to the store (in the background; a failed write is logged and
+/// only delays a disable).
+pub(super) fn persist(act: &DeliveryActor, p: Persist) {
+    let (refs, name) = (act.refs.clone(), act.spec.name.clone());
+    let value = match p {
+        Persist::Start(t) => t.to_rfc3339(),
+        Persist::Clear => String::new(),
+    };
+    actix_rt::spawn(async move {
+        if let Err(e) = refs.put(&name, FAILING_SINCE_REF, &value).await {
+            tracing::warn!(endpoint = &*name, error = %e, "disable_after: the failing-since time could not be stored");
+        }
+    });
+}
+
+/// The endpoint was enabled again (a replay or recovery): the count starts over.
+pub(super) fn reset_failing(act: &mut DeliveryActor) {
+    if let Some(p) = act.failing.clear() {
+        persist(act, p);
     }
+}
+
+/// At start-up, with `disable_after`: reads the stored failing-since time.
+pub(super) fn load_failing(act: &mut DeliveryActor, ctx: &mut actix::Context<DeliveryActor>) {
+    use actix::{ActorFutureExt, AsyncContext, WrapFuture};
+    if act.spec.disable_after.is_none() {
+        return;
+    }
+    let (refs, name) = (act.refs.clone(), act.spec.name.clone());
+    ctx.spawn(
+        async move { refs.get(&name, FAILING_SINCE_REF).await }
+            .into_actor(act)
+            .map(|res, act, _| match res {
+                Ok(v) => act.failing.load(v.as_deref().filter(|v| !v.is_empty())),
+                Err(e) => tracing::warn!(endpoint = &*act.spec.name, error = %e, "disable_after: the failing-since time could not be read"),
+            }),
+    );
 }
 
 /// `1d 2h`-style text of a duration, for reasons.
@@ -159,35 +236,41 @@ mod tests {
     #[test]
     fn failing_without_a_success_for_disable_after_disables() {
         let mut f = FailingSince::default();
-        let t0 = Instant::now();
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
         let limit = Some(Duration::from_secs(10));
         let retry = || Verdict::Retry { retry_after: None };
-        assert_eq!(f.judge(retry(), true, limit, t0), retry());
+        // Nothing stored yet: the first failure stores its time.
+        f.load(None);
         assert_eq!(
-            f.judge(retry(), true, limit, t0 + Duration::from_secs(9)),
-            retry()
+            f.judge(retry(), true, limit, at(0)),
+            (retry(), Some(Persist::Start(at(0))))
         );
-        // A success starts the count over.
+        assert_eq!(f.judge(retry(), true, limit, at(9)), (retry(), None));
+        // A success starts the count over (and clears the store).
         assert_eq!(
-            f.judge(Verdict::Success, true, limit, t0 + Duration::from_secs(9)),
-            Verdict::Success
-        );
-        assert_eq!(
-            f.judge(retry(), true, limit, t0 + Duration::from_secs(12)),
-            retry()
+            f.judge(Verdict::Success, true, limit, at(9)),
+            (Verdict::Success, Some(Persist::Clear))
         );
         assert_eq!(
-            f.judge(retry(), true, limit, t0 + Duration::from_secs(22)),
-            Verdict::Gone
+            f.judge(Verdict::Success, true, limit, at(9)).1,
+            None,
+            "cleared once"
+        );
+        assert_eq!(f.judge(retry(), true, limit, at(12)).0, retry());
+        assert_eq!(
+            f.judge(retry(), true, limit, at(22)),
+            (Verdict::Gone, Some(Persist::Clear))
         );
         assert_eq!(f.tripped, limit);
-        // Without disable_after nothing is ever disabled; unattempted verdicts do not count.
+        // A start stored by an earlier run (or another instance) counts from there.
         let mut g = FailingSince::default();
-        assert_eq!(g.judge(retry(), true, None, t0), retry());
-        assert_eq!(
-            g.judge(retry(), true, None, t0 + Duration::from_secs(999_999)),
-            retry()
-        );
+        g.load(Some(&at(-100).to_rfc3339()));
+        assert_eq!(g.judge(retry(), true, limit, at(0)).0, Verdict::Gone);
+        // Without disable_after nothing is ever disabled or stored.
+        let mut h = FailingSince::default();
+        assert_eq!(h.judge(retry(), true, None, at(0)), (retry(), None));
+        assert_eq!(h.judge(retry(), true, None, at(999_999)), (retry(), None));
         assert_eq!(human(Duration::from_secs(5 * 86_400)), "5d");
     }
 

@@ -97,6 +97,7 @@ struct Backend {
     incidents: Arc<dyn IncidentStore>,
     queue: Arc<dyn DeliveryQueueStore>,
     _redis: Option<TestRedis>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn backends() -> Vec<Backend> {
@@ -106,21 +107,33 @@ fn backends() -> Vec<Backend> {
         incidents: memory.clone(),
         queue: memory,
         _redis: None,
+        _dir: None,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = crate::store::file::FileStore::open(dir.path()).expect("file store");
+    let file = Backend {
+        name: "file",
+        incidents: file.clone(),
+        queue: file,
+        _redis: None,
+        _dir: Some(dir),
     };
     // scripts/test.sh's local-only switch; CI refuses it.
     if std::env::var_os("SWITCHYARD_SKIP_REDIS").is_some() {
         eprintln!("NOT RUN: the redis backend of the dispatcher tests (SWITCHYARD_SKIP_REDIS)");
-        return vec![memory];
+        return vec![memory, file];
     }
     let redis = TestRedis::get();
     let store = Arc::new(redis.redis_store(&prefix()));
     vec![
         memory,
+        file,
         Backend {
             name: "redis",
             incidents: store.clone(),
             queue: store,
             _redis: Some(redis),
+            _dir: None,
         },
     ]
 }

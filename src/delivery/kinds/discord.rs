@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{changes_text, colour, headline, truncate};
+use super::{changes_text, colour, fit_list, headline, truncate};
 use crate::model::Event;
 
 /// The request body for an event.
@@ -25,10 +25,11 @@ pub fn body(event: &Event) -> Value {
         let labels = inc
             .labels
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        fields.push(json!({"name": "Labels", "value": truncate(&labels, 1024), "inline": false}));
+            .map(|(k, v)| truncate(&format!("{k}={v}"), 200))
+            .collect::<Vec<_>>();
+        fields.push(
+            json!({"name": "Labels", "value": fit_list(&labels, ", ", 1024), "inline": false}),
+        );
     }
     if !inc.links.is_empty() {
         let links = inc

@@ -1,6 +1,7 @@
 //! `kind: email`: one message per event over SMTP (lettre), `multipart/alternative` with a
-//! plain-text and an HTML part, to the `smtp.to` recipients; STARTTLS (default), TLS from the
-//! first byte, or none. The relay's 5xx answers make the delivery dead at once (a refused
+//! plain-text and an HTML part, to the `smtp.to` recipients, threaded per incident
+//! (`In-Reply-To` the incident's first message); STARTTLS (default), TLS from the first byte,
+//! or none. The relay's 5xx answers make the delivery dead at once (a refused
 //! recipient stays refused); anything else is retried. `server.endpoint_policy` is checked
 //! on the relay's addresses before each send.
 //!
@@ -15,8 +16,9 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::net::SocketAddr;
 
-use super::{changes_text, headline, truncate, Exchange};
+use super::{changes_text, escape_html, headline, omitted, truncate, Exchange};
 use crate::config::types::{SmtpConfig, SmtpSecurity};
 use crate::delivery::policy::AddressPolicy;
 use crate::model::delivery::Verdict;
@@ -36,7 +38,11 @@ const MAX_LABEL: usize = 200;
 pub struct EmailSpec {
     host: String,
     port: u16,
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    /// TLS settings naming `host`: the certificate is checked against the relay's name even
+    /// though the connection goes to the address checked by the policy.
+    tls: Tls,
+    credentials: Option<Credentials>,
+    timeout: Duration,
     from: Mailbox,
     to: Vec<Mailbox>,
 }
@@ -98,33 +104,21 @@ impl EmailSpec {
             SmtpSecurity::Tls => Tls::Wrapper(tls),
             SmtpSecurity::None => Tls::None,
         };
-        let mut mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        match (&cfg.username, &cfg.password) {
-            (Some(u), Some(p)) => {
-                mailer = mailer.credentials(Credentials::new(u.clone(), p.expose().to_string()))
-            }
-            (None, None) => {}
+        let credentials = match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.expose().to_string())),
+            (None, None) => None,
             _ => return Err(("smtp.username", "username and password go together".into())),
-        }
+        };
         Ok(EmailSpec {
             host,
             port,
-            mailer: mailer.build(),
+            tls,
+            credentials,
+            timeout,
             from,
             to,
         })
     }
-}
-
-/// HTML escaping of text shown as typed.
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The labels listed (at most [`MAX_LABELS`], each cut), and the line counting the rest.
@@ -135,7 +129,7 @@ fn labels(event: &Event) -> (Vec<String>, Option<String>) {
         .take(MAX_LABELS)
         .map(|(k, v)| truncate(&format!("{k}={v}"), MAX_LABEL))
         .collect();
-    let more = (l.len() > MAX_LABELS).then(|| format!("… and {} more", l.len() - MAX_LABELS));
+    let more = omitted(l.len(), MAX_LABELS);
     (shown, more)
 }
 
@@ -176,41 +170,41 @@ pub fn render(event: &Event) -> (String, String, String) {
         event.kind, inc.id
     ));
 
-    let mut h = format!("<h2>{}</h2>\n<table>\n", html(&subject));
+    let mut h = format!("<h2>{}</h2>\n<table>\n", escape_html(&subject));
     for (k, v) in &facts {
         h.push_str(&format!(
             "<tr><th align=\"left\">{k}</th><td>{}</td></tr>\n",
-            html(v)
+            escape_html(v)
         ));
     }
     h.push_str("</table>\n");
     if let Some(c) = changes_text(event) {
         h.push_str(&format!(
             "<p>Changed: {}</p>\n",
-            html(&truncate(&c, MAX_LABEL * 5))
+            escape_html(&truncate(&c, MAX_LABEL * 5))
         ));
     }
     if !description.trim().is_empty() {
         h.push_str(&format!(
             "<p style=\"white-space: pre-wrap\">{}</p>\n",
-            html(&description)
+            escape_html(&description)
         ));
     }
     if !labels.is_empty() {
         h.push_str("<p>");
         for l in &labels {
-            h.push_str(&format!("<code>{}</code> ", html(l)));
+            h.push_str(&format!("<code>{}</code> ", escape_html(l)));
         }
         if let Some(m) = &more {
-            h.push_str(&html(m));
+            h.push_str(&escape_html(m));
         }
         h.push_str("</p>\n");
     }
     for l in inc.links.iter().filter(|l| l.url.starts_with("http")) {
         h.push_str(&format!(
             "<p><a href=\"{}\">{}</a></p>\n",
-            html(&l.url),
-            html(&truncate(
+            escape_html(&l.url),
+            escape_html(&truncate(
                 if l.label.is_empty() { &l.url } else { &l.label },
                 MAX_LABEL
             ))
@@ -219,15 +213,27 @@ pub fn render(event: &Event) -> (String, String, String) {
     h.push_str(&format!(
         "<p style=\"color:#888\">switchyard · {} · {}</p>\n",
         event.kind,
-        html(&inc.id)
+        escape_html(&inc.id)
     ));
     (subject, text, h)
 }
 
-/// The message of an event.
+/// The message of an event. The incident's first message has the Message-ID
+/// `<incident id@sender's domain>`; later ones answer it (`In-Reply-To`, `References`), so mail
+/// clients show one thread per incident.
 pub fn message(spec: &EmailSpec, event: &Event) -> Result<Message, String> {
     let (subject, text, html) = render(event);
+    let domain = spec.from.email.domain();
+    let thread = format!("<{}@{domain}>", event.incident.id);
     let mut b = Message::builder().from(spec.from.clone()).subject(subject);
+    if event.kind == crate::model::EventType::Created {
+        b = b.message_id(Some(thread));
+    } else {
+        b = b
+            .message_id(Some(format!("<{}@{domain}>", event.id)))
+            .in_reply_to(thread.clone())
+            .references(thread);
+    }
     for to in &spec.to {
         b = b.to(to.clone());
     }
@@ -235,17 +241,35 @@ pub fn message(spec: &EmailSpec, event: &Event) -> Result<Message, String> {
         .map_err(|e| format!("the message could not be built: {e}"))
 }
 
-/// The relay's addresses, each checked against the policy.
-async fn check_relay(spec: &EmailSpec, policy: AddressPolicy) -> Result<(), String> {
-    let addrs = tokio::net::lookup_host((spec.host.as_str(), spec.port))
+/// The relay's address to connect to: its name resolved once, every address checked
+/// against the policy, the first one taken (the connection goes to the address checked, so
+/// DNS cannot route around the policy between the check and the connection).
+async fn relay_address(spec: &EmailSpec, policy: AddressPolicy) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((spec.host.as_str(), spec.port))
         .await
-        .map_err(|e| format!("{}: {e}", spec.host))?;
-    for a in addrs {
+        .map_err(|e| format!("{}: {e}", spec.host))?
+        .collect();
+    for a in &addrs {
         if let Some(why) = policy.refuses(a.ip()) {
             return Err(format!("refused by the endpoint policy: {why}"));
         }
     }
-    Ok(())
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{}: no address", spec.host))
+}
+
+/// A connection to `addr` with the relay's TLS settings and credentials.
+fn mailer(spec: &EmailSpec, addr: SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .tls(spec.tls.clone())
+        .timeout(Some(spec.timeout));
+    if let Some(c) = &spec.credentials {
+        b = b.credentials(c.clone());
+    }
+    b.build()
 }
 
 /// Sends the event's message.
@@ -261,10 +285,11 @@ pub async fn deliver(spec: &Arc<EmailSpec>, policy: AddressPolicy, event: &Event
         Ok(m) => m,
         Err(e) => return fail(Verdict::Fatal, e, 0),
     };
-    if let Err(e) = check_relay(spec, policy).await {
-        return fail(retry, e, 0);
-    }
-    match spec.mailer.send(msg).await {
+    let addr = match relay_address(spec, policy).await {
+        Ok(addr) => addr,
+        Err(e) => return fail(retry, e, 0),
+    };
+    match mailer(spec, addr).send(msg).await {
         Ok(resp) => {
             let mut o = Exchange::success(None, 1);
             o.response = Some(super::Response {

@@ -6,21 +6,21 @@
 //! `messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD`.
 //!
 //! Limits kept: the message's text 4096 characters (the documented 4,096 for `text`), card
-//! header title and subtitle 200, each widget text 2000, labels listed up to
-//! [`MAX_LABELS`], at most [`MAX_BUTTONS`] buttons, each part cut with `…`.
+//! header title and subtitle 200, each widget text 2000 (labels of 200 listed while they fit, then
+//! `… and N more`), at most [`MAX_BUTTONS`] buttons, each part cut
+//! with `…`.
 
 use serde_json::{json, Value};
 
-use super::{changes_text, headline, truncate};
+use super::{changes_text, escape_html, fit_list, headline, truncate};
 use crate::model::Event;
 
-/// Labels shown; the rest are counted.
-pub const MAX_LABELS: usize = 20;
 /// Link buttons.
 pub const MAX_BUTTONS: usize = 6;
 const MAX_TEXT: usize = 4096;
 const MAX_HEADER: usize = 200;
 const MAX_WIDGET: usize = 2000;
+const MAX_LABEL: usize = 200;
 
 /// The webhook URL with the thread reply option added.
 pub fn url(webhook: &str) -> String {
@@ -28,16 +28,8 @@ pub fn url(webhook: &str) -> String {
     format!("{webhook}{sep}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD")
 }
 
-/// Google Chat's text formatting marks `*`, `_`, `~` and backticks: shown as typed in the
-/// card's plain widgets; `<`, `>` and `&` are escaped in widget text (it is HTML).
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn decorated(label: &str, text: &str) -> Value {
-    json!({"decoratedText": {"topLabel": label, "text": html(&truncate(text, MAX_WIDGET))}})
+    json!({"decoratedText": {"topLabel": label, "text": escape_html(&truncate(text, MAX_WIDGET))}})
 }
 
 /// The message for an event.
@@ -51,23 +43,19 @@ pub fn body(event: &Event) -> Value {
     ];
     if !inc.description.trim().is_empty() {
         widgets.push(
-            json!({"textParagraph": {"text": html(&truncate(&inc.description, MAX_WIDGET))}}),
+            json!({"textParagraph": {"text": escape_html(&truncate(&inc.description, MAX_WIDGET))}}),
         );
     }
     if let Some(c) = changes_text(event) {
         widgets.push(decorated("Changed", &c));
     }
     if !inc.labels.is_empty() {
-        let mut labels: Vec<String> = inc
+        let labels: Vec<String> = inc
             .labels
             .iter()
-            .take(MAX_LABELS)
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| truncate(&format!("{k}={v}"), MAX_LABEL))
             .collect();
-        if inc.labels.len() > MAX_LABELS {
-            labels.push(format!("… and {} more", inc.labels.len() - MAX_LABELS));
-        }
-        widgets.push(decorated("Labels", &labels.join(", ")));
+        widgets.push(decorated("Labels", &fit_list(&labels, ", ", MAX_WIDGET)));
     }
     let buttons: Vec<Value> = inc
         .links

@@ -17,8 +17,8 @@ use actix_web::http::Method;
 use serde_json::{json, Value};
 
 use super::{
-    base, basic_auth, body_or_template, changes_text, encode_component, title, truncate, Exchange,
-    OutboundRequest, Steps,
+    base, basic_auth, body_or_template, changes_text, encode_component, omitted, title, truncate,
+    Exchange, OutboundRequest, Steps,
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
@@ -57,12 +57,16 @@ fn paragraph(content: Vec<Value>) -> Value {
     json!({"type": "paragraph", "content": content})
 }
 
-/// The issue description as an Atlassian Document Format document.
+/// Labels listed in the description; the rest are counted.
+pub const MAX_LABELS: usize = 50;
+
+/// The issue description as an Atlassian Document Format document: within Jira's 32,767
+/// characters (description 20,000, the facts and up to [`MAX_LABELS`] labels of 200, ten links).
 pub fn description(event: &Event) -> Value {
     let inc = &event.incident;
     let mut content = Vec::new();
     if !inc.description.trim().is_empty() {
-        content.push(paragraph(vec![text(&truncate(&inc.description, 30_000))]));
+        content.push(paragraph(vec![text(&truncate(&inc.description, 20_000))]));
     }
     let mut items = vec![
         format!("Severity: {}", inc.severity),
@@ -70,7 +74,13 @@ pub fn description(event: &Event) -> Value {
         format!("Incident: {}", inc.id),
         format!("Dedup key: {}", inc.dedup_key),
     ];
-    items.extend(inc.labels.iter().map(|(k, v)| format!("{k}: {v}")));
+    items.extend(
+        inc.labels
+            .iter()
+            .take(MAX_LABELS)
+            .map(|(k, v)| truncate(&format!("{k}: {v}"), 200)),
+    );
+    items.extend(omitted(inc.labels.len(), MAX_LABELS));
     content.push(json!({
         "type": "bulletList",
         "content": items.iter().filter(|i| !i.trim().is_empty()).map(|i| json!({
@@ -81,8 +91,9 @@ pub fn description(event: &Event) -> Value {
         .links
         .iter()
         .filter(|l| !l.url.is_empty())
+        .take(10)
         .map(|l| {
-            json!({"type": "text", "text": if l.label.is_empty() { &l.url } else { &l.label },
+            json!({"type": "text", "text": truncate(if l.label.is_empty() { &l.url } else { &l.label }, 200),
                    "marks": [{"type": "link", "attrs": {"href": l.url}}]})
         })
         .collect();

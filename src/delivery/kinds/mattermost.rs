@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use super::{changes_text, colour, headline, truncate};
+use super::{changes_text, colour, headline, omitted, truncate};
 use crate::model::Event;
 
 /// Mattermost's limit on a post's text (attachments count towards it).
@@ -60,16 +60,14 @@ pub fn body(event: &Event) -> Value {
                 )
             })
             .collect();
-        if inc.labels.len() > MAX_LABELS {
-            labels.push(format!("… and {} more", inc.labels.len() - MAX_LABELS));
-        }
+        labels.extend(omitted(inc.labels.len(), MAX_LABELS));
         fields.push(json!({"short": false, "title": "Labels", "value": labels.join(" ")}));
     }
     let links: Vec<String> = inc
         .links
         .iter()
-        .filter(|l| !l.url.is_empty() && l.url.len() <= 1024 && !l.url.contains(')'))
-        .take(10)
+        .filter(|l| !l.url.is_empty() && l.url.len() <= 512 && !l.url.contains(')'))
+        .take(5)
         .map(|l| {
             let label = if l.label.is_empty() { &l.url } else { &l.label };
             format!("[{}]({})", escape(&truncate(label, 100)), l.url)

@@ -9,7 +9,9 @@
 //! | kind | created | updated | acknowledged | resolved |
 //! |---|---|---|---|---|
 //! | webhook | body | body | body | body |
-//! | slack, teams, discord | message | message | message | message |
+//! | slack (webhook), teams, discord, google_chat, mattermost, email | message | message | message | message |
+//! | slack (bot token) | message | thread reply | thread reply + update the first | thread reply + update the first |
+//! | telegram | message | reply to the first | reply to the first | reply to the first |
 //! | pagerduty | `trigger` | `trigger` (same dedup key) | `acknowledge` | `resolve` |
 //! | opsgenie | create alert | note (+ priority) | acknowledge | close |
 //! | jira | create issue | comment | comment | transition |
@@ -377,9 +379,12 @@ async fn simple(
 }
 
 pub use text::{
-    base, basic_auth, bounded_key, changes_text, colour, encode_component, headline, secret_header,
-    title, truncate,
+    base, basic_auth, bounded_key, changes_text, colour, encode_component, escape_html, fit_list,
+    headline, omitted, secret_header, title, truncate,
 };
+
+#[cfg(test)]
+mod limits_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

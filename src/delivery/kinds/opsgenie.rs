@@ -6,15 +6,16 @@
 //! created: `POST /v2/alerts`; updated: `PUT .../priority` when the severity changed and
 //! `POST .../notes`; acknowledged: `POST .../acknowledge`; resolved: `POST .../close`.
 //! Priorities: critical P1, error P2, warning P3, info P5.
-//! Limits kept: message 130, alias 512, description 15000, 20 tags of 50, source 100.
+//! Limits kept: message 130, alias 512, description 15000, 20 tags of 50, source 100, details
+//! 8000 characters (labels and annotations that do not fit are counted under `…`).
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::Method;
 use serde_json::{json, Value};
 
 use super::{
-    base, body_or_template, bounded_key, changes_text, encode_component, secret_header, title,
-    truncate, Exchange, OutboundRequest, Steps,
+    base, body_or_template, bounded_key, changes_text, encode_component, omitted, secret_header,
+    title, truncate, Exchange, OutboundRequest, Steps,
 };
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
@@ -41,6 +42,9 @@ fn alias(event: &Event) -> String {
     bounded_key(&event.incident.dedup_key, 512)
 }
 
+/// Opsgenie's limit on an alert's details (keys and values).
+pub const MAX_DETAILS: usize = 8000;
+
 /// `POST /v2/alerts` body.
 pub fn create_body(event: &Event) -> Value {
     let inc = &event.incident;
@@ -52,8 +56,22 @@ pub fn create_body(event: &Event) -> Value {
         .collect();
     let mut details = serde_json::Map::new();
     details.insert("incident_id".into(), json!(inc.id));
+    // Opsgenie keeps at most 8000 characters of details (keys and values): what does not fit
+    // is counted under `…`.
+    let mut room = MAX_DETAILS.saturating_sub(inc.id.len() + "incident_id".len() + 40);
+    let (mut shown, total) = (0, inc.labels.len() + inc.annotations.len());
     for (k, v) in inc.labels.iter().chain(inc.annotations.iter()) {
-        details.insert(k.clone(), json!(truncate(v, 1000)));
+        let (k, v) = (truncate(k, 100), truncate(v, 1000));
+        let cost = k.chars().count() + v.chars().count();
+        if cost > room {
+            break;
+        }
+        room -= cost;
+        details.insert(k, json!(v));
+        shown += 1;
+    }
+    if let Some(more) = omitted(total, shown) {
+        details.insert("…".into(), json!(more));
     }
     let mut description = inc.description.clone();
     for l in &inc.links {

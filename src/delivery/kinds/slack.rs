@@ -4,12 +4,13 @@
 //! own message (an incoming webhook cannot edit an earlier one). Slack allows one message per
 //! second per webhook: a slack endpoint without `rate_limit` gets `1/s`.
 //!
-//! Limits kept: header text 150, section text 3000, field text 2000, context text 3000,
-//! button text 75, button URL 3000, 25 buttons.
+//! Limits kept: header text 150, section text 3000, field text 2000, context text 3000 (labels
+//! of 200 listed while they fit, then `… and N more`), button text 75, button URL 3000, 25
+//! buttons.
 
 use serde_json::{json, Value};
 
-use super::{changes_text, headline, title, truncate};
+use super::{changes_text, fit_list, headline, title, truncate};
 use crate::model::Event;
 
 /// Slack's mrkdwn escaping: `&`, `<` and `>`.
@@ -51,12 +52,11 @@ pub fn body(event: &Event) -> Value {
         let labels = inc
             .labels
             .iter()
-            .map(|(k, v)| format!("`{}={}`", escape(k), escape(v)))
-            .collect::<Vec<_>>()
-            .join(" ");
+            .map(|(k, v)| format!("`{}`", escape(&truncate(&format!("{k}={v}"), 200))))
+            .collect::<Vec<_>>();
         blocks.push(json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": truncate(&labels, 3000)}]
+            "elements": [{"type": "mrkdwn", "text": fit_list(&labels, " ", 3000)}]
         }));
     }
     let buttons: Vec<Value> = inc

@@ -3,11 +3,17 @@
 //! (<https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using>).
 //! The retired Office 365 connector URLs (`*.webhook.office.com/webhookb2/...`,
 //! `outlook.office.com/webhook/...`) are refused when the config is checked.
+//!
+//! Limits kept (a card must stay under Teams' 28 KB): headline 300, description 4000, up to
+//! [`MAX_LABELS`] label facts (key 100, value 500) then `… and N more`, five link actions.
 
 use serde_json::{json, Value};
 
-use super::{changes_text, headline, truncate};
+use super::{changes_text, headline, omitted, truncate};
 use crate::model::{Event, EventType, Severity};
+
+/// Labels shown as facts; the rest are counted.
+pub const MAX_LABELS: usize = 20;
 
 /// Why a URL is the retired Office 365 connector, if it is.
 pub fn retired_connector(url: &str) -> Option<&'static str> {
@@ -60,8 +66,11 @@ pub fn body(event: &Event) -> Value {
     if let Some(c) = changes_text(event) {
         facts.push(json!({"title": "Changed", "value": c}));
     }
-    for (k, v) in inc.labels.iter().take(20) {
+    for (k, v) in inc.labels.iter().take(MAX_LABELS) {
         facts.push(json!({"title": truncate(k, 100), "value": truncate(v, 500)}));
+    }
+    if let Some(more) = omitted(inc.labels.len(), MAX_LABELS) {
+        facts.push(json!({"title": "Labels", "value": more}));
     }
     card_body.push(json!({"type": "FactSet", "facts": facts}));
     card_body.push(json!({

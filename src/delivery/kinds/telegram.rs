@@ -2,15 +2,20 @@
 //! with `parse_mode: HTML`: every text is escaped (`&`, `<`, `>`, and `"` in link addresses:
 //! the four entities Telegram's HTML knows). The first event of an incident sends a message
 //! whose `message_id` is remembered per incident ([`ExternalRefs`]); later events reply to it
-//! (`reply_parameters`, sent even if it was deleted), one reply chain per incident.
+//! (`reply_parameters`, sent even if it was deleted), one reply chain per incident. A 429's
+//! wait (`parameters.retry_after`) is honoured like `Retry-After`.
 //!
-//! Limits kept: 4096 characters of text (after entities are parsed: counted here on the text
-//! as shown), each part cut with `…`, labels listed up to [`MAX_LABELS`].
+//! Limits kept: 4096 characters of text as shown (after entities are parsed; link addresses
+//! do not count): the headline 256, the description 1000, each label 100, up to
+//! [`MAX_LABELS`] labels then `… and N more`, five links; each part cut with `…`, so the sum
+//! stays under the limit.
 
 use actix_web::http::Method;
 use serde_json::{json, Value};
 
-use super::{base, changes_text, headline, truncate, Exchange, OutboundRequest, Steps};
+use super::{
+    base, changes_text, escape_html, headline, omitted, truncate, Exchange, OutboundRequest, Steps,
+};
 use crate::config::types::Secret;
 use crate::delivery::endpoint::EndpointSpec;
 use crate::model::delivery::Verdict;
@@ -22,10 +27,10 @@ pub const DEFAULT_URL: &str = "https://api.telegram.org";
 /// Telegram's limit on a message's text.
 pub const MAX_TEXT: usize = 4096;
 /// Labels shown; the rest are counted.
-pub const MAX_LABELS: usize = 20;
+pub const MAX_LABELS: usize = 15;
 /// Room kept for the headline, description, each label.
 const MAX_HEADLINE: usize = 256;
-const MAX_DESCRIPTION: usize = 2048;
+const MAX_DESCRIPTION: usize = 1000;
 const MAX_LABEL: usize = 100;
 
 /// The bot endpoint's settings.
@@ -35,34 +40,29 @@ pub struct TelegramSpec {
     pub chat_id: String,
 }
 
-/// Telegram's HTML escaping.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The message text (HTML), at most [`MAX_TEXT`] characters as shown.
 pub fn text(event: &Event) -> String {
     let inc = &event.incident;
     // Each part is cut before it is escaped, so an entity is never cut in half.
     let mut lines = vec![format!(
         "<b>{}</b>",
-        escape(&truncate(&headline(event), MAX_HEADLINE))
+        escape_html(&truncate(&headline(event), MAX_HEADLINE))
     )];
     lines.push(format!(
         "Severity: <b>{}</b> · Status: {} · Source: {} · Occurrences: {}",
         inc.severity,
         inc.status.as_str(),
-        escape(&truncate(&event.source.name, MAX_LABEL)),
+        escape_html(&truncate(&event.source.name, MAX_LABEL)),
         inc.occurrences
     ));
     if !inc.description.trim().is_empty() {
-        lines.push(escape(&truncate(&inc.description, MAX_DESCRIPTION)));
+        lines.push(escape_html(&truncate(&inc.description, MAX_DESCRIPTION)));
     }
     if let Some(c) = changes_text(event) {
-        lines.push(format!("Changed: {}", escape(&truncate(&c, MAX_LABEL * 3))));
+        lines.push(format!(
+            "Changed: {}",
+            escape_html(&truncate(&c, MAX_LABEL * 3))
+        ));
     }
     if !inc.labels.is_empty() {
         let mut labels: Vec<String> = inc
@@ -72,13 +72,11 @@ pub fn text(event: &Event) -> String {
             .map(|(k, v)| {
                 format!(
                     "<code>{}</code>",
-                    escape(&truncate(&format!("{k}={v}"), MAX_LABEL))
+                    escape_html(&truncate(&format!("{k}={v}"), MAX_LABEL))
                 )
             })
             .collect();
-        if inc.labels.len() > MAX_LABELS {
-            labels.push(format!("… and {} more", inc.labels.len() - MAX_LABELS));
-        }
+        labels.extend(omitted(inc.labels.len(), MAX_LABELS));
         lines.push(labels.join(" "));
     }
     for l in inc.links.iter().take(5) {
@@ -86,15 +84,15 @@ pub fn text(event: &Event) -> String {
         if l.url.len() <= 1024 {
             lines.push(format!(
                 "<a href=\"{}\">{}</a>",
-                escape(&l.url),
-                escape(&truncate(label, MAX_LABEL))
+                escape_html(&l.url),
+                escape_html(&truncate(label, MAX_LABEL))
             ));
         }
     }
     lines.push(format!(
         "<i>switchyard · {} · {}</i>",
         event.kind,
-        escape(&truncate(&inc.id, MAX_LABEL))
+        escape_html(&truncate(&inc.id, MAX_LABEL))
     ));
     // The parts' bounds keep the whole under the limit (checked by the limits test).
     lines.join("\n")
@@ -154,7 +152,18 @@ pub(crate) async fn deliver(
             }
             Ok(None)
         }
-        Err(e) => Err(e),
+        Err(mut e) => {
+            // A 429's wait is in the body (`parameters.retry_after`, seconds).
+            if let (Verdict::Retry { retry_after: None }, Some(resp)) = (&e.verdict, &e.response) {
+                let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                if let Some(secs) = v["parameters"]["retry_after"].as_u64() {
+                    e.verdict = Verdict::Retry {
+                        retry_after: Some(std::time::Duration::from_secs(secs)),
+                    };
+                }
+            }
+            Err(e)
+        }
     };
     steps.finish(result)
 }
@@ -211,5 +220,16 @@ mod tests {
         assert_eq!(b["reply_parameters"]["message_id"], 42);
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["chat_id"], "-1001");
+        let t = Script::answering(&[(
+            429,
+            r#"{"ok":false,"error_code":429,"parameters":{"retry_after":7}}"#,
+        )]);
+        let o = super::super::deliver(attempt(&spec, &event(EventType::Resolved), &refs, &t)).await;
+        assert_eq!(
+            o.verdict,
+            Verdict::Retry {
+                retry_after: Some(std::time::Duration::from_secs(7))
+            }
+        );
     }
 }

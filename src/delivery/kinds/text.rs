@@ -135,3 +135,45 @@ pub fn encode_component(s: &str) -> String {
 pub fn base(url: &str) -> &str {
     url.trim_end_matches('/')
 }
+
+/// The visible marker for what a list left out: `… and N more` when `shown` of `total` fit.
+pub fn omitted(total: usize, shown: usize) -> Option<String> {
+    (total > shown).then(|| format!("… and {} more", total - shown))
+}
+
+/// As many of `items` as fit in `max` characters joined by `sep`, then `… and N more` for the
+/// rest (room for it is kept), so a long list is cut between items with a visible count.
+pub fn fit_list(items: &[String], sep: &str, max: usize) -> String {
+    let marker_room = "… and 99999 more".len() + sep.chars().count();
+    let mut out = String::new();
+    let (mut used, mut shown) = (0, 0);
+    for item in items {
+        let cost = item.chars().count() + if shown > 0 { sep.chars().count() } else { 0 };
+        let last = shown + 1 == items.len();
+        if used + cost + if last { 0 } else { marker_room } > max {
+            break;
+        }
+        if shown > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+        used += cost;
+        shown += 1;
+    }
+    if let Some(more) = omitted(items.len(), shown) {
+        if shown > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(&more);
+    }
+    out
+}
+
+/// HTML escaping of text shown as typed: `&`, `<`, `>` and `"` (Telegram's HTML knows exactly
+/// these four entities; email and Google Chat widgets take HTML).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

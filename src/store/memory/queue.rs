@@ -9,9 +9,16 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use super::changes::{ChangeLog, Frame, Op};
 use crate::model::delivery::{Attempt, DeliveryState, Settlement};
 use crate::model::Event;
 use crate::store::{Claim, Claimed, QueueStatus, StoredDeliveries, StoredDelivery};
+
+mod admin;
+mod restore;
+pub(super) use restore::{FrameBuilder, Restoring};
 
 /// How many delivered deliveries an endpoint keeps for the admin API (and replay). When full,
 /// the oldest delivered one is forgotten; unfinished ones are never dropped.
@@ -85,6 +92,13 @@ struct State {
 #[derive(Default)]
 pub struct MemoryQueue {
     state: Mutex<State>,
+    /// Where each call's changes are written, under the lock (see `memory::changes`).
+    changes: Option<Arc<dyn ChangeLog>>,
+}
+
+/// `now` (an `Instant`) plus `wait` as a wall-clock time, for a change log.
+fn wall_after(wall_now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    wall_now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
 }
 
 impl State {
@@ -225,6 +239,23 @@ impl EndpointQueue {
 }
 
 impl MemoryQueue {
+    /// A queue that hands each call's changes to `log`.
+    pub fn with_changes(log: Arc<dyn ChangeLog>) -> Self {
+        MemoryQueue {
+            state: Mutex::default(),
+            changes: Some(log),
+        }
+    }
+
+    /// Writes `frame` to the change log, if there is one and it holds anything.
+    fn log_changes(&self, frame: Option<Frame>) {
+        if let (Some(log), Some(frame)) = (&self.changes, frame) {
+            if !frame.is_empty() {
+                log.append(&frame);
+            }
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // Every change under the lock is a few container operations that leave it whole.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -234,12 +265,18 @@ impl MemoryQueue {
     /// idle is leased to the caller while `room` (endpoint, heads, lease) lasts for its
     /// endpoint, else it falls due. Returns the leased heads and the endpoints that got a due
     /// lane.
+    ///
+    /// With a change log, `frame` holds the call's incident changes and its events, and the
+    /// index of each delivery's event among them; the deliveries are added to it and it is
+    /// logged under the lock.
     pub fn add(
         &self,
         deliveries: Vec<(Arc<str>, Arc<Event>)>,
         room: &[(&str, usize, Duration)],
+        mut frame: Option<(Frame, Vec<u32>)>,
     ) -> (LeasedHeads, Vec<Arc<str>>) {
         let now = Instant::now();
+        let wall = frame.as_ref().map(|_| Utc::now()).unwrap_or_default();
         let mut s = self.state();
         let token = format!("m{}", s.next_seq());
         let mut left: Vec<(&str, usize, Instant)> = room
@@ -248,7 +285,7 @@ impl MemoryQueue {
             .collect();
         let mut leased = Vec::new();
         let mut due: Vec<Arc<str>> = Vec::new();
-        for (endpoint, event) in deliveries {
+        for (k, (endpoint, event)) in deliveries.into_iter().enumerate() {
             let entry = Entry {
                 id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
                 event,
@@ -256,6 +293,17 @@ impl MemoryQueue {
                 attempts: Vec::new(),
                 replay_of: None,
             };
+            if let Some((frame, event_of)) = frame.as_mut() {
+                frame.ops.push(Op::Push {
+                    endpoint: endpoint.clone(),
+                    id: entry.id.clone(),
+                    event: event_of.get(k).copied().unwrap_or_default(),
+                    state: DeliveryState::Pending,
+                    attempts: Vec::new(),
+                    replay_of: None,
+                    due_at: wall,
+                });
+            }
             let slot = left.iter_mut().find(|(e, k, _)| *e == &*endpoint && *k > 0);
             let lease = slot.as_ref().map(|(_, _, until)| (token.as_str(), *until));
             let (idle, head) = s.push(&endpoint, entry, now, lease);
@@ -270,6 +318,7 @@ impl MemoryQueue {
                 None => {}
             }
         }
+        self.log_changes(frame.map(|(f, _)| f));
         (leased, due)
     }
 
@@ -310,6 +359,7 @@ impl MemoryQueue {
         }
         let mut out = Vec::new();
         let mut duplicates = 0;
+        let mut frame = self.changes.as_ref().map(|_| Frame::default());
         while out.len() < limit {
             let Some(entry) = q.due.first_entry() else {
                 break;
@@ -327,6 +377,15 @@ impl MemoryQueue {
                     if let Some(done) =
                         q.finish_head(&lane, &id, |h| h.state = DeliveryState::Delivered)
                     {
+                        if let Some(frame) = frame.as_mut() {
+                            frame.ops.push(Op::Finish {
+                                endpoint: endpoint.into(),
+                                lane: lane.to_string(),
+                                id: done.id.clone(),
+                                state: DeliveryState::Delivered,
+                                attempts: done.attempts.clone(),
+                            });
+                        }
                         q.log(done);
                     }
                     *pending = pending.saturating_sub(1);
@@ -355,11 +414,18 @@ impl MemoryQueue {
             pending: *pending,
         };
         s.seq = seq;
+        self.log_changes(frame);
         claim
     }
 
     pub fn settle(&self, endpoint: &str, settles: &[(Claimed, Settlement)]) -> QueueStatus {
         let now = Instant::now();
+        // With a change log: the frame, and the endpoint's name for its ops.
+        let mut frame = self
+            .changes
+            .as_ref()
+            .map(|_| (Frame::default(), Arc::<str>::from(endpoint)));
+        let wall = frame.as_ref().map(|_| Utc::now()).unwrap_or_default();
         let mut s = self.state();
         let mut finished = 0;
         let mut marks = Vec::new();
@@ -389,6 +455,12 @@ impl MemoryQueue {
                 if *settlement == Settlement::Delivered {
                     // Whoever holds the head now finishes it without a second request.
                     marks.push(claimed.event.id.clone());
+                    if let Some((frame, ep)) = frame.as_mut() {
+                        frame.ops.push(Op::Delivered {
+                            endpoint: ep.clone(),
+                            event_id: claimed.event.id.clone(),
+                        });
+                    }
                 }
                 continue;
             }
@@ -401,6 +473,15 @@ impl MemoryQueue {
             if let Some(at) = again_at {
                 if let Some(head) = q.lanes.get_mut(&lane).and_then(|items| items.front_mut()) {
                     if head.id == claimed.delivery_id {
+                        if let Some((frame, ep)) = frame.as_mut() {
+                            frame.ops.push(Op::Head {
+                                endpoint: ep.clone(),
+                                lane: claimed.lane.clone(),
+                                id: head.id.clone(),
+                                attempts: claimed.attempts.clone(),
+                                due_at: wall_after(wall, at.saturating_duration_since(now)),
+                            });
+                        }
                         head.attempts = claimed.attempts.clone();
                         head.state = if head.attempts.is_empty() {
                             DeliveryState::Pending
@@ -423,11 +504,26 @@ impl MemoryQueue {
                 h.attempts = claimed.attempts.clone();
             });
             if let Some(done) = done {
+                if let Some((frame, ep)) = frame.as_mut() {
+                    frame.ops.push(Op::Finish {
+                        endpoint: ep.clone(),
+                        lane: claimed.lane.clone(),
+                        id: done.id.clone(),
+                        state,
+                        attempts: done.attempts.clone(),
+                    });
+                }
                 q.log(done);
                 finished += 1;
             }
             if *settlement == Settlement::Gone {
                 q.disabled = true;
+                if let Some((frame, ep)) = frame.as_mut() {
+                    frame.ops.push(Op::Disabled {
+                        endpoint: ep.clone(),
+                        disabled: true,
+                    });
+                }
             }
             if q.lanes.contains_key(&lane) {
                 seq += 1;
@@ -441,86 +537,12 @@ impl MemoryQueue {
         for event_id in marks {
             s.mark_delivered(endpoint, &event_id);
         }
+        self.log_changes(frame.map(|(f, _)| f));
         QueueStatus {
             next_claimable_in,
             pending: s.pending,
             depth,
         }
-    }
-
-    pub fn deliveries(&self, endpoint: &str) -> StoredDeliveries {
-        let s = self.state();
-        let Some(q) = s.endpoints.get(endpoint) else {
-            return StoredDeliveries::default();
-        };
-        // When each waiting lane's head is due, as a wall-clock time.
-        let (now, wall) = (Instant::now(), chrono::Utc::now());
-        let due_at: FastMap<&Arc<str>, Instant> =
-            q.due.iter().map(|((at, _), lane)| (lane, *at)).collect();
-        let mut deliveries: Vec<StoredDelivery> = Vec::new();
-        for (lane, items) in &q.lanes {
-            for (i, entry) in items.iter().enumerate() {
-                let mut stored = entry.stored();
-                if i == 0 && stored.state == DeliveryState::Failed {
-                    stored.next_attempt_at = due_at.get(lane).and_then(|at| {
-                        chrono::Duration::from_std(at.saturating_duration_since(now))
-                            .ok()
-                            .map(|d| wall + d)
-                    });
-                }
-                deliveries.push(stored);
-            }
-        }
-        deliveries.extend(
-            q.dead_log
-                .iter()
-                .chain(q.delivered_log.iter())
-                .map(Entry::stored),
-        );
-        StoredDeliveries {
-            deliveries,
-            disabled: q.disabled,
-        }
-    }
-
-    /// Queues these finished deliveries again, in this order (see
-    /// `DeliveryQueueStore::replay_many`).
-    pub fn replay_many(&self, endpoint: &str, delivery_ids: &[String]) -> Vec<Option<String>> {
-        let mut s = self.state();
-        let Some(q) = s.endpoints.get_mut(endpoint) else {
-            return vec![None; delivery_ids.len()];
-        };
-        let finished: FastMap<&str, &Entry> = q
-            .dead_log
-            .iter()
-            .chain(q.delivered_log.iter())
-            .map(|d| (d.id.as_str(), d))
-            .collect();
-        let entries: Vec<Option<Entry>> = delivery_ids
-            .iter()
-            .map(|id| {
-                finished.get(id.as_str()).map(|old| Entry {
-                    id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
-                    event: old.event.clone(),
-                    state: DeliveryState::Pending,
-                    attempts: Vec::new(),
-                    replay_of: Some(old.id.clone()),
-                })
-            })
-            .collect();
-        if entries.iter().any(Option::is_some) {
-            q.disabled = false;
-        }
-        let now = Instant::now();
-        entries
-            .into_iter()
-            .map(|entry| {
-                let entry = entry?;
-                let id = entry.id.clone();
-                s.push(endpoint, entry, now, None);
-                Some(id)
-            })
-            .collect()
     }
 
     /// Whether this event was delivered to this endpoint (its dedup key exists).
