@@ -51,7 +51,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
   run_as=(setpriv --reuid=65532 --regid=65532 --clear-groups)
 fi
 (cd "$data" && SWITCHYARD_CONFIG="$data/routes.yaml" SWITCHYARD_LISTEN="0.0.0.0:$port" \
-  exec "${run_as[@]}" "$BIN" serve >"$data/log" 2>&1) &
+  SWITCHYARD_DATA="$data/state" exec "${run_as[@]}" "$BIN" serve >"$data/log" 2>&1) &
 pid=$!
 healthy=
 for _ in $(seq 1 100); do
@@ -63,6 +63,12 @@ if [ -n "$healthy" ]; then
 else
   echo "check-deploy: switchyard health never answered 0:" >&2
   cat "$data/log" >&2
+  status=1
+fi
+if [ -f "$data/state/journal-0000000000000000.log" ]; then
+  echo "check-deploy: the file store keeps its data in SWITCHYARD_DATA, written as the unprivileged user"
+else
+  echo "check-deploy: no file store journal in SWITCHYARD_DATA ($data/state)" >&2
   status=1
 fi
 kill -TERM "$pid" 2>/dev/null || true

@@ -17,6 +17,7 @@ LAYERS=(
   "sources"
   "incidents"
   "grouping"
+  "holding"
   "router"
   "delivery"
   "store"

@@ -16,6 +16,7 @@ delivered (allowed: delivery is at least once, e.g. after kill -9). The suite ex
 any loss, and when the slow-client scenario's authenticated sender was refused.
 
 Scenarios: kill9 (switchyard killed with SIGKILL mid-load and restarted, redis store),
+kill9-file (the same with the file store),
 redis-restart (redis-server killed and restarted), redis-freeze (SIGSTOP, then SIGCONT),
 slow-clients (512 connections send part of a body and stall while an authenticated sender
 keeps sending), hanging-endpoint (a second endpoint that accepts connections and never
@@ -380,6 +381,26 @@ def scenario_kill9(ctx):
         rx.close()
 
 
+def scenario_kill9_file(ctx):
+    rx = Receiver(delay=0.5)
+    port = free_port()
+    data = os.path.join(ctx.workdir, "kill9-file-data")
+    store = "store:\n  kind: file\n  path: %s\n" % data
+    sy = Switchyard(ctx.binary, config(port, [endpoint("count", rx.url, rate_limit="50/s")],
+                                       store), ctx.workdir, port)
+    try:
+        s = Sender(port, "kill9-file", ctx.total, ctx.seconds).start()
+        at(s, ctx.seconds * 0.4)
+        sy.kill9()
+        sy.start()
+        drain(s, rx, ctx.drain)
+        return Result("kill9-file", s, rx,
+                      "(file store: switchyard SIGKILLed at 40%, restarted; endpoint paced 50/s)")
+    finally:
+        sy.stop()
+        rx.close()
+
+
 def scenario_redis_restart(ctx):
     redis = Redis(ctx.workdir)
     rx = Receiver(delay=0.5)
@@ -525,6 +546,7 @@ def scenario_storm_429_redis(ctx):
 
 SCENARIOS = {
     "kill9": scenario_kill9,
+    "kill9-file": scenario_kill9_file,
     "redis-restart": scenario_redis_restart,
     "redis-freeze": scenario_redis_freeze,
     "slow-clients": scenario_slow_clients,

@@ -13,7 +13,10 @@ use crate::delivery::actor::{DeliveryActor, Drain, DrainState};
 use crate::delivery::endpoint::EndpointSpec;
 use crate::delivery::Backlog;
 use crate::grouping::flush::{self, Flusher};
+use crate::grouping::reminders::{self, Reminder};
 use crate::grouping::Grouper;
+use crate::holding::release::{self, Releaser};
+use crate::holding::Holding;
 use crate::http::admin::AdminState;
 use crate::http::{
     AppState, Listener, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_INFLIGHT_INGEST, DEFAULT_MIN_BODY_BUDGET,
@@ -25,6 +28,7 @@ use crate::router::actor::{RouterActor, SharedRoutes};
 use crate::runtime::{source_kinds, Runtime};
 use crate::sources::actor::{SourceActor, SourceEntry};
 use crate::sources::SourceSpec;
+use crate::store::documents::{Documents, MemoryDocuments};
 use crate::store::file::FileStore;
 use crate::store::groups::{Groups, MemoryGroups};
 use crate::store::leases::LeaseRooms;
@@ -55,6 +59,8 @@ struct Stores {
     groups: Arc<dyn Groups>,
     /// Durable timers: group notifications, auto-resolve of expired incidents.
     timers: Arc<dyn Timers>,
+    /// Silences and held incidents.
+    docs: Arc<dyn Documents>,
 }
 
 impl Stores {
@@ -70,6 +76,7 @@ impl Stores {
                 request_ids: store.clone(),
                 groups: store.clone(),
                 timers: store.clone(),
+                docs: store.clone(),
                 file: Some(store),
             });
         }
@@ -85,6 +92,7 @@ impl Stores {
                 file: None,
                 groups: Arc::new(MemoryGroups::default()),
                 timers: Arc::new(MemoryTimers::default()),
+                docs: Arc::new(MemoryDocuments::default()),
             });
         };
         let pool = spec.pool().map_err(std::io::Error::other)?;
@@ -99,6 +107,7 @@ impl Stores {
             request_ids: store.clone(),
             groups: store.clone(),
             timers: store.clone(),
+            docs: store.clone(),
             redis: Some(store),
             file: None,
         })
@@ -153,12 +162,43 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         groups: stores.groups.clone(),
         timers: stores.timers.clone(),
     });
-    let incidents = IncidentActor::new(store.clone(), routes, router.clone(), metrics.clone())
-        .with_lease_rooms(lease_rooms)
-        .with_query(stores.query.clone())
-        .with_grouper(grouper)
-        .with_expiry(stores.timers.clone())
-        .start();
+    let holding = Arc::new(Holding::new(stores.docs.clone(), stores.timers.clone()));
+    holding.set_static_silences(runtime.silences.clone());
+    holding.set_inhibit_rules(runtime.inhibit_rules.clone());
+    if let Err(e) = holding.refresh_silences(chrono::Utc::now()).await {
+        tracing::warn!(error = %e, "could not read the silences; they take effect once the store answers");
+    }
+    let incidents = IncidentActor::new(
+        store.clone(),
+        routes.clone(),
+        router.clone(),
+        metrics.clone(),
+    )
+    .with_lease_rooms(lease_rooms)
+    .with_query(stores.query.clone())
+    .with_grouper(grouper)
+    .with_expiry(stores.timers.clone())
+    .with_holding(holding.clone())
+    .start();
+    // Reminders of open, unacknowledged incidents (repeat_interval without group_by).
+    actix_rt::spawn(reminders::run(Reminder {
+        timers: stores.timers.clone(),
+        incidents: stores.query.clone(),
+        queue: stores.queue.clone(),
+        routes: routes.clone(),
+        router: router.clone(),
+        holding: holding.clone(),
+        metrics: metrics.clone(),
+    }));
+    // Held incidents: due holds claimed and released, silences kept current, on this thread.
+    actix_rt::spawn(release::run(Releaser {
+        holding: holding.clone(),
+        incidents: stores.query.clone(),
+        queue: stores.queue.clone(),
+        routes: routes.clone(),
+        router: router.clone(),
+        metrics: metrics.clone(),
+    }));
     // Group notifications: due group timers claimed and flushed, on this thread.
     actix_rt::spawn(flush::run(Flusher {
         groups: stores.groups.clone(),
@@ -167,6 +207,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
         queue: stores.queue.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
+        routes: routes.clone(),
     }));
     // Auto-resolve: due expiry timers claimed and sent to the incident actor.
     actix_rt::spawn(run_expirer(
@@ -210,8 +251,11 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     .with_restart_only(runtime.restart_only.clone())
     .with_running(runtime.sources.clone(), runtime.routes.clone());
     let (redis, cert) = (stores.redis.clone(), runtime.tls.clone());
+    let reloaded_holding = holding.clone();
     let control = control
         .with_on_reload(Box::new(move |rt: &Runtime| {
+            reloaded_holding.set_static_silences(rt.silences.clone());
+            reloaded_holding.set_inhibit_rules(rt.inhibit_rules.clone());
             if let Some(redis) = &redis {
                 redis.set_source_kinds(source_kinds(&rt.sources));
             }
@@ -236,9 +280,11 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
             file_store: stores.file.clone(),
             groups: stores.groups.clone(),
             timers: stores.timers.clone(),
+            holding,
         })
     });
 
+    crate::http::silences::mark_started();
     let max_inflight_requests = runtime
         .max_inflight_requests
         .unwrap_or(DEFAULT_MAX_INFLIGHT_INGEST);

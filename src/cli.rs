@@ -1,20 +1,27 @@
 //! The parts of the CLI beside `serve`: `route-test` (`runtime::route_test`, which the
-//! console runs too) and `health`, which asks a running switchyard's `/healthz`.
+//! console runs too; with routes.yaml's silences, at `--at`) and `health`, which asks a
+//! running switchyard's `/healthz`.
 
 use thiserror::Error;
 
-pub use crate::runtime::route_test::{RouteTestError, RouteTestReport};
+pub use crate::runtime::route_test::{HoldContext, RouteTestError, RouteTestReport};
 use crate::runtime::Runtime;
 
 /// `switchyard route-test`: [`crate::runtime::route_test::route_test`] on the config file's
 /// sources and routes.
 pub fn route_test(
     rt: &Runtime,
+    at: Option<chrono::DateTime<chrono::Utc>>,
     source: &str,
     body: &[u8],
     expect: Option<&[String]>,
 ) -> Result<RouteTestReport, RouteTestError> {
-    crate::runtime::route_test::route_test(&rt.sources, &rt.routes, source, body, expect)
+    let ctx = HoldContext {
+        at: at.unwrap_or_else(chrono::Utc::now),
+        silences: rt.silences.clone(),
+        inhibit_rules: rt.inhibit_rules.clone(),
+    };
+    crate::runtime::route_test::route_test(&rt.sources, &rt.routes, &ctx, source, body, expect)
 }
 
 /// How long `switchyard health` waits to connect, and then for the answer.

@@ -214,7 +214,12 @@ impl Handler<Reload> for ControlActor {
         let file = self.config_file.display().to_string();
         let built = load_file(&self.config_file).and_then(|loaded| Runtime::build(&loaded));
         let rt = match built {
-            Ok(rt) => rt,
+            Ok(rt) => {
+                for w in &rt.warnings {
+                    tracing::warn!(warning = %w, "config warning");
+                }
+                rt
+            }
             Err(errors) => {
                 tracing::warn!(config = %file, errors = errors.len(), "reload refused: the config is invalid; keeping the running one");
                 return AtomicResponse::new(Box::pin(fut::ready(Err(errors))));

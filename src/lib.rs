@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod grouping;
+pub mod holding;
 pub mod http;
 pub mod incidents;
 pub mod logfmt;

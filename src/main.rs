@@ -71,6 +71,10 @@ enum Command {
         /// The endpoints you expect (comma-separated); exit 1 when they differ.
         #[arg(long, value_delimiter = ',')]
         expect: Option<Vec<String>>,
+        /// Test at this moment (RFC 3339, e.g. 2026-12-05T18:30:00+01:00) instead of now:
+        /// which silences and time intervals hold then.
+        #[arg(long)]
+        at: Option<String>,
         /// The payload file (JSON).
         payload: PathBuf,
     },
@@ -124,7 +128,12 @@ fn load(path: &Path) -> Option<(LoadedConfig, Runtime)> {
         }
     };
     match Runtime::build(&loaded) {
-        Ok(rt) => Some((loaded, rt)),
+        Ok(rt) => {
+            for w in &rt.warnings {
+                eprintln!("warning: {w}");
+            }
+            Some((loaded, rt))
+        }
         Err(errors) => {
             print(errors);
             None
@@ -204,14 +213,23 @@ fn main() -> anyhow::Result<ExitCode> {
             config,
             source,
             expect,
+            at,
             payload,
         } => {
             let Some((_, rt)) = load(&config.config) else {
                 return Ok(ExitCode::from(1));
             };
+            let at = match at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => None,
+                Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+                Some(Err(e)) => {
+                    eprintln!("--at: not an RFC 3339 time: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let body = std::fs::read(&payload)
                 .with_context(|| format!("cannot read {}", payload.display()))?;
-            match route_test(&rt, &source, &body, expect.as_deref()) {
+            match route_test(&rt, at, &source, &body, expect.as_deref()) {
                 Ok(report) => {
                     print!("{}", report.text);
                     Ok(if report.expectation_met {

@@ -46,6 +46,12 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeldLabels {
+    /// `silenced`, `inhibited` or `muted`.
+    pub cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: String,
 }
@@ -93,6 +99,12 @@ pub struct Metrics {
     /// `switchyard_group_notifications_total{route}`: group notifications queued (one per
     /// group flush, to every endpoint of the group).
     pub group_notifications: Family<RouteLabels, Counter>,
+    /// `switchyard_events_held_total{cause}`: incident events not delivered when made,
+    /// because a silence, an inhibition or a time interval held them (an event held by
+    /// several is counted under each).
+    pub events_held: Family<HeldLabels, Counter>,
+    /// `switchyard_holds_released_total`: held incidents notified once nothing held them.
+    pub holds_released: Counter,
     /// `switchyard_deliveries_total{endpoint,outcome}`: delivered, failed, dead, duplicate.
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `switchyard_delivery_queue_depth{endpoint}`: deliveries not yet finished.
@@ -166,6 +178,18 @@ impl Metrics {
             "group_notifications",
             "Group notifications queued, per route",
             group_notifications.clone(),
+        );
+        let events_held = Family::<HeldLabels, Counter>::default();
+        registry.register(
+            "events_held",
+            "Incident events held by a silence, an inhibition or a time interval, by cause",
+            events_held.clone(),
+        );
+        let holds_released = Counter::default();
+        registry.register(
+            "holds_released",
+            "Held incidents notified once nothing held them",
+            holds_released.clone(),
         );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -246,6 +270,8 @@ impl Metrics {
             events_emitted,
             events_unrouted,
             group_notifications,
+            events_held,
+            holds_released,
             deliveries,
             queue_depth,
             circuit_open,

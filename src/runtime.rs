@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::duration::parse_duration;
+use crate::config::intervals::TimeInterval;
 use crate::config::load::{LoadedConfig, PathSeg};
 use crate::config::types::{
     Secret, ServerConfig, SourceConfig, SourceKind, StoreConfig, StoreKind, DEFAULT_FILE_STORE_PATH,
@@ -18,6 +19,8 @@ use crate::config::ConfigErrors;
 use crate::delivery::endpoint::{EndpointBuildError, EndpointSpec};
 use crate::delivery::policy::AddressPolicy;
 use crate::delivery::DEFAULT_MAX_PENDING_DELIVERIES;
+use crate::holding::inhibit::InhibitRule;
+use crate::holding::silences::{static_silences, Silence};
 use crate::model::EventType;
 use crate::router::table::{EndpointFilter, RouteTable};
 use crate::sources::plugins::{PluginRegistry, DEFAULT_PLUGIN_CALL_TIMEOUT};
@@ -64,6 +67,12 @@ pub struct Runtime {
     pub redis: Option<RedisSpec>,
     /// `store: {kind: file}`: the data directory (relative paths resolved).
     pub file_store: Option<std::path::PathBuf>,
+    /// `silences:`, checked.
+    pub silences: Vec<Silence>,
+    /// `inhibit_rules:`, compiled.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// What is legal but surely not meant (`switchyard check` prints them, `serve` logs them).
+    pub warnings: Vec<crate::config::ConfigError>,
 }
 
 fn key(k: &str) -> PathSeg {
@@ -167,7 +176,14 @@ impl Runtime {
                 }),
             })
             .collect();
+        // Checked with their places by `config::validate`; here the ones that parse.
+        let intervals = raw
+            .time_intervals
+            .iter()
+            .filter_map(|t| TimeInterval::build(t).ok())
+            .collect();
         let routes = RouteTable::build(&raw.routes, &raw.default, filters)
+            .map(|t| t.with_time_intervals(intervals))
             .map_err(|e| cfg.error_at(&[key("routes")], e.to_string()));
         let (listen, routes) = match (listen, routes) {
             (Ok(l), Ok(r)) => (l, r),
@@ -177,6 +193,14 @@ impl Runtime {
                 return Err(errors);
             }
         };
+        let silences = static_silences(&raw.silences).unwrap_or_else(|(i, field, msg)| {
+            errors.push(cfg.error_at(&[key("silences"), PathSeg::Index(i), key(field)], msg));
+            Vec::new()
+        });
+        let inhibit_rules = InhibitRule::build(&raw.inhibit_rules).unwrap_or_else(|(i, f, msg)| {
+            errors.push(cfg.error_at(&[key("inhibit_rules"), PathSeg::Index(i), key(f)], msg));
+            Vec::new()
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -253,6 +277,9 @@ impl Runtime {
             admin_token: raw.server.admin_token.clone().filter(|t| !t.is_empty()),
             plugins: Arc::new(plugins),
             redis,
+            silences,
+            inhibit_rules,
+            warnings: crate::config::storm_checks::warnings(cfg),
         })
     }
 }

@@ -76,12 +76,30 @@ impl Matcher {
         }
         let raw_value = s[name_end + op_len..].trim();
         let value = unquote(raw_value, s)?;
+        Matcher::new(name, op, &value).map_err(|e| match e {
+            MatcherError::BadRegex { reason, .. } => MatcherError::BadRegex {
+                matcher: s.to_string(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// A matcher from its parts (Alertmanager's API form: name, value, isRegex, isEqual),
+    /// checked as [`Matcher::parse`] checks the written form.
+    pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
+        let shown = format!("{name}{}{value:?}", op.as_str());
+        if name.is_empty() {
+            return Err(MatcherError::NoName(shown));
+        }
+        if !valid_label_name(name) {
+            return Err(MatcherError::BadName(name.to_string()));
+        }
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => {
                 Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
                     MatcherError::BadRegex {
-                        matcher: s.to_string(),
-                        // regex's message draws the pattern over several lines; keep its last one.
+                        matcher: shown.clone(),
                         reason: e
                             .to_string()
                             .lines()
@@ -97,7 +115,7 @@ impl Matcher {
         Ok(Matcher {
             name: name.to_string(),
             op,
-            value,
+            value: value.to_string(),
             regex,
         })
     }

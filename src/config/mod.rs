@@ -4,9 +4,12 @@
 
 pub mod duration;
 pub mod endpoint_options;
+pub mod intervals;
 pub mod load;
 pub mod matcher;
 pub mod source_options;
+pub mod storm_checks;
+pub mod storms;
 pub mod types;
 pub mod unknown_keys;
 pub mod validate;

@@ -14,6 +14,9 @@ pub use super::endpoint_options::{SigningConfig, SigningScheme, SmtpConfig, Smtp
 pub use super::source_options::{
     AuthConfig, AuthOptions, HmacConfig, MappingConfig, SentryConfig, SnsConfig,
 };
+pub use super::storms::{
+    InhibitRuleConfig, SilenceConfig, TimeIntervalConfig, TimeIntervalSpec, TimeRangeConfig,
+};
 
 /// A secret read from routes.yaml (usually through `${ENV}`). Its `Debug` and `Display`
 /// print `***`, so it never reaches a log line or an error message.
@@ -74,6 +77,16 @@ pub struct RawConfig {
     /// (and counted in `switchyard_events_unrouted_total`).
     #[serde(default)]
     pub default: Vec<String>,
+    /// Alertmanager's inhibition rules: while a source incident is open, matching targets
+    /// stay quiet.
+    #[serde(default)]
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// Named time intervals, for routes' `mute_time_intervals` and `active_time_intervals`.
+    #[serde(default)]
+    pub time_intervals: Vec<TimeIntervalConfig>,
+    /// Silences kept in the file (more are created through the silences API).
+    #[serde(default)]
+    pub silences: Vec<SilenceConfig>,
     /// Endpoints told when a delivery goes dead (`delivery.dead`) or an endpoint is disabled
     /// (`endpoint.disabled`: a 410 Gone, or `disable_after`): the dead delivery's endpoint,
     /// event, attempts and last answer. Webhook and chat kinds only. A notice that dies is not
@@ -579,8 +592,17 @@ pub struct RouteConfig {
     #[serde(default)]
     pub group_interval: Option<String>,
     /// A group with firing incidents is notified again this long after its last
-    /// notification. Inherited. Default `4h`. (On a route without `group_by` it has no
-    /// effect yet.)
+    /// notification. Inherited. Default `4h`. On a route without `group_by`: an open,
+    /// unacknowledged incident is reminded (`incident.reminder`) this long after its last
+    /// notification, only when set (on the route or a parent).
     #[serde(default)]
     pub repeat_interval: Option<String>,
+    /// Names of `time_intervals` during which this route's notifications are held (sent at
+    /// the interval's end: each incident's latest state once). Inherited.
+    #[serde(default)]
+    pub mute_time_intervals: Option<Vec<String>>,
+    /// Names of `time_intervals` outside of which this route's notifications are held.
+    /// Inherited; empty: always active.
+    #[serde(default)]
+    pub active_time_intervals: Option<Vec<String>>,
 }

@@ -228,6 +228,7 @@ pub fn validate(cfg: &LoadedConfig) -> ConfigErrors {
             }
         }
     }
+    crate::config::storm_checks::check(cfg, &mut errors);
     errors
 }
 

@@ -11,7 +11,7 @@ use super::notice::{notification, notification_id};
 use super::{after, GroupMeta, GROUP_TIMERS};
 use crate::metrics::Metrics;
 use crate::model::group::{GroupNotice, GroupStatus};
-use crate::router::actor::{RouteEvents, RouterActor};
+use crate::router::actor::{RouteEvents, RouterActor, SharedRoutes};
 use crate::store::groups::Groups;
 use crate::store::query::IncidentQuery;
 use crate::store::timers::{to_ms, ClaimedTimer, Timers, When};
@@ -25,6 +25,9 @@ pub const DEFAULT_GROUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const DEFAULT_GROUP_LEASE: Duration = Duration::from_secs(30);
 /// Most group timers claimed at once.
 pub const DEFAULT_GROUP_FLUSH_BATCH: usize = 64;
+/// When a group muted by an interval that never ends is looked at again (a reload may
+/// change its route).
+pub const DEFAULT_MUTED_GROUP_RECHECK: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// What flushing groups needs.
 pub struct Flusher {
@@ -34,6 +37,8 @@ pub struct Flusher {
     pub queue: Arc<dyn DeliveryQueueStore>,
     pub router: Addr<RouterActor>,
     pub metrics: Arc<Metrics>,
+    /// The route table now (a grouped route's time intervals).
+    pub routes: Arc<SharedRoutes>,
 }
 
 /// Claims and flushes due groups until the process ends.
@@ -91,6 +96,26 @@ pub async fn flush_group(
     };
     let meta: GroupMeta = serde_json::from_str(&state.meta)
         .map_err(|e| StoreError::Unavailable(format!("group {key} unreadable: {e}")))?;
+    // Inside a mute interval (or outside the active ones) of its route: nothing goes out;
+    // the group is flushed when that ends, with whatever it holds then.
+    let table = f.routes.current();
+    if let Some(hold) = table
+        .intervals_of(&meta.route)
+        .and_then(|i| table.interval_hold(&i, now))
+    {
+        let until = hold
+            .until
+            .unwrap_or_else(|| now + DEFAULT_MUTED_GROUP_RECHECK);
+        f.metrics
+            .events_held
+            .get_or_create(&crate::metrics::HeldLabels {
+                cause: "muted".into(),
+            })
+            .inc();
+        tracing::debug!(group = %key, intervals = ?hold.names, until = %until, "group notification held by a time interval");
+        f.timers.complete(c, Some((until, ""))).await?;
+        return Ok(());
+    }
     let mut incidents = Vec::with_capacity(state.members.len());
     let mut ended = Vec::new();
     let mut changed = Vec::new();

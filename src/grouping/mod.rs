@@ -14,6 +14,7 @@
 
 pub mod flush;
 pub mod notice;
+pub mod reminders;
 
 use std::collections::HashMap;
 use std::sync::Arc;

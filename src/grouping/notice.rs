@@ -26,8 +26,7 @@ pub fn group_incident_id(key: &str) -> String {
 /// timer fires again (its claimant died before completing it), so an endpoint that got the
 /// first is not sent the second (the delivery dedup key).
 pub fn notification_id(key: &str, due_ms: i64) -> String {
-    let d = sha2::Sha256::digest(format!("{key}\n{due_ms}").as_bytes());
-    format!("evt_{}", &hex::encode(d)[..32])
+    Event::derived_id(&format!("{key}\n{due_ms}"))
 }
 
 /// `[FIRING:2] alertname=DiskFull cluster=prod`: Alertmanager's summary line.

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::types::Secret;
 use crate::control::ControlActor;
+use crate::holding::{hold_key, Cause, Holding};
 use crate::incidents::actor::{ChangeError, IncidentActor};
 use crate::model::{AlertStatus, Incident, SourceRef};
 use crate::store::groups::Groups;
@@ -39,6 +40,8 @@ pub struct AdminState {
     /// Notification groups and their timers (`GET /api/v1/groups`).
     pub groups: Arc<dyn Groups>,
     pub timers: Arc<dyn Timers>,
+    /// Silences and held incidents (`/api/v2/silences`, `silenced_by`).
+    pub holding: Arc<Holding>,
 }
 
 /// Why an admin call failed; `http::error` maps each to its answer.
@@ -78,7 +81,10 @@ pub fn token_matches(admin: &AdminState, given: &str) -> bool {
 }
 
 /// The admin state when the request carries the right bearer token.
-fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a AdminState, AdminError> {
+pub(super) fn authorize<'a>(
+    req: &HttpRequest,
+    state: &'a AppState,
+) -> Result<&'a AdminState, AdminError> {
     let admin = state.admin.as_deref().ok_or(AdminError::Off)?;
     let given = req
         .headers()
@@ -93,19 +99,51 @@ fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a AdminStat
     }
 }
 
-/// An incident as the admin API shows it: the webhook fields plus its source.
+/// An incident as the admin API shows it: the webhook fields plus its source and what holds
+/// its events now (silences, inhibiting incidents, time intervals).
 #[derive(Serialize)]
 pub struct IncidentView<'a> {
     #[serde(flatten)]
     pub incident: &'a Incident,
     pub source: Option<&'a SourceRef>,
+    pub silenced_by: Vec<String>,
+    pub inhibited_by: Vec<String>,
+    pub muted_by: Vec<String>,
 }
 
-fn incident_view(i: &Incident) -> IncidentView<'_> {
-    IncidentView {
-        incident: i,
-        source: i.source.as_ref(),
-    }
+/// The views of `incidents`, with their holds (one store read for all of them).
+async fn incident_views<'a>(
+    admin: &AdminState,
+    incidents: &'a [Incident],
+) -> Result<Vec<IncidentView<'a>>, AdminError> {
+    let key = |i: &Incident| i.source.as_ref().map(|s| hold_key(&s.name, &i.dedup_key));
+    let keys: Vec<String> = incidents.iter().filter_map(key).collect();
+    let holds = admin
+        .holding
+        .holds_of(keys)
+        .await
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    Ok(incidents
+        .iter()
+        .map(|i| {
+            let mut v = IncidentView {
+                incident: i,
+                source: i.source.as_ref(),
+                silenced_by: Vec::new(),
+                inhibited_by: Vec::new(),
+                muted_by: Vec::new(),
+            };
+            let hold = key(i).and_then(|k| holds.get(&k));
+            for c in hold.iter().flat_map(|h| &h.causes) {
+                match c {
+                    Cause::Silence(id) => v.silenced_by.push(id.clone()),
+                    Cause::Inhibition(id) => v.inhibited_by.push(id.clone()),
+                    Cause::Interval(name) => v.muted_by.push(name.clone()),
+                }
+            }
+            v
+        })
+        .collect())
 }
 
 /// `GET /api/v1/incidents?status=&source=&severity=&matchers=&q=&limit=`
@@ -116,7 +154,7 @@ pub async fn list_incidents(
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
     let list = ops::list_incidents(admin, &IncidentSearch::from_query(&q)?).await?;
-    let views: Vec<_> = list.iter().map(incident_view).collect();
+    let views = incident_views(admin, &list).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "incidents": views })))
 }
 
@@ -140,7 +178,8 @@ pub async fn get_incident(
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
     let incident = ops::get_incident(admin, &id).await?;
-    Ok(HttpResponse::Ok().json(incident_view(&incident)))
+    let one = std::slice::from_ref(&incident);
+    Ok(HttpResponse::Ok().json(&incident_views(admin, one).await?[0]))
 }
 
 async fn change(
@@ -151,7 +190,8 @@ async fn change(
 ) -> Result<HttpResponse, ApiError> {
     let admin = authorize(&req, &state)?;
     let incident = ops::change_incident(admin, id, to).await?;
-    Ok(HttpResponse::Ok().json(incident_view(&incident)))
+    let one = std::slice::from_ref(&incident);
+    Ok(HttpResponse::Ok().json(&incident_views(admin, one).await?[0]))
 }
 
 /// `POST /api/v1/incidents/{id}/acknowledge`

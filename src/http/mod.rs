@@ -7,6 +7,7 @@ pub mod admin;
 pub mod error;
 pub mod ingest;
 pub mod openapi;
+pub mod silences;
 
 use std::sync::Arc;
 
@@ -70,6 +71,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/route-test"),
     ("POST", "/api/v1/reload"),
     ("POST", "/api/v1/store/backup"),
+    ("GET", "/api/v2/silences"),
+    ("POST", "/api/v2/silences"),
+    ("GET", "/api/v2/silence/{id}"),
+    ("DELETE", "/api/v2/silence/{id}"),
+    ("GET", "/api/v2/status"),
 ];
 
 /// The handler of one entry of [`ROUTES`].
@@ -93,6 +99,11 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("POST", "/api/v1/route-test") => web::post().to(admin::test_route),
         ("POST", "/api/v1/reload") => web::post().to(admin::reload),
         ("POST", "/api/v1/store/backup") => web::post().to(admin::backup),
+        ("GET", "/api/v2/silences") => web::get().to(silences::list),
+        ("POST", "/api/v2/silences") => web::post().to(silences::post),
+        ("GET", "/api/v2/silence/{id}") => web::get().to(silences::get),
+        ("DELETE", "/api/v2/silence/{id}") => web::delete().to(silences::expire),
+        ("GET", "/api/v2/status") => web::get().to(silences::status),
         _ => return None,
     })
 }
@@ -122,7 +133,7 @@ pub enum Listener {
 
 impl Listener {
     fn serves(self, path: &str) -> bool {
-        let admin = path.starts_with("/api/v1/");
+        let admin = path.starts_with("/api/v1/") || path.starts_with("/api/v2/");
         let ingest = path.starts_with(INGEST_PREFIX);
         match self {
             Listener::All => true,

@@ -32,6 +32,69 @@ fn ok_json(description: &str, schema: Value) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = paths_v1();
+    add_silences(&mut doc);
+    doc
+}
+
+/// Alertmanager's v2 silences API and status (what amtool uses).
+fn add_silences(doc: &mut Value) {
+    let admin = json!([{"bearerAuth": []}]);
+    let silence = json!({"$ref": "#/components/schemas/Silence"});
+    let id = path_param("id", "Silence id");
+    let paths = &mut doc["paths"];
+    paths["/api/v2/silences"] = json!({
+        "get": {
+            "summary": "Silences (Alertmanager v2): the API's and routes.yaml's, expired ones for 5 days", "security": admin,
+            "parameters": [query_param("filter", "Alertmanager matchers the silence's matchers (as labels) must satisfy; repeatable", None)],
+            "responses": admin_errors(json!({
+                "200": ok_json("Silences", json!({"type": "array", "items": silence.clone()})),
+                "400": error_response("Bad filter")}))
+        },
+        "post": {
+            "summary": "Create a silence, or update the one its id names (Alertmanager v2)", "security": admin,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PostableSilence"}}}},
+            "responses": admin_errors(json!({
+                "200": ok_json("Saved", json!({"type": "object", "properties": {"silenceID": {"type": "string"}}})),
+                "400": error_response("Invalid silence, or one of routes.yaml, or expired")}))
+        }
+    });
+    paths["/api/v2/silence/{id}"] = json!({
+        "get": {"summary": "One silence", "security": admin, "parameters": [id.clone()],
+            "responses": admin_errors(json!({"200": ok_json("The silence", silence)}))},
+        "delete": {"summary": "Expire a silence now: the open incidents it held are notified", "security": admin,
+            "parameters": [id],
+            "responses": admin_errors(json!({"200": {"description": "Expired"},
+                "400": error_response("Expired already, or a silence of routes.yaml")}))}
+    });
+    paths["/api/v2/status"] = json!({"get": {
+        "summary": "Alertmanager's status, as amtool reads it (no cluster)", "security": admin,
+        "responses": admin_errors(json!({"200": ok_json("Status", json!({"type": "object"}))}))
+    }});
+    let matcher = json!({"type": "object", "required": ["name", "value", "isRegex"], "properties": {
+        "name": {"type": "string"}, "value": {"type": "string"}, "isRegex": {"type": "boolean"},
+        "isEqual": {"type": "boolean", "default": true}}});
+    let postable = json!({"type": "object", "required": ["matchers", "startsAt", "endsAt", "createdBy", "comment"], "properties": {
+        "id": {"type": "string"},
+        "matchers": {"type": "array", "items": matcher},
+        "startsAt": {"type": "string", "format": "date-time"},
+        "endsAt": {"type": "string", "format": "date-time"},
+        "createdBy": {"type": "string"}, "comment": {"type": "string"}}});
+    let mut gettable = postable.clone();
+    gettable["properties"]["updatedAt"] = json!({"type": "string", "format": "date-time"});
+    gettable["properties"]["status"] = json!({"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["active", "pending", "expired"]}}});
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["PostableSilence"] = postable;
+    schemas["Silence"] = gettable;
+    let held = &mut schemas["Incident"]["properties"];
+    held["silenced_by"] = json!({"type": "array", "items": {"type": "string"}, "description": "Ids of the silences holding its events"});
+    held["inhibited_by"] = json!({"type": "array", "items": {"type": "string"}, "description": "Ids of the incidents inhibiting it"});
+    held["muted_by"] = json!({"type": "array", "items": {"type": "string"}, "description": "Names of the time intervals holding its events"});
+}
+
+/// The ingest, health and `/api/v1` paths.
+fn paths_v1() -> Value {
     let admin = json!([{"bearerAuth": []}]);
     let incident_ref = json!({"$ref": "#/components/schemas/Incident"});
     let last_hour = json!({"type": "object", "properties": {

@@ -17,6 +17,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::grouping::Grouper;
+use crate::holding::Holding;
 use crate::metrics::Metrics;
 use crate::model::Event;
 use crate::model::{Alert, AlertStatus, Incident, IncidentStatus};
@@ -232,6 +233,7 @@ impl IncidentActor {
                 leases: None,
                 metrics,
                 grouper: None,
+                holding: None,
                 expiry: None,
             }),
             router,
@@ -255,6 +257,14 @@ impl IncidentActor {
     pub fn with_grouper(mut self, grouper: Arc<Grouper>) -> Self {
         if let Some(r) = Arc::get_mut(&mut self.recorder) {
             r.grouper = Some(grouper);
+        }
+        self
+    }
+
+    /// Holds the events a silence holds (`holding`): recorded, not delivered.
+    pub fn with_holding(mut self, holding: Arc<Holding>) -> Self {
+        if let Some(r) = Arc::get_mut(&mut self.recorder) {
+            r.holding = Some(holding);
         }
         self
     }

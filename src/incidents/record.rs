@@ -12,11 +12,12 @@ use chrono::Utc;
 use super::actor::{GroupResult, RecordError, Routed, DEFAULT_RECORD_GROUP_ALERTS};
 use super::expiry::Expiry;
 use crate::grouping::Grouper;
+use crate::holding::{hold_key, HeldRouting, Holding};
 use crate::metrics::{EventLabels, Metrics, OutcomeLabels};
-use crate::model::{Alert, Event};
+use crate::model::{Alert, AlertStatus, Event};
 use crate::router::actor::SharedRoutes;
 use crate::store::leases::{LeaseOffer, LeaseRooms};
-use crate::store::{IncidentStore, Recorded, Recording, StoreError};
+use crate::store::{IncidentStore, Recorded, Recording, Routing, StoreError};
 
 /// What a record call needs besides the alerts.
 pub(super) struct Recorder {
@@ -29,6 +30,9 @@ pub(super) struct Recorder {
     pub(super) grouper: Option<Arc<Grouper>>,
     /// Arms auto-resolve timers after a record (None: off).
     pub(super) expiry: Option<Expiry>,
+    /// Silences, inhibitions and time intervals: events they hold are recorded, not
+    /// delivered (None: nothing is held).
+    pub(super) holding: Option<Arc<Holding>>,
 }
 
 /// Records a group of requests (`sizes`: each request's number of alerts, in order) in one
@@ -140,10 +144,30 @@ async fn record(
         metrics,
         grouper,
         expiry,
+        holding,
     } = recorder;
     let table = routes.current();
+    let now = Utc::now();
+    // What may hold this batch's events: the silences, inhibitions and intervals in force,
+    // and which of its resolving incidents are held already (their resolve may be held too).
+    let view = match holding.as_ref().filter(|h| h.may_hold(&table)) {
+        Some(h) => {
+            let resolving = alerts
+                .iter()
+                .filter(|a| a.status == AlertStatus::Resolved)
+                .map(|a| hold_key(&a.source.name, &a.dedup_key))
+                .collect();
+            Some(h.view(now, h.holds_of(resolving).await?))
+        }
+        None => None,
+    };
+    let held_routing = view.as_ref().map(|v| HeldRouting::new(&table, v));
+    let routing: &dyn Routing = match &held_routing {
+        Some(r) => r,
+        None => &*table,
+    };
     let mut offer = leases.as_ref().map_or_else(LeaseOffer::none, |l| l.offer());
-    let recording = match store.record(alerts, Utc::now(), &*table, &mut offer).await {
+    let recording = match store.record(alerts, now, routing, &mut offer).await {
         Ok(recording) => recording,
         Err(e) => {
             offer.finish(Vec::new(), &[]);
@@ -195,6 +219,43 @@ async fn record(
             })
             .inc_by(n);
     }
+    // Events held from every endpoint of their own go to the router as nothing at all.
+    let mut held_ids = std::collections::HashSet::new();
+    if let (Some(h), Some(r), Some(view)) = (holding, &held_routing, &view) {
+        let mut causes = r.take_held();
+        let held: Vec<_> = events
+            .iter()
+            .filter_map(|(e, _)| Some((e.clone(), causes.remove(&e.id)?)))
+            .collect();
+        // A held incident notified before whose resolve went out: nothing left to release.
+        let resolved = view.resolved_holds(
+            events
+                .iter()
+                .filter(|(_, endpoints)| !endpoints.is_empty())
+                .map(|(e, _)| &**e),
+        );
+        if let Err(e) = h.drop_holds(&resolved).await {
+            tracing::warn!(error = %e, "could not drop the holds of resolved incidents; they are looked at again when due");
+        }
+        held_ids.extend(held.iter().map(|(e, _)| e.id.clone()));
+        if let Err(e) = h.hold(view, held, metrics).await {
+            // Recorded, not delivered, and not kept as held: logged loudly, as the 202 is
+            // not withheld for it (a retry would be a repeat).
+            tracing::error!(error = %e, "could not keep held incidents; they are notified with their next event");
+        }
+    }
+    if let Some(h) = holding {
+        let all: Vec<Arc<Event>> = recorded.iter().filter_map(|r| r.event.clone()).collect();
+        if let Err(e) = h.track_sources(&all, now).await {
+            tracing::error!(error = %e, "could not keep the inhibiting incidents up to date");
+        }
+    }
+    if let Some(grouper) = grouper {
+        let all: Vec<Arc<Event>> = recorded.iter().filter_map(|r| r.event.clone()).collect();
+        if let Err(e) = crate::grouping::reminders::arm(&*grouper.timers, &table, &all, now).await {
+            tracing::error!(error = %e, "could not arm reminders");
+        }
+    }
     if let Some(grouper) = grouper.as_ref().filter(|_| table.has_groups()) {
         let all: Vec<Arc<Event>> = events.iter().map(|(e, _)| e.clone()).collect();
         match grouper.join(&table, &all, Utc::now()).await {
@@ -211,6 +272,9 @@ async fn record(
                 tracing::error!(error = %e, "could not add incidents to their groups");
             }
         }
+    }
+    if !held_ids.is_empty() {
+        events.retain(|(e, endpoints)| !endpoints.is_empty() || !held_ids.contains(&e.id));
     }
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);

@@ -261,10 +261,14 @@ pub enum EventType {
     /// `on_dead:` endpoints; never routed).
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    /// An open, unacknowledged incident is still open (`repeat_interval` on a route without
+    /// `group_by`): its current state again.
+    #[serde(rename = "incident.reminder")]
+    Reminder,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::Created,
         EventType::Updated,
         EventType::Acknowledged,
@@ -273,6 +277,7 @@ impl EventType {
         EventType::GroupNotification,
         EventType::DeliveryDead,
         EventType::EndpointDisabled,
+        EventType::Reminder,
     ];
 
     /// Whether this is a notice about deliveries (`delivery.dead`, `endpoint.disabled`): sent
@@ -322,6 +327,7 @@ impl EventType {
             EventType::GroupNotification => "group.notification",
             EventType::DeliveryDead => "delivery.dead",
             EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::Reminder => "incident.reminder",
         }
     }
 }
@@ -353,8 +359,8 @@ mod event_type_tests {
 
     #[test]
     fn patterns_name_types_by_prefix_or_all() {
-        assert_eq!(EventType::matching("*").unwrap().len(), 5);
-        assert_eq!(EventType::matching("incident.*").unwrap().len(), 4);
+        assert_eq!(EventType::matching("*").unwrap().len(), 6);
+        assert_eq!(EventType::matching("incident.*").unwrap().len(), 5);
         assert_eq!(
             EventType::matching("incident.resolved").unwrap(),
             vec![EventType::Resolved]
@@ -407,6 +413,17 @@ impl Event {
     /// A fresh event id: `evt_` and a UUIDv7, so ids sort by creation time.
     pub fn new_id() -> String {
         format!("evt_{}", uuid::Uuid::now_v7().simple())
+    }
+}
+
+impl Event {
+    /// An event id derived from `seed` (`evt_` and 32 hex digits of its SHA-256): an event
+    /// made again from the same seed (a flush or release repeated after a crash) has the same
+    /// id, which the delivery dedup key stops at an endpoint that got it already.
+    pub fn derived_id(seed: &str) -> String {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(seed.as_bytes());
+        format!("evt_{}", &hex::encode(d)[..32])
     }
 }
 

@@ -7,12 +7,15 @@
 //! unless it has `continue: true`. Children without `to` inherit their parent's. Events that no
 //! top-level route matches go to `default`. Finally each endpoint's `events:` filter applies.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::config::duration::{parse_duration, DurationError};
+use crate::config::intervals::TimeInterval;
 use crate::config::matcher::{Matcher, MatcherError};
 use crate::config::types::RouteConfig;
 use crate::model::{Event, EventType, Labels};
@@ -74,6 +77,32 @@ struct RouteNode {
     children: Vec<RouteNode>,
     /// Own or inherited grouping; None: events go out on their own.
     grouping: Option<Arc<Grouping>>,
+    /// Own or inherited `mute_time_intervals` and `active_time_intervals`.
+    timing: Arc<RouteIntervals>,
+    /// A route without grouping: its `repeat_interval` (own or inherited), if set.
+    reminder: Option<Duration>,
+}
+
+/// A route's time intervals by name (own or inherited).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteIntervals {
+    pub mute: Vec<String>,
+    pub active: Vec<String>,
+}
+
+impl RouteIntervals {
+    fn is_empty(&self) -> bool {
+        self.mute.is_empty() && self.active.is_empty()
+    }
+}
+
+/// What a route's time intervals do at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalHold {
+    /// The intervals that hold: mute intervals in force, or the active intervals out of force.
+    pub names: Vec<String>,
+    /// When that may change (the earliest end or start of one of them); None: never.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// The default `group_wait` (Alertmanager's).
@@ -183,6 +212,14 @@ pub struct RouteDecision {
     /// The groups the event joins (grouped routes that decided; their endpoints are not in
     /// `endpoints`).
     pub groups: Vec<GroupTarget>,
+    /// Routes with time intervals that decided: their endpoints (as routed, before the
+    /// endpoints' `events:` filters) and intervals.
+    pub timed: Vec<(Vec<EndpointId>, Arc<RouteIntervals>)>,
+    /// Endpoints routed by a route without time intervals (or by `default`).
+    pub untimed: Vec<EndpointId>,
+    /// Routes without grouping that set `repeat_interval` and decided: their endpoints and
+    /// how often an open, unacknowledged incident is reminded.
+    pub reminders: Vec<(Vec<EndpointId>, Duration)>,
 }
 
 /// The compiled routing tree.
@@ -191,6 +228,8 @@ pub struct RouteTable {
     routes: Vec<RouteNode>,
     default: Vec<EndpointId>,
     endpoints: Vec<EndpointFilter>,
+    /// `time_intervals:` by name.
+    intervals: HashMap<String, Arc<TimeInterval>>,
 }
 
 impl RouteTable {
@@ -219,6 +258,7 @@ impl RouteTable {
             inherited: &[EndpointId],
             inherited_by: Option<&Option<Vec<String>>>,
             inherited_timing: Timing,
+            inherited_intervals: &Arc<RouteIntervals>,
             path: &str,
             resolve: &Resolve<'_>,
         ) -> Result<Vec<RouteNode>, RouteBuildError> {
@@ -278,11 +318,23 @@ impl RouteTable {
                         repeat: timing.repeat.unwrap_or(DEFAULT_REPEAT_INTERVAL),
                     })
                 });
+                let intervals = match (&cfg.mute_time_intervals, &cfg.active_time_intervals) {
+                    (None, None) => inherited_intervals.clone(),
+                    (mute, active) => Arc::new(RouteIntervals {
+                        mute: mute
+                            .clone()
+                            .unwrap_or_else(|| inherited_intervals.mute.clone()),
+                        active: active
+                            .clone()
+                            .unwrap_or_else(|| inherited_intervals.active.clone()),
+                    }),
+                };
                 let children = build_level(
                     &cfg.routes,
                     &to,
                     by.as_ref(),
                     timing,
+                    &intervals,
                     &format!("{name}."),
                     resolve,
                 )?;
@@ -292,18 +344,166 @@ impl RouteTable {
                     to,
                     continue_: cfg.continue_,
                     children,
+                    reminder: if grouping.is_none() {
+                        timing.repeat
+                    } else {
+                        None
+                    },
                     grouping,
+                    timing: intervals,
                 });
             }
             Ok(nodes)
         }
-        let routes = build_level(routes, &[], None, Timing::default(), "route#", &resolve)?;
+        let none = Arc::new(RouteIntervals::default());
+        let routes = build_level(
+            routes,
+            &[],
+            None,
+            Timing::default(),
+            &none,
+            "route#",
+            &resolve,
+        )?;
         let default = resolve("default", default)?;
         Ok(RouteTable {
             routes,
             default,
             endpoints,
+            intervals: HashMap::new(),
         })
+    }
+
+    /// The `time_intervals:` routes name (checked by `config::validate`: a name no interval
+    /// has never holds).
+    pub fn with_time_intervals(mut self, intervals: Vec<TimeInterval>) -> Self {
+        self.intervals = intervals
+            .into_iter()
+            .map(|i| (i.name.clone(), Arc::new(i)))
+            .collect();
+        self
+    }
+
+    /// Whether any route without grouping reminds (`repeat_interval`).
+    pub fn has_reminders(&self) -> bool {
+        fn any(nodes: &[RouteNode]) -> bool {
+            nodes
+                .iter()
+                .any(|n| n.reminder.is_some() || any(&n.children))
+        }
+        any(&self.routes)
+    }
+
+    /// The endpoints that take `event`'s reminders (those of its reminding routes that take
+    /// `incident.reminder`) and how often, if any route reminds it.
+    pub fn reminder_of(&self, event: &Event) -> Option<(Vec<Arc<str>>, Duration)> {
+        let d = self.route(event);
+        let every = d.reminders.iter().map(|(_, e)| *e).min()?;
+        let mut endpoints: Vec<Arc<str>> = Vec::new();
+        for (ids, _) in &d.reminders {
+            for e in ids.iter().filter_map(|&id| self.endpoints.get(id)) {
+                if e.accepts(EventType::Reminder) && !endpoints.contains(&e.name) {
+                    endpoints.push(e.name.clone());
+                }
+            }
+        }
+        Some((endpoints, every))
+    }
+
+    /// Whether any route has time intervals.
+    pub fn has_intervals(&self) -> bool {
+        fn any(nodes: &[RouteNode]) -> bool {
+            nodes
+                .iter()
+                .any(|n| !n.timing.is_empty() || any(&n.children))
+        }
+        any(&self.routes)
+    }
+
+    /// What `intervals` do at `now`: None when they hold nothing.
+    pub fn interval_hold(
+        &self,
+        intervals: &RouteIntervals,
+        now: DateTime<Utc>,
+    ) -> Option<IntervalHold> {
+        let mut names = Vec::new();
+        let mut until: Option<DateTime<Utc>> = None;
+        let mut earliest = |t: Option<DateTime<Utc>>| {
+            if let Some(t) = t {
+                until = Some(until.map_or(t, |u| u.min(t)));
+            }
+        };
+        for name in &intervals.mute {
+            if let Some(i) = self.intervals.get(name).filter(|i| i.contains(now)) {
+                names.push(name.clone());
+                earliest(i.next_change(now));
+            }
+        }
+        let active: Vec<&Arc<TimeInterval>> = intervals
+            .active
+            .iter()
+            .filter_map(|n| self.intervals.get(n))
+            .collect();
+        if !intervals.active.is_empty() && !active.iter().any(|i| i.contains(now)) {
+            names.extend(intervals.active.iter().cloned());
+            for i in active {
+                earliest(i.next_change(now));
+            }
+        }
+        (!names.is_empty()).then_some(IntervalHold { names, until })
+    }
+
+    /// The endpoints of `decision` held by their routes' time intervals at `now` (not also
+    /// routed by a route that does not hold them), with what holds them.
+    pub fn held_by_intervals(
+        &self,
+        decision: &RouteDecision,
+        now: DateTime<Utc>,
+    ) -> Option<(Vec<EndpointId>, IntervalHold)> {
+        let mut held: Vec<EndpointId> = Vec::new();
+        let mut free: Vec<EndpointId> = decision.untimed.clone();
+        let mut hold: Option<IntervalHold> = None;
+        for (ids, intervals) in &decision.timed {
+            match self.interval_hold(intervals, now) {
+                None => free.extend(ids),
+                Some(h) => {
+                    held.extend(ids);
+                    hold = Some(match hold {
+                        None => h,
+                        Some(mut all) => {
+                            for n in h.names {
+                                if !all.names.contains(&n) {
+                                    all.names.push(n);
+                                }
+                            }
+                            all.until = match (all.until, h.until) {
+                                (Some(a), Some(b)) => Some(a.min(b)),
+                                (a, b) => a.or(b),
+                            };
+                            all
+                        }
+                    });
+                }
+            }
+        }
+        held.retain(|id| decision.endpoints.contains(id) && !free.contains(id));
+        held.dedup();
+        let hold = hold?;
+        (!held.is_empty()).then_some((held, hold))
+    }
+
+    /// The time intervals of the route named `route` (a grouped route's, at its flush).
+    pub fn intervals_of(&self, route: &str) -> Option<Arc<RouteIntervals>> {
+        fn find(nodes: &[RouteNode], route: &str) -> Option<Arc<RouteIntervals>> {
+            nodes.iter().find_map(|n| {
+                if &*n.name == route {
+                    Some(n.timing.clone())
+                } else {
+                    find(&n.children, route)
+                }
+            })
+        }
+        find(&self.routes, route)
     }
 
     /// A table with no routes, no default and no endpoints: it routes nothing.
@@ -312,6 +512,7 @@ impl RouteTable {
             routes: Vec::new(),
             default: Vec::new(),
             endpoints: Vec::new(),
+            intervals: HashMap::new(),
         }
     }
 
@@ -384,16 +585,11 @@ impl RouteTable {
         let mut decision = RouteDecision::default();
         let mut raw = Vec::new();
         let mut grouped = Vec::new();
-        let matched = route_level(
-            &self.routes,
-            event,
-            &mut raw,
-            &mut grouped,
-            &mut decision.routes,
-        );
+        let matched = route_level(&self.routes, event, &mut raw, &mut grouped, &mut decision);
         if !matched {
             decision.defaulted = !self.default.is_empty();
             raw.extend_from_slice(&self.default);
+            decision.untimed.extend_from_slice(&self.default);
         }
         for node in grouped {
             let Some(grouping) = &node.grouping else {
@@ -433,7 +629,7 @@ fn route_level<'a>(
     event: &Event,
     out: &mut Vec<EndpointId>,
     grouped: &mut Vec<&'a RouteNode>,
-    names: &mut Vec<Arc<str>>,
+    decision: &mut RouteDecision,
 ) -> bool {
     let mut any = false;
     for node in nodes {
@@ -445,13 +641,21 @@ fn route_level<'a>(
             continue;
         }
         any = true;
-        if !route_level(&node.children, event, out, grouped, names) {
+        if !route_level(&node.children, event, out, grouped, decision) {
             if node.grouping.is_some() {
                 grouped.push(node);
             } else {
                 out.extend_from_slice(&node.to);
+                if let Some(every) = node.reminder {
+                    decision.reminders.push((node.to.clone(), every));
+                }
+                if node.timing.is_empty() {
+                    decision.untimed.extend_from_slice(&node.to);
+                } else {
+                    decision.timed.push((node.to.clone(), node.timing.clone()));
+                }
             }
-            names.push(node.name.clone());
+            decision.routes.push(node.name.clone());
         }
         if !node.continue_ {
             break;
@@ -481,228 +685,4 @@ impl Routing for RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Severity, SourceRef};
-
-    fn event(kind: EventType, severity: Severity, labels: &[(&str, &str)]) -> Event {
-        let mut e = crate::model::test_event("inc_1", kind);
-        e.source = SourceRef {
-            name: "prometheus".into(),
-            kind: "alertmanager".into(),
-        };
-        e.incident.severity = severity;
-        e.incident.title = "Disk full".into();
-        e.incident.labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        e
-    }
-
-    fn routes_json(value: serde_json::Value) -> Vec<RouteConfig> {
-        serde_json::from_value(value).unwrap()
-    }
-
-    fn endpoints(names: &[&str]) -> Vec<EndpointFilter> {
-        names
-            .iter()
-            .map(|n| EndpointFilter {
-                name: (*n).into(),
-                enabled: true,
-                events: None,
-            })
-            .collect()
-    }
-
-    fn names(table: &RouteTable, d: &RouteDecision) -> Vec<String> {
-        d.endpoints
-            .iter()
-            .map(|&i| table.endpoints()[i].name.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn the_tree_shows_each_route_with_its_inherited_endpoints() {
-        let routes = routes_json(serde_json::json!([
-            {"name": "db", "matchers": ["service=~\"db-.*\""], "to": ["slack"], "continue": true,
-             "routes": [{"matchers": ["severity=\"critical\""]}]},
-        ]));
-        let table =
-            RouteTable::build(&routes, &["itsm".into()], endpoints(&["slack", "itsm"])).unwrap();
-        let tree = table.tree();
-        assert_eq!(tree.len(), 1);
-        assert_eq!(tree[0].matchers, vec![r#"service=~"db-.*""#.to_string()]);
-        assert!(tree[0].continue_);
-        assert_eq!(tree[0].routes[0].name, "db.0");
-        assert_eq!(tree[0].routes[0].to, vec!["slack".to_string()]);
-        assert_eq!(table.default_endpoints(), vec!["itsm".to_string()]);
-        assert!(RouteTable::empty().tree().is_empty());
-    }
-
-    #[test]
-    fn first_match_wins_unless_continue() {
-        let routes = routes_json(serde_json::json!([
-            {"name": "db", "matchers": ["severity=~\"critical|error\"", "service=~\"db-.*\""], "to": ["slack"]},
-            {"name": "all", "matchers": [], "to": ["itsm"]}
-        ]));
-        let table = RouteTable::build(&routes, &[], endpoints(&["slack", "itsm"])).unwrap();
-        let db = event(
-            EventType::Created,
-            Severity::Critical,
-            &[("service", "db-main")],
-        );
-        assert_eq!(names(&table, &table.route(&db)), vec!["slack"]);
-        let web = event(
-            EventType::Created,
-            Severity::Critical,
-            &[("service", "web")],
-        );
-        assert_eq!(names(&table, &table.route(&web)), vec!["itsm"]);
-
-        let mut routes = routes;
-        routes[0].continue_ = true;
-        let table = RouteTable::build(&routes, &[], endpoints(&["slack", "itsm"])).unwrap();
-        assert_eq!(names(&table, &table.route(&db)), vec!["slack", "itsm"]);
-    }
-
-    #[test]
-    fn children_decide_and_inherit_to() {
-        let routes = routes_json(serde_json::json!([
-            {"matchers": ["team=\"ops\""], "to": ["ops"], "routes": [
-                {"matchers": ["severity=\"critical\""], "to": ["pager"]},
-                {"matchers": ["env=\"prod\""]}
-            ]}
-        ]));
-        let table = RouteTable::build(
-            &routes,
-            &["fallback".into()],
-            endpoints(&["ops", "pager", "fallback"]),
-        )
-        .unwrap();
-        let crit = event(EventType::Created, Severity::Critical, &[("team", "ops")]);
-        assert_eq!(names(&table, &table.route(&crit)), vec!["pager"]);
-        let prod = event(
-            EventType::Created,
-            Severity::Warning,
-            &[("team", "ops"), ("env", "prod")],
-        );
-        assert_eq!(
-            names(&table, &table.route(&prod)),
-            vec!["ops"],
-            "child inherits `to`"
-        );
-        let other = event(EventType::Created, Severity::Info, &[("team", "ops")]);
-        assert_eq!(
-            names(&table, &table.route(&other)),
-            vec!["ops"],
-            "parent decides"
-        );
-        let stranger = event(EventType::Created, Severity::Info, &[("team", "web")]);
-        let d = table.route(&stranger);
-        assert!(d.defaulted);
-        assert_eq!(names(&table, &d), vec!["fallback"]);
-    }
-
-    #[test]
-    fn no_default_drops_unmatched_events() {
-        let routes =
-            routes_json(serde_json::json!([{"matchers": ["team=\"ops\""], "to": ["ops"]}]));
-        let table = RouteTable::build(&routes, &[], endpoints(&["ops"])).unwrap();
-        let d = table.route(&event(EventType::Created, Severity::Info, &[]));
-        assert!(d.endpoints.is_empty() && !d.defaulted);
-    }
-
-    #[test]
-    fn fields_address_event_and_source() {
-        let routes = routes_json(serde_json::json!([{"matchers": [
-            "event=\"incident.resolved\"", "source=\"prometheus\"", "kind=\"alertmanager\"",
-            "title=~\"Disk.*\"", "status=\"triggered\""], "to": ["a"]}]));
-        let table = RouteTable::build(&routes, &[], endpoints(&["a"])).unwrap();
-        assert_eq!(
-            table
-                .route(&event(EventType::Resolved, Severity::Info, &[]))
-                .endpoints,
-            vec![0]
-        );
-        assert!(table
-            .route(&event(EventType::Created, Severity::Info, &[]))
-            .endpoints
-            .is_empty());
-    }
-
-    #[test]
-    fn fields_win_over_labels_of_the_same_name() {
-        // Labels named like fields, with other values: matchers see the fields.
-        let labels = [
-            ("severity", "info"),
-            ("status", "resolved"),
-            ("source", "grafana"),
-            ("kind", "generic"),
-            ("title", "Other"),
-            ("event", "incident.resolved"),
-        ];
-        let e = event(EventType::Created, Severity::Critical, &labels);
-        for (field, value, label_value) in [
-            ("severity", "critical", "info"),
-            ("status", "triggered", "resolved"),
-            ("source", "prometheus", "grafana"),
-            ("kind", "alertmanager", "generic"),
-            ("title", "Disk full", "Other"),
-            ("event", "incident.created", "incident.resolved"),
-        ] {
-            assert_eq!(super::field(&e, field), value);
-            let by_field = routes_json(
-                serde_json::json!([{"matchers": [format!("{field}=\"{value}\"")], "to": ["a"]}]),
-            );
-            let table = RouteTable::build(&by_field, &[], endpoints(&["a"])).unwrap();
-            assert_eq!(
-                table.route(&e).endpoints,
-                vec![0],
-                "{field} matches the field"
-            );
-            let by_label = routes_json(
-                serde_json::json!([{"matchers": [format!("{field}=\"{label_value}\"")], "to": ["a"]}]),
-            );
-            let table = RouteTable::build(&by_label, &[], endpoints(&["a"])).unwrap();
-            assert!(
-                table.route(&e).endpoints.is_empty(),
-                "{field} does not match the label's value"
-            );
-        }
-        // Any other name is a label.
-        let e = event(EventType::Created, Severity::Critical, &[("team", "db")]);
-        let routes = routes_json(serde_json::json!([{"matchers": ["team=\"db\""], "to": ["a"]}]));
-        let table = RouteTable::build(&routes, &[], endpoints(&["a"])).unwrap();
-        assert_eq!(table.route(&e).endpoints, vec![0]);
-    }
-
-    #[test]
-    fn endpoint_event_filter_and_dedup() {
-        let routes = routes_json(serde_json::json!([{"to": ["a", "b", "a"]}]));
-        let mut eps = endpoints(&["a", "b"]);
-        eps[1].events = Some(vec![EventType::Created]);
-        let table = RouteTable::build(&routes, &[], eps).unwrap();
-        assert_eq!(
-            table
-                .route(&event(EventType::Created, Severity::Info, &[]))
-                .endpoints,
-            vec![0, 1]
-        );
-        assert_eq!(
-            table
-                .route(&event(EventType::Resolved, Severity::Info, &[]))
-                .endpoints,
-            vec![0]
-        );
-    }
-
-    #[test]
-    fn unknown_endpoint_is_refused() {
-        let routes = routes_json(serde_json::json!([{"to": ["nope"]}]));
-        assert!(matches!(
-            RouteTable::build(&routes, &[], endpoints(&["a"])),
-            Err(RouteBuildError::UnknownEndpoint { .. })
-        ));
-    }
-}
+mod tests;

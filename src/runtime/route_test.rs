@@ -1,13 +1,22 @@
 //! `route-test`: a payload through a source's adapter, the incident table and the routes,
 //! without a server and without sending anything; each alert's event and the endpoints it
-//! would reach. The CLI runs it on the config file, the console on the running config.
+//! would reach, its groups, and whether a silence, an inhibition or a time interval would
+//! hold it at the moment tested ([`HoldContext`]). The CLI runs it on the config file (its
+//! `silences:`; `--at` for another moment), the console on the running config (with the
+//! silences in force).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use thiserror::Error;
+
+use crate::holding::inhibit::InhibitRule;
+use crate::holding::silences::Silence;
+use crate::holding::{decide, Cause, Holding};
+use crate::store::documents::MemoryDocuments;
+use crate::store::timers::MemoryTimers;
 
 use crate::model::{AlertStatus, Event};
 use crate::router::table::RouteTable;
@@ -40,11 +49,33 @@ pub struct RouteTestReport {
     pub expectation_met: bool,
 }
 
-/// Runs `body` through source `source`. A resolved or acknowledged alert is tested against an
-/// open incident (as if its firing alert had come first), so it shows the event it would emit.
+/// What may hold the tested events: the moment, the silences and the inhibit rules.
+#[derive(Debug, Clone)]
+pub struct HoldContext {
+    pub at: DateTime<Utc>,
+    pub silences: Vec<Silence>,
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
+impl HoldContext {
+    /// Now, with nothing but the route table's time intervals.
+    pub fn now() -> HoldContext {
+        HoldContext {
+            at: Utc::now(),
+            silences: Vec::new(),
+            inhibit_rules: Vec::new(),
+        }
+    }
+}
+
+/// Runs `body` through source `source` at `ctx.at`. A resolved or acknowledged alert is
+/// tested against an open incident (as if its firing alert had come first), so it shows the
+/// event it would emit. An alert of the payload that matches an inhibit rule's sources
+/// inhibits the later ones.
 pub fn route_test(
     sources: &[Arc<SourceSpec>],
     routes: &RouteTable,
+    ctx: &HoldContext,
     source: &str,
     body: &[u8],
     expect: Option<&[String]>,
@@ -59,7 +90,7 @@ pub fn route_test(
                 .join(", "),
         )
     })?;
-    let now = Utc::now();
+    let now = ctx.at;
     let alerts = spec
         .normalize(body, now)
         .map_err(|error| RouteTestError::Adapter {
@@ -67,6 +98,16 @@ pub fn route_test(
             error,
         })?;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let holding = Holding::new(
+        Arc::new(MemoryDocuments::default()),
+        Arc::new(MemoryTimers::default()),
+    );
+    holding.set_static_silences(ctx.silences.clone());
+    holding.set_inhibit_rules(ctx.inhibit_rules.clone());
+    runtime.block_on(holding.refresh_silences(now))?;
+    let view = holding.view(now, Default::default());
+    // Incident ids of this test's alerts, to name an inhibiting one.
+    let mut alert_of: std::collections::HashMap<String, usize> = Default::default();
     let mut text = String::new();
     let mut all = BTreeSet::new();
     let _ = writeln!(text, "{} alert(s) from source `{source}`", alerts.len());
@@ -140,6 +181,41 @@ pub fn route_test(
                 names.join(", ")
             }
         );
+        for g in &decision.groups {
+            let _ = writeln!(text, "  group: {} (route {})", g.key, g.route);
+        }
+        alert_of.insert(event.incident.id.clone(), i + 1);
+        view.note_source(&event);
+        let (_, held) = decide(routes, &view, &event, false);
+        match held {
+            None => {
+                let _ = writeln!(text, "  held: no");
+            }
+            Some(h) => {
+                let why: Vec<String> = h
+                    .causes
+                    .iter()
+                    .map(|c| match c {
+                        Cause::Silence(id) => format!("silenced by {id}"),
+                        Cause::Inhibition(id) => match alert_of.get(id) {
+                            Some(n) => format!("inhibited by alert {n}"),
+                            None => format!("inhibited by {id}"),
+                        },
+                        Cause::Interval(name) => format!("time interval {name}"),
+                    })
+                    .collect();
+                let eps: Vec<&str> = h.endpoints.iter().map(|e| &**e).collect();
+                let _ = writeln!(
+                    text,
+                    "  held: {} (endpoints {}){}",
+                    why.join(", "),
+                    eps.join(", "),
+                    h.until
+                        .map(|t| format!(" until {}", t.to_rfc3339()))
+                        .unwrap_or_default()
+                );
+            }
+        }
         all.extend(names);
     }
     let mut expectation_met = true;

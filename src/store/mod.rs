@@ -7,10 +7,13 @@
 //!   lanes per incident, claimed under leases by the delivery actors and settled with their
 //!   results (memory: plain data under a lock; redis: Lua scripts, shared by instances).
 //! - [`groups::Groups`]: notification groups (grouped routes) and their changed members.
+//! - [`documents::Documents`]: small durable documents by collection and key (silences,
+//!   held incidents, inhibition sources).
 //! - [`timers::Timers`]: durable timers (a key, a due time, a payload), claimed under leases
 //!   so that one instance fires each.
 
 pub mod backlog;
+pub mod documents;
 pub mod file;
 pub mod groups;
 pub mod leases;

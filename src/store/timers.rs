@@ -163,10 +163,12 @@ struct Set {
 
 impl Set {
     fn put(&mut self, key: &str, armed: Armed) {
-        self.order.insert((armed.ready, key.to_string()));
-        if let Some(old) = self.timers.insert(key.to_string(), armed) {
+        // The old entry out first: re-armed at the same time, it is the same entry.
+        if let Some(old) = self.timers.get(key) {
             self.order.remove(&(old.ready, key.to_string()));
         }
+        self.order.insert((armed.ready, key.to_string()));
+        self.timers.insert(key.to_string(), armed);
     }
 
     fn remove(&mut self, key: &str) -> bool {

@@ -236,3 +236,103 @@ routes:
     assert_eq!(bad.code, 1);
     assert!(bad.err.contains("matches no event type"), "{}", bad.err);
 }
+
+/// `route-test` says which group an event joins and whether a silence, an inhibition or a
+/// time interval would hold it at `--at`; `check` warns of an inhibit rule that never holds.
+#[test]
+fn route_test_shows_groups_and_holds_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("routes.yaml");
+    std::fs::write(
+        &cfg,
+        r#"version: 1
+sources:
+  - name: generic
+    kind: generic
+endpoints:
+  - { name: pager, kind: webhook, url: "http://127.0.0.1:1/p" }
+  - { name: chat, kind: webhook, url: "http://127.0.0.1:1/c" }
+routes:
+  - name: grouped
+    matchers: ['team="k8s"']
+    to: [chat]
+    group_by: [cluster]
+  - name: office
+    to: [pager]
+    mute_time_intervals: [evenings]
+time_intervals:
+  - name: evenings
+    time_intervals: [{ times: [{ start_time: '17:00', end_time: '24:00' }], location: Europe/Berlin }]
+inhibit_rules:
+  - source_matchers: ['alertname="ClusterDown"']
+    target_matchers: ['severity="warning"']
+    equal: [cluster]
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [severity]
+silences:
+  - matchers: ['service="batch"']
+    starts_at: 2026-12-01T00:00:00Z
+    ends_at: 2026-12-02T00:00:00Z
+    comment: migration
+"#,
+    )
+    .unwrap();
+    let payload = dir.path().join("alerts.json");
+    std::fs::write(
+        &payload,
+        r#"[
+  {"id": "a", "title": "Cluster down", "severity": "critical", "labels": {"alertname": "ClusterDown", "cluster": "c1"}},
+  {"id": "b", "title": "Disk", "severity": "warning", "labels": {"alertname": "Disk", "cluster": "c1"}},
+  {"id": "c", "title": "Batch", "severity": "critical", "labels": {"alertname": "Batch", "service": "batch"}},
+  {"id": "d", "title": "Pods", "severity": "critical", "labels": {"alertname": "Pods", "team": "k8s", "cluster": "c2"}}
+]"#,
+    )
+    .unwrap();
+    let (c, p) = (cfg.to_str().unwrap(), payload.to_str().unwrap());
+    let run = |at: &str| {
+        let (code, out, err) =
+            switchyard(&["route-test", "-c", c, "--source", "generic", "--at", at, p]);
+        assert_eq!(code, 0, "{out}{err}");
+        (out, err)
+    };
+    // 2026-12-01 10:00 UTC: the silence holds, no evening.
+    let (out, err) = run("2026-12-01T10:00:00Z");
+    let alerts: Vec<&str> = out.split("\nalert ").skip(1).collect();
+    assert_eq!(alerts.len(), 4, "{out}");
+    assert!(alerts[0].contains("held: no"), "{out}");
+    assert!(alerts[1].contains("held: inhibited by alert 1"), "{out}");
+    assert!(alerts[2].contains("held: silenced by config-"), "{out}");
+    assert!(
+        alerts[3].contains("group: grouped:{cluster=\"c2\"}"),
+        "{out}"
+    );
+    assert!(alerts[3].contains("held: no"), "{out}");
+    // The warning of the second rule, at its `equal` label.
+    assert!(
+        err.contains("warning: ") && err.contains(":25:13:") && err.contains("never inhibits"),
+        "{err}"
+    );
+    // 18:00 in Berlin on another day: the evening interval holds the office route until
+    // Berlin's midnight; the silence is over.
+    let (out, _) = run("2026-12-05T17:00:00Z");
+    let alerts: Vec<&str> = out.split("\nalert ").skip(1).collect();
+    assert!(
+        alerts[2].contains(
+            "held: time interval evenings (endpoints pager) until 2026-12-05T23:00:00+00:00"
+        ),
+        "{out}"
+    );
+    let (code, _, err) = switchyard(&[
+        "route-test",
+        "-c",
+        c,
+        "--source",
+        "generic",
+        "--at",
+        "soon",
+        p,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--at"), "{err}");
+}

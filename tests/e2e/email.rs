@@ -87,6 +87,39 @@ async fn email_over_starttls_with_a_login_sends_plain_text_and_html() {
     assert_eq!(header(&mails[1].data, "References:"), Some(first_id));
 }
 
+/// `deny_private` holds for email too: the relay's loopback address is refused before any
+/// connection, and the message is not sent.
+#[actix_rt::test]
+async fn deny_private_refuses_a_relay_on_a_private_address() {
+    let sink = SmtpSink::start(Mode::Tls);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &TestStore::memory(),
+        &endpoint(&sink, dir.path(), "tls", ""),
+    )
+    .replace(
+        "  admin_token:",
+        "  endpoint_policy: { deny_private: true }\n  admin_token:",
+    );
+    let sy = Switchyard::start(&cfg);
+    alert(&sy, json!({"title": "Private", "id": "em-p"})).await;
+    let dead = admin_until(
+        &sy,
+        "/api/v1/deliveries?endpoint=ep&state=dead",
+        "the delivery dead after its retries",
+        |v| v["deliveries"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let attempts = dead["deliveries"][0]["attempts"].as_array().unwrap();
+    assert!(
+        attempts.iter().all(|a| a["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused by the endpoint policy"))),
+        "{dead}"
+    );
+    assert!(sink.mails().is_empty(), "nothing reached the relay");
+}
+
 #[actix_rt::test]
 async fn email_over_tls_and_a_refused_message_is_dead_at_once() {
     let sink = SmtpSink::start(Mode::Tls);

@@ -13,6 +13,7 @@ mod endpoints;
 mod expiry;
 mod file_store;
 mod hardening;
+mod holds;
 mod ingest;
 mod integrations;
 mod operator;

@@ -16,6 +16,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::net::SocketAddr;
 
 use super::{changes_text, escape_html, headline, omitted, truncate, Exchange};
 use crate::config::types::{SmtpConfig, SmtpSecurity};
@@ -37,7 +38,11 @@ const MAX_LABEL: usize = 200;
 pub struct EmailSpec {
     host: String,
     port: u16,
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    /// TLS settings naming `host`: the certificate is checked against the relay's name even
+    /// though the connection goes to the address checked by the policy.
+    tls: Tls,
+    credentials: Option<Credentials>,
+    timeout: Duration,
     from: Mailbox,
     to: Vec<Mailbox>,
 }
@@ -99,21 +104,17 @@ impl EmailSpec {
             SmtpSecurity::Tls => Tls::Wrapper(tls),
             SmtpSecurity::None => Tls::None,
         };
-        let mut mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        match (&cfg.username, &cfg.password) {
-            (Some(u), Some(p)) => {
-                mailer = mailer.credentials(Credentials::new(u.clone(), p.expose().to_string()))
-            }
-            (None, None) => {}
+        let credentials = match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.expose().to_string())),
+            (None, None) => None,
             _ => return Err(("smtp.username", "username and password go together".into())),
-        }
+        };
         Ok(EmailSpec {
             host,
             port,
-            mailer: mailer.build(),
+            tls,
+            credentials,
+            timeout,
             from,
             to,
         })
@@ -240,17 +241,35 @@ pub fn message(spec: &EmailSpec, event: &Event) -> Result<Message, String> {
         .map_err(|e| format!("the message could not be built: {e}"))
 }
 
-/// The relay's addresses, each checked against the policy.
-async fn check_relay(spec: &EmailSpec, policy: AddressPolicy) -> Result<(), String> {
-    let addrs = tokio::net::lookup_host((spec.host.as_str(), spec.port))
+/// The relay's address to connect to: its name resolved once, every address checked
+/// against the policy, the first one taken (the connection goes to the address checked, so
+/// DNS cannot route around the policy between the check and the connection).
+async fn relay_address(spec: &EmailSpec, policy: AddressPolicy) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((spec.host.as_str(), spec.port))
         .await
-        .map_err(|e| format!("{}: {e}", spec.host))?;
-    for a in addrs {
+        .map_err(|e| format!("{}: {e}", spec.host))?
+        .collect();
+    for a in &addrs {
         if let Some(why) = policy.refuses(a.ip()) {
             return Err(format!("refused by the endpoint policy: {why}"));
         }
     }
-    Ok(())
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{}: no address", spec.host))
+}
+
+/// A connection to `addr` with the relay's TLS settings and credentials.
+fn mailer(spec: &EmailSpec, addr: SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .tls(spec.tls.clone())
+        .timeout(Some(spec.timeout));
+    if let Some(c) = &spec.credentials {
+        b = b.credentials(c.clone());
+    }
+    b.build()
 }
 
 /// Sends the event's message.
@@ -266,10 +285,11 @@ pub async fn deliver(spec: &Arc<EmailSpec>, policy: AddressPolicy, event: &Event
         Ok(m) => m,
         Err(e) => return fail(Verdict::Fatal, e, 0),
     };
-    if let Err(e) = check_relay(spec, policy).await {
-        return fail(retry, e, 0);
-    }
-    match spec.mailer.send(msg).await {
+    let addr = match relay_address(spec, policy).await {
+        Ok(addr) => addr,
+        Err(e) => return fail(retry, e, 0),
+    };
+    match mailer(spec, addr).send(msg).await {
         Ok(resp) => {
             let mut o = Exchange::success(None, 1);
             o.response = Some(super::Response {

@@ -232,13 +232,17 @@ pub(crate) async fn deliver(
         };
         let issue = format!("{site}/rest/api/3/issue/{}", encode_component(&key));
         match event.kind {
-            EventType::Updated | EventType::Acknowledged | EventType::GroupNotification => {
+            EventType::Updated
+            | EventType::Acknowledged
+            | EventType::GroupNotification
+            | EventType::Reminder => {
                 let msg = match event.kind {
                     EventType::Updated => format!(
                         "switchyard: updated: {}",
                         changes_text(event).unwrap_or_default()
                     ),
                     EventType::Acknowledged => "switchyard: acknowledged".to_string(),
+                    EventType::Reminder => "switchyard: reminder: still open".to_string(),
                     _ => "switchyard: group notified".to_string(),
                 };
                 let req = OutboundRequest::json(

@@ -129,6 +129,7 @@ pub fn requests(base_url: &str, api_key: &Secret, event: &Event) -> Vec<Outbound
         EventType::Acknowledged => vec![action("acknowledge", "Acknowledged in switchyard".into())],
         // A group notification arrives here as its incident's event (`kinds::as_incident`).
         EventType::GroupNotification => vec![action("notes", "Group notified".into())],
+        EventType::Reminder => vec![action("notes", "Reminder: still open".into())],
         EventType::Resolved => vec![action(
             "close",
             format!("Resolved ({} reported it resolved)", event.source.name),

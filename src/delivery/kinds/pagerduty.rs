@@ -107,7 +107,11 @@ pub(crate) async fn deliver(
 ) -> Result<(), Exchange> {
     let actions: &[&str] = match event.kind {
         // A group notification arrives here as its incident's event (`kinds::as_incident`).
-        EventType::Created | EventType::Updated | EventType::GroupNotification => &["trigger"],
+        // A reminder triggers again: PagerDuty keeps one alert per dedup_key.
+        EventType::Created
+        | EventType::Updated
+        | EventType::GroupNotification
+        | EventType::Reminder => &["trigger"],
         EventType::Acknowledged => &["acknowledge"],
         EventType::Resolved => &["resolve"],
         EventType::Ping => &["trigger", "resolve"],

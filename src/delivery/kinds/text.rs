@@ -53,6 +53,10 @@ pub fn headline(event: &Event) -> String {
         EventType::Resolved => "RESOLVED".into(),
         EventType::Ping => "TEST".into(),
         EventType::GroupNotification => "GROUP".into(),
+        EventType::Reminder => format!(
+            "REMINDER {}",
+            event.incident.severity.as_str().to_ascii_uppercase()
+        ),
         EventType::DeliveryDead | EventType::EndpointDisabled => {
             let what = if event.kind == EventType::DeliveryDead {
                 "DELIVERY DEAD"

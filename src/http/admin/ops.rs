@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::model::delivery::DeliveryState;
 use crate::model::Labels;
 use crate::model::{AlertStatus, Incident, IncidentStatus, Severity};
-use crate::runtime::route_test::{route_test, RouteTestReport};
+use crate::runtime::route_test::{route_test, HoldContext, RouteTestReport};
 use crate::store::groups::DEFAULT_GROUP_LIST_LIMIT;
 use crate::store::query::{IncidentFilter, DEFAULT_INCIDENT_LIST_LIMIT, MAX_INCIDENT_LIST_LIMIT};
 
@@ -448,9 +448,23 @@ pub async fn test_route(
     }
     let running = running(admin).await?;
     let source = source.to_string();
+    let now = chrono::Utc::now();
+    // The silences in force (the API's and routes.yaml's) and the inhibit rules.
+    let ctx = HoldContext {
+        at: now,
+        silences: admin.holding.silences(now).await.unwrap_or_default(),
+        inhibit_rules: admin.holding.inhibit_rules().to_vec(),
+    };
     // route_test runs a runtime of its own: on the blocking pool, not on this worker.
     actix_web::web::block(move || {
-        route_test(&running.sources, &running.routes, &source, &body, None)
+        route_test(
+            &running.sources,
+            &running.routes,
+            &ctx,
+            &source,
+            &body,
+            None,
+        )
     })
     .await
     .map_err(|e| AdminError::Unavailable(format!("route test: {e}")))?

@@ -37,6 +37,7 @@ fn recorder(store: Arc<dyn IncidentStore>) -> Arc<Recorder> {
         leases: None,
         metrics: Metrics::new(),
         grouper: None,
+        holding: None,
         expiry: None,
     })
 }

@@ -17,6 +17,7 @@
 //! twice the last snapshot), the state is written as a new snapshot and the older files are
 //! removed (`snapshot`). Reads never touch the disk.
 
+mod documents;
 mod journal;
 mod recover;
 mod snapshot;
@@ -35,6 +36,7 @@ use chrono::{DateTime, Utc};
 pub use journal::{Journal, DEFAULT_MAX_FRAME_BYTES};
 pub use recover::OpenError;
 
+use super::documents::MemoryDocuments;
 use super::groups::MemoryGroups;
 use super::leases::LeaseOffer;
 use super::memory::changes::{ChangeLog, Frame, Op};
@@ -74,6 +76,8 @@ pub struct FileStore {
     ids: MemoryRequestIds,
     groups: MemoryGroups,
     timers: MemoryTimers,
+    /// Silences and held incidents (see `documents`).
+    docs: MemoryDocuments,
     /// One change of groups or timers at a time (see `timers`).
     side_lock: std::sync::Mutex<()>,
     journal: Arc<Journal>,
@@ -108,6 +112,7 @@ impl FileStore {
         let mut restore = Restore::new(MemoryStore::with_changes(journal.clone()));
         let (refs, ids) = (MemoryRefs::default(), MemoryRequestIds::default());
         let (groups, timers) = (MemoryGroups::default(), MemoryTimers::default());
+        let docs = MemoryDocuments::default();
         let (wall, now) = (Utc::now(), Instant::now());
         let mut frames = 0u64;
         let (generation, len) = recover::read_all(dir, &files, |frame| {
@@ -125,6 +130,7 @@ impl FileStore {
                         }
                     }
                     Op::Group { .. } | Op::Timer { .. } => timers::apply(op, &groups, &timers),
+                    Op::Document { .. } => documents::apply(op, &docs),
                     _ => {}
                 }
             }
@@ -150,6 +156,7 @@ impl FileStore {
             ids,
             groups,
             timers,
+            docs,
             side_lock: std::sync::Mutex::new(()),
             journal,
             dir: dir.to_path_buf(),
@@ -277,7 +284,7 @@ impl FileStore {
         Ok(SnapshotInfo { dir, ..info })
     }
 
-    /// References, request ids, groups and timers as one frame of ops.
+    /// References, request ids, groups, timers and documents as one frame of ops.
     fn side_state(&self) -> Frame {
         let (wall, now) = (Utc::now(), Instant::now());
         let mut ops: Vec<Op> = self
@@ -301,6 +308,7 @@ impl FileStore {
                 }),
         );
         ops.extend(timers::snapshot(&self.groups, &self.timers));
+        ops.extend(documents::snapshot(&self.docs));
         Frame {
             events: Vec::new(),
             ops,

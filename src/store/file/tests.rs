@@ -373,3 +373,39 @@ async fn timers_groups_and_enqueued_deliveries_come_back_after_a_restart_and_a_c
         store.compact().unwrap();
     }
 }
+
+#[actix_rt::test]
+async fn documents_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    crate::store::documents::tests::documents_follow_the_contract(&*store, "c").await;
+}
+
+/// Silences and held incidents are documents: they come back after a restart and after a
+/// compaction, and a removed one stays removed.
+#[actix_rt::test]
+async fn documents_come_back_after_a_restart_and_a_compaction() {
+    use crate::store::documents::Documents;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = FileStore::open(dir.path()).unwrap();
+        let docs = [
+            ("s1".to_string(), "{\"a\":1}".to_string()),
+            ("s2".to_string(), "{\"b\":2}".to_string()),
+        ];
+        let d: &dyn Documents = &*store;
+        d.put("silences", &docs).await.unwrap();
+        assert_eq!(d.remove("silences", &["s2".to_string()]).await.unwrap(), 1);
+        assert!(!d.remove_if("silences", "s1", "stale").await.unwrap());
+    }
+    for _ in 0..2 {
+        let store = reopen(dir.path());
+        let got = Documents::list(&*store, "silences", 10).await.unwrap();
+        assert_eq!(
+            got,
+            vec![("s1".to_string(), "{\"a\":1}".to_string())],
+            "s1 kept as written, s2 removed"
+        );
+        store.compact().unwrap();
+    }
+}

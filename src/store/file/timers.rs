@@ -110,7 +110,7 @@ impl FileStore {
 
     /// Runs a change of groups or timers and journals what it left, one at a time (so the
     /// journal has the states in the order they were made); syncs it.
-    async fn side_change<T>(
+    pub(super) async fn side_change<T>(
         &self,
         change: impl FnOnce() -> Result<(T, Vec<Op>), StoreError>,
     ) -> Result<T, StoreError> {
@@ -133,7 +133,9 @@ impl FileStore {
 }
 
 /// The result of a memory implementation's future (they never wait).
-fn ready<T>(f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+pub(super) fn ready<T>(
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     f.now_or_never()
         .unwrap_or_else(|| Err(StoreError::Unavailable("a memory store call waited".into())))
 }

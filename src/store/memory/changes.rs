@@ -230,6 +230,13 @@ pub enum Op {
         key: String,
         armed: Option<(i64, String)>,
     },
+    /// A document as it is now (`store::documents`: silences, held incidents), or None: it
+    /// was removed.
+    Document {
+        collection: String,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 /// A notification group's state in a frame.

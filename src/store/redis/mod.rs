@@ -10,6 +10,7 @@
 
 mod admin;
 mod conn;
+mod documents;
 mod groups;
 mod incidents;
 mod keys;

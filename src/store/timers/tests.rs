@@ -224,3 +224,20 @@ async fn memory_timers_count_what_is_armed() {
     t.cancel("s", "a").await.unwrap();
     assert_eq!(t.count.load(Ordering::Relaxed), 0);
 }
+
+/// A timer armed again at the time it has is still armed (and claimed once).
+pub(crate) async fn rearming_at_the_same_time_keeps_the_timer(t: &dyn Timers, set: &str) {
+    for _ in 0..2 {
+        t.schedule(set, "same", at(5), "p", When::Replace)
+            .await
+            .unwrap();
+    }
+    assert_eq!(t.next_due(set).await.unwrap(), Some(at(5)));
+    let got = t.claim_due(set, at(5), 10, LEASE).await.unwrap();
+    assert_eq!(got.len(), 1);
+}
+
+#[actix_rt::test]
+async fn memory_timers_rearmed_at_the_same_time_stay_armed() {
+    rearming_at_the_same_time_keeps_the_timer(&MemoryTimers::default(), "s").await;
+}

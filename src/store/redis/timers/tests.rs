@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::store::redis::tests::{prefix, TestRedis};
 use crate::store::timers::tests::{
-    at, each_timer_goes_to_one_claimant, timers_follow_the_contract,
+    at, each_timer_goes_to_one_claimant, rearming_at_the_same_time_keeps_the_timer,
+    timers_follow_the_contract,
 };
 use crate::store::timers::{Timers, When};
 
@@ -55,4 +56,10 @@ async fn timers_survive_a_restart_and_a_dead_claimant() {
         ("claimed", "p2")
     );
     assert!(after.complete(&c[0], None).await.unwrap());
+}
+
+#[actix_rt::test]
+async fn redis_timers_rearmed_at_the_same_time_stay_armed() {
+    let redis = TestRedis::get();
+    rearming_at_the_same_time_keeps_the_timer(&redis.redis_store(&prefix()), "s").await;
 }
