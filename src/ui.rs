@@ -5,7 +5,8 @@
 //! cookie (`session`); every change is a POST carrying the session's CSRF token.
 //!
 //! Pages: incidents (`incidents`), deliveries (`deliveries`), endpoints (`endpoints`), routes
-//! and the route tester (`routes`), notification groups (`groups`); sign-in and out (`login`). A page's live part is fetched
+//! and the route tester (`routes`), notification groups (`groups`), silences (`silences`);
+//! sign-in and out (`login`). A page's live part is fetched
 //! again by `assets/console.js` every few seconds (the same handler answers only that part
 //! when asked with `X-Console-Fragment`).
 
@@ -16,6 +17,7 @@ mod incidents;
 mod login;
 mod routes;
 pub mod session;
+mod silences;
 mod view;
 
 use std::sync::Arc;
@@ -66,6 +68,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/routes"),
     ("POST", "/ui/routes/test"),
     ("GET", "/ui/groups"),
+    ("GET", "/ui/silences"),
+    ("POST", "/ui/silences"),
+    ("POST", "/ui/silences/{id}/expire"),
 ];
 
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
@@ -98,6 +103,9 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("GET", "/ui/routes") => web::get().to(routes::show),
         ("POST", "/ui/routes/test") => web::post().to(routes::test),
         ("GET", "/ui/groups") => web::get().to(groups::list),
+        ("GET", "/ui/silences") => web::get().to(silences::list),
+        ("POST", "/ui/silences") => web::post().to(silences::create),
+        ("POST", "/ui/silences/{id}/expire") => web::post().to(silences::expire),
         _ => return None,
     })
 }

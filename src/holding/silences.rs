@@ -61,7 +61,8 @@ impl SilenceMatcher {
         }
     }
 
-    fn of(m: &Matcher) -> SilenceMatcher {
+    /// The API form of a parsed matcher.
+    pub fn of(m: &Matcher) -> SilenceMatcher {
         SilenceMatcher {
             name: m.name.clone(),
             value: m.value.clone(),

@@ -187,6 +187,9 @@ fn incident_detail(i: &Incident, deliveries: &[DeliveryView], csrf: &str) -> Mar
             @if i.status != IncidentStatus::Resolved {
                 (view::post_button(csrf, &format!("/ui/incidents/{}/resolve", i.id), "Resolve", false))
             }
+            @if !i.labels.is_empty() {
+                a href=(super::silences::link_for(&i.labels)) { "Silence…" }
+            }
         }
         @if !i.description.is_empty() { p { (i.description) } }
         dl.kv {

@@ -17,6 +17,7 @@ pub enum Nav {
     Endpoints,
     Routes,
     Groups,
+    Silences,
     None,
 }
 
@@ -26,6 +27,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Endpoints, "/ui/endpoints", "Endpoints"),
     (Nav::Routes, "/ui/routes", "Routes"),
     (Nav::Groups, "/ui/groups", "Groups"),
+    (Nav::Silences, "/ui/silences", "Silences"),
 ];
 
 /// One page: its title, its navigation entry, the part that does not change by itself, and

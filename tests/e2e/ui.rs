@@ -309,6 +309,10 @@ async fn every_page_is_readable_in_dark_mode() {
         ("endpoints", "/ui/endpoints".to_string()),
         ("routes", "/ui/routes".to_string()),
         ("groups", "/ui/groups".to_string()),
+        (
+            "silences",
+            "/ui/silences?matchers=%7Bteam%3D%22db%22%7D".to_string(),
+        ),
     ] {
         b.goto(&sy.url(&path)).await;
         b.wait_text("Sign out").await;
@@ -393,6 +397,89 @@ routes:
     b.goto(&sy.url("/ui/routes")).await;
     b.wait_text("group_by [cluster], wait 3600s").await;
     assert!(rx.received().is_empty(), "nothing sent before group_wait");
+}
+
+/// A silence made from an incident's labels with a duration, then expired: the Alertmanager
+/// v2 API (what amtool reads) shows the same silence each time.
+#[actix_rt::test]
+async fn a_silence_is_created_from_an_incident_and_expired() {
+    if let Some(why) = browser::missing() {
+        skipped(
+            "ui::a_silence_is_created_from_an_incident_and_expired",
+            &why,
+        );
+        return;
+    }
+    let rx = Receiver::start();
+    let sy = Switchyard::start(&with_admin(&TestStore::memory(), &rx.url));
+    let id = alert(
+        &sy,
+        json!({"title": "Replication lag", "id": "s-1", "labels": {"team": "db", "service": "pg"}}),
+    )
+    .await
+    .expect("an incident");
+    let b = Browser::start(1280, false).await;
+    sign_in(&b, &sy).await;
+    b.goto(&sy.url(&format!("/ui/incidents/{id}"))).await;
+    b.click("a[href^='/ui/silences?matchers=']").await;
+    b.wait_text("New silence").await;
+    let prefilled = b
+        .client
+        .find(Locator::Css("input[name=matchers]"))
+        .await
+        .expect("matchers field")
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(prefilled, r#"{service="pg", team="db"}"#);
+    b.client
+        .find(Locator::Css("select[name=duration]"))
+        .await
+        .expect("duration")
+        .select_by_value("1h")
+        .await
+        .expect("1 hour");
+    b.type_into("input[name=comment]", "failover under way")
+        .await;
+    b.click("form[action='/ui/silences'] button").await;
+    let text = b.wait_text("Silence created").await;
+    assert!(
+        text.contains("active") && text.contains("failover under way"),
+        "{text}"
+    );
+    let (status, list) = admin_call(&sy, "GET", "/api/v2/silences", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{list}");
+    let silences = list.as_array().expect("a list");
+    assert_eq!(silences.len(), 1, "{list}");
+    let s = &silences[0];
+    assert_eq!(s["status"]["state"], "active", "{s}");
+    assert_eq!(s["createdBy"], "console");
+    let ends = chrono::DateTime::parse_from_rfc3339(s["endsAt"].as_str().unwrap()).unwrap();
+    let starts = chrono::DateTime::parse_from_rfc3339(s["startsAt"].as_str().unwrap()).unwrap();
+    assert_eq!((ends - starts).num_minutes(), 60, "one hour: {s}");
+    let names: Vec<&str> = s["matchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["service", "team"]);
+    b.capture("silences", false).await;
+    let silence_id = s["id"].as_str().unwrap().to_string();
+    b.click(&format!(
+        "form[action='/ui/silences/{silence_id}/expire'] button"
+    ))
+    .await;
+    b.wait_text("Silence expired").await;
+    let (_, list) = admin_call(&sy, "GET", "/api/v2/silences", Some(ADMIN)).await;
+    assert_eq!(list[0]["status"]["state"], "expired", "{list}");
+    // A change without the CSRF token changes nothing here either.
+    b.goto(&sy.url("/ui/silences")).await;
+    assert_eq!(
+        post_from_page(&b, &format!("/ui/silences/{silence_id}/expire"), None).await,
+        403
+    );
 }
 
 /// Without an admin token there is no console; the keyboard reaches every control first
