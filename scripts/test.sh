@@ -60,9 +60,17 @@ start_test_redis() {
 
 stop_test_redis() {
   if [ -s "$REDIS_DIR/redis.pid" ]; then
-    kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    local pid
+    pid="$(cat "$REDIS_DIR/redis.pid")"
+    kill "$pid" 2>/dev/null || true
+    # Wait (up to 10 s) for it to exit: it writes its last log lines while shutting down,
+    # and removing the directory under it fails ("Directory not empty").
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
   fi
-  rm -rf "$REDIS_DIR"
+  rm -rf "$REDIS_DIR" || echo "warning: could not remove $REDIS_DIR" >&2
 }
 
 # The e2e test with the real Prometheus (tests/e2e/prometheus.rs) needs `prometheus`; it says
