@@ -29,8 +29,9 @@
 #   6. (switchyard) single-alert ingest as in 1 with no route (nothing to deliver): what
 #      ingest alone takes on these cores (`noroute_*`); and as in 1 through a grouped route
 #      (`group_by: ['...']`, every alert its own group as in the Alertmanager config below,
-#      group_wait 1s): what grouping costs ingest (`grouped_*`; the summary shows its ratio to
-#      1 per store)
+#      group_wait 1s): what grouping costs ingest at worst (`grouped_single_*`), and the same
+#      alerts as a storm into 10 groups (`group_by: [alertname, cluster]`, a `cluster` label of
+#      10 values added: `grouped_storm_*`); the summary shows both ratios to 1 per store
 #   7. (switchyard) sustained SUSTAIN_RATE alerts/s for SUSTAIN_SECONDS: delivered/accepted
 #      and the lag at the end
 #   8. (ceiling) 1, 5 and 6 against examples/bench_ceiling.rs: actix-web and awc as switchyard
@@ -251,7 +252,7 @@ stop_ceiling() { kill "$CEIL_PID" 2>/dev/null || true; wait "$CEIL_PID" 2>/dev/n
 run_wrk() { # system label url path format alerts_per_body
   local sys=$1 label=$2 url=$3 path=$4 format=$5 per=$6 out wb0=0
   [[ $sys == *-file ]] && wb0=$(io_write_bytes "$SY_PID")
-  out=$(ALERTS=$per FORMAT=$format TARGET_PATH=$path wrk -t2 -c32 -d"${DURATION}s" --latency \
+  out=$(ALERTS=$per FORMAT=$format TARGET_PATH=$path CLUSTERS=${CLUSTERS:-0} wrk -t2 -c32 -d"${DURATION}s" --latency \
     -s scripts/bench/ingest.lua "$url" 2>&1)
   echo "$out" >>"$OUT/wrk.log"
   echo "$out" >"$OUT/wrk.last"
@@ -419,6 +420,17 @@ for store in $STORES; do
     repeat_interval: 1000h"
         recv_reset
         run_wrk "$sys" grouped_single "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
+        stop_switchyard
+        # A storm: the same alerts in 10 groups (`group_by: [alertname, cluster]`), what
+        # grouping is for (one notification per group, not per alert).
+        start_switchyard "$store" "[]" "$bin" "routes:
+  - to: [hook]
+    group_by: [alertname, cluster]
+    group_wait: 1s
+    group_interval: 1m
+    repeat_interval: 1000h"
+        recv_reset
+        CLUSTERS=10 run_wrk "$sys" grouped_storm "http://127.0.0.1:$SY_PORT" /ingest/bench switchyard 1
         stop_switchyard
       fi
     done

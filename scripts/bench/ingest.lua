@@ -19,6 +19,9 @@ function init(args)
   source = os.getenv("SOURCE") or "bench"
   format = os.getenv("FORMAT") or "switchyard"
   path = os.getenv("TARGET_PATH") or ("/ingest/" .. source)
+  -- CLUSTERS=N (default 0: none): each alert also has a label `cluster` of N values, for a
+  -- grouped route that collects them into N groups.
+  clusters = tonumber(os.getenv("CLUSTERS") or "0")
   n = 0
   headers = { ["Content-Type"] = "application/json" }
   local token = os.getenv("TOKEN")
@@ -29,9 +32,11 @@ function request()
   local alerts = {}
   for i = 1, per_body do
     n = n + 1
+    local cluster = ""
+    if clusters > 0 then cluster = string.format('"cluster":"c%d",', n % clusters) end
     local labels = string.format(
-      '"labels":{"alertname":"BenchAlert","instance":"%s-%d","job":"bench","severity":"warning"},' ..
-      '"annotations":{"summary":"bench alert %d"}', prefix, n, n)
+      '"labels":{"alertname":"BenchAlert",%s"instance":"%s-%d","job":"bench","severity":"warning"},' ..
+      '"annotations":{"summary":"bench alert %d"}', cluster, prefix, n, n)
     if format == "alertmanager" then
       alerts[i] = '{' .. labels .. ',"generatorURL":"http://bench/graph"}'
     else

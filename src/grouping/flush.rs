@@ -67,11 +67,29 @@ pub async fn run(f: Flusher) {
             }
         };
         let full = claimed.len() == DEFAULT_GROUP_FLUSH_BATCH;
+        // One message to the router for the batch: its endpoints are nudged once and claim
+        // the batch's notifications together.
+        let mut events = Vec::new();
+        let mut pending = None;
         for c in claimed {
-            if let Err(e) = flush_group(&f, &c, Utc::now()).await {
+            match flush_group(&f, &c, Utc::now()).await {
+                Ok(Some(queued)) => {
+                    pending = Some(queued.pending);
+                    events.push((queued.event, queued.endpoints));
+                }
+                Ok(None) => {}
                 // The lease runs out and the group is flushed then (by any instance).
-                tracing::warn!(group = %c.timer.key, error = %e, "could not flush a group");
+                Err(e) => {
+                    tracing::warn!(group = %c.timer.key, error = %e, "could not flush a group")
+                }
             }
+        }
+        if !events.is_empty() {
+            f.router.do_send(RouteEvents {
+                events,
+                pending,
+                after: None,
+            });
         }
         if full {
             continue;
@@ -95,7 +113,7 @@ async fn held_members(
     incidents: &[crate::model::Incident],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(holding) = &f.holding else {
+    let Some(holding) = f.holding.as_ref().filter(|h| h.may_hold_incidents()) else {
         return Ok(Vec::new());
     };
     let view = holding.view(now, Default::default());
@@ -124,17 +142,26 @@ async fn held_members(
     Ok(ids)
 }
 
+/// A group notification queued by [`flush_group`], for the router to nudge its endpoints.
+pub struct Queued {
+    pub event: Arc<Event>,
+    pub endpoints: Vec<Arc<str>>,
+    /// The store's count of unfinished deliveries after it was queued.
+    pub pending: usize,
+}
+
 /// Flushes one claimed group: its notification queued to its endpoints (if there is
-/// anything to say), its members marked notified, its timer re-armed or ended.
+/// anything to say; answered, for the caller to hand to the router), its members marked
+/// notified, its timer re-armed or ended.
 pub async fn flush_group(
     f: &Flusher,
     c: &ClaimedTimer,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Queued>, StoreError> {
     let key = &c.timer.key;
     let Some(state) = f.groups.get(key).await? else {
         f.timers.complete(c, None).await?;
-        return Ok(());
+        return Ok(None);
     };
     let meta: GroupMeta = serde_json::from_str(&state.meta)
         .map_err(|e| StoreError::Unavailable(format!("group {key} unreadable: {e}")))?;
@@ -156,7 +183,7 @@ pub async fn flush_group(
             .inc();
         tracing::debug!(group = %key, intervals = ?hold.names, until = %until, "group notification held by a time interval");
         f.timers.complete(c, Some((until, ""))).await?;
-        return Ok(());
+        return Ok(None);
     }
     let mut incidents = Vec::with_capacity(state.members.len());
     let mut ended = Vec::new();
@@ -191,7 +218,7 @@ pub async fn flush_group(
         // for its held incidents (their release arms its timer again).
         f.groups.flushed(key, &seen, &ended, now).await?;
         f.timers.complete(c, None).await?;
-        return Ok(());
+        return Ok(None);
     }
     let notice = GroupNotice::new(
         key.clone(),
@@ -219,28 +246,25 @@ pub async fn flush_group(
             route: meta.route.clone(),
         })
         .inc();
-    f.router.do_send(RouteEvents {
-        events: vec![(event, endpoints)],
-        pending: Some(pending),
-        after: None,
-    });
-    f.groups.flushed(key, &seen, &ended, now).await?;
+    let still_changed = f.groups.flushed(key, &seen, &ended, now).await?;
     let next = (status == GroupStatus::Firing).then(|| after(now, meta.repeat_ms));
     f.timers.complete(c, next.map(|t| (t, ""))).await?;
     // A change that came in while this flush ran found the timer claimed: it goes out after
     // group_interval.
-    if let Some(s) = f.groups.get(key).await? {
-        if s.members.values().any(|n| *n > 0) {
-            f.timers
-                .schedule(
-                    GROUP_TIMERS,
-                    key,
-                    after(now, meta.interval_ms),
-                    "",
-                    When::IfEarlier,
-                )
-                .await?;
-        }
+    if still_changed {
+        f.timers
+            .schedule(
+                GROUP_TIMERS,
+                key,
+                after(now, meta.interval_ms),
+                "",
+                When::IfEarlier,
+            )
+            .await?;
     }
-    Ok(())
+    Ok(Some(Queued {
+        event,
+        endpoints,
+        pending,
+    }))
 }

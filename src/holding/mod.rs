@@ -244,9 +244,13 @@ impl Holding {
     /// Whether anything could hold an event now, with `table` (else record calls skip
     /// every look-up).
     pub fn may_hold(&self, table: &RouteTable) -> bool {
-        !self.cached_silences().active.is_empty()
-            || !self.inhibit_rules().is_empty()
-            || table.has_intervals()
+        self.may_hold_incidents() || table.has_intervals()
+    }
+
+    /// Whether a silence or an inhibition could hold an incident now (time intervals hold
+    /// routes, not incidents).
+    pub fn may_hold_incidents(&self) -> bool {
+        !self.cached_silences().active.is_empty() || !self.inhibit_rules().is_empty()
     }
 
     /// The holds of these hold keys that exist.

@@ -52,14 +52,16 @@ pub trait Groups: Send + Sync {
 
     /// A notification of group `key` went out at `at`, built from `seen` (incident id, change
     /// count): each member still at its count is marked unchanged, and removed if it is in
-    /// `ended` (resolved and now notified). A group left with no member ends.
+    /// `ended` (resolved and now notified). A group left with no member ends. Answers
+    /// whether a member is still changed (a change that came in while the notification was
+    /// made, or one held back from it): the group has something for its next notification.
     async fn flushed(
         &self,
         key: &str,
         seen: &[(String, u64)],
         ended: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Every group, up to `limit`, by key.
     async fn list(&self, limit: usize) -> Result<Vec<GroupState>, StoreError>;
@@ -120,10 +122,10 @@ impl Groups for MemoryGroups {
         seen: &[(String, u64)],
         ended: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut groups = self.lock();
         let Some(g) = groups.get_mut(key) else {
-            return Ok(());
+            return Ok(false);
         };
         for (id, count) in seen {
             if g.members.get(id) == Some(count) {
@@ -136,10 +138,11 @@ impl Groups for MemoryGroups {
         }
         // Kept to the millisecond, as the redis store keeps it.
         g.notified_at = Some(from_ms(to_ms(at)));
+        let changed = g.members.values().any(|n| *n > 0);
         if g.members.is_empty() {
             groups.remove(key);
         }
-        Ok(())
+        Ok(changed)
     }
 
     async fn list(&self, limit: usize) -> Result<Vec<GroupState>, StoreError> {

@@ -164,10 +164,10 @@ impl Groups for FileStore {
         seen: &[(String, u64)],
         ended: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.side_change(|| {
-            ready(self.groups.flushed(key, seen, ended, at))?;
-            Ok(((), self.groups_now(std::iter::once(key))))
+            let changed = ready(self.groups.flushed(key, seen, ended, at))?;
+            Ok((changed, self.groups_now(std::iter::once(key))))
         })
         .await
     }

@@ -28,7 +28,10 @@ pub(crate) async fn groups_follow_the_contract(g: &dyn Groups) {
     g.join(&[("a".into(), "other meta".into(), "i1".into())])
         .await
         .unwrap();
-    g.flushed("a", &seen, &["i2".into()], at(10)).await.unwrap();
+    assert!(
+        g.flushed("a", &seen, &["i2".into()], at(10)).await.unwrap(),
+        "i1 changed while the notification was made"
+    );
     let a = g.get("a").await.unwrap().unwrap();
     assert_eq!(a.meta, "meta-a", "meta is the group's first");
     assert_eq!(a.members, BTreeMap::from([("i1".into(), 3)]));
@@ -39,9 +42,10 @@ pub(crate) async fn groups_follow_the_contract(g: &dyn Groups) {
     // Flushed at its counts, every member ended: the group ends.
     let a = g.get("a").await.unwrap().unwrap();
     let seen: Vec<(String, u64)> = a.members.clone().into_iter().collect();
-    g.flushed("a", &seen, &["i1".into(), "i4".into()], at(20))
+    assert!(!g
+        .flushed("a", &seen, &["i1".into(), "i4".into()], at(20))
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(g.get("a").await.unwrap(), None);
     let keys: Vec<String> = g
         .list(10)
@@ -51,8 +55,16 @@ pub(crate) async fn groups_follow_the_contract(g: &dyn Groups) {
         .map(|s| s.key)
         .collect();
     assert_eq!(keys, vec!["b".to_string()]);
+    // Flushed at its counts, its member still open and unchanged since: nothing left to say.
+    let b = g.get("b").await.unwrap().unwrap();
+    let seen_b: Vec<(String, u64)> = b.members.clone().into_iter().collect();
+    assert!(!g.flushed("b", &seen_b, &[], at(15)).await.unwrap());
+    assert_eq!(
+        g.get("b").await.unwrap().unwrap().members,
+        BTreeMap::from([("i3".into(), 0)])
+    );
     // Flushing a group that ended changes nothing.
-    g.flushed("a", &seen, &[], at(30)).await.unwrap();
+    assert!(!g.flushed("a", &seen, &[], at(30)).await.unwrap());
     assert_eq!(g.get("a").await.unwrap(), None);
 }
 

@@ -44,7 +44,15 @@ elseif op == 'flushed' then
   if redis.call('HLEN', h) <= 2 then
     redis.call('DEL', h)
     redis.call('SREM', p .. ':groups', key)
+    return 0
   end
-  return 1
+  -- 1 if a member is still changed (count over 0), else 0.
+  local all = redis.call('HGETALL', h)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'm:' and all[i + 1] ~= '0' then
+      return 1
+    end
+  end
+  return 0
 end
 return redis.error_reply('unknown group operation ' .. tostring(op))

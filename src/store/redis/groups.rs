@@ -78,7 +78,7 @@ impl Groups for RedisStore {
         seen: &[(String, u64)],
         ended: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut inv = self.groups_script.arg("flushed");
         inv.arg(&self.prefix)
             .arg(key)
@@ -90,11 +90,11 @@ impl Groups for RedisStore {
                 .arg(if ended.contains(id) { "1" } else { "0" });
         }
         let mut conn = self.conn().await?;
-        let _: i64 = inv
+        let changed: i64 = inv
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.broken(e))?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     async fn list(&self, limit: usize) -> Result<Vec<GroupState>, StoreError> {
