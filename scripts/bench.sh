@@ -13,7 +13,8 @@
 # median and spread (min-max):
 #   1. single-alert ingest: wrk, 32 connections, labels never seen before (scripts/bench/ingest.lua);
 #      for switchyard, then that every accepted alert arrives, once, and how long after the
-#      load the last one did (`*_arrived`, `*_duplicates`, `*_drained_s`)
+#      load the last one did (`*_arrived`, `*_duplicates`, `*_drained_s`; `*_arrived_at_end`
+#      when the load stopped, `*_delivered_per_s` over the load and the drain)
 #   2. the same with 100 alerts per body
 #   3. end-to-end latency POST -> receiver at a fixed rate (RATE, default 2000 alerts/s), and
 #      that every event arrived, with duplicates counted at the receiver
@@ -254,6 +255,8 @@ run_wrk() { # system label url path format alerts_per_body
   [[ $sys == *-file ]] && wb0=$(io_write_bytes "$SY_PID")
   out=$(ALERTS=$per FORMAT=$format TARGET_PATH=$path CLUSTERS=${CLUSTERS:-0} wrk -t2 -c32 -d"${DURATION}s" --latency \
     -s scripts/bench/ingest.lua "$url" 2>&1)
+  local at_end=""
+  [[ $sys == switchyard* || $sys == baseline* ]] && at_end=$(recv_stat unique)
   echo "$out" >>"$OUT/wrk.log"
   echo "$out" >"$OUT/wrk.last"
   python3 - "$sys" "$label" "$per" "$DURATION" "$OUT/wrk.last" >>"$RESULTS" <<'PY'
@@ -291,8 +294,17 @@ PY
     accepted=$(awk -F'\t' -v s="$sys" -v m="${label}_accepted" '$1 == s && $2 == m {v = $3} END {print v}' "$RESULTS")
     t0=$(date +%s.%N)
     wait_unique "$accepted" 120 || echo "warning: $sys $label: not every accepted alert arrived within 120 s" >&2
-    record "$sys" "${label}_arrived" "$(recv_stat unique)"
-    record "$sys" "${label}_drained_s" "$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")"
+    local arrived drained
+    arrived=$(recv_stat unique)
+    drained=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+    record "$sys" "${label}_arrived" "$arrived"
+    record "$sys" "${label}_drained_s" "$drained"
+    if [ -n "$at_end" ]; then
+      # Delivered while the load ran, and per second over the load and the drain after it:
+      # a build that takes alerts in faster by leaving their delivery for later shows here.
+      record "$sys" "${label}_arrived_at_end" "$at_end"
+      record "$sys" "${label}_delivered_per_s" "$(python3 -c "print(round($arrived / ($DURATION + $drained)))")"
+    fi
     record "$sys" "${label}_duplicates" "$(recv_stat duplicates)"
     record_disk_per_alert "$sys" "$label" "$wb0" "$accepted"
   fi

@@ -1,7 +1,8 @@
 //! Claiming: how a delivery actor takes its work from the store's queue
 //! ([`DeliveryQueueStore`], the same contract for every store). Due lane heads come either
 //! from a claim (under a lease, as many as the actor can start at once: its concurrency,
-//! rate limit and circuit) or, for new lanes, from the record call that wrote them (leased at
+//! rate limit and circuit, plus up to [`DEFAULT_CLAIM_AHEAD`] parked for the next free slots
+//! while nothing paces the endpoint) or, for new lanes, from the record call that wrote them (leased at
 //! record, handed over through [`RecordLeases`] with no claim round trip; they wait parked
 //! for a free slot at most [`DEFAULT_LEASED_MAX_WAIT`]). A held head goes into the actor's
 //! `Heads` to be sent in its lane's turn; its result goes back through `settle`.
@@ -37,6 +38,16 @@ pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// open circuit holds work back. When full, new lanes go to the due set and are claimed as
 /// slots free. Each waits at most [`DEFAULT_LEASED_MAX_WAIT`].
 pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
+
+/// How many heads one claim may take beyond what can start at once, while no rate limit or
+/// open circuit holds work back: they wait parked for a free slot (as heads leased at record
+/// do, at most [`DEFAULT_LEASED_MAX_WAIT`], then handed back), so the next slots to free find
+/// a head here instead of waiting for a claim's round trip. Under load a claim from a busy
+/// store (Redis behind a queue of record scripts) takes milliseconds; claiming only what
+/// could start at once gave the redis store about 2,000 deliveries/s while it took 100-alert
+/// bodies in. Not sent before they start, so they add nothing to what a crash sends twice.
+/// When full (this many parked), a claim takes only what can start at once.
+pub const DEFAULT_CLAIM_AHEAD: usize = 1024;
 
 /// Longest a head leased at record waits here for a free slot; then it is handed back
 /// (`Settlement::Release`: due again at once, for any instance), well before its lease (the
@@ -253,7 +264,7 @@ fn release_stale_parked(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor
         let Some(c) = d.parked.pop_oldest() else {
             return;
         };
-        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "leased at record but no slot came free in time; lease given up");
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "parked (leased at record or claimed ahead) but no slot came free in time; lease given up");
         store_settlement(act, ctx, c, Settlement::Release, 1);
     }
 }
@@ -326,6 +337,7 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
         // Parked heads take the free slots first (the pump moves them into the queue).
         act.pump(ctx);
     }
+    let paced = is_paced(act);
     let (room, wake) = claim_room(act);
     let d = &mut act.claims;
     if d.claiming {
@@ -334,12 +346,19 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     }
     // Parked heads go first; room reserved by record calls under way that the parked heads'
     // free places do not cover is not claimed again.
-    let room = if d.parked.is_empty() {
+    let start = if d.parked.is_empty() {
         let in_transit = d.record_leases.as_ref().map_or(0, |s| s.in_transit());
         room.saturating_sub(in_transit.saturating_sub(DEFAULT_LEASED_BACKLOG))
     } else {
         0
     };
+    // And as many again as may wait parked for the next free slots (see DEFAULT_CLAIM_AHEAD).
+    let ahead = if paced {
+        0
+    } else {
+        DEFAULT_CLAIM_AHEAD.saturating_sub(d.parked.len())
+    };
+    let room = start + ahead;
     if room == 0 {
         // Every slot is busy (the next settle claims again), or the rate limit or the
         // circuit holds work back: look again when they allow it (at the latest at the poll).
@@ -424,6 +443,7 @@ pub(super) fn refresh_depth(act: &mut DeliveryActor, ctx: &mut Context<DeliveryA
 
 /// Puts claimed heads into the actor's queue (or settles them dead on a disabled endpoint).
 fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>) {
+    let now = Instant::now();
     if !claim.disabled && act.heads.is_disabled() {
         // A replay re-enabled the endpoint (on this instance or another one).
         act.heads.enable();
@@ -447,8 +467,15 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
         let Some(c) = act.settles.waiting.adopt(c) else {
             continue;
         };
-        hold(act, c);
+        if act.heads.holds(&c.lane) || act.claims.parked.holds_lane(&c.lane) {
+            hold(act, c);
+        } else {
+            // Parked in claim order: as many as can start go into the queue at once (below),
+            // the rest wait for a free slot (claimed ahead).
+            act.claims.parked.push(now, c);
+        }
     }
+    unpark(act);
 }
 
 /// Hands back claimed heads the pump did not start (the circuit opened or tokens were spent
