@@ -129,7 +129,9 @@ impl FileStore {
                             ids.restore(source, id, now + ahead);
                         }
                     }
-                    Op::Group { .. } | Op::Timer { .. } => timers::apply(op, &groups, &timers),
+                    Op::Group { .. } | Op::GroupJoin { .. } | Op::Timer { .. } => {
+                        timers::apply(op, &groups, &timers)
+                    }
                     Op::Document { .. } => documents::apply(op, &docs),
                     _ => {}
                 }

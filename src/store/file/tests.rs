@@ -409,3 +409,40 @@ async fn documents_come_back_after_a_restart_and_a_compaction() {
         store.compact().unwrap();
     }
 }
+
+/// Regression: a join journaled its whole group (every member), so a storm into a few
+/// groups wrote more per alert as the groups grew (0.37x of ingest without grouping).
+#[actix_rt::test]
+async fn a_join_journals_its_own_bytes_not_its_groups() {
+    use crate::store::groups::Groups;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let meta = "m".repeat(100);
+    let many: Vec<(String, String, String)> = (0..2000)
+        .map(|i| ("g".to_string(), meta.clone(), format!("inc_{i:05}")))
+        .collect();
+    store.join(&many).await.unwrap();
+    let before = store.journal.appended();
+    store
+        .join(&[("g".into(), meta.clone(), "inc_new".into())])
+        .await
+        .unwrap();
+    let grew = store.journal.appended() - before;
+    assert!(
+        grew < 1024,
+        "one join into a group of 2,000 journaled {grew} bytes"
+    );
+    // Joins are applied again on replay, to the same state.
+    store
+        .join(&[("g".into(), String::new(), "inc_00001".into())])
+        .await
+        .unwrap();
+    let want = Groups::get(&*store, "g").await.unwrap().unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    let got = Groups::get(&*store, "g").await.unwrap().unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.members.len(), 2001);
+    assert_eq!(got.members.get("inc_00001"), Some(&2));
+    assert_eq!(got.meta, meta);
+}

@@ -1,6 +1,7 @@
 //! The file store's notification groups and timers: the memory implementations
-//! (`MemoryGroups`, `MemoryTimers`), each change journaled as the state it left (an
-//! [`Op::Group`] or [`Op::Timer`]) and synced before the call returns. Leases of claimed
+//! (`MemoryGroups`, `MemoryTimers`), each change journaled and synced before the call
+//! returns: a join as the joins ([`Op::GroupJoin`], replayed), a flush or a timer as the
+//! state it left ([`Op::Group`], [`Op::Timer`]). Leases of claimed
 //! timers are not journaled: after a restart a claimed timer is due again (timers fire at
 //! least once, as the contract says of a claimant that dies).
 
@@ -28,6 +29,10 @@ pub(super) fn apply(op: &Op, groups: &MemoryGroups, timers: &MemoryTimers) {
                 notified_at: s.notified_at,
             }),
         ),
+        Op::GroupJoin { joins } => {
+            // Never waits (the memory implementation).
+            let _ = groups.join(joins).now_or_never();
+        }
         Op::Timer { set, key, armed } => {
             // The memory implementations never wait: their futures are ready at once.
             let _ = match armed {
@@ -74,6 +79,24 @@ fn group_op(key: &str, state: Option<&GroupState>) -> Op {
             members: g.members.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             notified_at: g.notified_at,
         }),
+    }
+}
+
+/// The op of a join call: its joins, each key's meta only on its first one.
+fn join_op(joins: &[(String, String, String)]) -> Op {
+    let mut seen = std::collections::HashSet::new();
+    Op::GroupJoin {
+        joins: joins
+            .iter()
+            .map(|(key, meta, incident)| {
+                let meta = if seen.insert(key.as_str()) {
+                    meta.clone()
+                } else {
+                    String::new()
+                };
+                (key.clone(), meta, incident.clone())
+            })
+            .collect(),
     }
 }
 
@@ -148,8 +171,7 @@ impl Groups for FileStore {
     ) -> Result<Vec<(String, Option<DateTime<Utc>>)>, StoreError> {
         self.side_change(|| {
             let out = ready(self.groups.join(joins))?;
-            let ops = self.groups_now(out.iter().map(|(k, _)| k.as_str()));
-            Ok((out, ops))
+            Ok((out, vec![join_op(joins)]))
         })
         .await
     }

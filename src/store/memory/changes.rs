@@ -237,6 +237,13 @@ pub enum Op {
         key: String,
         value: Option<String>,
     },
+    /// Incidents joined their groups (`Groups::join`'s (group key, meta, incident id), in
+    /// order; the meta only on a key's first join of the call, else empty): applied again
+    /// on replay. A join costs its own bytes, not its group's (a group of a storm has
+    /// thousands of members; journaling the whole group at every join was quadratic).
+    GroupJoin {
+        joins: Vec<(String, String, String)>,
+    },
 }
 
 /// A notification group's state in a frame.
