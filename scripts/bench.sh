@@ -354,6 +354,10 @@ text = sys.stdin.read()
 b = sorted((float(le), float(n)) for le, n in re.findall(r'^switchyard_ingest_duration_seconds_bucket\{le=\"([0-9.e+-]+)\",source=\"bench\"\} (\S+)', text, re.M))
 total = float(re.search(r'^switchyard_ingest_duration_seconds_count\{source=\"bench\"\} (\S+)', text, re.M).group(1))
 print(next((round(le * 1000, 1) for le, n in b if n >= 0.99 * total), 'nan'))")"
+  # Attempts that failed (each retried after the endpoint's first retry wait, 1 s here).
+  [[ $sys == switchyard* || $sys == baseline* ]] && record "$sys" rate_failed_attempts "$(curl -fsS "${url%/ingest/*}/metrics" | python3 -c "
+import re, sys
+print(int(sum(float(n) for n in re.findall(r'^switchyard_deliveries_total\{[^}]*outcome=\"failed\"[^}]*\} (\S+)', sys.stdin.read(), re.M))))")"
   record "$sys" rate_arrived "$(recv_stat unique)"
   record "$sys" rate_e2e_p99_ms "$(recv_stat p99_ms)"
   record "$sys" rate_max_e2e_ms "$(recv_stat max_ms)"
