@@ -361,6 +361,7 @@ print(int(sum(float(n) for n in re.findall(r'^switchyard_deliveries_total\{[^}]*
   record "$sys" rate_arrived "$(recv_stat unique)"
   record "$sys" rate_e2e_p99_ms "$(recv_stat p99_ms)"
   record "$sys" rate_max_e2e_ms "$(recv_stat max_ms)"
+  echo "    $sys rate, worst ms per second sent: $(recv_stat worst_ms_by_second)" | tee -a "$OUT/e2e.log" >&2
   record "$sys" rate_duplicates "$(recv_stat duplicates)"
 }
 
