@@ -462,6 +462,7 @@ impl DeliveryActor {
 
 impl StreamHandler<FinishedBatch> for DeliveryActor {
     fn handle(&mut self, batch: FinishedBatch, ctx: &mut Self::Context) {
+        self.claims.finished.add(batch.0.len(), Instant::now());
         for f in batch.0 {
             self.in_flight -= 1;
             self.settle(f.lane, f.attempt, f.verdict, f.event, ctx);

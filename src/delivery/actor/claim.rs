@@ -42,7 +42,9 @@ pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
 /// How many heads one claim may take beyond what can start at once, while no rate limit or
 /// open circuit holds work back: they wait parked for a free slot (as heads leased at record
 /// do, at most [`DEFAULT_LEASED_MAX_WAIT`], then handed back), so the next slots to free find
-/// a head here instead of waiting for a claim's round trip. Under load a claim from a busy
+/// a head here instead of waiting for a claim's round trip. Never more parked than the actor
+/// finished in the last [`DEFAULT_LEASED_MAX_WAIT`] ([`Finished`]): a slow endpoint does not
+/// claim heads only to hand them back. Under load a claim from a busy
 /// store (Redis behind a queue of record scripts) takes milliseconds; claiming only what
 /// could start at once gave the redis store about 2,000 deliveries/s while it took 100-alert
 /// bodies in. Not sent before they start, so they add nothing to what a crash sends twice.
@@ -72,9 +74,47 @@ pub(super) struct Claims {
     record_leases: Option<Arc<RecordLeases>>,
     /// Heads the claim under way may bring (its limit): not offered to record calls.
     claim_limit: usize,
-    /// Heads leased at record waiting for a free slot (not in the queue yet), oldest first,
-    /// with when they came.
+    /// Heads leased at record or claimed ahead, waiting for a free slot (not in the queue
+    /// yet), oldest first, with when they came.
     pub(super) parked: ParkedHeads,
+    /// Attempts finished lately: how many heads are worth claiming ahead.
+    pub(super) finished: Finished,
+}
+
+/// Attempts finished per window of [`DEFAULT_LEASED_MAX_WAIT`] (the last whole window and the
+/// one under way): how many heads this actor gets through in the time a parked head may wait.
+#[derive(Debug, Default)]
+pub(super) struct Finished {
+    start: Option<Instant>,
+    this: usize,
+    last: usize,
+}
+
+impl Finished {
+    pub(super) fn add(&mut self, n: usize, now: Instant) {
+        self.roll(now);
+        self.this += n;
+    }
+
+    /// The larger of the last whole window's count and the current one's.
+    pub(super) fn per_window(&mut self, now: Instant) -> usize {
+        self.roll(now);
+        self.last.max(self.this)
+    }
+
+    fn roll(&mut self, now: Instant) {
+        let window = DEFAULT_LEASED_MAX_WAIT;
+        let Some(start) = self.start else {
+            self.start = Some(now);
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= 2 * window {
+            (self.last, self.this, self.start) = (0, 0, Some(now));
+        } else if elapsed >= window {
+            (self.last, self.this, self.start) = (self.this, 0, Some(start + window));
+        }
+    }
 }
 
 impl Claims {
@@ -93,6 +133,7 @@ impl Claims {
             record_leases: None,
             claim_limit: 0,
             parked: ParkedHeads::default(),
+            finished: Finished::default(),
         }
     }
 
@@ -356,7 +397,10 @@ pub(super) fn claim(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>) {
     let ahead = if paced {
         0
     } else {
-        DEFAULT_CLAIM_AHEAD.saturating_sub(d.parked.len())
+        let worth = d.finished.per_window(Instant::now());
+        DEFAULT_CLAIM_AHEAD
+            .min(worth)
+            .saturating_sub(d.parked.len())
     };
     let room = start + ahead;
     if room == 0 {
@@ -512,4 +556,36 @@ fn dead_while_disabled(act: &mut DeliveryActor, ctx: &mut Context<DeliveryActor>
     act.counters.dead.inc();
     tracing::warn!(endpoint = &*act.spec.name, event_id = %c.event.id, "endpoint disabled (410 Gone): event marked dead");
     store_settlement(act, ctx, c, Settlement::Dead, 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_counts_the_last_window_and_forgets_an_idle_one() {
+        let t0 = Instant::now();
+        let w = DEFAULT_LEASED_MAX_WAIT;
+        let mut f = Finished::default();
+        assert_eq!(
+            f.per_window(t0),
+            0,
+            "nothing finished yet: nothing claimed ahead"
+        );
+        f.add(300, t0);
+        f.add(200, t0 + w / 2);
+        assert_eq!(f.per_window(t0 + w / 2), 500);
+        // The next window: the last one's count stands until this one passes it.
+        f.add(100, t0 + w + w / 4);
+        assert_eq!(f.per_window(t0 + w + w / 4), 500);
+        f.add(600, t0 + w + w / 2);
+        assert_eq!(f.per_window(t0 + w + w / 2), 700);
+        // A window with nothing finished, then another: a slow endpoint claims nothing ahead.
+        assert_eq!(
+            f.per_window(t0 + 2 * w + w / 2),
+            700,
+            "the last whole window"
+        );
+        assert_eq!(f.per_window(t0 + 5 * w), 0, "idle for two windows");
+    }
 }
