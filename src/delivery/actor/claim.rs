@@ -1,10 +1,10 @@
 //! Claiming: how a delivery actor takes its work from the store's queue
 //! ([`DeliveryQueueStore`], the same contract for every store). Due lane heads come either
 //! from a claim (under a lease, as many as the actor can start at once: its concurrency,
-//! rate limit and circuit, plus up to [`DEFAULT_CLAIM_AHEAD`] parked for the next free slots
-//! while nothing paces the endpoint) or, for new lanes, from the record call that wrote them (leased at
-//! record, handed over through [`RecordLeases`] with no claim round trip; they wait parked
-//! for a free slot at most [`DEFAULT_LEASED_MAX_WAIT`]). A held head goes into the actor's
+//! rate limit and circuit, plus up to [`DEFAULT_CLAIM_AHEAD`] parked for the next free
+//! slots while nothing paces the endpoint) or, for new lanes, from the record call that wrote
+//! them (leased at record, handed over through [`RecordLeases`] with no claim round trip).
+//! Parked heads wait for a free slot at most [`DEFAULT_LEASED_MAX_WAIT`]. A held head goes into the actor's
 //! `Heads` to be sent in its lane's turn; its result goes back through `settle`.
 //! No work is held only here: a crash loses at most the leases, which run out and let any
 //! instance (or the next start) take the lanes over. Heads pacing does not let start go back
@@ -44,11 +44,11 @@ pub const DEFAULT_LEASED_BACKLOG: usize = 2048;
 /// do, at most [`DEFAULT_LEASED_MAX_WAIT`], then handed back), so the next slots to free find
 /// a head here instead of waiting for a claim's round trip. Never more parked than the actor
 /// finished in the last [`DEFAULT_LEASED_MAX_WAIT`] ([`Finished`]): a slow endpoint does not
-/// claim heads only to hand them back. Under load a claim from a busy
-/// store (Redis behind a queue of record scripts) takes milliseconds; claiming only what
-/// could start at once gave the redis store about 2,000 deliveries/s while it took 100-alert
-/// bodies in. Not sent before they start, so they add nothing to what a crash sends twice.
-/// When full (this many parked), a claim takes only what can start at once.
+/// claim heads only to hand them back. Under load a claim from a busy store (Redis behind a
+/// queue of record scripts) takes milliseconds; claiming only what could start at once gave
+/// the redis store about 2,000 deliveries/s while it took 100-alert bodies in. Not sent
+/// before they start, so they add nothing to what a crash sends twice. When full (this many
+/// parked), a claim takes only what can start at once.
 pub const DEFAULT_CLAIM_AHEAD: usize = 1024;
 
 /// Longest a head leased at record waits here for a free slot; then it is handed back
@@ -343,15 +343,7 @@ pub(super) fn take_leased(
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        let d = &mut act.claims;
-        if act.heads.holds(&c.lane) || d.parked.holds_lane(&c.lane) {
-            // This instance still holds an earlier head of the lane (its lease ran out and
-            // another instance finished it meanwhile): one head per lane here, so this one
-            // waits for its lease to run out and is claimed then.
-            tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head leased at record waits for its lease");
-            continue;
-        }
-        d.parked.push(now, c);
+        park(act, now, c);
     }
     // As many as can start now go into the queue (the pump does it first), the rest wait
     // parked for a free slot (at most DEFAULT_LEASED_MAX_WAIT).
@@ -511,15 +503,23 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
         let Some(c) = act.settles.waiting.adopt(c) else {
             continue;
         };
-        if act.heads.holds(&c.lane) || act.claims.parked.holds_lane(&c.lane) {
-            hold(act, c);
-        } else {
-            // Parked in claim order: as many as can start go into the queue at once (below),
-            // the rest wait for a free slot (claimed ahead).
-            act.claims.parked.push(now, c);
-        }
+        // Parked in claim order: as many as can start go into the queue at once (below),
+        // the rest wait for a free slot (claimed ahead).
+        park(act, now, c);
     }
     unpark(act);
+}
+
+/// Parks a head (leased at record or claimed) until a slot is free, unless this instance
+/// still holds an earlier head of its lane (its lease ran out and another instance finished
+/// it meanwhile): one head per lane here, so this one waits for its lease to run out and is
+/// claimed then.
+fn park(act: &mut DeliveryActor, now: Instant, c: Claimed) {
+    if act.heads.holds(&c.lane) || act.claims.parked.holds_lane(&c.lane) {
+        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head waits for its lease");
+        return;
+    }
+    act.claims.parked.push(now, c);
 }
 
 /// Hands back claimed heads the pump did not start (the circuit opened or tokens were spent
