@@ -343,7 +343,12 @@ pub(super) fn take_leased(
             dead_while_disabled(act, ctx, c);
             continue;
         }
-        park(act, now, c);
+        if let Err(c) = park(act, now, c) {
+            // This instance still holds an earlier head of the lane (its lease ran out and
+            // another instance finished it meanwhile): one head per lane here, so this one
+            // waits for its lease to run out and is claimed then.
+            tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head leased at record waits for its lease");
+        }
     }
     // As many as can start now go into the queue (the pump does it first), the rest wait
     // parked for a free slot (at most DEFAULT_LEASED_MAX_WAIT).
@@ -505,21 +510,21 @@ fn take(act: &mut DeliveryActor, claim: Claim, ctx: &mut Context<DeliveryActor>)
         };
         // Parked in claim order: as many as can start go into the queue at once (below),
         // the rest wait for a free slot (claimed ahead).
-        park(act, now, c);
+        if let Err(c) = park(act, now, c) {
+            hold(act, c);
+        }
     }
     unpark(act);
 }
 
-/// Parks a head (leased at record or claimed) until a slot is free, unless this instance
-/// still holds an earlier head of its lane (its lease ran out and another instance finished
-/// it meanwhile): one head per lane here, so this one waits for its lease to run out and is
-/// claimed then.
-fn park(act: &mut DeliveryActor, now: Instant, c: Claimed) {
+/// Parks a head (leased at record or claimed) until a slot is free; hands it back when this
+/// instance holds a head of its lane already (queued or parked).
+fn park(act: &mut DeliveryActor, now: Instant, c: Claimed) -> Result<(), Claimed> {
     if act.heads.holds(&c.lane) || act.claims.parked.holds_lane(&c.lane) {
-        tracing::debug!(endpoint = &*act.spec.name, delivery_id = %c.delivery_id, "lane held already; the head waits for its lease");
-        return;
+        return Err(c);
     }
     act.claims.parked.push(now, c);
+    Ok(())
 }
 
 /// Hands back claimed heads the pump did not start (the circuit opened or tokens were spent
