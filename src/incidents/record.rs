@@ -180,7 +180,6 @@ async fn record(
         due,
         pending,
     } = recording;
-    offer.finish(leased, &due);
     if let Some(expiry) = expiry {
         expiry.arm(alerts, &recorded).await;
     }
@@ -276,6 +275,14 @@ async fn record(
     if !held_ids.is_empty() {
         events.retain(|(e, endpoints)| !endpoints.is_empty() || !held_ids.contains(&e.id));
     }
+    // One sync for the record call and the joins and timers that followed it, before the
+    // 202 and before a leased delivery can go out (not sent, a head waits for its lease to
+    // end and is claimed again).
+    if let Err(e) = store.persist().await {
+        offer.finish(Vec::new(), &[]);
+        return Err(e);
+    }
+    offer.finish(leased, &due);
     if let Ok(open) = store.open_count().await {
         metrics.incidents_open.set(open as i64);
     }

@@ -429,6 +429,11 @@ impl IncidentStore for MemoryStore {
         })
     }
 
+    async fn persist(&self) -> Result<(), StoreError> {
+        // Nothing outlives the process.
+        Ok(())
+    }
+
     async fn open_count(&self) -> Result<usize, StoreError> {
         Ok(self.incidents().open)
     }

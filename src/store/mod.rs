@@ -82,6 +82,7 @@ pub trait IncidentStore: Send + Sync {
     /// `model::transition`), routes each event with `routes` (once) and, in a store with a
     /// delivery queue, writes its deliveries in the same step, leasing new lanes within
     /// `offer`. Either every alert is recorded or, on error, none is (and nothing is leased).
+    /// Durable once [`IncidentStore::persist`] answers.
     async fn record(
         &self,
         alerts: &[Alert],
@@ -89,6 +90,14 @@ pub trait IncidentStore: Send + Sync {
         routes: &dyn Routing,
         offer: &mut LeaseOffer,
     ) -> Result<Recording, StoreError>;
+
+    /// Answers once every change made through this store so far survives a power loss. The
+    /// ingest calls it last before answering, so one sync covers a record call and the group
+    /// joins and timers that follow from it: `record`'s changes may be durable only then
+    /// (the file store appends them to its journal and syncs it here). The memory store has
+    /// nothing to do; a redis store's calls are as durable as Redis keeps them when they
+    /// return.
+    async fn persist(&self) -> Result<(), StoreError>;
 
     /// Number of open (triggered or acknowledged) incidents.
     async fn open_count(&self) -> Result<usize, StoreError>;

@@ -69,6 +69,9 @@ impl IncidentStore for FailingAfter {
         }
         self.store.record(alerts, now, routes, offer).await
     }
+    async fn persist(&self) -> Result<(), StoreError> {
+        self.store.persist().await
+    }
     async fn open_count(&self) -> Result<usize, StoreError> {
         self.store.open_count().await
     }
@@ -146,6 +149,9 @@ impl IncidentStore for PoisonRefusing {
         }
         self.0.record(alerts, now, routes, offer).await
     }
+    async fn persist(&self) -> Result<(), StoreError> {
+        self.0.persist().await
+    }
     async fn open_count(&self) -> Result<usize, StoreError> {
         self.0.open_count().await
     }
@@ -195,6 +201,9 @@ async fn an_unavailable_store_fails_the_whole_group() {
             _: &dyn Routing,
             _: &mut LeaseOffer,
         ) -> Result<Recording, StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+        async fn persist(&self) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("connection refused".into()))
         }
         async fn open_count(&self) -> Result<usize, StoreError> {

@@ -58,7 +58,7 @@ impl FileStore {
 #[async_trait]
 impl Documents for FileStore {
     async fn put(&self, collection: &str, docs: &[(String, String)]) -> Result<(), StoreError> {
-        self.side_change(|| {
+        self.side_committed(|| {
             ready(self.docs.put(collection, docs))?;
             let keys: Vec<String> = docs.iter().map(|(k, _)| k.clone()).collect();
             Ok(((), self.documents_now(collection, &keys)))
@@ -83,7 +83,7 @@ impl Documents for FileStore {
     }
 
     async fn remove(&self, collection: &str, keys: &[String]) -> Result<usize, StoreError> {
-        self.side_change(|| {
+        self.side_committed(|| {
             let n = ready(self.docs.remove(collection, keys))?;
             let ops = if n > 0 {
                 self.documents_now(collection, keys)
@@ -101,7 +101,7 @@ impl Documents for FileStore {
         key: &str,
         value: &str,
     ) -> Result<bool, StoreError> {
-        self.side_change(|| {
+        self.side_committed(|| {
             let removed = ready(self.docs.remove_if(collection, key, value))?;
             let ops = if removed {
                 self.documents_now(collection, &[key.to_string()])

@@ -158,6 +158,11 @@ impl Journal {
         self.inner().appended
     }
 
+    /// Position up to which everything is on disk (synced).
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
     /// Fails when the journal cannot take changes now: poisoned, or the last write failed
     /// and writing the rest again fails too (a full disk).
     pub fn ready(&self) -> Result<(), StoreError> {

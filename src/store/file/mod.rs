@@ -356,11 +356,18 @@ impl IncidentStore for FileStore {
     ) -> Result<Recording, StoreError> {
         // A journal that cannot write (a full disk) takes nothing new.
         self.journal.ready()?;
-        let recording = self.mem.record(alerts, now, routes, offer).await?;
-        // Applied in memory and buffered: once the disk has room again it is written, so
-        // the sender's retry (after this 503) is a repeat, as with a lost answer.
-        self.commit().await?;
-        Ok(recording)
+        // Applied in memory and appended to the journal's buffer; written and synced by
+        // `persist` (with what the ingest does next: group joins, timers), or by a claim of
+        // one of its deliveries, which writes first (a `kill -9` cannot take back an event
+        // once sent).
+        self.mem.record(alerts, now, routes, offer).await
+    }
+
+    async fn persist(&self) -> Result<(), StoreError> {
+        // A failure (a full disk) answers 503; what was applied stays buffered and is
+        // written once the disk has room, so the sender's retry is a repeat, as with a
+        // lost answer.
+        self.commit().await
     }
 
     async fn open_count(&self) -> Result<usize, StoreError> {

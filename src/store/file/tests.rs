@@ -23,11 +23,14 @@ fn alert(key: &str, status: AlertStatus) -> Alert {
     Alert::for_tests(key, status, Severity::Warning)
 }
 
+/// A record call and the `persist` the ingest makes after it.
 async fn record(store: &FileStore, alerts: &[Alert]) -> Recording {
-    store
+    let recording = store
         .record(alerts, Utc::now(), &ToHook, &mut LeaseOffer::none())
         .await
-        .unwrap()
+        .unwrap();
+    store.persist().await.unwrap();
+    recording
 }
 
 fn attempt(status: u16) -> Attempt {
@@ -445,4 +448,65 @@ async fn a_join_journals_its_own_bytes_not_its_groups() {
     assert_eq!(got.members.len(), 2001);
     assert_eq!(got.members.get("inc_00001"), Some(&2));
     assert_eq!(got.meta, meta);
+}
+
+/// Regression (issue 15, 2026-12-03): a grouped ingest synced three times one after the
+/// other (the record call, the group join, the group's timer), so every alert of a grouped
+/// route cost three `fdatasync`s. They are written as they are made and synced once, by
+/// `persist`, and they come back after a restart.
+#[actix_rt::test]
+async fn a_record_with_its_join_and_timer_is_synced_once_by_persist() {
+    use crate::store::groups::Groups;
+    use crate::store::timers::{Timers, When};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let journal = store.journal.clone();
+    let due = Utc::now() + chrono::Duration::seconds(30);
+    let mut ids = Vec::new();
+    let mut unsynced = 0;
+    // Three rounds: the background sync (every second) could run inside one of them.
+    for round in 0..3 {
+        let recording = store
+            .record(
+                &[alert(&format!("a{round}"), AlertStatus::Firing)],
+                Utc::now(),
+                &ToHook,
+                &mut LeaseOffer::none(),
+            )
+            .await
+            .unwrap();
+        let id = recording.recorded[0].incident_id.clone().unwrap();
+        store
+            .join(&[("g".into(), "meta".into(), id.clone())])
+            .await
+            .unwrap();
+        store
+            .schedule("group", "g", due, "", When::IfAbsent)
+            .await
+            .unwrap();
+        if journal.synced() < journal.appended() {
+            unsynced += 1;
+        }
+        store.persist().await.unwrap();
+        assert_eq!(
+            journal.synced(),
+            journal.appended(),
+            "one sync covers all three"
+        );
+        ids.push(id);
+    }
+    assert!(
+        unsynced >= 2,
+        "the record, join and timer synced on their own"
+    );
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.open_count().await.unwrap(), 3);
+    let group = Groups::get(&*store, "g").await.unwrap().expect("the group");
+    assert!(ids.iter().all(|id| group.members.contains_key(id)));
+    let timer = Timers::get(&*store, "group", "g")
+        .await
+        .unwrap()
+        .expect("its timer");
+    assert_eq!(timer.due.timestamp_millis(), due.timestamp_millis());
 }

@@ -131,25 +131,50 @@ impl FileStore {
         }
     }
 
-    /// Runs a change of groups or timers and journals what it left, one at a time (so the
-    /// journal has the states in the order they were made); syncs it.
-    pub(super) async fn side_change<T>(
+    /// Runs a change of groups, timers or documents and journals what it left, one at a
+    /// time (so the journal has the states in the order they were made). Appended only:
+    /// the caller writes or syncs it.
+    fn side_change<T>(
         &self,
         change: impl FnOnce() -> Result<(T, Vec<Op>), StoreError>,
     ) -> Result<T, StoreError> {
         self.journal.ready()?;
-        let out = {
-            let _one = self.side_lock.lock().unwrap_or_else(|e| e.into_inner());
-            let (out, ops) = change()?;
-            if !ops.is_empty() {
-                use crate::store::memory::changes::{ChangeLog, Frame};
-                self.journal.append(&Frame {
-                    events: Vec::new(),
-                    ops,
-                });
-            }
-            out
-        };
+        let _one = self.side_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (out, ops) = change()?;
+        if !ops.is_empty() {
+            use crate::store::memory::changes::{ChangeLog, Frame};
+            self.journal.append(&Frame {
+                events: Vec::new(),
+                ops,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A change of groups or timers ([`FileStore::side_change`]), written when it returns (it
+    /// survives `kill -9`) and synced with the next sync: the ingest's
+    /// ([`IncidentStore::persist`](crate::store::IncidentStore::persist), after the record
+    /// call and the joins and timers that follow from it), or the background one within
+    /// [`DEFAULT_FILE_SYNC_EVERY`](super::DEFAULT_FILE_SYNC_EVERY). A power loss can take back
+    /// the last of these changes made outside ingest (a flush's marks, a re-armed timer):
+    /// the timer is then claimed again when its lease ends, so a notification can go out
+    /// twice, never not at all.
+    pub(super) async fn side_written<T>(
+        &self,
+        change: impl FnOnce() -> Result<(T, Vec<Op>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let out = self.side_change(change)?;
+        self.write().await?;
+        Ok(out)
+    }
+
+    /// A change of documents ([`FileStore::side_change`]; silences, holds), synced when it
+    /// returns: a silence the admin API answered for is on disk.
+    pub(super) async fn side_committed<T>(
+        &self,
+        change: impl FnOnce() -> Result<(T, Vec<Op>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let out = self.side_change(change)?;
         self.commit().await?;
         Ok(out)
     }
@@ -169,7 +194,7 @@ impl Groups for FileStore {
         &self,
         joins: &[(String, String, String)],
     ) -> Result<Vec<(String, Option<DateTime<Utc>>)>, StoreError> {
-        self.side_change(|| {
+        self.side_written(|| {
             let out = ready(self.groups.join(joins))?;
             Ok((out, vec![join_op(joins)]))
         })
@@ -187,7 +212,7 @@ impl Groups for FileStore {
         ended: &[String],
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.side_change(|| {
+        self.side_written(|| {
             let changed = ready(self.groups.flushed(key, seen, ended, at))?;
             Ok((changed, self.groups_now(std::iter::once(key))))
         })
@@ -209,7 +234,7 @@ impl Timers for FileStore {
         payload: &str,
         when: When,
     ) -> Result<bool, StoreError> {
-        self.side_change(|| {
+        self.side_written(|| {
             let armed = ready(self.timers.schedule(set, key, due, payload, when))?;
             let ops = if armed {
                 vec![self.timer_now(set, key)]
@@ -241,7 +266,7 @@ impl Timers for FileStore {
         claimed: &ClaimedTimer,
         then: Option<(DateTime<Utc>, &str)>,
     ) -> Result<bool, StoreError> {
-        self.side_change(|| {
+        self.side_written(|| {
             let done = ready(self.timers.complete(claimed, then))?;
             let ops = if done {
                 vec![self.timer_now(&claimed.set, &claimed.timer.key)]
@@ -254,7 +279,7 @@ impl Timers for FileStore {
     }
 
     async fn cancel(&self, set: &str, key: &str) -> Result<bool, StoreError> {
-        self.side_change(|| {
+        self.side_written(|| {
             let gone = ready(self.timers.cancel(set, key))?;
             let ops = if gone {
                 vec![self.timer_now(set, key)]
