@@ -18,7 +18,7 @@ pub const DEFAULT_GROUP_SUMMARY_INCIDENTS: usize = 10;
 pub fn group_incident_id(key: &str) -> String {
     format!(
         "grp_{}",
-        &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..32]
+        hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])
     )
 }
 
@@ -31,16 +31,20 @@ pub fn notification_id(key: &str, due_ms: i64) -> String {
 
 /// `[FIRING:2] alertname=DiskFull cluster=prod`: Alertmanager's summary line.
 pub fn summary_title(g: &GroupNotice) -> String {
-    let status = match g.status {
-        GroupStatus::Firing => format!("FIRING:{}", g.counts.firing),
-        GroupStatus::Resolved => "RESOLVED".to_string(),
+    use std::fmt::Write as _;
+    let mut title = String::with_capacity(64);
+    // Writing to a String cannot fail.
+    let _ = match g.status {
+        GroupStatus::Firing => write!(title, "[FIRING:{}]", g.counts.firing),
+        GroupStatus::Resolved => write!(title, "[RESOLVED]"),
     };
-    let labels: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    if labels.is_empty() {
-        format!("[{status}] {}", g.route)
-    } else {
-        format!("[{status}] {}", labels.join(" "))
+    if g.labels.is_empty() {
+        let _ = write!(title, " {}", g.route);
     }
+    for (k, v) in &g.labels {
+        let _ = write!(title, " {k}={v}");
+    }
+    title
 }
 
 /// One line per incident (firing first, most severe first), up to
@@ -120,5 +124,45 @@ pub fn notification(g: GroupNotice, id: String, now: DateTime<Utc>) -> Event {
         changes: None,
         group: Some(Arc::new(g)),
         notice: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{IncidentStatus, Labels};
+
+    fn incident(id: &str, status: IncidentStatus) -> Incident {
+        let mut i = Incident::bare(id.into(), id.into(), id.into(), String::new(), Utc::now());
+        i.status = status;
+        i
+    }
+
+    #[test]
+    fn the_title_is_alertmanagers_summary_line() {
+        let labels: Labels = [("cluster", "prod"), ("alertname", "DiskFull")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let incidents = vec![
+            incident("a", IncidentStatus::Triggered),
+            incident("b", IncidentStatus::Acknowledged),
+            incident("c", IncidentStatus::Resolved),
+        ];
+        let g = GroupNotice::new(
+            "k".into(),
+            "route#0".into(),
+            labels,
+            incidents,
+            vec![],
+            true,
+        );
+        assert_eq!(
+            summary_title(&g),
+            "[FIRING:2] alertname=DiskFull cluster=prod"
+        );
+        let done = vec![incident("a", IncidentStatus::Resolved)];
+        let g = GroupNotice::new("k".into(), "db".into(), Labels::new(), done, vec![], false);
+        assert_eq!(summary_title(&g), "[RESOLVED] db");
     }
 }

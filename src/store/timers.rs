@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -156,25 +156,31 @@ struct Armed {
 
 #[derive(Default)]
 struct Set {
-    timers: HashMap<String, Armed>,
+    /// The key is shared with `order` (a re-arm allocates nothing).
+    timers: HashMap<Arc<str>, Armed>,
     /// (ready, key), earliest first.
-    order: BTreeSet<(i64, String)>,
+    order: BTreeSet<(i64, Arc<str>)>,
 }
 
 impl Set {
     fn put(&mut self, key: &str, armed: Armed) {
-        // The old entry out first: re-armed at the same time, it is the same entry.
-        if let Some(old) = self.timers.get(key) {
-            self.order.remove(&(old.ready, key.to_string()));
-        }
-        self.order.insert((armed.ready, key.to_string()));
-        self.timers.insert(key.to_string(), armed);
+        let key = match self.timers.get_key_value(key) {
+            // The old entry out first: re-armed at the same time, it is the same entry.
+            Some((key, old)) => {
+                let key = key.clone();
+                self.order.remove(&(old.ready, key.clone()));
+                key
+            }
+            None => Arc::from(key),
+        };
+        self.order.insert((armed.ready, key.clone()));
+        self.timers.insert(key, armed);
     }
 
     fn remove(&mut self, key: &str) -> bool {
-        match self.timers.remove(key) {
-            Some(old) => {
-                self.order.remove(&(old.ready, key.to_string()));
+        match self.timers.remove_entry(key) {
+            Some((key, old)) => {
+                self.order.remove(&(old.ready, key));
                 true
             }
             None => false,
@@ -202,7 +208,7 @@ impl MemoryTimers {
             .flat_map(|(set, s)| {
                 s.timers.iter().map(|(key, t)| {
                     let timer = Timer {
-                        key: key.clone(),
+                        key: key.to_string(),
                         due: from_ms(t.due),
                         payload: t.payload.clone(),
                     };
@@ -277,7 +283,7 @@ impl Timers for MemoryTimers {
         let Some(s) = sets.get_mut(set) else {
             return Ok(Vec::new());
         };
-        let keys: Vec<String> = s
+        let keys: Vec<Arc<str>> = s
             .order
             .iter()
             .take_while(|(ready, _)| *ready <= now)
@@ -286,7 +292,7 @@ impl Timers for MemoryTimers {
             .collect();
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let Some(t) = s.timers.get(&key) else {
+            let Some(t) = s.timers.get(&*key) else {
                 continue;
             };
             let token = format!("m:{}", self.claims.fetch_add(1, Ordering::Relaxed));
@@ -299,7 +305,7 @@ impl Timers for MemoryTimers {
             out.push(ClaimedTimer {
                 set: set.to_string(),
                 timer: Timer {
-                    key: key.clone(),
+                    key: key.to_string(),
                     due: from_ms(armed.due),
                     payload: armed.payload.clone(),
                 },
@@ -323,7 +329,9 @@ impl Timers for MemoryTimers {
             return Ok(false);
         };
         let key = &claimed.timer.key;
-        if s.timers.get(key).and_then(|t| t.lease.as_deref()) != Some(claimed.lease.as_str()) {
+        if s.timers.get(key.as_str()).and_then(|t| t.lease.as_deref())
+            != Some(claimed.lease.as_str())
+        {
             return Ok(false);
         }
         match then {
