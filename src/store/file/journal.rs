@@ -23,7 +23,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::store::memory::changes::{ChangeLog, Frame};
 use crate::store::StoreError;
@@ -76,6 +77,10 @@ pub struct Journal {
     synced: AtomicU64,
     /// Held while a sync runs: one at a time (see the module doc).
     syncing: Mutex<()>,
+    /// Set by [`Journal::write_soon`] for the store's background thread
+    /// ([`Journal::wait_for_writes`]).
+    write_wanted: Mutex<bool>,
+    wake: Condvar,
     /// Set when a sync failed or a frame could not be encoded: every call fails.
     poisoned: Mutex<Option<String>>,
 }
@@ -101,6 +106,8 @@ impl Journal {
             }),
             synced: AtomicU64::new(0),
             syncing: Mutex::new(()),
+            write_wanted: Mutex::new(false),
+            wake: Condvar::new(),
             poisoned: Mutex::new(None),
         }
     }
@@ -205,6 +212,25 @@ impl Journal {
             return Err(StoreError::Unavailable(format!("file store: {why}")));
         }
         write_out(&mut self.inner())
+    }
+
+    /// Asks the background thread to write what is buffered, without waiting for it (a
+    /// caller on the actors' threads: a settle). Survives `kill -9` once written, a few
+    /// microseconds later.
+    pub fn write_soon(&self) {
+        *self.write_wanted.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_one();
+    }
+
+    /// The background thread's wait: returns true when a write was asked for, false after
+    /// `timeout` without one.
+    pub fn wait_for_writes(&self, timeout: Duration) -> bool {
+        let wanted = self.write_wanted.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut wanted, _) = self
+            .wake
+            .wait_timeout_while(wanted, timeout, |w| !*w)
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *wanted, false)
     }
 
     /// Writes and syncs everything up to `upto` (blocking).

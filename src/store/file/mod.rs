@@ -330,18 +330,30 @@ fn wall_at(wall: DateTime<Utc>, now: Instant, until: Instant) -> DateTime<Utc> {
 /// Syncs what was written but not synced, every [`DEFAULT_FILE_SYNC_EVERY`], while the
 /// store lives; compacts when due.
 fn background_sync(store: Weak<FileStore>) {
+    // Not the store: it is held only for a moment (its lock is released when it is dropped).
+    let Some(journal) = store.upgrade().map(|s| s.journal.clone()) else {
+        return;
+    };
+    let mut next_sync = Instant::now() + DEFAULT_FILE_SYNC_EVERY;
     loop {
-        std::thread::sleep(DEFAULT_FILE_SYNC_EVERY);
-        // The store is held only for a moment (its lock is released when it is dropped).
-        let Some(journal) = store.upgrade().map(|s| s.journal.clone()) else {
+        let left = next_sync.saturating_duration_since(Instant::now());
+        if journal.wait_for_writes(left) {
+            // Its error is logged (once) and kept for the next call to answer.
+            let _ = journal.write();
+        }
+        if Instant::now() < next_sync {
+            continue;
+        }
+        if store.strong_count() == 0 {
             return;
-        };
+        }
         if let Err(e) = journal.sync_to(journal.appended()) {
             tracing::debug!(error = %e, "file store background sync");
         }
         if let Some(store) = store.upgrade() {
             store.maybe_compact();
         }
+        next_sync = Instant::now() + DEFAULT_FILE_SYNC_EVERY;
     }
 }
 
@@ -412,11 +424,9 @@ impl DeliveryQueueStore for FileStore {
     ) -> Result<QueueStatus, StoreError> {
         self.journal.ready()?;
         let status = self.mem.settle_many(endpoint, settles).await?;
-        if let Err(e) = self.write().await {
-            // Applied and buffered: written once the disk has room (until then a crash sends
-            // these deliveries again).
-            tracing::warn!(endpoint, error = %e, "settled deliveries not written yet");
-        }
+        // Written by the background thread, not waited for: until then (microseconds; while
+        // the disk is full, until it has room) a `kill -9` sends these deliveries again.
+        self.journal.write_soon();
         Ok(status)
     }
 

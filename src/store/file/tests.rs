@@ -510,3 +510,38 @@ async fn a_record_with_its_join_and_timer_is_synced_once_by_persist() {
         .expect("its timer");
     assert_eq!(timer.due.timestamp_millis(), due.timestamp_millis());
 }
+
+/// A settle does not wait for its write (it asks the background thread), yet its frame is in
+/// the file long before the background sync (a `kill -9` then keeps it).
+#[actix_rt::test]
+async fn a_settle_is_written_soon_without_waiting_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    record(&store, &[alert("a", AlertStatus::Firing)]).await;
+    let claim = store
+        .claim("hook", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let settles: Vec<_> = claim
+        .deliveries
+        .into_iter()
+        .map(|c| (c, Settlement::Delivered))
+        .collect();
+    let before = std::fs::metadata(journal(dir.path())).unwrap().len();
+    store.settle_many("hook", &settles).await.unwrap();
+    let (_, end) = store.journal.position();
+    assert!(end > before, "the settle appended a frame");
+    // Well inside DEFAULT_FILE_SYNC_EVERY (1 s), which would write it anyway.
+    let deadline = std::time::Instant::now() + Duration::from_millis(400);
+    while std::fs::metadata(journal(dir.path())).unwrap().len() < end {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the settle's frame is not in the file"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(store);
+    let store = reopen(dir.path());
+    let listed = store.deliveries("hook").await.unwrap();
+    assert_eq!(listed.deliveries[0].state, DeliveryState::Delivered);
+}
