@@ -358,3 +358,76 @@ async fn redis_two_instances_give_one_notification_per_group_flush() {
         .collect();
     assert_eq!(ids.len(), rx.delivered().len(), "no event twice");
 }
+
+/// A reload keeps the groups of the routes that are still there, and their timers: the
+/// notifications go out when they were due before it, once each (Alertmanager resets its
+/// groups on a reload: prometheus/alertmanager#3407).
+async fn a_reload_keeps_groups_and_their_timers(store: TestStore) {
+    let rx = Receiver::start();
+    let yaml = config(&store, &rx.url).replace("group_wait: 1s", "group_wait: 3s");
+    let sy = Switchyard::start(&yaml);
+    let (status, body) = sy
+        .ingest("prometheus", &storm(0, 3, "firing"), &[BEARER])
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let due = |groups: serde_json::Value| -> Vec<(String, String)> {
+        let mut due: Vec<_> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let at = g["next_notification_at"].as_str().unwrap_or_default();
+                (g["key"].as_str().unwrap().to_string(), at.to_string())
+            })
+            .collect();
+        due.sort();
+        due
+    };
+    let before = due(admin_get(&sy, "/api/v1/groups").await);
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(before.iter().all(|(_, at)| !at.is_empty()), "{before:?}");
+
+    // Another route and endpoint come; the grouped route stays as it was.
+    let spare = format!(
+        "endpoints:\n  - {{ name: spare, kind: webhook, url: \"{}\" }}\n",
+        rx.url
+    );
+    let changed = yaml
+        .replace(
+            "  - name: plain\n    to: [hook]\n",
+            "  - name: db\n    matchers: ['team=\"db\"']\n    to: [spare]\n  - name: plain\n    to: [hook]\n",
+        )
+        .replace("endpoints:\n", &spare);
+    assert!(
+        changed.contains("name: spare") && changed.contains("name: db"),
+        "{changed}"
+    );
+    std::fs::write(sy.config_path(), &changed).unwrap();
+    let (code, answer) =
+        crate::endpoints::admin_call(&sy, "POST", "/api/v1/reload", Some("adm1n")).await;
+    assert_eq!(code, 200, "{answer}");
+
+    let after = due(admin_get(&sy, "/api/v1/groups").await);
+    assert_eq!(after, before, "the groups and their due times are kept");
+    let got = rx.wait_delivered(3).await;
+    let mut keys: Vec<String> = got
+        .iter()
+        .map(|r| group_of(r)["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    let want: Vec<String> = before.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(
+        keys, want,
+        "one notification per group, as due before the reload"
+    );
+    // Each group's next notification is its repeat now (1h), not a second group_wait.
+    eventually("the repeat armed", || async {
+        due(admin_get(&sy, "/api/v1/groups").await)
+            .iter()
+            .zip(&before)
+            .all(|((_, now), (_, was))| now > was)
+    })
+    .await;
+    assert_eq!(rx.delivered().len(), 3, "nothing more");
+}
+crate::both_stores!(a_reload_keeps_groups_and_their_timers);
