@@ -276,6 +276,7 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     reload_on_sighup(control.clone());
     log_summaries(metrics.clone(), runtime.log_summary_every);
     let drain_control = control.clone();
+    let last_store = stores.incidents.clone();
     let admin = runtime.admin_token.clone().map(|token| {
         Arc::new(AdminState {
             token,
@@ -341,6 +342,10 @@ pub async fn serve(runtime: Runtime) -> std::io::Result<()> {
     // Both listeners run (a server starts when first polled) until both have stopped.
     futures_util::future::try_join_all(std::iter::once(main).chain(admin)).await?;
     drain_deliveries(&drain_control, runtime.shutdown_grace).await;
+    // What the last settles left to write (the file store writes them on its own thread).
+    if let Err(e) = last_store.persist().await {
+        tracing::warn!(error = %e, "the store could not make its last changes durable");
+    }
     Ok(())
 }
 

@@ -60,8 +60,9 @@ pub const DEFAULT_FILE_ENDPOINT_CONCURRENCY: usize = 64;
 /// How many disjoint groups of alerts the incident actor records at once with the file
 /// store. One: the requests that come while a group waits for its sync form the next group,
 /// so a sync covers as many requests as it can. Groups recorded side by side split the same
-/// requests into more, smaller calls and syncs (single-alert ingest, 32 connections: 18,100
-/// requests/s with one group, 17,500 with two, 15,100 with four; 2026-12-03).
+/// requests into more, smaller calls and syncs (single-alert ingest, 32 connections, syncs
+/// one at a time: 18,800-19,900 requests/s with one group, 17,200-18,000 with two, 15,800
+/// with four; 2026-12-03).
 pub const DEFAULT_FILE_RECORD_GROUPS: usize = 1;
 
 /// The longest a written change (a settle, a claim's duplicate) waits for a sync when no
