@@ -43,6 +43,20 @@ fn attempt(status: u16) -> Attempt {
     }
 }
 
+/// Claims every due head of `hook` (up to 10) and settles each as `settlement`.
+async fn settle_claimed(store: &FileStore, settlement: Settlement) {
+    let claim = store
+        .claim("hook", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let settles: Vec<_> = claim
+        .deliveries
+        .into_iter()
+        .map(|c| (c, settlement))
+        .collect();
+    store.settle_many("hook", &settles).await.unwrap();
+}
+
 /// Opens the store in `dir` again: the one before must be dropped (its lock released).
 fn reopen(dir: &std::path::Path) -> Arc<FileStore> {
     FileStore::open(dir).expect("open again")
@@ -229,16 +243,7 @@ async fn compaction_keeps_the_state_and_only_the_newest_files() {
     for k in 0..50 {
         record(&store, &[alert(&format!("k{k}"), AlertStatus::Firing)]).await;
     }
-    let claim = store
-        .claim("hook", 10, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let settles: Vec<_> = claim
-        .deliveries
-        .into_iter()
-        .map(|c| (c, Settlement::Dead))
-        .collect();
-    store.settle_many("hook", &settles).await.unwrap();
+    settle_claimed(&store, Settlement::Dead).await;
     store.put("jira", "inc_x", "OPS-9").await.unwrap();
     let info = store.compact().unwrap();
     assert_eq!(info.generation, 1);
@@ -518,17 +523,8 @@ async fn a_settle_is_written_soon_without_waiting_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).unwrap();
     record(&store, &[alert("a", AlertStatus::Firing)]).await;
-    let claim = store
-        .claim("hook", 10, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let settles: Vec<_> = claim
-        .deliveries
-        .into_iter()
-        .map(|c| (c, Settlement::Delivered))
-        .collect();
     let before = std::fs::metadata(journal(dir.path())).unwrap().len();
-    store.settle_many("hook", &settles).await.unwrap();
+    settle_claimed(&store, Settlement::Delivered).await;
     let (_, end) = store.journal.position();
     assert!(end > before, "the settle appended a frame");
     // Well inside DEFAULT_FILE_SYNC_EVERY (1 s), which would write it anyway.
