@@ -11,8 +11,7 @@
 //! covered by it then writes and syncs everything buffered meanwhile, its own frames and
 //! every other waiter's (group commit). So a burst of concurrent requests shares one sync
 //! per round, however many there are. Syncs that overlap cover fewer requests each, and each
-//! costs CPU of its own (single-alert ingest: 18,800-19,900 requests/s with syncs in turn,
-//! 17,800-18,400 with syncs that overlap; 2026-12-03).
+//! costs CPU of its own (docs/PERFORMANCE.md, "The file store's syncs").
 //!
 //! A failed write (a full disk) keeps what was not written in the buffer and fails the
 //! commit (503); the next commit writes it again, so once there is room the file holds every
@@ -196,7 +195,7 @@ impl Journal {
     /// Returns once everything appended up to `upto` is on disk (writes and syncs on the
     /// blocking pool).
     pub async fn commit(self: &Arc<Self>, upto: u64) -> Result<(), StoreError> {
-        if self.synced.load(Ordering::Acquire) >= upto {
+        if self.synced() >= upto {
             return Ok(());
         }
         let me = self.clone();
@@ -238,7 +237,7 @@ impl Journal {
         if let Some(why) = self.poisoned() {
             return Err(StoreError::Unavailable(format!("file store: {why}")));
         }
-        if self.synced.load(Ordering::Acquire) >= upto {
+        if self.synced() >= upto {
             return Ok(());
         }
         // Wait for the sync that runs (it may cover `upto`), then sync what it did not.
@@ -246,7 +245,7 @@ impl Journal {
         if let Some(why) = self.poisoned() {
             return Err(StoreError::Unavailable(format!("file store: {why}")));
         }
-        if self.synced.load(Ordering::Acquire) >= upto {
+        if self.synced() >= upto {
             return Ok(());
         }
         let (file, end) = {

@@ -60,9 +60,8 @@ pub const DEFAULT_FILE_ENDPOINT_CONCURRENCY: usize = 64;
 /// How many disjoint groups of alerts the incident actor records at once with the file
 /// store. One: the requests that come while a group waits for its sync form the next group,
 /// so a sync covers as many requests as it can. Groups recorded side by side split the same
-/// requests into more, smaller calls and syncs (single-alert ingest, 32 connections, syncs
-/// one at a time: 18,800-19,900 requests/s with one group, 17,200-18,000 with two, 15,800
-/// with four; 2026-12-03).
+/// requests into more, smaller calls and syncs, each with a cost of its own
+/// (docs/PERFORMANCE.md, "The file store's syncs"). More groups wait for their turn.
 pub const DEFAULT_FILE_RECORD_GROUPS: usize = 1;
 
 /// The longest a written change (a settle, a claim's duplicate) waits for a sync when no
@@ -319,6 +318,14 @@ impl FileStore {
             events: Vec::new(),
             ops,
         }
+    }
+}
+
+impl Drop for FileStore {
+    /// Writes what is still buffered (a change whose write the store's thread was asked
+    /// for), as a `BufWriter` does: a store opened again on the same directory reads it.
+    fn drop(&mut self) {
+        let _ = self.journal.write();
     }
 }
 

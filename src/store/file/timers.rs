@@ -151,20 +151,21 @@ impl FileStore {
         Ok(out)
     }
 
-    /// A change of groups or timers ([`FileStore::side_change`]), written when it returns (it
-    /// survives `kill -9`) and synced with the next sync: the ingest's
+    /// A change of groups or timers ([`FileStore::side_change`]), written by the store's
+    /// thread right after (`write_soon`, as a settle: a `kill -9` in those microseconds takes
+    /// it back) and synced with the next sync: the ingest's
     /// ([`IncidentStore::persist`](crate::store::IncidentStore::persist), after the record
     /// call and the joins and timers that follow from it), or the background one within
-    /// [`DEFAULT_FILE_SYNC_EVERY`](super::DEFAULT_FILE_SYNC_EVERY). A power loss can take back
-    /// the last of these changes made outside ingest (a flush's marks, a re-armed timer):
-    /// the timer is then claimed again when its lease ends, so a notification can go out
-    /// twice, never not at all.
-    pub(super) async fn side_written<T>(
+    /// [`DEFAULT_FILE_SYNC_EVERY`](super::DEFAULT_FILE_SYNC_EVERY). A change made outside
+    /// ingest (a flush's marks, a re-armed timer) that a crash takes back leaves its timer
+    /// claimed, so it is claimed again when its lease ends: a notification can go out twice,
+    /// never not at all.
+    pub(super) fn side_written<T>(
         &self,
         change: impl FnOnce() -> Result<(T, Vec<Op>), StoreError>,
     ) -> Result<T, StoreError> {
         let out = self.side_change(change)?;
-        self.write().await?;
+        self.journal.write_soon();
         Ok(out)
     }
 
@@ -198,7 +199,6 @@ impl Groups for FileStore {
             let out = ready(self.groups.join(joins))?;
             Ok((out, vec![join_op(joins)]))
         })
-        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<GroupState>, StoreError> {
@@ -216,7 +216,6 @@ impl Groups for FileStore {
             let changed = ready(self.groups.flushed(key, seen, ended, at))?;
             Ok((changed, self.groups_now(std::iter::once(key))))
         })
-        .await
     }
 
     async fn list(&self, limit: usize) -> Result<Vec<GroupState>, StoreError> {
@@ -243,7 +242,6 @@ impl Timers for FileStore {
             };
             Ok((armed, ops))
         })
-        .await
     }
 
     async fn get(&self, set: &str, key: &str) -> Result<Option<Timer>, StoreError> {
@@ -275,7 +273,6 @@ impl Timers for FileStore {
             };
             Ok((done, ops))
         })
-        .await
     }
 
     async fn cancel(&self, set: &str, key: &str) -> Result<bool, StoreError> {
@@ -288,7 +285,6 @@ impl Timers for FileStore {
             };
             Ok((gone, ops))
         })
-        .await
     }
 
     async fn next_due(&self, set: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
