@@ -1,6 +1,8 @@
-//! Recording alerts: each group read in one pipelined round trip, decided here with the
-//! transition table, routed, and written with its deliveries by `record.lua` in one
-//! compare-and-set script run (a conflict with another instance decides the group again).
+//! Recording alerts: each group decided here with the transition table against its incidents
+//! as this process last knew them (`known`), routed, and written with its deliveries by
+//! `record.lua` in one compare-and-set script run: one round trip. A conflict (another
+//! instance changed an incident, or this process did not know it) answers the incidents as
+//! they are, and the group is decided again against them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -13,6 +15,7 @@ use deadpool_redis::redis;
 use serde::Serialize;
 
 use super::conn::unavailable;
+use super::known::Known;
 use super::RedisStore;
 use crate::model::transition::Outcome;
 use crate::model::{Alert, Event, EventType, Incident, IncidentStatus, SourceRef};
@@ -25,8 +28,8 @@ use crate::store::{
 /// in between; after that the request fails with 503 (the client retries).
 pub const DEFAULT_RECORD_CAS_ATTEMPTS: usize = 16;
 /// How many groups of alerts the incident actor records at once when no incident is in two
-/// of them (each is a read and a script: two round trips during which the next group would
-/// otherwise only wait). More waiting groups wait for one of these to finish.
+/// of them (each a script run: a round trip during which the next group would otherwise only
+/// wait). More waiting groups wait for one of these to finish.
 pub const DEFAULT_RECORD_GROUPS_IN_FLIGHT: usize = 4;
 /// How many events each incident's history keeps; older ones are trimmed.
 pub const DEFAULT_INCIDENT_HISTORY: usize = 100;
@@ -48,6 +51,8 @@ struct RecordBatch {
     args: Vec<String>,
     /// Every delivery written: (endpoint, delivery id, the event); a lane is its incident.
     deliveries: Vec<(Arc<str>, String, Arc<Event>)>,
+    /// Each incident the batch changes, as it leaves it: (key, version, incident).
+    known: Vec<(String, u64, Known)>,
 }
 
 impl RecordBatch {
@@ -104,7 +109,7 @@ impl RecordBatch {
 }
 
 impl RecordBatch {
-    fn new(prefix: &str, checks: &[(String, u64, Option<Incident>)]) -> RecordBatch {
+    fn new(prefix: &str, checks: &[(String, u64, Option<Known>)]) -> RecordBatch {
         let mut args = Vec::with_capacity(3 + 2 * checks.len() + 16 * checks.len());
         args.push(prefix.to_string());
         args.push(DEFAULT_INCIDENT_HISTORY.to_string());
@@ -116,6 +121,7 @@ impl RecordBatch {
         RecordBatch {
             args,
             deliveries: Vec::new(),
+            known: Vec::new(),
         }
     }
 }
@@ -168,7 +174,7 @@ impl RedisStore {
         &self,
         alerts: &[Alert],
         keys: &[String],
-        read: &[(String, u64, Option<Incident>)],
+        read: &[(String, u64, Option<Known>)],
         now: DateTime<Utc>,
         routes: &dyn Routing,
     ) -> Result<(Vec<Recorded>, RecordBatch), StoreError> {
@@ -176,7 +182,12 @@ impl RedisStore {
         // alert of the batch left (the incident inside its event, not copied out of it).
         let mut state: HashMap<&str, (u64, Current)> = read
             .iter()
-            .map(|(k, v, inc)| (k.as_str(), (*v, Current::Read(inc.as_ref()))))
+            .map(|(k, v, inc)| {
+                (
+                    k.as_str(),
+                    (*v, Current::Read(inc.as_ref().map(Known::get))),
+                )
+            })
             .collect();
         let mut recorded = Vec::with_capacity(alerts.len());
         let mut batch = RecordBatch::new(&self.prefix, read);
@@ -269,6 +280,17 @@ impl RedisStore {
             }
             recorded.push(r);
         }
+        batch.known = state
+            .into_iter()
+            .filter_map(|(k, (v, current))| {
+                let known = match current {
+                    Current::Read(_) => return None,
+                    Current::Owned(i) => Known::Incident(Arc::from(i)),
+                    Current::InEvent(e) => Known::InEvent(e),
+                };
+                Some((k.to_string(), v, known))
+            })
+            .collect();
         Ok((recorded, batch))
     }
 }
@@ -316,28 +338,28 @@ impl IncidentStore for RedisStore {
             self.instance,
             self.claims.fetch_add(1, Ordering::Relaxed)
         );
+        // First the incidents as this process last knew them; after a conflict, as the script
+        // answered them.
+        let mut read: Vec<(String, u64, Option<Known>)> = {
+            let known = self.known();
+            unique
+                .iter()
+                .map(|k| {
+                    let (v, inc) = known.guess(k);
+                    ((*k).clone(), v, inc)
+                })
+                .collect()
+        };
+        let at: HashMap<&str, usize> = unique
+            .iter()
+            .enumerate()
+            .map(|(n, k)| (k.as_str(), n))
+            .collect();
         for attempt in 0..DEFAULT_RECORD_CAS_ATTEMPTS {
-            if attempt > 0 {
+            if attempt > 1 {
+                // Two conflicts in a row: another instance is changing these incidents too.
                 // Back off a little, at random, so racing instances stop colliding.
                 tokio::time::sleep(conflict_backoff(attempt)).await;
-            }
-            let mut pipe = redis::pipe();
-            for k in &unique {
-                pipe.cmd("HMGET").arg(k.as_str()).arg("v").arg("j");
-            }
-            let rows: Vec<(Option<u64>, Option<String>)> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.broken(e))?;
-            let mut read = Vec::with_capacity(rows.len());
-            for (k, (v, j)) in unique.iter().zip(rows) {
-                let inc = match j {
-                    Some(j) => Some(serde_json::from_str::<Incident>(&j).map_err(|e| {
-                        unavailable(format!("incident {k} in redis is unreadable: {e}"))
-                    })?),
-                    None => None,
-                };
-                read.push(((*k).clone(), v.unwrap_or(0), inc));
             }
             let (recorded, batch) = self.plan(alerts, &keys, &read, now, routes)?;
             // The batch's endpoints are known once it is decided; the room reserved then is
@@ -358,6 +380,11 @@ impl IncidentStore for RedisStore {
                 .map_err(|e| self.broken(e))?;
             if status == "ok" {
                 self.open.store(open, Ordering::Relaxed);
+                let mut known = self.known();
+                for (k, v, inc) in &batch.known {
+                    known.learn(k, *v, Some(inc.clone()));
+                }
+                drop(known);
                 return Ok(Recording {
                     recorded,
                     leased: batch.leased(&token, &leased),
@@ -365,9 +392,31 @@ impl IncidentStore for RedisStore {
                     pending: Some(pending.max(0) as usize),
                 });
             }
-            tracing::debug!(
-                "another instance changed an incident of this batch; deciding it again"
-            );
+            // `leased` holds what the script found instead: (key, version, incident JSON).
+            let mut known = self.known();
+            for found in leased.chunks(3) {
+                let [k, v, j] = found else {
+                    return Err(unavailable("record.lua answered a conflict out of shape"));
+                };
+                let v: u64 = v.parse().map_err(|_| {
+                    unavailable(format!("incident {k} in redis has an unreadable version"))
+                })?;
+                let inc = if j.is_empty() {
+                    None
+                } else {
+                    Some(Known::Incident(Arc::new(
+                        serde_json::from_str::<Incident>(j).map_err(|e| {
+                            unavailable(format!("incident {k} in redis is unreadable: {e}"))
+                        })?,
+                    )))
+                };
+                if let Some(slot) = at.get(k.as_str()).and_then(|&n| read.get_mut(n)) {
+                    *slot = (k.clone(), v, inc.clone());
+                }
+                known.learn(k, v, inc);
+            }
+            drop(known);
+            tracing::debug!("an incident of this batch was not as known here; deciding it again");
         }
         Err(unavailable(
             "incidents of this batch kept changing under other instances; retry",

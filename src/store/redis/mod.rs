@@ -1,11 +1,13 @@
 //! The redis store: incidents, delivery dedup keys and the delivery queue in Redis, so that
 //! nothing accepted is lost on a crash and several switchyard instances share one Redis.
 //!
-//! Every batch of alerts (the incident actor groups waiting requests into one) costs two round
-//! trips: one pipelined read of the batch's incidents, and one Lua script (`record.lua`) that checks their versions and writes the transitions, the
-//! event history and every routed delivery at once (compare-and-set: on a conflict with
-//! another instance nothing is written and the batch is decided again). Delivery actors
-//! `claim.lua` due lane heads under a lease and `settle.lua` them, many per script run. The key layout and the
+//! Every batch of alerts (the incident actor groups waiting requests into one) costs one round
+//! trip: a Lua script (`record.lua`) that checks the versions the batch was decided against
+//! (the incidents as this process last recorded them, `known`) and writes the transitions, the
+//! event history and every routed delivery at once. On a conflict (another instance changed
+//! an incident, or this one did not know it) nothing is written, the script answers those
+//! incidents as they are, and the batch is decided again. Delivery actors `claim.lua` due lane
+//! heads under a lease and `settle.lua` them, many per script run. The key layout and the
 //! consistency argument are in docs/ARCHITECTURE.md ("Redis store").
 
 mod admin;
@@ -14,6 +16,7 @@ mod documents;
 mod groups;
 mod incidents;
 mod keys;
+mod known;
 mod query;
 mod queue;
 mod request_ids;
@@ -47,6 +50,7 @@ pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Redis, for the admin API. When full, the oldest finished delivery is forgotten.
 pub const DEFAULT_DELIVERY_LOG_CAPACITY: usize = 10_000;
 
+pub use known::DEFAULT_KNOWN_INCIDENTS;
 pub use query::{SourceKinds, DEFAULT_EXTERNAL_REF_TTL};
 
 const RECORD_LUA: &str = include_str!("record.lua");
@@ -68,6 +72,8 @@ pub struct RedisStore {
     /// This process's id, the base of its lease tokens.
     instance: String,
     claims: AtomicU64,
+    /// The incidents this process last recorded: each batch's first guess (`known`).
+    known: std::sync::Mutex<known::KnownIncidents>,
     record_script: Script,
     claim_script: Script,
     settle_script: Script,
@@ -89,6 +95,7 @@ impl RedisStore {
             open: AtomicI64::new(-1),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             claims: AtomicU64::new(0),
+            known: std::sync::Mutex::new(known::KnownIncidents::new(DEFAULT_KNOWN_INCIDENTS)),
             record_script: Script::new(RECORD_LUA),
             claim_script: Script::new(CLAIM_LUA),
             settle_script: Script::new(SETTLE_LUA),
@@ -98,6 +105,10 @@ impl RedisStore {
             groups_script: Script::new(GROUPS_LUA),
             source_kinds: RwLock::new(query::SourceKinds::new()),
         }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, known::KnownIncidents> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The configured sources' kinds (at start and on reload), for incidents read back.

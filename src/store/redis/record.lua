@@ -1,5 +1,6 @@
--- Records one batch of alerts atomically: checks that every incident read by the caller is
--- still at the version it read (else nothing is written and 'conflict' is returned), then
+-- Records one batch of alerts atomically: checks that every incident the caller decided on
+-- is at the version it assumed (else nothing is written, and 'conflict' is returned with
+-- each such incident as it is: key, version ('0' none), JSON ('' none)), then
 -- writes each incident's next state, its event history, and one delivery per routed endpoint
 -- at the tail of the incident's lane.
 -- The batch comes as flat arguments (no JSON to decode here; see `RecordBatch` in
@@ -18,7 +19,8 @@
 -- and sends them without claiming them): `leases` until now + lease and `owner` = token,
 -- exactly as claim.lua leases a lane, so settle.lua settles them and, if the caller dies,
 -- claim.lua takes them over once the lease runs out. A disabled endpoint leases nothing.
--- Returns {'ok', pending, open, leased delivery ids, endpoints that got a new due lane}.
+-- Returns {'ok', pending, open, leased delivery ids, endpoints that got a new due lane}, or
+-- {'conflict', 0, 0, {key, version, JSON, ...}, {}}.
 local p = ARGV[1]
 local cap = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
@@ -34,12 +36,19 @@ for x = last + 2, last + 1 + 3 * ne, 3 do
   lease_ms[ARGV[x]] = tonumber(ARGV[x + 2])
 end
 local i = 4
+local found = {}
 for _ = 1, n do
   local v = redis.call('HGET', ARGV[i], 'v') or '0'
   if v ~= ARGV[i + 1] then
-    return {'conflict', 0, 0, {}, {}}
+    local now_is = redis.call('HMGET', ARGV[i], 'v', 'j')
+    table.insert(found, ARGV[i])
+    table.insert(found, now_is[1] or '0')
+    table.insert(found, now_is[2] or '')
   end
   i = i + 2
+end
+if #found > 0 then
+  return {'conflict', 0, 0, found, {}}
 end
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -401,6 +401,51 @@ async fn two_instances_racing_on_one_alert_create_one_incident() {
     assert_eq!(r[0].event.as_ref().unwrap().incident.occurrences, 40);
 }
 
+/// Each instance decides a batch first against the incidents as it last recorded them (no read
+/// round trip); when another instance changed one since, or it expired, the script's conflict
+/// answer carries it as it is and the batch is decided against that, never against the guess.
+#[actix_rt::test]
+async fn an_incident_changed_elsewhere_since_this_instance_knew_it_is_decided_as_it_is() {
+    let redis = TestRedis::get();
+    let p = prefix();
+    let a = redis.store(&p, &["hook"]);
+    let b = redis.store(&p, &["hook"]);
+    let first = record_now(&a, &[alert("x", AlertStatus::Firing, Severity::Warning)]).await;
+    assert_eq!(outcomes(&first), [Outcome::Created]);
+    let id = first[0].incident_id.clone();
+    // `b` raises the severity; `a` still knows the incident at Warning.
+    let r = record_now(&b, &[alert("x", AlertStatus::Firing, Severity::Critical)]).await;
+    assert_eq!(outcomes(&r), [Outcome::Updated]);
+    let r = record_now(&a, &[alert("x", AlertStatus::Firing, Severity::Critical)]).await;
+    assert_eq!(
+        outcomes(&r),
+        [Outcome::Repeat],
+        "decided against b's change"
+    );
+    let event = r[0].event.clone();
+    assert!(event.is_none(), "a repeat emits nothing");
+    assert_eq!(r[0].incident_id, id);
+    // The incident disappears (as a resolved one expires): `a` knows it, Redis does not.
+    let key = a
+        .store
+        .incident_key(&alert("x", AlertStatus::Firing, Severity::Critical));
+    let mut conn = a.store.conn().await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let r = record_now(&a, &[alert("x", AlertStatus::Firing, Severity::Critical)]).await;
+    assert_eq!(outcomes(&r), [Outcome::Created]);
+    assert_ne!(r[0].incident_id, id);
+    let r = record_now(&b, &[alert("x", AlertStatus::Resolved, Severity::Critical)]).await;
+    let resolved = r[0].event.as_ref().expect("resolved").incident.clone();
+    assert_eq!(
+        (resolved.occurrences, Some(resolved.id)),
+        (1, r[0].incident_id.clone())
+    );
+}
+
 #[actix_rt::test]
 async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_time() {
     let redis = TestRedis::get();
