@@ -186,6 +186,12 @@ async fn settle(
         .map(|s| s.next_claimable_in)
 }
 
+/// Two instances (their own connections, lease tokens and known incidents) on one key prefix.
+fn two_instances(redis: &TestRedis, endpoints: &[&str]) -> (TestStore, TestStore) {
+    let p = prefix();
+    (redis.store(&p, endpoints), redis.store(&p, endpoints))
+}
+
 pub(crate) fn prefix() -> String {
     format!("sytest:{}", uuid::Uuid::now_v7().simple())
 }
@@ -406,10 +412,7 @@ async fn two_instances_racing_on_one_alert_create_one_incident() {
 /// answer carries it as it is and the batch is decided against that, never against the guess.
 #[actix_rt::test]
 async fn an_incident_changed_elsewhere_since_this_instance_knew_it_is_decided_as_it_is() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     let first = record_now(&a, &[alert("x", AlertStatus::Firing, Severity::Warning)]).await;
     assert_eq!(outcomes(&first), [Outcome::Created]);
     let id = first[0].incident_id.clone();
@@ -545,10 +548,7 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
 
 #[actix_rt::test]
 async fn a_crashed_holders_lease_runs_out_and_another_instance_takes_the_lane() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     record_now(&a, &[alert("z", AlertStatus::Firing, Severity::Info)]).await;
     let lease = Duration::from_millis(500);
     let since = std::time::Instant::now();
@@ -644,10 +644,7 @@ const EVENT_CREATED: crate::model::EventType = crate::model::EventType::Created;
 
 #[actix_rt::test]
 async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_passes_dedup() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     record_now(
         &a,
         &[
@@ -726,10 +723,7 @@ async fn the_log_lists_every_state_a_release_keeps_the_attempts_and_a_replay_pas
 
 #[actix_rt::test]
 async fn a_batch_settle_judges_each_delivery_on_its_own() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     let keys = ["ok1", "fails", "ok2", "stale", "more"];
     let mut alerts: Vec<Alert> = keys
         .iter()
@@ -964,10 +958,7 @@ fn record_leases(
 
 #[actix_rt::test]
 async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_claim() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     let (sink, mut rx) = record_leases(&a, "hook", Duration::from_secs(30), 32);
     let r = record_now(
         &a,
@@ -1141,10 +1132,7 @@ async fn a_disabled_endpoint_leases_nothing_at_record() {
 
 #[actix_rt::test]
 async fn a_delivered_settle_under_a_lost_lease_writes_the_dedup_key_the_next_claim_honours() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     record_now(&a, &[alert("s", AlertStatus::Firing, Severity::Info)]).await;
     let old = a
         .claim("hook", 10, Duration::from_millis(100))
@@ -1203,10 +1191,7 @@ async fn request_ids_follow_the_contract() {
 
 #[actix_rt::test]
 async fn a_replay_enables_an_endpoint_disabled_by_a_410_for_every_instance() {
-    let redis = TestRedis::get();
-    let p = prefix();
-    let a = redis.store(&p, &["hook"]);
-    let b = redis.store(&p, &["hook"]);
+    let (a, b) = two_instances(&TestRedis::get(), &["hook"]);
     record_now(&a, &[alert("g", AlertStatus::Firing, Severity::Info)]).await;
     let lease = Duration::from_secs(30);
     let c = a.claim("hook", 10, lease).await.unwrap();
