@@ -54,6 +54,17 @@ fn group_of(r: &Received) -> serde_json::Value {
     body["data"]["group"].clone()
 }
 
+/// One value of each received group notification, sorted.
+fn sorted_by_group<T: Ord>(got: &[Received], value: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+    let mut out: Vec<T> = got.iter().map(|r| value(&group_of(r))).collect();
+    out.sort();
+    out
+}
+
+fn group_key(g: &serde_json::Value) -> String {
+    g["key"].as_str().unwrap().to_string()
+}
+
 async fn a_storm_gives_one_notification_per_group(store: TestStore) {
     let rx = Receiver::start();
     let sy = Switchyard::start(&config(&store, &rx.url));
@@ -275,11 +286,7 @@ async fn redis_kill_9_during_group_wait_gives_one_notification_per_group() {
     assert!(rx.delivered().is_empty(), "nothing before group_wait");
     let sy = Switchyard::start(&cfg);
     let got = rx.wait_delivered(3).await;
-    let mut sizes: Vec<usize> = got
-        .iter()
-        .map(|r| group_of(r)["incidents"].as_array().unwrap().len())
-        .collect();
-    sizes.sort();
+    let sizes = sorted_by_group(&got, |g| g["incidents"].as_array().unwrap().len());
     assert_eq!(
         sizes,
         vec![20, 20, 20],
@@ -313,11 +320,7 @@ async fn redis_two_instances_give_one_notification_per_group_flush() {
         assert_eq!(rb.0, 202, "{}", rb.1);
     }
     let got = rx.wait_delivered(3).await;
-    let mut keys: Vec<String> = got
-        .iter()
-        .map(|r| group_of(r)["key"].as_str().unwrap().to_string())
-        .collect();
-    keys.sort();
+    let mut keys = sorted_by_group(&got, group_key);
     keys.dedup();
     assert_eq!(keys.len(), 3, "one per group");
     wait_groups_quiet(&a, &store, 3).await;
@@ -410,11 +413,7 @@ async fn a_reload_keeps_groups_and_their_timers(store: TestStore) {
     let after = due(admin_get(&sy, "/api/v1/groups").await);
     assert_eq!(after, before, "the groups and their due times are kept");
     let got = rx.wait_delivered(3).await;
-    let mut keys: Vec<String> = got
-        .iter()
-        .map(|r| group_of(r)["key"].as_str().unwrap().to_string())
-        .collect();
-    keys.sort();
+    let keys = sorted_by_group(&got, group_key);
     let want: Vec<String> = before.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(
         keys, want,

@@ -361,7 +361,7 @@ impl IncidentStore for RedisStore {
                 // Back off a little, at random, so racing instances stop colliding.
                 tokio::time::sleep(conflict_backoff(attempt)).await;
             }
-            let (recorded, batch) = self.plan(alerts, &keys, &read, now, routes)?;
+            let (recorded, mut batch) = self.plan(alerts, &keys, &read, now, routes)?;
             // The batch's endpoints are known once it is decided; the room reserved then is
             // kept for the batch's later decisions (a conflict changes little of it).
             offer.reserve(&batch.per_endpoint());
@@ -381,8 +381,8 @@ impl IncidentStore for RedisStore {
             if status == "ok" {
                 self.open.store(open, Ordering::Relaxed);
                 let mut known = self.known();
-                for (k, v, inc) in &batch.known {
-                    known.learn(k, *v, Some(inc.clone()));
+                for (k, v, inc) in std::mem::take(&mut batch.known) {
+                    known.learn(k, v, Some(inc));
                 }
                 drop(known);
                 return Ok(Recording {
@@ -413,7 +413,7 @@ impl IncidentStore for RedisStore {
                 if let Some(slot) = at.get(k.as_str()).and_then(|&n| read.get_mut(n)) {
                     *slot = (k.clone(), v, inc.clone());
                 }
-                known.learn(k, v, inc);
+                known.learn(k.clone(), v, inc);
             }
             drop(known);
             tracing::debug!("an incident of this batch was not as known here; deciding it again");

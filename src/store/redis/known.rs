@@ -58,17 +58,17 @@ impl KnownIncidents {
 
     /// `key` is at `version` with `incident` (None: there is no such incident, which is the
     /// guess anyway, so it is forgotten).
-    pub(super) fn learn(&mut self, key: &str, version: u64, incident: Option<Known>) {
+    pub(super) fn learn(&mut self, key: String, version: u64, incident: Option<Known>) {
         let Some(incident) = incident else {
-            self.map.remove(key);
+            self.map.remove(&key);
             return;
         };
-        if let Some(slot) = self.map.get_mut(key) {
+        if let Some(slot) = self.map.get_mut(&key) {
             *slot = (version, incident);
             return;
         }
-        self.map.insert(key.to_string(), (version, incident));
-        self.order.push_back(key.to_string());
+        self.order.push_back(key.clone());
+        self.map.insert(key, (version, incident));
         // The order may still name keys forgotten since; skip those.
         while self.map.len() > self.cap {
             match self.order.pop_front() {
@@ -106,11 +106,11 @@ mod tests {
     fn an_unknown_key_is_guessed_absent_and_a_learned_one_as_learned() {
         let mut known = KnownIncidents::new(4);
         assert!(matches!(known.guess("a"), (0, None)));
-        known.learn("a", 3, Some(incident("a")));
+        known.learn("a".into(), 3, Some(incident("a")));
         let (v, inc) = known.guess("a");
         assert_eq!(v, 3);
         assert_eq!(inc.map(|i| i.get().dedup_key.clone()).as_deref(), Some("a"));
-        known.learn("a", 4, None);
+        known.learn("a".into(), 4, None);
         assert!(matches!(known.guess("a"), (0, None)));
     }
 
@@ -118,17 +118,17 @@ mod tests {
     fn it_forgets_the_oldest_past_its_bound_and_its_order_stays_bounded() {
         let mut known = KnownIncidents::new(3);
         for k in ["a", "b", "c", "d"] {
-            known.learn(k, 1, Some(incident(k)));
+            known.learn(k.into(), 1, Some(incident(k)));
         }
         assert_eq!(known.len(), 3);
         assert!(matches!(known.guess("a"), (0, None)));
         assert_eq!(known.guess("d").0, 1);
         // Learning again updates in place; forgetting and relearning keeps the order bounded.
         for round in 0..100 {
-            known.learn("b", round, Some(incident("b")));
-            known.learn("x", 1, None);
-            known.learn(&format!("k{round}"), 1, Some(incident("k")));
-            known.learn(&format!("k{round}"), 2, None);
+            known.learn("b".into(), round, Some(incident("b")));
+            known.learn("x".into(), 1, None);
+            known.learn(format!("k{round}"), 1, Some(incident("k")));
+            known.learn(format!("k{round}"), 2, None);
         }
         assert!(known.len() <= 3);
         assert!(known.order.len() <= 6);
