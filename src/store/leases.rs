@@ -257,7 +257,7 @@ mod tests {
     fn head(n: usize) -> Claimed {
         Claimed {
             delivery_id: format!("dlv_{n}"),
-            lane: format!("inc_{n}"),
+            lane: format!("inc_{n}").into(),
             event: Arc::new(test_event(&format!("inc_{n}"), EventType::Created)),
             attempts: Vec::new(),
             lease: String::new(),

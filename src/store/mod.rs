@@ -127,7 +127,7 @@ pub struct Claimed {
     /// The delivery's id (`dlv_...`), the same across restarts and instances.
     pub delivery_id: String,
     /// The lane: the incident id. One head per lane is out at a time, across all instances.
-    pub lane: String,
+    pub lane: Arc<str>,
     /// Shared with the queue that sends it (and, for a head leased at record, with the batch
     /// that recorded it): never copied.
     pub event: Arc<Event>,

@@ -54,10 +54,10 @@ impl Heads {
     /// Holds `c` to be sent in its lane's turn. Refused (given back) when the endpoint is
     /// disabled or a head of the lane is held already.
     pub(super) fn hold(&mut self, c: Claimed) -> Result<(), Claimed> {
-        if self.disabled || self.by_lane.contains_key(c.lane.as_str()) {
+        if self.disabled || self.by_lane.contains_key(&c.lane) {
             return Err(c);
         }
-        let lane: Arc<str> = c.lane.as_str().into();
+        let lane = c.lane.clone();
         self.ready.push_back(lane.clone());
         self.by_lane.insert(
             lane,
@@ -72,7 +72,7 @@ impl Heads {
     /// A claim brought a lane held here again (its lease ran out meanwhile): keep one copy,
     /// under the new lease. Given back when the lane is not held.
     pub(super) fn renew(&mut self, c: Claimed) -> Result<(), Claimed> {
-        match self.by_lane.get_mut(c.lane.as_str()) {
+        match self.by_lane.get_mut(&c.lane) {
             Some(head) => {
                 head.claimed = c;
                 Ok(())
@@ -149,7 +149,7 @@ mod tests {
         let event = Arc::new(test_event(lane, kind));
         Claimed {
             delivery_id: format!("dlv_{}", event.id),
-            lane: lane.to_string(),
+            lane: lane.into(),
             event,
             attempts: Vec::new(),
             lease: "lease-1".into(),
@@ -207,7 +207,7 @@ mod tests {
         h.hold(head("inc_b", EventType::Created)).unwrap();
         let released = h.release_waiting();
         assert_eq!(released.len(), 1);
-        assert_eq!(released[0].lane, "inc_b");
+        assert_eq!(&*released[0].lane, "inc_b");
         assert!(h.holds("inc_a") && !h.holds("inc_b"));
         assert!(h.take_ready(10).is_empty());
     }

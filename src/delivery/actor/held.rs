@@ -82,7 +82,7 @@ impl WaitingResults {
 #[derive(Default)]
 pub(super) struct ParkedHeads {
     order: std::collections::VecDeque<(Instant, Claimed)>,
-    lanes: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    lanes: std::collections::HashSet<std::sync::Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl ParkedHeads {

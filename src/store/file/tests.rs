@@ -93,7 +93,7 @@ async fn incidents_deliveries_attempts_retry_times_logs_and_refs_come_back() {
     let lane_a = first.recorded[0].incident_id.clone().unwrap();
     let mut settles = Vec::new();
     for mut c in claim.deliveries {
-        if c.lane == lane_a {
+        if *c.lane == *lane_a {
             c.attempts.push(attempt(503));
             settles.push((c, Settlement::Retry(Duration::from_secs(3600))));
         } else {
@@ -156,7 +156,7 @@ async fn incidents_deliveries_attempts_retry_times_logs_and_refs_come_back() {
         .await
         .unwrap();
     assert!(
-        claim.deliveries.iter().all(|c| c.lane != lane_a),
+        claim.deliveries.iter().all(|c| *c.lane != *lane_a),
         "a head waiting for its retry is not claimed early"
     );
     assert_eq!(

@@ -17,7 +17,9 @@ use crate::model::Event;
 use crate::store::{Claim, Claimed, QueueStatus, StoredDeliveries, StoredDelivery};
 
 mod admin;
+mod due;
 mod restore;
+use due::DueLanes;
 pub(super) use restore::{FrameBuilder, Restoring};
 
 /// How many delivered deliveries an endpoint keeps for the admin API (and replay). When full,
@@ -61,14 +63,30 @@ impl Entry {
     }
 }
 
+/// One incident's unfinished deliveries to one endpoint, oldest first, and the lease its head
+/// is out under, if it is.
+#[derive(Default)]
+struct Lane {
+    items: VecDeque<Entry>,
+    lease: Option<Box<Lease>>,
+}
+
+/// A lane's head is out under `token` until `until` (`seq` orders leases of the same time).
+/// Boxed in its lane: few lanes are leased at a time, and a smaller lane keeps the lanes table
+/// (hundreds of thousands of lanes in a backlog) smaller to look up in.
+struct Lease {
+    /// The lease as a number; handed out as text (see [`lease_text`]).
+    token: u64,
+    until: Instant,
+    seq: u64,
+}
+
 /// One endpoint's queue.
 #[derive(Default)]
 struct EndpointQueue {
-    lanes: FastMap<Arc<str>, VecDeque<Entry>>,
-    /// Lanes due, by (time, sequence).
-    due: BTreeMap<(Instant, u64), Arc<str>>,
-    /// Leased lanes: (lease token, until when).
-    leases: FastMap<Arc<str>, (String, Instant, u64)>,
+    /// Lanes with unfinished deliveries, by incident id. A lane is due or leased, never both.
+    lanes: FastMap<Arc<str>, Lane>,
+    due: DueLanes,
     /// The leases by when they run out (time, sequence).
     lease_order: BTreeMap<(Instant, u64), Arc<str>>,
     delivered_log: VecDeque<Entry>,
@@ -94,6 +112,16 @@ pub struct MemoryQueue {
     state: Mutex<State>,
     /// Where each call's changes are written, under the lock (see `memory::changes`).
     changes: Option<Arc<dyn ChangeLog>>,
+}
+
+/// Lease `token` as the text a [`Claimed`] carries.
+fn lease_text(token: u64) -> String {
+    format!("m{token}")
+}
+
+/// The lease token a [`Claimed`] carries, if it is one of this queue's.
+fn lease_token(text: &str) -> Option<u64> {
+    text.strip_prefix('m')?.parse().ok()
 }
 
 /// `now` (an `Instant`) plus `wait` as a wall-clock time, for a change log.
@@ -144,34 +172,33 @@ impl State {
         endpoint: &str,
         entry: Entry,
         now: Instant,
-        lease: Option<(&str, Instant)>,
+        lease: Option<(u64, Instant)>,
     ) -> (bool, Option<Claimed>) {
         let seq = self.next_seq();
         let q = self.endpoint(endpoint);
+        let backlog = q.due.any_due(now);
         let lane: Arc<str> = entry.event.incident.id.as_str().into();
-        let idle = q.lanes.get(&lane).is_none_or(|items| items.is_empty())
-            && !q.leases.contains_key(&lane);
+        let l = q.lanes.entry(lane.clone()).or_default();
+        let idle = l.items.is_empty() && l.lease.is_none();
+        let head = idle.then(|| (entry.id.clone(), entry.event.clone()));
+        l.items.push_back(entry);
         let mut leased = None;
-        let backlog = q.due.keys().next().is_some_and(|(at, _)| *at <= now);
-        if idle {
+        if let Some((delivery_id, event)) = head {
             match lease.filter(|_| !backlog) {
                 Some((token, until)) => {
                     leased = Some(Claimed {
-                        delivery_id: entry.id.clone(),
-                        lane: lane.to_string(),
-                        event: entry.event.clone(),
+                        delivery_id,
+                        lane: lane.clone(),
+                        event,
                         attempts: Vec::new(),
-                        lease: token.to_string(),
+                        lease: lease_text(token),
                         replay: false,
                     });
-                    q.lease(lane.clone(), token.to_string(), until, seq);
+                    q.lease(lane, token, until, seq);
                 }
-                None => {
-                    q.due.insert((now, seq), lane.clone());
-                }
+                None => q.due.push(lane, now, seq, now),
             }
         }
-        q.lanes.entry(lane).or_default().push_back(entry);
         q.depth += 1;
         self.pending += 1;
         (idle, leased)
@@ -179,23 +206,29 @@ impl State {
 }
 
 impl EndpointQueue {
-    /// Leases `lane` under `token` until `until` (`seq` orders leases of the same time).
-    fn lease(&mut self, lane: Arc<str>, token: String, until: Instant, seq: u64) {
-        if let Some((_, at, old)) = self.leases.insert(lane.clone(), (token, until, seq)) {
-            self.lease_order.remove(&(at, old));
+    /// Leases `lane` (which holds deliveries) under `token` until `until` (`seq` orders leases
+    /// of the same time).
+    fn lease(&mut self, lane: Arc<str>, token: u64, until: Instant, seq: u64) {
+        let Some(l) = self.lanes.get_mut(&lane) else {
+            return;
+        };
+        let old = l.lease.replace(Box::new(Lease { token, until, seq }));
+        if let Some(old) = old {
+            self.lease_order.remove(&(old.until, old.seq));
         }
         self.lease_order.insert((until, seq), lane);
     }
 
+    /// Ends the lease on `lane`'s head, if there is one.
     fn unlease(&mut self, lane: &str) {
-        if let Some((_, at, seq)) = self.leases.remove(lane) {
-            self.lease_order.remove(&(at, seq));
+        if let Some(old) = self.lanes.get_mut(lane).and_then(|l| l.lease.take()) {
+            self.lease_order.remove(&(old.until, old.seq));
         }
     }
 
     /// When a lane can be handed out next: its due time or its lease's end, from `now`.
     fn next_claimable_in(&self, now: Instant) -> Option<Duration> {
-        let due = self.due.keys().next().map(|(at, _)| *at);
+        let due = self.due.next_at(now);
         let lease = self.lease_order.keys().next().map(|(until, _)| *until);
         [due, lease]
             .into_iter()
@@ -224,13 +257,13 @@ impl EndpointQueue {
         id: &str,
         mut done: impl FnMut(&mut Entry),
     ) -> Option<Entry> {
-        let items = self.lanes.get_mut(lane)?;
-        if items.front().is_none_or(|h| h.id != id) {
+        let l = self.lanes.get_mut(lane)?;
+        if l.items.front().is_none_or(|h| h.id != id) {
             return None;
         }
-        let mut head = items.pop_front()?;
+        let mut head = l.items.pop_front()?;
         done(&mut head);
-        if items.is_empty() {
+        if l.items.is_empty() && l.lease.is_none() {
             self.lanes.remove(lane);
         }
         self.depth = self.depth.saturating_sub(1);
@@ -278,7 +311,7 @@ impl MemoryQueue {
         let now = Instant::now();
         let wall = frame.as_ref().map(|_| Utc::now()).unwrap_or_default();
         let mut s = self.state();
-        let token = format!("m{}", s.next_seq());
+        let token = s.next_seq();
         let mut left: Vec<(&str, usize, Instant)> = room
             .iter()
             .map(|(e, k, lease)| (*e, *k, now + *lease))
@@ -305,7 +338,7 @@ impl MemoryQueue {
                 });
             }
             let slot = left.iter_mut().find(|(e, k, _)| *e == &*endpoint && *k > 0);
-            let lease = slot.as_ref().map(|(_, _, until)| (token.as_str(), *until));
+            let lease = slot.as_ref().map(|(_, _, until)| (token, *until));
             let (idle, head) = s.push(&endpoint, entry, now, lease);
             match head {
                 Some(head) => {
@@ -330,7 +363,8 @@ impl MemoryQueue {
     pub fn claim(&self, endpoint: &str, limit: usize, lease: Duration) -> Claim {
         let now = Instant::now();
         let mut s = self.state();
-        let token = format!("m{}", s.next_seq());
+        let token = s.next_seq();
+        let text = lease_text(token);
         let mut seq = s.seq;
         let State {
             endpoints,
@@ -353,22 +387,20 @@ impl MemoryQueue {
                 break;
             }
             let lane = entry.remove();
-            q.leases.remove(&lane);
+            if let Some(l) = q.lanes.get_mut(&lane) {
+                l.lease = None;
+            }
             seq += 1;
-            q.due.insert((now, seq), lane);
+            q.due.push(lane, now, seq, now);
         }
         let mut out = Vec::new();
         let mut duplicates = 0;
         let mut frame = self.changes.as_ref().map(|_| Frame::default());
         while out.len() < limit {
-            let Some(entry) = q.due.first_entry() else {
+            let Some(lane) = q.due.pop(now) else {
                 break;
             };
-            if entry.key().0 > now {
-                break;
-            }
-            let lane = entry.remove();
-            while let Some(head) = q.lanes.get(&lane).and_then(|items| items.front()) {
+            while let Some(head) = q.lanes.get(&lane).and_then(|l| l.items.front()) {
                 let duplicate = head.replay_of.is_none()
                     && !delivered.is_empty()
                     && delivered.contains(&(Arc::from(endpoint), head.event.id.clone()));
@@ -394,14 +426,14 @@ impl MemoryQueue {
                 }
                 out.push(Claimed {
                     delivery_id: head.id.clone(),
-                    lane: lane.to_string(),
+                    lane: lane.clone(),
                     event: head.event.clone(),
                     attempts: head.attempts.clone(),
-                    lease: token.clone(),
+                    lease: text.clone(),
                     replay: head.replay_of.is_some(),
                 });
                 seq += 1;
-                q.lease(lane.clone(), token.clone(), now + lease, seq);
+                q.lease(lane.clone(), token, now + lease, seq);
                 break;
             }
         }
@@ -441,12 +473,14 @@ impl MemoryQueue {
             unreachable!("checked above");
         };
         for (claimed, settlement) in settles {
-            let lane: Arc<str> = claimed.lane.as_str().into();
-            let valid = q
-                .leases
-                .get(&lane)
-                .is_some_and(|(token, _, _)| *token == claimed.lease);
-            if !valid {
+            // The lane, when the lease the result was made under still holds it.
+            let token = lease_token(&claimed.lease);
+            let lane = q
+                .lanes
+                .get_key_value(&claimed.lane)
+                .filter(|(_, l)| l.lease.as_ref().is_some_and(|l| Some(l.token) == token))
+                .map(|(lane, _)| lane.clone());
+            let Some(lane) = lane else {
                 tracing::warn!(
                     endpoint,
                     delivery_id = %claimed.delivery_id,
@@ -463,7 +497,7 @@ impl MemoryQueue {
                     }
                 }
                 continue;
-            }
+            };
             q.unlease(&lane);
             let again_at = match *settlement {
                 Settlement::Retry(wait) => Some(now + wait),
@@ -471,12 +505,12 @@ impl MemoryQueue {
                 _ => None,
             };
             if let Some(at) = again_at {
-                if let Some(head) = q.lanes.get_mut(&lane).and_then(|items| items.front_mut()) {
+                if let Some(head) = q.lanes.get_mut(&lane).and_then(|l| l.items.front_mut()) {
                     if head.id == claimed.delivery_id {
                         if let Some((frame, ep)) = frame.as_mut() {
                             frame.ops.push(Op::Head {
                                 endpoint: ep.clone(),
-                                lane: claimed.lane.clone(),
+                                lane: claimed.lane.to_string(),
                                 id: head.id.clone(),
                                 attempts: claimed.attempts.clone(),
                                 due_at: wall_after(wall, at.saturating_duration_since(now)),
@@ -491,7 +525,7 @@ impl MemoryQueue {
                     }
                 }
                 seq += 1;
-                q.due.insert((at, seq), lane);
+                q.due.push(lane, at, seq, now);
                 continue;
             }
             let state = if *settlement == Settlement::Delivered {
@@ -507,7 +541,7 @@ impl MemoryQueue {
                 if let Some((frame, ep)) = frame.as_mut() {
                     frame.ops.push(Op::Finish {
                         endpoint: ep.clone(),
-                        lane: claimed.lane.clone(),
+                        lane: claimed.lane.to_string(),
                         id: done.id.clone(),
                         state,
                         attempts: done.attempts.clone(),
@@ -527,7 +561,7 @@ impl MemoryQueue {
             }
             if q.lanes.contains_key(&lane) {
                 seq += 1;
-                q.due.insert((now, seq), lane);
+                q.due.push(lane, now, seq, now);
             }
         }
         let next_claimable_in = q.next_claimable_in(now);

@@ -96,7 +96,7 @@ impl RecordBatch {
                     endpoint.clone(),
                     Claimed {
                         delivery_id: id.clone(),
-                        lane: event.incident.id.clone(),
+                        lane: event.incident.id.as_str().into(),
                         event: Arc::clone(event),
                         attempts: Vec::new(),
                         lease: token.to_string(),

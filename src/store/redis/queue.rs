@@ -167,7 +167,7 @@ impl DeliveryQueueStore for RedisStore {
             };
             deliveries.push(Claimed {
                 delivery_id: entry.id.to_string(),
-                lane,
+                lane: lane.into(),
                 event: Arc::new(entry.event()?),
                 attempts: entry.attempts(),
                 lease: token.clone(),
@@ -212,7 +212,7 @@ impl DeliveryQueueStore for RedisStore {
             };
             let attempts = serde_json::to_string(&claimed.attempts).map_err(unavailable)?;
             invocation
-                .arg(&claimed.lane)
+                .arg(&*claimed.lane)
                 .arg(&claimed.delivery_id)
                 .arg(&claimed.lease)
                 .arg(action)

@@ -473,7 +473,7 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
     let kinds: Vec<_> = first
         .deliveries
         .iter()
-        .map(|c| (c.lane.clone(), c.event.kind))
+        .map(|c| (c.lane.to_string(), c.event.kind))
         .collect();
     assert_eq!(kinds.len(), 2, "one head per incident lane: {kinds:?}");
     assert!(kinds.contains(&(r[0].incident_id.clone().unwrap(), EVENT_CREATED)));
@@ -490,7 +490,7 @@ async fn deliveries_are_written_with_their_event_and_leased_one_lane_head_at_a_t
     let x = first
         .deliveries
         .iter()
-        .find(|c| c.lane == *r[0].incident_id.as_ref().unwrap())
+        .find(|c| Some(&*c.lane) == r[0].incident_id.as_deref())
         .unwrap();
     let failed = Attempt {
         at: Utc::now(),
@@ -974,7 +974,7 @@ async fn new_lanes_are_leased_to_the_recording_instance_and_settled_without_a_cl
     assert!(rx.try_recv().is_none(), "in one message");
     let mut got: Vec<(String, String)> = heads
         .iter()
-        .map(|c| (c.lane.clone(), c.event.id.clone()))
+        .map(|c| (c.lane.to_string(), c.event.id.clone()))
         .collect();
     got.sort();
     let mut want: Vec<(String, String)> = [&r[0], &r[1]]

@@ -12,11 +12,10 @@ impl MemoryQueue {
         };
         // When each waiting lane's head is due, as a wall-clock time.
         let (now, wall) = (Instant::now(), chrono::Utc::now());
-        let due_at: FastMap<&Arc<str>, Instant> =
-            q.due.iter().map(|((at, _), lane)| (lane, *at)).collect();
+        let due_at: FastMap<&Arc<str>, Instant> = q.due.iter(now).collect();
         let mut deliveries: Vec<StoredDelivery> = Vec::new();
-        for (lane, items) in &q.lanes {
-            for (i, entry) in items.iter().enumerate() {
+        for (lane, l) in &q.lanes {
+            for (i, entry) in l.items.iter().enumerate() {
                 let mut stored = entry.stored();
                 if i == 0 && stored.state == DeliveryState::Failed {
                     stored.next_attempt_at = due_at.get(lane).and_then(|at| {

@@ -152,7 +152,11 @@ impl MemoryQueue {
                 let Some(q) = s.endpoints.get_mut(&**endpoint) else {
                     return;
                 };
-                let Some(head) = q.lanes.get_mut(lane.as_str()).and_then(|l| l.front_mut()) else {
+                let Some(head) = q
+                    .lanes
+                    .get_mut(lane.as_str())
+                    .and_then(|l| l.items.front_mut())
+                else {
                     return;
                 };
                 if head.id != *id {
@@ -227,7 +231,7 @@ impl MemoryQueue {
                     .copied()
                     .unwrap_or(r.now);
                 seq += 1;
-                q.due.insert((at, seq), lane.clone());
+                q.due.push(lane.clone(), at, seq, r.now);
             }
         }
         s.seq = seq;
@@ -255,11 +259,10 @@ impl MemoryQueue {
                     disabled: true,
                 });
             }
-            let due_at: FastMap<&Arc<str>, Instant> =
-                q.due.iter().map(|((at, _), lane)| (lane, *at)).collect();
-            for (lane, items) in &q.lanes {
+            let due_at: FastMap<&Arc<str>, Instant> = q.due.iter(now).collect();
+            for (lane, l) in &q.lanes {
                 let due = due_at.get(lane).map_or(wall, |at| wall_of(*at));
-                for entry in items {
+                for entry in &l.items {
                     let event = out.event(&entry.event);
                     out.push(Op::Push {
                         endpoint: endpoint.clone(),
@@ -299,7 +302,7 @@ impl MemoryQueue {
 fn restore_push(s: &mut State, r: &mut Restoring, endpoint: &Arc<str>, entry: Entry, due: Instant) {
     let lane: Arc<str> = entry.event.incident.id.as_str().into();
     let q = s.endpoint(endpoint);
-    let items = q.lanes.entry(lane.clone()).or_default();
+    let items = &mut q.lanes.entry(lane.clone()).or_default().items;
     if items.iter().any(|e| e.id == entry.id) {
         return;
     }
