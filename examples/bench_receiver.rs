@@ -302,6 +302,10 @@ async fn serve(mut stream: tokio::net::TcpStream, stats: Rc<RefCell<Stats>>) {
     }
 }
 
+/// The receiver's listen backlog: more than the connections a switchyard endpoint opens at
+/// once, so none of its connects waits for a SYN retransmission.
+const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -311,7 +315,21 @@ fn main() -> std::io::Result<()> {
         .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        // A listen backlog above the connections a switchyard endpoint opens at once (256):
+        // with the default 128, the first burst of connects overflowed the accept queue and
+        // each dropped SYN came back a second later (TCP's first retransmission), which the
+        // bench showed as a 1 s delivery.
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(DEFAULT_LISTEN_BACKLOG)?;
         let stats = Rc::new(RefCell::new(Stats::default()));
         loop {
             let (stream, _) = listener.accept().await?;
