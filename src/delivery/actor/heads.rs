@@ -104,11 +104,11 @@ impl Heads {
     /// An attempt of `lane`'s head carrying `event_id` finished: the head leaves, for its
     /// result to be stored. None when the lane's head is another one now (renewed with a
     /// later head while the attempt ran): that head is sent in its turn.
-    pub(super) fn finish(&mut self, lane: &str, event_id: &str) -> Option<Claimed> {
+    pub(super) fn finish(&mut self, lane: &Arc<str>, event_id: &str) -> Option<Claimed> {
         let head = self.by_lane.get_mut(lane)?;
         if head.claimed.event.id != event_id {
             if std::mem::replace(&mut head.out, false) {
-                self.ready.push_back(lane.into());
+                self.ready.push_back(lane.clone());
             }
             return None;
         }
@@ -171,7 +171,7 @@ mod tests {
         let sent: Vec<_> = h.take_ready(10).into_iter().map(|t| t.0).collect();
         assert_eq!(sent, vec![Arc::from("inc_a"), Arc::from("inc_b")]);
         assert!(h.take_ready(10).is_empty(), "out once");
-        let done = h.finish("inc_a", &a_id).expect("held");
+        let done = h.finish(&"inc_a".into(), &a_id).expect("held");
         assert_eq!(done.event.id, a_id);
         assert_eq!(h.len(), 1);
     }
@@ -189,13 +189,16 @@ mod tests {
         h.renew(again).unwrap();
         assert_eq!(h.len(), 1);
         assert!(
-            h.finish("inc_a", &first_id).is_none(),
+            h.finish(&"inc_a".into(), &first_id).is_none(),
             "not the held head now"
         );
         let next = h.take_ready(10);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].2.id, later_id);
-        assert_eq!(h.finish("inc_a", &later_id).unwrap().lease, "lease-2");
+        assert_eq!(
+            h.finish(&"inc_a".into(), &later_id).unwrap().lease,
+            "lease-2"
+        );
         assert!(h.renew(head("inc_c", EventType::Created)).is_err());
     }
 

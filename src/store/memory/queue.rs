@@ -219,10 +219,19 @@ impl EndpointQueue {
         self.lease_order.insert((until, seq), lane);
     }
 
-    /// Ends the lease on `lane`'s head, if there is one.
-    fn unlease(&mut self, lane: &str) {
-        if let Some(old) = self.lanes.get_mut(lane).and_then(|l| l.lease.take()) {
-            self.lease_order.remove(&(old.until, old.seq));
+    /// Ends the lease on `lane`'s head if it is lease `token`; false when it is not (it ran
+    /// out, and the head may be out under another lease now).
+    fn end_lease(&mut self, lane: &Arc<str>, token: Option<u64>) -> bool {
+        let ended = self
+            .lanes
+            .get_mut(lane)
+            .and_then(|l| l.lease.take_if(|l| Some(l.token) == token));
+        match ended {
+            Some(old) => {
+                self.lease_order.remove(&(old.until, old.seq));
+                true
+            }
+            None => false,
         }
     }
 
@@ -473,14 +482,8 @@ impl MemoryQueue {
             unreachable!("checked above");
         };
         for (claimed, settlement) in settles {
-            // The lane, when the lease the result was made under still holds it.
-            let token = lease_token(&claimed.lease);
-            let lane = q
-                .lanes
-                .get_key_value(&claimed.lane)
-                .filter(|(_, l)| l.lease.as_ref().is_some_and(|l| Some(l.token) == token))
-                .map(|(lane, _)| lane.clone());
-            let Some(lane) = lane else {
+            let lane = claimed.lane.clone();
+            if !q.end_lease(&lane, lease_token(&claimed.lease)) {
                 tracing::warn!(
                     endpoint,
                     delivery_id = %claimed.delivery_id,
@@ -497,8 +500,7 @@ impl MemoryQueue {
                     }
                 }
                 continue;
-            };
-            q.unlease(&lane);
+            }
             let again_at = match *settlement {
                 Settlement::Retry(wait) => Some(now + wait),
                 Settlement::Release => Some(now),
